@@ -1,0 +1,80 @@
+"""Reference Python client of the useapi.net LTX Studio API v1 (and of this project's simulator).
+
+Point it at the simulator with USEAPI_BASE_URL=http://127.0.0.1:PORT/v1/ltxstudio and USEAPI_TOKEN;
+code written for the real service needs no other change.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from ._client import DEFAULT_BASE_URL, LTXStudioClient, ResponseHook
+from ._retry import RetryPolicy
+from .exceptions import (
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    CapacityError,
+    ConflictError,
+    JobFailedError,
+    JobTimeoutError,
+    LTXStudioError,
+    NotFoundError,
+    PaymentRequiredError,
+    ServerError,
+    TransportError,
+    ValidationError,
+)
+from .models import (
+    Account,
+    AccountBalance,
+    Artifact,
+    AssetItem,
+    AssetList,
+    AssetListMeta,
+    AssetRef,
+    Job,
+    JobCreated,
+    JobState,
+    JobStatus,
+    RunningJob,
+    SchedulerAvailable,
+    SchedulerCapacity,
+    UploadedAsset,
+)
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "APIError",
+    "Account",
+    "AccountBalance",
+    "Artifact",
+    "AssetItem",
+    "AssetList",
+    "AssetListMeta",
+    "AssetRef",
+    "AuthenticationError",
+    "BadRequestError",
+    "CapacityError",
+    "ConflictError",
+    "Job",
+    "JobCreated",
+    "JobFailedError",
+    "JobState",
+    "JobStatus",
+    "JobTimeoutError",
+    "LTXStudioClient",
+    "LTXStudioError",
+    "NotFoundError",
+    "PaymentRequiredError",
+    "ResponseHook",
+    "RetryPolicy",
+    "RunningJob",
+    "SchedulerAvailable",
+    "SchedulerCapacity",
+    "ServerError",
+    "TransportError",
+    "UploadedAsset",
+    "ValidationError",
+    "__version__",
+]

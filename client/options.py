@@ -1,0 +1,146 @@
+"""Local checks of request options, before anything is sent.
+
+Why check locally at all: a rejected generation still costs a round trip, and with `pollForResult` a
+valid one can block for a minute; a typo in an option name would otherwise be sent and silently ignored.
+
+The rules are not written here: they come from the request schemas of openapi.yaml (enums, ranges,
+max lengths, and the per-model `if`/`then` rules, whose `x-error-message` becomes the error text), so the
+client, the simulator and the contract tests enforce one set of rules.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from ._spec import Contract, get_contract
+from .exceptions import ValidationError
+
+__all__ = ["api_name", "build_body", "check_params", "python_name"]
+
+# Python keyword -> the API's field name, where plain snake_case -> camelCase is not it.
+_SPECIAL: dict[str, str] = {
+    "audio_sfx": "audioSFX",
+    "reference_strength": "reference_strength",
+}
+_REVERSE = {v: k for k, v in _SPECIAL.items()}
+
+
+def api_name(name: str) -> str:
+    """`aspect_ratio` -> `aspectRatio`, `reference_asset_id2` -> `referenceAssetId2`; API names stay."""
+    if name in _SPECIAL:
+        return _SPECIAL[name]
+    if "_" not in name:
+        return name
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def python_name(name: str) -> str:
+    """The keyword a Python caller uses for an API field (for error messages)."""
+    if name in _REVERSE:
+        return _REVERSE[name]
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", lambda m: "_" + m.group(1).lower(), name)
+
+
+def _label(api: str) -> str:
+    py = python_name(api)
+    return py if py == api else f"{py} ({api})"
+
+
+def _wants_string(schema: Any) -> bool:
+    """True when a field takes strings only (durations are "5", not 5), so an int can be converted."""
+    if not isinstance(schema, dict):
+        return False
+    kind = schema.get("type")
+    kinds = set(kind) if isinstance(kind, list) else {kind} if kind else set()
+    if kinds:
+        return "string" in kinds and not kinds & {"integer", "number"}
+    values = schema.get("enum")
+    if isinstance(values, list) and values:
+        return all(isinstance(v, str) for v in values)
+    return False
+
+
+def _shorten(message: str, instance: Any) -> str:
+    """Keep a 2000-character prompt out of the error message that says it is too long."""
+    if isinstance(instance, str) and len(instance) > 60:
+        quoted = json.dumps(instance, ensure_ascii=False)
+        short = json.dumps(instance[:40], ensure_ascii=False)[:-1] + f'…" ({len(instance)} characters)'
+        message = message.replace(quoted, short)
+    return message if len(message) <= 300 else message[:297] + "..."
+
+
+def _messages(contract: Contract, schema: Any, validator: Any, instance: Any, prefix: str = "") -> list[str]:
+    messages: list[str] = []
+    for error in validator.iter_errors(instance):
+        custom = contract.custom_message(schema, list(error.schema_path))
+        path = list(error.instance_path)
+        where = _label(str(path[0])) if path else ""
+        if len(path) > 1:
+            where += "".join(f"[{p!r}]" if isinstance(p, str) else f"[{p}]" for p in path[1:])
+        text = custom or _shorten(error.message, error.instance)
+        if prefix:
+            where = prefix
+        message = f"{where}: {text}" if where and not custom else text
+        if message not in messages:
+            messages.append(message)
+    return messages
+
+
+def build_body(operation: str, fields: dict[str, Any], *, contract: Contract | None = None,
+               validate: bool = True) -> dict[str, Any]:
+    """Map Python keywords to the API's field names, drop Nones and check the body against the contract.
+
+    Raises `ValidationError` listing every problem; nothing is sent then.
+    """
+    body: dict[str, Any] = {}
+    for key, value in fields.items():
+        if value is None:
+            continue
+        name = api_name(key)
+        if name in body:
+            raise ValidationError(f"{operation}: {_label(name)} given twice")
+        body[name] = value
+    contract = contract if contract is not None else get_contract()
+    if not validate or not contract.available:
+        return body
+    op = contract.operation(operation)
+    if op.body_properties:
+        unknown = [k for k in body if k not in op.body_properties]
+        if unknown:
+            known = ", ".join(sorted(python_name(k) for k in op.body_properties))
+            names = ", ".join(_label(k) for k in unknown)
+            raise ValidationError(f"{operation}: unknown option(s) {names}; known: {known}")
+        for key, value in body.items():
+            is_int = isinstance(value, int) and not isinstance(value, bool)
+            if is_int and _wants_string(op.body_properties[key]):
+                body[key] = str(value)
+    validator = contract.body_validator(op)
+    if validator is not None:
+        problems = _messages(contract, op.body_schema, validator, body)
+        if problems:
+            raise ValidationError(f"{operation}: " + "; ".join(problems), problems)
+    return body
+
+
+def check_params(operation: str, params: dict[str, Any], *, contract: Contract | None = None,
+                 validate: bool = True, location: str = "query") -> None:
+    """Check query (or path) parameters against their schemas in the contract."""
+    contract = contract if contract is not None else get_contract()
+    if not validate or not contract.available:
+        return
+    op = contract.operation(operation)
+    problems: list[str] = []
+    for name, value in params.items():
+        if value is None:
+            continue
+        key = (location, name)
+        validator = contract.param_validator(op, key)
+        if validator is None:
+            continue
+        schema = op.parameters[key]["schema"]
+        problems += _messages(contract, schema, validator, value, prefix=_label(name))
+    if problems:
+        raise ValidationError(f"{operation}: " + "; ".join(problems), problems)

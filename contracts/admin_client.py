@@ -1,0 +1,115 @@
+"""A small client of the simulator's control API (``/__admin``), for tests and scripts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+
+class AdminError(RuntimeError):
+    """The control API refused a call."""
+
+
+class AdminClient:
+    """Drive a running simulator: reset, fake users, clock, outcomes, faults, journal, webhooks."""
+
+    def __init__(self, url: str, *, session: requests.Session | None = None, timeout: float = 30) -> None:
+        self.url = url.rstrip("/") + "/__admin"
+        self.session = session or requests.Session()
+        self.timeout = timeout
+
+    def _call(self, method: str, path: str, json: Any = None, params: dict[str, Any] | None = None) -> Any:
+        resp = self.session.request(method, self.url + path, json=json, params=params, timeout=self.timeout)
+        if resp.status_code >= 400:
+            raise AdminError(f"{method} /__admin{path}: {resp.status_code} {resp.text}")
+        return resp.json() if resp.content else None
+
+    # state
+    def reset(self) -> dict[str, Any]:
+        return self._call("POST", "/reset")
+
+    def state(self) -> dict[str, Any]:
+        return self._call("GET", "/state")
+
+    def add_token(self, token: str, *, demo_account: bool = False) -> dict[str, Any]:
+        return self._call("POST", "/tokens", {"token": token, "demoAccount": demo_account})
+
+    def snapshot(self) -> dict[str, Any]:
+        return self._call("GET", "/snapshot")
+
+    # LTX Studio side
+    def create_ltx_user(self, **fields: Any) -> dict[str, Any]:
+        """Fields: email, credits, subscription. The answer's ``cookie`` is ready for POST /accounts."""
+        return self._call("POST", "/ltx-users", fields)
+
+    def get_ltx_user(self, email: str) -> dict[str, Any]:
+        return self._call("GET", f"/ltx-users/{email}")
+
+    def patch_ltx_user(self, email: str, **fields: Any) -> dict[str, Any]:
+        """Fields: credits, subscription, tokenExpired, newSession."""
+        return self._call("PATCH", f"/ltx-users/{email}", fields)
+
+    def expire_token(self, email: str) -> dict[str, Any]:
+        return self.patch_ltx_user(email, tokenExpired=True)
+
+    def drain_credits(self, email: str) -> dict[str, Any]:
+        return self.patch_ltx_user(email, credits=0)
+
+    def set_max_jobs(self, token: str, email: str, max_jobs: int) -> dict[str, Any]:
+        return self._call("PATCH", f"/accounts/{email}", {"token": token, "maxJobs": max_jobs})
+
+    # time
+    def clock(self, *, paused: bool | None = None, advance: float | None = None,
+              speed: float | None = None) -> dict[str, Any]:
+        body = {k: v for k, v in {"paused": paused, "advance": advance, "speed": speed}.items() if v is not None}
+        return self._call("POST", "/clock", body) if body else self._call("GET", "/clock")
+
+    def advance(self, seconds: float) -> dict[str, Any]:
+        return self.clock(advance=seconds)
+
+    # jobs
+    def next_outcome(self, outcome: str = "failed", message: str | None = None, count: int = 1,
+                     **extra: Any) -> list[dict[str, Any]]:
+        """Queue how the next jobs end: failed (at ``progress``), stalled, or completed (``artifact_delay_s``)."""
+        body = {"outcome": outcome, "count": count, **extra}
+        if message is not None:
+            body["message"] = message
+        return self._call("POST", "/next-outcome", body)
+
+    def fail_next(self, message: str = "Generation failed", *, progress: int = 0, count: int = 1) -> Any:
+        return self.next_outcome("failed", message, count, progress=progress)
+
+    def stall_next(self, *, progress: int = 50, count: int = 1) -> Any:
+        return self.next_outcome("stalled", None, count, progress=progress)
+
+    def release_job(self, job_id: str) -> dict[str, Any]:
+        return self._call("POST", f"/jobs/{job_id}/release")
+
+    def jobs(self, offset: int = 0, limit: int = 50) -> dict[str, Any]:
+        return self._call("GET", "/jobs", params={"offset": offset, "limit": limit})
+
+    # HTTP faults
+    def fault(self, **rule: Any) -> dict[str, Any]:
+        """Rule: method, path (glob), count | fraction, status | latency_ms | latency_range_ms | drop, message."""
+        return self._call("POST", "/faults", rule)
+
+    def faults(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/faults")
+
+    def clear_faults(self) -> None:
+        self._call("DELETE", "/faults")
+
+    # journal and webhooks
+    def requests(self, **filters: Any) -> list[dict[str, Any]]:
+        """Journal entries, newest first. Filters: method, path (glob), status, since, operation, contains, limit."""
+        return self._call("GET", "/requests", params=filters)["items"]
+
+    def count_requests(self, **filters: Any) -> int:
+        return self._call("GET", "/requests/count", params=filters)["count"]
+
+    def clear_requests(self) -> None:
+        self._call("DELETE", "/requests")
+
+    def webhooks(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/webhooks")

@@ -1,0 +1,195 @@
+"""The one place that reads ``openapi.yaml``.
+
+The document is parsed, its ``$ref``s inlined and every schema compiled into a
+``jsonschema_rs`` validator once, when first asked for; after that a request or
+response check is a dictionary lookup and a call into Rust.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import importlib.resources
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema_rs
+import yaml
+
+SPEC_NAME = "openapi.yaml"
+HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+
+
+def spec_path() -> Path:
+    """Where ``openapi.yaml`` is: inside the installed package, else the source checkout's root."""
+    packaged = importlib.resources.files("contracts") / SPEC_NAME
+    if packaged.is_file():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parents[1] / SPEC_NAME
+
+
+@functools.cache
+def load_spec(path: str | None = None) -> dict[str, Any]:
+    """The parsed YAML document (cached; treat it as read-only)."""
+    with open(path or spec_path(), encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+def resolve_refs(node: Any, root: dict[str, Any], _seen: tuple[str, ...] = ()) -> Any:
+    """Return ``node`` with every local ``$ref`` replaced by a copy of its target."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/"):
+            if ref in _seen:
+                raise ValueError(f"recursive $ref {ref}")
+            target: Any = root
+            for part in ref[2:].split("/"):
+                target = target[part.replace("~1", "/").replace("~0", "~")]
+            merged = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+            return resolve_refs(merged, root, (*_seen, ref))
+        return {k: resolve_refs(v, root, _seen) for k, v in node.items()}
+    if isinstance(node, list):
+        return [resolve_refs(v, root, _seen) for v in node]
+    return node
+
+
+@dataclass
+class SchemaCheck:
+    """A compiled schema plus the raw one, to find ``x-error-message`` on failure."""
+
+    schema: dict[str, Any]
+    validator: Any = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.validator = jsonschema_rs.Draft202012Validator(self.schema, validate_formats=False)
+
+    def errors(self, instance: Any, *, limit: int = 5) -> list[str]:
+        """Readable messages, empty when valid."""
+        if self.validator.is_valid(instance):
+            return []
+        out: list[str] = []
+        for err in self.validator.iter_errors(instance):
+            out.append(self._describe(err))
+            if len(out) >= limit:
+                break
+        # A custom message (from x-error-message) is the most specific: show it first.
+        msgs = sorted(dict.fromkeys(out), key=lambda m: not m.startswith("!"))
+        return [m.removeprefix("!") for m in msgs]
+
+    def _describe(self, err: Any) -> str:
+        node: Any = self.schema
+        custom = None
+        for part in err.schema_path:
+            try:
+                node = node[part]
+            except (KeyError, IndexError, TypeError):
+                break
+            if isinstance(node, dict) and "x-error-message" in node:
+                custom = node["x-error-message"]
+        if custom:
+            return "!" + custom
+        where = ".".join(str(p) for p in err.instance_path)
+        return f"{where}: {err.message}" if where else err.message
+
+
+@dataclass(eq=False)
+class Operation:
+    """One operation of the contract, with its compiled checks."""
+
+    operation_id: str
+    method: str
+    path: str
+    raw: dict[str, Any]
+    parameters: dict[tuple[str, str], dict[str, Any]]  # (in, name) -> resolved parameter
+    body_required: bool
+    body_schemas: dict[str, dict[str, Any]]  # media type -> schema
+    responses: dict[str, dict[str, dict[str, Any]]]  # status -> media type -> schema
+
+    @functools.cached_property
+    def path_regex(self) -> re.Pattern[str]:
+        pattern = re.sub(r"\\\{([^}]+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.path))
+        return re.compile(f"^{pattern}$")
+
+    @functools.cache  # noqa: B019 - operations live as long as the contract
+    def body_check(self, media_type: str) -> SchemaCheck | None:
+        schema = self.body_schemas.get(media_type)
+        return SchemaCheck(schema) if schema is not None else None
+
+    @functools.cache  # noqa: B019
+    def param_check(self, location: str, name: str) -> SchemaCheck | None:
+        param = self.parameters.get((location, name))
+        return SchemaCheck(param.get("schema", {})) if param else None
+
+    @functools.cache  # noqa: B019
+    def response_check(self, status: int, media_type: str = "application/json") -> SchemaCheck | None:
+        """The check for a status (falling back to ``4XX``/``default``); None if the status is undocumented."""
+        for key in (str(status), f"{str(status)[0]}XX", "default"):
+            if key in self.responses:
+                content = self.responses[key]
+                schema = content.get(media_type)
+                if schema is None and content:
+                    return SchemaCheck({"not": {}})  # documented status, but not this media type
+                return SchemaCheck(schema if schema is not None else {})
+        return None
+
+    def documents_status(self, status: int) -> bool:
+        return any(k in self.responses for k in (str(status), f"{str(status)[0]}XX", "default"))
+
+
+class Contract:
+    """The compiled contract: operations by id and by (method, path)."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.document = document
+        self.operations: dict[str, Operation] = {}
+        for path, item in document.get("paths", {}).items():
+            shared = item.get("parameters", [])
+            for method in HTTP_METHODS:
+                if method not in item:
+                    continue
+                op = item[method]
+                params = {}
+                for p in [*shared, *op.get("parameters", [])]:
+                    p = resolve_refs(p, document)
+                    params[(p["in"], p["name"])] = p
+                body = resolve_refs(op.get("requestBody", {}), document)
+                responses = {}
+                for status, resp in op.get("responses", {}).items():
+                    resp = resolve_refs(resp, document)
+                    responses[str(status)] = {mt: c.get("schema", {}) for mt, c in resp.get("content", {}).items()}
+                self.operations[op["operationId"]] = Operation(
+                    operation_id=op["operationId"],
+                    method=method.upper(),
+                    path=path,
+                    raw=op,
+                    parameters=params,
+                    body_required=bool(body.get("required")),
+                    body_schemas={mt: c.get("schema", {}) for mt, c in body.get("content", {}).items()},
+                    responses=responses,
+                )
+
+    def __getitem__(self, operation_id: str) -> Operation:
+        return self.operations[operation_id]
+
+    def match(self, method: str, path: str) -> Operation | None:
+        """The operation serving ``method path`` (path relative to the server URL)."""
+        for op in self.operations.values():
+            if op.method == method.upper() and op.path_regex.match(path):
+                return op
+        return None
+
+    @functools.cached_property
+    def server_prefix(self) -> str:
+        """Path part of the first server URL, e.g. ``/v1/ltxstudio``."""
+        from urllib.parse import urlsplit
+
+        servers = self.document.get("servers") or [{"url": ""}]
+        return urlsplit(servers[0]["url"]).path.rstrip("/")
+
+
+@functools.cache
+def get_contract(path: str | None = None) -> Contract:
+    """The product contract, compiled once per process."""
+    return Contract(load_spec(path))

@@ -1,0 +1,265 @@
+"""The control API under ``/__admin`` (its contract: ``admin-openapi.yaml`` beside this file).
+
+Tests and people drive the simulator through it: reset, fake LTX users, the
+clock, queued job outcomes, HTTP faults, the request journal, webhooks.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import yaml
+from flask import Blueprint, Response, current_app, request
+
+from contracts.spec import Contract
+from mock_server.api import json_response, no_content
+from mock_server.api.inputs import operation as _operation
+from mock_server.errors import ApiError, not_found
+from mock_server.sim import Simulator, tenant_id
+from mock_server.sim.context import iso
+
+bp = Blueprint("admin", __name__)
+SPEC = Path(__file__).with_name("admin-openapi.yaml")
+
+
+@functools.cache
+def admin_contract() -> Contract:
+    return Contract(yaml.safe_load(SPEC.read_text(encoding="utf-8")))
+
+
+def operation(operation_id: str) -> Any:
+    return _operation(operation_id, contract=admin_contract())
+
+
+def sim() -> Simulator:
+    return current_app.extensions["ltx_sim"]
+
+
+def clock_view(s: Simulator) -> dict[str, Any]:
+    st = s.clock.state()
+    now = s.now()
+    return {"now": now, "nowUTC": iso(now), "paused": st.paused, "speed": st.speed}
+
+
+def user_view(s: Simulator, user: dict[str, Any], *, cookie: bool = False) -> dict[str, Any]:
+    out = {"email": user["email"], "name": user.get("name"), "lt_id": user["lt_id"], "credits": user["credits"],
+           "subscription": user["subscription"], "tokenExpire": user["token_expire"],
+           "refreshTokenExpire": user["refresh_expire"], "revoked": bool(user.get("revoked")),
+           "latestCreatedAtMs": user.get("latest_created_ms")}
+    if cookie:
+        out["cookie"] = s.ltx.cookie_of(user)
+    return out
+
+
+def state_view(s: Simulator) -> dict[str, Any]:
+    store = s.store
+    return {"clock": clock_view(s),
+            "counts": {k: store.count(k) for k in ("tenant", "ltxuser", "account", "asset", "job", "delivery")},
+            "faults": current_app.extensions["ltx_faults"].list(),
+            "outcomes": store.get_meta("outcomes") or []}
+
+
+@bp.post("/reset")
+@operation("adminReset")
+def reset(query: dict[str, Any]) -> Response:
+    sim().reset()
+    current_app.extensions["ltx_journal"].clear()
+    return json_response(state_view(sim()))
+
+
+@bp.get("/state")
+@operation("adminState")
+def state(query: dict[str, Any]) -> Response:
+    return json_response(state_view(sim()))
+
+
+@bp.post("/tokens")
+@operation("adminAddToken")
+def add_token(query: dict[str, Any], data: dict[str, Any]) -> Response:
+    s = sim()
+    tid = s.add_token(data["token"])
+    if data.get("demoAccount"):
+        from mock_server.config import DEMO_EMAIL
+
+        user = s.ltx.get_user(DEMO_EMAIL) or s.ltx.create_user(s.now(), email=DEMO_EMAIL)
+        s.accounts.upsert(tid, s.ltx.cookie_of(user), None, s.now())
+    return json_response({"tenant": tid})
+
+
+@bp.get("/ltx-users")
+@operation("adminListLtxUsers")
+def list_users(query: dict[str, Any]) -> Response:
+    return json_response([user_view(sim(), u) for u in sim().ltx.list_users(0, 1000)])
+
+
+@bp.post("/ltx-users")
+@operation("adminCreateLtxUser")
+def create_user(query: dict[str, Any], data: dict[str, Any]) -> Response:
+    s = sim()
+    user = s.ltx.create_user(s.now(), email=data.get("email"), credits=data.get("credits"),
+                             subscription=data.get("subscription", True))
+    return json_response(user_view(s, user, cookie=True))
+
+
+@bp.get("/ltx-users/<email>")
+@operation("adminGetLtxUser")
+def get_user(query: dict[str, Any], email: str) -> Response:
+    return json_response(user_view(sim(), sim().ltx.require_user(email), cookie=True))
+
+
+@bp.patch("/ltx-users/<email>")
+@operation("adminPatchLtxUser")
+def patch_user(query: dict[str, Any], data: dict[str, Any], email: str) -> Response:
+    s = sim()
+    now = s.now()
+    user = s.ltx.patch_user(now, email, credits=data.get("credits"), subscription=data.get("subscription"),
+                            token_expired=data.get("tokenExpired"), new_session=bool(data.get("newSession")))
+    if data.get("tokenExpired"):
+        s.jobs.fail_running(None, email, "LTX Studio session expired: the job could not be completed", now)
+    return json_response(user_view(s, user, cookie=True))
+
+
+@bp.patch("/accounts/<email>")
+@operation("adminPatchAccount")
+def patch_account(query: dict[str, Any], data: dict[str, Any], email: str) -> Response:
+    s = sim()
+    account = s.accounts.set_max_jobs(tenant_id(data["token"]), email, data["maxJobs"])
+    return json_response(s.accounts.view(account, s.now()))
+
+
+@bp.get("/clock")
+@operation("adminGetClock")
+def get_clock(query: dict[str, Any]) -> Response:
+    return json_response(clock_view(sim()))
+
+
+@bp.post("/clock")
+@operation("adminSetClock")
+def set_clock(query: dict[str, Any], data: dict[str, Any]) -> Response:
+    s = sim()
+    s.clock.set(paused=data.get("paused"), speed=data.get("speed"), advance_s=float(data.get("advance") or 0))
+    s.settle(s.now())
+    return json_response(clock_view(s))
+
+
+@bp.get("/next-outcome")
+@operation("adminListOutcomes")
+def list_outcomes(query: dict[str, Any]) -> Response:
+    return json_response(sim().store.get_meta("outcomes") or [])
+
+
+@bp.post("/next-outcome")
+@operation("adminQueueOutcome")
+def queue_outcome(query: dict[str, Any], data: dict[str, Any]) -> Response:
+    spec = {k: v for k, v in data.items() if k != "webhook"}
+    spec.update(data.get("webhook") or {})
+    return json_response(sim().jobs.queue_outcome(spec))
+
+
+@bp.delete("/next-outcome")
+@operation("adminClearOutcomes")
+def clear_outcomes(query: dict[str, Any]) -> Response:
+    sim().store.put_meta("outcomes", [])
+    return no_content()
+
+
+@bp.get("/jobs")
+@operation("adminListJobs")
+def list_jobs(query: dict[str, Any]) -> Response:
+    s = sim()
+    now = s.now()
+    offset, limit = query.get("offset", 0), query.get("limit", 50)
+    ids = s.store.index_range("jobs", offset, limit, reverse=True)
+    items = []
+    for job in s.store.get_many("job", ids):
+        if job:
+            items.append({**s.jobs.view(job, now, request.host_url.rstrip("/")), "email": job["email"],
+                          "tenant": job["tenant"], "model": job["model"], "operation": job["operation"],
+                          "credits": job["credits"], "created": job["created_ms"],
+                          "doneBy": s.jobs.done_by(job), "cancelled": bool(job.get("cancelled_ms"))})
+    return json_response({"total": s.store.index_count("jobs"), "items": items})
+
+
+@bp.post("/jobs/<path:job_id>/release")
+@operation("adminReleaseJob")
+def release_job(query: dict[str, Any], job_id: str) -> Response:
+    s = sim()
+    job = s.jobs.release(job_id, s.now())
+    return json_response(s.jobs.view(job, s.now(), request.host_url.rstrip("/")))
+
+
+@bp.get("/faults")
+@operation("adminListFaults")
+def list_faults(query: dict[str, Any]) -> Response:
+    return json_response(current_app.extensions["ltx_faults"].list())
+
+
+@bp.post("/faults")
+@operation("adminAddFault")
+def add_fault(query: dict[str, Any], data: dict[str, Any]) -> Response:
+    return json_response(current_app.extensions["ltx_faults"].add(data))
+
+
+@bp.delete("/faults")
+@operation("adminClearFaults")
+def clear_faults(query: dict[str, Any]) -> Response:
+    current_app.extensions["ltx_faults"].clear()
+    return no_content()
+
+
+@bp.delete("/faults/<fault_id>")
+@operation("adminDeleteFault")
+def delete_fault(query: dict[str, Any], fault_id: str) -> Response:
+    if not current_app.extensions["ltx_faults"].clear(fault_id):
+        raise not_found(f"No fault {fault_id}")
+    return no_content()
+
+
+def _journal_query(query: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
+    items, total = current_app.extensions["ltx_journal"].query(
+        method=query.get("method"), path=query.get("path"), status=query.get("status"),
+        since=query.get("since"), operation=query.get("operation"), contains=query.get("contains"),
+        limit=query.get("limit", 100), offset=query.get("offset", 0))
+    return items, total
+
+
+@bp.get("/requests")
+@operation("adminListRequests")
+def list_requests(query: dict[str, Any]) -> Response:
+    items, total = _journal_query(query)
+    return json_response({"total": total, "items": items})
+
+
+@bp.get("/requests/count")
+@operation("adminCountRequests")
+def count_requests(query: dict[str, Any]) -> Response:
+    _, total = _journal_query({**query, "limit": 0})
+    return json_response({"count": total})
+
+
+@bp.delete("/requests")
+@operation("adminClearRequests")
+def clear_requests(query: dict[str, Any]) -> Response:
+    current_app.extensions["ltx_journal"].clear()
+    return no_content()
+
+
+@bp.get("/webhooks")
+@operation("adminListWebhooks")
+def list_webhooks(query: dict[str, Any]) -> Response:
+    return json_response(sim().deliveries.log(0, 500))
+
+
+@bp.get("/snapshot")
+@operation("adminSnapshot")
+def snapshot(query: dict[str, Any]) -> Response:
+    from mock_server.scenario import snapshot as take
+
+    return json_response(take(sim()))
+
+
+@bp.errorhandler(ValueError)
+def value_error(exc: ValueError) -> Response:
+    return json_response(ApiError(400, str(exc)).body(), 400)

@@ -1,0 +1,36 @@
+"""GET/POST /assets/ and GET /assets/{jobId} (the job status endpoint lives under /assets)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, request
+
+from mock_server.api import api_blueprint, base_url, json_response, now, sim, tenant
+from mock_server.api.inputs import operation
+
+bp = api_blueprint("assets")
+
+
+@bp.get("/assets/", strict_slashes=False)
+@operation("listAssets")
+def list_assets(query: dict[str, Any]) -> Response:
+    account = sim().accounts.resolve(tenant(), query.get("email"))
+    return json_response(sim().assets.listing(tenant(), account["email"], query.get("page", 1),
+                                              query.get("limit", 20), query.get("filter"), now(), base_url()))
+
+
+@bp.post("/assets/", strict_slashes=False)
+@operation("uploadAsset", body=False)
+def upload_asset(query: dict[str, Any]) -> Response:
+    account = sim().accounts.resolve(tenant(), query.get("email"))
+    data = request.get_data(cache=False)
+    return json_response(sim().assets.upload(tenant(), account["email"], data, request.mimetype,
+                                             query.get("type", "image"), now(), base_url()))
+
+
+@bp.get("/assets/<path:job_id>")
+@operation("getJob")
+def get_job(query: dict[str, Any], job_id: str) -> Response:
+    job = sim().jobs.require_visible(tenant(), job_id, now())
+    return json_response(sim().jobs.view(job, now(), base_url()))

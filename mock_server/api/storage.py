@@ -1,0 +1,42 @@
+"""The simulated cloud bucket behind every ``assetUrl``: signed, expiring, real bytes.
+
+Not part of the API contract (the real URLs point at a storage host), so no
+bearer token: the signature is the credential, as with a signed URL.
+"""
+
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, Response, request
+
+from mock_server.api import now, sim
+from mock_server.artifacts import artifact_bytes, thumbnail_bytes
+from mock_server.errors import not_found
+from mock_server.sim.assets import ASSET, BUCKET
+
+bp = Blueprint("storage", __name__)
+NAME = re.compile(r"^(?P<uuid>[0-9a-f-]{36})(?P<thumb>-thumbnail-large)?\.\w+$")
+
+
+@bp.get(f"/storage/{BUCKET}/<path:path>")
+def fetch(path: str) -> Response:
+    s = sim()
+    s.assets.check_signature(path, request.args.get("Expires", ""), request.args.get("Signature", ""), now())
+    m = NAME.match(path.rsplit("/", 1)[-1])
+    if not m:
+        raise not_found("No such object")
+    uuid = m["uuid"]
+    if m["thumb"]:
+        return Response(thumbnail_bytes(uuid), mimetype="image/webp")
+    record = s.store.get(ASSET, uuid)
+    if record is not None and record.get("jobId") is None:
+        data = s.store.blob_get(uuid)
+        if data is None:
+            raise not_found("No such object")
+        return Response(data, mimetype=record["mimeType"])
+    job = s.store.get("job", record["jobId"]) if record else None
+    if job is None:
+        raise not_found("No such object")
+    data, mime = artifact_bytes(job)
+    return Response(data, mimetype=mime)

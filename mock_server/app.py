@@ -1,0 +1,157 @@
+"""The Flask application factory.
+
+One request, end to end::
+
+    before_request   pin the simulated instant, settle due work, inject faults,
+                     authenticate (bearer token -> tenant), for API blueprints only
+    view             mock_server/api/<resource>.py: validate against openapi.yaml,
+                     call the simulation, serialise
+    after_request    optional strict response check, request journal
+    errorhandler     every failure becomes {"error": ..., "code": N}
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from flask import Flask, Response, g, request
+from werkzeug.exceptions import HTTPException
+
+from contracts.spec import get_contract
+from mock_server import api
+from mock_server.config import SimConfig
+from mock_server.errors import ApiError
+from mock_server.faults import Faults
+from mock_server.journal import Journal, body_for_log, mask_headers
+from mock_server.sim import Simulator
+from mock_server.store.base import Store
+
+log = logging.getLogger("ltx_mock")
+API_BLUEPRINTS = {"accounts", "assets", "images", "videos", "scheduler"}
+HTTP_MESSAGES = {404: "Not found", 405: "Method not allowed", 413: "Payload too large"}
+
+
+def create_app(config: SimConfig | None = None, *, store: Store | None = None,
+               simulator: Simulator | None = None) -> Flask:
+    """Build a simulator app. Pass ``simulator`` to share one between apps (tests), else one is made."""
+    config = config or (simulator.config if simulator else SimConfig())
+    sim = simulator or Simulator(config, store)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = config.max_upload_bytes
+    app.extensions["ltx_sim"] = sim
+    app.extensions["ltx_journal"] = journal = Journal(sim.store, config.journal_limit)
+    app.extensions["ltx_faults"] = faults = Faults(sim.store, sim.ctx)
+    contract = get_contract()  # compile openapi.yaml once, at start-up
+
+    api.register(app)
+    from mock_server.admin import bp as admin_bp
+
+    app.register_blueprint(admin_bp, url_prefix="/__admin")
+
+    @app.before_request
+    def begin() -> Response | None:
+        g.t0 = time.perf_counter()
+        g.now = sim.now()
+        if not sim.base_url:
+            sim.base_url = request.host_url.rstrip("/")
+        sim.settle(g.now)
+        if request.blueprint in API_BLUEPRINTS:
+            g.tenant = None
+            fault = faults.match(request.method, request.path)
+            if fault is not None:
+                g.fault = fault
+                early = faults.apply_before(fault)
+                if early is not None:
+                    return early
+            header = request.headers.get("Authorization", "")
+            scheme, _, token = header.partition(" ")
+            tenant = sim.tenant_for(token.strip()) if scheme.lower() == "bearer" else None
+            if tenant is None:
+                raise ApiError(401, "Unauthorized")
+            g.tenant = tenant
+        return None
+
+    @app.after_request
+    def finish(response: Response) -> Response:
+        op = g.get("operation")
+        if config.strict_responses and op is not None:
+            response = _strict_check(op, response)
+        if config.journal and not request.path.startswith("/__admin"):
+            _journal(journal, response)
+        return response
+
+    @app.errorhandler(ApiError)
+    def api_error(exc: ApiError) -> Response:
+        return api.json_response(exc.body(), exc.status)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        message = HTTP_MESSAGES.get(status, exc.name)
+        if status == 404:
+            message = f"Not found: {request.method} {request.path}"
+        elif status == 413:
+            message = f"Request body exceeds the {config.max_upload_bytes} byte limit"
+        elif status == 400:
+            message = f"Bad request: {exc.description}"
+        return api.json_response({"error": message, "code": status}, status)
+
+    @app.errorhandler(Exception)
+    def crash(exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return api.json_response({"error": f"Internal simulator error: {type(exc).__name__}", "code": 500}, 500)
+
+    app.extensions["ltx_contract"] = contract
+    if config.background:
+        from mock_server.worker import Worker
+
+        app.extensions["ltx_worker"] = Worker(sim, config).start()
+    return app
+
+
+def _strict_check(op: Any, response: Response) -> Response:
+    """In strict mode a response outside the contract is turned into a 500 naming the violation."""
+    import json
+
+    if response.status_code == 204 and op.documents_status(204):
+        return response
+    check = op.response_check(response.status_code, response.mimetype or "")
+    problem = None
+    if check is None:
+        problem = f"status {response.status_code} is not documented for {op.operation_id}"
+    else:
+        try:
+            body = json.loads(response.get_data()) if response.get_data() else None
+        except ValueError:
+            body = None
+        errors = check.errors(body)
+        if errors:
+            problem = f"{op.operation_id} {response.status_code}: {errors[0]}"
+    if problem is None:
+        return response
+    log.error("contract violation: %s", problem)
+    return api.json_response({"error": f"Simulator response violates openapi.yaml: {problem}", "code": 500}, 500)
+
+
+def _journal(journal: Journal, response: Response) -> None:
+    op = g.get("operation")
+    entry = {
+        "time_ms": int(time.time() * 1000),
+        "sim_ms": g.get("now"),
+        "method": request.method,
+        "path": request.path,
+        "query": request.args.to_dict(flat=True),
+        "headers": mask_headers(dict(request.headers)),
+        "body": body_for_log(request.get_data(cache=True) if request.content_length and
+                             request.content_length <= 65536 else b"", request.mimetype),
+        "status": response.status_code,
+        "response": body_for_log(response.get_data() if not response.direct_passthrough else b"",
+                                 response.mimetype),
+        "duration_ms": round((time.perf_counter() - g.get("t0", time.perf_counter())) * 1000, 3),
+        "operation": op.operation_id if op is not None else None,
+        "tenant": g.get("tenant"),
+        "fault": g.get("fault", {}).get("id") if g.get("fault") else None,
+    }
+    journal.append(entry)

@@ -1,0 +1,119 @@
+"""``ltx-mock``: serve the simulator, check a server against the contract, use the client, snapshot state."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from mock_server.config import DEMO_EMAIL, DEMO_TOKEN, SimConfig
+from mock_server.server import SERVERS
+
+
+def _banner(host: str, port: int, config: SimConfig) -> str:
+    base = f"http://{host}:{port}/v1/ltxstudio"
+    token = config.tokens[0] if config.tokens else "<token>"
+    lines = [
+        f"ltxstudio-mock serving the LTX Studio API v1 at {base}",
+        f"  tokens: {', '.join(t[:4] + '…' if t != DEMO_TOKEN else t for t in config.tokens) or '(none)'}",
+        f"  clock: speed x{config.speed}{', paused' if config.paused else ''}; control API: http://{host}:{port}/__admin",
+    ]
+    if config.demo:
+        lines.append(f"  demo LTX Studio account: {DEMO_EMAIL} (configured for every token)")
+    lines += [
+        "",
+        "Try it:",
+        f"  curl -s {base}/accounts -H 'Authorization: Bearer {token}'",
+        f"  curl -s {base}/images/create -H 'Authorization: Bearer {token}' \\",
+        "       -H 'Content-Type: application/json' -d '{\"prompt\": \"A serene mountain landscape at sunset\"}'",
+        f"  curl -s -X POST http://{host}:{port}/__admin/clock -d '{{\"advance\": 60}}' -H 'Content-Type: application/json'",
+        f"  export USEAPI_BASE_URL={base} USEAPI_TOKEN={token}   # for the reference client",
+        f"  dashboard: http://{host}:{port}/__admin/dashboard",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+@click.group()
+@click.version_option(package_name="ltxstudio-mock")
+def main() -> None:
+    """ltxstudio-mock: an offline, stateful simulator of the useapi.net LTX Studio API v1."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (loopback by default).")
+@click.option("--port", default=8787, show_default=True, type=int)
+@click.option("--token", "tokens", multiple=True, help="An API token (a tenant); repeat for several.")
+@click.option("--empty", is_flag=True, help="Start with no demo LTX user or account.")
+@click.option("--speed", default=1.0, show_default=True, type=float, help="Simulated seconds per real second.")
+@click.option("--paused", is_flag=True, help="Start with the simulated clock frozen.")
+@click.option("--seed", type=int, default=None, help="Reproducible ids and fake data.")
+@click.option("--scenario", type=click.Path(exists=True, dir_okay=False), help="YAML scenario to load.")
+@click.option("--state", "state_path", type=click.Path(dir_okay=False), help="Keep all state in this SQLite file.")
+@click.option("--store", "store_url", help="Store URL: memory://, sqlite:///path, redis://host:port/db.")
+@click.option("--workers", default=1, show_default=True, type=int, help="Processes (needs a shared store).")
+@click.option("--threads", default=8, show_default=True, type=int, help="Request threads per process.")
+@click.option("--server", type=click.Choice(SERVERS), default="granian", show_default=True)
+def serve(host: str, port: int, tokens: tuple[str, ...], empty: bool, speed: float, paused: bool,
+          seed: int | None, scenario: str | None, state_path: str | None, store_url: str | None, workers: int,
+          threads: int, server: str) -> None:
+    """Start the simulator (Ctrl-C to stop)."""
+    from mock_server.server import run
+
+    if state_path and store_url:
+        raise click.UsageError("--state and --store are alternatives: give one")
+    store = store_url or (f"sqlite://{Path(state_path).resolve()}" if state_path else None)
+    if workers > 1 and not store:
+        raise click.UsageError("--workers > 1 needs shared state: add --store redis://... or --state PATH")
+    if speed <= 0:
+        raise click.UsageError("--speed must be > 0")
+    config = SimConfig(tokens=list(tokens) or [DEMO_TOKEN], demo=not empty, speed=speed, paused=paused, seed=seed,
+                       store_url=store, scenario=scenario)
+    if store:
+        # Bootstrap once here so that N workers do not each reset a shared store.
+        from mock_server.sim import Simulator
+
+        Simulator(config).store.close()
+    click.echo(_banner(host, port, config))
+    sys.stdout.flush()
+    run(config, host, port, server=server, workers=workers, threads=threads)
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, writable=True))
+@click.option("--url", default="http://127.0.0.1:8787", show_default=True, help="A running simulator.")
+def snapshot(file: str, url: str) -> None:
+    """Write a running simulator's state to FILE as a scenario."""
+    import requests
+    import yaml
+
+    resp = requests.get(f"{url.rstrip('/')}/__admin/snapshot", timeout=30)
+    resp.raise_for_status()
+    Path(file).write_text(yaml.safe_dump(resp.json(), sort_keys=False), encoding="utf-8")
+    click.echo(f"wrote {file}")
+
+
+def _mount_optional() -> None:
+    """Subcommands that live in the other packages."""
+    try:
+        from contracts.cli import check
+
+        main.add_command(check)
+    except ImportError:  # pragma: no cover - contracts always ships with us
+        pass
+    try:
+        from client.cli import client
+
+        main.add_command(client)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+_mount_optional()
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
+
+__all__ = ["json", "main"]

@@ -1,0 +1,33 @@
+"""Start-up configuration: passed to ``create_app``, never global."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DEMO_TOKEN = "demo-token"
+DEMO_EMAIL = "demo@example.com"
+DAY_S = 24 * 3600
+
+
+@dataclass
+class SimConfig:
+    """Everything the simulator needs to start; the CLI and the pytest plugin build one."""
+
+    tokens: list[str] = field(default_factory=lambda: [DEMO_TOKEN])
+    demo: bool = True  # one demo LTX user and one configured account per token
+    speed: float = 1.0  # simulated seconds per real second
+    paused: bool = False  # start with the clock frozen (tests)
+    seed: int | None = None  # reproducible ids and fake data
+    store_url: str | None = None  # None: memory; a path: SQLite; redis://: Redis
+    scenario: str | None = None  # YAML scenario file loaded at start-up (and on reset)
+    max_upload_bytes: int = 20 * 1024 * 1024
+    job_retention_s: int = 7 * DAY_S  # GET /assets/{jobId} answers 404 after this
+    asset_url_ttl_s: int = DAY_S  # signed assetUrl lifetime
+    demo_credits: int = 28000  # the Standard plan's monthly credits
+    strict_responses: bool = False  # a response outside the contract becomes a 500 (tests)
+    journal: bool = True  # keep the request journal (/__admin/requests)
+    journal_limit: int = 10000
+    webhook_timeout_s: float = 5.0
+    webhook_attempts: int = 3
+    background: bool = True  # run the worker thread (webhooks, settling) in this process
+    secret: str = "ltxstudio-mock-signing-secret"  # signs asset URLs and fake JWTs

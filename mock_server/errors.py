@@ -1,0 +1,23 @@
+"""The one exception the rules raise; the HTTP layer turns it into ``{"error", "code"}``."""
+
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    """A documented failure: an HTTP status and the service's ``error`` text."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+    def body(self) -> dict[str, object]:
+        return {"error": self.message, "code": self.status}
+
+
+def bad_request(message: str) -> ApiError:
+    return ApiError(400, message)
+
+
+def not_found(message: str) -> ApiError:
+    return ApiError(404, message)

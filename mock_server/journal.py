@@ -1,0 +1,114 @@
+"""The request journal: every request and its answer, secrets masked.
+
+Kept in the store (so every process of a shared simulator writes to one journal)
+as records plus one index by time, trimmed to ``journal_limit`` entries. Tests
+read it through ``GET /__admin/requests`` to assert exactly what their code sent.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+from typing import Any
+
+from mock_server.store.base import Store
+
+ENTRY = "request"
+INDEX = "journal"
+SECURED = "…secured…"
+SECRET_HEADERS = {"authorization", "cookie", "proxy-authorization", "x-api-key"}
+SECRET_COOKIE = re.compile(r"(lt_token|lt_refresh_token)=([^;\s\"']+)")
+BODY_LIMIT = 16 * 1024
+
+
+def mask_text(text: str) -> str:
+    """Hide LTX Studio session secrets wherever they appear in a body."""
+    return SECRET_COOKIE.sub(lambda m: f"{m[1]}={SECURED}", text)
+
+
+def mask_headers(headers: dict[str, str]) -> dict[str, str]:
+    out = {}
+    for name, value in headers.items():
+        if name.lower() in SECRET_HEADERS:
+            scheme = value.split(" ", 1)[0] if " " in value else ""
+            out[name] = f"{scheme} {SECURED}".strip()
+        else:
+            out[name] = value
+    return out
+
+
+def body_for_log(raw: bytes, mimetype: str | None) -> Any:
+    """JSON bodies as objects, text as text, binaries as a size note; always masked and bounded."""
+    if not raw:
+        return None
+    if mimetype and not (mimetype.startswith("text/") or "json" in mimetype or "form" in mimetype):
+        return f"<{len(raw)} bytes {mimetype}>"
+    text = raw[:BODY_LIMIT].decode("utf-8", "replace")
+    text = mask_text(text)
+    if "json" in (mimetype or "") and len(raw) <= BODY_LIMIT:
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+    return text + ("…" if len(raw) > BODY_LIMIT else "")
+
+
+class Journal:
+    """Append, query, count, clear."""
+
+    def __init__(self, store: Store, limit: int = 10000) -> None:
+        self.store = store
+        self.limit = limit
+
+    def _seq(self) -> int:
+        with self.store.atomic():
+            seq = (self.store.get_meta("journal-seq") or 0) + 1
+            self.store.put_meta("journal-seq", seq)
+            return seq
+
+    def append(self, entry: dict[str, Any]) -> None:
+        seq = self._seq()
+        entry["id"] = seq
+        with self.store.atomic():
+            self.store.put(ENTRY, str(seq), entry)
+            self.store.index_add(INDEX, str(seq), seq)
+            excess = self.store.index_count(INDEX) - self.limit
+            if excess > 0:
+                for old in self.store.index_range(INDEX, 0, excess):
+                    self.store.index_remove(INDEX, old)
+                    self.store.delete(ENTRY, old)
+
+    def query(self, *, method: str | None = None, path: str | None = None, status: int | None = None,
+              since: int | None = None, operation: str | None = None, contains: str | None = None,
+              limit: int = 100,
+              offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """Entries matching every filter given, newest first, and how many matched in all.
+
+        ``path`` is a glob (``/v1/ltxstudio/images/*``); ``since`` an entry id or epoch ms.
+        """
+        ids = self.store.index_range(INDEX, reverse=True)
+        matched = []
+        for entry in self.store.get_many(ENTRY, ids):
+            if entry is None:
+                continue
+            if method and entry["method"] != method.upper():
+                continue
+            if path and not fnmatch.fnmatchcase(entry["path"], path):
+                continue
+            if status is not None and entry["status"] != status:
+                continue
+            if operation and entry.get("operation") != operation:
+                continue
+            if contains and contains not in json.dumps(entry.get("body"), ensure_ascii=False):
+                continue
+            if since is not None and (entry["id"] <= since if since < 10**12 else entry["time_ms"] < since):
+                continue
+            matched.append(entry)
+        return matched[offset:offset + limit], len(matched)
+
+    def clear(self) -> None:
+        with self.store.atomic():
+            for old in self.store.index_range(INDEX):
+                self.store.delete(ENTRY, old)
+            self.store.index_drop(INDEX)

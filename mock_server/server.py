@@ -1,0 +1,79 @@
+"""Serving the app: a production server for ``ltx-mock serve``, an in-thread one for tests.
+
+The WSGI server was chosen by measurement (``benchmarks/http_bench.py``,
+``docs/performance.md``): granian (a Rust HTTP server) serves this Flask app
+several times faster than waitress or gunicorn on this 2-core class of machine.
+The choice stays swappable with ``--server``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import threading
+from typing import Any
+
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from mock_server.config import SimConfig
+
+CONFIG_ENV = "LTX_MOCK_CONFIG"
+SERVERS = ("granian", "waitress", "werkzeug")
+
+
+def app_from_env() -> Any:
+    """Granian's factory target: rebuild the config the CLI put in the environment."""
+    from mock_server.app import create_app
+
+    return create_app(SimConfig(**json.loads(os.environ[CONFIG_ENV])))
+
+
+def run(config: SimConfig, host: str, port: int, *, server: str = "granian", workers: int = 1,
+        threads: int = 8) -> None:
+    """Serve until interrupted."""
+    if server == "granian":
+        from granian import Granian
+        from granian.constants import Interfaces
+
+        os.environ[CONFIG_ENV] = json.dumps(dataclasses.asdict(config))
+        Granian("mock_server.server:app_from_env", address=host, port=port, interface=Interfaces.WSGI,
+                workers=workers, blocking_threads=threads, factory=True, log_level="warning",
+                backlog=2048).serve()
+        return
+    from mock_server.app import create_app
+
+    app = create_app(config)
+    if server == "waitress":
+        import waitress
+
+        waitress.serve(app, host=host, port=port, threads=threads, _quiet=True)
+    else:
+        make_server(host, port, app, threaded=True).serve_forever()
+
+
+class ServerThread:
+    """A live simulator on a free loopback port inside this process (tests, the pytest plugin)."""
+
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.app = app
+        self._server: BaseWSGIServer = make_server(host, port, app, threaded=True)
+        self._server.daemon_threads = True
+        self.host = host
+        self.port = self._server.server_port
+        self._thread = threading.Thread(target=self._server.serve_forever, name="ltx-mock-server", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> ServerThread:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        worker = self.app.extensions.get("ltx_worker")
+        if worker is not None:
+            worker.stop()

@@ -1,0 +1,139 @@
+"""The simulation: every rule of the service, and no HTTP.
+
+``Simulator`` wires the rule modules together over one store and one clock:
+
+==================  ===========================================================
+``ltx.py``          the upstream LTX Studio: users, sessions, credits
+``accounts.py``     useapi.net account configurations (POST/GET/DELETE /accounts)
+``assets.py``       uploads, artifacts, listings, signed URLs
+``jobs.py``         generation jobs: admission, derived status, completion
+``scheduler.py``    maxJobs capacity, load balancing, running-job views
+``timeline.py``     once-only work due at a simulated time
+``deliveries.py``   the webhook outbox
+``catalog.py``      prices and run times per model
+==================  ===========================================================
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+from mock_server.clock import Clock
+from mock_server.config import DEMO_EMAIL, SimConfig
+from mock_server.store import Store, open_store
+from mock_server.sim.accounts import Accounts
+from mock_server.sim.assets import Assets
+from mock_server.sim.context import Context
+from mock_server.sim.deliveries import Deliveries
+from mock_server.sim.jobs import Jobs
+from mock_server.sim.ltx import LtxStudio
+from mock_server.sim.scheduler import Scheduler
+from mock_server.sim.timeline import Timeline
+
+TENANT = "tenant"
+POLL_INTERVAL_S = 3  # "each attempt waits 3 seconds"
+
+
+def tenant_id(token: str) -> str:
+    """Tenants are keyed by a hash of their token, so no secret is ever a store key or a log line."""
+    return "t_" + hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
+class Simulator:
+    """One simulated service: all state behind ``store``, all time behind ``clock``."""
+
+    def __init__(self, config: SimConfig | None = None, store: Store | None = None) -> None:
+        self.config = config or SimConfig()
+        self.store = store or open_store(self.config.store_url)
+        self.clock = Clock(self.store)
+        self.ctx = Context(self.store, self.clock, self.config)
+        self.ctx.reseed()
+        self.ltx = LtxStudio(self.ctx)
+        self.accounts = Accounts(self.ctx, self.ltx)
+        self.assets = Assets(self.ctx)
+        self.timeline = Timeline(self.ctx)
+        self.deliveries = Deliveries(self.ctx)
+        self.scheduler = Scheduler(self.ctx, self.accounts, self.ltx)
+        self.jobs = Jobs(self.ctx, self.ltx, self.accounts, self.assets, self.scheduler, self.timeline,
+                         self.deliveries)
+        self.base_url = ""
+        if self.store.get_meta("initialised") is None:
+            self.reset()
+
+    # -- lifecycle ---------------------------------------------------------
+    def reset(self) -> None:
+        """Back to the start-up state: tokens, demo user and account, scenario, a fresh clock."""
+        with self.store.atomic():
+            self.store.clear()
+            self.ctx.reseed()
+            self.clock.reset(speed=self.config.speed)
+            if self.config.paused:
+                self.clock.set(paused=True)
+            now = self.clock.now_ms()
+            for token in self.config.tokens:
+                self.add_token(token)
+            if self.config.demo:
+                self._bootstrap_demo(now)
+            if self.config.scenario:
+                from mock_server.scenario import load_scenario
+
+                load_scenario(self, self.config.scenario)
+            self.store.put_meta("initialised", {"at": time.time()})
+
+    def _bootstrap_demo(self, now: int) -> None:
+        user = self.ltx.get_user(DEMO_EMAIL) or self.ltx.create_user(now, email=DEMO_EMAIL)
+        for token in self.config.tokens:
+            self.accounts.upsert(tenant_id(token), self.ltx.cookie_of(user), None, now)
+
+    def now(self) -> int:
+        return self.clock.now_ms()
+
+    # -- tenants -----------------------------------------------------------
+    def add_token(self, token: str) -> str:
+        tid = tenant_id(token)
+        if self.store.get(TENANT, tid) is None:
+            self.store.put(TENANT, tid, {"id": tid, "hint": token[:4] + "…", "created": time.time()})
+            self.store.index_add("tenants", tid, time.time())
+        return tid
+
+    def tenant_for(self, token: str) -> str | None:
+        """The tenant of a bearer token, or None (-> 401)."""
+        if not token:
+            return None
+        tid = tenant_id(token)
+        return tid if self.store.get(TENANT, tid) is not None else None
+
+    # -- time passing --------------------------------------------------------
+    def settle(self, now: int) -> int:
+        """Apply every timeline task due by ``now``; cheap (one index peek) when nothing is due."""
+        nxt = self.timeline.next_due()
+        if nxt is None or nxt > now:
+            return 0
+        n = 0
+        with self.store.atomic():
+            while True:
+                batch = self.timeline.claim_due(now)
+                for due, task in batch:
+                    self.jobs.apply(task, due, self.base_url)
+                n += len(batch)
+                if not batch:
+                    return n
+
+    def poll_for_result(self, job: dict[str, Any], polls: int) -> dict[str, Any] | None:
+        """Wait like ``pollForResult``: up to polls x 3 simulated seconds for the job to finish.
+
+        Returns the finished job's record, or None when the window passes first. With the
+        clock paused no simulated time can pass, so it answers at once.
+        """
+        window_end = job["created_ms"] + polls * POLL_INTERVAL_S * 1000
+        done = self.jobs.done_by(job)
+        target = done if done is not None and done <= window_end else window_end
+        wait = self.clock.real_seconds_until(target)
+        if wait is None:
+            return None if done is None or done > self.now() else job
+        time.sleep(min(wait, polls * POLL_INTERVAL_S))
+        if done is not None and done <= window_end:
+            return self.store.get("job", job["jobId"]) or job
+        return None

@@ -1,0 +1,128 @@
+"""useapi.net's account configurations: one per LTX Studio email, per API token.
+
+POST /accounts creates or updates (never duplicates) the configuration of the
+user behind a cookie; every view masks the secrets as the docs show them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mock_server.errors import ApiError, bad_request, not_found
+from mock_server.sim.context import Context, iso
+from mock_server.sim.ltx import LtxStudio, parse_cookie
+
+ACCOUNT = "account"
+SECURED = "…secured…"
+DEFAULT_MAX_JOBS = 20
+
+
+def account_key(tenant: str, email: str) -> str:
+    return f"{tenant}\x1f{email}"
+
+
+def accounts_index(tenant: str) -> str:
+    return f"accounts:{tenant}"
+
+
+class Accounts:
+    """Account configurations of every tenant."""
+
+    def __init__(self, ctx: Context, ltx: LtxStudio) -> None:
+        self.ctx = ctx
+        self.ltx = ltx
+
+    def upsert(self, tenant: str, cookie: str, max_jobs: int | None, now: int) -> dict[str, Any]:
+        """Create or update the configuration for the cookie's user."""
+        fields = parse_cookie(cookie)
+        store = self.ctx.store
+        with store.atomic():
+            user = self.ltx.resolve_cookie(now, fields)
+            if not user["subscription"]:
+                raise ApiError(402, "Subscription required")
+            key = account_key(tenant, user["email"])
+            account = store.get(ACCOUNT, key) or {"tenant": tenant, "email": user["email"], "created_ms": now,
+                                                    "maxJobs": DEFAULT_MAX_JOBS}
+            if max_jobs is not None:
+                account["maxJobs"] = int(max_jobs)
+            # Keep every cookie field (the model allows extra keys); lt_token is the refreshed one.
+            account["cookie"] = {**fields, "lt_id": user["lt_id"], "lt_token": user["lt_token"],
+                                 "lt_refresh_token": user["lt_refresh_token"]}
+            account["updated_ms"] = now
+            store.put(ACCOUNT, key, account)
+            store.index_add(accounts_index(tenant), user["email"], account["created_ms"])
+            store.index_add(f"account-tenants:{user['email']}", tenant, account["created_ms"])
+            return self.view(account, now)
+
+    def get(self, tenant: str, email: str) -> dict[str, Any] | None:
+        return self.ctx.store.get(ACCOUNT, account_key(tenant, email))
+
+    def emails(self, tenant: str) -> list[str]:
+        return self.ctx.store.index_range(accounts_index(tenant))
+
+    def all(self, tenant: str) -> list[dict[str, Any]]:
+        keys = [account_key(tenant, e) for e in self.emails(tenant)]
+        return [a for a in self.ctx.store.get_many(ACCOUNT, keys) if a]
+
+    def require(self, tenant: str, email: str) -> dict[str, Any]:
+        account = self.get(tenant, email)
+        if account is None:
+            raise not_found(f"Account configuration not found for {email}")
+        return account
+
+    def delete(self, tenant: str, email: str) -> None:
+        store = self.ctx.store
+        with store.atomic():
+            if not store.delete(ACCOUNT, account_key(tenant, email)):
+                raise not_found(f"Account configuration not found for {email}")
+            store.index_remove(accounts_index(tenant), email)
+            store.index_remove(f"account-tenants:{email}", tenant)
+
+    def tenants_of(self, email: str) -> list[str]:
+        """Every tenant that has configured this LTX Studio user."""
+        return self.ctx.store.index_range(f"account-tenants:{email}")
+
+    def set_max_jobs(self, tenant: str, email: str, max_jobs: int) -> dict[str, Any]:
+        with self.ctx.store.atomic():
+            account = self.require(tenant, email)
+            account["maxJobs"] = int(max_jobs)
+            self.ctx.store.put(ACCOUNT, account_key(tenant, email), account)
+            return account
+
+    def resolve(self, tenant: str, email: str | None) -> dict[str, Any]:
+        """The account a request acts on: ``email`` optional with one account, required with several."""
+        if email:
+            account = self.get(tenant, email)
+            if account is None:
+                raise bad_request(f"Unable to locate LTX Studio account {email}, configure it with POST /accounts")
+            return account
+        emails = self.emails(tenant)
+        if not emails:
+            raise bad_request("No LTX Studio account configured, use POST /accounts first")
+        if len(emails) > 1:
+            raise bad_request("Parameter email is required when multiple LTX Studio accounts are configured")
+        return self.require(tenant, emails[0])
+
+    # -- views -------------------------------------------------------------
+    def view(self, account: dict[str, Any], now: int, *, with_balance: bool = False) -> dict[str, Any]:
+        """The documented account model, secrets masked."""
+        user = self.ltx.get_user(account["email"])
+        cookie = {k: (v if k == "lt_id" else SECURED) for k, v in account.get("cookie", {}).items()}
+        out: dict[str, Any] = {
+            "email": account["email"],
+            "cookie": cookie,
+            "maxJobs": account["maxJobs"],
+            "updated": account["updated_ms"],
+            "updatedUTC": iso(account["updated_ms"]),
+        }
+        if user is not None:
+            out.update(tokenExpire=user["token_expire"], tokenExpireUTC=iso(user["token_expire"]),
+                       refreshTokenExpire=user["refresh_expire"], refreshTokenExpireUTC=iso(user["refresh_expire"]))
+        error = self.ltx.session_error(user, now)
+        if error:
+            out["error"] = error
+        if with_balance and user is not None:
+            out["balance"] = {"LTXStudio_token": user["credits"]}
+            if user.get("latest_created_ms"):
+                out["latestCreatedAtMs"] = {"LTXStudio_token": user["latest_created_ms"]}
+        return out

@@ -1,0 +1,67 @@
+"""What every rule module shares: the store, the clock, the config and seeded randomness."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import random
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from faker import Faker
+
+from mock_server.clock import Clock
+from mock_server.config import SimConfig
+from mock_server.store.base import Store
+
+
+def iso(ms: int) -> str:
+    """Epoch milliseconds as the service writes them: ``2025-06-03T12:34:56.789Z``."""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def mmss(ms: int) -> str:
+    """Elapsed time as ``MM:SS`` (minutes may exceed 99)."""
+    s = max(0, ms) // 1000
+    return f"{s // 60:02d}:{s % 60:02d}"
+
+
+@dataclass
+class Context:
+    """Shared services; one per simulator instance."""
+
+    store: Store
+    clock: Clock
+    config: SimConfig
+    rng: random.Random = field(default_factory=random.Random)
+    faker: Faker = field(default_factory=Faker)
+    _rng_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def reseed(self) -> None:
+        """Restart the random streams: with ``--seed`` the same calls give the same ids again."""
+        with self._rng_lock:
+            self.rng.seed(self.config.seed)
+            self.faker.seed_instance(self.config.seed)
+
+    def uuid(self) -> str:
+        with self._rng_lock:
+            if self.config.seed is None:
+                return str(uuid.uuid4())
+            return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+
+    def random(self) -> float:
+        with self._rng_lock:
+            return self.rng.random()
+
+    def choice(self, seq: list[str]) -> str:
+        with self._rng_lock:
+            return self.rng.choice(seq)
+
+    def token_hex(self, n: int) -> str:
+        with self._rng_lock:
+            return "".join(self.rng.choice("0123456789abcdef") for _ in range(n))
+
+    def sign(self, message: str) -> str:
+        return hmac.new(self.config.secret.encode(), message.encode(), hashlib.sha256).hexdigest()[:32]

@@ -1,0 +1,88 @@
+"""Webhook deliveries as state: queued, claimed with a lease, attempted, logged.
+
+The network part lives in ``mock_server/webhooks.py``; this module only decides
+what is due and records what happened, atomically, so a delivery is made once
+even with several processes, and a delivery whose claimant died (its lease ran
+out) is picked up again.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from mock_server.sim.context import Context
+
+DELIVERY = "delivery"
+DUE = "deliveries:due"  # scored by real epoch ms: network retries run on real time
+LOG = "deliveries:log"  # scored by creation, for the journal and dashboard
+LEASE_MS = 30_000
+BACKOFF_MS = (500, 2_000, 8_000, 30_000)
+
+
+def real_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Deliveries:
+    """The webhook outbox."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def enqueue(self, job_id: str, url: str, body: dict[str, Any], *, copies: int = 1, delay_ms: int = 0,
+                fail_first: int = 0) -> list[str]:
+        """Queue ``copies`` deliveries of ``body`` to ``url`` (faults may ask for duplicates or delays)."""
+        ids = []
+        for n in range(copies):
+            delivery_id = f"{job_id}#{n}" if copies > 1 else job_id
+            record = {"id": delivery_id, "jobId": job_id, "url": url, "body": body, "attempts": [],
+                      "state": "pending", "created_ms": real_ms(), "fail_first": fail_first}
+            self.ctx.store.put(DELIVERY, delivery_id, record)
+            self.ctx.store.index_add(DUE, delivery_id, real_ms() + delay_ms)
+            self.ctx.store.index_add(LOG, delivery_id, record["created_ms"])
+            ids.append(delivery_id)
+        return ids
+
+    def claim(self, limit: int = 16) -> list[dict[str, Any]]:
+        """Take due deliveries, leasing each for LEASE_MS so no other worker takes it meanwhile."""
+        now = real_ms()
+        with self.ctx.store.atomic():
+            out = []
+            for delivery_id, _ in self.ctx.store.index_by_score(DUE, max_score=now, limit=limit):
+                record = self.ctx.store.get(DELIVERY, delivery_id)
+                if record is None:
+                    self.ctx.store.index_remove(DUE, delivery_id)
+                    continue
+                self.ctx.store.index_add(DUE, delivery_id, now + LEASE_MS)
+                out.append(record)
+            return out
+
+    def record(self, delivery_id: str, *, ok: bool, status: int | None, error: str | None,
+               duration_ms: int, max_attempts: int) -> dict[str, Any] | None:
+        """Log one attempt; finish the delivery or schedule the next try."""
+        with self.ctx.store.atomic():
+            record = self.ctx.store.get(DELIVERY, delivery_id)
+            if record is None:
+                return None
+            record["attempts"].append({"at_ms": real_ms(), "status": status, "error": error,
+                                       "duration_ms": duration_ms, "ok": ok})
+            n = len(record["attempts"])
+            if ok:
+                record["state"] = "delivered"
+                self.ctx.store.index_remove(DUE, delivery_id)
+            elif n >= max_attempts:
+                record["state"] = "failed"
+                self.ctx.store.index_remove(DUE, delivery_id)
+            else:
+                record["state"] = "retrying"
+                self.ctx.store.index_add(DUE, delivery_id, real_ms() + BACKOFF_MS[min(n - 1, len(BACKOFF_MS) - 1)])
+            self.ctx.store.put(DELIVERY, delivery_id, record)
+            return record
+
+    def pending(self) -> int:
+        return self.ctx.store.index_count(DUE)
+
+    def log(self, offset: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+        ids = self.ctx.store.index_range(LOG, offset, limit, reverse=True)
+        return [d for d in self.ctx.store.get_many(DELIVERY, ids) if d]

@@ -1,0 +1,188 @@
+"""The far side: LTX Studio itself, as useapi.net sees it.
+
+Fake LTX Studio users (made with faker) own a session (``lt_id``, a JWT-shaped
+``lt_token`` that expires, an ``lt_refresh_token``), a subscription flag and a
+credit balance. useapi.net resolves the cookie a user posts to one of these
+sessions, refreshes an expired ``lt_token`` with the refresh token, and spends
+the user's credits per generation.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+from typing import Any
+
+from mock_server.errors import ApiError, bad_request, not_found
+from mock_server.sim.context import Context
+
+USER = "ltxuser"
+BY_TOKEN = "ltxtoken"
+BY_REFRESH = "ltxrefresh"
+TOKEN_TTL_MS = 30 * 24 * 3600 * 1000  # the docs' examples: tokenExpire one month after update
+REFRESH_TTL_MS = 90 * 24 * 3600 * 1000  # "LTX Studio cookie expires after 3 months"
+MISSING_COOKIE = "Missing required cookie fields: lt_token | lt_refresh_token"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def parse_cookie(cookie: str) -> dict[str, str]:
+    """``a=1; b=2`` -> {"a": "1", "b": "2"}; values may contain ``=``."""
+    out: dict[str, str] = {}
+    for part in cookie.split(";"):
+        name, sep, value = part.strip().partition("=")
+        if sep and name.strip():
+            out[name.strip()] = value.strip()
+    return out
+
+
+class LtxStudio:
+    """Users, sessions and credits of the simulated LTX Studio."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    # -- sessions ----------------------------------------------------------
+    def _jwt(self, user: dict[str, Any], now: int, exp_ms: int) -> str:
+        header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+        payload = _b64(json.dumps({"sub": user["lt_id"], "email": user["email"], "iat": now // 1000,
+                                   "exp": exp_ms // 1000, "jti": self.ctx.token_hex(8)}).encode())
+        return f"{header}.{payload}.{self.ctx.sign(header + '.' + payload)}"
+
+    def _issue_session(self, user: dict[str, Any], now: int, *, refresh: bool = True) -> None:
+        store = self.ctx.store
+        if user.get("lt_token"):
+            store.delete(BY_TOKEN, user["lt_token"])
+        user["token_expire"] = now + TOKEN_TTL_MS
+        user["lt_token"] = self._jwt(user, now, user["token_expire"])
+        store.put(BY_TOKEN, user["lt_token"], {"email": user["email"]})
+        if refresh:
+            if user.get("lt_refresh_token"):
+                store.delete(BY_REFRESH, user["lt_refresh_token"])
+            user["lt_refresh_token"] = _b64(secrets.token_bytes(24)) if self.ctx.config.seed is None \
+                else _b64(bytes.fromhex(self.ctx.token_hex(48)))
+            user["refresh_expire"] = now + REFRESH_TTL_MS
+            store.put(BY_REFRESH, user["lt_refresh_token"], {"email": user["email"]})
+        user["revoked"] = False
+
+    def cookie_of(self, user: dict[str, Any]) -> str:
+        """The cookie string a browser would send for this session (what POST /accounts takes)."""
+        return (f"optimizelyEndUserId=oeu{user['created_ms']}r0.{user['lt_id'][:8]}; x-country-code=US; "
+                f"successfulLogin=true; lt_refresh_token={user['lt_refresh_token']}; lt_id={user['lt_id']}; "
+                f"lt_token={user['lt_token']}")
+
+    # -- users -------------------------------------------------------------
+    def create_user(self, now: int, *, email: str | None = None, credits: int | None = None,
+                    subscription: bool = True) -> dict[str, Any]:
+        """A new LTX Studio user with a fresh session; an existing email is an error."""
+        ctx = self.ctx
+        with ctx.store.atomic():
+            if email is None:
+                for _ in range(20):
+                    email = ctx.faker.unique.email() if ctx.config.seed is None else ctx.faker.email()
+                    if ctx.store.get(USER, email) is None:
+                        break
+            assert email is not None
+            email = email.strip()
+            if ctx.store.get(USER, email) is not None:
+                raise ApiError(409, f"LTX Studio user {email} already exists")
+            user: dict[str, Any] = {
+                "email": email,
+                "name": ctx.faker.name(),
+                "lt_id": _b64(bytes.fromhex(ctx.token_hex(16)))[:21],
+                "credits": ctx.config.demo_credits if credits is None else int(credits),
+                "subscription": bool(subscription),
+                "created_ms": now,
+                "latest_created_ms": None,
+                "lt_token": None,
+                "lt_refresh_token": None,
+            }
+            self._issue_session(user, now)
+            ctx.store.put(USER, email, user)
+            ctx.store.index_add("ltxusers", email, now)
+            return user
+
+    def get_user(self, email: str) -> dict[str, Any] | None:
+        return self.ctx.store.get(USER, email)
+
+    def require_user(self, email: str) -> dict[str, Any]:
+        user = self.get_user(email)
+        if user is None:
+            raise not_found(f"LTX Studio user {email} not found")
+        return user
+
+    def save(self, user: dict[str, Any]) -> None:
+        self.ctx.store.put(USER, user["email"], user)
+
+    def list_users(self, offset: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+        emails = self.ctx.store.index_range("ltxusers", offset, limit)
+        return [u for u in self.ctx.store.get_many(USER, emails) if u]
+
+    def patch_user(self, now: int, email: str, *, credits: int | None = None, subscription: bool | None = None,
+                   token_expired: bool | None = None, new_session: bool = False) -> dict[str, Any]:
+        """Admin changes: credits, subscription, an expired (revoked) session, or a fresh session."""
+        with self.ctx.store.atomic():
+            user = self.require_user(email)
+            if credits is not None:
+                user["credits"] = int(credits)
+            if subscription is not None:
+                user["subscription"] = bool(subscription)
+            if new_session or token_expired is False:
+                self._issue_session(user, now)
+            if token_expired:
+                # The session is gone upstream: the access token is past its expiry and the
+                # refresh token no longer works (the user logged out, or the cookie aged out).
+                user["token_expire"] = min(user["token_expire"], now)
+                user["refresh_expire"] = min(user["refresh_expire"], now)
+                user["revoked"] = True
+            self.save(user)
+            return user
+
+    # -- what useapi.net does with a posted cookie ---------------------------
+    def resolve_cookie(self, now: int, fields: dict[str, str]) -> dict[str, Any]:
+        """The user behind a cookie, refreshing an expired access token; 400 when LTX Studio refuses it."""
+        if not fields.get("lt_token") or not fields.get("lt_refresh_token"):
+            raise bad_request(MISSING_COOKIE)
+        store = self.ctx.store
+        with store.atomic():
+            ref = store.get(BY_TOKEN, fields["lt_token"]) or store.get(BY_REFRESH, fields["lt_refresh_token"])
+            user = self.get_user(ref["email"]) if ref else None
+            if user is None:
+                raise bad_request("LTX Studio rejected the cookie: lt_token and lt_refresh_token are not valid")
+            if fields.get("lt_id") and fields["lt_id"] != user["lt_id"]:
+                raise bad_request("LTX Studio rejected the cookie: lt_id does not match lt_token")
+            if user.get("revoked") or user["refresh_expire"] <= now:
+                raise bad_request("LTX Studio session expired: log in to LTX Studio again and post the new cookie")
+            if user["token_expire"] <= now or user["lt_token"] != fields["lt_token"]:
+                self._issue_session(user, now, refresh=False)  # refresh with lt_refresh_token
+                self.save(user)
+            return user
+
+    def session_error(self, user: dict[str, Any] | None, now: int) -> str | None:
+        """Why useapi.net cannot act for this user right now, or None."""
+        if user is None:
+            return "LTX Studio user no longer exists"
+        if user.get("revoked") or user["refresh_expire"] <= now:
+            return "LTX Studio session expired: log in to LTX Studio again and post the new cookie to POST /accounts"
+        return None
+
+    # -- credits -----------------------------------------------------------
+    def charge(self, email: str, credits: int, now: int) -> None:
+        """Spend credits for a generation (inside the caller's atomic block)."""
+        user = self.require_user(email)
+        if not user["subscription"]:
+            raise ApiError(402, "Subscription required")
+        if user["credits"] < credits:
+            raise ApiError(402, "Insufficient credits")
+        user["credits"] -= credits
+        user["latest_created_ms"] = now
+        self.save(user)
+
+    def refund(self, email: str, credits: int) -> None:
+        user = self.get_user(email)
+        if user is not None:
+            user["credits"] += credits
+            self.save(user)

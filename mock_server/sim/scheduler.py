@@ -1,0 +1,119 @@
+"""The useapi.net scheduler: per-account ``maxJobs`` capacity and load balancing.
+
+A running job sits in its account's ``running`` index scored by the simulated
+instant it ends, so "how many jobs are executing now" is one range count, and a
+job leaves the count the moment it ends without anyone having to tick.
+Admission (count, compare, charge, insert) happens in one atomic block: two
+requests can never both take an account's last slot.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from mock_server.errors import ApiError, bad_request, not_found
+from mock_server.sim.accounts import Accounts
+from mock_server.sim.context import Context, iso, mmss
+from mock_server.sim.ltx import LtxStudio
+
+JOB = "job"
+INFINITY = math.inf  # the end of a stalled job
+
+
+def running_index(tenant: str, email: str) -> str:
+    return f"running:{tenant}:{email}"
+
+
+class Scheduler:
+    """Capacity, account choice and the running-job views."""
+
+    def __init__(self, ctx: Context, accounts: Accounts, ltx: LtxStudio) -> None:
+        self.ctx = ctx
+        self.accounts = accounts
+        self.ltx = ltx
+
+    def executing(self, tenant: str, email: str, now: int) -> int:
+        return self.ctx.store.index_count(running_index(tenant, email), min_score=now + 1)
+
+    def running_ids(self, tenant: str, email: str, now: int) -> list[str]:
+        return [m for m, _ in self.ctx.store.index_by_score(running_index(tenant, email), min_score=now + 1)]
+
+    def limit_in_force(self, tenant: str, account: dict[str, Any], now: int) -> int:
+        """The account's maxJobs, raised while jobs admitted with a larger per-request override still run."""
+        limit = account["maxJobs"]
+        for job in self.ctx.store.get_many(JOB, self.running_ids(tenant, account["email"], now)):
+            if job and job.get("maxJobs"):
+                limit = max(limit, job["maxJobs"])
+        return limit
+
+    def choose(self, tenant: str, email: str | None, override: int | None, now: int) -> dict[str, Any]:
+        """The account a new job runs on (call inside ``store.atomic()``).
+
+        With ``email``, that account or an error; without, a random account that has a free
+        slot and a working session (the docs' load balancing).
+        """
+        if email:
+            candidates = [self.accounts.get(tenant, email)]
+            if candidates[0] is None:
+                raise bad_request(f"Unable to locate LTX Studio account {email}, configure it with POST /accounts")
+        else:
+            candidates = self.accounts.all(tenant)
+            if not candidates:
+                raise bad_request("No LTX Studio account configured, use POST /accounts first")
+        usable = [a for a in candidates if not self.ltx.session_error(self.ltx.get_user(a["email"]), now)]
+        if not usable:
+            raise bad_request(self.ltx.session_error(self.ltx.get_user(candidates[0]["email"]), now)
+                              or "No usable LTX Studio account")
+        free = [a for a in usable if self.executing(tenant, a["email"], now) < (override or a["maxJobs"])]
+        if not free:
+            detail = ", ".join(f"{a['email']} {self.executing(tenant, a['email'], now)}/{override or a['maxJobs']}"
+                               for a in usable)
+            raise ApiError(429, f"All LTX Studio accounts are at maximum capacity (maxJobs): {detail}; "
+                                "retry after a running job completes")
+        return free[0] if len(free) == 1 else free[int(self.ctx.random() * len(free))]
+
+    def track(self, job: dict[str, Any]) -> None:
+        end = job["end_ms"] if job["end_ms"] is not None else INFINITY
+        self.ctx.store.index_add(running_index(job["tenant"], job["email"]), job["jobId"], end)
+
+    def untrack(self, job: dict[str, Any]) -> None:
+        self.ctx.store.index_remove(running_index(job["tenant"], job["email"]), job["jobId"])
+
+    # -- views -------------------------------------------------------------
+    def _entry(self, job: dict[str, Any], now: int) -> dict[str, Any]:
+        out = {"jobId": job["jobId"], "email": job["email"], "started": iso(job["start_ms"]),
+               "elapsed": mmss(now - job["start_ms"])}
+        for key in ("replyUrl", "replyRef"):
+            if job.get(key):
+                out[key] = job[key]
+        return out
+
+    def running(self, tenant: str, now: int) -> list[dict[str, Any]]:
+        out = []
+        for email in self.accounts.emails(tenant):
+            jobs = self.ctx.store.get_many(JOB, self.running_ids(tenant, email, now))
+            out.extend(self._entry(j, now) for j in jobs if j)
+        out.sort(key=lambda e: e["started"])
+        return out
+
+    def available(self, tenant: str, now: int) -> dict[str, Any]:
+        available = []
+        for account in self.accounts.all(tenant):
+            executing = self.executing(tenant, account["email"], now)
+            limit = self.limit_in_force(tenant, account, now) if executing else account["maxJobs"]
+            available.append({"email": account["email"], "maxJobs": limit, "executing": executing,
+                              "available": max(0, limit - executing)})
+        return {"executing": self.running(tenant, now), "available": available}
+
+    def cancel(self, tenant: str, job_id: str, now: int) -> dict[str, Any]:
+        """Stop tracking a running job (it still runs upstream): 404 unless it is running now."""
+        with self.ctx.store.atomic():
+            job = self.ctx.store.get(JOB, job_id)
+            score = self.ctx.store.index_score(running_index(job["tenant"], job["email"]), job_id) if job else None
+            if job is None or job["tenant"] != tenant or score is None or score <= now:
+                raise not_found(f"Unable to locate running jobId {job_id}")
+            self.untrack(job)
+            job["cancelled_ms"] = now
+            self.ctx.store.put(JOB, job_id, job)
+            return job

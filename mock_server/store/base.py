@@ -1,0 +1,109 @@
+"""The one small interface every store implements.
+
+The simulation rules (``mock_server/sim``) speak only this interface, so the
+same rules run on a dict in memory, on SQLite (``--state PATH``) or on Redis
+shared by many processes (``--store redis://...``).
+
+Four kinds of thing are stored:
+
+* records: JSON-able dicts addressed by ``(kind, key)``;
+* indexes: named sets of members ordered by a numeric score (a Redis ZSET),
+  used for every listing so that no request ever scans all records;
+* blobs: bytes (uploads), addressed by key;
+* meta: small singleton documents (the clock, queued outcomes, faults).
+
+Read-modify-write sequences run inside ``with store.atomic():``. Each store makes
+that block atomic across everything that shares it (a lock in memory, an
+``IMMEDIATE`` transaction in SQLite, a lock in Redis), and re-entrant.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from typing import Any
+
+Record = dict[str, Any]
+
+
+class Store(abc.ABC):
+    """Abstract store. Implementations: ``memory.MemoryStore``, ``sqlite.SQLiteStore``, ``redis.RedisStore``."""
+
+    # -- records -----------------------------------------------------------
+    @abc.abstractmethod
+    def get(self, kind: str, key: str) -> Record | None: ...
+
+    @abc.abstractmethod
+    def put(self, kind: str, key: str, value: Record) -> None: ...
+
+    @abc.abstractmethod
+    def delete(self, kind: str, key: str) -> bool:
+        """Remove a record; True if it existed."""
+
+    @abc.abstractmethod
+    def get_many(self, kind: str, keys: list[str]) -> list[Record | None]:
+        """Records for ``keys`` in order (None where missing): one round trip for a page."""
+
+    @abc.abstractmethod
+    def count(self, kind: str) -> int:
+        """How many records of a kind exist (for the dashboard and benchmarks)."""
+
+    # -- ordered indexes ---------------------------------------------------
+    @abc.abstractmethod
+    def index_add(self, index: str, member: str, score: float) -> None:
+        """Add ``member`` (or move it) to ``index`` with ``score``."""
+
+    @abc.abstractmethod
+    def index_remove(self, index: str, member: str) -> bool: ...
+
+    @abc.abstractmethod
+    def index_score(self, index: str, member: str) -> float | None: ...
+
+    @abc.abstractmethod
+    def index_range(self, index: str, offset: int = 0, limit: int | None = None, *, reverse: bool = False) -> list[str]:
+        """Members by ascending score (descending with ``reverse``), paginated."""
+
+    @abc.abstractmethod
+    def index_by_score(self, index: str, min_score: float = float("-inf"), max_score: float = float("inf"),
+                       limit: int | None = None) -> list[tuple[str, float]]:
+        """(member, score) pairs with min_score <= score <= max_score, ascending."""
+
+    @abc.abstractmethod
+    def index_count(self, index: str, min_score: float = float("-inf"), max_score: float = float("inf")) -> int: ...
+
+    @abc.abstractmethod
+    def index_drop(self, index: str) -> None: ...
+
+    # -- blobs -------------------------------------------------------------
+    @abc.abstractmethod
+    def blob_put(self, key: str, data: bytes) -> None: ...
+
+    @abc.abstractmethod
+    def blob_get(self, key: str) -> bytes | None: ...
+
+    @abc.abstractmethod
+    def blob_delete(self, key: str) -> None: ...
+
+    # -- meta --------------------------------------------------------------
+    @abc.abstractmethod
+    def get_meta(self, name: str) -> Any: ...
+
+    @abc.abstractmethod
+    def put_meta(self, name: str, value: Any) -> None: ...
+
+    # -- whole store -------------------------------------------------------
+    @abc.abstractmethod
+    def atomic(self) -> AbstractContextManager[None]:
+        """A re-entrant block whose reads and writes no other writer interleaves with."""
+
+    @abc.abstractmethod
+    def clear(self) -> None:
+        """Forget everything (``POST /__admin/reset`` then rebuilds the start-up state)."""
+
+    @abc.abstractmethod
+    def dump(self) -> Iterator[tuple[str, str, Record]]:
+        """Every record as (kind, key, value): for snapshots."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections/files."""

@@ -1,0 +1,162 @@
+"""The default store: plain dicts behind one re-entrant lock.
+
+Indexes are sorted lists of ``(score, member)`` beside a member->score dict, so
+inserts and removals are O(log n) searches plus a memmove, and pagination is a
+slice: a listing costs the same with 10 or 100,000 jobs stored.
+"""
+
+from __future__ import annotations
+
+import bisect
+import copy
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from typing import Any
+
+from mock_server.store.base import Record, Store
+
+
+class _Index:
+    __slots__ = ("order", "scores")
+
+    def __init__(self) -> None:
+        self.order: list[tuple[float, str]] = []
+        self.scores: dict[str, float] = {}
+
+    def add(self, member: str, score: float) -> None:
+        old = self.scores.get(member)
+        if old is not None:
+            if old == score:
+                return
+            self.remove(member)
+        self.scores[member] = score
+        bisect.insort(self.order, (score, member))
+
+    def remove(self, member: str) -> bool:
+        score = self.scores.pop(member, None)
+        if score is None:
+            return False
+        i = bisect.bisect_left(self.order, (score, member))
+        del self.order[i]
+        return True
+
+    def bounds(self, lo: float, hi: float) -> tuple[int, int]:
+        return bisect.bisect_left(self.order, (lo, "")), bisect.bisect_right(self.order, (hi, "\U0010ffff"))
+
+
+class MemoryStore(Store):
+    """Everything in this process's memory; lost on exit."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self.clear()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._records: dict[str, dict[str, Record]] = {}
+            self._indexes: dict[str, _Index] = {}
+            self._blobs: dict[str, bytes] = {}
+            self._meta: dict[str, Any] = {}
+
+    def atomic(self) -> AbstractContextManager[None]:
+        return self._lock  # type: ignore[return-value]
+
+    # records: values are copied on the way in and out, as a real store would
+    # serialise them, so no caller can mutate stored state by accident.
+    def get(self, kind: str, key: str) -> Record | None:
+        value = self._records.get(kind, {}).get(key)
+        return copy.deepcopy(value) if value is not None else None
+
+    def get_many(self, kind: str, keys: list[str]) -> list[Record | None]:
+        table = self._records.get(kind, {})
+        return [copy.deepcopy(table[k]) if k in table else None for k in keys]
+
+    def put(self, kind: str, key: str, value: Record) -> None:
+        with self._lock:
+            self._records.setdefault(kind, {})[key] = copy.deepcopy(value)
+
+    def delete(self, kind: str, key: str) -> bool:
+        with self._lock:
+            return self._records.get(kind, {}).pop(key, None) is not None
+
+    def count(self, kind: str) -> int:
+        return len(self._records.get(kind, {}))
+
+    # indexes
+    def index_add(self, index: str, member: str, score: float) -> None:
+        with self._lock:
+            self._indexes.setdefault(index, _Index()).add(member, float(score))
+
+    def index_remove(self, index: str, member: str) -> bool:
+        with self._lock:
+            idx = self._indexes.get(index)
+            return idx.remove(member) if idx else False
+
+    def index_score(self, index: str, member: str) -> float | None:
+        idx = self._indexes.get(index)
+        return idx.scores.get(member) if idx else None
+
+    def index_range(self, index: str, offset: int = 0, limit: int | None = None, *, reverse: bool = False) -> list[str]:
+        with self._lock:
+            idx = self._indexes.get(index)
+            if not idx:
+                return []
+            n = len(idx.order)
+            stop = n if limit is None else min(n, offset + limit)
+            if offset >= n:
+                return []
+            if reverse:
+                return [idx.order[n - 1 - i][1] for i in range(offset, stop)]
+            return [m for _, m in idx.order[offset:stop]]
+
+    def index_by_score(self, index: str, min_score: float = float("-inf"), max_score: float = float("inf"),
+                       limit: int | None = None) -> list[tuple[str, float]]:
+        with self._lock:
+            idx = self._indexes.get(index)
+            if not idx:
+                return []
+            lo, hi = idx.bounds(min_score, max_score)
+            if limit is not None:
+                hi = min(hi, lo + limit)
+            return [(m, s) for s, m in idx.order[lo:hi]]
+
+    def index_count(self, index: str, min_score: float = float("-inf"), max_score: float = float("inf")) -> int:
+        with self._lock:
+            idx = self._indexes.get(index)
+            if not idx:
+                return 0
+            if min_score == float("-inf") and max_score == float("inf"):
+                return len(idx.order)
+            lo, hi = idx.bounds(min_score, max_score)
+            return max(0, hi - lo)
+
+    def index_drop(self, index: str) -> None:
+        with self._lock:
+            self._indexes.pop(index, None)
+
+    # blobs
+    def blob_put(self, key: str, data: bytes) -> None:
+        with self._lock:
+            self._blobs[key] = bytes(data)
+
+    def blob_get(self, key: str) -> bytes | None:
+        return self._blobs.get(key)
+
+    def blob_delete(self, key: str) -> None:
+        with self._lock:
+            self._blobs.pop(key, None)
+
+    # meta
+    def get_meta(self, name: str) -> Any:
+        value = self._meta.get(name)
+        return copy.deepcopy(value) if value is not None else None
+
+    def put_meta(self, name: str, value: Any) -> None:
+        with self._lock:
+            self._meta[name] = copy.deepcopy(value)
+
+    def dump(self) -> Iterator[tuple[str, str, Record]]:
+        with self._lock:
+            items = [(k, key, copy.deepcopy(v)) for k, table in self._records.items() for key, v in table.items()]
+        yield from items
