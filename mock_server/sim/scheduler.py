@@ -108,6 +108,10 @@ class Scheduler:
 
     def cancel(self, tenant: str, job_id: str, now: int) -> dict[str, Any]:
         """Stop tracking a running job (it still runs upstream): 404 unless it is running now."""
+        from mock_server.sim.jobs import JOB_ID
+
+        if not JOB_ID.match(job_id or ""):
+            raise bad_request(f"Invalid jobId {job_id!r}: expected email:<email>-job:<uuid>-type:<image|video>")
         with self.ctx.store.atomic():
             job = self.ctx.store.get(JOB, job_id)
             score = self.ctx.store.index_score(running_index(job["tenant"], job["email"]), job_id) if job else None

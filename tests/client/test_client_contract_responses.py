@@ -205,7 +205,8 @@ def test_every_contract_valid_200_body_parses(name: str) -> None:
     validator = jsonschema_rs.Draft202012Validator(schema)
 
     @settings(max_examples=30, deadline=None, database=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large])
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
+                                     HealthCheck.data_too_large])
     @given(body=_strategy_for(schema))
     def run(body: Any) -> None:
         assume(validator.is_valid(body))

@@ -34,7 +34,8 @@ ASSET_URL = "https://storage.test/artifacts/model-serving/result.png?sig=abc"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
 
 
-def job_body(kind: str, progress: float | None = None, artifact: bool = False, message: str | None = None) -> dict:
+def job_body(kind: str, progress: float | None = None, artifact: bool = False,
+             message: str | None = None) -> dict:
     status: dict = {"type": kind}
     if progress is not None:
         status["progress"] = progress
@@ -258,7 +259,8 @@ def test_get_retried_after_a_reset_and_gives_up(api: LTXStudioClient, mocked, fa
     assert fake_clock.sleeps == [0.5, 1.0, 2.0]
 
 
-@pytest.mark.parametrize(("header", "seconds"), [("3", 3.0), ("0", 0.0), ("-5", 0.0), ("soon", None), ("", None),
+@pytest.mark.parametrize(("header", "seconds"), [("3", 3.0), ("0", 0.0), ("-5", 0.0), ("soon", None),
+                                                 ("", None),
                                                  ("Wed, 21 Oct 2015 07:28:10 GMT", 10.0)])
 def test_parse_retry_after(header: str, seconds: float | None) -> None:
     now = 1445412480.0  # 07:28:00 that day
@@ -268,8 +270,11 @@ def test_parse_retry_after(header: str, seconds: float | None) -> None:
 # -- response hook -------------------------------------------------------------------------------
 def test_response_hook_sees_every_api_response_with_its_operation_id(fake_clock, mocked) -> None:
     seen: list[tuple[str, int]] = []
-    with LTXStudioClient("t", "https://api.test/v1", response_hook=lambda op, r: seen.append((op, r.status_code)),
-                         sleep=fake_clock.sleep, clock=fake_clock.time) as api:
+    def hook(operation_id: str, response: requests.Response) -> None:
+        seen.append((operation_id, response.status_code))
+
+    with LTXStudioClient("t", "https://api.test/v1", response_hook=hook, sleep=fake_clock.sleep,
+                         clock=fake_clock.time) as api:
         mocked.post("https://api.test/v1/images/create", json={"error": "busy", "code": 429}, status=429)
         mocked.post("https://api.test/v1/images/create", json={"jobId": JOB_ID, "generationId": "g"})
         mocked.get("https://api.test/v1/scheduler", json=[])
@@ -281,14 +286,16 @@ def test_response_hook_sees_every_api_response_with_its_operation_id(fake_clock,
 
 
 # -- wait ----------------------------------------------------------------------------------------
-def test_wait_keeps_polling_while_completed_lacks_the_artifact(api: LTXStudioClient, mocked, fake_clock) -> None:
+def test_wait_keeps_polling_while_completed_lacks_the_artifact(api: LTXStudioClient, mocked,
+                                                               fake_clock) -> None:
     url = job_url(api)
     mocked.get(url, json=job_body("active", 10))
     mocked.get(url, json=job_body("active", 60))
     mocked.get(url, json=job_body("completed", 100))  # out of sync: no artifact yet
     mocked.get(url, json=job_body("completed", 100, artifact=True))
     seen: list[tuple[str | None, float | None]] = []
-    job = api.wait(JOB_ID, poll_interval=2, max_interval=4, on_progress=lambda j: seen.append((j.state, j.progress)))
+    job = api.wait(JOB_ID, poll_interval=2, max_interval=4,
+                   on_progress=lambda j: seen.append((j.state, j.progress)))
     assert job.is_done and job.asset_url == ASSET_URL
     assert seen == [("active", 10), ("active", 60), ("completed", 100), ("completed", 100)]
     assert fake_clock.sleeps == [2, 3, 4]  # grows by half, capped

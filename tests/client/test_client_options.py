@@ -71,9 +71,10 @@ def _sent(mocked: responses.RequestsMock) -> dict:
 
 def test_create_image_maps_python_names_and_drops_nones(api: LTXStudioClient, mocked) -> None:
     mocked.post(f"{api.base_url}/images/create", json=CREATED)
-    result = api.create_image("a cat", aspect_ratio="9:16", reference_asset_id="asset:x", reference_strength=70,
-                              style="anime", shot_type="close-up", shot_angle="low-angle", seed=7,
-                              poll_for_result=3, max_jobs=5, reply_url="https://hook.test/x", reply_ref="r1")
+    result = api.create_image("a cat", aspect_ratio="9:16", reference_asset_id="asset:x",
+                              reference_strength=70, style="anime", shot_type="close-up",
+                              shot_angle="low-angle", seed=7, poll_for_result=3, max_jobs=5,
+                              reply_url="https://hook.test/x", reply_ref="r1")
     assert result.job_id == JOB_ID
     assert _sent(mocked) == {
         "prompt": "a cat", "aspectRatio": "9:16", "referenceAssetId": "asset:x", "reference_strength": 70,
@@ -85,8 +86,8 @@ def test_create_image_maps_python_names_and_drops_nones(api: LTXStudioClient, mo
 
 def test_ltx_video_duration_int_becomes_the_documented_string(api: LTXStudioClient, mocked) -> None:
     mocked.post(f"{api.base_url}/videos/ltx-create", json=CREATED)
-    api.create_ltx_video("waves", start_asset_id="asset:a", end_asset_id="asset:b", duration=5, audio_sfx=True,
-                         intensity="high", model="ltxv")
+    api.create_ltx_video("waves", start_asset_id="asset:a", end_asset_id="asset:b", duration=5,
+                         audio_sfx=True, intensity="high", model="ltxv")
     assert _sent(mocked) == {"prompt": "waves", "startAssetId": "asset:a", "endAssetId": "asset:b",
                              "duration": "5", "audioSFX": True, "intensity": "high", "model": "ltxv"}
 
@@ -166,8 +167,10 @@ REJECTED = [
      "resolution is not supported by model veo2"),
     # veo3 / veo3-fast: 8 s and 16:9 only, resolution 720p/1080p
     ("create_veo_video", (), {"model": "veo3", "duration": 5}, "duration must be 8 for model veo3"),
-    ("create_veo_video", (), {"model": "veo3", "aspect_ratio": "9:16"}, "aspectRatio must be 16:9 for model veo3"),
-    ("create_veo_video", (), {"model": "veo3-fast", "duration": "7"}, "duration must be 8 for model veo3-fast"),
+    ("create_veo_video", (), {"model": "veo3", "aspect_ratio": "9:16"},
+     "aspectRatio must be 16:9 for model veo3"),
+    ("create_veo_video", (), {"model": "veo3-fast", "duration": "7"},
+     "duration must be 8 for model veo3-fast"),
     ("create_veo_video", (), {"model": "veo3-fast", "aspect_ratio": "9:16"},
      "aspectRatio must be 16:9 for model veo3-fast"),
     ("create_veo_video", (), {"model": "veo3", "resolution": "4k"}, "resolution"),
@@ -185,7 +188,8 @@ REJECTED = [
 
 @pytest.mark.parametrize(("method", "args", "kwargs", "expected"), REJECTED,
                          ids=[f"{m}-{i}" for i, (m, *_rest) in enumerate(REJECTED)])
-def test_rejected_locally_without_a_request(api: LTXStudioClient, mocked, method, args, kwargs, expected) -> None:
+def test_rejected_locally_without_a_request(api: LTXStudioClient, mocked, method, args, kwargs,
+                                            expected) -> None:
     with pytest.raises(ValidationError) as info:
         getattr(api, method)(*args, **kwargs)
     assert expected in str(info.value)
@@ -202,10 +206,12 @@ def test_all_problems_reported_at_once(api: LTXStudioClient) -> None:
 
 
 ACCEPTED = [
-    ("create_image", ("x",), {"model": "flux", "reference_asset_id": "a", "reference_strength": 0, "style": "base"}),
+    ("create_image", ("x",), {"model": "flux", "reference_asset_id": "a", "reference_strength": 0,
+                              "style": "base"}),
     ("create_image", ("x" * 2000,), {"model": "nano-banana", "aspect_ratio": "1:1", "poll_for_result": 20}),
     ("create_image", ("x",), {"model": "flux-premium", "max_jobs": 100, "seed": 0}),
-    ("edit_image", ("x", "a"), {"model": "nano-banana", "reference_asset_id2": "b", "reference_asset_id3": "c"}),
+    ("edit_image", ("x", "a"), {"model": "nano-banana", "reference_asset_id2": "b",
+                                "reference_asset_id3": "c"}),
     ("edit_image", ("x", "a"), {"model": "flux", "reference_asset_id2": "b", "aspect_ratio": "9:16"}),
     ("create_ltx_video", ("x",), {"end_asset_id": "a", "duration": "30", "aspect_ratio": "1:1"}),
     ("create_veo_video", (), {"start_asset_id": "a", "duration": 8, "aspect_ratio": "9:16"}),
