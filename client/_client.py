@@ -13,7 +13,7 @@ from urllib.parse import quote, unquote, urljoin, urlsplit
 import requests
 
 from . import __version__
-from ._retry import RetryPolicy, parse_retry_after
+from ._retry import TRANSPORT_ERRORS, RetryPolicy, parse_retry_after
 from ._spec import Contract, get_contract
 from .exceptions import (
     AuthenticationError,
@@ -156,7 +156,7 @@ class LTXStudioClient:
         while True:
             try:
                 response = self.session.request(method, url, headers=headers, **kwargs)
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except TRANSPORT_ERRORS as exc:
                 if attempt < self.retry.retries and self.retry.should_retry_exception(
                         method, exc, idempotent=idempotent):
                     self.sleep(self.retry.delay(attempt))
@@ -414,9 +414,7 @@ class LTXStudioClient:
                 return job
             if job.is_failed:
                 reason = job.message or "no reason given"
-                error = JobFailedError(f"job {job_id} failed: {reason}", job=job)
-                error.error = reason
-                raise error
+                raise JobFailedError(f"job {job_id} failed: {reason}", job=job, error=reason)
             remaining = deadline - self.clock()
             if remaining <= 0:
                 raise JobTimeoutError(
@@ -462,7 +460,8 @@ class LTXStudioClient:
             url = item
         elif isinstance(item, Job):
             if item.is_failed:
-                raise JobFailedError(f"job {item.job_id} failed: {item.message}", job=item)
+                reason = item.message or "no reason given"
+                raise JobFailedError(f"job {item.job_id} failed: {reason}", job=item, error=reason)
             url = item.asset_url
             mime = item.artifact.mime_type if item.artifact else None
         elif isinstance(item, Artifact):

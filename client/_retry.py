@@ -12,6 +12,9 @@ from dataclasses import dataclass
 import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
+# Failures without a usable HTTP answer; a connection dropped mid-response is a ChunkedEncodingError.
+TRANSPORT_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+
 # Gateway-type failures that say nothing about whether the upstream did the work.
 TRANSIENT_STATUSES = frozenset({502, 503, 504})
 
@@ -94,7 +97,7 @@ class RetryPolicy:
     @staticmethod
     def should_retry_exception(method: str, exc: BaseException, *, idempotent: bool) -> bool:
         """Whether a transport failure is worth another try."""
-        if not isinstance(exc, (requests.ConnectionError, requests.Timeout)):
+        if not isinstance(exc, TRANSPORT_ERRORS):
             return False
         if idempotent or method.upper() in {"GET", "HEAD", "DELETE"}:
             return True

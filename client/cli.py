@@ -56,8 +56,12 @@ def _errors() -> Iterator[None]:
         raise CLIError(str(exc)) from exc
 
 
+_KEY = "client.api"
+
+
 def _api(ctx: click.Context) -> LTXStudioClient:
-    return ctx.find_root().obj["client"]
+    # ctx.meta is shared by the whole command tree, so this works when mounted under another group.
+    return ctx.meta[_KEY]
 
 
 @click.group(name="client")
@@ -68,8 +72,7 @@ def _api(ctx: click.Context) -> LTXStudioClient:
 def client(ctx: click.Context, token: str | None, base_url: str | None) -> None:
     """Talk to the LTX Studio API (or the simulator) with the reference client."""
     api = make_client(token, base_url)
-    ctx.ensure_object(dict)
-    ctx.obj["client"] = api
+    ctx.meta[_KEY] = api
     ctx.call_on_close(api.close)
 
 
@@ -257,6 +260,11 @@ def cancel(ctx: click.Context, job_id: str) -> None:
 
 
 # -- listings ------------------------------------------------------------------------------------
+def _table(table: Table) -> None:
+    """Tables at the terminal's width; piped, wide enough that ids are never folded (grep-able)."""
+    (out if out.is_terminal else Console(width=250)).print(table)
+
+
 def _cell(value: Any) -> str:
     return "" if value is None else str(value)
 
@@ -285,7 +293,7 @@ def accounts(ctx: click.Context, balance: bool) -> None:
             table.add_row(*row)
         if not found:
             err.print("no account configured (POST /accounts; `create_account(cookie)`)")
-        out.print(table)
+        _table(table)
 
 
 @client.command()
@@ -310,7 +318,7 @@ def assets(ctx: click.Context, email: str | None, page: int, limit: int, kind: s
     for item in result.items:
         table.add_row(_cell(item.file_id), _cell(item.mime_type), _cell(item.job_id),
                       _cell(item.signed_asset.asset_url if item.signed_asset else None))
-    out.print(table)
+    _table(table)
 
 
 @client.command()
@@ -325,7 +333,7 @@ def jobs(ctx: click.Context) -> None:
     for job in running:
         table.add_row(_cell(job.job_id), _cell(job.email), _cell(job.started), _cell(job.elapsed),
                       _cell(job.reply_ref))
-    out.print(table)
+    _table(table)
 
 
 @client.command()

@@ -124,8 +124,8 @@ class ServerError(APIError):
 class JobFailedError(LTXStudioError):
     """The job ended with `status.type == "failed"`; `.job` is its last state, `.error` the reason."""
 
-    def __init__(self, message: str, *, job: Job | None = None):
-        super().__init__(message)
+    def __init__(self, message: str, *, job: Job | None = None, error: str | None = None):
+        super().__init__(message, error=error)
         self.job = job
 
 

@@ -7,7 +7,6 @@ response check is a dictionary lookup and a call into Rust.
 
 from __future__ import annotations
 
-import copy
 import functools
 import importlib.resources
 import re
@@ -173,10 +172,26 @@ class Contract:
     def __getitem__(self, operation_id: str) -> Operation:
         return self.operations[operation_id]
 
+    def path_template(self, path: str) -> str | None:
+        """The documented path ``path`` falls under; literal segments win over templates, as OpenAPI says."""
+        best: tuple[int, str] | None = None
+        for op in self.operations.values():
+            if op.path_regex.match(path):
+                rank = op.path.count("{")
+                if best is None or rank < best[0]:
+                    best = (rank, op.path)
+        return best[1] if best else None
+
+    def methods(self, path: str) -> list[str]:
+        """The methods documented for the path ``path`` falls under."""
+        template = self.path_template(path)
+        return [op.method for op in self.operations.values() if op.path == template]
+
     def match(self, method: str, path: str) -> Operation | None:
         """The operation serving ``method path`` (path relative to the server URL)."""
+        template = self.path_template(path)
         for op in self.operations.values():
-            if op.method == method.upper() and op.path_regex.match(path):
+            if op.path == template and op.method == method.upper():
                 return op
         return None
 

@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from flask import Flask, Response, g, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from contracts.spec import get_contract
 from mock_server import api
@@ -50,8 +50,24 @@ def create_app(config: SimConfig | None = None, *, store: Store | None = None,
 
     app.register_blueprint(admin_bp, url_prefix="/__admin")
 
+    def allowed_methods(path: str) -> list[str]:
+        """The methods the contract documents for ``path`` (what Allow headers must list)."""
+        rel = path[len(api.API_PREFIX):] if path.startswith(api.API_PREFIX) else None
+        if rel is None:
+            return []
+        methods = contract.methods(rel)
+        if "GET" in methods:
+            methods.append("HEAD")
+        return [*methods, "OPTIONS"] if methods else []
+
     @app.before_request
     def begin() -> Response | None:
+        if request.path.startswith(api.API_PREFIX):
+            methods = allowed_methods(request.path)
+            if methods and request.method == "OPTIONS":
+                return Response(status=204, headers={"Allow": ", ".join(methods)})
+            if methods and request.method not in methods:
+                raise MethodNotAllowed(valid_methods=methods)
         g.t0 = time.perf_counter()
         g.now = sim.now()
         if not sim.base_url:
@@ -96,7 +112,11 @@ def create_app(config: SimConfig | None = None, *, store: Store | None = None,
             message = f"Request body exceeds the {config.max_upload_bytes} byte limit"
         elif status == 400:
             message = f"Bad request: {exc.description}"
-        return api.json_response({"error": message, "code": status}, status)
+        response = api.json_response({"error": message, "code": status}, status)
+        if status == 405:
+            methods = allowed_methods(request.path) or list(getattr(exc, "valid_methods", None) or [])
+            response.headers["Allow"] = ", ".join(methods)
+        return response
 
     @app.errorhandler(Exception)
     def crash(exc: Exception) -> Response:

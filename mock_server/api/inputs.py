@@ -49,9 +49,17 @@ def coerce(value: str, schema: dict[str, Any]) -> Any:
     return value
 
 
+def properties(schema: dict[str, Any]) -> dict[str, Any]:
+    """Every property a schema declares, including those merged in through ``allOf``."""
+    props = dict(schema.get("properties", {}))
+    for sub in schema.get("allOf", []):
+        for name, sub_schema in properties(sub).items():
+            props.setdefault(name, sub_schema)
+    return props
+
+
 def _form_body(op: Operation) -> dict[str, Any]:
-    props = (op.body_schemas.get("multipart/form-data") or op.body_schemas.get("application/json") or {}).get(
-        "properties", {})
+    props = properties(op.body_schemas.get("multipart/form-data") or op.body_schemas.get("application/json") or {})
     body: dict[str, Any] = {}
     for name in request.form:
         body[name] = coerce(request.form[name], props.get(name, {}))

@@ -22,7 +22,6 @@ from typing import Any
 
 from mock_server.clock import Clock
 from mock_server.config import DEMO_EMAIL, SimConfig
-from mock_server.store import Store, open_store
 from mock_server.sim.accounts import Accounts
 from mock_server.sim.assets import Assets
 from mock_server.sim.context import Context
@@ -31,6 +30,7 @@ from mock_server.sim.jobs import Jobs
 from mock_server.sim.ltx import LtxStudio
 from mock_server.sim.scheduler import Scheduler
 from mock_server.sim.timeline import Timeline
+from mock_server.store import Store, open_store
 
 TENANT = "tenant"
 POLL_INTERVAL_S = 3  # "each attempt waits 3 seconds"

@@ -156,6 +156,22 @@ def test_upload_status_cancel(run, mocked, tmp_path: Path) -> None:
     assert run("cancel", JOB_ID).exit_code == 0
 
 
+def test_works_when_mounted_under_another_group(run, mocked) -> None:
+    """`ltx-mock client ...`: the group sits under the simulator's own command line."""
+    import click
+
+    @click.group()
+    def outer() -> None:
+        pass
+
+    outer.add_command(cli.client)
+    mocked.get(f"{BASE}/scheduler", json=[])
+    result = CliRunner().invoke(outer, ["client", "jobs"], env={"USEAPI_TOKEN": "t", "USEAPI_BASE_URL": BASE},
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "Running jobs" in result.stdout
+
+
 def test_python_dash_m_entry_point() -> None:
     import subprocess
     import sys

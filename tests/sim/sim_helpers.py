@@ -1,0 +1,110 @@
+"""Helpers of the simulator's behaviour tests (tests/sim): plain ``requests`` against a live simulator.
+
+Everything goes through HTTP (the API and the ``/__admin`` control API); the simulated
+clock is paused and advanced explicitly, so no test waits for a job in real time.
+"""
+
+from __future__ import annotations
+
+import io
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from PIL import Image
+
+DEMO_EMAIL = "demo@example.com"
+DEMO_TOKEN = "demo-token"
+
+
+def make_png(size: tuple[int, int] = (8, 8), color: tuple[int, int, int] = (200, 40, 90)) -> bytes:
+    """A real PNG made with Pillow, so uploads carry believable bytes."""
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@dataclass
+class Api:
+    """A thin ``requests`` wrapper bound to one simulator and one API token."""
+
+    url: str  # http://127.0.0.1:PORT
+    token: str | None
+    session: requests.Session = field(default_factory=requests.Session)
+
+    @property
+    def base(self) -> str:
+        return f"{self.url}/v1/ltxstudio"
+
+    def as_token(self, token: str | None) -> Api:
+        """The same simulator seen with another bearer token (None: no Authorization header)."""
+        return Api(self.url, token, self.session)
+
+    def request(self, method: str, path: str, **kw: Any) -> requests.Response:
+        headers = dict(kw.pop("headers", None) or {})
+        if self.token is not None:
+            headers.setdefault("Authorization", f"Bearer {self.token}")
+        kw.setdefault("timeout", 30)
+        return self.session.request(method, self.base + path, headers=headers, **kw)
+
+    def get(self, path: str, **kw: Any) -> requests.Response:
+        return self.request("GET", path, **kw)
+
+    def post(self, path: str, **kw: Any) -> requests.Response:
+        return self.request("POST", path, **kw)
+
+    def delete(self, path: str, **kw: Any) -> requests.Response:
+        return self.request("DELETE", path, **kw)
+
+    # -- common steps --------------------------------------------------------
+    def ok(self, resp: requests.Response, status: int = 200) -> Any:
+        assert resp.status_code == status, f"{resp.request.method} {resp.url}: {resp.status_code} {resp.text}"
+        return resp.json() if resp.content else None
+
+    def upload(self, data: bytes | None = None, mime: str = "image/png", **params: Any) -> dict[str, Any]:
+        """Upload bytes (a PNG by default); returns the 200 body."""
+        resp = self.post("/assets/", data=make_png() if data is None else data, params=params,
+                         headers={"Content-Type": mime})
+        return self.ok(resp)
+
+    def upload_id(self, **params: Any) -> str:
+        return self.upload(**params)["asset"]["fileId"]
+
+    def create(self, operation: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A generation request that must be admitted; returns ``{jobId, generationId}``."""
+        return self.ok(self.post(f"/{operation}", json=body))
+
+    def job(self, job_id: str) -> requests.Response:
+        return self.get(f"/assets/{job_id}")
+
+    def balance(self, email: str = DEMO_EMAIL) -> int:
+        return self.ok(self.get(f"/accounts/{email}"))["balance"]["LTXStudio_token"]
+
+    def job_count(self) -> int:
+        return len(self.ok(self.get("/scheduler")))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver on a loopback port: records every POST body it gets."""
+
+    url: str
+    calls: list[dict[str, Any]]
+    delay_s: float = 0.0
+
+    def wait_for(self, n: int = 1, timeout: float = 3.0) -> list[dict[str, Any]]:
+        """Poll (real time, bounded) until ``n`` calls have arrived."""
+        deadline = time.monotonic() + timeout
+        while len(self.calls) < n and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return list(self.calls)
+
+
