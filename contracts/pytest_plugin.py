@@ -66,7 +66,7 @@ def start_simulator(**config: Any) -> tuple[Any, Any]:
 @pytest.fixture(scope="session")
 def ltx_mock_server() -> Iterator[Any]:
     """One live simulator for the whole session."""
-    server, app = start_simulator()
+    server, _app = start_simulator()
     yield server
     server.stop()
 

@@ -29,7 +29,7 @@ def _types(schema: dict[str, Any]) -> list[str]:
         return t
     if t:
         return [t]
-    for key in ("anyOf", "oneOf"):
+    for key in ("anyOf", "oneOf", "allOf"):
         if key in schema:
             return [x for sub in schema[key] for x in _types(sub)]
     return []

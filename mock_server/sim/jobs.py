@@ -93,7 +93,8 @@ class Jobs:
             self.ltx.charge(account["email"], gen.credits, now)
             outcome = self._next_outcome(operation, model)
             uuid = self.ctx.uuid()
-            total_ms = int(planned_seconds(gen, video_seconds(operation, model, body), self.ctx.random() * 2 - 1) * 1000)
+            seconds = planned_seconds(gen, video_seconds(operation, model, body), self.ctx.random() * 2 - 1)
+            total_ms = int(seconds * 1000)
             job: dict[str, Any] = {
                 "jobId": f"email:{account['email']}-job:{uuid}-type:{gen.media}",
                 "generationId": f"gen_{self.ctx.token_hex(12)}",

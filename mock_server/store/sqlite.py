@@ -25,6 +25,7 @@ adds an ``fsync`` per commit for power-loss durability, at a few ms per write.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -81,10 +82,8 @@ class _Connection:
         self.pid = os.getpid()
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(sqlite3.Error):  # closing twice, or from a dead thread
             self.db.close()
-        except sqlite3.Error:  # pragma: no cover - closing twice, or from a dead thread
-            pass
 
     def __del__(self) -> None:
         # A thread that ends drops its thread-local holder: close its connection with it
@@ -110,6 +109,7 @@ class SQLiteStore(Store):
         self._local = threading.local()
         self._all: weakref.WeakSet[_Connection] = weakref.WeakSet()
         self._all_lock = threading.Lock()
+        self._inherited: list[_Connection] = []
         self._closed = False
         conn = self._conn()
         conn.db.executescript(SCHEMA)
@@ -117,8 +117,11 @@ class SQLiteStore(Store):
     # -- connections -------------------------------------------------------
     def _conn(self) -> _Connection:
         conn: _Connection | None = getattr(self._local, "conn", None)
-        if conn is not None and conn.pid == os.getpid():
-            return conn
+        if conn is not None:
+            if conn.pid == os.getpid():
+                return conn
+            # Inherited through fork(): never use nor close it here (SQLite forbids both); keep it alive.
+            self._inherited.append(conn)
         if self._closed:
             raise RuntimeError(f"SQLiteStore({self.path}) is closed")
         # isolation_level=None: no implicit transactions; atomic() issues BEGIN/COMMIT itself and a
@@ -169,7 +172,8 @@ class SQLiteStore(Store):
             conns = list(self._all)
             self._all.clear()
         for conn in conns:
-            conn.close()
+            if conn.pid == os.getpid():
+                conn.close()
         self._local = threading.local()
 
     # -- records -----------------------------------------------------------
@@ -229,7 +233,8 @@ class SQLiteStore(Store):
             return []
         rows = self._db().execute(
             "SELECT member, score FROM idx WHERE name = ? AND score >= ? AND score <= ? "
-            "ORDER BY score, member LIMIT ?", (index, float(min_score), float(max_score), -1 if limit is None else limit))
+            "ORDER BY score, member LIMIT ?",
+            (index, float(min_score), float(max_score), -1 if limit is None else limit))
         return [(m, s) for m, s in rows]
 
     def index_count(self, index: str, min_score: float = float("-inf"), max_score: float = float("inf")) -> int:

@@ -147,6 +147,15 @@ def test_accounts(ltx_mock, api: LTXStudioClient, checked: Checked) -> None:
     assert {op for op, _ in checked.seen} >= {"listAccounts", "getAccount", "createAccount", "deleteAccount"}
 
 
+def test_without_accounts(api: LTXStudioClient) -> None:
+    api.delete_account(DEMO_EMAIL)
+    with pytest.raises(NotFoundError):  # documented: 404 when nothing is configured
+        api.list_accounts()
+    with pytest.raises(BadRequestError) as info:
+        api.create_image("x")
+    assert info.value.error
+
+
 def test_create_account_rejections(ltx_mock, api: LTXStudioClient) -> None:
     with pytest.raises(ValidationError):  # caught locally: no lt_token / lt_refresh_token
         api.create_account("lt_id=abc")

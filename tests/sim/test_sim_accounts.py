@@ -153,8 +153,6 @@ def test_accounts_secrets_never_in_responses_or_journal(api: Api, admin: Any) ->
     assert admin.count_requests(path="/v1/ltxstudio/accounts") >= 4
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the journal masks lt_token only as 'lt_token=...'; an "
-                   "application/x-www-form-urlencoded body (lt_token%3D...) is logged verbatim")
 def test_accounts_urlencoded_cookie_is_masked_in_journal(api: Api, admin: Any) -> None:
     user = admin.create_ltx_user(email="ivy@example.com")
     secret = cookie_fields(user["cookie"])["lt_token"]
