@@ -1,0 +1,278 @@
+"""The dashboard's one JSON document, built from the store's ordered indexes only.
+
+Every section is a page (offset + limit) read with ``index_range`` /
+``index_by_score`` and counted with ``index_count``, so a refresh costs the same
+with 10 or 10,000 jobs in the store: nothing here ever calls ``dump()`` or reads
+an index without a limit. Secrets never leave: tenants are shown by id and token
+hint, accounts without their cookie, and the whole document goes through
+:func:`scrub` before it is sent.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from typing import Any
+
+from mock_server.journal import ENTRY as REQUEST, INDEX as JOURNAL, SECURED, mask_text
+from mock_server.sim import Simulator
+from mock_server.sim.accounts import ACCOUNT, account_key, accounts_index
+from mock_server.sim.context import iso
+from mock_server.sim.deliveries import DELIVERY, DUE, LOG
+from mock_server.sim.ltx import USER
+from mock_server.sim.scheduler import JOB, running_index
+
+MAX_LIMIT = 200
+TENANT_LIMIT = 20  # tenants shown, each with up to ACCOUNT_LIMIT accounts
+ACCOUNT_LIMIT = 50
+SCAN_CAP = 2000  # a filtered request search looks at this many newest entries at most
+SCAN_CHUNK = 250
+POLL_MS = 1000
+
+SECRET_KEYS = {"lt_token", "lt_refresh_token", "authorization", "proxy-authorization", "x-api-key", "token",
+               "cookie", "refreshtoken", "refresh_token", "access_token"}
+BEARER = re.compile(r"(?i)\b(bearer\s+)(?!…secured…)[^\s\"',;]+")
+JWT = re.compile(r"\beyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]{4,}")
+
+
+def scrub(value: Any, tokens: tuple[str, ...] = ()) -> Any:
+    """Mask every secret in a JSON-able value: secret-named keys, bearer tokens, JWTs, cookies, API tokens.
+
+    The stores' views already mask, this is the dashboard's own second line: nothing it sends
+    may carry an lt_token, refresh token, cookie or bearer token, whatever a request contained.
+    """
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if isinstance(k, str) and k.lower() in SECRET_KEYS and isinstance(v, str | int | float) \
+                    and v != "" and SECURED not in str(v):
+                out[k] = SECURED
+            else:
+                out[k] = scrub(v, tokens)
+        return out
+    if isinstance(value, list):
+        return [scrub(v, tokens) for v in value]
+    if isinstance(value, str):
+        text = JWT.sub(SECURED, BEARER.sub(lambda m: m[1] + SECURED, mask_text(value)))
+        for token in tokens:
+            if len(token) >= 6 and token in text:
+                text = text.replace(token, SECURED)
+        return text
+    return value
+
+
+def clamp(value: int, lo: int, hi: int) -> int:
+    return max(lo, min(hi, value))
+
+
+class DashboardData:
+    """Reads one simulator for the dashboard; ``base_url`` is the origin the page was loaded from."""
+
+    def __init__(self, sim: Simulator, base_url: str) -> None:
+        self.sim = sim
+        self.store = sim.store
+        self.base_url = base_url
+        self.now = sim.now()
+
+    # -- the whole document ------------------------------------------------
+    def document(self, q: dict[str, Any]) -> dict[str, Any]:
+        s = self.sim
+        st = s.clock.state()
+        tenants = self.tenants()
+        running = self.running(tenants, q.get("running_limit", 50))
+        return {
+            "clock": {"now": self.now, "nowUTC": iso(self.now), "paused": st.paused, "speed": st.speed},
+            "pollMs": POLL_MS,
+            "config": {"demoCredits": s.config.demo_credits, "jobRetentionS": s.config.job_retention_s,
+                       "journal": s.config.journal, "journalLimit": s.config.journal_limit},
+            "counts": {
+                "jobs": self.store.index_count("jobs"),
+                "running": running["total"],
+                "tenants": self.store.index_count("tenants"),
+                "ltxUsers": self.store.index_count("ltxusers"),
+                "requests": self.store.index_count(JOURNAL),
+                "webhooks": self.store.index_count(LOG),
+                "webhooksPending": self.store.index_count(DUE),
+            },
+            "outcomes": self.store.get_meta("outcomes") or [],
+            "tenants": tenants,
+            "ltxUsers": self.ltx_users(q.get("users_offset", 0), q.get("users_limit", 50)),
+            "running": running,
+            "jobs": self.jobs(q.get("jobs_offset", 0), q.get("jobs_limit", 25)),
+            "requests": self.requests(q),
+            "webhooks": self.webhooks(q.get("webhooks_offset", 0), q.get("webhooks_limit", 25)),
+        }
+
+    # -- tenants and accounts ----------------------------------------------
+    def tenants(self) -> list[dict[str, Any]]:
+        out = []
+        for tid in self.store.index_range("tenants", 0, TENANT_LIMIT):
+            record = self.store.get("tenant", tid) or {"id": tid}
+            emails = self.store.index_range(accounts_index(tid), 0, ACCOUNT_LIMIT)
+            accounts = self.store.get_many(ACCOUNT, [account_key(tid, e) for e in emails])
+            users = self.store.get_many(USER, emails)
+            rows = []
+            for email, account, user in zip(emails, accounts, users, strict=True):
+                if account is None:
+                    continue
+                executing = self.store.index_count(running_index(tid, email), min_score=self.now + 1)
+                row: dict[str, Any] = {"email": email, "maxJobs": account["maxJobs"], "executing": executing,
+                                       "available": max(0, account["maxJobs"] - executing)}
+                if user is not None:
+                    row.update(credits=user["credits"], subscription=user["subscription"],
+                               tokenExpire=user["token_expire"], tokenExpireUTC=iso(user["token_expire"]),
+                               sessionError=self.sim.ltx.session_error(user, self.now))
+                else:
+                    row["sessionError"] = self.sim.ltx.session_error(None, self.now)
+                rows.append(row)
+            out.append({"id": tid, "hint": record.get("hint", ""),
+                        "accountCount": self.store.index_count(accounts_index(tid)), "accounts": rows})
+        return out
+
+    def ltx_users(self, offset: int, limit: int) -> dict[str, Any]:
+        offset, limit = max(0, offset), clamp(limit, 1, MAX_LIMIT)
+        emails = self.store.index_range("ltxusers", offset, limit)
+        items = []
+        for user in self.store.get_many(USER, emails):
+            if user is None:
+                continue
+            items.append({"email": user["email"], "name": user.get("name"), "credits": user["credits"],
+                          "subscription": user["subscription"], "tokenExpire": user["token_expire"],
+                          "tokenExpireUTC": iso(user["token_expire"]), "refreshTokenExpire": user["refresh_expire"],
+                          "refreshTokenExpireUTC": iso(user["refresh_expire"]), "revoked": bool(user.get("revoked")),
+                          "sessionError": self.sim.ltx.session_error(user, self.now),
+                          "latestCreatedAtMs": user.get("latest_created_ms")})
+        return {"total": self.store.index_count("ltxusers"), "offset": offset, "limit": limit, "items": items}
+
+    # -- jobs --------------------------------------------------------------
+    def job_row(self, job: dict[str, Any]) -> dict[str, Any]:
+        """A job as one table row: status derived now, duration, cost, artifact URLs (signed, our own)."""
+        status = self.sim.jobs.status(job, self.now, self.base_url)
+        done = self.sim.jobs.done_by(job)
+        finished = status["type"] != "active"
+        end = (job["end_ms"] if status["type"] == "failed" else done) if finished else None
+        row: dict[str, Any] = {
+            "jobId": job["jobId"], "email": job["email"], "tenant": job["tenant"], "model": job["model"],
+            "operation": job["operation"], "media": job["media"], "credits": job["credits"],
+            "status": status["type"], "progress": status["progress"], "message": status.get("message"),
+            "created": job["created_ms"], "createdUTC": iso(job["created_ms"]),
+            "durationMs": max(0, (end if end is not None else self.now) - job["start_ms"]),
+            "endsAt": job["end_ms"], "stalled": job["end_ms"] is None, "cancelled": bool(job.get("cancelled_ms")),
+            "prompt": str((job.get("params") or {}).get("prompt") or "")[:160],
+        }
+        artifact = status.get("artifact")
+        if artifact:
+            thumb, _ = self.sim.assets.url(f"images/{job['artifact_uuid']}-thumbnail-large.webp", self.now,
+                                           self.base_url)
+            row["artifact"] = {"url": artifact["assetUrl"], "mimeType": artifact["asset"]["mimeType"],
+                               "fileId": artifact["asset"]["fileId"],
+                               "thumbnailUrl": artifact["assetUrl"] if job["media"] == "image" else thumb,
+                               "expires": int(artifact["expirationDateString"])}
+        elif status["type"] == "completed":
+            row["artifactPending"] = True
+        return row
+
+    def jobs(self, offset: int, limit: int) -> dict[str, Any]:
+        """Newest first, one page of the ``jobs`` index."""
+        offset, limit = max(0, offset), clamp(limit, 1, MAX_LIMIT)
+        ids = self.store.index_range("jobs", offset, limit, reverse=True)
+        items = [self.job_row(j) for j in self.store.get_many(JOB, ids) if j]
+        return {"total": self.store.index_count("jobs"), "offset": offset, "limit": limit, "items": items}
+
+    def running(self, tenants: list[dict[str, Any]], limit: int) -> dict[str, Any]:
+        """Executing jobs of the shown accounts, soonest to end first (their running indexes' order)."""
+        limit = clamp(limit, 1, MAX_LIMIT)
+        total = 0
+        ids: list[tuple[float, str]] = []
+        for tenant in tenants:
+            for account in tenant["accounts"]:
+                total += account["executing"]
+                if account["executing"]:
+                    index = running_index(tenant["id"], account["email"])
+                    ids.extend((score, m) for m, score in
+                               self.store.index_by_score(index, min_score=self.now + 1, limit=limit))
+        ids.sort()
+        page = [m for _, m in ids[:limit]]
+        items = [self.job_row(j) for j in self.store.get_many(JOB, page) if j]
+        return {"total": total, "limit": limit, "items": items}
+
+    def job_detail(self, job_id: str) -> dict[str, Any] | None:
+        job = self.store.get(JOB, job_id)
+        if job is None:
+            return None
+        plan = {k: job.get(k) for k in ("outcome", "total_ms", "start_ms", "end_ms", "fail_progress",
+                                         "stall_progress", "artifact_delay_ms", "maxJobs", "replyUrl", "replyRef",
+                                         "source", "webhook", "generationId")}
+        return {"job": self.sim.jobs.view(job, self.now, self.base_url), "row": self.job_row(job),
+                "params": job.get("params") or {}, "plan": plan, "doneBy": self.sim.jobs.done_by(job)}
+
+    # -- requests ----------------------------------------------------------
+    def requests(self, q: dict[str, Any]) -> dict[str, Any]:
+        """Journal entries newest first, as table rows (bodies come per entry, on click).
+
+        Unfiltered it is one page of the journal index. Filtered it scans the newest entries in
+        chunks and stops once the page is full or ``SCAN_CAP`` entries were looked at.
+        """
+        offset, limit = max(0, q.get("requests_offset", 0)), clamp(q.get("requests_limit", 50), 1, MAX_LIMIT)
+        method = (q.get("requests_method") or "").upper()
+        status = (q.get("requests_status") or "").strip().lower()
+        path = (q.get("requests_path") or "").strip()
+        total_all = self.store.index_count(JOURNAL)
+        filtered = bool(method or status or path)
+        if not filtered:
+            ids = self.store.index_range(JOURNAL, offset, limit, reverse=True)
+            entries = [e for e in self.store.get_many(REQUEST, ids) if e]
+            return {"total": total_all, "offset": offset, "limit": limit, "filtered": False, "truncated": False,
+                    "items": [self.request_row(e) for e in entries]}
+
+        def keep(e: dict[str, Any]) -> bool:
+            if method and e["method"] != method:
+                return False
+            if status:
+                code = str(e["status"])
+                if status.endswith("xx") and not code.startswith(status[0]):
+                    return False
+                if not status.endswith("xx") and code != status:
+                    return False
+            if path:
+                if any(c in path for c in "*?["):
+                    return fnmatch.fnmatchcase(e["path"], path)
+                return path in e["path"]
+            return True
+
+        matched: list[dict[str, Any]] = []
+        scanned = 0
+        want = offset + limit
+        while scanned < min(total_all, SCAN_CAP) and len(matched) < want + 1:
+            ids = self.store.index_range(JOURNAL, scanned, min(SCAN_CHUNK, SCAN_CAP - scanned), reverse=True)
+            if not ids:
+                break
+            scanned += len(ids)
+            matched.extend(e for e in self.store.get_many(REQUEST, ids) if e and keep(e))
+        more = len(matched) > want  # stopped early: at least one more match past this page
+        exact = not more and scanned >= total_all
+        return {"total": len(matched) if exact else None, "offset": offset, "limit": limit, "filtered": True,
+                "scanned": scanned, "truncated": not more and scanned < total_all, "more": more,
+                "items": [self.request_row(e) for e in matched[offset:want]]}
+
+    @staticmethod
+    def request_row(e: dict[str, Any]) -> dict[str, Any]:
+        return {"id": e["id"], "time": e["time_ms"], "simTime": e.get("sim_ms"), "method": e["method"],
+                "path": e["path"], "query": e.get("query") or {}, "status": e["status"],
+                "durationMs": e["duration_ms"], "operation": e.get("operation"), "fault": e.get("fault")}
+
+    def request_detail(self, entry_id: str) -> dict[str, Any] | None:
+        return self.store.get(REQUEST, entry_id)
+
+    # -- webhooks ----------------------------------------------------------
+    def webhooks(self, offset: int, limit: int) -> dict[str, Any]:
+        offset, limit = max(0, offset), clamp(limit, 1, MAX_LIMIT)
+        ids = self.store.index_range(LOG, offset, limit, reverse=True)
+        items = []
+        for d in self.store.get_many(DELIVERY, ids):
+            if d is None:
+                continue
+            items.append({"id": d["id"], "jobId": d["jobId"], "url": d["url"], "state": d["state"],
+                          "created": d["created_ms"], "attempts": d["attempts"], "body": d["body"]})
+        return {"total": self.store.index_count(LOG), "pending": self.store.index_count(DUE), "offset": offset,
+                "limit": limit, "items": items}
