@@ -63,6 +63,17 @@ def _wants_string(schema: Any) -> bool:
     return False
 
 
+# Fields that carry credentials: their values never appear in an error message (or a log line).
+SECRET_FIELDS = frozenset({"cookie"})
+
+
+def _secret_message(name: str, error: Any) -> str:
+    kind = getattr(error.kind, "name", None) or type(error.kind).__name__
+    if name == "cookie" and kind.lower() == "pattern":
+        return "must contain lt_token and lt_refresh_token (value not shown: it holds session secrets)"
+    return f"invalid ({kind}; value not shown: it holds credentials)"
+
+
 def _shorten(message: str, instance: Any) -> str:
     """Keep a 2000-character prompt out of the error message that says it is too long."""
     if isinstance(instance, str) and len(instance) > 60:
@@ -80,7 +91,12 @@ def _messages(contract: Contract, schema: Any, validator: Any, instance: Any, pr
         where = _label(str(path[0])) if path else ""
         if len(path) > 1:
             where += "".join(f"[{p!r}]" if isinstance(p, str) else f"[{p}]" for p in path[1:])
-        text = custom or _shorten(error.message, error.instance)
+        if custom:
+            text = custom
+        elif (path and path[0] in SECRET_FIELDS) or prefix in SECRET_FIELDS:
+            text = _secret_message(str(path[0]) if path else prefix, error)
+        else:
+            text = _shorten(error.message, error.instance)
         if prefix:
             where = prefix
         message = f"{where}: {text}" if where and not custom else text

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import mimetypes
+import os
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import requests
+import yaml
 
 
 class AdminError(RuntimeError):
@@ -37,6 +43,25 @@ class AdminClient:
 
     def snapshot(self) -> dict[str, Any]:
         return self._call("GET", "/snapshot")
+
+    def load_scenario(self, scenario: str | os.PathLike[str] | dict[str, Any]) -> dict[str, Any]:
+        """Reset and load a scenario (a YAML file path or a document) until the next reset.
+
+        Files a YAML file names are read here and sent inline, so the server needs no access to them.
+        """
+        if isinstance(scenario, dict):
+            doc = scenario
+        else:
+            path = Path(scenario)
+            doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            for asset in doc.get("assets") or []:
+                if "file" in asset:
+                    name = asset.pop("file")
+                    asset["base64"] = base64.b64encode((path.parent / name).read_bytes()).decode()
+                    asset.setdefault("mimeType", mimetypes.guess_type(name)[0] or "application/octet-stream")
+            if isinstance((doc.get("clock") or {}).get("now"), datetime):
+                doc["clock"]["now"] = doc["clock"]["now"].isoformat().replace("+00:00", "Z")
+        return self._call("POST", "/scenario", doc)
 
     # LTX Studio side
     def create_ltx_user(self, **fields: Any) -> dict[str, Any]:

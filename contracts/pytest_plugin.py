@@ -44,10 +44,12 @@ class LtxMock:
 
     @property
     def client(self) -> Any:
-        """A reference LTXStudioClient pointed at this simulator."""
+        """A reference LTXStudioClient pointed at this simulator; every response it reads is checked against
+        openapi.yaml."""
         from client import LTXStudioClient
+        from contracts.validate import validate_response
 
-        return LTXStudioClient(self.token, base_url=self.base_url)
+        return LTXStudioClient(self.token, base_url=self.base_url, response_hook=validate_response)
 
     def reset(self) -> None:
         self.admin.reset()

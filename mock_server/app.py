@@ -49,6 +49,9 @@ def create_app(config: SimConfig | None = None, *, store: Store | None = None,
     from mock_server.admin import bp as admin_bp
 
     app.register_blueprint(admin_bp, url_prefix="/__admin")
+    from mock_server.dashboard import bp as dashboard_bp  # the live page at /__admin/dashboard
+
+    app.register_blueprint(dashboard_bp, url_prefix="/__admin/dashboard")
 
     def allowed_methods(path: str) -> list[str]:
         """The methods the contract documents for ``path`` (what Allow headers must list)."""

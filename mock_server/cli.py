@@ -71,7 +71,9 @@ def serve(host: str, port: int, tokens: tuple[str, ...], empty: bool, speed: flo
     if speed <= 0:
         raise click.UsageError("--speed must be > 0")
     config = SimConfig(tokens=list(tokens) or [DEMO_TOKEN], demo=not empty, speed=speed, paused=paused, seed=seed,
-                       store_url=store, scenario=scenario)
+                       store_url=store, scenario=str(Path(scenario).resolve()) if scenario else None)
+    if scenario:
+        _check_scenario(config)
     if store:
         # Bootstrap once here so that N workers do not each reset a shared store.
         from mock_server.sim import Simulator
@@ -80,6 +82,19 @@ def serve(host: str, port: int, tokens: tuple[str, ...], empty: bool, speed: flo
     click.echo(_banner(host, port, config))
     sys.stdout.flush()
     run(config, host, port, server=server, workers=workers, threads=threads)
+
+
+def _check_scenario(config: SimConfig) -> None:
+    """Load the scenario into a throw-away in-memory simulator: every mistake stops us here, named."""
+    import dataclasses
+
+    from mock_server.scenario import ScenarioError
+    from mock_server.sim import Simulator
+
+    try:
+        Simulator(dataclasses.replace(config, store_url=None, background=False))
+    except ScenarioError as exc:
+        raise click.ClickException(f"invalid scenario:\n{exc}") from None
 
 
 @main.command()

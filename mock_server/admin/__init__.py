@@ -260,6 +260,21 @@ def snapshot(query: dict[str, Any]) -> Response:
     return json_response(take(sim()))
 
 
+@bp.post("/scenario")
+@operation("adminLoadScenario")
+def load_scenario(query: dict[str, Any], data: dict[str, Any]) -> Response:
+    """Reset to the start-up state with this scenario in place of the configured one (until the next reset)."""
+    from mock_server.scenario import check
+
+    check(data, "<posted scenario>")  # a ScenarioError is a ValueError: 400 naming the field
+    try:
+        sim().reset(scenario=data)
+    except ValueError:
+        sim().reset()  # never leave a half-loaded scenario behind
+        raise
+    return json_response(state_view(sim()))
+
+
 @bp.errorhandler(ValueError)
 def value_error(exc: ValueError) -> Response:
     return json_response(ApiError(400, str(exc)).body(), 400)

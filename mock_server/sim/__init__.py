@@ -63,8 +63,12 @@ class Simulator:
             self.reset()
 
     # -- lifecycle ---------------------------------------------------------
-    def reset(self) -> None:
-        """Back to the start-up state: tokens, demo user and account, scenario, a fresh clock."""
+    def reset(self, scenario: dict[str, Any] | None = None) -> None:
+        """Back to the start-up state: tokens, demo user and account, scenario, a fresh clock.
+
+        ``scenario`` (a parsed scenario document) stands in for the configured scenario file
+        until the next reset (``POST /__admin/scenario``).
+        """
         with self.store.atomic():
             self.store.clear()
             self.ctx.reseed()
@@ -74,12 +78,16 @@ class Simulator:
             now = self.clock.now_ms()
             for token in self.config.tokens:
                 self.add_token(token)
-            if self.config.demo:
-                self._bootstrap_demo(now)
-            if self.config.scenario:
-                from mock_server.scenario import load_scenario
+            if scenario is None and self.config.scenario:
+                from mock_server.scenario import read_scenario
 
-                load_scenario(self, self.config.scenario)
+                scenario = read_scenario(self.config.scenario)
+            if scenario is not None:
+                from mock_server.scenario import apply
+
+                apply(self, scenario)  # sets its clock first, then the demo data (unless demo: false)
+            elif self.config.demo:
+                self._bootstrap_demo(now)
             self.store.put_meta("initialised", {"at": time.time()})
 
     def _bootstrap_demo(self, now: int) -> None:
@@ -94,7 +102,8 @@ class Simulator:
     def add_token(self, token: str) -> str:
         tid = tenant_id(token)
         if self.store.get(TENANT, tid) is None:
-            self.store.put(TENANT, tid, {"id": tid, "hint": token[:4] + "…", "created": time.time()})
+            # "token" is kept (as a value, never a key) only so that snapshots can write it back
+            self.store.put(TENANT, tid, {"id": tid, "hint": token[:4] + "…", "created": time.time(), "token": token})
             self.store.index_add("tenants", tid, time.time())
         return tid
 

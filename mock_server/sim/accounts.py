@@ -78,6 +78,15 @@ class Accounts:
             store.index_remove(accounts_index(tenant), email)
             store.index_remove(f"account-tenants:{email}", tenant)
 
+    def restore(self, account: dict[str, Any]) -> None:
+        """Write a configuration back exactly as given (scenarios, snapshots), without asking LTX Studio."""
+        store = self.ctx.store
+        tenant, email = account["tenant"], account["email"]
+        with store.atomic():
+            store.put(ACCOUNT, account_key(tenant, email), account)
+            store.index_add(accounts_index(tenant), email, account["created_ms"])
+            store.index_add(f"account-tenants:{email}", tenant, account["created_ms"])
+
     def tenants_of(self, email: str) -> list[str]:
         """Every tenant that has configured this LTX Studio user."""
         return self.ctx.store.index_range(f"account-tenants:{email}")

@@ -61,6 +61,17 @@ class Assets:
             self._add(record)
         return self.signed(record, now, base_url)
 
+    def restore(self, record: dict[str, Any], data: bytes) -> None:
+        """Put back an upload (scenarios, snapshots): its record as given, its bytes, its listings."""
+        with self.ctx.store.atomic():
+            self.ctx.store.blob_put(record["uuid"], data)
+            self._add(record)
+
+    def uploads(self, tenant: str, email: str) -> list[dict[str, Any]]:
+        """An account's uploads (not artifacts), oldest first: what a snapshot writes out."""
+        uuids = self.ctx.store.index_range(listing_index(tenant, email))
+        return [r for r in self.ctx.store.get_many(ASSET, uuids) if r and not r.get("jobId")]
+
     def add_artifact(self, job: dict[str, Any], now: int) -> dict[str, Any]:
         """Record a finished job's artifact so that GET /assets/ lists it."""
         record = {"uuid": job["artifact_uuid"], "tenant": job["tenant"], "email": job["email"], "type": "artifact",

@@ -179,6 +179,35 @@ class Jobs:
                 self._schedule_finish(job)
             return job
 
+    def restore(self, job: dict[str, Any], now: int) -> bool:
+        """Put back a job record (scenarios, snapshots) with its listing, running slot and due work.
+
+        A job past retention is skipped (False). One already done gets its artifact listed, as the
+        finish task would have done; no webhook is sent for it.
+        """
+        store = self.ctx.store
+        expires = job["created_ms"] + self.ctx.config.job_retention_s * 1000
+        if expires <= now:
+            return False
+        with store.atomic():
+            store.put(JOB, job["jobId"], job)
+            store.index_add("jobs", job["jobId"], job["created_ms"])
+            self.timeline.schedule(f"expire:{job['jobId']}", expires, {"type": "expire", "jobId": job["jobId"]})
+            done = self.done_by(job)
+            if done is None or done > now:
+                if not job.get("cancelled_ms"):
+                    self.scheduler.track(job)
+                if job["end_ms"] is not None:
+                    self._schedule_finish(job)
+            elif job["outcome"] == "completed":
+                self.assets.add_artifact(job, done)
+        return True
+
+    def all(self, tenant: str | None = None) -> list[dict[str, Any]]:
+        """Every stored job (of one tenant), oldest first: what a snapshot writes out."""
+        jobs = self.ctx.store.get_many(JOB, self.ctx.store.index_range("jobs"))
+        return [j for j in jobs if j and (tenant is None or j["tenant"] == tenant)]
+
     def fail_running(self, tenant: str | None, email: str, message: str, now: int) -> int:
         """End every running job of an account now as failed (its LTX session died)."""
         tenants = [tenant] if tenant else self.accounts.tenants_of(email)

@@ -117,6 +117,19 @@ class LtxStudio:
     def save(self, user: dict[str, Any]) -> None:
         self.ctx.store.put(USER, user["email"], user)
 
+    def restore(self, user: dict[str, Any]) -> None:
+        """Write a user back exactly as given (scenarios, snapshots), with its session lookups and listing."""
+        store = self.ctx.store
+        with store.atomic():
+            old = self.get_user(user["email"])
+            if old is not None:
+                store.delete(BY_TOKEN, old.get("lt_token") or "")
+                store.delete(BY_REFRESH, old.get("lt_refresh_token") or "")
+            store.put(BY_TOKEN, user["lt_token"], {"email": user["email"]})
+            store.put(BY_REFRESH, user["lt_refresh_token"], {"email": user["email"]})
+            self.save(user)
+            store.index_add("ltxusers", user["email"], user["created_ms"])
+
     def list_users(self, offset: int = 0, limit: int = 100) -> list[dict[str, Any]]:
         emails = self.ctx.store.index_range("ltxusers", offset, limit)
         return [u for u in self.ctx.store.get_many(USER, emails) if u]

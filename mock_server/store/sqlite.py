@@ -223,7 +223,7 @@ class SQLiteStore(Store):
             return []
         order = "DESC" if reverse else "ASC"
         rows = self._db().execute(
-            f"SELECT member FROM idx WHERE name = ? ORDER BY score {order}, member ASC LIMIT ? OFFSET ?",
+            f"SELECT member FROM idx WHERE name = ? ORDER BY score {order}, member {order} LIMIT ? OFFSET ?",
             (index, -1 if limit is None else limit, max(0, offset)))
         return [r[0] for r in rows]
 

