@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -100,14 +101,31 @@ def _check_scenario(config: SimConfig) -> None:
 @main.command()
 @click.argument("file", type=click.Path(dir_okay=False, writable=True))
 @click.option("--url", default="http://127.0.0.1:8787", show_default=True, help="A running simulator.")
-def snapshot(file: str, url: str) -> None:
-    """Write a running simulator's state to FILE as a scenario."""
-    import requests
-    import yaml
+@click.option("--assets-dir", type=click.Path(file_okay=False),
+              help="Write uploaded assets as files here (beside FILE) instead of inline base64.")
+def snapshot(file: str, url: str, assets_dir: str | None) -> None:
+    """Write a running simulator's state to FILE as a scenario (serve it with --scenario FILE)."""
+    import base64
+    import mimetypes
 
-    resp = requests.get(f"{url.rstrip('/')}/__admin/snapshot", timeout=30)
-    resp.raise_for_status()
-    Path(file).write_text(yaml.safe_dump(resp.json(), sort_keys=False), encoding="utf-8")
+    import requests
+
+    from mock_server.scenario import dump_yaml
+
+    resp = requests.get(f"{url.rstrip('/')}/__admin/snapshot", timeout=60)
+    if resp.status_code != 200:
+        raise click.ClickException(f"GET /__admin/snapshot: {resp.status_code} {resp.text[:500]}")
+    doc = resp.json()
+    target = Path(file)
+    if assets_dir:
+        folder = Path(assets_dir)
+        folder = folder if folder.is_absolute() else target.parent / folder
+        folder.mkdir(parents=True, exist_ok=True)
+        for asset in doc.get("assets", []):
+            name = asset["uuid"] + (mimetypes.guess_extension(asset["mimeType"]) or ".bin")
+            (folder / name).write_bytes(base64.b64decode(asset.pop("base64")))
+            asset["file"] = Path(os.path.relpath(folder / name, target.parent)).as_posix()
+    target.write_text(dump_yaml(doc), encoding="utf-8")
     click.echo(f"wrote {file}")
 
 

@@ -407,11 +407,11 @@ def apply(sim: Simulator, doc: dict[str, Any], *, demo: bool | None = None) -> N
 
 
 # -- writing -------------------------------------------------------------------------------------
-def snapshot(sim: Simulator, *, assets_dir: Path | None = None) -> dict[str, Any]:
+def snapshot(sim: Simulator) -> dict[str, Any]:
     """The live state as a scenario document that loads back to the same API answers.
 
-    Uploaded bytes are inlined as base64, or with ``assets_dir`` written there as files that the
-    document names (relative paths, so keep the directory beside the scenario).
+    Uploaded bytes are inlined as base64 (``ltx-mock snapshot --assets-dir`` writes them as files).
+    Tenants whose token is unknown (state written before tokens were kept) are left out.
     """
     from mock_server.faults import Faults
     from mock_server.sim import TENANT
@@ -439,16 +439,9 @@ def snapshot(sim: Simulator, *, assets_dir: Path | None = None) -> dict[str, Any
                                     "cookie": account.get("cookie", {})})
             for record in sim.assets.uploads(tid, account["email"]):
                 data = store.blob_get(record["uuid"]) or b""
-                asset = {"token": token, "email": account["email"], "uuid": record["uuid"],
-                         "mimeType": record["mimeType"], "type": record["type"], "created": record["created_ms"]}
-                if assets_dir is not None:
-                    ext = mimetypes.guess_extension(record["mimeType"]) or ".bin"
-                    assets_dir.mkdir(parents=True, exist_ok=True)
-                    (assets_dir / f"{record['uuid']}{ext}").write_bytes(data)
-                    asset["file"] = f"{assets_dir.name}/{record['uuid']}{ext}"
-                else:
-                    asset["base64"] = base64.b64encode(data).decode()
-                doc["assets"].append(asset)
+                doc["assets"].append({"token": token, "email": account["email"], "uuid": record["uuid"],
+                                      "mimeType": record["mimeType"], "type": record["type"],
+                                      "created": record["created_ms"], "base64": base64.b64encode(data).decode()})
     for job in sim.jobs.all():
         if job["tenant"] in tokens:
             record = {k: v for k, v in job.items() if k != "tenant"}

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, request
+from flask import Response, g, request
 
 from mock_server.api import api_blueprint, base_url, json_response, now, sim, tenant
 from mock_server.api.inputs import operation
+from mock_server.errors import bad_request
 
 bp = api_blueprint("assets")
 
@@ -23,6 +24,10 @@ def list_assets(query: dict[str, Any]) -> Response:
 @bp.post("/assets/", strict_slashes=False)
 @operation("uploadAsset", body=False)
 def upload_asset(query: dict[str, Any]) -> Response:
+    accepted = g.operation.body_schemas
+    if request.mimetype not in accepted:
+        raise bad_request(f"Unsupported Content-Type {request.mimetype or '(none)'!r}: send the file's MIME type, "
+                          f"one of {', '.join(accepted)}")
     account = sim().accounts.resolve(tenant(), query.get("email"))
     data = request.get_data(cache=False)
     return json_response(sim().assets.upload(tenant(), account["email"], data, request.mimetype,

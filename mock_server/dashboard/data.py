@@ -14,8 +14,10 @@ import fnmatch
 import re
 from typing import Any
 
-from mock_server.journal import ENTRY as REQUEST, INDEX as JOURNAL, SECURED, mask_text
-from mock_server.sim import Simulator
+from mock_server.journal import ENTRY as REQUEST
+from mock_server.journal import INDEX as JOURNAL
+from mock_server.journal import SECURED, mask_text
+from mock_server.sim import Simulator, tenant_id
 from mock_server.sim.accounts import ACCOUNT, account_key, accounts_index
 from mock_server.sim.context import iso
 from mock_server.sim.deliveries import DELIVERY, DUE, LOG
@@ -33,13 +35,16 @@ SECRET_KEYS = {"lt_token", "lt_refresh_token", "authorization", "proxy-authoriza
                "cookie", "refreshtoken", "refresh_token", "access_token"}
 BEARER = re.compile(r"(?i)\b(bearer\s+)(?!…secured…)[^\s\"',;]+")
 JWT = re.compile(r"\beyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]{4,}")
+WORD = re.compile(r"[\w.~+/-]{6,}")  # what an API token looks like
 
 
-def scrub(value: Any, tokens: tuple[str, ...] = ()) -> Any:
+def scrub(value: Any, tokens: tuple[str, ...] = (), tenants: frozenset[str] = frozenset()) -> Any:
     """Mask every secret in a JSON-able value: secret-named keys, bearer tokens, JWTs, cookies, API tokens.
 
     The stores' views already mask, this is the dashboard's own second line: nothing it sends
-    may carry an lt_token, refresh token, cookie or bearer token, whatever a request contained.
+    may carry an lt_token, refresh token, cookie or bearer token, whatever a request contained
+    (a prompt, a replyUrl). ``tokens`` are known API tokens; ``tenants`` the known tenant ids, so a
+    token added at run time (stored only as its hash) is recognised by hashing candidate words.
     """
     if isinstance(value, dict):
         out = {}
@@ -48,15 +53,17 @@ def scrub(value: Any, tokens: tuple[str, ...] = ()) -> Any:
                     and v != "" and SECURED not in str(v):
                 out[k] = SECURED
             else:
-                out[k] = scrub(v, tokens)
+                out[k] = scrub(v, tokens, tenants)
         return out
     if isinstance(value, list):
-        return [scrub(v, tokens) for v in value]
+        return [scrub(v, tokens, tenants) for v in value]
     if isinstance(value, str):
         text = JWT.sub(SECURED, BEARER.sub(lambda m: m[1] + SECURED, mask_text(value)))
         for token in tokens:
             if len(token) >= 6 and token in text:
                 text = text.replace(token, SECURED)
+        if tenants:
+            text = WORD.sub(lambda m: SECURED if tenant_id(m[0]) in tenants else m[0], text)
         return text
     return value
 
