@@ -12,6 +12,7 @@ server) in a subprocess with its resident memory, and the table/JSON output.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -196,25 +197,19 @@ class ServerProcess:
         except (subprocess.TimeoutExpired, ProcessLookupError):
             pass
         if self.proc.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             self.proc.wait(timeout=5)
-        try:  # granian's worker may linger a moment in its own group
+        with contextlib.suppress(ProcessLookupError, PermissionError):  # a lingering granian worker
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
 
     def __enter__(self) -> ServerProcess:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(self.log.name)
-        except OSError:
-            pass
 
 
 def simulator(*args: str, port: int | None = None, name: str = "simulator") -> ServerProcess:

@@ -35,11 +35,12 @@ from benchmarks import (
     admin,
     emit,
     free_port,
+    loadgen,
+    peers,
     simulator,
     table,
     write_results,
 )
-from benchmarks import loadgen, peers
 
 CONNECTIONS = (1, 16, 64)
 POST_BODY = json.dumps({"prompt": "A serene mountain landscape at sunset"})

@@ -17,6 +17,8 @@ import pytest
 from contracts.admin_client import AdminClient
 
 DEMO_TOKEN = "demo-token"
+SUITE_MAX_EXAMPLES = 10  # contract checks inside a test suite: seconds, not a minute
+CONTRACT_MARKER = "ltx_contract"
 
 
 @dataclass
@@ -54,6 +56,16 @@ class LtxMock:
     def reset(self) -> None:
         self.admin.reset()
 
+    def check_contract(self, **options: Any) -> Any:
+        """Run ``ltx-mock check`` against this simulator in its current state; returns the Report.
+
+        Options are ``contracts.run_checks``'s (``max_examples`` defaults to a suite-friendly
+        ``SUITE_MAX_EXAMPLES``). Use ``report.raise_for_failures()`` or ``assert report.ok, report.format()``.
+        """
+        from contracts.runner import run_checks
+
+        return run_checks(self.base_url, self.token, **{"max_examples": SUITE_MAX_EXAMPLES, **options})
+
 
 def start_simulator(**config: Any) -> tuple[Any, Any]:
     """Start a simulator on a free port in a thread; returns (ServerThread, app)."""
@@ -84,3 +96,40 @@ def ltx_mock(ltx_mock_server: Any) -> LtxMock:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "ltx_contract: run the ltxstudio-mock contract checks in this test")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test marked ``ltx_contract`` without its own ``base_url`` gets the ``ltx_mock`` simulator."""
+    for item in items:
+        marker = item.get_closest_marker(CONTRACT_MARKER)
+        fixturenames = getattr(item, "fixturenames", None)
+        if marker is not None and "base_url" not in marker.kwargs and fixturenames is not None \
+                and "ltx_mock" not in fixturenames:
+            fixturenames.append("ltx_mock")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """``@pytest.mark.ltx_contract(**options)``: once the test body passed, check the server it left behind.
+
+    The server is ``ltx_mock`` unless the marker names ``base_url`` (and ``token``); the other
+    options go to ``contracts.run_checks``. The test fails with the report if the check does, so a
+    test can set a scenario up (drained credits, maxJobs 1, an expired session...) and have the
+    whole contract checked in it.
+    """
+    result = yield
+    marker = item.get_closest_marker(CONTRACT_MARKER)
+    if marker is not None:
+        from contracts.runner import run_checks
+
+        options = {"max_examples": SUITE_MAX_EXAMPLES, **marker.kwargs}
+        base_url, token = options.pop("base_url", None), options.pop("token", None)
+        if base_url is None:
+            mock = getattr(item, "funcargs", {}).get("ltx_mock")
+            if mock is None:
+                raise pytest.UsageError(f"{item.nodeid}: ltx_contract needs the ltx_mock fixture or base_url=")
+            base_url, token = mock.base_url, token or mock.token
+        report = run_checks(base_url, token or DEMO_TOKEN, **options)
+        if not report.ok:
+            raise AssertionError("contract check failed (ltx_contract marker):\n" + report.format())
+    return result

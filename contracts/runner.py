@@ -24,6 +24,7 @@ credits. ``deleteAccount`` is never run against such a host unless named in
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import shlex
 import threading
@@ -37,7 +38,7 @@ from urllib.parse import quote, urlsplit
 import requests
 
 from contracts import checks as semantic
-from contracts.spec import get_contract, spec_path
+from contracts.spec import get_contract, load_spec
 
 #: Examples per operation for the fuzzing and stateful phases. Measured: a full run against the
 #: simulator (``ltx-mock serve --speed 1000``) takes well under the two-minute budget with it.
@@ -213,6 +214,22 @@ def select_operations(base_url: str, *, include: Sequence[str] = (), exclude: Se
     return chosen
 
 
+def links_between(operations: Sequence[str]) -> list[tuple[str, str]]:
+    """The spec's links (source, target operation id) whose two ends are both in ``operations``."""
+    from contracts.spec import resolve_refs
+
+    contract = get_contract()
+    chosen = set(operations)
+    out = []
+    for op_id in operations:
+        responses = resolve_refs(contract[op_id].raw.get("responses", {}), contract.document)
+        for response in responses.values():
+            for link in (response.get("links") or {}).values():
+                if link.get("operationId") in chosen:
+                    out.append((op_id, link["operationId"]))
+    return out
+
+
 # -- the run's shared state (the schemathesis check and hook read it) ------------
 class _Run:
     """State of the one run in progress: our history, observations and HTTP session."""
@@ -229,12 +246,15 @@ class _Run:
         self.seen_responses: set[int] = set()
         self.keep: list[Any] = []  # job responses, kept alive so their ids stay unique
         self.lock = threading.Lock()
+        self.emails: list[str] | None = None  # configured accounts; None: read them again
 
     def get(self, path: str) -> requests.Response:
         return self.session.get(self.base_url + path, timeout=self.timeout)
 
     def observe(self) -> semantic.Observation:
-        return semantic.observe(lambda p: self.get(quote(p, safe="/@")))
+        if self.emails is None:
+            self.emails = _account_emails(self)
+        return semantic.observe(lambda p: self.get(quote(p, safe="/@")), self.emails)
 
 
 _ACTIVE: _Run | None = None
@@ -266,6 +286,8 @@ def _register_with_schemathesis() -> None:
                 return True  # not ours: skip
             op_id = run.labels.get(case.operation.label)
             view = semantic.ResponseView(response, op_id)
+            if op_id in ("createAccount", "deleteAccount") and view.status < 300:
+                run.emails = None  # the set of accounts changed
             with run.lock:
                 fresh = id(response) not in run.seen_responses
                 if fresh:
@@ -338,17 +360,24 @@ def _config(base_url: str, token: str, *, seed: int | None, max_examples: int, p
     return schemathesis.Config.from_dict(data)
 
 
+def _account_emails(run: _Run) -> list[str]:
+    resp = run.get("/accounts")
+    if resp.status_code == 401:
+        raise RuntimeError(f"{run.base_url} refused the token (401): check --token")
+    try:
+        body = resp.json() if resp.status_code == 200 else None
+    except ValueError:
+        body = None
+    return sorted(body) if isinstance(body, dict) else []
+
+
 def _preflight(run: _Run) -> list[str]:
     """The configured account emails; raise RuntimeError with a readable reason if the server is unusable."""
     try:
-        resp = run.get("/accounts")
+        run.emails = _account_emails(run)
     except requests.RequestException as exc:
         raise RuntimeError(f"cannot reach {run.base_url}: {exc}") from None
-    if resp.status_code == 401:
-        raise RuntimeError(f"{run.base_url} refused the token (401): check --token")
-    if resp.status_code == 200 and isinstance(resp.json(), dict):
-        return sorted(resp.json())
-    return []
+    return run.emails
 
 
 def run_checks(base_url: str, token: str, *, max_examples: int = DEFAULT_MAX_EXAMPLES, seed: int | None = None,
@@ -386,10 +415,17 @@ def run_checks(base_url: str, token: str, *, max_examples: int = DEFAULT_MAX_EXA
             report.errors.append(str(exc))
             report.duration_s = time.monotonic() - started
             return report
+        if "stateful" in phases and not links_between(operations):
+            phases = [p for p in phases if p != "stateful"]  # nothing to chain: schemathesis would complain
         config = _config(base_url, token, seed=seed, max_examples=max_examples, phases=phases, emails=emails,
                          request_timeout=request_timeout, max_steps=max_steps)
-        schema = schemathesis.openapi.from_path(spec or spec_path(), config=config)
-        schema = schema.include(operation_id=operations)
+        # The parsed spec is cached by contracts.spec; a deep copy spares parsing the YAML again.
+        schema = schemathesis.openapi.from_dict(copy.deepcopy(load_spec(spec)), config=config)
+        # Exclude the rest rather than include these: config-level [[operations]] entries already
+        # install an include-everything filter that an include() would only add to.
+        skipped = [op for op in get_contract().operations if op not in operations]
+        if skipped:
+            schema = schema.exclude(operation_id=skipped)
         report.seed = schema.config.seed
         statistic = Statistic()
         _ACTIVE = run
@@ -519,5 +555,14 @@ def _final_sweep(run: _Run, report: Report, artifact_timeout_s: float) -> None:
         report.errors.append(f"final sweep: {exc}")
 
 
-__all__ = ["DEFAULT_MAX_EXAMPLES", "Failure", "Report", "UnsafeTarget", "is_loopback", "resolve_operations",
-           "run_checks", "select_operations"]
+__all__ = [
+    "DEFAULT_MAX_EXAMPLES",
+    "Failure",
+    "Report",
+    "UnsafeTarget",
+    "is_loopback",
+    "links_between",
+    "resolve_operations",
+    "run_checks",
+    "select_operations",
+]

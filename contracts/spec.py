@@ -62,7 +62,7 @@ class SchemaCheck:
     validator: Any = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.validator = jsonschema_rs.Draft202012Validator(self.schema, validate_formats=False)
+        self.validator = jsonschema_rs.Draft202012Validator(self.schema, validate_formats=True)
 
     def errors(self, instance: Any, *, limit: int = 5) -> list[str]:
         """Readable messages, empty when valid."""

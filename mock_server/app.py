@@ -24,7 +24,7 @@ from mock_server import api
 from mock_server.config import SimConfig
 from mock_server.errors import ApiError
 from mock_server.faults import Faults
-from mock_server.journal import Journal, body_for_log, mask_headers
+from mock_server.journal import FORM_TYPES, Journal, body_for_log, mask_form, mask_headers
 from mock_server.sim import Simulator
 from mock_server.store.base import Store
 
@@ -39,7 +39,9 @@ def create_app(config: SimConfig | None = None, *, store: Store | None = None,
     config = config or (simulator.config if simulator else SimConfig())
     sim = simulator or Simulator(config, store)
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = config.max_upload_bytes
+    # One byte over the limit so that a chunked body (no Content-Length) that werkzeug cuts at the limit
+    # still shows it was too long: the upload rule then answers 413 instead of storing a truncated file.
+    app.config["MAX_CONTENT_LENGTH"] = config.max_upload_bytes + 1
     app.extensions["ltx_sim"] = sim
     app.extensions["ltx_journal"] = journal = Journal(sim.store, config.journal_limit)
     app.extensions["ltx_faults"] = faults = Faults(sim.store, sim.ctx)
@@ -167,8 +169,11 @@ def _journal(journal: Journal, response: Response) -> None:
         "path": request.path,
         "query": request.args.to_dict(flat=True),
         "headers": mask_headers(dict(request.headers)),
-        "body": body_for_log(request.get_data(cache=True) if request.content_length and
-                             request.content_length <= 65536 else b"", request.mimetype),
+        "body": (mask_form(request.form.to_dict()) if request.mimetype in FORM_TYPES and request.form else
+                 body_for_log(request.get_data(cache=True) if request.content_length and
+                              request.content_length <= 65536 else b"", request.mimetype))
+        # a body a view streamed without caching (uploads) or a large one: its size and type
+        or (f"<{request.content_length} bytes {request.mimetype}>" if request.content_length else None),
         "status": response.status_code,
         "response": body_for_log(response.get_data() if not response.direct_passthrough else b"",
                                  response.mimetype),

@@ -58,9 +58,12 @@ def main() -> None:
 @click.option("--workers", default=1, show_default=True, type=int, help="Processes (needs a shared store).")
 @click.option("--threads", default=8, show_default=True, type=int, help="Request threads per process.")
 @click.option("--server", type=click.Choice(SERVERS), default="granian", show_default=True)
+@click.option("--webhook-lease", "webhook_lease", default=30.0, show_default=True, type=float,
+              help="Seconds a claimed webhook delivery stays with its process before another may retry it "
+                   "(keep it above the 5 s delivery timeout).")
 def serve(host: str, port: int, tokens: tuple[str, ...], empty: bool, speed: float, paused: bool,
           seed: int | None, scenario: str | None, state_path: str | None, store_url: str | None, workers: int,
-          threads: int, server: str) -> None:
+          threads: int, server: str, webhook_lease: float) -> None:
     """Start the simulator (Ctrl-C to stop)."""
     from mock_server.server import run
 
@@ -72,7 +75,8 @@ def serve(host: str, port: int, tokens: tuple[str, ...], empty: bool, speed: flo
     if speed <= 0:
         raise click.UsageError("--speed must be > 0")
     config = SimConfig(tokens=list(tokens) or [DEMO_TOKEN], demo=not empty, speed=speed, paused=paused, seed=seed,
-                       store_url=store, scenario=str(Path(scenario).resolve()) if scenario else None)
+                       store_url=store, scenario=str(Path(scenario).resolve()) if scenario else None,
+                       webhook_lease_s=webhook_lease)
     if scenario:
         _check_scenario(config)
     if store:

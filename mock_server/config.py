@@ -29,5 +29,6 @@ class SimConfig:
     journal_limit: int = 10000
     webhook_timeout_s: float = 5.0
     webhook_attempts: int = 3
+    webhook_lease_s: float = 30.0  # a claimed delivery whose process died is retried by another after this
     background: bool = True  # run the worker thread (webhooks, settling) in this process
     secret: str = "ltxstudio-mock-signing-secret"  # signs asset URLs and fake JWTs

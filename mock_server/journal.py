@@ -27,6 +27,14 @@ def mask_text(text: str) -> str:
     return SECRET_COOKIE.sub(lambda m: f"{m[1]}={SECURED}", text)
 
 
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+def mask_form(form: dict[str, str]) -> dict[str, str]:
+    """Form fields as logged: the cookie field masked like a JSON body's."""
+    return {k: mask_text(v[:BODY_LIMIT]) for k, v in form.items()}
+
+
 def mask_headers(headers: dict[str, str]) -> dict[str, str]:
     out = {}
     for name, value in headers.items():
@@ -48,8 +56,11 @@ def body_for_log(raw: bytes, mimetype: str | None) -> Any:
     text = mask_text(text)
     if "json" in (mimetype or "") and len(raw) <= BODY_LIMIT:
         try:
-            return json.loads(text)
-        except ValueError:
+            parsed = json.loads(text)
+            if "\\u" in text:  # a lone surrogate escape ("\ud800") parses, but no JSON answer can carry it
+                json.dumps(parsed, ensure_ascii=False).encode("utf-8")
+            return parsed
+        except ValueError:  # includes UnicodeEncodeError
             pass
     return text + ("…" if len(raw) > BODY_LIMIT else "")
 
@@ -68,9 +79,11 @@ class Journal:
             return seq
 
     def append(self, entry: dict[str, Any]) -> None:
-        seq = self._seq()
-        entry["id"] = seq
+        # One block for the number and the entry: every request appends, and with a shared store
+        # (Redis) each block is a lock round trip that all processes queue for.
         with self.store.atomic():
+            seq = self._seq()
+            entry["id"] = seq
             self.store.put(ENTRY, str(seq), entry)
             self.store.index_add(INDEX, str(seq), seq)
             excess = self.store.index_count(INDEX) - self.limit

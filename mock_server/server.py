@@ -19,6 +19,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from mock_server.config import SimConfig
 
 CONFIG_ENV = "LTX_MOCK_CONFIG"
+WORKERS_ENV = "LTX_MOCK_WORKERS"
 SERVERS = ("granian", "waitress", "werkzeug")
 
 
@@ -26,7 +27,12 @@ def app_from_env() -> Any:
     """Granian's factory target: rebuild the config the CLI put in the environment."""
     from mock_server.app import create_app
 
-    return create_app(SimConfig(**json.loads(os.environ[CONFIG_ENV])))
+    config = SimConfig(**json.loads(os.environ[CONFIG_ENV]))
+    if config.seed is not None and int(os.environ.get(WORKERS_ENV, "1")) > 1:
+        # N processes replaying one seeded stream would mint the same job and asset ids:
+        # give each worker its own stream (several workers are not reproducible anyway).
+        config.seed = config.seed * 1_000_003 + os.getpid()
+    return create_app(config)
 
 
 def run(config: SimConfig, host: str, port: int, *, server: str = "granian", workers: int = 1,
@@ -37,9 +43,12 @@ def run(config: SimConfig, host: str, port: int, *, server: str = "granian", wor
         from granian.constants import Interfaces
 
         os.environ[CONFIG_ENV] = json.dumps(dataclasses.asdict(config))
+        os.environ[WORKERS_ENV] = str(workers)
+        # respawn_failed_workers: a worker that dies (even SIGKILL) is replaced; without it granian
+        # shuts the whole server down. State lives in the shared store, so nothing is lost.
         Granian("mock_server.server:app_from_env", address=host, port=port, interface=Interfaces.WSGI,
                 workers=workers, blocking_threads=threads, factory=True, log_level="warning",
-                backlog=2048).serve()
+                backlog=2048, respawn_failed_workers=True).serve()
         return
     from mock_server.app import create_app
 

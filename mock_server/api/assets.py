@@ -30,6 +30,9 @@ def upload_asset(query: dict[str, Any]) -> Response:
                           f"one of {', '.join(accepted)}")
     account = sim().accounts.resolve(tenant(), query.get("email"))
     data = request.get_data(cache=False)
+    if request.content_length is not None and len(data) < request.content_length:
+        # The client went away mid-upload; granian hands the app the short body without an error.
+        raise bad_request(f"Request body ended after {len(data)} of {request.content_length} bytes")
     return json_response(sim().assets.upload(tenant(), account["email"], data, request.mimetype,
                                              query.get("type", "image"), now(), base_url()))
 

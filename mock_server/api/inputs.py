@@ -21,6 +21,7 @@ from mock_server.errors import bad_request
 INT = re.compile(r"^[+-]?\d+$")
 NUM = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 BOOLS = {"true": True, "false": False, "1": True, "0": False}
+LONE_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")  # cheap pre-check: any surrogate escape, paired or not
 
 
 def _types(schema: dict[str, Any]) -> list[str]:
@@ -80,6 +81,11 @@ def parse_body(op: Operation) -> dict[str, Any]:
         raise bad_request(f"Request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise bad_request("Request body must be a JSON object")
+    if LONE_SURROGATE.search(raw):
+        try:  # "\ud800" alone parses, but the validator (and every JSON answer) must encode it as UTF-8
+            json.dumps(body, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise bad_request("Request body is not valid JSON: a \\u escape encodes a lone surrogate") from None
     return body
 
 

@@ -18,6 +18,7 @@ from flask import Blueprint, Response, current_app, render_template, request
 from mock_server.dashboard.data import POLL_MS, DashboardData, scrub
 from mock_server.errors import ApiError, not_found
 from mock_server.sim import Simulator
+from mock_server.sim.assets import BUCKET
 
 bp = Blueprint("dashboard", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static")
@@ -90,6 +91,20 @@ def job(job_id: str) -> Response:
     if detail is None:
         raise not_found(f"Job {job_id} not found")
     return _send(detail)
+
+
+@bp.get(f"/storage/{BUCKET}/<path:path>")
+def storage(path: str) -> Response:
+    """An artifact or thumbnail for the page, checked against the same signature as ``/storage/...``.
+
+    Previews load through here so that looking at the dashboard never adds entries to the
+    request journal that a running test suite may be counting.
+    """
+    from mock_server.api.storage import fetch
+
+    resp = fetch(path)
+    resp.headers["Cache-Control"] = "private, max-age=3600"
+    return resp
 
 
 @bp.get("/requests/<int:entry_id>")

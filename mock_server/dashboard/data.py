@@ -30,6 +30,7 @@ ACCOUNT_LIMIT = 50
 SCAN_CAP = 2000  # a filtered request search looks at this many newest entries at most
 SCAN_CHUNK = 250
 POLL_MS = 1000
+PREVIEW_PREFIX = "/__admin/dashboard/storage"  # artifact previews; /__admin/* is never journaled
 
 SECRET_KEYS = {"lt_token", "lt_refresh_token", "authorization", "proxy-authorization", "x-api-key", "token",
                "cookie", "refreshtoken", "refresh_token", "access_token"}
@@ -171,13 +172,21 @@ class DashboardData:
         if artifact:
             thumb, _ = self.sim.assets.url(f"images/{job['artifact_uuid']}-thumbnail-large.webp", self.now,
                                            self.base_url)
-            row["artifact"] = {"url": artifact["assetUrl"], "mimeType": artifact["asset"]["mimeType"],
-                               "fileId": artifact["asset"]["fileId"],
-                               "thumbnailUrl": artifact["assetUrl"] if job["media"] == "image" else thumb,
+            url = artifact["assetUrl"]
+            row["artifact"] = {"url": url, "mimeType": artifact["asset"]["mimeType"],
+                               "fileId": artifact["asset"]["fileId"], "previewUrl": self.preview(url),
+                               "thumbnailUrl": self.preview(url if job["media"] == "image" else thumb),
                                "expires": int(artifact["expirationDateString"])}
         elif status["type"] == "completed":
             row["artifactPending"] = True
+        if status["type"] == "failed":
+            row["refunded"] = True
         return row
+
+    def preview(self, url: str) -> str:
+        """The same signed URL, fetched through /__admin/dashboard/storage so the page stays out of the journal."""
+        prefix = f"{self.base_url}/storage/"
+        return f"{self.base_url}{PREVIEW_PREFIX}/" + url[len(prefix):] if url.startswith(prefix) else url
 
     def jobs(self, offset: int, limit: int) -> dict[str, Any]:
         """Newest first, one page of the ``jobs`` index."""

@@ -16,7 +16,7 @@ from mock_server.sim.context import Context
 DELIVERY = "delivery"
 DUE = "deliveries:due"  # scored by real epoch ms: network retries run on real time
 LOG = "deliveries:log"  # scored by creation, for the journal and dashboard
-LEASE_MS = 30_000
+LEASE_MS = 30_000  # default; SimConfig.webhook_lease_s sets it (``ltx-mock serve --webhook-lease``)
 BACKOFF_MS = (500, 2_000, 8_000, 30_000)
 
 
@@ -45,8 +45,9 @@ class Deliveries:
         return ids
 
     def claim(self, limit: int = 16) -> list[dict[str, Any]]:
-        """Take due deliveries, leasing each for LEASE_MS so no other worker takes it meanwhile."""
+        """Take due deliveries, leasing each for ``webhook_lease_s`` so no other worker takes it meanwhile."""
         now = real_ms()
+        lease_ms = int(self.ctx.config.webhook_lease_s * 1000)
         with self.ctx.store.atomic():
             out = []
             for delivery_id, _ in self.ctx.store.index_by_score(DUE, max_score=now, limit=limit):
@@ -54,7 +55,7 @@ class Deliveries:
                 if record is None:
                     self.ctx.store.index_remove(DUE, delivery_id)
                     continue
-                self.ctx.store.index_add(DUE, delivery_id, now + LEASE_MS)
+                self.ctx.store.index_add(DUE, delivery_id, now + lease_ms)
                 out.append(record)
             return out
 

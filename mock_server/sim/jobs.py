@@ -88,6 +88,10 @@ class Jobs:
         gen: Generation = CATALOG[model]
         store = self.ctx.store
         with store.atomic():
+            # Admit at the instant the lock is held, not when the request arrived: a request that
+            # waited here while other processes admitted, cancelled or finished jobs must not be
+            # dated before them (it could overlap a job that ended "before" it: maxJobs + 1).
+            now = max(now, self.ctx.clock.now_ms())
             email, source = self._bound_email(tenant, operation, body, now)
             account = self.scheduler.choose(tenant, email, body.get("maxJobs"), now)
             self.ltx.charge(account["email"], gen.credits, now)
@@ -170,7 +174,9 @@ class Jobs:
             if job is None:
                 raise not_found(f"Job {job_id} not found")
             if job["end_ms"] is None:
-                done = self._progress(job, now)
+                # where it stands: the stall point, or short of it if released early (never past it)
+                done = max(0, min(job["stall_progress"], self._progress(job, now)))
+                job["stall_progress"] = done  # the resumed progress climbs from here
                 job["end_ms"] = now + job["total_ms"] * (100 - done) // 100
                 job["start_ms_resume"] = now
                 self.ctx.store.put(JOB, job_id, job)

@@ -39,6 +39,15 @@ class Scheduler:
     def running_ids(self, tenant: str, email: str, now: int) -> list[str]:
         return [m for m, _ in self.ctx.store.index_by_score(running_index(tenant, email), min_score=now + 1)]
 
+    def started(self, tenant: str, email: str, now: int) -> list[dict[str, Any]]:
+        """The jobs executing at ``now`` for a view dated ``now``: without jobs admitted after it.
+
+        Admission dates a job when it takes the lock, so while this request was on its way
+        another process may have admitted one that (for this view) has not started yet.
+        """
+        jobs = self.ctx.store.get_many(JOB, self.running_ids(tenant, email, now))
+        return [j for j in jobs if j and j["start_ms"] <= now]
+
     def limit_in_force(self, tenant: str, account: dict[str, Any], now: int) -> int:
         """The account's maxJobs, raised while jobs admitted with a larger per-request override still run."""
         limit = account["maxJobs"]
@@ -92,15 +101,14 @@ class Scheduler:
     def running(self, tenant: str, now: int) -> list[dict[str, Any]]:
         out = []
         for email in self.accounts.emails(tenant):
-            jobs = self.ctx.store.get_many(JOB, self.running_ids(tenant, email, now))
-            out.extend(self._entry(j, now) for j in jobs if j)
+            out.extend(self._entry(j, now) for j in self.started(tenant, email, now))
         out.sort(key=lambda e: e["started"])
         return out
 
     def available(self, tenant: str, now: int) -> dict[str, Any]:
         available = []
         for account in self.accounts.all(tenant):
-            executing = self.executing(tenant, account["email"], now)
+            executing = len(self.started(tenant, account["email"], now))
             limit = self.limit_in_force(tenant, account, now) if executing else account["maxJobs"]
             available.append({"email": account["email"], "maxJobs": limit, "executing": executing,
                               "available": max(0, limit - executing)})
@@ -113,6 +121,7 @@ class Scheduler:
         if not JOB_ID.match(job_id or ""):
             raise bad_request(f"Invalid jobId {job_id!r}: expected email:<email>-job:<uuid>-type:<image|video>")
         with self.ctx.store.atomic():
+            now = max(now, self.ctx.clock.now_ms())  # as in Jobs.create: the instant it takes effect
             job = self.ctx.store.get(JOB, job_id)
             score = self.ctx.store.index_score(running_index(job["tenant"], job["email"]), job_id) if job else None
             if job is None or job["tenant"] != tenant or score is None or score <= now:

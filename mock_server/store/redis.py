@@ -140,7 +140,13 @@ class _IndexOverlay:
 
 
 class _Txn:
-    """The writes of one ``atomic()`` block, not yet in Redis."""
+    """The writes of one ``atomic()`` block, not yet in Redis, and what it has read from Redis.
+
+    While the lock is held nobody else writes (every write takes the lock), so a value read
+    once in the block stays true until the block's own writes, which the overlays hold: the
+    caches save the round trips of reading it again (a user charged after its check, a task
+    deleted after it was read, an index member removed after it was listed).
+    """
 
     def __init__(self, token: str) -> None:
         self.token = token
@@ -149,6 +155,9 @@ class _Txn:
         self.meta: dict[str, bytes | None] = {}
         self.blobs: dict[str, bytes | None] = {}
         self.indexes: dict[str, _IndexOverlay] = {}
+        self.read_records: dict[tuple[str, str], bytes | None] = {}
+        self.read_meta: dict[str, bytes | None] = {}
+        self.read_scores: dict[tuple[str, str], float | None] = {}
 
     def index(self, name: str) -> _IndexOverlay | None:
         ov = self.indexes.get(name)
@@ -316,23 +325,33 @@ class RedisStore(Store):
     # -- records -------------------------------------------------------------------
     def get(self, kind: str, key: str) -> Record | None:
         txn = self._txn()
-        if txn is not None:
-            table = txn.records.get(kind)
-            if table is not None and key in table:
-                return _decode(table[key])
-            if txn.cleared:
-                return None
-        return _decode(self._redis.hget(self._rk(kind), key))
+        if txn is None:
+            return _decode(self._redis.hget(self._rk(kind), key))
+        table = txn.records.get(kind)
+        if table is not None and key in table:
+            return _decode(table[key])
+        if txn.cleared:
+            return None
+        if (kind, key) not in txn.read_records:
+            txn.read_records[kind, key] = self._redis.hget(self._rk(kind), key)
+        return _decode(txn.read_records[kind, key])
 
     def get_many(self, kind: str, keys: list[str]) -> list[Record | None]:
         if not keys:
             return []
         txn = self._txn()
         table = txn.records.get(kind, {}) if txn is not None else {}
-        missing = [k for k in keys if k not in table]
         base: dict[str, bytes | None] = {}
-        if missing and not (txn is not None and txn.cleared):
-            base = dict(zip(missing, self._redis.hmget(self._rk(kind), missing), strict=True))
+        if txn is not None:
+            if txn.cleared:
+                return [_decode(table.get(k)) for k in keys]
+            base = {k: txn.read_records[kind, k] for k in keys if (kind, k) in txn.read_records}
+        missing = list(dict.fromkeys(k for k in keys if k not in table and k not in base))
+        if missing:
+            fetched = dict(zip(missing, self._redis.hmget(self._rk(kind), missing), strict=True))
+            base.update(fetched)
+            if txn is not None:
+                txn.read_records.update({(kind, k): v for k, v in fetched.items()})
         return [_decode(table[k]) if k in table else _decode(base.get(k)) for k in keys]
 
     def put(self, kind: str, key: str, value: Record) -> None:
@@ -349,8 +368,12 @@ class RedisStore(Store):
             table = txn.records.setdefault(kind, {})
             if key in table:
                 existed = table[key] is not None
+            elif txn.cleared:
+                existed = False
+            elif (kind, key) in txn.read_records:
+                existed = txn.read_records[kind, key] is not None
             else:
-                existed = not txn.cleared and bool(self._redis.hexists(self._rk(kind), key))
+                existed = bool(self._redis.hexists(self._rk(kind), key))
             table[key] = None
             return existed
 
@@ -399,8 +422,18 @@ class RedisStore(Store):
                 return ov.members[member]
             if ov.dropped:
                 return None
-        score = self._redis.zscore(self._ik(index), member)
-        return None if score is None else float(score)
+        if txn is not None and (index, member) in txn.read_scores:
+            return txn.read_scores[index, member]
+        raw = self._redis.zscore(self._ik(index), member)
+        score = None if raw is None else float(raw)
+        if txn is not None:
+            txn.read_scores[index, member] = score
+        return score
+
+    @staticmethod
+    def _seen(txn: _Txn | None, index: str, rows: list[tuple[str, float]]) -> None:
+        if txn is not None:
+            txn.read_scores.update({(index, m): s for m, s in rows})
 
     def index_range(self, index: str, offset: int = 0, limit: int | None = None, *, reverse: bool = False) -> list[str]:
         offset = max(0, offset)
@@ -411,7 +444,11 @@ class RedisStore(Store):
         if ov is None:
             stop = -1 if limit is None else offset + limit - 1
             fetch = self._redis.zrevrange if reverse else self._redis.zrange
-            return [m.decode() for m in fetch(self._ik(index), offset, stop)]
+            if txn is None:
+                return [m.decode() for m in fetch(self._ik(index), offset, stop)]
+            rows = [(m.decode(), float(s)) for m, s in fetch(self._ik(index), offset, stop, withscores=True)]
+            self._seen(txn, index, rows)
+            return [m for m, _ in rows]
         # Merge what Redis holds with the buffered changes: the first offset+limit merged members
         # are among the first offset+limit+len(changes) of Redis's.
         base: list[tuple[str, float]] = []
@@ -419,6 +456,7 @@ class RedisStore(Store):
             stop = -1 if limit is None else offset + limit + len(ov.members) - 1
             fetch = self._redis.zrevrange if reverse else self._redis.zrange
             base = [(m.decode(), float(s)) for m, s in fetch(self._ik(index), 0, stop, withscores=True)]
+            self._seen(txn, index, base)
         merged = self._merge(base, ov, float("-inf"), float("inf"))
         merged.sort(key=lambda e: (e[1], e[0]), reverse=reverse)
         end = None if limit is None else offset + limit
@@ -434,13 +472,16 @@ class RedisStore(Store):
         if ov is None:
             rows = self._redis.zrangebyscore(self._ik(index), lo, hi, start=0 if limit is not None else None,
                                              num=limit, withscores=True)
-            return [(m.decode(), float(s)) for m, s in rows]
+            out = [(m.decode(), float(s)) for m, s in rows]
+            self._seen(txn, index, out)
+            return out
         base: list[tuple[str, float]] = []
         if not ov.dropped:
             num = None if limit is None else limit + len(ov.members)
             rows = self._redis.zrangebyscore(self._ik(index), lo, hi, start=0 if num is not None else None,
                                              num=num, withscores=True)
             base = [(m.decode(), float(s)) for m, s in rows]
+            self._seen(txn, index, base)
         merged = self._merge(base, ov, float(min_score), float(max_score))
         merged.sort(key=lambda e: (e[1], e[0]))
         return merged if limit is None else merged[:limit]
@@ -470,8 +511,9 @@ class RedisStore(Store):
                 pipe.zmscore(zkey, members)
             res = pipe.execute()
             total = int(res[0])
-            base_scores = res[1] if members else []
-            total -= sum(1 for s in base_scores if s is not None and _in(float(s), lo, hi))
+            base_scores = [None if s is None else float(s) for s in (res[1] if members else [])]
+            self._seen(txn, index, list(zip(members, base_scores, strict=True)))  # type: ignore[arg-type]
+            total -= sum(1 for s in base_scores if s is not None and _in(s, lo, hi))
         total += sum(1 for s in ov.members.values() if s is not None and _in(s, lo, hi))
         return total
 
@@ -508,12 +550,15 @@ class RedisStore(Store):
     # -- meta --------------------------------------------------------------------
     def get_meta(self, name: str) -> Any:
         txn = self._txn()
-        if txn is not None:
-            if name in txn.meta:
-                return _decode(txn.meta[name])
-            if txn.cleared:
-                return None
-        return _decode(self._redis.hget(self._meta_key, name))
+        if txn is None:
+            return _decode(self._redis.hget(self._meta_key, name))
+        if name in txn.meta:
+            return _decode(txn.meta[name])
+        if txn.cleared:
+            return None
+        if name not in txn.read_meta:
+            txn.read_meta[name] = self._redis.hget(self._meta_key, name)
+        return _decode(txn.read_meta[name])
 
     def put_meta(self, name: str, value: Any) -> None:
         data = _encode(value)

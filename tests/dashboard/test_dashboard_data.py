@@ -66,8 +66,13 @@ def test_dashboard_data_follows_jobs_from_running_to_completed(ltx_mock: Any, ap
     # the artifact links are the simulator's own signed /storage URLs, the same the API hands out
     api_url = api.job(image)["status"]["artifact"]["assetUrl"]
     assert jobs[image]["artifact"]["url"].split("?")[0] == api_url.split("?")[0]
+    # the page loads previews through /__admin/dashboard/storage: same signature, kept out of the journal
+    preview = jobs[image]["artifact"]["previewUrl"]
+    assert preview == jobs[image]["artifact"]["url"].replace("/storage/", "/__admin/dashboard/storage/")
     img = requests.get(jobs[image]["artifact"]["thumbnailUrl"], timeout=10)
     assert img.status_code == 200 and img.content.startswith(b"\x89PNG")
+    assert ltx_mock.admin.count_requests(path="*/storage/*") == 0
+    assert requests.get(preview.replace("Signature=", "Signature=0"), timeout=10).status_code == 403
     mp4 = requests.get(jobs[video]["artifact"]["url"], timeout=10)
     assert mp4.status_code == 200 and mp4.headers["Content-Type"] == "video/mp4"
     poster = requests.get(jobs[video]["artifact"]["thumbnailUrl"], timeout=10)
@@ -84,7 +89,7 @@ def test_dashboard_data_shows_failures_stalls_and_queued_outcomes(ltx_mock: Any,
     d = api.dashboard()
     jobs = {j["jobId"]: j for j in d["jobs"]["items"]}
     assert jobs[failed]["status"] == "failed" and jobs[failed]["message"] == "Content policy violation"
-    assert "artifact" not in jobs[failed]
+    assert "artifact" not in jobs[failed] and jobs[failed]["refunded"] is True
     assert jobs[stalled]["status"] == "active" and jobs[stalled]["stalled"] is True
     assert jobs[stalled]["progress"] == 30
     assert [j["jobId"] for j in d["running"]["items"]] == [stalled]

@@ -48,8 +48,6 @@ def test_accounts_default_max_jobs_is_20(api: Api, admin: Any) -> None:
 
 
 @pytest.mark.parametrize("missing", ["lt_token", "lt_refresh_token"])
-@pytest.mark.xfail(strict=True, reason="BUG: a cookie without lt_token/lt_refresh_token gets the schema's "
-                   "pattern message, not the documented 'Missing required cookie fields' text")
 def test_accounts_missing_cookie_field_has_documented_message(api: Api, missing: str) -> None:
     cookie = "lt_id=abc; lt_token=eyJhbGciOi.payload.sig; lt_refresh_token=r3fr3sh"
     cookie = "; ".join(p for p in cookie.split("; ") if not p.startswith(missing + "="))
@@ -66,8 +64,6 @@ def test_accounts_missing_cookie_fields_are_400(api: Api) -> None:
         assert resp.json()["code"] == 400
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the 400 for a cookie missing lt_refresh_token echoes the whole "
-                   "cookie (and so the lt_token secret) in the error message")
 def test_accounts_rejected_cookie_is_not_echoed(api: Api, admin: Any) -> None:
     user = admin.create_ltx_user(email="carol@example.com")
     token = cookie_fields(user["cookie"])["lt_token"]

@@ -89,8 +89,6 @@ def test_errors_junk_bodies_are_400_never_500(api: Api, admin: Any, op: Any) -> 
     assert snapshot_state(api, admin) == before
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a JSON body over max_upload_bytes gets a 413 that openapi.yaml "
-                   "does not document for createAccount and the generation operations (strict mode: 500)")
 @pytest.mark.parametrize("op", JSON_OPS, ids=lambda op: op.operation_id)
 def test_errors_oversized_json_body_is_413(api: Api, op: Any) -> None:
     raw = b'{"prompt": "' + b"x" * (21 * 1024 * 1024) + b'"}'

@@ -1,7 +1,7 @@
 """The five generation operations: every documented parameter, enum, length, range and per-model rule.
 
 Bodies are tables; ``$IMG`` / ``$VID`` / ``$REF`` stand for ids of assets uploaded by the test
-(an image, a video, a reference image), ``$P2001`` for a 2001-character text.
+(an image, a video, a reference image).
 """
 
 from __future__ import annotations
@@ -37,8 +37,6 @@ def fill(api: Api, body: dict[str, Any]) -> dict[str, Any]:
     for key, value in body.items():
         if isinstance(value, str) and value in ("$IMG", "$VID", "$REF"):
             value = asset(value)
-        elif value == "$P2001":
-            value = TOO_LONG
         out[key] = value
     return out
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from sim_helpers import Api
@@ -102,6 +103,22 @@ def test_lifecycle_jobs_expire_after_retention(api: Api, admin: Any) -> None:
     assert resp.status_code == 404
     assert resp.json()["code"] == 404 and resp.json()["error"]
     assert api.post("/images/upscale", json={"jobId": job_id}).status_code == 404
+
+
+def test_lifecycle_session_loss_fails_running_jobs(api: Api, admin: Any) -> None:
+    start = api.balance()
+    job_id = api.create("images/create", {"prompt": "p"})["jobId"]
+    admin.advance(3)
+    admin.expire_token("demo@example.com")
+    status = api.ok(api.job(job_id))["status"]
+    assert status["type"] == "failed" and status["message"]
+    assert api.balance() == start
+    assert api.ok(api.get("/scheduler")) == []
+
+
+def test_lifecycle_get_job_with_encoded_id(api: Api) -> None:
+    job_id = api.create("images/create", {"prompt": "p"})["jobId"]
+    assert api.ok(api.get(f"/assets/{quote(job_id, safe='')}"))["jobId"] == job_id
 
 
 def test_lifecycle_get_job_bad_ids(api: Api) -> None:

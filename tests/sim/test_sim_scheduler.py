@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from datetime import datetime
 from typing import Any
@@ -151,3 +152,27 @@ def test_scheduler_expired_session_account_is_skipped(api: Api, admin: Any, seco
         assert api.create("images/create", {"prompt": "p"})["jobId"].startswith(f"email:{DEMO_EMAIL}-job:")
     resp = api.post("/images/create", json={"prompt": "p", "email": second_account})
     assert resp.status_code == 400
+
+
+def test_scheduler_concurrent_admission_never_exceeds_max_jobs(api: Api, admin: Any) -> None:
+    set_max_jobs(api, admin, 3)
+    statuses: list[int] = []
+
+    def create() -> None:
+        statuses.append(api.as_token(api.token).post("/images/create", json={"prompt": "p"}).status_code)
+
+    threads = [threading.Thread(target=create) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(statuses) == [200] * 3 + [429] * 9
+    assert api.ok(api.get("/scheduler/available"))["available"][0]["executing"] == 3
+    assert admin.jobs()["total"] == 3
+
+
+def test_scheduler_elapsed_minutes_exceed_99(api: Api, admin: Any) -> None:
+    admin.stall_next(progress=10)
+    api.create("images/create", {"prompt": "p"})
+    admin.advance(2 * 3600 + 5)
+    assert api.ok(api.get("/scheduler"))[0]["elapsed"] == "120:05"

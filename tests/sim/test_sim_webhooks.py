@@ -116,7 +116,7 @@ def _fast_requests_while_waiting(api: Api, admin: AdminClient, n_jobs: int, atte
         if len(log) == n_jobs and all(d["state"] == "failed" for d in log):
             break
         time.sleep(0.05)
-    assert slowest < 0.5, slowest
+    assert slowest < 1.0, slowest  # a hung receiver (2 s) never delays an API answer
     assert len(log) == n_jobs
     for delivery in log:
         assert delivery["state"] == "failed"
@@ -140,7 +140,7 @@ def test_webhook_to_closed_port_is_bounded(quick_sim: tuple[Api, AdminClient]) -
 def test_webhook_to_hanging_receiver_is_bounded(quick_sim: tuple[Api, AdminClient], receiver: Receiver) -> None:
     api, admin = quick_sim
     admin.reset()
-    receiver.delay_s = 1.0  # longer than the 0.3 s timeout
+    receiver.delay_s = 2.0  # far longer than the 0.3 s timeout
     url = receiver.url.replace("/hook", "/dead")
     for _ in range(2):
         api.create("images/create", {"prompt": "p", "replyUrl": url})

@@ -7,7 +7,8 @@
   const body = document.body;
   const BASE = body.dataset.base.replace(/\/$/, "");
   const ADMIN = body.dataset.admin;
-  const POLL_MS = Number(body.dataset.pollMs) || 1000;
+  // ?poll=MS overrides the refresh interval (tests use a short one; 100 ms at least).
+  const POLL_MS = Math.max(100, Number(new URLSearchParams(location.search).get("poll")) || Number(body.dataset.pollMs) || 1000);
 
   const state = {
     tab: "jobs",
@@ -120,7 +121,7 @@
   }
 
   async function refresh() {
-    if (state.inflight) return;
+    if (state.inflight) { state.again = true; return; } // one at a time; re-run once with the newest filters
     state.inflight = true;
     try {
       const data = await getJSON(dataURL());
@@ -132,6 +133,7 @@
     } finally {
       state.inflight = false;
     }
+    if (state.again) { state.again = false; await refresh(); }
   }
   function schedule() {
     clearTimeout(state.timer);
@@ -297,7 +299,7 @@
       setText(td[4], j.email);
       setText(td[5], simTime(j.createdUTC));
       setText(td[6], fmtDuration(j.durationMs));
-      setText(td[7], fmtInt(j.credits));
+      td[7].replaceChildren(fmtInt(j.credits), j.refunded ? h("div", { class: "muted small", text: "refunded" }) : "");
     });
   }
 
@@ -458,8 +460,8 @@
     if (a && dr.artifactShown !== a.url) {
       dr.artifactShown = a.url;
       const view = a.mimeType.startsWith("video/")
-        ? h("video", { id: "artifact-video", src: a.url, poster: a.thumbnailUrl, controls: true, muted: true, loop: true, playsinline: true, preload: "metadata" })
-        : h("img", { id: "artifact-image", src: a.url, alt: "artifact" });
+        ? h("video", { id: "artifact-video", src: a.previewUrl, poster: a.thumbnailUrl, controls: true, muted: true, loop: true, playsinline: true, preload: "metadata" })
+        : h("img", { id: "artifact-image", src: a.previewUrl, alt: "artifact" });
       dr.media.replaceChildren(view, h("a", { href: a.url, target: "_blank", rel: "noopener", class: "open-artifact", text: `Open ${a.mimeType} ↗` }));
     } else if (!a && dr.media.dataset.placeholder !== placeholder) {
       dr.media.dataset.placeholder = placeholder;
@@ -477,7 +479,7 @@
         kv([["Status", h("span", {}, badge(r.stalled && r.status === "active" ? "stalled" : r.status), r.status === "active" ? progressBar(r.status, r.progress) : "")],
           r.message && ["Message", r.message],
           ["Job id", h("span", { class: "mono small", text: r.jobId })],
-          ["Account", r.email], ["Model", `${r.model} (${r.operation})`], ["Cost", `${fmtInt(r.credits)} credits`],
+          ["Account", r.email], ["Model", `${r.model} (${r.operation})`], ["Cost", `${fmtInt(r.credits)} credits${r.refunded ? " (refunded: the job failed)" : ""}`],
           ["Created (sim)", simTime(r.createdUTC)], ["Duration", fmtDuration(r.durationMs)],
           ["Prompt", r.prompt || "–"]]),
         actions,

@@ -1,0 +1,575 @@
+"""Reliability scenarios, shared by the short tests (``tests/reliability``) and the long runs (``long_runs.py``).
+
+Each scenario drives a live simulator over HTTP only (a base URL plus its control
+API), so the same code runs against the ``ltx_mock`` fixture's in-process server
+and against ``ltx-mock serve`` (granian) in a subprocess; sizes are parameters.
+Each returns a report dict whose ``problems`` list is empty when every invariant held.
+
+* ``concurrency``: many threads create, poll and cancel jobs and re-post an account
+  with a changed maxJobs while the clock moves; ``executing`` never exceeds the
+  account's maxJobs, every acknowledged job stays retrievable, credits balance
+  exactly, no 5xx.
+* ``negative_inputs``: schemathesis' negative data over every operation: no 5xx,
+  every rejection a documented ``{error, code}`` 4xx, state unchanged by rejections.
+* ``webhook_faults``, ``disconnect_mid_upload``, ``oversized_upload``: faults.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import socket
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+import requests
+
+from contracts.admin_client import AdminClient
+from contracts.spec import get_contract
+from mock_server.sim.catalog import CATALOG
+
+API = "/v1/ltxstudio"
+TOKEN = "demo-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+IMAGE_MODELS = ("flux", "flux-premium", "nano-banana")
+
+
+def _problem(problems: list[str], lock: threading.Lock, text: str, limit: int = 50) -> None:
+    with lock:
+        if len(problems) < limit:
+            problems.append(text)
+
+
+def documented_error(op_id: str | None, resp: requests.Response) -> str | None:
+    """None if ``resp`` is a documented 4xx of ``op_id`` with an ``{error, code}`` body, else why not."""
+    if not 400 <= resp.status_code < 500:
+        return f"status {resp.status_code} is not a 4xx"
+    try:
+        body = resp.json()
+    except ValueError:
+        return f"{resp.status_code} body is not JSON: {resp.text[:120]!r}"
+    if not (isinstance(body, dict) and isinstance(body.get("error"), str) and body.get("code") == resp.status_code):
+        return f"{resp.status_code} body is not {{error, code}}: {resp.text[:160]!r}"
+    if op_id is not None and not get_contract()[op_id].documents_status(resp.status_code):
+        return f"{resp.status_code} is not documented for {op_id}"
+    return None
+
+
+# -- concurrency -------------------------------------------------------------
+def concurrency(url: str, *, threads: int = 32, rounds: int = 4, ops_per_round: int = 12, seed: int = 0,
+                max_a: int = 2, max_b: int = 3, failures_per_round: int = 3) -> dict[str, Any]:
+    """Hammer two small accounts from ``threads`` threads for ``rounds`` rounds; check every invariant.
+
+    Needs a simulator in its start-up state (demo token), clock paused or not: the clock is
+    advanced from a worker thread and between rounds. Account A (maxJobs ``max_a``) is never
+    changed; account B is re-posted with maxJobs drawn from 1..``max_b`` while jobs run, so its
+    bound is ``max_b``: lowering maxJobs does not stop running jobs.
+    """
+    admin = AdminClient(url)
+    base = url + API
+    rng = random.Random(seed)
+    users = {}
+    for name, credits in (("a", 1_000_000), ("b", 1_000_000)):
+        user = admin.create_ltx_user(email=f"reliability-{name}-{seed}@example.com", credits=credits)
+        users[name] = user
+    s = requests.Session()
+    for name, limit in (("a", max_a), ("b", max_b)):
+        r = s.post(f"{base}/accounts", headers=AUTH, json={"cookie": users[name]["cookie"], "maxJobs": limit},
+                   timeout=30)
+        r.raise_for_status()
+    # Only A and B take jobs: the demo account goes (404 if a scenario already removed it).
+    s.delete(f"{base}/accounts/demo@example.com", headers=AUTH, timeout=30)
+    email = {k: u["email"] for k, u in users.items()}
+    bound = {email["a"]: max_a, email["b"]: max_b}
+    start_credits = {e: admin.get_ltx_user(e)["credits"] for e in email.values()}
+
+    lock = threading.Lock()
+    acked: dict[str, str] = {}  # jobId -> model
+    statuses: Counter[tuple[str, int]] = Counter()
+    problems: list[str] = []
+    observations = 0
+    max_seen = dict.fromkeys(bound, 0)
+
+    def observe(sess: requests.Session) -> None:
+        nonlocal observations
+        r = sess.get(f"{base}/scheduler/available", headers=AUTH, timeout=30)
+        with lock:
+            statuses[("available", r.status_code)] += 1
+            observations += 1
+        if r.status_code != 200:
+            return
+        body = r.json()
+        for acc in body["available"]:
+            e = acc["email"]
+            if e not in bound:
+                _problem(problems, lock, f"unexpected account {e} in /scheduler/available")
+                continue
+            with lock:
+                max_seen[e] = max(max_seen[e], acc["executing"])
+            if acc["executing"] > bound[e]:
+                _problem(problems, lock, f"{e}: executing {acc['executing']} > maxJobs bound {bound[e]}")
+            if acc["available"] != max(0, acc["maxJobs"] - acc["executing"]):
+                _problem(problems, lock, f"{e}: available {acc['available']} != max(0, {acc['maxJobs']} - "
+                                         f"{acc['executing']})")
+        per_email = Counter(j["email"] for j in body["executing"])
+        for e, n in per_email.items():
+            if e in bound and n > bound[e]:
+                _problem(problems, lock, f"{e}: {n} executing jobs listed > bound {bound[e]}")
+
+    def worker(idx: int, round_no: int, barrier: threading.Barrier) -> None:
+        r_ = random.Random(seed * 1000 + round_no * 100 + idx)
+        sess = requests.Session()
+        barrier.wait()
+        for _ in range(ops_per_round):
+            op = r_.choices(("create", "poll", "cancel", "observe", "account", "clock"),
+                            weights=(40, 18, 10, 16, 10, 6))[0]
+            try:
+                if op == "create":
+                    model = r_.choice(IMAGE_MODELS)
+                    body: dict[str, Any] = {"prompt": f"reliability {idx}", "model": model}
+                    target = r_.choice((None, "a", "b"))
+                    if target:
+                        body["email"] = email[target]
+                    r = sess.post(f"{base}/images/create", headers=AUTH, json=body, timeout=30)
+                    if r.status_code == 200:
+                        with lock:
+                            acked[r.json()["jobId"]] = model
+                    elif r.status_code != 429:
+                        _problem(problems, lock, f"create answered {r.status_code}: {r.text[:200]}")
+                elif op in ("poll", "cancel"):
+                    with lock:
+                        known = list(acked)
+                    if not known:
+                        continue
+                    job_id = r_.choice(known)
+                    if op == "poll":
+                        r = sess.get(f"{base}/assets/{job_id}", headers=AUTH, timeout=30)
+                        if r.status_code != 200:
+                            _problem(problems, lock, f"acknowledged job {job_id} answered {r.status_code}")
+                    else:
+                        r = sess.delete(f"{base}/scheduler/{job_id}", headers=AUTH, timeout=30)
+                        if r.status_code not in (204, 404):
+                            _problem(problems, lock, f"cancel answered {r.status_code}: {r.text[:200]}")
+                elif op == "observe":
+                    observe(sess)
+                    continue
+                elif op == "account":
+                    r = sess.post(f"{base}/accounts", headers=AUTH, timeout=30,
+                                  json={"cookie": users["b"]["cookie"], "maxJobs": r_.randint(1, max_b)})
+                    if r.status_code != 200:
+                        _problem(problems, lock, f"account update answered {r.status_code}: {r.text[:200]}")
+                else:
+                    r = sess.post(f"{url}/__admin/clock", json={"advance": r_.choice((1, 2, 4, 8))}, timeout=30)
+                with lock:
+                    statuses[(op, r.status_code)] += 1
+                if r.status_code >= 500:
+                    _problem(problems, lock, f"{op} answered {r.status_code}: {r.text[:200]}")
+            except requests.RequestException as exc:
+                _problem(problems, lock, f"{op} raised {type(exc).__name__}: {exc}")
+
+    t0 = time.perf_counter()
+    for round_no in range(rounds):
+        if failures_per_round:
+            admin.fail_next("reliability failure", progress=40, count=failures_per_round)
+        barrier = threading.Barrier(threads)
+        pool = [threading.Thread(target=worker, args=(i, round_no, barrier)) for i in range(threads)]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+        observe(s)
+        admin.advance(rng.choice((5, 10, 15, 20)))
+        observe(s)
+    admin._call("DELETE", "/next-outcome")
+    admin.advance(3600)  # every job ends: the longest image run is under a minute
+    observe(s)
+
+    # Every acknowledged job is accounted for, and has ended.
+    failed_credits: Counter[str] = Counter()
+    charged: Counter[str] = Counter()
+    ends: Counter[str] = Counter()
+    for job_id, model in acked.items():
+        r = s.get(f"{base}/assets/{job_id}", headers=AUTH, timeout=30)
+        if r.status_code != 200:
+            problems.append(f"acknowledged job {job_id} answered {r.status_code} at the end")
+            continue
+        state = r.json()["status"]["type"]
+        ends[state] += 1
+        owner = job_id.split("-job:")[0].removeprefix("email:")
+        charged[owner] += CATALOG[model].credits
+        if state == "failed":
+            failed_credits[owner] += CATALOG[model].credits
+        elif state != "completed":
+            problems.append(f"job {job_id} is still {state} after an hour of simulated time")
+    total_jobs = admin.jobs(limit=1)["total"]
+    if total_jobs != len(acked):
+        problems.append(f"{total_jobs} jobs stored but {len(acked)} acknowledged (a job without a 200, or lost)")
+    balances = {}
+    for e in bound:
+        end = admin.get_ltx_user(e)["credits"]
+        expect = start_credits[e] - charged[e] + failed_credits[e]
+        balances[e] = {"start": start_credits[e], "charged": charged[e], "refunded": failed_credits[e], "end": end}
+        if end != expect:
+            problems.append(f"{e}: credits {end} != start {start_credits[e]} - charges {charged[e]} + refunds "
+                            f"{failed_credits[e]} = {expect}")
+    five_xx = sum(n for (_, code), n in statuses.items() if code >= 500)
+    if five_xx:
+        problems.append(f"{five_xx} answers were 5xx")
+    return {
+        "threads": threads, "rounds": rounds, "requests": sum(statuses.values()),
+        "acknowledged_jobs": len(acked), "ended": dict(ends), "observations": observations,
+        "max_executing_seen": max_seen, "bounds": bound, "balances": balances,
+        "statuses": {f"{op} {code}": n for (op, code), n in sorted(statuses.items())},
+        "seconds": round(time.perf_counter() - t0, 2), "problems": problems,
+    }
+
+
+# -- bad input ---------------------------------------------------------------
+def _state(url: str, session: requests.Session) -> dict[str, Any]:
+    """What a rejected request must not change: accounts, scheduler, balance, stored counts."""
+    base = url + API
+    accounts = session.get(f"{base}/accounts", headers=AUTH, timeout=30)
+    out: dict[str, Any] = {
+        "accounts": accounts.json() if accounts.status_code == 200 else accounts.status_code,
+        "available": session.get(f"{base}/scheduler/available", headers=AUTH, timeout=30).json(),
+        "counts": session.get(f"{url}/__admin/state", timeout=30).json()["counts"],
+    }
+    demo = session.get(f"{base}/accounts/demo@example.com", headers=AUTH, timeout=30)
+    out["balance"] = demo.json().get("balance") if demo.status_code == 200 else demo.status_code
+    return out
+
+
+def negative_inputs(url: str, *, max_examples: int = 10, seed: int = 0,
+                    operations: list[str] | None = None) -> dict[str, Any]:
+    """schemathesis' negative data over every operation (or ``operations``), with the checks above.
+
+    A "negative" case can still be a valid request (OpenAPI leaves query strings open, so
+    an unknown query parameter is no violation); such a 2xx is counted, not failed, and the
+    state baseline is taken again after it. Every 4xx must be documented and leave the state
+    exactly as it was; nothing may be a 5xx.
+    """
+    import schemathesis
+    from hypothesis.errors import Unsatisfiable
+
+    from contracts.spec import spec_path
+
+    base = url + API
+    cfg = schemathesis.Config.from_dict({"base-url": base, "headers": AUTH, "generation": {"database": "none"}})
+    schema = schemathesis.openapi.from_path(str(spec_path()), config=cfg)
+    session = requests.Session()
+    problems: list[str] = []
+    counts: Counter[str] = Counter()
+    per_op: dict[str, Counter[int]] = {}
+    unsatisfiable: list[str] = []
+    baseline_box = {"state": _state(url, session), "url": url, "session": session, "problems": problems,
+                    "counts": counts}
+    t0 = time.perf_counter()
+    for result in schema.get_all_operations():
+        op = result.ok()
+        op_id = op.definition.raw.get("operationId")
+        if operations and op_id not in operations:
+            continue
+        statuses: Counter[int] = Counter()
+        per_op[op.label] = statuses
+        check = _negative_test(op, op_id, statuses, max_examples, baseline_box)
+        if seed is not None:
+            check = schemathesis_seed(check, seed)
+        try:
+            check()
+        except Unsatisfiable:
+            unsatisfiable.append(op.label)  # nothing in the operation can be made invalid (no params, no body)
+    return {"cases": counts["cases"], "accepted_valid_in_disguise": counts["accepted"],
+            "max_examples": max_examples, "seconds": round(time.perf_counter() - t0, 1),
+            "nothing_to_negate": unsatisfiable,
+            "statuses": {label: dict(sorted(c.items())) for label, c in per_op.items()}, "problems": problems}
+
+
+def _negative_test(op: Any, op_id: str, statuses: Counter[int], max_examples: int, box: dict[str, Any]) -> Any:
+    """A hypothesis test sending ``op``'s negative cases and checking each answer (see ``negative_inputs``)."""
+    from hypothesis import HealthCheck, Phase, given, settings
+    from schemathesis import GenerationMode
+
+    label = op.label
+    mutating = op.method.upper() != "GET"
+    problems: list[str] = box["problems"]
+
+    @settings(max_examples=max_examples, deadline=None, database=None, suppress_health_check=list(HealthCheck),
+              phases=[Phase.generate])
+    @given(case=op.as_strategy(generation_mode=GenerationMode.NEGATIVE))
+    def check(case: Any) -> None:
+        try:
+            resp = case.call(session=box["session"], timeout=30)
+        except requests.RequestException as exc:
+            problems.append(f"{label}: request raised {type(exc).__name__}: {exc}")
+            return
+        statuses[resp.status_code] += 1
+        box["counts"]["cases"] += 1
+        if resp.status_code >= 500:
+            problems.append(f"{label}: {resp.status_code} for {case.as_curl_command()}: {resp.text[:200]}")
+            return
+        if resp.status_code < 400:
+            box["counts"]["accepted"] += 1
+            if mutating:
+                box["state"] = _state(box["url"], box["session"])
+            return
+        why = documented_error(op_id, resp)
+        if why:
+            problems.append(f"{label}: {why} for {case.as_curl_command()}")
+        if mutating:
+            after = _state(box["url"], box["session"])
+            if after != box["state"]:
+                problems.append(f"{label}: a rejected request ({resp.status_code}) changed state: "
+                                f"{case.as_curl_command()}")
+                box["state"] = after
+
+    return check
+
+
+def schemathesis_seed(test: Any, seed: int) -> Any:
+    """Pin hypothesis' seed on a @given test, so a failure is reproducible with the same seed."""
+    from hypothesis import seed as hseed
+
+    return hseed(seed)(test)
+
+
+def hand_made_bad_inputs(url: str) -> list[str]:
+    """Bad input schemathesis rarely or never makes: a lone surrogate, broken JSON, no or wrong auth."""
+    base = url + API
+    s = requests.Session()
+    problems = []
+    before = _state(url, s)
+    json_headers = {**AUTH, "Content-Type": "application/json"}
+    cases = [
+        ("createImage", "POST", "/images/create", json_headers, b'{"prompt": "\\ud800"}'),
+        ("createImage", "POST", "/images/create", json_headers, b'{"\\udc00": {"\\ud800": 1}, "prompt": "x"}'),
+        ("createAccount", "POST", "/accounts", json_headers, b'{"cookie": "lt_token=\\udfff; lt_refresh_token=x"}'),
+        ("createImage", "POST", "/images/create", json_headers, b'{"prompt": '),
+        ("createImage", "POST", "/images/create", json_headers, b"[1, 2, 3]"),
+        ("createImage", "POST", "/images/create", json_headers, b'{"prompt": "x", "seed": 1e400}'),
+        ("createImage", "POST", "/images/create", json_headers, b'{"prompt": "' + b"x" * 100_000 + b'"}'),
+        ("createLtxVideo", "POST", "/videos/ltx-create", json_headers, b'{"prompt": "x", "duration": -1}'),
+        ("listAccounts", "GET", "/accounts", {}, None),
+        ("listAccounts", "GET", "/accounts", {"Authorization": "Bearer"}, None),
+        ("getSchedulerAvailable", "GET", "/scheduler/available", {"Authorization": "Basic ZGVtbw=="}, None),
+        ("listRunningJobs", "GET", "/scheduler", {"Authorization": "Bearer wrong-token"}, None),
+        ("getJob", "GET", "/assets/email:x-job:not-a-uuid-type:image", AUTH, None),
+        ("cancelJob", "DELETE", "/scheduler/%00", AUTH, None),
+    ]
+    for op_id, method, path, headers, body in cases:
+        r = s.request(method, base + path, headers=headers, data=body, timeout=30)
+        why = documented_error(op_id, r)
+        if why:
+            problems.append(f"{method} {path} body {body[:60] if body else None!r}: {why}")
+    after = _state(url, s)
+    if after != before:
+        problems.append(f"hand-made bad inputs changed state: {json.dumps(before)[:300]} -> {json.dumps(after)[:300]}")
+    return problems
+
+
+# -- faults ------------------------------------------------------------------
+class HangingReceiver:
+    """A TCP listener that accepts webhook connections and never answers (until stopped)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}/hook"
+        self.conns: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self) -> None:
+        self.sock.settimeout(0.1)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+                self.conns.append(conn)
+            except OSError:
+                continue
+
+    def __enter__(self) -> HangingReceiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        for c in self.conns:
+            c.close()
+        self.sock.close()
+
+
+def refused_url() -> str:
+    """A loopback URL where nothing listens: every connection is refused at once."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return f"http://127.0.0.1:{port}/hook"
+
+
+def webhook_faults(url: str, *, attempts: int, timeout_s: float, jobs_per_receiver: int = 2,
+                   probe_for_s: float = 3.0) -> dict[str, Any]:
+    """Jobs whose replyUrl hangs or refuses: the simulator stays responsive; deliveries fail, bounded.
+
+    ``attempts`` and ``timeout_s`` are the server's ``webhook_attempts``/``webhook_timeout_s``.
+    Needs a server whose background worker runs (it does unless configured off).
+    """
+    admin = AdminClient(url)
+    base = url + API
+    s = requests.Session()
+    problems: list[str] = []
+    latencies: list[float] = []
+    with HangingReceiver() as hang:
+        targets = {"hang": hang.url, "refused": refused_url()}
+        job_ids: dict[str, str] = {}
+        for kind, hook in targets.items():
+            for i in range(jobs_per_receiver):
+                r = s.post(f"{base}/images/create", headers=AUTH, timeout=30,
+                           json={"prompt": f"webhook {kind} {i}", "replyUrl": hook, "replyRef": kind})
+                r.raise_for_status()
+                job_ids[r.json()["jobId"]] = kind
+        admin.advance(120)  # every job ends: deliveries become due
+        # Probe responsiveness while deliveries hang: every request must answer promptly.
+        deadline = time.perf_counter() + probe_for_s
+        while time.perf_counter() < deadline:
+            t = time.perf_counter()
+            r = s.get(f"{base}/scheduler/available", headers=AUTH, timeout=10)
+            latencies.append((time.perf_counter() - t) * 1000)
+            if r.status_code != 200:
+                problems.append(f"GET /scheduler/available answered {r.status_code} during hanging deliveries")
+            time.sleep(0.02)
+        # Wait (bounded) for every delivery to reach its final state.
+        backoff_s = (0.5, 2.0, 8.0, 30.0)
+        budget = attempts * (timeout_s + 1) + sum(backoff_s[: max(0, attempts - 1)]) + 5
+        log: list[dict[str, Any]] = []
+        end = time.perf_counter() + budget
+        while time.perf_counter() < end:
+            log = [d for d in admin.webhooks() if d["jobId"] in job_ids]
+            if len(log) == len(job_ids) and all(d["state"] == "failed" for d in log):
+                break
+            time.sleep(0.2)
+    for d in log:
+        n = len(d["attempts"])
+        if d["state"] != "failed":
+            problems.append(f"delivery to {job_ids[d['jobId']]} receiver is {d['state']} after {n} attempts")
+        if n > attempts:
+            problems.append(f"delivery {d['id']} made {n} attempts > limit {attempts}")
+        if any(a.get("ok") or not a.get("error") for a in d["attempts"]):
+            problems.append(f"delivery {d['id']} logged an attempt without an error: {d['attempts']}")
+        for a in d["attempts"]:
+            if a.get("duration_ms", 0) > (timeout_s + 2) * 1000:
+                problems.append(f"delivery {d['id']} attempt took {a['duration_ms']} ms > timeout {timeout_s}s")
+    if len(log) != len(job_ids):
+        problems.append(f"{len(log)} deliveries logged for {len(job_ids)} jobs")
+    latencies.sort()
+    p99 = latencies[int(0.99 * (len(latencies) - 1))] if latencies else None
+    if p99 is not None and p99 > 500:
+        problems.append(f"p99 latency {p99:.0f} ms while deliveries hang (> 500 ms)")
+    return {"deliveries": [{"kind": job_ids[d["jobId"]], "state": d["state"], "attempts": len(d["attempts"]),
+                            "errors": sorted({(a.get("error") or "")[:60] for a in d["attempts"]})} for d in log],
+            "probe_requests": len(latencies), "probe_p50_ms": latencies[len(latencies) // 2] if latencies else None,
+            "probe_p99_ms": p99, "problems": problems}
+
+
+def _raw_post(port: int, path: str, headers: dict[str, str], declared: int, send: int, *,
+              close_early: bool) -> bytes:
+    """POST with ``Content-Length: declared`` sending ``send`` bytes; returns what the server answered."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {declared}\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+    sock.sendall(head.encode())
+    chunk = b"\x89PNG" + b"\0" * 65532
+    sent = 0
+    resp = b""
+    sock.setblocking(False)
+    try:
+        while sent < send:
+            try:
+                sent += sock.send(chunk[: min(len(chunk), send - sent)])
+            except BlockingIOError:
+                time.sleep(0.001)
+            try:  # the server may answer (413) and close before the body is all sent
+                data = sock.recv(65536)
+                if not data:
+                    break
+                resp += data
+            except BlockingIOError:
+                pass
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    if close_early:
+        sock.close()
+        return b""
+    sock.setblocking(True)
+    sock.settimeout(10)
+    try:
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            resp += data
+            if b"\r\n\r\n" in resp:
+                head_part, _, body = resp.partition(b"\r\n\r\n")
+                length = [int(line.split(b":")[1]) for line in head_part.split(b"\r\n")
+                          if line.lower().startswith(b"content-length:")]
+                if length and len(body) >= length[0]:
+                    break
+    except (OSError, TimeoutError):
+        pass
+    sock.close()
+    return resp
+
+
+def disconnect_mid_upload(url: str, port: int, *, declared: int = 1024 * 1024, send: int = 10 * 1024,
+                          repeat: int = 3) -> dict[str, Any]:
+    """A client that announces ``declared`` bytes, sends ``send`` and hangs up: no asset, server fine."""
+    s = requests.Session()
+    problems: list[str] = []
+    before = s.get(f"{url}/__admin/state", timeout=30).json()["counts"]["asset"]
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "image/png"}
+    for _ in range(repeat):
+        _raw_post(port, f"{API}/assets/", headers, declared, send, close_early=True)
+    time.sleep(0.3)  # let the server notice the closed connections
+    r = s.get(f"{url}{API}/scheduler/available", headers=AUTH, timeout=10)
+    if r.status_code != 200:
+        problems.append(f"server answered {r.status_code} after disconnected uploads")
+    after = s.get(f"{url}/__admin/state", timeout=30).json()["counts"]["asset"]
+    listed = s.get(f"{url}{API}/assets/", headers=AUTH, timeout=30).json()["meta"]["totalItems"]
+    if after != before:
+        problems.append(f"disconnected uploads created {after - before} asset(s) (listed: {listed})")
+    return {"uploads": repeat, "assets_before": before, "assets_after": after, "problems": problems}
+
+
+def oversized_upload(url: str, port: int, *, size: int = 25 * 1024 * 1024, limit: int = 20 * 1024 * 1024,
+                     rss: Any = None) -> dict[str, Any]:
+    """An upload over the limit: 413 with ``{error, code}``; ``rss()`` (MB, optional) must not grow by the body."""
+    problems: list[str] = []
+    before = rss() if rss else None
+    raw = _raw_post(port, f"{API}/assets/", {"Authorization": f"Bearer {TOKEN}", "Content-Type": "image/png"},
+                    size, size, close_early=False)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    status_line = head.split(b"\r\n", 1)[0].decode(errors="replace")
+    status = int(status_line.split()[1]) if len(status_line.split()) > 1 else None
+    if status != 413:
+        problems.append(f"oversized upload answered {status_line!r}, not 413")
+    else:
+        try:
+            doc = json.loads(body)
+            if doc.get("code") != 413 or not isinstance(doc.get("error"), str):
+                problems.append(f"413 body is not {{error, code}}: {body[:200]!r}")
+        except ValueError:
+            problems.append(f"413 body is not JSON: {body[:200]!r}")
+    after = rss() if rss else None
+    grew = round(after - before, 1) if rss else None
+    if grew is not None and grew > size / 1024 / 1024 / 2:
+        problems.append(f"server memory grew {grew} MB for a {size / 1024 / 1024:.0f} MB refused body")
+    r = requests.get(f"{url}{API}/scheduler/available", headers=AUTH, timeout=10)
+    if r.status_code != 200:
+        problems.append(f"server answered {r.status_code} after the oversized upload")
+    return {"size_mb": round(size / 1024 / 1024, 1), "limit_mb": round(limit / 1024 / 1024, 1), "status": status,
+            "rss_before_mb": before, "rss_after_mb": after, "rss_growth_mb": grew, "problems": problems}

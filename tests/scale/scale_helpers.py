@@ -1,0 +1,107 @@
+"""Helpers of the scale tests (tests/scale): a real ``ltx-mock serve --workers N`` and a webhook receiver."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+LTX_MOCK = str(Path(sys.executable).with_name("ltx-mock"))
+
+
+class Serve:
+    """``ltx-mock serve`` in a subprocess (its own process group, so nothing outlives the test)."""
+
+    def __init__(self, port: int, *args: str, log: Path) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self._log = log.open("wb")
+        self.proc = subprocess.Popen([LTX_MOCK, "serve", "--port", str(port), *args], cwd=ROOT,
+                                     stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.log = log
+
+    def wait_up(self, timeout: float = 60) -> Serve:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"ltx-mock serve exited: {self.log.read_text(errors='replace')[-2000:]}")
+            try:
+                if requests.get(self.url + "/__admin/clock", timeout=2).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"ltx-mock serve not up after {timeout}s: {self.log.read_text(errors='replace')[-2000:]}")
+
+    def worker_pids(self) -> list[int]:
+        """The granian worker processes: children of the master (the CLI process)."""
+        import psutil
+
+        return [c.pid for c in psutil.Process(self.proc.pid).children(recursive=False)]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        self._log.close()
+
+
+class Receiver:
+    """A webhook endpoint on loopback: records every POST as (time.time(), body)."""
+
+    def __init__(self) -> None:
+        self.hits: list[tuple[float, dict[str, Any]]] = []
+        lock = threading.Lock()
+        hits = self.hits
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with lock:
+                    hits.append((time.time(), json.loads(body)))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def by_job(self) -> dict[str, list[float]]:
+        out: dict[str, list[float]] = {}
+        for at, body in list(self.hits):
+            out.setdefault(body["jobId"], []).append(at)
+        return out
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def max_overlap(intervals: list[tuple[float, float]]) -> int:
+    """The most half-open intervals [start, end) that cover one instant."""
+    events = sorted([(s, 1) for s, e in intervals if e > s] + [(e, -1) for s, e in intervals if e > s],
+                    key=lambda x: (x[0], x[1]))
+    peak = now = 0
+    for _, step in events:
+        now += step
+        peak = max(peak, now)
+    return peak

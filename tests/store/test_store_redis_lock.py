@@ -1,0 +1,163 @@
+"""What only the Redis store promises: its lock survives slow blocks, dies with its holder, and a
+block is all-or-nothing (a killed process or a lost lock writes nothing); its key layout."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from mock_server.store.redis import LockLost, RedisStore
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def url(redis_url: str) -> Iterator[str]:
+    prefix = f"ltxtest:{uuid.uuid4().hex[:12]}:"
+    yield f"{redis_url}?prefix={prefix}"
+    raw = redis.Redis.from_url(redis_url)
+    for key in raw.scan_iter(match=prefix + "*"):
+        raw.delete(key)
+    raw.close()
+
+
+HOLDER = """
+import sys, time
+from mock_server.store.redis import RedisStore
+store = RedisStore(sys.argv[1], lock_ttl_ms=600)
+with store.atomic():
+    store.put("job", "half-done", {"claimed": True})
+    store.index_remove("due", "task")
+    print("holding", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_redis_store_lock_of_a_killed_holder_expires_and_its_block_writes_nothing(url: str) -> None:
+    store = RedisStore(url)
+    store.index_add("due", "task", 1)
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, url], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "holding"
+        time.sleep(0.5)  # longer than a third of its TTL: its watchdog has renewed the lock meanwhile
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(5)
+        t0 = time.monotonic()
+        with store.atomic():
+            waited = time.monotonic() - t0
+            assert store.get("job", "half-done") is None  # the dead block committed nothing
+            assert store.index_score("due", "task") == 1.0  # its claim is still there for someone else
+    finally:
+        proc.kill()
+        proc.stdout.close()
+        store.close()
+    assert 0.05 < waited < 3, f"waited {waited:.2f}s for a dead holder's lock (TTL 0.6s)"
+
+
+def test_redis_store_a_block_that_lost_its_lock_writes_nothing(url: str, redis_url: str) -> None:
+    store = RedisStore(url)
+    raw = redis.Redis.from_url(redis_url)
+    with pytest.raises(LockLost), store.atomic():
+        store.put("job", "late", {})
+        raw.set(store.prefix + "lock", "someone-else")  # as if our lock expired and another took it
+    assert store.get("job", "late") is None
+    raw.delete(store.prefix + "lock")
+    with store.atomic():
+        store.put("job", "next", {})
+    assert store.get("job", "next") == {}
+    raw.close()
+    store.close()
+
+
+def test_redis_store_watchdog_keeps_a_slow_block_exclusive(url: str) -> None:
+    holder, rival = RedisStore(url, lock_ttl_ms=300), RedisStore(url, lock_ttl_ms=300)
+    inside = threading.Event()
+    times: dict[str, float] = {}
+
+    def slow() -> None:
+        with holder.atomic():
+            inside.set()
+            time.sleep(1.0)  # more than three TTLs
+            holder.put("x", "slow", {})
+            times["left"] = time.monotonic()
+
+    def fast() -> None:
+        inside.wait(5)
+        with rival.atomic():
+            times["entered"] = time.monotonic()
+
+    threads = [threading.Thread(target=slow), threading.Thread(target=fast)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert times["entered"] >= times["left"]
+    assert rival.get("x", "slow") == {}
+    holder.close()
+    rival.close()
+
+
+def test_redis_store_writes_outside_atomic_wait_for_the_holder(url: str) -> None:
+    a, b = RedisStore(url), RedisStore(url)
+    inside = threading.Event()
+    order: list[str] = []
+
+    def hold() -> None:
+        with a.atomic():
+            inside.set()
+            time.sleep(0.3)
+            order.append("block done")
+
+    t = threading.Thread(target=hold)
+    t.start()
+    inside.wait(5)
+    b.put_meta("outcomes", [])
+    order.append("plain write")
+    t.join(5)
+    assert order == ["block done", "plain write"]
+    a.close()
+    b.close()
+
+
+def test_redis_store_key_layout_and_prefix_isolation(url: str, redis_url: str) -> None:
+    """The layout docs/redis.md describes; clear() touches only its own prefix."""
+    store = RedisStore(url)
+    neighbour = RedisStore(redis_url, prefix=store.prefix.rstrip(":") + "-other:")
+    store.put("job", "j1", {"a": 1})
+    store.index_add("jobs", "j1", 5)
+    store.blob_put("u1", b"png")
+    store.put_meta("clock", {"paused": True})
+    neighbour.put("job", "j1", {"mine": True})
+    raw = redis.Redis.from_url(redis_url)
+    p = store.prefix
+    assert raw.type(p + "r:job") == b"hash" and raw.hget(p + "r:job", "j1") == b'{"a":1}'
+    assert raw.type(p + "i:jobs") == b"zset" and raw.zscore(p + "i:jobs", "j1") == 5.0
+    assert raw.get(p + "b:u1") == b"png"
+    assert raw.hget(p + "meta", "clock") == b'{"paused":true}'
+    assert raw.get(p + "lock") is None  # no lock left behind by one-write blocks
+    store.clear()
+    left = [k for k in raw.scan_iter(match=p + "*") if k != (p + "lock:wake").encode()]  # wake token: 1 s TTL
+    assert left == []
+    assert neighbour.get("job", "j1") == {"mine": True}
+    neighbour.clear()
+    raw.close()
+    store.close()
+    neighbour.close()
+
+
+def test_redis_store_rejects_nan_scores_before_commit(url: str) -> None:
+    store = RedisStore(url)
+    with pytest.raises(ValueError):
+        store.index_add("ix", "a", float("nan"))
+    store.index_add("ix", "b", 1)
+    assert store.index_range("ix") == ["b"]
+    store.close()
