@@ -43,6 +43,7 @@ from benchmarks import (
     loadgen,
     simulator,
     table,
+    tree_pids,
     write_results,
 )
 
@@ -63,25 +64,60 @@ def redis_server() -> Any:
     return sys.modules[name].RedisServer()
 
 
-def _load(url: str, route: str, connections: int, duration: float, warmup: float) -> dict[str, Any]:
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time used so far by these processes (``/proc/<pid>/stat``)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / tick
+
+
+def _load(server: Any, route: str, connections: int, duration: float, warmup: float,
+          redis_pid: int | None) -> dict[str, Any]:
+    """Warm up, then measure; adds the CPU the server (all workers) and redis-server spent per request.
+
+    CPU per request does not depend on what else the (shared) machine is doing, so it says
+    what req/s alone cannot: how many cores a configuration needs for a given load.
+    """
     method, path, body = ROUTES[route]
     headers = {**AUTH, "Content-Type": "application/json"} if body else dict(AUTH)
+    url = server.url + API + path
     if warmup:
-        loadgen.run(url + API + path, method=method, headers=headers, body=body, connections=connections,
-                    duration=warmup)
-    return loadgen.run(url + API + path, method=method, headers=headers, body=body, connections=connections,
-                       duration=duration)
+        loadgen.run(url, method=method, headers=headers, body=body, connections=connections, duration=warmup)
+    pids = tree_pids(server.proc.pid)
+    sim0, red0 = cpu_seconds(pids), cpu_seconds([redis_pid] if redis_pid else [])
+    res = loadgen.run(url, method=method, headers=headers, body=body, connections=connections, duration=duration)
+    sim1, red1 = cpu_seconds(pids), cpu_seconds([redis_pid] if redis_pid else [])
+    n = max(1, res["requests"])
+    res["server_cpu_ms_per_req"] = round((sim1 - sim0) * 1000 / n, 3)
+    res["redis_cpu_ms_per_req"] = round((red1 - red0) * 1000 / n, 3)
+    return res
 
 
-def measure(label: str, args: list[str], connections: int, duration: float, warmup: float) -> dict[str, Any]:
-    """One server configuration: the GET on a fresh server, then the POST on a fast-clock one."""
+def measure(label: str, args: list[str], redis_url: str | None, redis_pid: int | None, connections: int,
+            duration: float, warmup: float) -> dict[str, Any]:
+    """One server configuration: the GET on a fresh server, then the POST on a fast-clock one.
+
+    Each server gets a fresh key prefix: a server joining an initialised store keeps that
+    store's state (its clock speed included), whatever its own flags say.
+    """
+
+    def store() -> list[str]:
+        return ["--store", f"{redis_url}?prefix=bench-{uuid.uuid4().hex[:8]}:"] if redis_url else []
+
     out: dict[str, Any] = {}
-    with simulator(*args, name=f"scale-{label}-get") as sim:
-        out["GET /scheduler/available"] = _load(sim.url, "GET /scheduler/available", connections, duration, warmup)
-    with simulator(*args, "--speed", "100000", name=f"scale-{label}-post") as sim:
+    with simulator(*args, *store(), name=f"scale-{label}-get") as sim:
+        out["GET /scheduler/available"] = _load(sim, "GET /scheduler/available", connections, duration, warmup,
+                                                redis_pid)
+    with simulator(*args, *store(), "--speed", "100000", name=f"scale-{label}-post") as sim:
         admin(sim.url, "PATCH", f"/accounts/{DEMO_EMAIL}", {"token": DEMO_TOKEN, "maxJobs": 100})
         admin(sim.url, "PATCH", f"/ltx-users/{DEMO_EMAIL}", {"credits": 10**9})
-        out["POST /images/create"] = _load(sim.url, "POST /images/create", connections, duration, warmup)
+        out["POST /images/create"] = _load(sim, "POST /images/create", connections, duration, warmup, redis_pid)
         out["jobs_stored"] = admin(sim.url, "GET", "/state")["counts"]["job"]
     return out
 
@@ -98,24 +134,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     common = ["--threads", str(args.threads)]
     runs: dict[str, dict[str, Any]] = {}
     with redis_server() as redis:
-        configs = [("memory x1", common)]
-        for n in workers:
-            # A fresh key prefix per configuration: nothing carries over between runs.
-            url = f"{redis.url}?prefix=bench-{uuid.uuid4().hex[:8]}:"
-            configs.append((f"redis x{n}", [*common, "--workers", str(n), "--store", url]))
-        for label, opts in configs:
+        configs: list[tuple[str, list[str], str | None]] = [("memory x1", common, None)]
+        configs += [(f"redis x{n}", [*common, "--workers", str(n)], redis.url) for n in workers]
+        for label, opts, url in configs:
             emit(f"  {label} ...")
-            runs[label] = measure(label, opts, args.connections, args.duration, args.warmup)
+            runs[label] = measure(label, opts, url, redis.proc.pid if url else None, args.connections,
+                                  args.duration, args.warmup)
     base = runs["memory x1"]
     rows = []
     for label, figures in runs.items():
         for route in ROUTES:
             f = figures[route]
             ratio = f["rps"] / base[route]["rps"] if base[route]["rps"] else None
-            rows.append([label, route, f["rps"], ratio, f["p50_ms"], f["p99_ms"], f["non2xx"] + f["errors"]])
+            rows.append([label, route, f["rps"], ratio, f["p50_ms"], f["p99_ms"], f["server_cpu_ms_per_req"],
+                         f["redis_cpu_ms_per_req"], f["non2xx"] + f["errors"]])
     emit(table(f"Scale-out over Redis (c{args.connections}, {args.duration:.0f} s per route, "
                f"nproc {os.cpu_count()}, load {os.getloadavg()[0]:.1f})",
-               ["server", "route", "req/s", "x memory x1", "p50 ms", "p99 ms", "non-2xx+errors"], rows))
+               ["server", "route", "req/s", "x memory x1", "p50 ms", "p99 ms", "server CPU ms/req",
+                "redis CPU ms/req", "non-2xx+errors"], rows))
     result = {"config": {"duration_s": args.duration, "warmup_s": args.warmup, "connections": args.connections,
                          "threads": args.threads, "tool": base["GET /scheduler/available"]["tool"]},
               "runs": runs,

@@ -42,7 +42,7 @@ from contracts.spec import get_contract, load_spec
 
 #: Examples per operation for the fuzzing and stateful phases. Measured: a full run against the
 #: simulator (``ltx-mock serve --speed 1000``) takes well under the two-minute budget with it.
-DEFAULT_MAX_EXAMPLES = 50
+DEFAULT_MAX_EXAMPLES = 100
 DEFAULT_ARTIFACT_TIMEOUT_S = 30.0
 PHASES = ("examples", "coverage", "fuzzing", "stateful")
 READ_ONLY_METHODS = frozenset({"GET"})
@@ -124,7 +124,7 @@ class Report:
     def summary(self) -> str:
         verdict = "PASSED" if self.ok else "FAILED"
         return (f"ltx-mock check {verdict}: {len(self.failures)} failure(s), {len(self.errors)} error(s); "
-                f"{self.cases} requests over {len(self.tested)}/{len(self.operations)} operations in "
+                f"{self.cases} test cases over {len(self.tested)}/{len(self.operations)} operations in "
                 f"{self.duration_s:.1f}s (seed {self.seed}, max-examples {self.max_examples})")
 
     def format(self) -> str:
@@ -512,7 +512,12 @@ def _final_sweep(run: _Run, report: Report, artifact_timeout_s: float) -> None:
     """Read back what the run created, through the same checks; failures carry their own curl."""
     selected = set(report.operations)
 
+    reported = {(f.operation, f.check, f.title) for f in report.failures}
+
     def record(check: str, exc: semantic.CheckFailure, resp: requests.Response | None, label: str) -> None:
+        if (label, check, exc.defect) in reported:
+            return  # one example of each defect is enough
+        reported.add((label, check, exc.defect))
         report.failures.append(Failure(
             operation=label, check=check, title=exc.defect, message=exc.detail, expected=exc.expected,
             status=resp.status_code if resp is not None else None,

@@ -52,6 +52,55 @@ def clean_schema(node: Any) -> Any:
     return node
 
 
+_COMPOSITION = ("allOf", "if", "then", "else", "not")  # further rules on the same object
+_ALTERNATIVES = ("anyOf", "oneOf")
+_OPEN_KEYWORDS = ("additionalProperties", "propertyNames", "patternProperties", "unevaluatedProperties")
+
+
+def _property_names(node: Any) -> set[str]:
+    """Names an object schema declares, through its composition keywords."""
+    if not isinstance(node, dict):
+        return set()
+    names = set((node.get("properties") or {}).keys())
+    for key in (*_COMPOSITION, *_ALTERNATIVES):
+        value = node.get(key)
+        for sub in value if isinstance(value, list) else [value]:
+            names |= _property_names(sub)
+    return names
+
+
+def close_objects(node: Any, outermost: bool = True) -> Any:
+    """A copy of ``node`` whose objects carry only their declared properties (``propertyNames`` enum).
+
+    The contract leaves objects open; generating their arbitrary extra members is most of the
+    cost of a draw, and a client only sometimes needs to be tested against them. Only the
+    outermost schema of an object is closed: ``allOf``/``if``/``then`` parts describe the same
+    object and name only some of its properties.
+    """
+    if isinstance(node, list):
+        return [close_objects(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in ("properties", "$defs") and isinstance(value, dict):
+            out[key] = {name: close_objects(sub) for name, sub in value.items()}
+        elif key in _COMPOSITION:
+            out[key] = [close_objects(v, False) for v in value] if isinstance(value, list) else \
+                close_objects(value, False)
+        elif key in _ALTERNATIVES and isinstance(value, list):
+            separate = outermost and not node.get("properties")  # alternatives for the whole value
+            out[key] = [close_objects(v, separate) for v in value]
+        elif key in ("items", "additionalProperties", "contains") and isinstance(value, dict):
+            out[key] = close_objects(value)
+        else:
+            out[key] = value
+    names = _property_names(node)
+    if outermost and names and not any(k in node for k in _OPEN_KEYWORDS):
+        out["propertyNames"] = {"enum": sorted(names)}
+    return out
+
+
 @functools.cache
 def _formats() -> dict[str, st.SearchStrategy[Any]]:
     from schemathesis.specs.openapi.formats import get_default_format_strategies
@@ -67,12 +116,18 @@ def _draft_2020_12() -> int:
     return CANONICALIZE_DRAFT_BY_VALIDATOR[jsonschema_rs.Draft202012Validator]
 
 
-def from_schema(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
-    """Values valid against a resolved JSON Schema 2020-12 ``schema`` (no ``$ref`` left)."""
+def from_schema(schema: dict[str, Any], *, extra_properties: bool = True) -> st.SearchStrategy[Any]:
+    """Values valid against a resolved JSON Schema 2020-12 ``schema`` (no ``$ref`` left).
+
+    ``extra_properties=False`` draws objects with only their declared members (2-3x faster).
+    """
     from schemathesis.generation.jsonschema.builder import build
 
     check = SchemaCheck(schema)
-    strategy = build(clean_schema(schema), draft=_draft_2020_12(), formats=_formats())
+    cleaned = clean_schema(schema)
+    if not extra_properties:
+        cleaned = close_objects(cleaned)
+    strategy = build(cleaned, draft=_draft_2020_12(), formats=_formats())
     return strategy.filter(check.validator.is_valid)
 
 
@@ -85,10 +140,11 @@ def _operation(operation_id: str) -> Any:
 
 @functools.cache
 def response_body(operation_id: str, status: int = 200, media_type: str = "application/json", *,
-                  semantic: bool = True) -> st.SearchStrategy[Any]:
+                  semantic: bool = True, extra_properties: bool = True) -> st.SearchStrategy[Any]:
     """Bodies the contract allows ``operation_id`` to answer with ``status`` (KeyError if undocumented).
 
-    A documented status without content (a 204) yields ``None``.
+    A documented status without content (a 204) yields ``None``. ``semantic`` also makes them obey
+    ``contracts.checks``; ``extra_properties=False`` leaves out undeclared object members (faster).
     """
     op = _operation(operation_id)
     if not op.documents_status(status):
@@ -98,7 +154,7 @@ def response_body(operation_id: str, status: int = 200, media_type: str = "appli
         return st.none()
     if media_type not in content:
         raise KeyError(f"{operation_id} {status} has no {media_type} body; documented: {', '.join(content)}")
-    strategy = from_schema(content[media_type])
+    strategy = from_schema(content[media_type], extra_properties=extra_properties)
     if semantic:
         repair = functools.partial(make_semantic, operation_id) if status < 300 else _mask_only
         strategy = st.tuples(strategy, st.randoms(use_true_random=False)).map(lambda drawn: repair(*drawn))
@@ -106,13 +162,19 @@ def response_body(operation_id: str, status: int = 200, media_type: str = "appli
 
 
 @functools.cache
-def request_body(operation_id: str, media_type: str = "application/json") -> st.SearchStrategy[Any]:
-    """Request bodies the contract accepts for ``operation_id`` (KeyError if it takes none in ``media_type``)."""
+def request_body(operation_id: str, media_type: str = "application/json", *,
+                 extra_properties: bool = True) -> st.SearchStrategy[Any]:
+    """Request bodies the contract accepts for ``operation_id`` (KeyError if it takes none in ``media_type``).
+
+    ``extra_properties=False`` sends only the fields the contract names (the service ignores others).
+    """
     op = _operation(operation_id)
     schema = op.body_schemas.get(media_type)
     if schema is None:
         raise KeyError(f"{operation_id} takes no {media_type} body; it takes: {', '.join(op.body_schemas) or 'none'}")
-    return from_schema(schema)
+    if schema.get("format") == "binary":  # an upload: the raw file
+        return st.binary(min_size=1, max_size=4096)
+    return from_schema(schema, extra_properties=extra_properties)
 
 
 # -- making bodies obey the semantic checks -----------------------------------------
@@ -210,4 +272,4 @@ def _fix_ids(node: Any, rnd: Any, media: str | None) -> None:
             _fix_ids(value, rnd, media)
 
 
-__all__ = ["clean_schema", "from_schema", "make_semantic", "request_body", "response_body"]
+__all__ = ["clean_schema", "close_objects", "from_schema", "make_semantic", "request_body", "response_body"]

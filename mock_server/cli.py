@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -78,7 +79,7 @@ def serve(host: str, port: int, tokens: tuple[str, ...], empty: bool, speed: flo
                        store_url=store, scenario=str(Path(scenario).resolve()) if scenario else None,
                        webhook_lease_s=webhook_lease)
     if scenario:
-        _check_scenario(config)
+        _check_scenario(dataclasses.replace(config, scenario=scenario))  # errors name the path as given
     if store:
         # Bootstrap once here so that N workers do not each reset a shared store.
         from mock_server.sim import Simulator
@@ -91,8 +92,6 @@ def serve(host: str, port: int, tokens: tuple[str, ...], empty: bool, speed: flo
 
 def _check_scenario(config: SimConfig) -> None:
     """Load the scenario into a throw-away in-memory simulator: every mistake stops us here, named."""
-    import dataclasses
-
     from mock_server.scenario import ScenarioError
     from mock_server.sim import Simulator
 

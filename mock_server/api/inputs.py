@@ -63,6 +63,8 @@ def _form_body(op: Operation) -> dict[str, Any]:
     props = properties(op.body_schemas.get("multipart/form-data") or op.body_schemas.get("application/json") or {})
     body: dict[str, Any] = {}
     for name in request.form:
+        if name is None:  # werkzeug's key for a part whose name="..." it could not parse: nothing to bind
+            continue
         body[name] = coerce(request.form[name], props.get(name, {}))
     return body
 

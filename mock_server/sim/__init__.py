@@ -60,7 +60,9 @@ class Simulator:
                          self.deliveries)
         self.base_url = ""
         if self.store.get_meta("initialised") is None:
-            self.reset()
+            with self.store.atomic():  # two processes starting on one empty store: one resets
+                if self.store.get_meta("initialised") is None:
+                    self.reset()
 
     # -- lifecycle ---------------------------------------------------------
     def reset(self, scenario: dict[str, Any] | None = None) -> None:
@@ -103,7 +105,8 @@ class Simulator:
         tid = tenant_id(token)
         if self.store.get(TENANT, tid) is None:
             # "token" is kept (as a value, never a key) only so that snapshots can write it back
-            self.store.put(TENANT, tid, {"id": tid, "hint": token[:4] + "…", "created": time.time(), "token": token})
+            hint = (token[:4] + "…") if len(token) >= 16 else "…"  # a short token would show whole
+            self.store.put(TENANT, tid, {"id": tid, "hint": hint, "created": time.time(), "token": token})
             self.store.index_add("tenants", tid, time.time())
         return tid
 

@@ -37,17 +37,20 @@ not declare.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode
 
 import redis
+from redis.exceptions import NoScriptError
 
 from mock_server.store.base import Record, Store
 
@@ -56,8 +59,10 @@ DEFAULT_LOCK_TTL_MS = 5000
 WAIT_SLICE_S = 0.05  # longest a waiter sleeps before trying the lock again (an expired holder never wakes it)
 ACQUIRE_TIMEOUT_S = 60.0  # give up (raise) rather than hang a request forever
 
+# KEYS: lock, wake list, done marker. ARGV: token, release flag, then the ops.
 _COMMIT = """
 if redis.call('get', KEYS[1]) ~= ARGV[1] then
+  if redis.call('get', KEYS[3]) == ARGV[1] then return 2 end  -- a retry of a commit that was applied
   return redis.error_reply('LOCKLOST the atomic() lock expired or was taken over before commit')
 end
 local i = 3
@@ -74,10 +79,20 @@ while i <= n do
 end
 if ARGV[2] == '1' then
   redis.call('del', KEYS[1])
+  redis.call('set', KEYS[3], ARGV[1], 'PX', 60000)
   redis.call('del', KEYS[2])
   redis.call('rpush', KEYS[2], '1')
   redis.call('pexpire', KEYS[2], 1000)
 end
+return 1
+"""
+
+# Like SET lock token NX PX ttl, but a retried call that already took the lock succeeds too.
+_ACQUIRE = """
+local holder = redis.call('get', KEYS[1])
+if holder == ARGV[1] then return 1 end
+if holder then return 0 end
+redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 """
 
@@ -129,6 +144,19 @@ def _in(score: float, lo: float, hi: float) -> bool:
     return lo <= score <= hi
 
 
+def _pairs(flat: list[bytes]) -> list[tuple[str, float]]:
+    """A RESP2 ``WITHSCORES`` reply ``[m1, s1, m2, s2, ...]`` as (member, score) pairs."""
+    return [(flat[i].decode(), float(flat[i + 1])) for i in range(0, len(flat), 2)]
+
+
+class _Script:
+    """A Lua script run by SHA (``EVALSHA``), sent whole once if the server does not know it."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+
 class _IndexOverlay:
     """Buffered changes to one index: ``dropped`` hides what Redis holds; ``members`` maps to a score or None."""
 
@@ -171,12 +199,12 @@ class _Txn:
 
 def parse_url(url: str) -> tuple[str, dict[str, str]]:
     """Split our own query options (``prefix``, ``lock_ttl_ms``) from the URL redis-py understands."""
-    parts = urlsplit(url)
+    base, _, raw_query = url.partition("?")  # not urlunsplit: it turns unix:///path into unix:/path
     ours = {"prefix", "lock_ttl_ms"}
-    query = parse_qsl(parts.query, keep_blank_values=True)
+    query = parse_qsl(raw_query, keep_blank_values=True)
     options = {k: v for k, v in query if k in ours}
     rest = urlencode([(k, v) for k, v in query if k not in ours])
-    return urlunsplit(parts._replace(query=rest)), options
+    return base + (f"?{rest}" if rest else ""), options
 
 
 class RedisStore(Store):
@@ -190,14 +218,17 @@ class RedisStore(Store):
                                else options.get("lock_ttl_ms", DEFAULT_LOCK_TTL_MS))
         if self.lock_ttl_ms < 100:
             raise ValueError("lock_ttl_ms must be at least 100")
-        self._redis = redis.Redis.from_url(clean, socket_timeout=30, socket_connect_timeout=5)
+        # RESP2: flat replies on every Redis version (RESP3 needs 6+; we only need 6.2 for ZMSCORE).
+        self._redis = redis.Redis.from_url(clean, socket_timeout=30, socket_connect_timeout=5, protocol=2)
         p = self.prefix
         self._lock_key = p + "lock"
         self._wake_key = p + "lock:wake"
+        self._done_key = p + "lock:done"
         self._meta_key = p + "meta"
-        self._commit = self._redis.register_script(_COMMIT)
-        self._extend = self._redis.register_script(_EXTEND)
-        self._release = self._redis.register_script(_RELEASE)
+        self._commit = _Script(_COMMIT)
+        self._acquire_script = _Script(_ACQUIRE)
+        self._extend = _Script(_EXTEND)
+        self._release = _Script(_RELEASE)
         self._closed = threading.Event()
         self._init_process()
 
@@ -206,8 +237,62 @@ class RedisStore(Store):
         self._pid = os.getpid()
         self._local = threading.RLock()
         self._tl = threading.local()
+        self._conns: weakref.WeakSet[Any] = weakref.WeakSet()
         self._held: str | None = None
         self._watchdog: threading.Thread | None = None
+
+    # -- the wire ------------------------------------------------------------------
+    # Each thread keeps one connection and talks RESP on it directly: redis-py's pool,
+    # retry and instrumentation layers cost about twice the round trip itself, and a
+    # request makes a dozen or more of them.
+    def _conn(self) -> Any:
+        conn = getattr(self._tl, "conn", None)
+        if conn is None:
+            if self._closed.is_set():
+                raise RuntimeError("RedisStore is closed")
+            pool = self._redis.connection_pool
+            conn = self._tl.conn = pool.connection_class(**pool.connection_kwargs)
+            self._conns.add(conn)
+        return conn
+
+    def _call(self, *args: Any) -> Any:
+        """One command and its reply. A dropped connection is retried once on a new one: every
+        command sent here is safe to repeat (reads; scripts made idempotent by the lock token)."""
+        if self._pid != os.getpid():
+            self._init_process()
+        conn = self._conn()
+        for attempt in (1, 2):
+            try:
+                conn.send_command(*args)
+                return conn.read_response()
+            except (redis.ConnectionError, redis.TimeoutError):
+                conn.disconnect()
+                if attempt == 2:
+                    raise
+            except redis.ResponseError:
+                raise  # an error reply: the connection is in sync
+            except BaseException:
+                conn.disconnect()  # interrupted mid-reply: never reuse a connection out of step
+                raise
+        raise AssertionError("unreachable")
+
+    def _calls(self, *commands: tuple[Any, ...]) -> list[Any]:
+        """Several commands in one round trip (a pipeline without MULTI)."""
+        if self._pid != os.getpid():
+            self._init_process()
+        conn = self._conn()
+        try:
+            conn.send_packed_command(conn.pack_commands(commands))
+            return [conn.read_response() for _ in commands]
+        except BaseException:
+            conn.disconnect()
+            raise
+
+    def _run(self, script: _Script, keys: list[str], args: list[Any]) -> Any:
+        try:
+            return self._call("EVALSHA", script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            return self._call("EVAL", script.source, len(keys), *keys, *args)
 
     # -- keys ------------------------------------------------------------------
     def _rk(self, kind: str) -> str:
@@ -249,7 +334,7 @@ class RedisStore(Store):
                     self._flush(txn, release=True)
                 else:
                     with suppress(redis.RedisError):  # else the lock expires by itself
-                        self._release(keys=[self._lock_key, self._wake_key], args=[token])
+                        self._run(self._release, [self._lock_key, self._wake_key], [token])
 
     def _acquire(self) -> str:
         """Take the Redis lock, waiting on the wake list between attempts."""
@@ -257,11 +342,11 @@ class RedisStore(Store):
         token = uuid.uuid4().hex
         deadline = time.monotonic() + ACQUIRE_TIMEOUT_S
         while True:
-            if self._redis.set(self._lock_key, token, nx=True, px=self.lock_ttl_ms):
+            if self._run(self._acquire_script, [self._lock_key], [token, self.lock_ttl_ms]):
                 return token
             if time.monotonic() > deadline:
                 raise TimeoutError(f"could not take the store lock {self._lock_key} in {ACQUIRE_TIMEOUT_S}s")
-            self._redis.blpop([self._wake_key], timeout=WAIT_SLICE_S)
+            self._call("BLPOP", self._wake_key, WAIT_SLICE_S)
 
     def _ensure_watchdog(self) -> None:
         if self._watchdog is None or not self._watchdog.is_alive():
@@ -278,12 +363,12 @@ class RedisStore(Store):
             if token is None:
                 continue
             with suppress(redis.RedisError):
-                self._extend(keys=[self._lock_key], args=[token, self.lock_ttl_ms])
+                self._run(self._extend, [self._lock_key], [token, self.lock_ttl_ms])
 
     def _flush(self, txn: _Txn, *, release: bool) -> None:
         """One script: check the token, apply every buffered write, release the lock."""
         if not txn.dirty() and release:
-            self._release(keys=[self._lock_key, self._wake_key], args=[txn.token])
+            self._run(self._release, [self._lock_key, self._wake_key], [txn.token])
             return
         ops: list[Any] = []
         if txn.cleared:
@@ -303,7 +388,8 @@ class RedisStore(Store):
             for member, score in ov.members.items():
                 ops += ["ZR", zkey, member] if score is None else ["ZA", zkey, _score(score), member]
         try:
-            self._commit(keys=[self._lock_key, self._wake_key], args=[txn.token, "1" if release else "0", *ops])
+            self._run(self._commit, [self._lock_key, self._wake_key, self._done_key],
+                      [txn.token, "1" if release else "0", *ops])
         except redis.ResponseError as exc:
             if "LOCKLOST" in str(exc):
                 raise LockLost(str(exc)) from None
@@ -326,14 +412,14 @@ class RedisStore(Store):
     def get(self, kind: str, key: str) -> Record | None:
         txn = self._txn()
         if txn is None:
-            return _decode(self._redis.hget(self._rk(kind), key))
+            return _decode(self._call("HGET", self._rk(kind), key))
         table = txn.records.get(kind)
         if table is not None and key in table:
             return _decode(table[key])
         if txn.cleared:
             return None
         if (kind, key) not in txn.read_records:
-            txn.read_records[kind, key] = self._redis.hget(self._rk(kind), key)
+            txn.read_records[kind, key] = self._call("HGET", self._rk(kind), key)
         return _decode(txn.read_records[kind, key])
 
     def get_many(self, kind: str, keys: list[str]) -> list[Record | None]:
@@ -348,7 +434,7 @@ class RedisStore(Store):
             base = {k: txn.read_records[kind, k] for k in keys if (kind, k) in txn.read_records}
         missing = list(dict.fromkeys(k for k in keys if k not in table and k not in base))
         if missing:
-            fetched = dict(zip(missing, self._redis.hmget(self._rk(kind), missing), strict=True))
+            fetched = dict(zip(missing, self._call("HMGET", self._rk(kind), *missing), strict=True))
             base.update(fetched)
             if txn is not None:
                 txn.read_records.update({(kind, k): v for k, v in fetched.items()})
@@ -373,7 +459,7 @@ class RedisStore(Store):
             elif (kind, key) in txn.read_records:
                 existed = txn.read_records[kind, key] is not None
             else:
-                existed = bool(self._redis.hexists(self._rk(kind), key))
+                existed = bool(self._call("HEXISTS", self._rk(kind), key))
             table[key] = None
             return existed
 
@@ -381,16 +467,12 @@ class RedisStore(Store):
         txn = self._txn()
         table = txn.records.get(kind) if txn is not None else None
         if txn is None or (not table and not txn.cleared):
-            return int(self._redis.hlen(self._rk(kind)))
+            return int(self._call("HLEN", self._rk(kind)))
         if txn.cleared:
             return sum(1 for v in (table or {}).values() if v is not None)
         assert table is not None
         keys = list(table)
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.hlen(self._rk(kind))
-        for k in keys:
-            pipe.hexists(self._rk(kind), k)
-        total, *exists = pipe.execute()
+        total, *exists = self._calls(("HLEN", self._rk(kind)), *(("HEXISTS", self._rk(kind), k) for k in keys))
         for k, there in zip(keys, exists, strict=True):
             total += (table[k] is not None) - bool(there)
         return int(total)
@@ -424,7 +506,7 @@ class RedisStore(Store):
                 return None
         if txn is not None and (index, member) in txn.read_scores:
             return txn.read_scores[index, member]
-        raw = self._redis.zscore(self._ik(index), member)
+        raw = self._call("ZSCORE", self._ik(index), member)
         score = None if raw is None else float(raw)
         if txn is not None:
             txn.read_scores[index, member] = score
@@ -441,12 +523,12 @@ class RedisStore(Store):
             return []
         txn = self._txn()
         ov = txn.index(index) if txn is not None else None
+        command = "ZREVRANGE" if reverse else "ZRANGE"
         if ov is None:
             stop = -1 if limit is None else offset + limit - 1
-            fetch = self._redis.zrevrange if reverse else self._redis.zrange
             if txn is None:
-                return [m.decode() for m in fetch(self._ik(index), offset, stop)]
-            rows = [(m.decode(), float(s)) for m, s in fetch(self._ik(index), offset, stop, withscores=True)]
+                return [m.decode() for m in self._call(command, self._ik(index), offset, stop)]
+            rows = _pairs(self._call(command, self._ik(index), offset, stop, "WITHSCORES"))
             self._seen(txn, index, rows)
             return [m for m, _ in rows]
         # Merge what Redis holds with the buffered changes: the first offset+limit merged members
@@ -454,8 +536,7 @@ class RedisStore(Store):
         base: list[tuple[str, float]] = []
         if not ov.dropped:
             stop = -1 if limit is None else offset + limit + len(ov.members) - 1
-            fetch = self._redis.zrevrange if reverse else self._redis.zrange
-            base = [(m.decode(), float(s)) for m, s in fetch(self._ik(index), 0, stop, withscores=True)]
+            base = _pairs(self._call(command, self._ik(index), 0, stop, "WITHSCORES"))
             self._seen(txn, index, base)
         merged = self._merge(base, ov, float("-inf"), float("inf"))
         merged.sort(key=lambda e: (e[1], e[0]), reverse=reverse)
@@ -470,21 +551,20 @@ class RedisStore(Store):
         ov = txn.index(index) if txn is not None else None
         lo, hi = _score(min_score), _score(max_score)
         if ov is None:
-            rows = self._redis.zrangebyscore(self._ik(index), lo, hi, start=0 if limit is not None else None,
-                                             num=limit, withscores=True)
-            out = [(m.decode(), float(s)) for m, s in rows]
+            out = self._by_score(index, lo, hi, limit)
             self._seen(txn, index, out)
             return out
         base: list[tuple[str, float]] = []
         if not ov.dropped:
-            num = None if limit is None else limit + len(ov.members)
-            rows = self._redis.zrangebyscore(self._ik(index), lo, hi, start=0 if num is not None else None,
-                                             num=num, withscores=True)
-            base = [(m.decode(), float(s)) for m, s in rows]
+            base = self._by_score(index, lo, hi, None if limit is None else limit + len(ov.members))
             self._seen(txn, index, base)
         merged = self._merge(base, ov, float(min_score), float(max_score))
         merged.sort(key=lambda e: (e[1], e[0]))
         return merged if limit is None else merged[:limit]
+
+    def _by_score(self, index: str, lo: str, hi: str, limit: int | None) -> list[tuple[str, float]]:
+        page = () if limit is None else ("LIMIT", 0, limit)
+        return _pairs(self._call("ZRANGEBYSCORE", self._ik(index), lo, hi, "WITHSCORES", *page))
 
     @staticmethod
     def _merge(base: list[tuple[str, float]], ov: _IndexOverlay, lo: float, hi: float) -> list[tuple[str, float]]:
@@ -499,17 +579,14 @@ class RedisStore(Store):
         zkey = self._ik(index)
         if ov is None:
             if full:
-                return int(self._redis.zcard(zkey))
-            return int(self._redis.zcount(zkey, _score(min_score), _score(max_score)))
+                return int(self._call("ZCARD", zkey))
+            return int(self._call("ZCOUNT", zkey, _score(min_score), _score(max_score)))
         lo, hi = float(min_score), float(max_score)
         total = 0
         members = list(ov.members)
         if not ov.dropped:
-            pipe = self._redis.pipeline(transaction=False)
-            pipe.zcount(zkey, _score(lo), _score(hi))
-            if members:
-                pipe.zmscore(zkey, members)
-            res = pipe.execute()
+            res = self._calls(("ZCOUNT", zkey, _score(lo), _score(hi)),
+                              *((("ZMSCORE", zkey, *members),) if members else ()))
             total = int(res[0])
             base_scores = [None if s is None else float(s) for s in (res[1] if members else [])]
             self._seen(txn, index, list(zip(members, base_scores, strict=True)))  # type: ignore[arg-type]
@@ -538,7 +615,7 @@ class RedisStore(Store):
                 return txn.blobs[key]
             if txn.cleared:
                 return None
-        data = self._redis.get(self._bk(key))
+        data = self._call("GET", self._bk(key))
         return None if data is None else bytes(data)
 
     def blob_delete(self, key: str) -> None:
@@ -551,13 +628,13 @@ class RedisStore(Store):
     def get_meta(self, name: str) -> Any:
         txn = self._txn()
         if txn is None:
-            return _decode(self._redis.hget(self._meta_key, name))
+            return _decode(self._call("HGET", self._meta_key, name))
         if name in txn.meta:
             return _decode(txn.meta[name])
         if txn.cleared:
             return None
         if name not in txn.read_meta:
-            txn.read_meta[name] = self._redis.hget(self._meta_key, name)
+            txn.read_meta[name] = self._call("HGET", self._meta_key, name)
         return _decode(txn.read_meta[name])
 
     def put_meta(self, name: str, value: Any) -> None:
@@ -600,6 +677,8 @@ class RedisStore(Store):
 
     def close(self) -> None:
         self._closed.set()
+        for conn in list(self._conns):
+            conn.disconnect()
         self._redis.close()
         self._redis.connection_pool.disconnect()
 

@@ -127,6 +127,9 @@ def test_scenario_loads_through_the_fixture_until_the_next_reset(ltx_mock: Any) 
     assert state["counts"]["job"] == 4 and state["counts"]["asset"] == 2  # the upload + a1's artifact
     team = {"Authorization": f"Bearer {TEAM}"}
     assert requests.get(ltx_mock.base_url + "/accounts", headers=team, timeout=10).status_code == 200
+    snap = ltx_mock.admin.snapshot()  # a snapshot posted back (JSON, assets inline) gives the same state
+    ltx_mock.admin.load_scenario(snap)
+    assert ltx_mock.admin.snapshot() == snap
     ltx_mock.admin.reset()
     assert requests.get(ltx_mock.base_url + "/accounts", headers=team, timeout=10).status_code == 401
     assert ltx_mock.admin.state()["counts"]["job"] == 0

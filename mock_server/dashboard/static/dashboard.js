@@ -126,8 +126,13 @@
     try {
       const data = await getJSON(dataURL());
       state.data = data;
-      render(data);
-      setLive(true);
+      try {
+        render(data);
+        setLive(true);
+      } catch (err) {
+        setLive(false, `display error: ${err.message}`);
+        setTimeout(() => { throw err; }); // a bug in this script: surface it (the browser tests fail on it)
+      }
     } catch (err) {
       setLive(false, err.message);
     } finally {

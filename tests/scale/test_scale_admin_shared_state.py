@@ -1,0 +1,95 @@
+"""The control API acts on the shared state: what one process is told, every process does.
+
+Two granian workers (``ltx-mock serve --workers 2 --store redis://...``) plus an independent
+simulator in this process on the same Redis: pausing or advancing the clock, fault rules
+(counted once across processes), the request journal, upload and artifact bytes, and a reset,
+each seen identically by all of them. Every request opens a new connection, so the workers'
+requests are spread.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import requests
+from scale_helpers import Serve
+
+from mock_server import SimConfig, create_app
+from mock_server.server import ServerThread
+
+TOKEN = "shared-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_scale_admin_clock_faults_journal_and_reset_act_on_every_process(redis_url: str, tmp_path: Path) -> None:
+    store_url = f"{redis_url}?prefix=ltxadmin-{uuid.uuid4().hex[:8]}:"
+    main = Serve(_free_port(), "--workers", "2", "--store", store_url, "--token", TOKEN, log=tmp_path / "serve.log")
+    other = None
+    try:
+        main.wait_up()
+        other = ServerThread(create_app(SimConfig(store_url=store_url, tokens=[TOKEN], background=False))).start()
+        urls = [main.url, other.url] * 10
+
+        def admin(url: str, method: str, path: str, body: Any = None) -> Any:
+            resp = requests.request(method, f"{url}/__admin{path}", json=body, timeout=30)
+            assert resp.status_code in (200, 204), resp.text
+            return resp.json() if resp.content else None
+
+        # The clock: paused by one process, paused (at the same instant) for all; advanced likewise.
+        now = admin(main.url, "POST", "/clock", {"paused": True})["now"]
+        assert {(c["paused"], c["now"]) for c in (admin(u, "GET", "/clock") for u in urls)} == {(True, now)}
+        admin(other.url, "POST", "/clock", {"advance": 10})
+        assert {admin(u, "GET", "/clock")["now"] for u in urls} == {now + 10_000}
+
+        # A fault rule for the next 4 matching requests fires 4 times in all, wherever they land.
+        admin(main.url, "DELETE", "/requests")
+        admin(main.url, "POST", "/faults", {"method": "GET", "path": "/v1/ltxstudio/scheduler/available",
+                                           "status": 503, "count": 4})
+        codes = [requests.get(f"{u}/v1/ltxstudio/scheduler/available", headers=AUTH, timeout=30).status_code
+                 for u in urls]
+        assert sorted(codes) == [200] * 16 + [503] * 4
+        assert admin(other.url, "GET", "/faults") == []  # used up
+
+        # One journal: the 20 requests above, whichever process answered them.
+        assert admin(other.url, "GET", "/requests/count")["count"] == 20
+        assert admin(main.url, "GET", "/requests/count", None) == {"count": 20}
+
+        # Bytes: an upload made through one process, and a finished job's artifact, are served by all.
+        png = bytes.fromhex("89504e470d0a1a0a") + uuid.uuid4().bytes * 64
+        up = requests.post(f"{main.url}/v1/ltxstudio/assets/", data=png, timeout=30,
+                           headers={**AUTH, "Content-Type": "image/png"})
+        assert up.status_code == 200, up.text
+        job = requests.post(f"{other.url}/v1/ltxstudio/images/create", json={"prompt": "bytes"}, headers=AUTH,
+                            timeout=30).json()["jobId"]
+        admin(main.url, "POST", "/clock", {"advance": 120})
+        status = requests.get(f"{main.url}/v1/ltxstudio/assets/{job}", headers=AUTH, timeout=30).json()["status"]
+        assert status["type"] == "completed", status
+        for signed, want in ((up.json()["assetUrl"], png), (status["artifact"]["assetUrl"], None)):
+            path = "/storage/" + signed.split("/storage/", 1)[1]
+            got = {requests.get(u + path, timeout=30).content for u in urls[:6]}
+            assert len(got) == 1 and (want is None or got == {want}), "processes disagree on an asset's bytes"
+            assert got.pop().startswith(bytes.fromhex("89504e47"))
+        admin(main.url, "DELETE", "/requests")
+
+        # A reset through one process resets the state every process serves.
+        admin(other.url, "POST", "/ltx-users", {"email": "gone@example.com"})
+        assert "gone@example.com" in {u["email"] for u in admin(main.url, "GET", "/ltx-users")}
+        admin(main.url, "POST", "/reset")
+        for u in urls[:4]:
+            assert "gone@example.com" not in {x["email"] for x in admin(u, "GET", "/ltx-users")}
+            assert admin(u, "GET", "/clock")["paused"] is False
+            assert admin(u, "GET", "/requests/count")["count"] == 0
+    finally:
+        if other is not None:
+            other.stop()
+        main.stop()
