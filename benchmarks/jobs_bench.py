@@ -252,6 +252,23 @@ def stored_latency(sizes: list[int], duration: float) -> list[dict[str, Any]]:
     return out
 
 
+def stored_cpu(sizes: list[int], n: int = 3000) -> list[dict[str, Any]]:
+    """The same two GETs called in-process (CPU us per request, best of 3): immune to a shared machine's noise."""
+    from benchmarks.hotpath_bench import _caller, _cpu_us
+    from mock_server import SimConfig, create_app
+
+    out = []
+    for size in sizes:
+        app = create_app(SimConfig(job_retention_s=YEAR_S, background=False))
+        job_id = populate(app.extensions["ltx_sim"], max(1, size))
+        out.append({"stored_jobs": app.extensions["ltx_sim"].store.count("job"),
+                    "available_us": _cpu_us(_caller(app, "GET /scheduler/available", job_id), n),
+                    "getJob_us": _cpu_us(_caller(app, "GET /assets/{jobId}", job_id), n)})
+        emit(f"  {out[-1]['stored_jobs']:>7,} jobs stored (in-process): available {out[-1]['available_us']} us, "
+             f"getJob {out[-1]['getJob_us']} us")
+    return out
+
+
 def report(results: dict[str, Any]) -> str:
     rows = []
     for r in results["in_process"]:
@@ -277,6 +294,10 @@ def report(results: dict[str, Any]) -> str:
         text += "\n\n" + table("Per-request cost vs jobs stored (HTTP, granian, 16 connections)",
                                 ["jobs stored", "available req/s", "p50", "p99", "getJob req/s", "p50", "p99",
                                  "server RSS MB"], rows)
+    if results.get("stored_cpu"):
+        rows = [[f"{r['stored_jobs']:,}", r["available_us"], r["getJob_us"]] for r in results["stored_cpu"]]
+        text += "\n\n" + table("Per-request cost vs jobs stored (in-process, CPU us per request)",
+                                ["jobs stored", "available us", "getJob us"], rows)
     return text
 
 
@@ -305,7 +326,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results["http"] = run_http(1000)
     if args.stored:
         emit(f"[jobs] per-request latency with {args.stored} jobs stored")
-        results["stored"] = stored_latency([int(x) for x in args.stored.split(",")], args.duration)
+        sizes = [int(x) for x in args.stored.split(",")]
+        results["stored"] = stored_latency(sizes, args.duration)
+        results["stored_cpu"] = stored_cpu(sizes)
     path = write_results("jobs", results)
     emit(report(results))
     emit(f"(results: {os.path.relpath(path)})")

@@ -17,6 +17,7 @@ Results go to ``benchmarks/results/long_runs-*.json``; docs/reliability.md recor
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import time
 from typing import Any
@@ -65,6 +66,7 @@ def run_faults(uploads: int) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the in-process server logs every request
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", default="concurrency,negative,faults")
     parser.add_argument("--examples", type=int, default=1000, help="negative examples per operation")

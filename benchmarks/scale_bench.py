@@ -122,6 +122,45 @@ def measure(label: str, args: list[str], redis_url: str | None, redis_pid: int |
     return out
 
 
+def profile(redis_url: str, n: int = 400) -> dict[str, Any]:
+    """Per request, in one process, one request at a time: Redis round trips, atomic blocks, and the
+    time the cross-process lock is held. Unlike req/s these hardly depend on the machine's load,
+    and the held time bounds what any number of workers can do: about 1000 / held_ms blocks' worth
+    of requests per second, shared by all processes."""
+    import time
+
+    from mock_server import SimConfig, create_app
+
+    out: dict[str, Any] = {}
+    app = create_app(SimConfig(store_url=f"{redis_url}?prefix=prof-{uuid.uuid4().hex[:8]}:", speed=100000,
+                               background=False))
+    store = app.extensions["ltx_sim"].store
+    client = app.test_client()
+    client.patch("/__admin/accounts/" + DEMO_EMAIL, json={"token": DEMO_TOKEN, "maxJobs": 100})
+    client.patch("/__admin/ltx-users/" + DEMO_EMAIL, json={"credits": 10**9})
+    for route, (method, path, body) in ROUTES.items():
+        def call(method: str = method, path: str = path, body: str | None = body) -> None:
+            resp = client.open(API + path, method=method, data=body, headers={**AUTH, "Content-Type":
+                                                                             "application/json"})
+            assert resp.status_code == 200, resp.get_data(as_text=True)
+
+        for _ in range(50):
+            call()
+        before = dict(store.stats)
+        t0 = time.perf_counter()
+        for _ in range(n):
+            call()
+        wall = time.perf_counter() - t0
+        d = {k: store.stats[k] - before[k] for k in before}
+        held_ms = d["held_s"] * 1000 / n
+        out[route] = {"round_trips": round(d["round_trips"] / n, 1), "atomic_blocks": round(d["blocks"] / n, 2),
+                      "lock_held_ms": round(held_ms, 3), "wall_ms": round(wall * 1000 / n, 3),
+                      "lock_bound_rps": round(1000 / held_ms) if held_ms else None}
+    store.clear()
+    store.close()
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=4.0, help="seconds of measured load per route")
@@ -140,6 +179,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             emit(f"  {label} ...")
             runs[label] = measure(label, opts, url, redis.proc.pid if url else None, args.connections,
                                   args.duration, args.warmup)
+        per_request = profile(redis.url)
     base = runs["memory x1"]
     rows = []
     for label, figures in runs.items():
@@ -152,9 +192,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                f"nproc {os.cpu_count()}, load {os.getloadavg()[0]:.1f})",
                ["server", "route", "req/s", "x memory x1", "p50 ms", "p99 ms", "server CPU ms/req",
                 "redis CPU ms/req", "non-2xx+errors"], rows))
+    emit(table("Per request on Redis (one process, one request at a time)",
+               ["route", "round trips", "atomic blocks", "lock held ms", "wall ms", "lock-bound req/s"],
+               [[route, p["round_trips"], p["atomic_blocks"], p["lock_held_ms"], p["wall_ms"], p["lock_bound_rps"]]
+                for route, p in per_request.items()]))
     result = {"config": {"duration_s": args.duration, "warmup_s": args.warmup, "connections": args.connections,
                          "threads": args.threads, "tool": base["GET /scheduler/available"]["tool"]},
-              "runs": runs,
+              "runs": runs, "per_request": per_request,
               "ratios": {f"{label} {route}": round(figures[route]["rps"] / base[route]["rps"], 3)
                          for label, figures in runs.items() for route in ROUTES if base[route]["rps"]}}
     path = write_results("scale", result)

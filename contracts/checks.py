@@ -41,7 +41,7 @@ UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 # JSON Schema's (ECMA-262's) \s, which is narrower than Python's: the spec's Email pattern means this one.
 WS = "\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
 JOB_ID = re.compile(rf"^email:(?P<email>[^@{WS}]+@[^@{WS}]+)-job:(?P<uuid>{UUID})-type:(?P<type>image|video)$")
-FILE_ID = re.compile(rf"^asset:(?P<uuid>{UUID})-type:(?P<mime>[\w.+-]+/[\w.+-]+)$")
+FILE_ID = re.compile(rf"^asset:(?P<uuid>{UUID})-type:(?P<mime>[\w.+-]+/[\w.+-]+)$", re.ASCII)
 # Three base64url segments, the first two JSON objects ("eyJ" is base64 of '{"'): a JWT, signed or not.
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
 # A cookie fragment carrying a token-looking value (8+ token characters; not a regex or a mask).
@@ -60,6 +60,7 @@ class CheckFailure(AssertionError):
         self.defect = defect
         self.detail = message
         self.expected = expected
+        self.check = ""  # the check function that raised it, filled in by runners
 
 
 # -- reading any response ---------------------------------------------------
@@ -119,7 +120,7 @@ class ResponseView:
     def text(self) -> str:
         return self.content.decode("utf-8", "replace")
 
-    @property
+    @functools.cached_property
     def request_json(self) -> Any:
         ctype = self.request_headers.get("content-type", "")
         if "json" not in ctype or not self.request_body:
@@ -128,6 +129,27 @@ class ResponseView:
             return json.loads(self.request_body)
         except ValueError:
             return None
+
+    @functools.cached_property
+    def request_fields(self) -> list[tuple[str, str]]:
+        """(name, value) of every string the request sent: JSON members, form fields, query, path."""
+        out: list[tuple[str, str]] = [(k, v) for k, v in self.query.items()]
+        out.append(("path", self.path))
+        body = self.request_json
+        if body is not None:
+            out += [(str(k), v) for _, k, v in _walk(body) if isinstance(v, str)]
+        elif self.request_body and "form" in self.request_headers.get("content-type", ""):
+            from werkzeug.formparser import parse_form_data
+            from werkzeug.test import EnvironBuilder
+
+            environ = EnvironBuilder(method="POST", data=self.request_body,
+                                     content_type=self.request_headers["content-type"]).get_environ()
+            try:
+                _, form, _ = parse_form_data(environ)
+                out += [(str(k), v) for k, v in form.items(multi=True)]
+            except ValueError:
+                pass
+        return out
 
     @functools.cached_property
     def operation(self) -> Operation | None:
@@ -374,18 +396,13 @@ def check_secrets_masked(response: Any) -> None:
             raise CheckFailure("secret leaked", f"the body contains a JWT-looking string {_clip(m[0])!r}",
                                expected=expected)
     token = view.token
-    if len(token) >= 8 and token in text:
+    if len(token) >= 8 and token in text and not any(token in value for _, value in view.request_fields):
         raise CheckFailure("secret leaked", "the body echoes the caller's API token", expected=expected)
 
 
 def _echoable_strings(view: ResponseView) -> list[str]:
-    """String values the request sent in fields the service may legitimately echo (not ``cookie``)."""
-    body = view.request_json
-    out: list[str] = []
-    for _, key, value in _walk(body):
-        if isinstance(value, str) and key != "cookie" and "lt_token" not in value:
-            out.append(value)
-    return out
+    """Strings the request itself sent where the service may echo them: anything but the ``cookie``."""
+    return [value for name, value in view.request_fields if name != "cookie" and "lt_token" not in value]
 
 
 def _clip(value: Any, n: int = 40) -> str:
@@ -653,16 +670,15 @@ def semantic_failures(response: Any, history: JobHistory | None = None,
     """
     view = _view(response)
     out: list[tuple[str, CheckFailure]] = []
-    for check in checks:
+    named: list[tuple[str, Callable[[Any], None]]] = [(check.__name__, check) for check in checks]
+    if history is not None:
+        named.append((check_job_status.__name__, functools.partial(check_job_status, history=history)))
+    for name, check in named:
         try:
             check(view)
         except CheckFailure as exc:
-            out.append((check.__name__, exc))
-    if history is not None:
-        try:
-            check_job_status(view, history)
-        except CheckFailure as exc:
-            out.append((check_job_status.__name__, exc))
+            exc.check = name
+            out.append((name, exc))
     return out
 
 

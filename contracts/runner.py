@@ -16,10 +16,13 @@ A run has four parts:
    scheduler, asset list and accounts are read once more;
 4. the report.
 
-Against a host that is not loopback only read-only operations (GETs) run
-unless the caller passes ``allow_spend=True``: generation operations spend real
-credits. ``deleteAccount`` is never run against such a host unless named in
-``include``.
+Against a host that is not loopback a selection with any operation that spends
+credits or changes state (every non-GET) is refused (``UnsafeTarget``) unless
+the caller passes ``read_only=True`` (GETs only) or ``allow_spend=True``;
+``deleteAccount`` is left out for such a host unless named in ``include``.
+
+Our check and ``before_call`` hook are registered with schemathesis globally
+(it has no per-run registry), once, and do nothing outside a ``run_checks``.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ DEFAULT_MAX_EXAMPLES = 100
 DEFAULT_ARTIFACT_TIMEOUT_S = 30.0
 PHASES = ("examples", "coverage", "fuzzing", "stateful")
 READ_ONLY_METHODS = frozenset({"GET"})
+SAFE_PROBE_METHODS = ("OPTIONS", "TRACE")
 NEVER_REMOTE = frozenset({"deleteAccount"})  # would delete the user's own account configuration
 TOKEN_PLACEHOLDER = "$USEAPI_TOKEN"
 
@@ -244,7 +248,7 @@ class _Run:
         self.before: dict[str, semantic.Observation] = {}
         self.labels = {f"{op.method} {op.path}": op_id for op_id, op in get_contract().operations.items()}
         self.seen_responses: set[int] = set()
-        self.keep: list[Any] = []  # job responses, kept alive so their ids stay unique
+        self.keep: list[Any] = []  # responses seen, kept alive so that their ids stay unique
         self.lock = threading.Lock()
         self.emails: list[str] | None = None  # configured accounts; None: read them again
 
@@ -271,9 +275,12 @@ def _register_with_schemathesis() -> None:
         run = _ACTIVE
         if run is None or run.labels.get(case.operation.label) not in semantic.GENERATION_OPERATIONS:
             return
+        meta = case.meta
+        if meta is not None and meta.generation.mode.is_negative:
+            return  # a request the schema forbids gets a 400 before any credit or slot is looked at
         try:
             run.before[case.id] = run.observe()
-        except requests.RequestException:
+        except Exception:  # an unreadable observation must not break the request it precedes
             run.before.pop(case.id, None)
 
     @schemathesis.check
@@ -300,20 +307,18 @@ def _register_with_schemathesis() -> None:
                     semantic.check_refusal_side_effects(view, before, run.observe())
                 except semantic.CheckFailure as exc:
                     found.append(("check_refusal_side_effects", exc))
-                except requests.RequestException:
+                except Exception:  # no "after" observation, no verdict
                     pass
             if not found:
                 return None
             failures = []
             for name, exc in found:
-                exc.check = name  # type: ignore[attr-defined]
+                exc.check = name
                 failures.append(CustomFailure(operation=case.operation.label, title=exc.defect, message=exc.detail,
                                               exception=exc))
             if len(failures) == 1:
                 raise failures[0]
             raise FailureGroup(failures)
-
-    globals()["_CHECK_NAME"] = ltx_semantics.__name__
 
 
 _REGISTERED = False
@@ -328,7 +333,7 @@ def _ensure_registered() -> None:
 
 # -- the run ---------------------------------------------------------------
 def _config(base_url: str, token: str, *, seed: int | None, max_examples: int, phases: Sequence[str],
-            emails: list[str], request_timeout: float, max_steps: int | None) -> Any:
+            emails: list[str], request_timeout: float, max_steps: int | None, read_only: bool = False) -> Any:
     import schemathesis
 
     data: dict[str, Any] = {
@@ -347,6 +352,10 @@ def _config(base_url: str, token: str, *, seed: int | None, max_examples: int, p
                                                                "409", "429", "5xx"]},
         },
     }
+    if read_only:
+        # The coverage phase probes each path with undocumented methods (PUT, PATCH, DELETE...);
+        # only harmless ones when nothing may change.
+        data["phases"]["coverage"]["unexpected-methods"] = list(SAFE_PROBE_METHODS)
     if max_steps:
         data["phases"]["stateful"]["max-steps"] = max_steps
     if seed is not None:
@@ -405,9 +414,9 @@ def run_checks(base_url: str, token: str, *, max_examples: int = DEFAULT_MAX_EXA
     operations = select_operations(base_url, include=include, exclude=exclude, read_only=read_only,
                                    allow_spend=allow_spend)
     report = Report(base_url=base_url, seed=seed, max_examples=max_examples, operations=operations)
-    _ensure_registered()
     say = progress or (lambda _msg: None)
     with _ACTIVE_LOCK:
+        _ensure_registered()
         run = _Run(base_url, token, request_timeout)
         try:
             emails = _preflight(run)
@@ -418,7 +427,8 @@ def run_checks(base_url: str, token: str, *, max_examples: int = DEFAULT_MAX_EXA
         if "stateful" in phases and not links_between(operations):
             phases = [p for p in phases if p != "stateful"]  # nothing to chain: schemathesis would complain
         config = _config(base_url, token, seed=seed, max_examples=max_examples, phases=phases, emails=emails,
-                         request_timeout=request_timeout, max_steps=max_steps)
+                         request_timeout=request_timeout, max_steps=max_steps,
+                         read_only=all(get_contract()[op].method in READ_ONLY_METHODS for op in operations))
         # The parsed spec is cached by contracts.spec; a deep copy spares parsing the YAML again.
         schema = schemathesis.openapi.from_dict(copy.deepcopy(load_spec(spec)), config=config)
         # Exclude the rest rather than include these: config-level [[operations]] entries already
@@ -460,7 +470,7 @@ def run_checks(base_url: str, token: str, *, max_examples: int = DEFAULT_MAX_EXA
 def _from_schemathesis(label: str, failure: Any, response: Any, code_sample: str | None, token: str) -> Failure:
     exc = getattr(failure, "exception", None)
     if isinstance(exc, semantic.CheckFailure):
-        check, title, message, expected = getattr(exc, "check", "ltx_semantics"), exc.defect, exc.detail, exc.expected
+        check, title, message, expected = exc.check or "ltx_semantics", exc.defect, exc.detail, exc.expected
         code = "LTX"
     else:
         check = failure.checks[0] if failure.checks else "custom"

@@ -10,8 +10,10 @@ For people testing their own client against this API without a server::
 
 Values are built from the resolved schemas of ``openapi.yaml`` (OpenAPI 3.1, i.e.
 JSON Schema 2020-12: ``if``/``then``, ``const``, type lists, ``oneOf`` with
-``not``) by schemathesis' own JSON Schema generator (``hypothesis-jsonschema``
-is not a dependency of schemathesis 4 and knows no 2020-12). ``x-`` extension
+``not``) by schemathesis' own JSON Schema generator (schemathesis 4 no longer
+pulls in ``hypothesis-jsonschema``; its generator canonicalises 2020-12 in
+Rust, through ``jsonschema_rs``, and is what ``ltx-mock check`` generates
+requests with, so both sides agree). ``x-`` extension
 keys and ``example(s)`` are stripped first. Every value is also checked with the
 same compiled validator the simulator uses, so a draw is valid by construction
 *and* by test. With ``semantic=True`` (the default) response bodies are also

@@ -26,7 +26,8 @@ SPEC = Path(__file__).with_name("admin-openapi.yaml")
 
 @functools.cache
 def admin_contract() -> Contract:
-    return Contract(yaml.safe_load(SPEC.read_text(encoding="utf-8")))
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: faster start-up, same result
+    return Contract(yaml.load(SPEC.read_text(encoding="utf-8"), Loader=loader))
 
 
 def operation(operation_id: str) -> Any:

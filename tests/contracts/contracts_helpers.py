@@ -14,10 +14,12 @@ FILE_ID = "asset:3b18c0de-5a7f-4e21-9b3c-8d4e6f708192-type:image/png"
 
 
 def fake_response(method: str, path: str, status: int, body: Any = None, *, request_json: Any = None,
-                  headers: dict[str, str] | None = None, data: bytes | None = None) -> requests.Response:
+                  headers: dict[str, str] | None = None, data: Any = None,
+                  token: str | None = "demo-token") -> requests.Response:
     """A response as ``requests`` would return it for ``method BASE+path``, without a server."""
+    auth = {"Authorization": f"Bearer {token}"} if token else {}
     request = requests.Request(method, BASE + path, json=request_json, data=data,
-                               headers={"Authorization": "Bearer demo-token", **(headers or {})}).prepare()
+                               headers={**auth, **(headers or {})}).prepare()
     response = requests.Response()
     response.status_code = status
     response._content = json.dumps(body).encode() if body is not None else b""

@@ -256,3 +256,18 @@ def test_contracts_semantic_failures_collects_and_check_response_raises() -> Non
         check_response(bad)
     assert exc.value.defect == "secret leaked"
     assert semantic_failures(fake_response("GET", "/accounts", 200, {"demo@example.com": account()})) == []
+
+
+def test_contracts_echo_of_the_request_own_fields_is_not_a_leak() -> None:
+    """Query values, the path and form fields the caller sent may come back in an error message."""
+    jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.sig"
+    resp = fake_response("GET", f"/assets/?email={jwt}@x", 400,
+                         {"error": f"Unable to locate LTX Studio account {jwt}@x", "code": 400})
+    check_secrets_masked(resp)
+    form = fake_response("POST", "/images/create", 400, {"error": "replyRef demo-token-1234 echoed", "code": 400},
+                         data={"replyRef": "demo-token-1234"}, token="demo-token-1234")
+    check_secrets_masked(form)
+    cookie = fake_response("POST", "/accounts", 400, {"error": f"cookie lt_token={jwt} refused", "code": 400},
+                           data={"cookie": f"lt_token={jwt}"})
+    with pytest.raises(CheckFailure, match="secret leaked"):
+        check_secrets_masked(cookie)

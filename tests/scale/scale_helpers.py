@@ -44,10 +44,14 @@ class Serve:
         raise TimeoutError(f"ltx-mock serve not up after {timeout}s: {self.log.read_text(errors='replace')[-2000:]}")
 
     def worker_pids(self) -> list[int]:
-        """The granian worker processes: children of the master (the CLI process)."""
-        import psutil
-
-        return [c.pid for c in psutil.Process(self.proc.pid).children(recursive=False)]
+        """The granian worker processes: children of the master (the CLI process), from /proc."""
+        pids: list[int] = []
+        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+            try:
+                pids += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+        return sorted(set(pids))
 
     def stop(self) -> None:
         if self.proc.poll() is None:
