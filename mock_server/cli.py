@@ -83,8 +83,20 @@ def serve(host: str, port: int, tokens: tuple[str, ...], empty: bool, speed: flo
     if store:
         # Bootstrap once here so that N workers do not each reset a shared store.
         from mock_server.sim import Simulator
+        from mock_server.store import open_store
 
-        Simulator(config).store.close()
+        probe = open_store(store)
+        joining = probe.get_meta("initialised") is not None
+        probe.close()
+        sim = Simulator(config)
+        if joining:
+            # Another server set this store up: its clock and data stand; our tokens join it.
+            for token in config.tokens:
+                sim.add_token(token)
+            click.echo("note: joining an existing store: its clock, speed and data are kept "
+                       "(--speed/--paused/--empty/--scenario apply only to a new store; POST /__admin/reset re-applies "
+                       "this server's)", err=True)
+        sim.store.close()
     click.echo(_banner(host, port, config))
     sys.stdout.flush()
     run(config, host, port, server=server, workers=workers, threads=threads)
