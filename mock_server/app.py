@@ -18,8 +18,6 @@ import time
 from typing import Any
 
 from flask import Flask, Response, g, request
-from flask import g as _g
-from flask import request as _request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from contracts.spec import get_contract
@@ -27,11 +25,12 @@ from mock_server import api
 from mock_server.config import SimConfig
 from mock_server.errors import ApiError
 from mock_server.faults import Faults
-from mock_server.journal import FORM_TYPES, Journal, body_for_log, mask_form, mask_headers
+from mock_server.journal import FORM_TYPES, Journal, mask_form, mask_headers, raw_body
 from mock_server.sim import Simulator
 from mock_server.store.base import Store
 
 log = logging.getLogger("ltx_mock")
+API_PREFIX_SLASH = api.API_PREFIX + "/"
 API_BLUEPRINTS = {"accounts", "assets", "images", "videos", "scheduler"}
 HTTP_MESSAGES = {404: "Not found", 405: "Method not allowed", 413: "Payload too large"}
 
@@ -71,40 +70,47 @@ def create_app(config: SimConfig | None = None, *, store: Store | None = None,
 
     @app.before_request
     def begin() -> Response | None:
-        if request.path.startswith(api.API_PREFIX):
-            methods = allowed_methods(request.path)
-            if methods and request.method == "OPTIONS":
+        # The real objects behind Flask's proxies, once: every proxied read costs a context lookup,
+        # and this runs on every request (benchmarks/hotpath_bench.py).
+        req = request._get_current_object()  # type: ignore[attr-defined]
+        ctx = g._get_current_object()  # type: ignore[attr-defined]
+        path = req.path
+        if path.startswith(API_PREFIX_SLASH):
+            methods = allowed_methods(path)
+            if methods and req.method == "OPTIONS":
                 return Response(status=204, headers={"Allow": ", ".join(methods)})
-            if methods and request.method not in methods:
+            if methods and req.method not in methods:
                 raise MethodNotAllowed(valid_methods=methods)
-        g.t0 = time.perf_counter()
-        g.now = sim.now()
+        ctx.t0 = time.perf_counter()
+        ctx.now = now = sim.now()
         if not sim.base_url:
-            sim.base_url = request.host_url.rstrip("/")
-        sim.settle(g.now)
-        if request.blueprint in API_BLUEPRINTS:
-            g.tenant = None
-            fault = faults.match(request.method, request.path)
+            sim.base_url = req.host_url.rstrip("/")
+        sim.settle(now)
+        if req.blueprint in API_BLUEPRINTS:
+            ctx.tenant = None
+            fault = faults.match(req.method, path)
             if fault is not None:
-                g.fault = fault
+                ctx.fault = fault
                 early = faults.apply_before(fault)
                 if early is not None:
                     return early
-            header = request.headers.get("Authorization", "")
-            scheme, _, token = header.partition(" ")
+            scheme, _, token = req.headers.get("Authorization", "").partition(" ")
             tenant = sim.tenant_for(token.strip()) if scheme.lower() == "bearer" else None
             if tenant is None:
                 raise ApiError(401, "Unauthorized")
-            g.tenant = tenant
+            ctx.tenant = tenant
         return None
 
     @app.after_request
     def finish(response: Response) -> Response:
-        op = g.get("operation")
+        ctx = g._get_current_object()  # type: ignore[attr-defined]
+        op = ctx.get("operation")
         if config.strict_responses and op is not None:
             response = _strict_check(op, response)
-        if config.journal and not request.path.startswith("/__admin"):
-            _journal(journal, response)
+        if config.journal:
+            req = request._get_current_object()  # type: ignore[attr-defined]
+            if not req.path.startswith("/__admin"):
+                _journal(journal, req, ctx, response)
         return response
 
     @app.errorhandler(ApiError)
@@ -164,30 +170,34 @@ def _strict_check(op: Any, response: Response) -> Response:
     return api.json_response({"error": f"Simulator response violates openapi.yaml: {problem}", "code": 500}, 500)
 
 
-def _journal(journal: Journal, response: Response) -> None:
-    # The real objects behind the proxies: each proxied attribute read costs a context lookup,
-    # and this runs on every request (benchmarks/hotpath_bench.py).
-    request = _request._get_current_object()  # type: ignore[attr-defined]
-    g = _g._get_current_object()  # type: ignore[attr-defined]
+def _journal(journal: Journal, request: Any, g: Any, response: Response) -> None:
+    """Record the exchange as raw, masked text; ``Journal.render`` parses bodies when someone reads them."""
     op = g.get("operation")
+    fault = g.get("fault")
+    mimetype = request.mimetype
+    if mimetype in FORM_TYPES and request.form:
+        body: Any = mask_form(request.form.to_dict())
+    else:
+        small = request.content_length and request.content_length <= 65536
+        body = raw_body(request.get_data(cache=True), mimetype) if small else None
+        if body is None and request.content_length:
+            # a body a view streamed without caching (uploads) or a large one: its size and type
+            body = f"<{request.content_length} bytes {mimetype}>"
     entry = {
         "time_ms": int(time.time() * 1000),
         "sim_ms": g.get("now"),
         "method": request.method,
         "path": request.path,
-        "query": request.args.to_dict(flat=True),
-        "headers": mask_headers(dict(request.headers)),
-        "body": (mask_form(request.form.to_dict()) if request.mimetype in FORM_TYPES and request.form else
-                 body_for_log(request.get_data(cache=True) if request.content_length and
-                              request.content_length <= 65536 else b"", request.mimetype))
-        # a body a view streamed without caching (uploads) or a large one: its size and type
-        or (f"<{request.content_length} bytes {request.mimetype}>" if request.content_length else None),
+        "query": request.args.to_dict(flat=True) if request.query_string else {},
+        "headers": mask_headers(request.headers),
+        "body": body,
+        "body_type": mimetype,
         "status": response.status_code,
-        "response": body_for_log(response.get_data() if not response.direct_passthrough else b"",
-                                 response.mimetype),
+        "response": raw_body(response.get_data() if not response.direct_passthrough else b"", response.mimetype),
+        "response_type": response.mimetype,
         "duration_ms": round((time.perf_counter() - g.get("t0", time.perf_counter())) * 1000, 3),
         "operation": op.operation_id if op is not None else None,
         "tenant": g.get("tenant"),
-        "fault": g.get("fault", {}).get("id") if g.get("fault") else None,
+        "fault": fault.get("id") if fault else None,
     }
     journal.append(entry)

@@ -35,7 +35,8 @@ def mask_form(form: dict[str, str]) -> dict[str, str]:
     return {k: mask_text(v[:BODY_LIMIT]) for k, v in form.items()}
 
 
-def mask_headers(headers: dict[str, str]) -> dict[str, str]:
+def mask_headers(headers: Any) -> dict[str, str]:
+    """Headers as a dict, credentials masked (``Authorization: Bearer …secured…``)."""
     out = {}
     for name, value in headers.items():
         if name.lower() in SECRET_HEADERS:
@@ -43,6 +44,41 @@ def mask_headers(headers: dict[str, str]) -> dict[str, str]:
             out[name] = f"{scheme} {SECURED}".strip()
         else:
             out[name] = value
+    return out
+
+
+def raw_body(raw: bytes, mimetype: str | None) -> str | None:
+    """A body as stored: masked text bounded to BODY_LIMIT, or a size note for binaries. Cheap: no parsing."""
+    if not raw:
+        return None
+    if mimetype and not (mimetype.startswith("text/") or "json" in mimetype or "form" in mimetype):
+        return f"<{len(raw)} bytes {mimetype}>"
+    text = raw[:BODY_LIMIT].decode("utf-8", "replace")
+    if "lt_" in text:
+        text = mask_text(text)
+    return text + ("…" if len(raw) > BODY_LIMIT else "")
+
+
+def _parsed(text: Any, mimetype: str | None) -> Any:
+    """A stored body for reading: JSON text becomes the object it spells, anything else stays."""
+    if not isinstance(text, str) or "json" not in (mimetype or "") or text.endswith("…"):
+        return text
+    try:
+        parsed = json.loads(text)
+        if "\\u" in text:  # a lone surrogate escape ("\ud800") parses, but no JSON answer can carry it
+            json.dumps(parsed, ensure_ascii=False).encode("utf-8")
+        return parsed
+    except ValueError:  # includes UnicodeEncodeError
+        return text
+
+
+def render(entry: dict[str, Any]) -> dict[str, Any]:
+    """A journal entry as readers get it: bodies parsed where they are JSON (stored as text for speed)."""
+    if "body_type" not in entry and "response_type" not in entry:
+        return entry  # written before bodies were stored raw
+    out = {k: v for k, v in entry.items() if k not in ("body_type", "response_type")}
+    out["body"] = _parsed(entry.get("body"), entry.get("body_type"))
+    out["response"] = _parsed(entry.get("response"), entry.get("response_type"))
     return out
 
 
@@ -113,11 +149,13 @@ class Journal:
                 continue
             if operation and entry.get("operation") != operation:
                 continue
-            if contains and contains not in json.dumps(entry.get("body"), ensure_ascii=False):
-                continue
+            if contains:
+                raw = entry.get("body")
+                if contains not in (raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False)):
+                    continue
             if since is not None and (entry["id"] <= since if since < 10**12 else entry["time_ms"] < since):
                 continue
-            matched.append(entry)
+            matched.append(render(entry))
         return matched[offset:offset + limit], len(matched)
 
     def clear(self) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from mock_server.journal import ENTRY as REQUEST
 from mock_server.journal import INDEX as JOURNAL
-from mock_server.journal import SECURED, mask_text
+from mock_server.journal import SECURED, mask_text, render
 from mock_server.sim import Simulator, tenant_id
 from mock_server.sim.accounts import ACCOUNT, account_key, accounts_index
 from mock_server.sim.context import iso
@@ -278,7 +278,8 @@ class DashboardData:
                 "durationMs": e["duration_ms"], "operation": e.get("operation"), "fault": e.get("fault")}
 
     def request_detail(self, entry_id: str) -> dict[str, Any] | None:
-        return self.store.get(REQUEST, entry_id)
+        entry = self.store.get(REQUEST, entry_id)
+        return render(entry) if entry is not None else None
 
     # -- webhooks ----------------------------------------------------------
     def webhooks(self, offset: int, limit: int) -> dict[str, Any]:
