@@ -2,21 +2,27 @@
 
 from typing import Any
 
-from contracts.checks import (
-    CheckFailure,
-    JobHistory,
-    check_response,
-    semantic_failures,
-)
-from contracts.runner import Failure, Report, UnsafeTarget, run_checks
 from contracts.spec import Contract, get_contract, load_spec, spec_path
 from contracts.validate import ContractViolation, validate_response
 
-_LAZY = {"response_body": "contracts.strategies", "request_body": "contracts.strategies"}
+# Imported on first use: the simulator imports ``contracts.spec`` at start-up and should not pay for the
+# checks, the schemathesis runner or hypothesis (about 0.1 s).
+_LAZY = {
+    "response_body": "contracts.strategies",
+    "request_body": "contracts.strategies",
+    "CheckFailure": "contracts.checks",
+    "JobHistory": "contracts.checks",
+    "check_response": "contracts.checks",
+    "semantic_failures": "contracts.checks",
+    "Failure": "contracts.runner",
+    "Report": "contracts.runner",
+    "UnsafeTarget": "contracts.runner",
+    "run_checks": "contracts.runner",
+}
 
 
 def __getattr__(name: str) -> Any:
-    """``contracts.response_body`` / ``request_body`` without importing hypothesis until asked for."""
+    """The lazily imported names above."""
     if name in _LAZY:
         import importlib
 

@@ -15,8 +15,6 @@ import io
 from importlib import resources
 from typing import Any
 
-from PIL import Image, ImageDraw
-
 from mock_server.sim.catalog import ASPECT_SIZES
 
 VIDEO_FILES = {"16:9": "sample-16x9.mp4", "9:16": "sample-9x16.mp4", "1:1": "sample-1x1.mp4"}
@@ -30,6 +28,8 @@ def _palette(seed_text: str) -> tuple[tuple[int, int, int], tuple[int, int, int]
 @functools.lru_cache(maxsize=256)
 def render_image(seed_text: str, aspect: str = "16:9", scale: int = 1, fmt: str = "PNG") -> bytes:
     """A gradient with a few shapes, deterministic in ``seed_text``."""
+    from PIL import Image, ImageDraw  # imported on first render: Pillow is ~40 ms of start-up
+
     w, h = ASPECT_SIZES.get(aspect, ASPECT_SIZES["16:9"])
     w, h = w * scale, h * scale
     top, bottom = _palette(seed_text)

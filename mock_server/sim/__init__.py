@@ -93,7 +93,7 @@ class Simulator:
             self.store.put_meta("initialised", {"at": time.time()})
 
     def _bootstrap_demo(self, now: int) -> None:
-        user = self.ltx.get_user(DEMO_EMAIL) or self.ltx.create_user(now, email=DEMO_EMAIL)
+        user = self.ltx.get_user(DEMO_EMAIL) or self.ltx.create_user(now, email=DEMO_EMAIL, name="Demo User")
         for token in self.config.tokens:
             self.accounts.upsert(tenant_id(token), self.ltx.cookie_of(user), None, now)
 
@@ -119,12 +119,22 @@ class Simulator:
 
     # -- time passing --------------------------------------------------------
     def settle(self, now: int) -> int:
-        """Apply every timeline task due by ``now``; cheap (one index peek) when nothing is due."""
+        """Apply every timeline task due by ``now`` and forget jobs past retention.
+
+        Cheap when nothing is due: two index peeks. Expiry needs no task per job: the "jobs"
+        index is ordered by creation, so the jobs past retention are always at its head.
+        """
+        retention_end = now - self.config.job_retention_s * 1000
         nxt = self.timeline.next_due()
-        if nxt is None or nxt > now:
+        oldest = self.store.index_by_score("jobs", max_score=retention_end, limit=1)
+        if (nxt is None or nxt > now) and not oldest:
             return 0
         n = 0
         with self.store.atomic():
+            for job_id, created in self.store.index_by_score("jobs", max_score=retention_end, limit=10_000):
+                self.jobs.apply({"type": "expire", "jobId": job_id}, int(created), self.base_url)
+                self.store.index_remove("jobs", job_id)  # even if its record was already gone
+                n += 1
             while True:
                 batch = self.timeline.claim_due(now)
                 for due, task in batch:

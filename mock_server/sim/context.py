@@ -9,8 +9,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-
-from faker import Faker
+from typing import Any
 
 from mock_server.clock import Clock
 from mock_server.config import SimConfig
@@ -36,14 +35,25 @@ class Context:
     clock: Clock
     config: SimConfig
     rng: random.Random = field(default_factory=random.Random)
-    faker: Faker = field(default_factory=Faker)
     _rng_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _faker: Any = field(default=None, repr=False)
+
+    @property
+    def faker(self) -> Any:
+        """A seeded Faker, imported on first use (faker costs ~50 ms of start-up that most runs never need)."""
+        if self._faker is None:
+            from faker import Faker
+
+            self._faker = Faker()
+            if self.config.seed is not None:
+                self._faker.seed_instance(self.config.seed)
+        return self._faker
 
     def reseed(self) -> None:
         """Restart the random streams: with ``--seed`` the same calls give the same ids again."""
         with self._rng_lock:
             self.rng.seed(self.config.seed)
-            self.faker.seed_instance(self.config.seed)
+            self._faker = None  # re-made (and re-seeded) on next use
 
     def uuid(self) -> str:
         with self._rng_lock:

@@ -115,8 +115,6 @@ class Jobs:
             self.scheduler.track(job)
             if job["end_ms"] is not None:
                 self._schedule_finish(job)
-            self.timeline.schedule(f"expire:{job['jobId']}", now + self.ctx.config.job_retention_s * 1000,
-                                   {"type": "expire", "jobId": job["jobId"]})
             return job
 
     def _bound_email(self, tenant: str, operation: str, body: dict[str, Any],
@@ -300,7 +298,7 @@ class Jobs:
                 self.deliveries.enqueue(job["jobId"], job["replyUrl"], body, copies=int(hook.get("copies", 1)),
                                         delay_ms=int(float(hook.get("delay_s", 0)) * 1000),
                                         fail_first=int(hook.get("fail_first", 0)))
-        elif task["type"] == "expire":
+        elif task["type"] == "expire":  # queued by Simulator.settle from the "jobs" index
             self.scheduler.untrack(job)
             self.timeline.cancel(f"finish:{job['jobId']}")
             self.assets.remove(job["artifact_uuid"])

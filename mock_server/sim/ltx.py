@@ -76,7 +76,7 @@ class LtxStudio:
 
     # -- users -------------------------------------------------------------
     def create_user(self, now: int, *, email: str | None = None, credits: int | None = None,
-                    subscription: bool = True) -> dict[str, Any]:
+                    subscription: bool = True, name: str | None = None) -> dict[str, Any]:
         """A new LTX Studio user with a fresh session; an existing email is an error."""
         ctx = self.ctx
         with ctx.store.atomic():
@@ -91,7 +91,7 @@ class LtxStudio:
                 raise ApiError(409, f"LTX Studio user {email} already exists")
             user: dict[str, Any] = {
                 "email": email,
-                "name": ctx.faker.name(),
+                "name": name or ctx.faker.name(),
                 "lt_id": _b64(bytes.fromhex(ctx.token_hex(16)))[:21],
                 "credits": ctx.config.demo_credits if credits is None else int(credits),
                 "subscription": bool(subscription),
