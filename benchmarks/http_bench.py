@@ -85,8 +85,10 @@ def serve_bare(port: int, server: str, threads: int) -> None:
         from granian import Granian
         from granian.constants import Interfaces
 
+        from mock_server.server import granian_options
+
         Granian("benchmarks.http_bench:bare_app", address="127.0.0.1", port=port, interface=Interfaces.WSGI,
-                workers=1, blocking_threads=threads, factory=True, log_level="warning", backlog=2048).serve()
+                workers=1, factory=True, log_level="warning", backlog=2048, **granian_options(threads)).serve()
     elif server == "waitress":
         import waitress
 

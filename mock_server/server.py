@@ -23,6 +23,18 @@ WORKERS_ENV = "LTX_MOCK_WORKERS"
 SERVERS = ("granian", "waitress", "werkzeug")
 
 
+def granian_options(threads: int) -> dict[str, Any]:
+    """How granian runs a WSGI app here: ``threads`` blocking threads, and at most that many requests in Python.
+
+    Measured (wrk -c16, GET /scheduler/available, docs/performance.md): with more requests in flight than
+    threads, granian's threads and its Rust runtime fight over the GIL and p99 climbs to hundreds of
+    milliseconds (up to 1.3 s); capping in-flight requests at the thread count (``backpressure``) keeps
+    p99 at ~14 ms. One thread would be faster still, but a ``pollForResult`` wait would then stall
+    every other client.
+    """
+    return {"blocking_threads": threads, "backpressure": threads}
+
+
 def app_from_env() -> Any:
     """Granian's factory target: rebuild the config the CLI put in the environment."""
     from mock_server.app import create_app
@@ -47,7 +59,7 @@ def run(config: SimConfig, host: str, port: int, *, server: str = "granian", wor
         # respawn_failed_workers: a worker that dies (even SIGKILL) is replaced; without it granian
         # shuts the whole server down. State lives in the shared store, so nothing is lost.
         Granian("mock_server.server:app_from_env", address=host, port=port, interface=Interfaces.WSGI,
-                workers=workers, blocking_threads=threads, factory=True, log_level="warning",
+                workers=workers, factory=True, log_level="warning", **granian_options(threads),
                 backlog=2048, respawn_failed_workers=True).serve()
         return
     from mock_server.app import create_app

@@ -128,7 +128,9 @@ class Assets:
                                          "totalPages": math.ceil(total / limit), "currentPage": page}}
 
     def item(self, record: dict[str, Any], now: int, base_url: str) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": record["uuid"], "signedAsset": self.signed(record, now, base_url)}
+        # A generated artifact's item id is its job's uuid, as in the docs' example; an upload's is its own.
+        job_uuid = record["jobId"].split("-job:", 1)[1][:36] if record.get("jobId") else None
+        out: dict[str, Any] = {"id": job_uuid or record["uuid"], "signedAsset": self.signed(record, now, base_url)}
         if record["mimeType"].startswith(("image/", "video/")):
             out["relatedAssets"] = {"thumbnails": {"large": self._thumbnail(record, now, base_url)}}
         else:

@@ -110,7 +110,7 @@ def _fast_requests_while_waiting(api: Api, admin: AdminClient, n_jobs: int, atte
     while time.monotonic() < deadline:
         t0 = time.perf_counter()
         assert api.get("/scheduler").status_code == 200
-        assert api.post("/images/create", json={"prompt": "p"}).status_code == 200
+        assert api.post("/images/create", json={"prompt": "p"}).status_code in (200, 429)  # 429 once maxJobs is full
         slowest = max(slowest, time.perf_counter() - t0)
         log = [d for d in admin.webhooks() if d["url"].endswith("/dead")]
         if len(log) == n_jobs and all(d["state"] == "failed" for d in log):
