@@ -82,25 +82,6 @@ def render(entry: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def body_for_log(raw: bytes, mimetype: str | None) -> Any:
-    """JSON bodies as objects, text as text, binaries as a size note; always masked and bounded."""
-    if not raw:
-        return None
-    if mimetype and not (mimetype.startswith("text/") or "json" in mimetype or "form" in mimetype):
-        return f"<{len(raw)} bytes {mimetype}>"
-    text = raw[:BODY_LIMIT].decode("utf-8", "replace")
-    text = mask_text(text)
-    if "json" in (mimetype or "") and len(raw) <= BODY_LIMIT:
-        try:
-            parsed = json.loads(text)
-            if "\\u" in text:  # a lone surrogate escape ("\ud800") parses, but no JSON answer can carry it
-                json.dumps(parsed, ensure_ascii=False).encode("utf-8")
-            return parsed
-        except ValueError:  # includes UnicodeEncodeError
-            pass
-    return text + ("…" if len(raw) > BODY_LIMIT else "")
-
-
 class Journal:
     """Append, query, count, clear."""
 

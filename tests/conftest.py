@@ -1,4 +1,4 @@
-"""Fixtures of the store contract tests: one real redis-server per test session (never a fake)."""
+"""Fixtures shared by the whole suite. (The `ltx_mock` fixture comes from the installed pytest plugin.)"""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import pytest
 
 
 def _redis_helper() -> ModuleType:
-    """tests/redis_server.py, loaded by path (tests/ is not a package); shared with tests/scale/."""
+    """tests/redis_server.py, loaded by path (tests/ is not a package)."""
     name = "ltx_tests_redis_server"
     if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).parent.parent / "redis_server.py")
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).parent / "redis_server.py")
         assert spec and spec.loader
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
@@ -25,6 +25,6 @@ def _redis_helper() -> ModuleType:
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
-    """``redis://127.0.0.1:PORT/0`` of a redis-server started for this session (per xdist worker)."""
+    """``redis://127.0.0.1:PORT/0`` of a real redis-server (never a fake), started on first use, once per session."""
     with _redis_helper().RedisServer() as server:
         yield server.url
