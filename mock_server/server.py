@@ -59,7 +59,7 @@ def run(config: SimConfig, host: str, port: int, *, server: str = "granian", wor
         # respawn_failed_workers: a worker that dies (even SIGKILL) is replaced; without it granian
         # shuts the whole server down. State lives in the shared store, so nothing is lost.
         Granian("mock_server.server:app_from_env", address=host, port=port, interface=Interfaces.WSGI,
-                workers=workers, factory=True, log_level="warning", **granian_options(threads),
+                workers=workers, factory=True, log_level="error", **granian_options(threads),
                 backlog=2048, respawn_failed_workers=True).serve()
         return
     from mock_server.app import create_app
