@@ -48,13 +48,10 @@ class Scheduler:
         jobs = self.ctx.store.get_many(JOB, self.running_ids(tenant, email, now))
         return [j for j in jobs if j and j["start_ms"] <= now]
 
-    def limit_in_force(self, tenant: str, account: dict[str, Any], now: int) -> int:
+    @staticmethod
+    def limit_in_force(account: dict[str, Any], running: list[dict[str, Any]]) -> int:
         """The account's maxJobs, raised while jobs admitted with a larger per-request override still run."""
-        limit = account["maxJobs"]
-        for job in self.ctx.store.get_many(JOB, self.running_ids(tenant, account["email"], now)):
-            if job and job.get("maxJobs"):
-                limit = max(limit, job["maxJobs"])
-        return limit
+        return max([account["maxJobs"], *(j["maxJobs"] for j in running if j.get("maxJobs"))])
 
     def choose(self, tenant: str, email: str | None, override: int | None, now: int) -> dict[str, Any]:
         """The account a new job runs on (call inside ``store.atomic()``).
@@ -106,13 +103,16 @@ class Scheduler:
         return out
 
     def available(self, tenant: str, now: int) -> dict[str, Any]:
-        available = []
+        """GET /scheduler/available: each account's running jobs are read once for all three figures."""
+        available, executing = [], []
         for account in self.accounts.all(tenant):
-            executing = len(self.started(tenant, account["email"], now))
-            limit = self.limit_in_force(tenant, account, now) if executing else account["maxJobs"]
-            available.append({"email": account["email"], "maxJobs": limit, "executing": executing,
-                              "available": max(0, limit - executing)})
-        return {"executing": self.running(tenant, now), "available": available}
+            running = self.started(tenant, account["email"], now)
+            limit = self.limit_in_force(account, running)
+            available.append({"email": account["email"], "maxJobs": limit, "executing": len(running),
+                              "available": max(0, limit - len(running))})
+            executing.extend(self._entry(j, now) for j in running)
+        executing.sort(key=lambda e: e["started"])
+        return {"executing": executing, "available": available}
 
     def cancel(self, tenant: str, job_id: str, now: int) -> dict[str, Any]:
         """Stop tracking a running job (it still runs upstream): 404 unless it is running now."""
