@@ -27,10 +27,6 @@ class Timeline:
         self.ctx.store.put(TASK, task_id, task)
         self.ctx.store.index_add(DUE, task_id, due_ms)
 
-    def reschedule(self, task_id: str, due_ms: int) -> None:
-        if self.ctx.store.index_score(DUE, task_id) is not None:
-            self.ctx.store.index_add(DUE, task_id, due_ms)
-
     def cancel(self, task_id: str) -> None:
         self.ctx.store.index_remove(DUE, task_id)
         self.ctx.store.delete(TASK, task_id)
