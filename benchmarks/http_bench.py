@@ -84,8 +84,7 @@ def serve_bare(port: int, server: str, threads: int) -> None:
     if server == "granian":
         from granian import Granian
         from granian.constants import Interfaces
-
-        from mock_server.server import granian_options
+        from ltxstudio_mock.mock_server.server import granian_options
 
         Granian("benchmarks.http_bench:bare_app", address="127.0.0.1", port=port, interface=Interfaces.WSGI,
                 workers=1, factory=True, log_level="warning", backlog=2048, **granian_options(threads)).serve()

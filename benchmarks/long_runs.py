@@ -35,7 +35,7 @@ def run_concurrency(rounds: int, ops: int) -> dict[str, Any]:
 
 
 def run_negative(examples: int) -> dict[str, Any]:
-    from contracts.pytest_plugin import start_simulator
+    from ltxstudio_mock.pytest_plugin import start_simulator
 
     server, _ = start_simulator()  # strict responses, paused clock, seed 1234: as the ltx_mock fixture
     try:

@@ -25,10 +25,10 @@ from collections import Counter
 from typing import Any
 
 import requests
+from ltxstudio_mock.contracts.spec import get_contract
+from ltxstudio_mock.mock_server.sim.catalog import CATALOG
 
-from contracts.admin_client import AdminClient
-from contracts.spec import get_contract
-from mock_server.sim.catalog import CATALOG
+from ltxstudio_mock.admin_client import AdminClient
 
 API = "/v1/ltxstudio"
 TOKEN = "demo-token"
@@ -252,8 +252,7 @@ def negative_inputs(url: str, *, max_examples: int = 10, seed: int = 0,
     """
     import schemathesis
     from hypothesis.errors import Unsatisfiable
-
-    from contracts.spec import spec_path
+    from ltxstudio_mock.contracts.spec import spec_path
 
     base = url + API
     cfg = schemathesis.Config.from_dict({"base-url": base, "headers": AUTH, "generation": {"database": "none"}})

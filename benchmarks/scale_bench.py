@@ -129,7 +129,7 @@ def profile(redis_url: str, n: int = 400) -> dict[str, Any]:
     of requests per second, shared by all processes."""
     import time
 
-    from mock_server import SimConfig, create_app
+    from ltxstudio_mock.mock_server import SimConfig, create_app
 
     out: dict[str, Any] = {}
     app = create_app(SimConfig(store_url=f"{redis_url}?prefix=prof-{uuid.uuid4().hex[:8]}:", speed=100000,

@@ -53,19 +53,19 @@ def _norm(path: str) -> str:
 def load_spec_document() -> dict[str, Any] | None:
     """The parsed openapi.yaml, or None when no copy can be found or read."""
     try:
-        spec_module = importlib.import_module("contracts.spec")
+        spec_module = importlib.import_module("ltxstudio_mock.contracts.spec")
         loader = getattr(spec_module, "load_spec", None)
         if loader is not None:
             spec = loader()
             if isinstance(spec, dict):
                 return spec
     except Exception as exc:  # a half-written contracts package must not break the client
-        log.debug("contracts.spec unavailable: %s", exc)
+        log.debug("ltxstudio_mock.contracts.spec unavailable: %s", exc)
     import yaml
 
     candidates: list[Any] = []
     with contextlib.suppress(Exception):  # contracts not installed
-        candidates.append(importlib.resources.files("contracts") / "openapi.yaml")
+        candidates.append(importlib.resources.files("ltxstudio_mock.contracts") / "openapi.yaml")
     candidates.append(Path(__file__).resolve().parents[1] / "openapi.yaml")
     for candidate in candidates:
         try:

@@ -1,4 +1,4 @@
-"""Command line of the client: `ltx-mock client ...` or `python -m client ...`.
+"""Command line of the client: `ltx-mock client ...` or `python -m ltxstudio_mock.client ...`.
 
 Reads USEAPI_TOKEN and USEAPI_BASE_URL like the library, so the same commands drive the real service or
 the simulator. Results go to stdout (paths, tables); progress and errors to stderr.
@@ -348,8 +348,8 @@ def status(ctx: click.Context, job_id: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of `python -m client`."""
-    client.main(args=argv if argv is not None else sys.argv[1:], prog_name="python -m client",
+    """Entry point of `python -m ltxstudio_mock.client`."""
+    client.main(args=argv if argv is not None else sys.argv[1:], prog_name="python -m ltxstudio_mock.client",
                 auto_envvar_prefix=None)
 
 

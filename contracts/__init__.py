@@ -2,22 +2,22 @@
 
 from typing import Any
 
-from contracts.spec import Contract, get_contract, load_spec, spec_path
-from contracts.validate import ContractViolation, validate_response
+from ltxstudio_mock.contracts.spec import Contract, get_contract, load_spec, spec_path
+from ltxstudio_mock.contracts.validate import ContractViolation, validate_response
 
 # Imported on first use: the simulator imports ``contracts.spec`` at start-up and should not pay for the
 # checks, the schemathesis runner or hypothesis (about 0.1 s).
 _LAZY = {
-    "response_body": "contracts.strategies",
-    "request_body": "contracts.strategies",
-    "CheckFailure": "contracts.checks",
-    "JobHistory": "contracts.checks",
-    "check_response": "contracts.checks",
-    "semantic_failures": "contracts.checks",
-    "Failure": "contracts.runner",
-    "Report": "contracts.runner",
-    "UnsafeTarget": "contracts.runner",
-    "run_checks": "contracts.runner",
+    "response_body": "ltxstudio_mock.contracts.strategies",
+    "request_body": "ltxstudio_mock.contracts.strategies",
+    "CheckFailure": "ltxstudio_mock.contracts.checks",
+    "JobHistory": "ltxstudio_mock.contracts.checks",
+    "check_response": "ltxstudio_mock.contracts.checks",
+    "semantic_failures": "ltxstudio_mock.contracts.checks",
+    "Failure": "ltxstudio_mock.contracts.runner",
+    "Report": "ltxstudio_mock.contracts.runner",
+    "UnsafeTarget": "ltxstudio_mock.contracts.runner",
+    "run_checks": "ltxstudio_mock.contracts.runner",
 }
 
 

@@ -5,8 +5,13 @@ from __future__ import annotations
 import sys
 
 import click
-
-from contracts.runner import DEFAULT_ARTIFACT_TIMEOUT_S, DEFAULT_MAX_EXAMPLES, PHASES, UnsafeTarget, is_loopback
+from ltxstudio_mock.contracts.runner import (
+    DEFAULT_ARTIFACT_TIMEOUT_S,
+    DEFAULT_MAX_EXAMPLES,
+    PHASES,
+    UnsafeTarget,
+    is_loopback,
+)
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8787/v1/ltxstudio"
 DEMO_TOKEN = "demo-token"
@@ -51,7 +56,7 @@ def check(base_url: str, token: str | None, max_examples: int, seed: int | None,
     ltx-mock check                                        # the local simulator on :8787
     ltx-mock check --base-url https://api.useapi.net/v1/ltxstudio --token "$USEAPI_TOKEN" --read-only
     """
-    from contracts.runner import run_checks
+    from ltxstudio_mock.contracts.runner import run_checks
 
     if token is None:
         if not is_loopback(base_url):

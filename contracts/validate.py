@@ -6,7 +6,7 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
-from contracts.spec import get_contract
+from ltxstudio_mock.contracts.spec import get_contract
 
 
 class ContractViolation(AssertionError):

@@ -18,16 +18,15 @@ import time
 from typing import Any
 
 from flask import Flask, Response, g, request
+from ltxstudio_mock.contracts.spec import get_contract
+from ltxstudio_mock.mock_server import api
+from ltxstudio_mock.mock_server.config import SimConfig
+from ltxstudio_mock.mock_server.errors import ApiError
+from ltxstudio_mock.mock_server.faults import Faults
+from ltxstudio_mock.mock_server.journal import FORM_TYPES, Journal, mask_form, mask_headers, raw_body
+from ltxstudio_mock.mock_server.sim import Simulator
+from ltxstudio_mock.mock_server.store.base import Store
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
-
-from contracts.spec import get_contract
-from mock_server import api
-from mock_server.config import SimConfig
-from mock_server.errors import ApiError
-from mock_server.faults import Faults
-from mock_server.journal import FORM_TYPES, Journal, mask_form, mask_headers, raw_body
-from mock_server.sim import Simulator
-from mock_server.store.base import Store
 
 log = logging.getLogger("ltx_mock")
 API_PREFIX_SLASH = api.API_PREFIX + "/"
@@ -50,10 +49,10 @@ def create_app(config: SimConfig | None = None, *, store: Store | None = None,
     contract = get_contract()  # compile openapi.yaml once, at start-up
 
     api.register(app)
-    from mock_server.admin import bp as admin_bp
+    from ltxstudio_mock.mock_server.admin import bp as admin_bp
 
     app.register_blueprint(admin_bp, url_prefix="/__admin")
-    from mock_server.dashboard import bp as dashboard_bp  # the live page at /__admin/dashboard
+    from ltxstudio_mock.mock_server.dashboard import bp as dashboard_bp  # the live page at /__admin/dashboard
 
     app.register_blueprint(dashboard_bp, url_prefix="/__admin/dashboard")
 
@@ -140,7 +139,7 @@ def create_app(config: SimConfig | None = None, *, store: Store | None = None,
 
     app.extensions["ltx_contract"] = contract
     if config.background:
-        from mock_server.worker import Worker
+        from ltxstudio_mock.mock_server.worker import Worker
 
         app.extensions["ltx_worker"] = Worker(sim, config).start()
     return app

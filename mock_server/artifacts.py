@@ -15,7 +15,7 @@ import io
 from importlib import resources
 from typing import Any
 
-from mock_server.sim.catalog import ASPECT_SIZES
+from ltxstudio_mock.mock_server.sim.catalog import ASPECT_SIZES
 
 VIDEO_FILES = {"16:9": "sample-16x9.mp4", "9:16": "sample-9x16.mp4", "1:1": "sample-1x1.mp4"}
 
@@ -50,7 +50,7 @@ def render_image(seed_text: str, aspect: str = "16:9", scale: int = 1, fmt: str 
 @functools.cache
 def video_bytes(aspect: str = "16:9") -> bytes:
     name = VIDEO_FILES.get(aspect, VIDEO_FILES["16:9"])
-    return (resources.files("mock_server") / "data" / name).read_bytes()
+    return (resources.files("ltxstudio_mock.mock_server") / "data" / name).read_bytes()
 
 
 def artifact_bytes(job: dict[str, Any]) -> tuple[bytes, str]:

@@ -9,9 +9,8 @@ import sys
 from pathlib import Path
 
 import click
-
-from mock_server.config import DEMO_EMAIL, DEMO_TOKEN, SimConfig
-from mock_server.server import SERVERS
+from ltxstudio_mock.mock_server.config import DEMO_EMAIL, DEMO_TOKEN, SimConfig
+from ltxstudio_mock.mock_server.server import SERVERS
 
 
 def _banner(host: str, port: int, config: SimConfig) -> str:
@@ -66,7 +65,7 @@ def serve(host: str, port: int, tokens: tuple[str, ...], empty: bool, speed: flo
           seed: int | None, scenario: str | None, state_path: str | None, store_url: str | None, workers: int,
           threads: int, server: str, webhook_lease: float) -> None:
     """Start the simulator (Ctrl-C to stop)."""
-    from mock_server.server import run
+    from ltxstudio_mock.mock_server.server import run
 
     if state_path and store_url:
         raise click.UsageError("--state and --store are alternatives: give one")
@@ -82,8 +81,8 @@ def serve(host: str, port: int, tokens: tuple[str, ...], empty: bool, speed: flo
         _check_scenario(dataclasses.replace(config, scenario=scenario))  # errors name the path as given
     if store:
         # Bootstrap once here so that N workers do not each reset a shared store.
-        from mock_server.sim import Simulator
-        from mock_server.store import open_store
+        from ltxstudio_mock.mock_server.sim import Simulator
+        from ltxstudio_mock.mock_server.store import open_store
 
         probe = open_store(store)
         joining = probe.get_meta("initialised") is not None
@@ -104,8 +103,8 @@ def serve(host: str, port: int, tokens: tuple[str, ...], empty: bool, speed: flo
 
 def _check_scenario(config: SimConfig) -> None:
     """Load the scenario into a throw-away in-memory simulator: every mistake stops us here, named."""
-    from mock_server.scenario import ScenarioError
-    from mock_server.sim import Simulator
+    from ltxstudio_mock.mock_server.scenario import ScenarioError
+    from ltxstudio_mock.mock_server.sim import Simulator
 
     try:
         Simulator(dataclasses.replace(config, store_url=None, background=False))
@@ -124,8 +123,7 @@ def snapshot(file: str, url: str, assets_dir: str | None) -> None:
     import mimetypes
 
     import requests
-
-    from mock_server.scenario import dump_yaml
+    from ltxstudio_mock.mock_server.scenario import dump_yaml
 
     resp = requests.get(f"{url.rstrip('/')}/__admin/snapshot", timeout=60)
     if resp.status_code != 200:
@@ -147,13 +145,13 @@ def snapshot(file: str, url: str, assets_dir: str | None) -> None:
 def _mount_optional() -> None:
     """Subcommands that live in the other packages."""
     try:
-        from contracts.cli import check
+        from ltxstudio_mock.contracts.cli import check
 
         main.add_command(check)
     except ImportError:  # pragma: no cover - contracts always ships with us
         pass
     try:
-        from client.cli import client
+        from ltxstudio_mock.client.cli import client
 
         main.add_command(client)
     except ImportError:  # pragma: no cover

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from mock_server.store.base import Store
+from ltxstudio_mock.mock_server.store.base import Store
 
 CLOCK_KEY = "clock"
 

@@ -14,10 +14,9 @@ import time
 from typing import Any
 
 from flask import Response
-
-from mock_server.errors import ApiError
-from mock_server.sim.context import Context
-from mock_server.store.base import Store
+from ltxstudio_mock.mock_server.errors import ApiError
+from ltxstudio_mock.mock_server.sim.context import Context
+from ltxstudio_mock.mock_server.store.base import Store
 
 FAULTS = "faults"
 ERROR_TEXT = {

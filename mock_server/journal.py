@@ -12,7 +12,7 @@ import json
 import re
 from typing import Any
 
-from mock_server.store.base import Store
+from ltxstudio_mock.mock_server.store.base import Store
 
 ENTRY = "request"
 INDEX = "journal"

@@ -24,11 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 import jsonschema_rs
 import yaml
-
-from mock_server.errors import ApiError
+from ltxstudio_mock.mock_server.errors import ApiError
 
 if TYPE_CHECKING:
-    from mock_server.sim import Simulator
+    from ltxstudio_mock.mock_server.sim import Simulator
 
 SCHEMA_PATH = Path(__file__).with_name("scenario-schema.yaml")
 UPLOADS_FOLDER = "artifacts/user-uploads"
@@ -248,8 +247,8 @@ class _Loader:
                 sim.ltx.patch_user(now, email, new_session=True)
 
     def accounts(self) -> None:
-        from mock_server.sim.accounts import DEFAULT_MAX_JOBS
-        from mock_server.sim.ltx import parse_cookie
+        from ltxstudio_mock.mock_server.sim.accounts import DEFAULT_MAX_JOBS
+        from ltxstudio_mock.mock_server.sim.ltx import parse_cookie
 
         sim = self.sim
         for i, spec in enumerate(self.doc.get("accounts") or []):
@@ -269,7 +268,7 @@ class _Loader:
             })
 
     def assets(self) -> None:
-        from mock_server.sim.assets import ASSET
+        from ltxstudio_mock.mock_server.sim.assets import ASSET
 
         sim = self.sim
         for i, spec in enumerate(self.doc.get("assets") or []):
@@ -319,8 +318,8 @@ class _Loader:
 
     def _declared_job(self, tenant: str, spec: dict[str, Any], path: list[Any]) -> dict[str, Any]:
         """A job record in the declared state, as if the simulator had run it up to now."""
-        from mock_server.sim.catalog import CATALOG, planned_seconds
-        from mock_server.sim.jobs import DEFAULT_FAILURE, DEFAULT_MODEL, video_seconds
+        from ltxstudio_mock.mock_server.sim.catalog import CATALOG, planned_seconds
+        from ltxstudio_mock.mock_server.sim.jobs import DEFAULT_FAILURE, DEFAULT_MODEL, video_seconds
 
         sim = self.sim
         email = self.account_email(tenant, spec, path)
@@ -369,7 +368,7 @@ class _Loader:
         return job
 
     def faults(self) -> None:
-        from mock_server.faults import Faults
+        from ltxstudio_mock.mock_server.faults import Faults
 
         faults = Faults(self.sim.store, self.sim.ctx)
         for i, rule in enumerate(self.doc.get("faults") or []):
@@ -413,8 +412,8 @@ def snapshot(sim: Simulator) -> dict[str, Any]:
     Uploaded bytes are inlined as base64 (``ltx-mock snapshot --assets-dir`` writes them as files).
     Tenants whose token is unknown (state written before tokens were kept) are left out.
     """
-    from mock_server.faults import Faults
-    from mock_server.sim import TENANT
+    from ltxstudio_mock.mock_server.faults import Faults
+    from ltxstudio_mock.mock_server.sim import TENANT
 
     store = sim.store
     st = sim.clock.state()

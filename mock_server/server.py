@@ -14,9 +14,8 @@ import os
 import threading
 from typing import Any
 
+from ltxstudio_mock.mock_server.config import SimConfig
 from werkzeug.serving import BaseWSGIServer, make_server
-
-from mock_server.config import SimConfig
 
 CONFIG_ENV = "LTX_MOCK_CONFIG"
 WORKERS_ENV = "LTX_MOCK_WORKERS"
@@ -37,7 +36,7 @@ def granian_options(threads: int) -> dict[str, Any]:
 
 def app_from_env() -> Any:
     """Granian's factory target: rebuild the config the CLI put in the environment."""
-    from mock_server.app import create_app
+    from ltxstudio_mock.mock_server.app import create_app
 
     config = SimConfig(**json.loads(os.environ[CONFIG_ENV]))
     if config.seed is not None and int(os.environ.get(WORKERS_ENV, "1")) > 1:
@@ -58,11 +57,11 @@ def run(config: SimConfig, host: str, port: int, *, server: str = "granian", wor
         os.environ[WORKERS_ENV] = str(workers)
         # respawn_failed_workers: a worker that dies (even SIGKILL) is replaced; without it granian
         # shuts the whole server down. State lives in the shared store, so nothing is lost.
-        Granian("mock_server.server:app_from_env", address=host, port=port, interface=Interfaces.WSGI,
+        Granian("ltxstudio_mock.mock_server.server:app_from_env", address=host, port=port, interface=Interfaces.WSGI,
                 workers=workers, factory=True, log_level="error", **granian_options(threads),
                 backlog=2048, respawn_failed_workers=True).serve()
         return
-    from mock_server.app import create_app
+    from ltxstudio_mock.mock_server.app import create_app
 
     app = create_app(config)
     if server == "waitress":

@@ -12,8 +12,7 @@ import time
 from typing import Any
 
 import requests
-
-from mock_server.sim.deliveries import Deliveries
+from ltxstudio_mock.mock_server.sim.deliveries import Deliveries
 
 log = logging.getLogger("ltx_mock.webhooks")
 USER_AGENT = "ltxstudio-mock webhook"

@@ -12,9 +12,9 @@ import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from mock_server.config import SimConfig
-from mock_server.sim import Simulator
-from mock_server.webhooks import deliver
+from ltxstudio_mock.mock_server.config import SimConfig
+from ltxstudio_mock.mock_server.sim import Simulator
+from ltxstudio_mock.mock_server.webhooks import deliver
 
 log = logging.getLogger("ltx_mock.worker")
 TICK_S = 0.05

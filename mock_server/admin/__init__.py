@@ -12,13 +12,12 @@ from typing import Any
 
 import yaml
 from flask import Blueprint, Response, current_app, request
-
-from contracts.spec import Contract
-from mock_server.api import json_response, no_content
-from mock_server.api.inputs import operation as _operation
-from mock_server.errors import ApiError, not_found
-from mock_server.sim import Simulator, tenant_id
-from mock_server.sim.context import iso
+from ltxstudio_mock.contracts.spec import Contract
+from ltxstudio_mock.mock_server.api import json_response, no_content
+from ltxstudio_mock.mock_server.api.inputs import operation as _operation
+from ltxstudio_mock.mock_server.errors import ApiError, not_found
+from ltxstudio_mock.mock_server.sim import Simulator, tenant_id
+from ltxstudio_mock.mock_server.sim.context import iso
 
 bp = Blueprint("admin", __name__)
 SPEC = Path(__file__).with_name("admin-openapi.yaml")
@@ -82,7 +81,7 @@ def add_token(query: dict[str, Any], data: dict[str, Any]) -> Response:
     s = sim()
     tid = s.add_token(data["token"])
     if data.get("demoAccount"):
-        from mock_server.config import DEMO_EMAIL
+        from ltxstudio_mock.mock_server.config import DEMO_EMAIL
 
         user = s.ltx.get_user(DEMO_EMAIL) or s.ltx.create_user(s.now(), email=DEMO_EMAIL)
         s.accounts.upsert(tid, s.ltx.cookie_of(user), None, s.now())
@@ -256,7 +255,7 @@ def list_webhooks(query: dict[str, Any]) -> Response:
 @bp.get("/snapshot")
 @operation("adminSnapshot")
 def snapshot(query: dict[str, Any]) -> Response:
-    from mock_server.scenario import snapshot as take
+    from ltxstudio_mock.mock_server.scenario import snapshot as take
 
     return json_response(take(sim()))
 
@@ -265,7 +264,7 @@ def snapshot(query: dict[str, Any]) -> Response:
 @operation("adminLoadScenario")
 def load_scenario(query: dict[str, Any], data: dict[str, Any]) -> Response:
     """Reset to the start-up state with this scenario in place of the configured one (until the next reset)."""
-    from mock_server.scenario import check
+    from ltxstudio_mock.mock_server.scenario import check
 
     check(data, "<posted scenario>")  # a ScenarioError is a ValueError: 400 naming the field
     try:

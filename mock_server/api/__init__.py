@@ -10,8 +10,7 @@ import json
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request
-
-from mock_server.sim import Simulator
+from ltxstudio_mock.mock_server.sim import Simulator
 
 API_PREFIX = "/v1/ltxstudio"
 
@@ -43,7 +42,7 @@ def no_content() -> Response:
 
 
 def register(app: Flask) -> None:
-    from mock_server.api import accounts, assets, images, scheduler, storage, videos
+    from ltxstudio_mock.mock_server.api import accounts, assets, images, scheduler, storage, videos
 
     for module in (accounts, assets, images, videos, scheduler):
         app.register_blueprint(module.bp, url_prefix=API_PREFIX)

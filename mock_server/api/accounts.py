@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response
-
-from mock_server.api import api_blueprint, json_response, no_content, now, sim, tenant
-from mock_server.api.inputs import operation
-from mock_server.errors import not_found
+from ltxstudio_mock.mock_server.api import api_blueprint, json_response, no_content, now, sim, tenant
+from ltxstudio_mock.mock_server.api.inputs import operation
+from ltxstudio_mock.mock_server.errors import not_found
 
 bp = api_blueprint("accounts")
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response, g, request
-
-from mock_server.api import api_blueprint, base_url, json_response, now, sim, tenant
-from mock_server.api.inputs import operation
-from mock_server.errors import bad_request
+from ltxstudio_mock.mock_server.api import api_blueprint, base_url, json_response, now, sim, tenant
+from ltxstudio_mock.mock_server.api.inputs import operation
+from ltxstudio_mock.mock_server.errors import bad_request
 
 bp = api_blueprint("assets")
 

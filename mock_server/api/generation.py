@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response
-
-from mock_server.api import base_url, json_response, now, sim, tenant
+from ltxstudio_mock.mock_server.api import base_url, json_response, now, sim, tenant
 
 
 def start(operation: str, data: dict[str, Any]) -> Response:

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response
-
-from mock_server.api import api_blueprint
-from mock_server.api.generation import start
-from mock_server.api.inputs import operation
+from ltxstudio_mock.mock_server.api import api_blueprint
+from ltxstudio_mock.mock_server.api.generation import start
+from ltxstudio_mock.mock_server.api.inputs import operation
 
 bp = api_blueprint("images")
 

@@ -14,9 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import g, request
-
-from contracts.spec import Contract, Operation, get_contract
-from mock_server.errors import bad_request
+from ltxstudio_mock.contracts.spec import Contract, Operation, get_contract
+from ltxstudio_mock.mock_server.errors import bad_request
 
 INT = re.compile(r"^[+-]?\d+$")
 NUM = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Response
-
-from mock_server.api import api_blueprint, json_response, no_content, now, sim, tenant
-from mock_server.api.inputs import operation
+from ltxstudio_mock.mock_server.api import api_blueprint, json_response, no_content, now, sim, tenant
+from ltxstudio_mock.mock_server.api.inputs import operation
 
 bp = api_blueprint("scheduler")
 

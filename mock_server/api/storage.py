@@ -9,11 +9,10 @@ from __future__ import annotations
 import re
 
 from flask import Blueprint, Response, request
-
-from mock_server.api import now, sim
-from mock_server.artifacts import artifact_bytes, thumbnail_bytes
-from mock_server.errors import not_found
-from mock_server.sim.assets import ASSET, BUCKET
+from ltxstudio_mock.mock_server.api import now, sim
+from ltxstudio_mock.mock_server.artifacts import artifact_bytes, thumbnail_bytes
+from ltxstudio_mock.mock_server.errors import not_found
+from ltxstudio_mock.mock_server.sim.assets import ASSET, BUCKET
 
 bp = Blueprint("storage", __name__)
 NAME = re.compile(r"^(?P<uuid>[0-9a-f-]{36})(?P<thumb>-thumbnail-large)?\.\w+$")

@@ -14,15 +14,15 @@ import fnmatch
 import re
 from typing import Any
 
-from mock_server.journal import ENTRY as REQUEST
-from mock_server.journal import INDEX as JOURNAL
-from mock_server.journal import SECURED, mask_text, render
-from mock_server.sim import Simulator, tenant_id
-from mock_server.sim.accounts import ACCOUNT, account_key, accounts_index
-from mock_server.sim.context import iso
-from mock_server.sim.deliveries import DELIVERY, DUE, LOG
-from mock_server.sim.ltx import USER
-from mock_server.sim.scheduler import JOB, running_index
+from ltxstudio_mock.mock_server.journal import ENTRY as REQUEST
+from ltxstudio_mock.mock_server.journal import INDEX as JOURNAL
+from ltxstudio_mock.mock_server.journal import SECURED, mask_text, render
+from ltxstudio_mock.mock_server.sim import Simulator, tenant_id
+from ltxstudio_mock.mock_server.sim.accounts import ACCOUNT, account_key, accounts_index
+from ltxstudio_mock.mock_server.sim.context import iso
+from ltxstudio_mock.mock_server.sim.deliveries import DELIVERY, DUE, LOG
+from ltxstudio_mock.mock_server.sim.ltx import USER
+from ltxstudio_mock.mock_server.sim.scheduler import JOB, running_index
 
 MAX_LIMIT = 200
 TENANT_LIMIT = 20  # tenants shown, each with up to ACCOUNT_LIMIT accounts

@@ -20,17 +20,17 @@ import hashlib
 import time
 from typing import Any
 
-from mock_server.clock import Clock
-from mock_server.config import DEMO_EMAIL, SimConfig
-from mock_server.sim.accounts import Accounts
-from mock_server.sim.assets import Assets
-from mock_server.sim.context import Context
-from mock_server.sim.deliveries import Deliveries
-from mock_server.sim.jobs import Jobs
-from mock_server.sim.ltx import LtxStudio
-from mock_server.sim.scheduler import Scheduler
-from mock_server.sim.timeline import Timeline
-from mock_server.store import Store, open_store
+from ltxstudio_mock.mock_server.clock import Clock
+from ltxstudio_mock.mock_server.config import DEMO_EMAIL, SimConfig
+from ltxstudio_mock.mock_server.sim.accounts import Accounts
+from ltxstudio_mock.mock_server.sim.assets import Assets
+from ltxstudio_mock.mock_server.sim.context import Context
+from ltxstudio_mock.mock_server.sim.deliveries import Deliveries
+from ltxstudio_mock.mock_server.sim.jobs import Jobs
+from ltxstudio_mock.mock_server.sim.ltx import LtxStudio
+from ltxstudio_mock.mock_server.sim.scheduler import Scheduler
+from ltxstudio_mock.mock_server.sim.timeline import Timeline
+from ltxstudio_mock.mock_server.store import Store, open_store
 
 TENANT = "tenant"
 POLL_INTERVAL_S = 3  # "each attempt waits 3 seconds"
@@ -81,11 +81,11 @@ class Simulator:
             for token in self.config.tokens:
                 self.add_token(token)
             if scenario is None and self.config.scenario:
-                from mock_server.scenario import read_scenario
+                from ltxstudio_mock.mock_server.scenario import read_scenario
 
                 scenario = read_scenario(self.config.scenario)
             if scenario is not None:
-                from mock_server.scenario import apply
+                from ltxstudio_mock.mock_server.scenario import apply
 
                 apply(self, scenario)  # sets its clock first, then the demo data (unless demo: false)
             elif self.config.demo:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from mock_server.errors import ApiError, bad_request, not_found
-from mock_server.sim.context import Context, iso
-from mock_server.sim.ltx import LtxStudio, parse_cookie
+from ltxstudio_mock.mock_server.errors import ApiError, bad_request, not_found
+from ltxstudio_mock.mock_server.sim.context import Context, iso
+from ltxstudio_mock.mock_server.sim.ltx import LtxStudio, parse_cookie
 
 ACCOUNT = "account"
 SECURED = "…secured…"

@@ -12,8 +12,8 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-from mock_server.errors import ApiError, bad_request
-from mock_server.sim.context import Context
+from ltxstudio_mock.mock_server.errors import ApiError, bad_request
+from ltxstudio_mock.mock_server.sim.context import Context
 
 ASSET = "asset"
 BUCKET = "lt-infinity-prd"

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from mock_server.clock import Clock
-from mock_server.config import SimConfig
-from mock_server.store.base import Store
+from ltxstudio_mock.mock_server.clock import Clock
+from ltxstudio_mock.mock_server.config import SimConfig
+from ltxstudio_mock.mock_server.store.base import Store
 
 
 def iso(ms: int) -> str:

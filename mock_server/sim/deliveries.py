@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from mock_server.sim.context import Context
+from ltxstudio_mock.mock_server.sim.context import Context
 
 DELIVERY = "delivery"
 DUE = "deliveries:due"  # scored by real epoch ms: network retries run on real time

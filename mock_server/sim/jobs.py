@@ -12,15 +12,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from mock_server.errors import bad_request, not_found
-from mock_server.sim.accounts import Accounts
-from mock_server.sim.assets import Assets
-from mock_server.sim.catalog import CATALOG, Generation, planned_seconds
-from mock_server.sim.context import Context
-from mock_server.sim.deliveries import Deliveries
-from mock_server.sim.ltx import LtxStudio
-from mock_server.sim.scheduler import JOB, Scheduler
-from mock_server.sim.timeline import Timeline
+from ltxstudio_mock.mock_server.errors import bad_request, not_found
+from ltxstudio_mock.mock_server.sim.accounts import Accounts
+from ltxstudio_mock.mock_server.sim.assets import Assets
+from ltxstudio_mock.mock_server.sim.catalog import CATALOG, Generation, planned_seconds
+from ltxstudio_mock.mock_server.sim.context import Context
+from ltxstudio_mock.mock_server.sim.deliveries import Deliveries
+from ltxstudio_mock.mock_server.sim.ltx import LtxStudio
+from ltxstudio_mock.mock_server.sim.scheduler import JOB, Scheduler
+from ltxstudio_mock.mock_server.sim.timeline import Timeline
 
 JOB_ID = re.compile(r"^email:(?P<email>\S+)-job:(?P<uuid>[0-9a-f-]{36})-type:(?P<type>image|video)$")
 OUTCOMES = "outcomes"  # meta: queued outcomes for the next jobs (POST /__admin/next-outcome)

@@ -14,8 +14,8 @@ import json
 import secrets
 from typing import Any
 
-from mock_server.errors import ApiError, bad_request, not_found
-from mock_server.sim.context import Context
+from ltxstudio_mock.mock_server.errors import ApiError, bad_request, not_found
+from ltxstudio_mock.mock_server.sim.context import Context
 
 USER = "ltxuser"
 BY_TOKEN = "ltxtoken"

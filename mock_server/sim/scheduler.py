@@ -12,10 +12,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from mock_server.errors import ApiError, bad_request, not_found
-from mock_server.sim.accounts import Accounts
-from mock_server.sim.context import Context, iso, mmss
-from mock_server.sim.ltx import LtxStudio
+from ltxstudio_mock.mock_server.errors import ApiError, bad_request, not_found
+from ltxstudio_mock.mock_server.sim.accounts import Accounts
+from ltxstudio_mock.mock_server.sim.context import Context, iso, mmss
+from ltxstudio_mock.mock_server.sim.ltx import LtxStudio
 
 JOB = "job"
 INFINITY = math.inf  # the end of a stalled job
@@ -116,7 +116,7 @@ class Scheduler:
 
     def cancel(self, tenant: str, job_id: str, now: int) -> dict[str, Any]:
         """Stop tracking a running job (it still runs upstream): 404 unless it is running now."""
-        from mock_server.sim.jobs import JOB_ID
+        from ltxstudio_mock.mock_server.sim.jobs import JOB_ID
 
         if not JOB_ID.match(job_id or ""):
             raise bad_request(f"Invalid jobId {job_id!r}: expected email:<email>-job:<uuid>-type:<image|video>")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mock_server.sim.context import Context
+from ltxstudio_mock.mock_server.sim.context import Context
 
 TASK = "task"
 DUE = "due"

@@ -52,9 +52,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import redis
+from ltxstudio_mock.mock_server.store.base import Record, Store
 from redis.exceptions import NoScriptError
-
-from mock_server.store.base import Record, Store
 
 DEFAULT_PREFIX = "ltxmock:"
 DEFAULT_LOCK_TTL_MS = 5000

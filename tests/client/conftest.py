@@ -6,8 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 import responses
-
-from client import LTXStudioClient
+from ltxstudio_mock.client import LTXStudioClient
 
 BASE = "https://api.test/v1/ltxstudio"
 TOKEN = "test-token"

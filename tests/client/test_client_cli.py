@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 import requests
 from click.testing import CliRunner
-
-from client import LTXStudioClient, cli
+from ltxstudio_mock.client import LTXStudioClient, cli
 
 BASE = "https://api.test/v1/ltxstudio"
 JOB_ID = "email:a@b.c-job:7a34b821-9fd0-205e-d21b-4abc6f7839e7-type:image"

@@ -16,8 +16,7 @@ import pytest
 import responses
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-
-from client import (
+from ltxstudio_mock.client import (
     Account,
     AssetList,
     BadRequestError,
@@ -31,8 +30,8 @@ from client import (
     SchedulerAvailable,
     UploadedAsset,
 )
-from client._spec import Contract, get_contract
-from client.exceptions import APIError, AuthenticationError
+from ltxstudio_mock.client._spec import Contract, get_contract
+from ltxstudio_mock.client.exceptions import APIError, AuthenticationError
 
 BASE = "https://api.test/v1/ltxstudio"
 JOB_ID = "email:a@b.c-job:7a34b821-9fd0-205e-d21b-4abc6f7839e7-type:image"

@@ -8,9 +8,7 @@ from pathlib import Path
 import pytest
 import requests
 import responses
-from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
-
-from client import (
+from ltxstudio_mock.client import (
     APIError,
     Artifact,
     AuthenticationError,
@@ -27,7 +25,8 @@ from client import (
     ServerError,
     TransportError,
 )
-from client._retry import RetryPolicy, parse_retry_after, request_was_not_sent
+from ltxstudio_mock.client._retry import RetryPolicy, parse_retry_after, request_was_not_sent
+from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
 
 JOB_ID = "email:demo@example.com-job:7a34b821-9fd0-205e-d21b-4abc6f7839e7-type:image"
 ASSET_URL = "https://storage.test/artifacts/model-serving/result.png?sig=abc"

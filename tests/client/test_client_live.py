@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 import requests
 from click.testing import CliRunner
-
-from client import (
+from ltxstudio_mock.client import (
     AuthenticationError,
     BadRequestError,
     CapacityError,
@@ -30,7 +29,7 @@ from client import (
     cli,
 )
 
-contracts = pytest.importorskip("contracts")
+contracts = pytest.importorskip("ltxstudio_mock.contracts")
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 DEMO_EMAIL = "demo@example.com"

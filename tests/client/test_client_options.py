@@ -8,10 +8,9 @@ import re
 
 import pytest
 import responses
-
-from client import LTXStudioClient, LTXStudioError, ValidationError
-from client._spec import Contract, get_contract
-from client.options import api_name, build_body, python_name
+from ltxstudio_mock.client import LTXStudioClient, LTXStudioError, ValidationError
+from ltxstudio_mock.client._spec import Contract, get_contract
+from ltxstudio_mock.client.options import api_name, build_body, python_name
 
 JOB_ID = "email:demo@example.com-job:7a34b821-9fd0-205e-d21b-4abc6f7839e7-type:image"
 CREATED = {"jobId": JOB_ID, "generationId": "gen_1"}

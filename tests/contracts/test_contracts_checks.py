@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 from contracts_helpers import FILE_ID, JOB, VIDEO_JOB, fake_response, get_job, job_body
-
-from contracts.checks import (
+from ltxstudio_mock.contracts.checks import (
     CheckFailure,
     JobHistory,
     Observation,

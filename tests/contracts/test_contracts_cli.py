@@ -7,9 +7,8 @@ from pathlib import Path
 
 from broken_servers import healthy_app, leaked_secret, serving
 from click.testing import CliRunner
-
-from contracts.cli import check
-from mock_server.cli import main
+from ltxstudio_mock.contracts.cli import check
+from ltxstudio_mock.mock_server.cli import main
 
 FAST = ["--max-examples", "3", "--seed", "1", "--phases", "examples,fuzzing", "-q"]
 
@@ -66,7 +65,7 @@ def test_contracts_cli_rejects_unknown_operations() -> None:
 
 
 def test_contracts_cli_read_only_sends_no_write() -> None:
-    from contracts.admin_client import AdminClient
+    from ltxstudio_mock.admin_client import AdminClient
 
     with serving(healthy_app()) as url:
         result = CliRunner().invoke(check, ["--base-url", url, "--read-only", "--max-examples", "2", "--seed", "1",

@@ -6,8 +6,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-
-from contracts.runner import (
+from ltxstudio_mock.contracts.runner import (
     NEVER_REMOTE,
     Failure,
     Report,
@@ -19,7 +18,7 @@ from contracts.runner import (
     run_checks,
     select_operations,
 )
-from contracts.spec import get_contract
+from ltxstudio_mock.contracts.spec import get_contract
 
 LOCAL = "http://127.0.0.1:8787/v1/ltxstudio"
 REMOTE = "https://api.useapi.net/v1/ltxstudio"

@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from mock_server.scenario import parse
+from ltxstudio_mock.mock_server.scenario import parse
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "test-control.md"
 BLOCKS = re.findall(r"```(python|yaml)\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import requests
 
-from contracts.admin_client import AdminClient
+from ltxstudio_mock.admin_client import AdminClient
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = "demo@example.com"
@@ -43,7 +43,7 @@ class Served:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mock_server.cli", "serve", "--port", str(self.port), *args],
+            [sys.executable, "-m", "ltxstudio_mock.mock_server.cli", "serve", "--port", str(self.port), *args],
             cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 30
         while True:

@@ -13,10 +13,9 @@ import threading
 from pathlib import Path
 
 import pytest
-
-from mock_server.store import open_store
-from mock_server.store.memory import MemoryStore
-from mock_server.store.sqlite import SQLiteStore
+from ltxstudio_mock.mock_server.store import open_store
+from ltxstudio_mock.mock_server.store.memory import MemoryStore
+from ltxstudio_mock.mock_server.store.sqlite import SQLiteStore
 
 INF = float("inf")
 

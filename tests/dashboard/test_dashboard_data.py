@@ -8,8 +8,7 @@ from typing import Any
 
 import requests
 from dashboard_helpers import DEMO_EMAIL, Api, Receiver
-
-from mock_server.dashboard.data import SECURED, scrub
+from ltxstudio_mock.mock_server.dashboard.data import SECURED, scrub
 
 
 def wait_for(predicate: Any, timeout: float = 5.0) -> Any:

@@ -14,7 +14,7 @@ import pytest
 
 from benchmarks import simulator
 from benchmarks.reliability import disconnect_mid_upload, oversized_upload, webhook_faults
-from contracts.pytest_plugin import start_simulator
+from ltxstudio_mock.pytest_plugin import start_simulator
 
 
 @pytest.fixture

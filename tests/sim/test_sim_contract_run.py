@@ -6,9 +6,9 @@ whose clock runs 1000x so that jobs really finish during the run and upscales an
 
 from __future__ import annotations
 
-from contracts import run_checks
-from mock_server import SimConfig, create_app
-from mock_server.server import ServerThread
+from ltxstudio_mock.contracts import run_checks
+from ltxstudio_mock.mock_server import SimConfig, create_app
+from ltxstudio_mock.mock_server.server import ServerThread
 
 
 def test_sim_passes_the_whole_contract_in_every_phase() -> None:

@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ltxstudio_mock.contracts.validate import validate_response
 from sim_helpers import DEMO_EMAIL, Api, make_png
-
-from contracts.validate import validate_response
 
 REFERENCE = Path(os.environ.get("LTX_REFERENCE_DOCS", "/work/shared/reference"))
 PYTHON_BLOCK = re.compile(r"```python\n(.*?)```", re.S)

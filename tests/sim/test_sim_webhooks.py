@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 import requests
+from ltxstudio_mock.contracts.spec import get_contract
 from sim_helpers import Api, Receiver, free_port
 
-from contracts.admin_client import AdminClient
-from contracts.pytest_plugin import start_simulator
-from contracts.spec import get_contract
+from ltxstudio_mock.admin_client import AdminClient
+from ltxstudio_mock.pytest_plugin import start_simulator
 
 
 def job_schema_errors(body: dict[str, Any]) -> list[str]:

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 import redis
-
-from mock_server.store.redis import LockLost, RedisStore
+from ltxstudio_mock.mock_server.store.redis import LockLost, RedisStore
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,7 +31,7 @@ def url(redis_url: str) -> Iterator[str]:
 
 HOLDER = """
 import sys, time
-from mock_server.store.redis import RedisStore
+from ltxstudio_mock.mock_server.store.redis import RedisStore
 store = RedisStore(sys.argv[1], lock_ttl_ms=600)
 with store.atomic():
     store.put("job", "half-done", {"claimed": True})

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from contracts.admin_client import AdminClient
+from ltxstudio_mock.admin_client import AdminClient
 
 DEMO_TOKEN = "demo-token"
 SUITE_MAX_EXAMPLES = 10  # contract checks inside a test suite: seconds, not a minute
@@ -48,8 +48,8 @@ class LtxMock:
     def client(self) -> Any:
         """A reference LTXStudioClient pointed at this simulator; every response it reads is checked against
         openapi.yaml."""
-        from client import LTXStudioClient
-        from contracts.validate import validate_response
+        from ltxstudio_mock.client import LTXStudioClient
+        from ltxstudio_mock.contracts.validate import validate_response
 
         return LTXStudioClient(self.token, base_url=self.base_url, response_hook=validate_response)
 
@@ -62,15 +62,15 @@ class LtxMock:
         Options are ``contracts.run_checks``'s (``max_examples`` defaults to a suite-friendly
         ``SUITE_MAX_EXAMPLES``). Use ``report.raise_for_failures()`` or ``assert report.ok, report.format()``.
         """
-        from contracts.runner import run_checks
+        from ltxstudio_mock.contracts.runner import run_checks
 
         return run_checks(self.base_url, self.token, **{"max_examples": SUITE_MAX_EXAMPLES, **options})
 
 
 def start_simulator(**config: Any) -> tuple[Any, Any]:
     """Start a simulator on a free port in a thread; returns (ServerThread, app)."""
-    from mock_server import SimConfig, create_app
-    from mock_server.server import ServerThread
+    from ltxstudio_mock.mock_server import SimConfig, create_app
+    from ltxstudio_mock.mock_server.server import ServerThread
 
     settings = {"paused": True, "strict_responses": True, "seed": 1234, **config}
     app = create_app(SimConfig(**settings))
@@ -120,7 +120,7 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
     result = yield
     marker = item.get_closest_marker(CONTRACT_MARKER)
     if marker is not None:
-        from contracts.runner import run_checks
+        from ltxstudio_mock.contracts.runner import run_checks
 
         options = {"max_examples": SUITE_MAX_EXAMPLES, **marker.kwargs}
         base_url, token = options.pop("base_url", None), options.pop("token", None)
