@@ -55,11 +55,12 @@ STATUS_RANK = {"active": 0, "completed": 1, "failed": 1}
 class CheckFailure(AssertionError):
     """A response breaks one of this API's rules; ``defect`` names the rule, the message says how."""
 
-    def __init__(self, defect: str, message: str, *, expected: str = "") -> None:
+    def __init__(self, defect: str, message: str, *, expected: str = "", where: str = "") -> None:
         super().__init__(f"{defect}: {message}")
         self.defect = defect
         self.detail = message
         self.expected = expected
+        self.where = where  # the JSON path in the body it is about ("available[0].executing"), "" if none
         self.check = ""  # the check function that raised it, filled in by runners
 
 
@@ -293,11 +294,12 @@ def check_job_id_format(response: Any, operation_id: str | None = None) -> None:
             continue  # a type error: response_schema_conformance reports it
         m = JOB_ID.match(job_id)
         if m is None:
-            raise CheckFailure("malformed jobId", f"{label} {job_id!r} is not {expected}", expected=expected)
+            raise CheckFailure("malformed jobId", f"{label} {job_id!r} is not {expected}", expected=expected,
+                               where=label)
         if "email" in obj and isinstance(obj["email"], str) and obj["email"] != m["email"]:
             raise CheckFailure("jobId names another account",
                                f"{label} {job_id!r} runs on {m['email']} but the entry's email is {obj['email']!r}",
-                               expected="the jobId's email part equal to the entry's email")
+                               expected="the jobId's email part equal to the entry's email", where=label)
     if op_id in GENERATION_MEDIA and isinstance(view.json, dict) and isinstance(view.json.get("jobId"), str):
         m = JOB_ID.match(view.json["jobId"])
         assert m is not None
@@ -305,17 +307,17 @@ def check_job_id_format(response: Any, operation_id: str | None = None) -> None:
         if m["type"] != media:
             raise CheckFailure("jobId of the wrong media type",
                                f"{op_id} returned {view.json['jobId']!r}, a {m['type']} job",
-                               expected=f"a jobId ending in -type:{media}")
+                               expected=f"a jobId ending in -type:{media}", where="jobId")
         asked = view.request_json.get("email") if isinstance(view.request_json, dict) else None
         if isinstance(asked, str) and asked and asked != m["email"]:
             raise CheckFailure("job ran on another account",
                                f"the request named email {asked!r} but the job runs on {m['email']!r}",
-                               expected=f"a jobId starting with email:{asked}-job:")
+                               expected=f"a jobId starting with email:{asked}-job:", where="jobId")
     if op_id == "getJob" and isinstance(view.json, dict) and isinstance(view.json.get("jobId"), str):
         asked = view.path_param("jobId")
         if asked and asked != view.json["jobId"]:
             raise CheckFailure("another job returned", f"asked for {asked!r}, got {view.json['jobId']!r}",
-                               expected=f"jobId {asked!r}")
+                               expected=f"jobId {asked!r}", where="jobId")
 
 
 def check_asset_id_format(response: Any, operation_id: str | None = None) -> None:
@@ -337,11 +339,13 @@ def check_asset_id_format(response: Any, operation_id: str | None = None) -> Non
             continue  # thumbnails and other derived files have their own ids
         m = FILE_ID.match(fid)
         if m is None:
-            raise CheckFailure("malformed asset id", f"{label} {fid!r} is not {expected}", expected=expected)
+            raise CheckFailure("malformed asset id", f"{label} {fid!r} is not {expected}", expected=expected,
+                               where=label)
         mime = obj.get("mimeType")
         if isinstance(mime, str) and mime and mime != m["mime"]:
             raise CheckFailure("asset id names another MIME type",
-                               f"{label} {fid!r} says {m['mime']} but mimeType is {mime!r}", expected=expected)
+                               f"{label} {fid!r} says {m['mime']} but mimeType is {mime!r}", expected=expected,
+                               where=label)
     body = view.json
     if op_id == "uploadAsset" and isinstance(body, dict) and isinstance(body.get("asset"), dict):
         fid = body["asset"].get("fileId")
@@ -349,11 +353,12 @@ def check_asset_id_format(response: Any, operation_id: str | None = None) -> Non
         if fid is None:
             return  # every field of an upload answer is optional in the contract
         if not isinstance(fid, str) or not FILE_ID.match(fid):
-            raise CheckFailure("malformed asset id", f"upload returned asset.fileId {fid!r}", expected=expected)
+            raise CheckFailure("malformed asset id", f"upload returned asset.fileId {fid!r}", expected=expected,
+                               where="asset.fileId")
         if sent and FILE_ID.match(fid)["mime"].lower() != sent:  # type: ignore[index]
             raise CheckFailure("asset id names another MIME type",
                                f"uploaded as {sent} but asset.fileId is {fid!r}",
-                               expected=f"asset:{{UUID}}-type:{sent}")
+                               expected=f"asset:{{UUID}}-type:{sent}", where="asset.fileId")
     if op_id in GENERATION_MEDIA or op_id == "getJob":
         media = GENERATION_MEDIA.get(op_id or "")
         job_id = body.get("jobId") if isinstance(body, dict) else None
@@ -363,7 +368,8 @@ def check_asset_id_format(response: Any, operation_id: str | None = None) -> Non
         mime = (artifact.get("asset") or {}).get("mimeType") if isinstance(artifact, dict) else None
         if media and isinstance(mime, str) and "/" in mime and not mime.startswith(media + "/"):
             raise CheckFailure("artifact of the wrong media type",
-                               f"a {media} job's artifact is {mime}", expected=f"a {media}/* artifact")
+                               f"a {media} job's artifact is {mime}", expected=f"a {media}/* artifact",
+                               where="status.artifact.asset.mimeType")
 
 
 def check_secrets_masked(response: Any) -> None:
@@ -382,7 +388,7 @@ def check_secrets_masked(response: Any) -> None:
         for where, key, value in _walk(view.json):
             if key in SECRET_FIELDS and value != SECURED:
                 raise CheckFailure("secret leaked", f"{where} is {_clip(value)!r}, not {SECURED!r}",
-                                   expected=expected)
+                                   expected=expected, where=where)
     if "eyJ" not in text and "_token=" not in text:
         echoed: list[str] = []
     else:
@@ -432,15 +438,17 @@ def check_scheduler_capacity(response: Any) -> None:
         if executing > max_jobs:
             raise CheckFailure("executing above maxJobs",
                                f"available[{i}] ({email}): executing {executing} > maxJobs {max_jobs}",
-                               expected="executing <= maxJobs")
+                               expected="executing <= maxJobs", where=f"available[{i}].executing")
         if isinstance(free, int) and free != max(0, max_jobs - executing):
             raise CheckFailure("available is not maxJobs - executing",
                                f"available[{i}] ({email}): maxJobs {max_jobs}, executing {executing}, "
-                               f"available {free}", expected=f"available {max(0, max_jobs - executing)}")
+                               f"available {free}", expected=f"available {max(0, max_jobs - executing)}",
+                               where=f"available[{i}].available")
         if email in listed and listed[email] != executing:
             raise CheckFailure("executing count disagrees with the executing list",
                                f"available[{i}] ({email}) says executing {executing} but executing[] lists "
-                               f"{listed[email]} jobs of it", expected=f"executing {listed[email]}")
+                               f"{listed[email]} jobs of it", expected=f"executing {listed[email]}",
+                               where=f"available[{i}].executing")
 
 
 def check_pagination(response: Any) -> None:
@@ -460,7 +468,8 @@ def check_pagination(response: Any) -> None:
                                              ("totalItems", "itemCount", "itemsPerPage", "totalPages", "currentPage"))
 
     def fail(what: str, expected: str) -> CheckFailure:
-        return CheckFailure("pagination meta disagrees", f"{what} (meta {json.dumps(meta)})", expected=expected)
+        return CheckFailure("pagination meta disagrees", f"{what} (meta {json.dumps(meta)})", expected=expected,
+                            where="meta")
 
     if isinstance(count, int) and count != len(items):
         raise fail(f"itemCount {count} but {len(items)} items", f"itemCount {len(items)}")
@@ -564,13 +573,13 @@ def check_job_status(response: Any, history: JobHistory) -> None:
         if STATUS_RANK[kind] < STATUS_RANK[before.status] or (before.status != kind and before.status != "active"):
             raise CheckFailure("job status went back",
                                f"{job_id} was {before.status} and is now {kind}",
-                               expected=f"{before.status} (terminal) or a later status")
+                               expected=f"{before.status} (terminal) or a later status", where="status.type")
         if progress is not None and before.progress is not None and progress < before.progress:
             raise CheckFailure("job progress fell", f"{job_id} progress {before.progress} -> {progress}",
-                               expected=f"progress >= {before.progress}")
+                               expected=f"progress >= {before.progress}", where="status.progress")
         if before.had_artifact and kind == "completed" and not has_artifact:
             raise CheckFailure("job artifact disappeared", f"{job_id} showed status.artifact before, now none",
-                               expected="status.artifact with an assetUrl")
+                               expected="status.artifact with an assetUrl", where="status.artifact")
     else:
         history.jobs[job_id] = sighting
 

@@ -67,18 +67,29 @@ class SchemaCheck:
 
     def errors(self, instance: Any, *, limit: int = 5) -> list[str]:
         """Readable messages, empty when valid."""
+        out = [msg if custom or not parts else f"{'.'.join(str(p) for p in parts)}: {msg}"
+               for parts, msg, custom in self._problems(instance, limit)]
+        return list(dict.fromkeys(out))
+
+    def problems(self, instance: Any, *, limit: int = 5) -> list[tuple[str, str]]:
+        """(JSON path such as ``items[0].asset.fileId``, message) of each error, empty when valid.
+
+        The path is "" for the document itself. ``ltx-mock proxy`` reports it beside the message.
+        """
+        return list(dict.fromkeys((json_path(parts), msg) for parts, msg, _ in self._problems(instance, limit)))
+
+    def _problems(self, instance: Any, limit: int) -> list[tuple[tuple[Any, ...], str, bool]]:
         if self.validator.is_valid(instance):
             return []
-        out: list[str] = []
+        out: list[tuple[tuple[Any, ...], str, bool]] = []
         for err in self.validator.iter_errors(instance):
             out.append(self._describe(err))
             if len(out) >= limit:
                 break
         # A custom message (from x-error-message) is the most specific: show it first.
-        msgs = sorted(dict.fromkeys(out), key=lambda m: not m.startswith("!"))
-        return [m.removeprefix("!") for m in msgs]
+        return sorted(dict.fromkeys(out), key=lambda p: not p[2])
 
-    def _describe(self, err: Any) -> str:
+    def _describe(self, err: Any) -> tuple[tuple[Any, ...], str, bool]:
         node: Any = self.schema
         custom = None
         for part in err.schema_path:
@@ -88,10 +99,16 @@ class SchemaCheck:
                 break
             if isinstance(node, dict) and "x-error-message" in node:
                 custom = node["x-error-message"]
-        if custom:
-            return "!" + custom
-        where = ".".join(str(p) for p in err.instance_path)
-        return f"{where}: {err.message}" if where else err.message
+        parts = tuple(err.instance_path)
+        return (parts, custom, True) if custom else (parts, err.message, False)
+
+
+def json_path(parts: Any) -> str:
+    """``["items", 0, "asset"]`` as ``items[0].asset`` (the form the semantic checks' messages use)."""
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
 
 
 @dataclass(eq=False)
