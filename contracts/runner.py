@@ -142,27 +142,27 @@ class Report:
         if not self.ok:
             raise AssertionError(self.format())
 
-    def write_junit(self, path: str) -> None:
+    def write_junit(self, path: str, *, suite: str = "ltx-mock check") -> None:
         """A JUnit XML file: one test case per selected operation, its failures as <failure> elements."""
         contract = get_contract()
         labels = [f"{contract[op].method} {contract[op].path}" for op in self.operations]
         by_label: dict[str, list[Failure]] = {label: [] for label in labels}
         for f in self.failures:
             by_label.setdefault(f.operation, []).append(f)
-        suite = ET.Element("testsuite", name="ltx-mock check", tests=str(len(by_label) + 1),
-                           failures=str(sum(1 for v in by_label.values() if v)),
-                           errors=str(1 if self.errors else 0), time=f"{self.duration_s:.3f}")
+        root = ET.Element("testsuite", name=suite, tests=str(len(by_label) + 1),
+                          failures=str(sum(1 for v in by_label.values() if v)),
+                          errors=str(1 if self.errors else 0), time=f"{self.duration_s:.3f}")
         for label, failures in by_label.items():
-            case = ET.SubElement(suite, "testcase", classname="ltx-mock check", name=label)
+            case = ET.SubElement(root, "testcase", classname=suite, name=label)
             if failures:
                 node = ET.SubElement(case, "failure", message="; ".join(sorted({f.title for f in failures})))
                 node.text = "\n\n".join(f.format() for f in failures)
             elif label not in self.tested and label != "run":
                 ET.SubElement(case, "skipped", message="no request reached this operation")
-        run_case = ET.SubElement(suite, "testcase", classname="ltx-mock check", name="run")
+        run_case = ET.SubElement(root, "testcase", classname=suite, name="run")
         if self.errors:
             ET.SubElement(run_case, "error", message=self.errors[0]).text = "\n".join(self.errors)
-        tree = ET.ElementTree(suite)
+        tree = ET.ElementTree(root)
         ET.indent(tree)
         tree.write(path, encoding="utf-8", xml_declaration=True)
 

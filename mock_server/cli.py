@@ -142,6 +142,28 @@ def snapshot(file: str, url: str, assets_dir: str | None) -> None:
     click.echo(f"wrote {file}")
 
 
+@main.command()
+@click.option("--upstream", required=True, help="The API root to forward to, e.g. https://api.useapi.net/v1/ltxstudio.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (loopback by default).")
+@click.option("--port", default=8788, show_default=True, type=int)
+@click.option("--record", type=click.Path(dir_okay=False, writable=True),
+              help="On exit, write what was seen as a scenario file (serve it with --scenario FILE).")
+@click.option("--junit-xml", "junit_xml", type=click.Path(dir_okay=False, writable=True),
+              help="On exit, write a JUnit report: one test case per operation seen.")
+@click.option("--allow-spend", is_flag=True, help="Forward credit-spending operations to a non-loopback upstream.")
+def proxy(upstream: str, host: str, port: int, record: str | None, junit_xml: str | None, allow_spend: bool) -> None:
+    """Forward to a real API, report where its answers leave the contract, record a scenario (docs/proxy.md)."""
+    from ltxstudio_mock.mock_server.proxy import ProxyApp, run
+
+    try:
+        app = ProxyApp(upstream, allow_spend=allow_spend, record=bool(record))
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    run(app, host, port, junit_xml=junit_xml, record=record,
+        banner=f"ltx-mock proxy: http://{host}:{{port}}/v1/ltxstudio -> {upstream.rstrip('/')}\n"
+               f"  violations: http://{host}:{{port}}/__proxy/violations (and one line each on stderr)")
+
+
 def _mount_optional() -> None:
     """Subcommands that live in the other packages."""
     try:

@@ -318,7 +318,7 @@ class _Loader:
 
     def _declared_job(self, tenant: str, spec: dict[str, Any], path: list[Any]) -> dict[str, Any]:
         """A job record in the declared state, as if the simulator had run it up to now."""
-        from ltxstudio_mock.mock_server.sim.catalog import CATALOG, planned_seconds
+        from ltxstudio_mock.mock_server.sim.catalog import CATALOG, TIMING_META, run_seconds
         from ltxstudio_mock.mock_server.sim.jobs import DEFAULT_FAILURE, DEFAULT_MODEL, video_seconds
 
         sim = self.sim
@@ -332,7 +332,8 @@ class _Loader:
         params = dict(spec.get("params") or {"prompt": "A scenario job"})
         if model != "upscale" and operation != "images/upscale":
             params.setdefault("model", model)
-        total = int((spec.get("runTime") or planned_seconds(gen, video_seconds(operation, model, params), 0)) * 1000)
+        total = int((spec.get("runTime") or run_seconds(gen, operation, video_seconds(operation, model, params), 0,
+                                                        sim.store.get_meta(TIMING_META))) * 1000)
         state = spec.get("state", "completed")
         progress = int(spec.get("progress", 0 if state == "failed" else 50))
         delay = int(float(spec.get("artifactDelay") or 0) * 1000)
@@ -367,6 +368,16 @@ class _Loader:
             job["message"] = spec.get("message") or DEFAULT_FAILURE
         return job
 
+    def timing(self) -> None:
+        """Recorded run times: jobs of these models (and operations) take them instead of the catalog's."""
+        from ltxstudio_mock.mock_server.sim.catalog import TIMING_META
+
+        entries = self.doc.get("timing") or []
+        if entries:
+            self.sim.store.put_meta(TIMING_META, {
+                (f"{e['operation']} {e['model']}" if e.get("operation") else e["model"]): float(e["seconds"])
+                for e in entries})
+
     def faults(self) -> None:
         from ltxstudio_mock.mock_server.faults import Faults
 
@@ -388,7 +399,7 @@ def apply(sim: Simulator, doc: dict[str, Any], *, demo: bool | None = None) -> N
     """Apply a checked scenario document, in one atomic step.
 
     Order: clock, tokens, the demo data (when ``demo``, default the server's setting, and the
-    scenario does not say ``demo: false``), users, accounts, assets, jobs, faults, outcomes.
+    scenario does not say ``demo: false``), users, accounts, assets, timing, jobs, faults, outcomes.
     """
     loader = _Loader(sim, doc)
     demo = sim.config.demo if demo is None else demo
@@ -400,6 +411,7 @@ def apply(sim: Simulator, doc: dict[str, Any], *, demo: bool | None = None) -> N
         loader.users()
         loader.accounts()
         loader.assets()
+        loader.timing()
         loader.jobs()
         loader.faults()
         loader.outcomes()
@@ -445,6 +457,12 @@ def snapshot(sim: Simulator) -> dict[str, Any]:
         if job["tenant"] in tokens:
             record = {k: v for k, v in job.items() if k != "tenant"}
             doc["jobs"].append({"token": tokens[job["tenant"]], "record": record})
+    from ltxstudio_mock.mock_server.sim.catalog import TIMING_META
+
+    for key, seconds in (store.get_meta(TIMING_META) or {}).items():
+        operation, _, model = key.rpartition(" ")
+        doc.setdefault("timing", []).append({**({"operation": operation} if operation else {}), "model": model,
+                                             "seconds": seconds})
     for rule in Faults(store, sim.ctx).list():
         if rule.get("count") == 0 and rule.get("fraction") is None:
             continue

@@ -39,9 +39,22 @@ CATALOG: dict[str, Generation] = {
     )
 }
 
+TIMING_META = "timing"  # store meta: recorded run times, {"<operation> <model>" or "<model>": seconds}
+
 ASPECT_SIZES = {"16:9": (640, 360), "9:16": (360, 640), "1:1": (512, 512)}
 
 
 def planned_seconds(gen: Generation, video_seconds: float, jitter: float) -> float:
     """Simulated run time; ``jitter`` in [-1, 1] spreads it by +-20%."""
     return (gen.base_seconds + gen.per_video_second * video_seconds) * (1 + 0.2 * jitter)
+
+
+def run_seconds(gen: Generation, operation: str, video_seconds: float, jitter: float,
+                timing: dict[str, float] | None = None) -> float:
+    """A job's simulated run time: the one recorded for its operation and model (a scenario's ``timing``,
+    written by ``ltx-mock proxy --record``) when there is one, exactly, else ``planned_seconds``."""
+    if timing:
+        recorded = timing.get(f"{operation} {gen.name}") or timing.get(gen.name)
+        if recorded:
+            return float(recorded)
+    return planned_seconds(gen, video_seconds, jitter)

@@ -15,7 +15,7 @@ from typing import Any
 from ltxstudio_mock.mock_server.errors import bad_request, not_found
 from ltxstudio_mock.mock_server.sim.accounts import Accounts
 from ltxstudio_mock.mock_server.sim.assets import Assets
-from ltxstudio_mock.mock_server.sim.catalog import CATALOG, Generation, planned_seconds
+from ltxstudio_mock.mock_server.sim.catalog import CATALOG, TIMING_META, Generation, run_seconds
 from ltxstudio_mock.mock_server.sim.context import Context
 from ltxstudio_mock.mock_server.sim.deliveries import Deliveries
 from ltxstudio_mock.mock_server.sim.ltx import LtxStudio
@@ -97,7 +97,8 @@ class Jobs:
             self.ltx.charge(account["email"], gen.credits, now)
             outcome = self._next_outcome(operation, model)
             uuid = self.ctx.uuid()
-            seconds = planned_seconds(gen, video_seconds(operation, model, body), self.ctx.random() * 2 - 1)
+            seconds = run_seconds(gen, operation, video_seconds(operation, model, body), self.ctx.random() * 2 - 1,
+                                  store.get_meta(TIMING_META))
             total_ms = int(seconds * 1000)
             job: dict[str, Any] = {
                 "jobId": f"email:{account['email']}-job:{uuid}-type:{gen.media}",

@@ -1,0 +1,220 @@
+"""Forwarding: a WSGI app that passes every request to the upstream unchanged and streams its answer back.
+
+Method, path, query, headers (the caller's own ``Authorization`` included) and the raw
+body go out as they came; the answer's status, headers and raw bytes (still
+compressed if the upstream compressed them) come back as they were. Only hop-by-hop
+headers and ``Host`` are left to each connection, which is what makes a proxied
+answer byte-identical to a direct one. Both bodies are streamed: an upload is sent
+while it is read, a ``pollForResult`` wait simply holds the connection open.
+
+A copy of each body (up to ``capture_limit`` bytes) is kept for the observer, which
+runs once the upstream's answer is complete and before its last chunk reaches the
+caller, so anything the observer records is visible by the time the caller has its answer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from werkzeug.wrappers import Request
+
+log = logging.getLogger("ltxstudio_mock.proxy")
+
+#: Connection-level headers (RFC 9110 7.6.1) plus the ones each hop sets for itself.
+HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+                        "trailers", "transfer-encoding", "upgrade", "proxy-connection"})
+NOT_FORWARDED = HOP_BY_HOP | {"host", "content-length", "expect"}
+CHUNK = 64 * 1024
+DEFAULT_CAPTURE_LIMIT = 32 * 1024 * 1024  # above the API's upload limit; bodies beyond it are not inspected
+#: (connect, read) seconds. The read timeout outlasts the longest pollForResult wait the docs allow.
+DEFAULT_TIMEOUT = (10.0, 900.0)
+
+
+@dataclass
+class Exchange:
+    """One request and its answer, as the observers see them (shaped like a ``requests.Response``)."""
+
+    method: str
+    path: str  # as the caller sent it, e.g. /v1/ltxstudio/accounts
+    query: str
+    request_headers: dict[str, str]
+    request_body: bytes | None  # None: not kept (over the capture limit)
+    status_code: int
+    headers: dict[str, str]
+    content: bytes | None  # decoded body; None when over the capture limit or in an unknown encoding
+    complete: bool = True  # False: the upstream's answer broke off
+    at: float = field(default_factory=time.time)
+
+    @property
+    def url(self) -> str:
+        return f"http://proxy{self.path}" + (f"?{self.query}" if self.query else "")
+
+    @property
+    def request(self) -> Any:
+        """What ``contracts.checks.ResponseView`` reads of the request."""
+        return SimpleNamespace(method=self.method, url=self.url, headers=self.request_headers,
+                               body=self.request_body or b"")
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.content) if self.content else None
+        except ValueError:
+            return None
+
+
+class _TeeBody:
+    """The caller's request body, read as requests sends it upstream, with a copy kept (up to a limit).
+
+    ``len`` tells requests the size, so the upstream gets the caller's ``Content-Length`` rather than
+    a chunked body.
+    """
+
+    def __init__(self, stream: Any, length: int, limit: int) -> None:
+        self.stream = stream
+        self.len = length
+        self.limit = limit
+        self.copy = bytearray()
+        self.read_bytes = 0
+
+    def read(self, n: int = -1) -> bytes:
+        chunk = self.stream.read(n if n and n > 0 else CHUNK)
+        self.read_bytes += len(chunk)
+        if len(self.copy) + len(chunk) <= self.limit:
+            self.copy += chunk
+        return chunk
+
+    def __iter__(self) -> Iterator[bytes]:
+        while chunk := self.read(CHUNK):
+            yield chunk
+
+    def kept(self) -> bytes | None:
+        return bytes(self.copy) if self.read_bytes == len(self.copy) else None
+
+
+def _decoded(raw: bytes, encoding: str) -> bytes | None:
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return raw
+    try:
+        if encoding in ("gzip", "x-gzip"):
+            return zlib.decompress(raw, 16 + zlib.MAX_WBITS)
+        if encoding == "deflate":
+            try:
+                return zlib.decompress(raw)
+            except zlib.error:
+                return zlib.decompress(raw, -zlib.MAX_WBITS)
+    except zlib.error:
+        return None
+    return None  # br, zstd, ...: passed through untouched, not inspected
+
+
+def json_error(start_response: Callable[..., Any], status: int, reason: str, message: str) -> list[bytes]:
+    """An answer of the proxy's own, in the API's error shape."""
+    body = json.dumps({"error": message, "code": status}).encode()
+    start_response(f"{status} {reason}", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+class Forwarder:
+    """``forward(environ, start_response, observe)``: one request to the upstream and back."""
+
+    def __init__(self, upstream: str, prefix: str, *, capture_limit: int = DEFAULT_CAPTURE_LIMIT,
+                 timeout: tuple[float, float] = DEFAULT_TIMEOUT) -> None:
+        parts = urlsplit(upstream.rstrip("/"))
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"--upstream must be an http(s) URL such as https://api.useapi.net/v1/ltxstudio, "
+                             f"not {upstream!r}")
+        self.origin = f"{parts.scheme}://{parts.netloc}"
+        self.root = parts.path.rstrip("/")
+        self.prefix = prefix  # the API's path on the proxy (the contract's server path, /v1/ltxstudio)
+        self.capture_limit = capture_limit
+        self.timeout = timeout
+        self.session = requests.Session()
+        self.session.trust_env = False  # never an HTTP(S)_PROXY from the environment, never .netrc credentials
+
+    def target(self, path: str) -> str:
+        """The upstream URL for a path on the proxy: the API under the upstream's root, the rest on its origin."""
+        if path == self.prefix or path.startswith(self.prefix + "/"):
+            return self.origin + self.root + path[len(self.prefix):]
+        return self.origin + path
+
+    def forward(self, environ: dict[str, Any], start_response: Callable[..., Any],
+                observe: Callable[[Exchange], None]) -> Iterable[bytes]:
+        request = Request(environ)
+        path = environ.get("PATH_INFO") or "/"
+        raw_path = environ.get("RAW_URI") or environ.get("REQUEST_URI") or ""
+        if raw_path:  # keep the caller's own percent-encoding (a jobId has ':' and '@')
+            path_part = urlsplit(raw_path).path
+            path = path_part or path
+        query = environ.get("QUERY_STRING", "")
+        url = self.target(path) + (f"?{query}" if query else "")
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in NOT_FORWARDED}
+        length = request.content_length
+        body: Any
+        tee: _TeeBody | None = None
+        if length:
+            tee = body = _TeeBody(request.stream, length, self.capture_limit)
+        elif request.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            tee = _TeeBody(request.stream, 0, self.capture_limit)
+            body = iter(tee)  # requests sends it chunked too
+        else:
+            body = b"" if length == 0 and request.method not in ("GET", "HEAD") else None
+        try:
+            upstream = self.session.request(request.method, url, headers=headers, data=body, stream=True,
+                                            allow_redirects=False, timeout=self.timeout)
+        except requests.Timeout as exc:
+            return json_error(start_response, 504, "Gateway Timeout", f"ltx-mock proxy: the upstream did not "
+                                                                      f"answer in time: {exc}")
+        except requests.RequestException as exc:
+            return json_error(start_response, 502, "Bad Gateway", f"ltx-mock proxy: cannot reach the upstream: "
+                                                                  f"{type(exc).__name__}")
+        response_headers = [(k, v) for k, v in upstream.raw.headers.items() if k.lower() not in HOP_BY_HOP]
+        start_response(f"{upstream.status_code} {upstream.reason or ''}".rstrip(), response_headers)
+        sent = {k.lower(): v for k, v in request.headers.items()}
+        exchange = Exchange(method=request.method, path=path, query=query, request_headers=sent,
+                            request_body=(tee.kept() if tee else b""), status_code=upstream.status_code,
+                            headers={k: v for k, v in upstream.headers.items()}, content=None)
+        return self._relay(upstream, exchange, observe)
+
+    def _relay(self, upstream: requests.Response, exchange: Exchange,
+               observe: Callable[[Exchange], None]) -> Iterator[bytes]:
+        """Yield the upstream's raw bytes; observe the exchange before the last chunk leaves."""
+        kept = bytearray()
+        over = False
+        held: bytes | None = None
+        try:
+            try:
+                for chunk in upstream.raw.stream(CHUNK, decode_content=False):
+                    if not chunk:
+                        continue
+                    if not over:
+                        if len(kept) + len(chunk) <= self.capture_limit:
+                            kept += chunk
+                        else:
+                            over = True
+                            kept.clear()
+                    if held is not None:
+                        yield held
+                    held = chunk
+            except Exception as exc:  # a broken stream: urllib3, socket or requests errors
+                exchange.complete = False
+                log.warning("ltx-mock proxy: the upstream's answer broke off: %s", type(exc).__name__)
+            if not over:
+                exchange.content = _decoded(bytes(kept), exchange.headers.get("Content-Encoding", ""))
+            try:
+                observe(exchange)
+            except Exception:  # an observer's bug must never break the caller's answer
+                log.exception("ltx-mock proxy: observing %s %s failed", exchange.method, exchange.path)
+            if held is not None:
+                yield held
+        finally:
+            upstream.close()

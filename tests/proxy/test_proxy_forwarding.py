@@ -1,0 +1,77 @@
+"""Through the proxy, the README's flows answer byte for byte as direct calls, and nothing is reported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import requests
+from ltxstudio_mock.pytest_plugin import start_simulator
+from proxy_helpers import API, FLOW_SCENARIO, Flow, proxy_in_front, violations
+
+
+@pytest.fixture
+def flow_simulator(tmp_path: Path):  # type: ignore[no-untyped-def]
+    scenario = tmp_path / "flow.yaml"
+    scenario.write_text(FLOW_SCENARIO, encoding="utf-8")
+    server, app = start_simulator(scenario=str(scenario), seed=42)
+    yield server
+    server.stop()
+
+
+def test_proxy_flows_are_byte_identical_and_clean(flow_simulator) -> None:  # type: ignore[no-untyped-def]
+    origin = flow_simulator.url
+    direct = Flow(origin, origin).run()
+    requests.post(f"{origin}/__admin/reset", timeout=10).raise_for_status()
+    with proxy_in_front(origin) as (proxy, app):
+        proxied = Flow(proxy, origin).run()
+        found = violations(proxy)
+        seen = requests.get(f"{proxy}/__proxy/operations", timeout=10).json()
+    statuses = {step: status for step, status, _ in direct}
+    assert statuses["402"] == 402 and statuses["429"] == 429 and statuses["404"] == 404
+    assert statuses["cancel"] == 204 and statuses["upload"] == 200
+    assert [(s, st) for s, st, _ in proxied] == [(s, st) for s, st, _ in direct]
+    for (step, _, want), (_, _, got) in zip(direct, proxied, strict=True):
+        assert got == want, f"{step}: proxied body differs\n direct: {want[:300]!r}\nproxied: {got[:300]!r}"
+    assert found == []
+    assert seen["POST /images/create"] == 4 and seen["DELETE /scheduler/{jobId}"] == 1
+
+
+def test_proxy_streams_headers_and_query_unchanged(flow_simulator) -> None:  # type: ignore[no-untyped-def]
+    origin = flow_simulator.url
+    with proxy_in_front(origin) as (proxy, _app):
+        # the caller's own Authorization goes through: a wrong token gets the upstream's 401
+        bad = requests.get(f"{proxy}{API}/accounts", headers={"Authorization": "Bearer nope"}, timeout=10)
+        direct = requests.get(f"{origin}{API}/accounts", headers={"Authorization": "Bearer nope"}, timeout=10)
+        assert (bad.status_code, bad.content) == (direct.status_code, direct.content) == (401, direct.content)
+        # a chunked upload (no Content-Length) arrives whole
+        body = b"\x89PNG\r\n\x1a\n" + b"\0" * 200_000
+        up = requests.post(f"{proxy}{API}/assets/?type=image&email=demo@example.com",
+                           data=iter([body[:1000], body[1000:]]),
+                           headers={"Authorization": "Bearer demo-token", "Content-Type": "image/png"}, timeout=30)
+        assert up.status_code == 200, up.text
+        url = up.json()["assetUrl"]
+        assert requests.get(url, timeout=10).content == body
+        # non-API paths go to the upstream's origin (its storage, its control API)
+        assert requests.get(f"{proxy}/__admin/clock", timeout=10).json()["paused"] is True
+        assert violations(proxy) == []
+
+
+def test_proxy_refuses_spending_on_a_remote_upstream_unless_allowed() -> None:
+    from ltxstudio_mock.mock_server.proxy import ProxyApp
+
+    remote = ProxyApp("https://api.useapi.net/v1/ltxstudio", stream=None)
+    for method, path in (("POST", f"{API}/images/create"), ("POST", f"{API}/accounts"),
+                         ("DELETE", f"{API}/scheduler/x"), ("POST", f"{API}/not/documented")):
+        reason = remote.refusal(method, path)
+        assert reason and "--allow-spend" in reason and "api.useapi.net" in reason
+    assert remote.refusal("GET", f"{API}/accounts") is None
+    assert ProxyApp("https://api.useapi.net/v1/ltxstudio", stream=None, allow_spend=True).refusal(
+        "POST", f"{API}/images/create") is None
+    assert ProxyApp("http://127.0.0.1:9/v1/ltxstudio", stream=None).refusal("POST", f"{API}/images/create") is None
+    # the refusal is the proxy's own 4xx, in the API's error shape, and nothing is sent anywhere
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": f"{API}/images/create", "wsgi.input": None}
+    got: list[str] = []
+    body = b"".join(remote(environ, lambda status, headers: got.append(status)))
+    assert got == ["403 Forbidden"]
+    assert b'"code": 403' in body and b"--allow-spend" in body
