@@ -1,0 +1,130 @@
+"""In front of deliberately broken upstreams, each break is reported naming the operation and the field."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import requests
+from proxy_helpers import API, broken_servers, proxy_in_front, upstream, violations
+
+H = {"Authorization": "Bearer demo-token"}
+
+
+def _only(found: list[dict[str, Any]], check: str) -> dict[str, Any]:
+    named = [v for v in found if v["check"] == check]
+    assert named, json.dumps(found, indent=1)
+    return named[0]
+
+
+def test_proxy_reports_a_wrong_field_type() -> None:
+    with upstream(broken_servers().wrong_field_type()) as origin, proxy_in_front(origin) as (proxy, _app):
+        resp = requests.get(f"{proxy}{API}/accounts", headers=H, timeout=10)
+        assert resp.status_code == 200 and isinstance(resp.json()["demo@example.com"]["maxJobs"], str)
+        found = violations(proxy)
+    v = _only(found, "response_schema_conformance")
+    assert v["operation"] == "GET /accounts" and v["operation_id"] == "listAccounts"
+    assert v["json_path"] == "demo@example.com.maxJobs"
+    assert v["method"] == "GET" and v["path"] == f"{API}/accounts" and v["status"] == 200
+    assert "integer" in v["problem"]
+
+
+def test_proxy_reports_executing_above_max_jobs() -> None:
+    with upstream(broken_servers().over_capacity()) as origin, proxy_in_front(origin) as (proxy, _app):
+        for _ in range(2):
+            assert requests.post(f"{proxy}{API}/images/create", json={"prompt": "a fox"}, headers=H,
+                                 timeout=10).status_code == 200
+        assert violations(proxy) == []  # nothing wrong is visible yet
+        requests.get(f"{proxy}{API}/scheduler/available", headers=H, timeout=10)
+        found = violations(proxy)
+    v = _only(found, "check_scheduler_capacity")
+    assert v["operation"] == "GET /scheduler/available"
+    assert v["json_path"] == "available[0].executing"
+    assert "executing 2 > maxJobs 1" in v["problem"]
+
+
+def test_proxy_reports_a_status_going_back() -> None:
+    with upstream(broken_servers().status_goes_back()) as origin, proxy_in_front(origin) as (proxy, _app):
+        job = requests.post(f"{proxy}{API}/images/create", json={"prompt": "a fox"}, headers=H, timeout=10).json()
+        url = f"{proxy}{API}/assets/{quote(job['jobId'], safe='')}"
+        first = requests.get(url, headers=H, timeout=10).json()
+        assert first["status"]["type"] == "completed"
+        assert violations(proxy) == []
+        again = requests.get(url, headers=H, timeout=10).json()
+        assert again["status"]["type"] == "active"
+        found = violations(proxy)
+    v = _only(found, "check_job_status")
+    assert v["operation"] == "GET /assets/{jobId}" and v["json_path"] == "status.type"
+    assert "completed and is now active" in v["problem"]
+
+
+def _teapot_scheduler() -> Any:
+    """GET /scheduler answers 418, a status openapi.yaml does not document for it."""
+    from werkzeug.wrappers import Response
+
+    servers = broken_servers()
+
+    def fn(request: Any, response: Any) -> Any:
+        if request.path == f"{API}/scheduler":
+            return Response(json.dumps({"error": "I'm a teapot", "code": 418}), status=418,
+                            mimetype="application/json")
+        return None
+
+    return servers.rewrite(servers.healthy_app(), fn)
+
+
+def test_proxy_reports_an_undocumented_status_and_writes_junit(tmp_path: Path) -> None:
+    lines: list[str] = []
+
+    class Stream:
+        def write(self, text: str) -> None:
+            lines.append(text)
+
+        def flush(self) -> None:
+            pass
+
+    with upstream(_teapot_scheduler()) as origin, proxy_in_front(origin) as (proxy, app):
+        app.violations.stream = Stream()  # type: ignore[assignment]
+        assert requests.get(f"{proxy}{API}/scheduler", headers=H, timeout=10).status_code == 418
+        assert requests.get(f"{proxy}{API}/accounts", headers=H, timeout=10).status_code == 200
+        found = violations(proxy)
+        app.finish(junit_xml=str(tmp_path / "proxy.xml"))
+    v = _only(found, "status_code_conformance")
+    assert v["operation"] == "GET /scheduler" and v["status"] == 418 and v["json_path"] is None
+    assert "418" in v["problem"] and "listRunningJobs" in v["problem"]
+    assert len(found) == 1, found
+    printed = "".join(lines).strip().splitlines()
+    assert len(printed) == 1 and "GET /scheduler -> 418" in printed[0] and "status_code_conformance" in printed[0]
+    cases = {c.get("name"): c for c in ET.parse(tmp_path / "proxy.xml").getroot().iter("testcase")}
+    assert set(cases) == {"GET /scheduler", "GET /accounts", "run"}
+    assert cases["GET /scheduler"].find("failure") is not None
+    assert cases["GET /accounts"].find("failure") is None and cases["GET /accounts"].find("skipped") is None
+
+
+def _lenient_asset_list() -> Any:
+    """GET /assets/ ignores its query: a limit the contract forbids is served instead of refused."""
+    app = broken_servers().healthy_app()
+    inner = app.wsgi_app
+
+    def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("PATH_INFO") == f"{API}/assets/":
+            environ["QUERY_STRING"] = ""
+        return inner(environ, start_response)
+
+    app.wsgi_app = wsgi  # type: ignore[method-assign]
+    return app
+
+
+def test_proxy_reports_a_request_the_upstream_should_have_refused() -> None:
+    """A request outside the contract that the upstream accepts anyway is drift; one it refuses is not."""
+    with upstream(_lenient_asset_list()) as origin, proxy_in_front(origin) as (proxy, _app):
+        refused = requests.post(f"{proxy}{API}/images/create", json={"prompt": 5}, headers=H, timeout=10)
+        assert refused.status_code == 400
+        assert violations(proxy) == []
+        assert requests.get(f"{proxy}{API}/assets/?limit=0", headers=H, timeout=10).status_code == 200
+        found = violations(proxy)
+    v = _only(found, "request_conformance")
+    assert v["operation"] == "GET /assets/" and "query.limit" in v["problem"]
