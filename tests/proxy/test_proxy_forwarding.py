@@ -6,15 +6,16 @@ from pathlib import Path
 
 import pytest
 import requests
-from ltxstudio_mock.pytest_plugin import start_simulator
 from proxy_helpers import API, FLOW_SCENARIO, Flow, proxy_in_front, violations
+
+from ltxstudio_mock.pytest_plugin import start_simulator
 
 
 @pytest.fixture
 def flow_simulator(tmp_path: Path):  # type: ignore[no-untyped-def]
     scenario = tmp_path / "flow.yaml"
     scenario.write_text(FLOW_SCENARIO, encoding="utf-8")
-    server, app = start_simulator(scenario=str(scenario), seed=42)
+    server, _app = start_simulator(scenario=str(scenario), seed=42)
     yield server
     server.stop()
 
@@ -23,7 +24,7 @@ def test_proxy_flows_are_byte_identical_and_clean(flow_simulator) -> None:  # ty
     origin = flow_simulator.url
     direct = Flow(origin, origin).run()
     requests.post(f"{origin}/__admin/reset", timeout=10).raise_for_status()
-    with proxy_in_front(origin) as (proxy, app):
+    with proxy_in_front(origin) as (proxy, _app):
         proxied = Flow(proxy, origin).run()
         found = violations(proxy)
         seen = requests.get(f"{proxy}/__proxy/operations", timeout=10).json()

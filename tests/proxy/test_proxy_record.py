@@ -14,8 +14,9 @@ import yaml
 from ltxstudio_mock.mock_server.artifacts import render_image
 from ltxstudio_mock.mock_server.config import DEMO_EMAIL
 from ltxstudio_mock.mock_server.scenario import read_scenario
-from ltxstudio_mock.pytest_plugin import start_simulator
 from proxy_helpers import API, proxy_in_front
+
+from ltxstudio_mock.pytest_plugin import start_simulator
 
 UPSTREAM_TOKEN = "upstream-secret-token-4f1c9a7e"
 LOCAL = {"Authorization": "Bearer recorded-token"}
@@ -126,7 +127,7 @@ def test_record_run_time_is_used_in_simulated_time(recorded: dict[str, Any]) -> 
 def test_record_fetches_or_generates_bytes_of_assets_seen_only_in_a_listing(tmp_path: Path) -> None:
     from ltxstudio_mock.mock_server.proxy.recorder import generated_bytes
 
-    server, app = start_simulator(tokens=[UPSTREAM_TOKEN], seed=6)
+    server, _app = start_simulator(tokens=[UPSTREAM_TOKEN], seed=6)
     up = {"Authorization": f"Bearer {UPSTREAM_TOKEN}"}
     png = render_image("uploaded before the proxy", "1:1")
     try:
