@@ -18,8 +18,8 @@ import requests
 from ltxstudio_mock.contracts import checks as semantic
 from ltxstudio_mock.contracts.runner import READ_ONLY_METHODS, UnsafeTarget, is_loopback, select_operations
 from ltxstudio_mock.contracts.spec import get_contract
-from ltxstudio_mock.mock_server.proxy.forward import Exchange, Forwarder, json_error
-from ltxstudio_mock.mock_server.proxy.recorder import Recorder
+from ltxstudio_mock.mock_server.proxy.forward import SENT_CLOCK, Exchange, Forwarder, json_error
+from ltxstudio_mock.mock_server.proxy.recorder import OPERATIONS, Recorder
 from ltxstudio_mock.mock_server.proxy.violations import Violations
 
 OWN_PREFIX = "/__proxy"
@@ -88,6 +88,11 @@ class ProxyApp:
         if reason:
             print(reason, file=sys.stderr, flush=True)
             return json_error(start_response, 403, "Forbidden", reason)
+        if self.recorder is not None and method == "POST":
+            op = semantic.operation_for(method, unquote(path))
+            if op is not None and op.operation_id in OPERATIONS:
+                # A job is active from its request on: with pollForResult its answer may come when it has ended.
+                environ[SENT_CLOCK] = self.recorder.clock()
         return self.forwarder.forward(environ, start_response, self.observe)
 
     def own(self, method: str, path: str, start_response: Callable[..., Any]) -> list[bytes]:

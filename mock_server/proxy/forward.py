@@ -34,6 +34,7 @@ HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy
                         "trailers", "transfer-encoding", "upgrade", "proxy-connection"})
 NOT_FORWARDED = HOP_BY_HOP | {"host", "content-length", "expect"}
 CHUNK = 64 * 1024
+SENT_CLOCK = "ltx_mock.proxy.sent_clock"  # environ key: set by the app before forwarding a generation
 DEFAULT_CAPTURE_LIMIT = 32 * 1024 * 1024  # above the API's upload limit; bodies beyond it are not inspected
 #: (connect, read) seconds. The read timeout outlasts the longest pollForResult wait the docs allow.
 DEFAULT_TIMEOUT = (10.0, 900.0)
@@ -52,6 +53,7 @@ class Exchange:
     headers: dict[str, str]
     content: bytes | None  # decoded body; None when over the capture limit or in an unknown encoding
     complete: bool = True  # False: the upstream's answer broke off
+    sent_clock: float | None = None  # the recorder's clock when the request left (set for generations)
     at: float = field(default_factory=time.time)
 
     @property
@@ -182,7 +184,8 @@ class Forwarder:
         sent = {k.lower(): v for k, v in request.headers.items()}
         exchange = Exchange(method=request.method, path=path, query=query, request_headers=sent,
                             request_body=(tee.kept() if tee else b""), status_code=upstream.status_code,
-                            headers={k: v for k, v in upstream.headers.items()}, content=None)
+                            headers={k: v for k, v in upstream.headers.items()}, content=None,
+                            sent_clock=environ.get(SENT_CLOCK))
         return self._relay(upstream, exchange, observe)
 
     def _relay(self, upstream: requests.Response, exchange: Exchange,

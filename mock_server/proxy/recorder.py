@@ -35,7 +35,9 @@ from ltxstudio_mock.mock_server.proxy.forward import Exchange
 LOCAL_TOKEN = "recorded-token"
 OPERATIONS = {"createImage": "images/create", "editImage": "images/edit", "upscaleImage": "images/upscale",
               "createLtxVideo": "videos/ltx-create", "createVeoVideo": "videos/veo-create"}
-NOT_PARAMS = ("replyUrl", "replyRef")  # a webhook URL points at the caller's own receiver: not replayed offline
+#: Left out of a recorded job's parameters: a webhook receiver of the caller's is not there offline, and a
+#: wait is the request's, not the job's.
+NOT_PARAMS = ("replyUrl", "replyRef", "pollForResult")
 ASSET_FETCH_TIMEOUT_S = 10.0
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -182,8 +184,13 @@ class Recorder:
         operation = OPERATIONS[op.operation_id]
         params = {k: v for k, v in (_request_params(exchange) or {}).items() if k not in NOT_PARAMS}
         model = "upscale" if operation == "images/upscale" else params.get("model") or DEFAULT_MODEL[operation]
+        started = exchange.sent_clock if exchange.sent_clock is not None else self.clock()
         self.jobs[body["jobId"]] = _Job(tenant=tenant, email=m["email"], uuid=m["uuid"], media=m["type"],
-                                        operation=operation, model=str(model), params=params, started=self.clock())
+                                        operation=operation, model=str(model), params=params, started=started)
+        status = body.get("status")
+        if isinstance(status, dict):  # pollForResult: the job itself, finished in the wait
+            self._sighting(tenant, body, status.get("type"), status.get("progress"),
+                           status.get("error") or status.get("message"))
 
     _on_createImage = _on_editImage = _on_upscaleImage = _on_createLtxVideo = _on_createVeoVideo = _generation
 
