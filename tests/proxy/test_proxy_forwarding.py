@@ -76,3 +76,27 @@ def test_proxy_refuses_spending_on_a_remote_upstream_unless_allowed() -> None:
     body = b"".join(remote(environ, lambda status, headers: got.append(status)))
     assert got == ["403 Forbidden"]
     assert b'"code": 403' in body and b"--allow-spend" in body
+
+
+def test_proxy_passes_compressed_answers_through_and_still_judges_them() -> None:
+    """A gzip answer reaches the caller as the upstream's bytes, and is decoded for the checks."""
+    import gzip
+    import json
+
+    from proxy_helpers import upstream
+    from werkzeug.wrappers import Request, Response
+
+    body = gzip.compress(json.dumps({"demo@example.com": {"email": "demo@example.com", "maxJobs": "20",
+                                                          "cookie": {}}}).encode(), mtime=0)
+
+    @Request.application
+    def gzipping(request: Request) -> Response:
+        return Response(body, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+
+    gzipping.extensions = {}  # type: ignore[attr-defined]  # what ServerThread.stop looks at
+    with upstream(gzipping) as origin, proxy_in_front(origin) as (proxy, _app):
+        resp = requests.get(f"{proxy}{API}/accounts", headers={"Authorization": "Bearer t"}, stream=True, timeout=10)
+        assert resp.raw.read(decode_content=False) == body
+        assert resp.headers["Content-Encoding"] == "gzip"
+        (found,) = violations(proxy)
+    assert found["json_path"] == "demo@example.com.maxJobs" and found["operation"] == "GET /accounts"

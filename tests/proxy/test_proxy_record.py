@@ -13,7 +13,7 @@ import requests
 import yaml
 from ltxstudio_mock.mock_server.artifacts import render_image
 from ltxstudio_mock.mock_server.config import DEMO_EMAIL
-from ltxstudio_mock.mock_server.scenario import read_scenario
+from ltxstudio_mock.mock_server.scenario import dump_yaml, read_scenario
 from proxy_helpers import API, proxy_in_front
 
 from ltxstudio_mock.pytest_plugin import start_simulator
@@ -145,3 +145,22 @@ def test_record_fetches_or_generates_bytes_of_assets_seen_only_in_a_listing(tmp_
     assert generated_bytes("video/mp4", "x")[4:8] == b"ftyp"
     assert generated_bytes("audio/wav", "x").startswith(b"RIFF")
     assert generated_bytes("image/jpeg", "x").startswith(b"\xff\xd8")
+
+
+def test_record_gives_each_upstream_token_its_own_local_token() -> None:
+    from ltxstudio_mock.mock_server.proxy.forward import Exchange
+    from ltxstudio_mock.mock_server.proxy.recorder import Recorder
+
+    recorder = Recorder("https://api.example.invalid/v1/ltxstudio", clock=lambda: 0.0)
+    for token, email in (("real-token-one", "a@example.com"), ("real-token-two", "b@example.com"),
+                         ("real-token-one", "c@example.com")):
+        recorder.observe(Exchange(
+            method="GET", path=f"{API}/accounts", query="", request_headers={"authorization": f"Bearer {token}"},
+            request_body=b"", status_code=200, headers={"Content-Type": "application/json"},
+            content=f'{{"{email}": {{"email": "{email}", "maxJobs": 3}}}}'.encode()))
+    doc = recorder.scenario()
+    assert doc["tokens"] == ["recorded-token", "recorded-token-2"]
+    assert [(a["token"], a["email"], a["maxJobs"]) for a in doc["accounts"]] == [
+        ("recorded-token", "a@example.com", 3), ("recorded-token", "c@example.com", 3),
+        ("recorded-token-2", "b@example.com", 3)]
+    assert "real-token" not in dump_yaml(doc)
