@@ -72,6 +72,21 @@ class Exchange:
         except ValueError:
             return None
 
+    def form(self) -> dict[str, str] | None:
+        """The request's form fields (multipart or url-encoded; files left out), or None when it sent no form."""
+        ctype = self.request_headers.get("content-type", "")
+        if "form" not in ctype or not self.request_body:
+            return None
+        from werkzeug.formparser import parse_form_data
+        from werkzeug.test import EnvironBuilder
+
+        environ = EnvironBuilder(method="POST", data=self.request_body, content_type=ctype).get_environ()
+        try:
+            _, form, _ = parse_form_data(environ)
+        except ValueError:
+            return None
+        return {k: v for k, v in form.items() if k is not None}
+
 
 class _TeeBody:
     """The caller's request body, read as requests sends it upstream, with a copy kept (up to a limit).

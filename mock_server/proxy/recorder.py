@@ -327,20 +327,7 @@ def _known_model(model: str) -> bool:
 def _request_params(exchange: Exchange) -> dict[str, Any] | None:
     """The generation request's fields: its JSON body, else its form fields (files left out)."""
     body = semantic.ResponseView(exchange).request_json
-    if isinstance(body, dict):
-        return body
-    ctype = exchange.request_headers.get("content-type", "")
-    if "form" in ctype and exchange.request_body:
-        from werkzeug.formparser import parse_form_data
-        from werkzeug.test import EnvironBuilder
-
-        environ = EnvironBuilder(method="POST", data=exchange.request_body, content_type=ctype).get_environ()
-        try:
-            _, form, _ = parse_form_data(environ)
-        except ValueError:
-            return None
-        return dict(form.items())
-    return None
+    return body if isinstance(body, dict) else exchange.form()
 
 
 def generated_bytes(mime: str, seed: str) -> bytes:

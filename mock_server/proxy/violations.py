@@ -1,6 +1,6 @@
 """Judging each proxied exchange with the same functions ``ltx-mock check`` uses.
 
-- the request against ``openapi.yaml`` (query and path parameters, JSON body), with the
+- the request against ``openapi.yaml`` (query and path parameters, JSON or form body), with the
   contract's compiled checks (``contracts.spec.Operation.param_check`` / ``body_check``);
 - the answer against ``openapi.yaml`` (documented status, media type, body schema) with
   ``contracts.validate.response_problems``, which ``validate_response`` is built on;
@@ -61,7 +61,7 @@ def _label(op: Operation | None, method: str, path: str) -> str:
 
 def request_problems(op: Operation, exchange: Exchange) -> list[tuple[str, str]]:
     """(JSON path, message) for each way the request breaks the contract's parameters or JSON body."""
-    from ltxstudio_mock.mock_server.api.inputs import coerce
+    from ltxstudio_mock.mock_server.api.inputs import coerce, properties
 
     out: list[tuple[str, str]] = []
     query = dict(parse_qsl(exchange.query, keep_blank_values=True))
@@ -89,6 +89,15 @@ def request_problems(op: Operation, exchange: Exchange) -> list[tuple[str, str]]
             return [*out, ("body", "the request body is not JSON")]
         for where, message in (check.problems(body) if check else []):
             out.append(("body" + (f".{where}" if where else ""), message))
+    elif "form" in ctype and exchange.request_body:
+        form = exchange.form()
+        schema = op.body_schemas.get("multipart/form-data") or op.body_schemas.get("application/json") or {}
+        check = op.body_check("multipart/form-data") or op.body_check("application/json")
+        if form is not None and check is not None:
+            props = properties(schema)
+            body = {name: coerce(value, props.get(name, {})) for name, value in form.items()}
+            for where, message in check.problems(body):
+                out.append(("body" + (f".{where}" if where else ""), message))
     elif op.body_required and not exchange.request_body and exchange.request_body is not None:
         out.append(("body", "a request body is required"))
     return out

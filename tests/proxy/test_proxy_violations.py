@@ -128,3 +128,27 @@ def test_proxy_reports_a_request_the_upstream_should_have_refused() -> None:
         found = violations(proxy)
     v = _only(found, "request_conformance")
     assert v["operation"] == "GET /assets/" and "query.limit" in v["problem"]
+
+
+def test_request_problems_read_json_and_form_bodies_like_the_service() -> None:
+    from ltxstudio_mock.contracts.spec import get_contract
+    from ltxstudio_mock.mock_server.proxy.forward import Exchange
+    from ltxstudio_mock.mock_server.proxy.violations import request_problems
+    from werkzeug.test import EnvironBuilder
+
+    def exchange(ctype: str, body: bytes, query: str = "") -> Exchange:
+        return Exchange(method="POST", path=f"{API}/images/create", query=query,
+                        request_headers={"content-type": ctype}, request_body=body, status_code=200, headers={},
+                        content=None)
+
+    op = get_contract()["createImage"]
+    builder = EnvironBuilder(method="POST", data={"prompt": "a fox", "aspectRatio": "16:9"})
+    good_form = builder.get_request().get_data()
+    assert request_problems(op, exchange(builder.content_type, good_form)) == []
+    builder = EnvironBuilder(method="POST", data={"prompt": "a fox", "aspectRatio": "7:3"})
+    bad_form = request_problems(op, exchange(builder.content_type, builder.get_request().get_data()))
+    assert [where for where, _ in bad_form] == ["body.aspectRatio"]
+    assert request_problems(op, exchange("application/json", b'{"prompt": "a fox"}')) == []
+    assert [w for w, _ in request_problems(op, exchange("application/json", b'{"prompt": 5}'))] == ["body.prompt"]
+    not_json = request_problems(op, exchange("application/json", b"{not json"))
+    assert not_json == [("body", "the request body is not JSON")]
