@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from ltxstudio_mock.mock_server.bounds import clip_message
+
 
 class ApiError(Exception):
     """A documented failure: an HTTP status and the service's ``error`` text."""
 
     def __init__(self, status: int, message: str) -> None:
+        message = clip_message(message)  # never echo a whole offending value (a 1 MB prompt) back
         super().__init__(message)
         self.status = status
         self.message = message

@@ -12,6 +12,7 @@ import json
 import re
 from typing import Any
 
+from ltxstudio_mock.mock_server.bounds import load_json
 from ltxstudio_mock.mock_server.store.base import Store
 
 ENTRY = "request"
@@ -64,7 +65,7 @@ def _parsed(text: Any, mimetype: str | None) -> Any:
     if not isinstance(text, str) or "json" not in (mimetype or "") or text.endswith("…"):
         return text
     try:
-        parsed = json.loads(text)
+        parsed = load_json(text)  # a body refused for its depth stays text (TooDeep is a ValueError)
         if "\\u" in text:  # a lone surrogate escape ("\ud800") parses, but no JSON answer can carry it
             json.dumps(parsed, ensure_ascii=False).encode("utf-8")
         return parsed

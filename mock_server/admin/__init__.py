@@ -91,7 +91,12 @@ def add_token(query: dict[str, Any], data: dict[str, Any]) -> Response:
 @bp.get("/ltx-users")
 @operation("adminListLtxUsers")
 def list_users(query: dict[str, Any]) -> Response:
-    return json_response([user_view(sim(), u) for u in sim().ltx.list_users(0, 1000)])
+    """Every user, or one page of them with ``limit``; X-Total-Count says how many there are (no silent cut)."""
+    s = sim()
+    users = s.ltx.list_users(query.get("offset", 0), query.get("limit"))
+    response = json_response([user_view(s, u) for u in users])
+    response.headers["X-Total-Count"] = str(s.store.index_count("ltxusers"))
+    return response
 
 
 @bp.post("/ltx-users")

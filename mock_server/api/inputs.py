@@ -13,9 +13,10 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from flask import g, request
+from flask import current_app, g, request
 from ltxstudio_mock.contracts.spec import Contract, Operation, get_contract
-from ltxstudio_mock.mock_server.errors import bad_request
+from ltxstudio_mock.mock_server.bounds import TooDeep, load_json
+from ltxstudio_mock.mock_server.errors import ApiError, bad_request
 
 INT = re.compile(r"^[+-]?\d+$")
 NUM = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
@@ -40,7 +41,7 @@ def coerce(value: str, schema: dict[str, Any]) -> Any:
     types = _types(schema)
     if "string" in types:
         return value
-    if "integer" in types and INT.match(value):
+    if "integer" in types and INT.match(value) and len(value) <= 40:  # int() refuses > 4,300 digits: a 400, not a 500
         return int(value)
     if "number" in types and NUM.match(value):
         return float(value)
@@ -71,13 +72,19 @@ def _form_body(op: Operation) -> dict[str, Any]:
 def parse_body(op: Operation) -> dict[str, Any]:
     """The request body as a dict: JSON, multipart or url-encoded; 400 on anything unreadable."""
     mimetype = request.mimetype
+    if request.content_length is None:  # chunked: werkzeug stops one byte past the limit instead of refusing
+        limit = current_app.config["MAX_CONTENT_LENGTH"]
+        if limit is not None and len(request.get_data(cache=True)) >= limit:  # (forms then parse the cache)
+            raise ApiError(413, f"Request body exceeds the {limit - 1} byte limit")
     if mimetype in ("multipart/form-data", "application/x-www-form-urlencoded") and request.form:
         return _form_body(op)
     raw = request.get_data(cache=True)
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw)
+        body = load_json(raw)  # depth checked before parsing: deep nesting is a 400, not a RecursionError
+    except TooDeep as exc:
+        raise bad_request(f"Request body {exc}") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise bad_request(f"Request body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):

@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, request
+from ltxstudio_mock.mock_server.bounds import MAX_OFFSET
 from ltxstudio_mock.mock_server.dashboard.data import POLL_MS, DashboardData, scrub
 from ltxstudio_mock.mock_server.errors import ApiError, not_found
 from ltxstudio_mock.mock_server.sim import Simulator
@@ -59,6 +60,10 @@ def _query() -> dict[str, Any]:
             q[name] = int(raw)
         except ValueError:
             raise ApiError(400, f"Query parameter {name} must be an integer, got {raw!r}") from None
+        if name.endswith("_offset") and not 0 <= q[name] <= MAX_OFFSET:  # refused, never an int64 overflow
+            raise ApiError(400, f"Query parameter {name} must be between 0 and {MAX_OFFSET}, got {raw!r}")
+        if name.endswith("_limit"):
+            q[name] = max(1, min(q[name], MAX_OFFSET))  # DashboardData clamps it to its own page size
     for name in TEXT_PARAMS:
         raw = request.args.get(name)
         if raw:

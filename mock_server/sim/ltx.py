@@ -130,7 +130,8 @@ class LtxStudio:
             self.save(user)
             store.index_add("ltxusers", user["email"], user["created_ms"])
 
-    def list_users(self, offset: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+    def list_users(self, offset: int = 0, limit: int | None = 100) -> list[dict[str, Any]]:
+        """Users oldest first; ``limit=None``: all of them from ``offset``."""
         emails = self.ctx.store.index_range("ltxusers", offset, limit)
         return [u for u in self.ctx.store.get_many(USER, emails) if u]
 

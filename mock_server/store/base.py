@@ -24,6 +24,10 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
+# Offsets and limits past any index's size: stores read bigger ones as this, so a caller's huge number
+# can never overflow SQLite's or Redis's 64-bit integers (the contracts refuse such numbers first).
+INDEX_SPAN = 2**62
+
 Record = dict[str, Any]
 
 

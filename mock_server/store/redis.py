@@ -52,7 +52,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import redis
-from ltxstudio_mock.mock_server.store.base import Record, Store
+from ltxstudio_mock.mock_server.store.base import INDEX_SPAN, Record, Store
 from redis.exceptions import NoScriptError
 
 DEFAULT_PREFIX = "ltxmock:"
@@ -533,9 +533,10 @@ class RedisStore(Store):
             txn.read_scores.update({(index, m): s for m, s in rows})
 
     def index_range(self, index: str, offset: int = 0, limit: int | None = None, *, reverse: bool = False) -> list[str]:
-        offset = max(0, offset)
+        offset = min(max(0, offset), INDEX_SPAN)
         if limit is not None and limit <= 0:
             return []
+        limit = None if limit is None else min(limit, INDEX_SPAN)
         txn = self._txn()
         ov = txn.index(index) if txn is not None else None
         command = "ZREVRANGE" if reverse else "ZRANGE"
@@ -578,7 +579,7 @@ class RedisStore(Store):
         return merged if limit is None else merged[:limit]
 
     def _by_score(self, index: str, lo: str, hi: str, limit: int | None) -> list[tuple[str, float]]:
-        page = () if limit is None else ("LIMIT", 0, limit)
+        page = () if limit is None else ("LIMIT", 0, min(limit, INDEX_SPAN))
         return _pairs(self._call("ZRANGEBYSCORE", self._ik(index), lo, hi, "WITHSCORES", *page))
 
     @staticmethod

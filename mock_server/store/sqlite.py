@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from ltxstudio_mock.mock_server.store.base import Record, Store
+from ltxstudio_mock.mock_server.store.base import INDEX_SPAN, Record, Store
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
@@ -224,7 +224,7 @@ class SQLiteStore(Store):
         order = "DESC" if reverse else "ASC"
         rows = self._db().execute(
             f"SELECT member FROM idx WHERE name = ? ORDER BY score {order}, member {order} LIMIT ? OFFSET ?",
-            (index, -1 if limit is None else limit, max(0, offset)))
+            (index, -1 if limit is None else min(limit, INDEX_SPAN), min(max(0, offset), INDEX_SPAN)))
         return [r[0] for r in rows]
 
     def index_by_score(self, index: str, min_score: float = float("-inf"), max_score: float = float("inf"),
@@ -234,7 +234,7 @@ class SQLiteStore(Store):
         rows = self._db().execute(
             "SELECT member, score FROM idx WHERE name = ? AND score >= ? AND score <= ? "
             "ORDER BY score, member LIMIT ?",
-            (index, float(min_score), float(max_score), -1 if limit is None else limit))
+            (index, float(min_score), float(max_score), -1 if limit is None else min(limit, INDEX_SPAN)))
         return [(m, s) for m, s in rows]
 
     def index_count(self, index: str, min_score: float = float("-inf"), max_score: float = float("inf")) -> int:
