@@ -84,7 +84,10 @@ def serve(host: str, port: int, tokens: tuple[str, ...], empty: bool, speed: flo
         from ltxstudio_mock.mock_server.sim import Simulator
         from ltxstudio_mock.mock_server.store import open_store
 
-        probe = open_store(store)
+        try:
+            probe = open_store(store)
+        except ValueError as exc:  # StateFileError and bad store URLs: one line, no traceback
+            raise click.ClickException(str(exc)) from None
         joining = probe.get_meta("initialised") is not None
         probe.close()
         sim = Simulator(config)

@@ -19,6 +19,10 @@ from dataclasses import asdict, dataclass
 from ltxstudio_mock.mock_server.store.base import Store
 
 CLOCK_KEY = "clock"
+# The latest simulated instant, 9000-01-01T00:00:00Z: far past any test, and ~1,000 years short of what dates
+# can spell (year 9999), so a job's end, a URL's expiry or a token's lifetime computed from "now" always fits.
+MAX_SIM_MS = 221845392000000
+MAX_SIM_ISO = "9000-01-01T00:00:00.000Z"
 
 
 @dataclass(frozen=True)
@@ -33,8 +37,8 @@ class ClockState:
     def at(self, real: float) -> int:
         """Simulated epoch milliseconds at real instant ``real``."""
         if self.paused:
-            return self.anchor_sim_ms
-        return self.anchor_sim_ms + int((real - self.anchor_real) * 1000 * self.speed)
+            return min(MAX_SIM_MS, self.anchor_sim_ms)
+        return min(MAX_SIM_MS, self.anchor_sim_ms + int((real - self.anchor_real) * 1000 * self.speed))
 
 
 class Clock:
@@ -80,6 +84,10 @@ class Clock:
             now = st.at(real)
             if advance_s < 0:
                 raise ValueError("advance must be >= 0: simulated time never goes back")
+            if now + advance_s * 1000 > MAX_SIM_MS:  # refused whole: state unchanged
+                room = max(0, (MAX_SIM_MS - now) // 1000)
+                raise ValueError(f"advance of {advance_s:g} s would pass the clock's maximum, {MAX_SIM_ISO}: "
+                                 f"at most {room} s are left (POST /__admin/reset starts the clock again)")
             return self._save(
                 ClockState(
                     anchor_real=real,

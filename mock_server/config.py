@@ -29,6 +29,8 @@ class SimConfig:
     journal_limit: int = 10000
     webhook_timeout_s: float = 5.0
     webhook_attempts: int = 3
+    webhook_log_limit: int = 5000  # deliveries kept in the log (oldest finished dropped first)
+    webhook_log_bytes: int = 32 * 1024 * 1024  # and about this many bytes of them
     webhook_lease_s: float = 30.0  # a claimed delivery whose process died is retried by another after this
     background: bool = True  # run the worker thread (webhooks, settling) in this process
     secret: str = "ltxstudio-mock-signing-secret"  # signs asset URLs and fake JWTs

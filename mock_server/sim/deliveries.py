@@ -8,6 +8,7 @@ out) is picked up again.
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -16,6 +17,10 @@ from ltxstudio_mock.mock_server.sim.context import Context
 DELIVERY = "delivery"
 DUE = "deliveries:due"  # scored by real epoch ms: network retries run on real time
 LOG = "deliveries:log"  # scored by creation, for the journal and dashboard
+LOG_BYTES_KEY = "deliveries:bytes"  # meta: the log's size, as counted by record_size()
+ERROR_LIMIT = 300  # characters of an attempt's error kept in the log
+ATTEMPT_BYTES = 512  # allowance per attempt (status, times, an error of at most ERROR_LIMIT characters)
+TRIM_SCAN = 64  # beyond the excess, how many still-due deliveries a trim steps over to find finished ones
 LEASE_MS = 30_000  # default; SimConfig.webhook_lease_s sets it (``ltx-mock serve --webhook-lease``)
 BACKOFF_MS = (500, 2_000, 8_000, 30_000)
 
@@ -32,17 +37,52 @@ class Deliveries:
 
     def enqueue(self, job_id: str, url: str, body: dict[str, Any], *, copies: int = 1, delay_ms: int = 0,
                 fail_first: int = 0) -> list[str]:
-        """Queue ``copies`` deliveries of ``body`` to ``url`` (faults may ask for duplicates or delays)."""
+        """Queue ``copies`` deliveries of ``body`` to ``url`` (faults may ask for duplicates or delays).
+
+        The log keeps at most ``webhook_log_limit`` deliveries and about ``webhook_log_bytes``: the oldest
+        finished ones go first (a delivery still due is never dropped).
+        """
         ids = []
-        for n in range(copies):
-            delivery_id = f"{job_id}#{n}" if copies > 1 else job_id
-            record = {"id": delivery_id, "jobId": job_id, "url": url, "body": body, "attempts": [],
-                      "state": "pending", "created_ms": real_ms(), "fail_first": fail_first}
-            self.ctx.store.put(DELIVERY, delivery_id, record)
-            self.ctx.store.index_add(DUE, delivery_id, real_ms() + delay_ms)
-            self.ctx.store.index_add(LOG, delivery_id, record["created_ms"])
-            ids.append(delivery_id)
+        store = self.ctx.store
+        with store.atomic():
+            added = 0
+            for n in range(copies):
+                delivery_id = f"{job_id}#{n}" if copies > 1 else job_id
+                record = {"id": delivery_id, "jobId": job_id, "url": url, "body": body, "attempts": [],
+                          "state": "pending", "created_ms": real_ms(), "fail_first": fail_first}
+                record["size"] = record_size(record, self.ctx.config.webhook_attempts)
+                old = store.get(DELIVERY, delivery_id)
+                added += record["size"] - (old.get("size", 0) if old else 0)
+                store.put(DELIVERY, delivery_id, record)
+                store.index_add(DUE, delivery_id, real_ms() + delay_ms)
+                store.index_add(LOG, delivery_id, record["created_ms"])
+                ids.append(delivery_id)
+            store.put_meta(LOG_BYTES_KEY, (store.get_meta(LOG_BYTES_KEY) or 0) + added)
+            self._trim()
         return ids
+
+    def _trim(self) -> None:
+        """Drop the oldest finished deliveries while the log is over its entry or byte budget (inside atomic)."""
+        store = self.ctx.store
+        max_entries = self.ctx.config.webhook_log_limit
+        max_bytes = self.ctx.config.webhook_log_bytes
+        size = store.get_meta(LOG_BYTES_KEY) or 0
+        excess = store.index_count(LOG) - max_entries
+        if excess <= 0 and size <= max_bytes:
+            return
+        # Over bytes only: drop a few per call (each enqueue trims again), never the whole log in one request.
+        oldest = store.index_range(LOG, 0, max(excess, 1) + TRIM_SCAN)
+        records = store.get_many(DELIVERY, oldest)
+        for delivery_id, record in zip(oldest, records, strict=True):
+            if excess <= 0 and size <= max_bytes:
+                break
+            if record is not None and store.index_score(DUE, delivery_id) is not None:
+                continue  # still to be delivered: kept (the due queue is bounded by the jobs that made it)
+            store.index_remove(LOG, delivery_id)
+            store.delete(DELIVERY, delivery_id)
+            size -= record.get("size", 0) if record else 0
+            excess -= 1
+        store.put_meta(LOG_BYTES_KEY, max(0, size))
 
     def claim(self, limit: int = 16) -> list[dict[str, Any]]:
         """Take due deliveries, leasing each for ``webhook_lease_s`` so no other worker takes it meanwhile."""
@@ -68,6 +108,8 @@ class Deliveries:
             record = self.ctx.store.get(DELIVERY, delivery_id)
             if record is None:
                 return None
+            if error is not None and len(error) > ERROR_LIMIT:
+                error = error[:ERROR_LIMIT] + "…"
             record["attempts"].append({"at_ms": real_ms(), "status": status, "error": error,
                                        "duration_ms": duration_ms, "ok": ok})
             n = len(record["attempts"])
@@ -87,5 +129,11 @@ class Deliveries:
         return self.ctx.store.index_count(DUE)
 
     def log(self, offset: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+        """A page of the log, newest first: two indexed reads, whatever the log's size."""
         ids = self.ctx.store.index_range(LOG, offset, limit, reverse=True)
         return [d for d in self.ctx.store.get_many(DELIVERY, ids) if d]
+
+
+def record_size(record: dict[str, Any], attempts: int) -> int:
+    """Bytes a delivery takes in the log: its JSON now plus an allowance for the attempts it may log."""
+    return len(json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8")) + attempts * ATTEMPT_BYTES

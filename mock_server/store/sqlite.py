@@ -62,9 +62,58 @@ CREATE TABLE IF NOT EXISTS meta (
     value TEXT NOT NULL
 ) WITHOUT ROWID;
 """
+TABLES = frozenset({"records", "idx", "blobs", "meta"})
+HEADER = b"SQLite format 3\x00"
 SYNC_MODES = ("off", "normal", "full", "extra")
 BUSY_TIMEOUT_S = 60.0  # how long a writer waits for another's transaction before "database is locked"
 CHUNK = 500  # keys per IN (...) query
+
+
+class StateFileError(ValueError):
+    """The file given as state is not a simulator state (empty, truncated, damaged or someone else's)."""
+
+
+def check_state_file(path: Path) -> None:
+    """Refuse, with one line naming ``path`` and the way out, a file that is not a simulator state.
+
+    A missing file is fine (a new state). Checks are O(1) in the file's size: the SQLite header, the page
+    count it declares against the bytes present (a truncated file), the table names. Opening such a file
+    anyway would silently start empty (0 bytes) or fail with a raw ``DatabaseError`` on a later request.
+    """
+    if not path.exists():
+        return
+    way_out = "move it away or delete it to start a new state, or give --state another path"
+    if not path.is_file():
+        raise StateFileError(f"state file {path}: not a regular file; give --state a file path")
+    wal = path.with_name(path.name + "-wal")
+    with path.open("rb") as f:
+        head = f.read(100)
+    size = path.stat().st_size
+    if size == 0:
+        if wal.exists() and wal.stat().st_size > 0:
+            return  # a new state whose first writes are still only in the write-ahead log
+        raise StateFileError(f"state file {path} is empty (0 bytes), not a simulator state: {way_out}")
+    if not head.startswith(HEADER) or len(head) < 100:
+        raise StateFileError(f"state file {path} is not a simulator state (not an SQLite database): {way_out}")
+    page_size = int.from_bytes(head[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(head[28:32], "big")
+    header_valid = head[24:28] == head[92:96]  # the declared page count is only valid when these agree
+    if header_valid and pages and size < pages * page_size:
+        raise StateFileError(f"state file {path} is truncated ({size} of {pages * page_size} bytes): restore it from "
+                             f"a copy, or {way_out}")
+    try:
+        db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S)  # reads only; a WAL file needs no mode=ro quirks
+        try:
+            names = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        raise StateFileError(f"state file {path} is damaged ({exc}): restore it from a copy, or {way_out}") from None
+    if names and not TABLES.issubset(names):
+        listed = ", ".join(sorted(names)[:5]) + (", …" if len(names) > 5 else "")
+        raise StateFileError(f"state file {path} is an SQLite database but not a simulator state (its tables: "
+                             f"{listed}): {way_out}")
 
 
 def _dumps(value: Any) -> str:
@@ -106,6 +155,7 @@ class SQLiteStore(Store):
         if self.synchronous not in SYNC_MODES:
             raise ValueError(f"synchronous must be one of {SYNC_MODES}, got {self.synchronous!r}")
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        check_state_file(self.path)
         self._local = threading.local()
         self._all: weakref.WeakSet[_Connection] = weakref.WeakSet()
         self._all_lock = threading.Lock()
