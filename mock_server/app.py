@@ -174,10 +174,11 @@ def _journal(journal: Journal, request: Any, g: Any, response: Response) -> None
     op = g.get("operation")
     fault = g.get("fault")
     mimetype = request.mimetype
-    if mimetype in FORM_TYPES and request.form:
+    readable = (request.content_length or 0) <= (request.max_content_length or float("inf"))  # else reading: 413
+    if mimetype in FORM_TYPES and readable and request.form:
         body: Any = mask_form(request.form.to_dict())
     else:
-        small = request.content_length and request.content_length <= min(65536, request.max_content_length or 65536)
+        small = readable and request.content_length and request.content_length <= 65536
         body = raw_body(request.get_data(cache=True), mimetype) if small else None
         if body is None and request.content_length:
             # a body a view streamed without caching (uploads) or a large one: its size and type

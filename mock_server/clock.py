@@ -86,7 +86,7 @@ class Clock:
                 raise ValueError("advance must be >= 0: simulated time never goes back")
             if now + advance_s * 1000 > MAX_SIM_MS:  # refused whole: state unchanged
                 room = max(0, (MAX_SIM_MS - now) // 1000)
-                raise ValueError(f"advance of {advance_s:g} s would pass the clock's maximum, {MAX_SIM_ISO}: "
+                raise ValueError(f"advance of {advance_s:.15g} s would pass the clock's maximum, {MAX_SIM_ISO}: "
                                  f"at most {room} s are left (POST /__admin/reset starts the clock again)")
             return self._save(
                 ClockState(
