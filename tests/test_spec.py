@@ -298,7 +298,7 @@ def test_upload_asset_body_and_query() -> None:
 
 def test_list_assets_query() -> None:
     params = {resolve(p)["name"]: resolve(p)["schema"] for p in operation("listAssets")["parameters"]}
-    assert params["page"] == {"type": "integer", "minimum": 1, "default": 1}
+    assert params["page"] == {"type": "integer", "minimum": 1, "maximum": 10_000_000, "default": 1}  # stores honour it
     assert params["limit"] == {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}
     assert params["filter"]["enum"] == ["images", "videos", "audio", "other"]
     assert resolve(params["email"])["pattern"] == r"^[^@\s]+@[^@\s]+$"
