@@ -70,18 +70,21 @@ class Deliveries:
         excess = store.index_count(LOG) - max_entries
         if excess <= 0 and size <= max_bytes:
             return
-        # Over bytes only: drop a few per call (each enqueue trims again), never the whole log in one request.
-        oldest = store.index_range(LOG, 0, max(excess, 1) + TRIM_SCAN)
-        records = store.get_many(DELIVERY, oldest)
-        for delivery_id, record in zip(oldest, records, strict=True):
-            if excess <= 0 and size <= max_bytes:
+        skipped = 0  # still-due deliveries stepped over (they keep their place at the old end)
+        while (excess > 0 or size > max_bytes) and skipped <= TRIM_SCAN:
+            batch = store.index_range(LOG, skipped, max(excess, 1))  # usually one: the oldest
+            if not batch:
                 break
-            if record is not None and store.index_score(DUE, delivery_id) is not None:
-                continue  # still to be delivered: kept (the due queue is bounded by the jobs that made it)
-            store.index_remove(LOG, delivery_id)
-            store.delete(DELIVERY, delivery_id)
-            size -= record.get("size", 0) if record else 0
-            excess -= 1
+            for delivery_id, record in zip(batch, store.get_many(DELIVERY, batch), strict=True):
+                if excess <= 0 and size <= max_bytes:
+                    break
+                if record is not None and store.index_score(DUE, delivery_id) is not None:
+                    skipped += 1  # still to be delivered: kept (the due queue is bounded by the jobs that made it)
+                    continue
+                store.index_remove(LOG, delivery_id)
+                store.delete(DELIVERY, delivery_id)
+                size -= record.get("size", 0) if record else 0
+                excess -= 1
         store.put_meta(LOG_BYTES_KEY, max(0, size))
 
     def claim(self, limit: int = 16) -> list[dict[str, Any]]:
