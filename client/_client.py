@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mimetypes
 import os
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -67,8 +68,16 @@ def sniff_content_type(data: bytes) -> str | None:
     return None
 
 
+# RFC 6838 restricted-name: a concrete MIME type or subtype (a range such as image/* is no file's type).
+_MIME_NAME = r"[a-z0-9][a-z0-9!#$&^_.+-]{0,126}"
+_MEDIA_TYPE = re.compile(rf"{_MIME_NAME}/{_MIME_NAME}")
+
+
 def _media_type_allowed(content_type: str, allowed: list[str]) -> bool:
+    """Whether the contract's media types (ranges such as ``*/*`` included) take a file of ``content_type``."""
     base = content_type.split(";")[0].strip().lower()
+    if not _MEDIA_TYPE.fullmatch(base):
+        return False
     for pattern in allowed:
         pattern = pattern.split(";")[0].strip().lower()
         if pattern in ("*/*", base) or (pattern.endswith("/*") and base.startswith(pattern[:-1])):

@@ -38,10 +38,11 @@ from ltxstudio_mock.contracts.spec import Operation, get_contract
 SECURED = "…secured…"
 SECRET_FIELDS = ("lt_token", "lt_refresh_token")
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+MIME_NAME = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"  # RFC 6838 restricted-name: a MIME type or subtype
 # JSON Schema's (ECMA-262's) \s, which is narrower than Python's: the spec's Email pattern means this one.
 WS = "\t\n\v\f\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
 JOB_ID = re.compile(rf"^email:(?P<email>[^@{WS}]+@[^@{WS}]+)-job:(?P<uuid>{UUID})-type:(?P<type>image|video)$")
-FILE_ID = re.compile(rf"^asset:(?P<uuid>{UUID})-type:(?P<mime>[\w.+-]+/[\w.+-]+)$", re.ASCII)
+FILE_ID = re.compile(rf"^asset:(?P<uuid>{UUID})-type:(?P<mime>{MIME_NAME}/{MIME_NAME})$")
 # Three base64url segments, the first two JSON objects ("eyJ" is base64 of '{"'): a JWT, signed or not.
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
 # A cookie fragment carrying a token-looking value (8+ token characters; not a regex or a mask).

@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 from ltxstudio_mock.contracts.checks import GENERATION_MEDIA, JOB_ID, SECRET_FIELDS, SECURED
 from ltxstudio_mock.contracts.spec import SchemaCheck, get_contract
 
-MIME = re.compile(r"[\w.+-]+/[\w.+-]+", re.ASCII)
+MIME = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}")  # RFC 6838
 DROPPED_KEYS = frozenset({"example", "examples", "description", "summary", "title", "$comment", "externalDocs"})
 
 

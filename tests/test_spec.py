@@ -82,6 +82,7 @@ UPLOAD_TYPES = [
     "audio/mpeg",
     "audio/wav",
     "application/octet-stream",
+    "*/*",
 ]
 ERROR_RESPONSES = {
     "400": "BadRequest",
@@ -286,6 +287,10 @@ def test_upload_asset_body_and_query() -> None:
     content = op["requestBody"]["content"]
     assert list(content) == UPLOAD_TYPES
     for media_type, media in content.items():
+        if media_type == "*/*":  # any other file (issue 15): no contentMediaType to name
+            assert {k: v for k, v in media["schema"].items() if k != "description"} == {"type": "string",
+                                                                                      "format": "binary"}
+            continue
         assert media["schema"] == {"type": "string", "format": "binary", "contentMediaType": media_type}
     params = {resolve(p)["name"]: resolve(p) for p in op["parameters"]}
     assert set(params) == {"email", "type"}

@@ -23,9 +23,9 @@ def list_assets(query: dict[str, Any]) -> Response:
 @bp.post("/assets/", strict_slashes=False)
 @operation("uploadAsset", body=False)
 def upload_asset(query: dict[str, Any]) -> Response:
-    accepted = g.operation.body_schemas
-    if request.mimetype not in accepted:
-        raise bad_request(f"Unsupported Content-Type {request.mimetype or '(none)'!r}: send the file's MIME type, "
+    accepted = g.operation.body_schemas  # the contract's media types; ranges such as */* included
+    if request.mimetype and not any(_in_range(request.mimetype, r) for r in accepted):
+        raise bad_request(f"Unsupported Content-Type {request.mimetype!r}: send the file's MIME type, "
                           f"one of {', '.join(accepted)}")
     account = sim().accounts.resolve(tenant(), query.get("email"))
     data = request.get_data(cache=False)
@@ -34,6 +34,13 @@ def upload_asset(query: dict[str, Any]) -> Response:
         raise bad_request(f"Request body ended after {len(data)} of {request.content_length} bytes")
     return json_response(sim().assets.upload(tenant(), account["email"], data, request.mimetype,
                                              query.get("type", "image"), now(), base_url()))
+
+
+def _in_range(mime: str, media_range: str) -> bool:
+    """``image/png`` is in ``image/png``, ``image/*`` and ``*/*`` (the syntax itself is the simulation's rule)."""
+    main, _, sub = media_range.partition("/")
+    mime_main, _, mime_sub = mime.partition("/")
+    return main in ("*", mime_main) and sub in ("*", mime_sub)
 
 
 @bp.get("/assets/<path:job_id>")

@@ -18,7 +18,10 @@ from ltxstudio_mock.mock_server.sim.context import Context
 ASSET = "asset"
 BUCKET = "lt-infinity-prd"
 FILTERS = {"images": "image/", "videos": "video/", "audio": "audio/"}
-FILE_ID = re.compile(r"^asset:(?P<uuid>[0-9a-f-]{36})-type:(?P<mime>[\w.+-]+/[\w.+-]+)$")
+# RFC 6838 restricted-name: what a registered (or x-/vnd./prs.) MIME type or subtype may be; no wildcards.
+MIME_NAME = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
+MEDIA_TYPE = re.compile(rf"^{MIME_NAME}/{MIME_NAME}$")
+FILE_ID = re.compile(rf"^asset:(?P<uuid>[0-9a-f-]{{36}})-type:(?P<mime>{MIME_NAME}/{MIME_NAME})$")
 EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif", "video/mp4": "mp4",
               "video/quicktime": "mov", "video/webm": "webm", "audio/mpeg": "mp3", "audio/wav": "wav"}
 
@@ -28,6 +31,17 @@ def category(mime: str) -> str:
         if mime.startswith(prefix):
             return name
     return "other"
+
+
+def asset_type(record: dict[str, Any]) -> str:
+    """``asset.type``: an image upload keeps its upload ``type`` (image, reference-image), others their kind.
+
+    The ``type`` query parameter only tells image uploads apart; a video, audio or other file
+    is that kind whatever it said, like the GET assets/ filter it falls under.
+    """
+    if record.get("jobId") or record["mimeType"].startswith("image/"):
+        return record["type"]
+    return {"videos": "video"}.get(category(record["mimeType"]), category(record["mimeType"]))
 
 
 def listing_index(tenant: str, email: str, filter_: str | None = None) -> str:
@@ -47,8 +61,11 @@ class Assets:
     # -- writing -----------------------------------------------------------
     def upload(self, tenant: str, email: str, data: bytes, mime: str, upload_type: str, now: int,
                base_url: str = "") -> dict[str, Any]:
-        if not mime or "/" not in mime:
+        if not mime:
             raise bad_request("Content-Type header with the file's MIME type is required")
+        if not MEDIA_TYPE.match(mime):
+            raise bad_request(f"Content-Type {mime!r} is not a MIME type: send the file's own type/subtype, "
+                              "e.g. image/png or application/pdf")
         if not data:
             raise bad_request("Request body is empty: send the file's bytes")
         if len(data) > self.ctx.config.max_upload_bytes:
@@ -148,7 +165,7 @@ class Assets:
     def signed(self, record: dict[str, Any], now: int, base_url: str = "") -> dict[str, Any]:
         ext = EXTENSIONS.get(record["mimeType"], "bin")
         url, expires = self.url(f"{record['folder']}/{record['uuid']}.{ext}", now, base_url)
-        asset = {"type": record["type"], "fileId": file_id(record["uuid"], record["mimeType"]),
+        asset = {"type": asset_type(record), "fileId": file_id(record["uuid"], record["mimeType"]),
                  "mimeType": record["mimeType"]}
         if record.get("subtype"):
             asset["artifactSubtype"] = record["subtype"]

@@ -260,13 +260,23 @@ def test_upload_type_and_content_type_checked(api: LTXStudioClient, mocked) -> N
     png = b"\x89PNG\r\n\x1a\n" + b"\0" * 16
     with pytest.raises(ValidationError, match="type"):
         api.upload_asset(png, type="video")
-    with pytest.raises(ValidationError, match="content type"):
-        api.upload_asset(png, content_type="text/plain")
+    for not_a_type in ("image/*", "*/*", "png", "image/png/x", "image/ png"):
+        with pytest.raises(ValidationError, match="content type"):
+            api.upload_asset(png, content_type=not_a_type)
     with pytest.raises(ValidationError, match="content type"):
         api.upload_asset(b"no magic here")
     with pytest.raises(ValidationError, match="empty"):
         api.upload_asset(b"", content_type="image/png")
     assert len(mocked.calls) == 0
+
+
+@pytest.mark.parametrize("mime", ["application/pdf", "text/plain", "audio/ogg", "image/avif", "video/x-matroska",
+                                  "Application/PDF; charset=binary"])
+def test_upload_takes_any_media_type(api: LTXStudioClient, mocked, mime: str) -> None:
+    """The contract's */* entry: any concrete type/subtype goes out as given (issue 15)."""
+    mocked.post(f"{api.base_url}/assets/", json={"asset": {"fileId": "asset:3"}})
+    assert api.upload_asset(b"%PDF-1.4 ...", content_type=mime).file_id == "asset:3"
+    assert mocked.calls[0].request.headers["Content-Type"] == mime
 
 
 # -- the rules come from openapi.yaml ------------------------------------------------------------

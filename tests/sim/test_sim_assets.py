@@ -57,10 +57,57 @@ def test_assets_upload_bad_requests(api: Api) -> None:
     assert api.ok(api.get("/assets/"))["meta"]["totalItems"] == 0
 
 
-@pytest.mark.parametrize("mime", ["text/plain", "application/json"])
-def test_assets_upload_rejects_undocumented_content_type(api: Api, mime: str) -> None:
+# Issue 15: "uploads an asset (image, video, audio, or other file)". Any MIME type is taken; its family
+# decides asset.type and the GET assets/ filter the file falls under.
+ANY_TYPE = [
+    ("application/pdf", "other", "other"), ("text/plain", "other", "other"), ("application/json", "other", "other"),
+    ("audio/ogg", "audio", "audio"), ("audio/x-wav", "audio", "audio"), ("audio/mp4", "audio", "audio"),
+    ("image/avif", "image", "images"), ("image/heic", "image", "images"), ("image/svg+xml", "image", "images"),
+    ("video/x-matroska", "video", "videos"), ("application/vnd.ms-excel", "other", "other"),
+]
+
+
+@pytest.mark.parametrize(("mime", "kind", "filter_"), ANY_TYPE)
+def test_assets_upload_takes_any_media_type(api: Api, mime: str, kind: str, filter_: str) -> None:
+    data = b"%PDF-1.4 not inspected"
+    body = api.upload(data, mime)
+    asset = body["asset"]
+    assert asset["mimeType"] == mime and FILE_ID.match(asset["fileId"])["mime"] == mime
+    assert asset["type"] == kind
+    got = requests.get(body["assetUrl"], timeout=10)
+    assert got.status_code == 200 and got.content == data and got.headers["Content-Type"].startswith(mime)
+    counts = {f: api.ok(api.get("/assets/", params={"filter": f}))["meta"]["totalItems"]
+              for f in ("images", "videos", "audio", "other")}
+    assert counts == {f: int(f == filter_) for f in counts}
+    item = api.ok(api.get("/assets/", params={"filter": filter_}))["items"][0]
+    assert item["signedAsset"]["asset"] == asset
+    assert ("thumbnails" in item["relatedAssets"]) == (kind in ("image", "video"))
+
+
+def test_assets_upload_kind_ignores_type_param_for_non_images(api: Api) -> None:
+    assert api.upload(b"\0\0\0\x18ftypmp42", "video/mp4", type="reference-image")["asset"]["type"] == "video"
+    assert api.upload(b"%PDF", "application/pdf", type="image")["asset"]["type"] == "other"
+    assert api.upload(type="reference-image")["asset"]["type"] == "reference-image"
+
+
+def test_assets_upload_media_type_parameters_and_case(api: Api) -> None:
+    asset = api.upload(b"text", "Text/Plain; charset=utf-8")["asset"]
+    assert asset["mimeType"] == "text/plain" and asset["fileId"].endswith("-type:text/plain")
+
+
+@pytest.mark.parametrize("mime", ["image/*", "*/*", "pdf", "application/", "/pdf", "image/png/x",
+                                  "-image/png", "image/p{ng"])
+def test_assets_upload_rejects_what_is_not_a_media_type(api: Api, mime: str) -> None:
     resp = api.post("/assets/", data=b"hello", headers={"Content-Type": mime})
-    assert resp.status_code == 400
+    assert resp.status_code == 400, resp.text
+    assert set(resp.json()) == {"error", "code"} and resp.json()["code"] == 400
+    assert api.ok(api.get("/assets/"))["meta"]["totalItems"] == 0
+
+
+def test_assets_other_file_is_not_a_reference_image(api: Api) -> None:
+    fid = api.upload(b"%PDF", "application/pdf", type="reference-image")["asset"]["fileId"]
+    resp = api.post("/images/create", json={"prompt": "p", "model": "flux", "referenceAssetId": fid})
+    assert resp.status_code == 400 and "image is required" in resp.json()["error"]
 
 
 def test_assets_upload_over_limit_is_413(api: Api) -> None:
