@@ -417,39 +417,90 @@ def _clip(value: Any, n: int = 40) -> str:
     return s if len(s) <= n else s[:n] + "…"
 
 
-def check_scheduler_capacity(response: Any) -> None:
-    """GET /scheduler/available never shows an account ``executing`` above its ``maxJobs``.
+def check_scheduler_capacity(response: Any, history: JobHistory | None = None) -> None:
+    """GET /scheduler/available reports capacity a client can act on.
 
-    Also ``available`` = ``maxJobs`` − ``executing`` (floored at 0), and each account's
-    ``executing`` count matches the jobs listed for it in ``executing[]``.
+    Per account: ``available`` is exactly how many plain requests (no per-request ``maxJobs``) would
+    be admitted now, ``maxJobs`` - ``executing`` floored at 0, and ``executing`` counts every running
+    job, i.e. the jobs ``executing[]`` lists for that account. ``executing`` may exceed ``maxJobs``:
+    per-request ``maxJobs`` overrides admit jobs past the configured limit, and a lowered limit does not
+    stop jobs already running. With a ``history`` (every earlier response, in order) the admissions are
+    checked too: each listed job, when it was admitted, found fewer jobs of its account running (the
+    ones listed before it, which are still running) than its limit, its override or the configured
+    ``maxJobs``. An account with a listed job this history never saw admitted is not judged that way.
     """
     view = _view(response)
     if view.status != 200 or view.operation_id != "getSchedulerAvailable" or not isinstance(view.json, dict):
         return
-    listed: dict[str, int] = {}
+    listed: dict[str, list[str]] = {}
     for job in view.json.get("executing") or []:
         if isinstance(job, dict) and isinstance(job.get("email"), str):
-            listed[job["email"]] = listed.get(job["email"], 0) + 1
+            listed.setdefault(job["email"], []).append(job.get("jobId"))
     for i, entry in enumerate(view.json.get("available") or []):
         if not isinstance(entry, dict):
             continue
         email, max_jobs, executing, free = (entry.get(k) for k in ("email", "maxJobs", "executing", "available"))
         if not all(isinstance(x, int) for x in (max_jobs, executing)):
             continue
-        if executing > max_jobs:
-            raise CheckFailure("executing above maxJobs",
-                               f"available[{i}] ({email}): executing {executing} > maxJobs {max_jobs}",
-                               expected="executing <= maxJobs", where=f"available[{i}].executing")
         if isinstance(free, int) and free != max(0, max_jobs - executing):
             raise CheckFailure("available is not maxJobs - executing",
                                f"available[{i}] ({email}): maxJobs {max_jobs}, executing {executing}, "
                                f"available {free}", expected=f"available {max(0, max_jobs - executing)}",
                                where=f"available[{i}].available")
-        if email in listed and listed[email] != executing:
+        jobs = listed.get(email, []) if isinstance(email, str) else []
+        if len(jobs) != executing:
             raise CheckFailure("executing count disagrees with the executing list",
                                f"available[{i}] ({email}) says executing {executing} but executing[] lists "
-                               f"{listed[email]} jobs of it", expected=f"executing {listed[email]}",
+                               f"{len(jobs)} jobs of it", expected=f"executing {len(jobs)}",
                                where=f"available[{i}].executing")
+        if history is not None and isinstance(email, str):
+            _check_admissions(i, email, max_jobs, jobs, history)
+
+
+def _check_admissions(i: int, email: str, max_jobs: int, jobs: list[Any], history: JobHistory) -> None:
+    """Each running job was admitted below its limit: the jobs admitted before it and still running count."""
+    if not jobs or not all(isinstance(j, str) and j in history.admitted for j in jobs):
+        return
+    configured = max(max_jobs, history.max_jobs_seen.get(email, max_jobs))  # it may have been lowered since
+    for ahead, job_id in enumerate(sorted(jobs, key=lambda j: history.admitted[j][0])):
+        override = history.admitted[job_id][1]
+        limit = override if override is not None else configured
+        if ahead >= limit:
+            how = f"per-request maxJobs {override}" if override is not None else f"maxJobs {configured}"
+            raise CheckFailure("job admitted above maxJobs",
+                               f"available[{i}] ({email}): {job_id} was admitted while {ahead} jobs of the account "
+                               f"(still running) were executing, with {how}",
+                               expected=f"admitted only while fewer than {limit} jobs were executing",
+                               where=f"available[{i}].executing")
+
+
+def record_capacity(response: Any, history: JobHistory) -> None:
+    """Note what the capacity check needs later: admitted jobs (in order, with any override) and maxJobs seen."""
+    view = _view(response)
+    body = view.json
+    if view.status != 200 or not isinstance(body, (dict, list)):
+        return
+    op_id = view.operation_id
+    if op_id in GENERATION_OPERATIONS and isinstance(body, dict) and isinstance(body.get("jobId"), str):
+        if body["jobId"] not in history.admitted:
+            sent = dict(view.request_fields) if view.request_json is None else view.request_json
+            override = sent.get("maxJobs") if isinstance(sent, dict) else None
+            if isinstance(override, str) and override.strip().isdigit():
+                override = int(override)
+            history.admitted[body["jobId"]] = (len(history.admitted), override if isinstance(override, int) and
+                                               not isinstance(override, bool) else None)
+        return
+    rows: list[Any] = []
+    if op_id in ("createAccount", "getAccount") and isinstance(body, dict):
+        rows = [body]
+    elif op_id == "listAccounts" and isinstance(body, dict):
+        rows = list(body.values())
+    elif op_id == "getSchedulerAvailable" and isinstance(body, dict):
+        rows = body.get("available") or []
+    for row in rows:
+        if isinstance(row, dict) and isinstance(row.get("email"), str) and isinstance(row.get("maxJobs"), int):
+            email = row["email"]
+            history.max_jobs_seen[email] = max(row["maxJobs"], history.max_jobs_seen.get(email, 0))
 
 
 def check_pagination(response: Any) -> None:
@@ -524,6 +575,9 @@ class JobHistory:
 
     jobs: dict[str, JobSighting] = field(default_factory=dict)
     clock: Callable[[], float] = time.monotonic
+    # for check_scheduler_capacity: jobId -> (admission order, per-request maxJobs or None); email -> largest maxJobs
+    admitted: dict[str, tuple[int, int | None]] = field(default_factory=dict)
+    max_jobs_seen: dict[str, int] = field(default_factory=dict)
 
     def pending_artifacts(self) -> list[str]:
         """Jobs seen completed whose artifact has not been seen yet."""
@@ -682,6 +736,8 @@ def semantic_failures(response: Any, history: JobHistory | None = None,
     out: list[tuple[str, CheckFailure]] = []
     named: list[tuple[str, Callable[[Any], None]]] = [(check.__name__, check) for check in checks]
     if history is not None:
+        named = [(name, functools.partial(check_scheduler_capacity, history=history)
+                  if check is check_scheduler_capacity else check) for name, check in named]
         named.append((check_job_status.__name__, functools.partial(check_job_status, history=history)))
     for name, check in named:
         try:
@@ -689,6 +745,8 @@ def semantic_failures(response: Any, history: JobHistory | None = None,
         except CheckFailure as exc:
             exc.check = name
             out.append((name, exc))
+    if history is not None:
+        record_capacity(view, history)
     return out
 
 
@@ -703,5 +761,5 @@ __all__ = [
     "CheckFailure", "JobHistory", "JobSighting", "Observation", "ResponseView", "check_artifacts_arrived",
     "check_asset_id_format", "check_job_id_format", "check_job_status", "check_pagination",
     "check_refusal_side_effects", "check_response", "check_scheduler_capacity", "check_secrets_masked", "observe",
-    "operation_for", "semantic_failures",
+    "operation_for", "record_capacity", "semantic_failures",
 ]

@@ -120,12 +120,11 @@ class DashboardData:
             accounts = self.store.get_many(ACCOUNT, [account_key(tid, e) for e in emails])
             users = self.store.get_many(USER, emails)
             rows = []
-            for email, account, user in zip(emails, accounts, users, strict=True):
+            for account, user in zip(accounts, users, strict=True):
                 if account is None:
                     continue
-                executing = self.store.index_count(running_index(tid, email), min_score=self.now + 1)
-                row: dict[str, Any] = {"email": email, "maxJobs": account["maxJobs"], "executing": executing,
-                                       "available": max(0, account["maxJobs"] - executing)}
+                # the figures of GET /scheduler/available, from the same rule (per-request maxJobs included)
+                row: dict[str, Any] = self.sim.scheduler.capacity(tid, account, self.now)
                 if user is not None:
                     row.update(credits=user["credits"], subscription=user["subscription"],
                                tokenExpire=user["token_expire"], tokenExpireUTC=iso(user["token_expire"]),

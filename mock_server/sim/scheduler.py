@@ -48,10 +48,17 @@ class Scheduler:
         jobs = self.ctx.store.get_many(JOB, self.running_ids(tenant, email, now))
         return [j for j in jobs if j and j["start_ms"] <= now]
 
-    @staticmethod
-    def limit_in_force(account: dict[str, Any], running: list[dict[str, Any]]) -> int:
-        """The account's maxJobs, raised while jobs admitted with a larger per-request override still run."""
-        return max([account["maxJobs"], *(j["maxJobs"] for j in running if j.get("maxJobs"))])
+    def capacity(self, tenant: str, account: dict[str, Any], now: int,
+                 running: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """One account's row of GET /scheduler/available (and of the dashboard: one source of the figures).
+
+        ``maxJobs`` is the configured limit; ``executing`` counts every running job, those admitted
+        with a per-request ``maxJobs`` included; ``available`` is how many plain requests ``choose``
+        would admit now: 0 while overrides (or a lowered limit) keep ``executing`` at or above it.
+        """
+        executing = len(self.started(tenant, account["email"], now) if running is None else running)
+        return {"email": account["email"], "maxJobs": account["maxJobs"], "executing": executing,
+                "available": max(0, account["maxJobs"] - executing)}
 
     def choose(self, tenant: str, email: str | None, override: int | None, now: int) -> dict[str, Any]:
         """The account a new job runs on (call inside ``store.atomic()``).
@@ -107,9 +114,7 @@ class Scheduler:
         available, executing = [], []
         for account in self.accounts.all(tenant):
             running = self.started(tenant, account["email"], now)
-            limit = self.limit_in_force(account, running)
-            available.append({"email": account["email"], "maxJobs": limit, "executing": len(running),
-                              "available": max(0, limit - len(running))})
+            available.append(self.capacity(tenant, account, now, running))
             executing.extend(self._entry(j, now) for j in running)
         executing.sort(key=lambda e: e["started"])
         return {"executing": executing, "available": available}

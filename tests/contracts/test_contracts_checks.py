@@ -148,12 +148,51 @@ def available(executing: int, max_jobs: int = 2, free: int | None = None, listed
 
 def test_contracts_scheduler_capacity() -> None:
     check_scheduler_capacity(fake_response("GET", "/scheduler/available", 200, available(2)))
-    with pytest.raises(CheckFailure, match="executing above maxJobs"):
-        check_scheduler_capacity(fake_response("GET", "/scheduler/available", 200, available(3)))
+    # above maxJobs is possible (per-request overrides); available is then 0, not negative and not more
+    check_scheduler_capacity(fake_response("GET", "/scheduler/available", 200, available(3)))
+    with pytest.raises(CheckFailure, match="available is not"):
+        check_scheduler_capacity(fake_response("GET", "/scheduler/available", 200, available(3, free=2)))
     with pytest.raises(CheckFailure, match="available is not"):
         check_scheduler_capacity(fake_response("GET", "/scheduler/available", 200, available(1, free=2)))
     with pytest.raises(CheckFailure, match="disagrees with the executing list"):
         check_scheduler_capacity(fake_response("GET", "/scheduler/available", 200, available(1, listed=2)))
+    with pytest.raises(CheckFailure, match="disagrees with the executing list"):
+        check_scheduler_capacity(fake_response("GET", "/scheduler/available", 200, available(1, listed=0)))
+
+
+def _admit(history: JobHistory, n: int, overrides: dict[int, int]) -> None:
+    for i in range(n):
+        body = {"prompt": "p", **({"maxJobs": overrides[i]} if i in overrides else {})}
+        job_id = JOB.replace("4abc6f7839e7", f"4abc6f78{i:04d}")
+        semantic_failures(fake_response("POST", "/images/create", 200, {"jobId": job_id, "generationId": "g"},
+                                        request_json=body), history)
+
+
+@pytest.mark.parametrize(("overrides", "ok"), [
+    ({}, False),  # three plain jobs on a maxJobs-2 account: the third was admitted above the limit
+    ({2: 5}, True),  # the third came with maxJobs 5: fine, and available shows 0
+    ({2: 3}, True),
+    ({2: 2}, False),  # an override of 2 does not admit a third job
+    ({0: 5, 1: 5}, False),  # overrides early on do not excuse a plain third
+])
+def test_contracts_scheduler_capacity_judges_admissions_with_history(overrides: dict[int, int], ok: bool) -> None:
+    history = JobHistory()
+    _admit(history, 3, overrides)
+    failures = semantic_failures(fake_response("GET", "/scheduler/available", 200, available(3)), history)
+    named = [exc for name, exc in failures if name == "check_scheduler_capacity"]
+    assert (not named) == ok, named
+    if not ok:
+        assert "admitted above maxJobs" in str(named[0])
+
+
+def test_contracts_scheduler_capacity_lowered_limit_is_not_a_defect() -> None:
+    history = JobHistory()
+    semantic_failures(fake_response("GET", "/accounts/demo@example.com", 200, {**account(), "maxJobs": 3}), history)
+    _admit(history, 3, {})
+    failures = semantic_failures(fake_response("GET", "/scheduler/available", 200, available(3)), history)
+    assert failures == []  # admitted under maxJobs 3, then lowered to 2
+    unknown = JobHistory()  # jobs this history never saw admitted: not judged
+    assert semantic_failures(fake_response("GET", "/scheduler/available", 200, available(3)), unknown) == []
 
 
 # -- pagination -----------------------------------------------------------------------

@@ -206,3 +206,46 @@ def test_scrub_masks_every_secret_shape() -> None:
     assert jwt not in out["text"] and "xyz" not in out["text"] and "qqq" not in out["text"]
     assert out["n"] == 5 and out["cookieNote"] == "fine"
     assert scrub("call with my-api-token", ("my-api-token",)) == f"call with {SECURED}"
+
+
+def test_dashboard_capacity_agrees_with_scheduler_available(ltx_mock: Any, api: Api) -> None:
+    """Issue 15/16: one rule gives both views their maxJobs / executing / available, per-request overrides included."""
+    admin = ltx_mock.admin
+    second = admin.create_ltx_user(email="second@example.com")
+    other_token = "other-tenant-token-0123456789"
+    admin.add_token(other_token)
+    other = requests.Session()
+    other.headers["Authorization"] = f"Bearer {other_token}"
+    for session, cookie, max_jobs in ((api.session, admin.get_ltx_user(DEMO_EMAIL)["cookie"], 2),
+                                      (api.session, second["cookie"], 3), (other, second["cookie"], 1)):
+        resp = session.post(f"{api.base}/accounts", json={"cookie": cookie, "maxJobs": max_jobs}, timeout=10)
+        assert resp.status_code == 200, resp.text
+    api.image(email=DEMO_EMAIL)
+    api.image(email=DEMO_EMAIL)
+    api.image(email=DEMO_EMAIL, maxJobs=5)  # an override: 3 executing on a maxJobs-2 account
+    api.image(email="second@example.com")
+    resp = other.post(f"{api.base}/images/create", json={"prompt": "p", "maxJobs": 4}, timeout=10)
+    assert resp.status_code == 200, resp.text
+    admin.advance(1)
+
+    def api_figures(session: requests.Session) -> dict[str, dict[str, Any]]:
+        resp = session.get(f"{api.base}/scheduler/available", timeout=10)
+        assert resp.status_code == 200, resp.text
+        return {row["email"]: row for row in resp.json()["available"]}
+
+    from_api = {"demo": api_figures(api.session), "other": api_figures(other)}
+    assert from_api["demo"][DEMO_EMAIL] == {"email": DEMO_EMAIL, "maxJobs": 2, "executing": 3, "available": 0}
+    assert from_api["demo"]["second@example.com"]["available"] == 2
+    assert from_api["other"]["second@example.com"] == {"email": "second@example.com", "maxJobs": 1, "executing": 1,
+                                                       "available": 0}
+    shown = {}
+    for tenant in api.dashboard()["tenants"]:
+        for row in tenant["accounts"]:
+            shown[(tenant["hint"], row["email"])] = {k: row[k] for k in ("email", "maxJobs", "executing", "available")}
+    hints = {"demo": "…", "other": other_token[:4] + "…"}
+    expected = {(hints[t], email): row for t, rows in from_api.items() for email, row in rows.items()}
+    assert shown == expected
+    admin.advance(600)  # and again once everything has ended
+    shown_after = {(t["hint"], r["email"]): r["executing"] for t in api.dashboard()["tenants"] for r in t["accounts"]}
+    assert set(shown_after.values()) == {0}
+    assert {r["available"] for r in api_figures(api.session).values()} == {2, 3}

@@ -128,6 +128,38 @@ def test_scheduler_per_request_max_jobs_override(api: Api, admin: Any) -> None:
     assert api.ok(api.get("/scheduler/available"))["available"][0]["executing"] == 3
 
 
+def test_scheduler_available_is_what_plain_requests_get(api: Api, admin: Any) -> None:
+    """Issue 15: maxJobs is the configured limit, executing every running job, available the plain admissions."""
+    set_max_jobs(api, admin, 2)
+
+    def figures() -> dict[str, Any]:
+        [row] = api.ok(api.get("/scheduler/available"))["available"]
+        return row
+
+    api.create("images/create", {"prompt": "p"})
+    assert figures() == {"email": DEMO_EMAIL, "maxJobs": 2, "executing": 1, "available": 1}
+    api.create("images/create", {"prompt": "p"})
+    api.create("images/create", {"prompt": "p", "maxJobs": 5})  # an override runs above the limit
+    body = api.ok(api.get("/scheduler/available"))
+    assert body["available"] == [{"email": DEMO_EMAIL, "maxJobs": 2, "executing": 3, "available": 0}]
+    assert len(body["executing"]) == 3
+    refused = api.post("/images/create", json={"prompt": "p"})
+    assert refused.status_code == 429 and "3/2" in refused.json()["error"]
+    # available counts exactly the plain requests admitted now: once one job ends, still none (3 -> 2 of 2)
+    first = body["executing"][0]["jobId"]
+    assert api.delete(f"/scheduler/{first}").status_code == 204
+    assert figures()["available"] == 0
+    assert api.post("/images/create", json={"prompt": "p"}).status_code == 429
+    second = api.ok(api.get("/scheduler"))[0]["jobId"]
+    assert api.delete(f"/scheduler/{second}").status_code == 204
+    row = figures()
+    assert row == {"email": DEMO_EMAIL, "maxJobs": 2, "executing": 1, "available": 1}
+    for _ in range(row["available"]):
+        api.create("images/create", {"prompt": "p"})
+    assert api.post("/images/create", json={"prompt": "p"}).status_code == 429
+    assert figures()["available"] == 0
+
+
 def test_scheduler_load_balances_over_accounts(api: Api, second_account: str) -> None:
     emails = Counter()
     for _ in range(20):
