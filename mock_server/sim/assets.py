@@ -39,7 +39,7 @@ def asset_type(record: dict[str, Any]) -> str:
     The ``type`` query parameter only tells image uploads apart; a video, audio or other file
     is that kind whatever it said, like the GET assets/ filter it falls under.
     """
-    if record.get("jobId") or record["mimeType"].startswith("image/"):
+    if record["type"] == "artifact" or record["mimeType"].startswith("image/"):
         return record["type"]
     return {"videos": "video"}.get(category(record["mimeType"]), category(record["mimeType"]))
 
@@ -91,9 +91,11 @@ class Assets:
 
     def add_artifact(self, job: dict[str, Any], now: int) -> dict[str, Any]:
         """Record a finished job's artifact so that GET /assets/ lists it."""
+        # "render": what artifacts.artifact_bytes needs, so the file outlives the job record's retention
         record = {"uuid": job["artifact_uuid"], "tenant": job["tenant"], "email": job["email"], "type": "artifact",
                   "mimeType": job["mime"], "created_ms": now, "jobId": job["jobId"], "subtype": job["subtype"],
-                  "folder": f"artifacts/{job['subtype']}"}
+                  "folder": f"artifacts/{job['subtype']}",
+                  "render": {k: job.get(k) for k in ("jobId", "media", "operation", "source", "params")}}
         self._add(record)
         return record
 

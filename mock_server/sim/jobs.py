@@ -300,9 +300,14 @@ class Jobs:
                                         delay_ms=int(float(hook.get("delay_s", 0)) * 1000),
                                         fail_first=int(hook.get("fail_first", 0)))
         elif task["type"] == "expire":  # queued by Simulator.settle from the "jobs" index
+            # useapi.net forgets its job record; the artifact stays in the LTX Studio library (GET assets/).
+            # A job that ended before it expired but whose end was not applied yet (the clock jumped past
+            # both at once) ends first, so its artifact is listed and its refund made.
+            done = self.done_by(job)
+            expired = job["created_ms"] + self.ctx.config.job_retention_s * 1000
+            if self.timeline.pop(f"finish:{job['jobId']}") is not None and done is not None and done <= expired:
+                self.apply({"type": "finish", "jobId": job["jobId"]}, done, base_url)
             self.scheduler.untrack(job)
-            self.timeline.cancel(f"finish:{job['jobId']}")
-            self.assets.remove(job["artifact_uuid"])
             self.ctx.store.delete(JOB, job["jobId"])
             self.ctx.store.index_remove("jobs", job["jobId"])
 

@@ -31,6 +31,12 @@ class Timeline:
         self.ctx.store.index_remove(DUE, task_id)
         self.ctx.store.delete(TASK, task_id)
 
+    def pop(self, task_id: str) -> dict[str, Any] | None:
+        """Remove a task before it falls due and return it (None if it is not pending)."""
+        task = self.ctx.store.get(TASK, task_id)
+        self.cancel(task_id)
+        return task
+
     def next_due(self) -> int | None:
         first = self.ctx.store.index_by_score(DUE, limit=1)
         return int(first[0][1]) if first else None

@@ -122,8 +122,32 @@ def test_artifact_url_expires(api: Api, admin: Any) -> None:
     fetch(fresh["assetUrl"], api)
 
 
-def test_artifact_gone_after_retention(api: Api, admin: Any) -> None:
-    job = finish(api, admin, "images/create", {"prompt": "p"})
+def listed(api: Api, job_id: str) -> dict[str, Any] | None:
+    return next((i for i in api.ok(api.get("/assets/"))["items"] if i.get("jobId") == job_id), None)
+
+
+def test_artifact_outlives_job_retention(api: Api, admin: Any) -> None:
+    """Issue 15: the 7-day retention is useapi.net's job record; the file stays in the LTX Studio library."""
+    image = finish(api, admin, "images/create", {"prompt": "a red kite", "seed": 3})
+    video = finish(api, admin, "videos/ltx-create", {"prompt": "p", "startAssetId": api.upload_id()})
+    before = {j["jobId"]: fetch(j["status"]["artifact"]["assetUrl"], api).content for j in (image, video)}
     admin.advance(8 * 24 * 3600)
-    assert api.job(job["jobId"]).status_code == 404
-    assert not any(i.get("jobId") == job["jobId"] for i in api.ok(api.get("/assets/"))["items"])
+    for job in (image, video):
+        assert api.job(job["jobId"]).status_code == 404  # the job record is gone
+        item = listed(api, job["jobId"])
+        assert item is not None, job["jobId"]
+        assert item["signedAsset"]["asset"] == job["status"]["artifact"]["asset"]
+        assert fetch(item["signedAsset"]["assetUrl"], api).content == before[job["jobId"]]
+    kinds = {f: api.ok(api.get("/assets/", params={"filter": f}))["meta"]["totalItems"] for f in ("images", "videos")}
+    assert kinds == {"images": 2, "videos": 1}  # the uploaded start frame, the image artifact; the video
+
+
+def test_artifact_listed_when_end_and_retention_pass_in_one_step(api: Api, admin: Any) -> None:
+    start = api.balance()
+    done = api.create("images/create", {"prompt": "p"})["jobId"]
+    admin.fail_next("moderated", progress=40)
+    failed = api.create("images/create", {"prompt": "p"})["jobId"]
+    admin.advance(8 * 24 * 3600)  # both ended and expired within one advance
+    assert api.job(done).status_code == api.job(failed).status_code == 404
+    assert listed(api, done) is not None and listed(api, failed) is None
+    assert api.balance() == start - 12  # the failed one was refunded, the completed one charged
