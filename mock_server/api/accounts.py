@@ -37,5 +37,5 @@ def get_account(query: dict[str, Any], email: str) -> Response:
 @bp.delete("/accounts/<email>")
 @operation("deleteAccount")
 def delete_account(query: dict[str, Any], email: str) -> Response:
-    sim().accounts.delete(tenant(), email)
+    sim().scheduler.delete_account(tenant(), email, now())
     return no_content()

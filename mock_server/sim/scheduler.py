@@ -119,6 +119,26 @@ class Scheduler:
         executing.sort(key=lambda e: e["started"])
         return {"executing": executing, "available": available}
 
+    def delete_account(self, tenant: str, email: str, now: int) -> int:
+        """DELETE /accounts/{email}: the configuration goes, and with it useapi.net's tracking of its jobs.
+
+        useapi.net follows a job by polling LTX Studio with the account's cookie; without the
+        configuration it cannot, so each running job is dropped as DELETE /scheduler/{jobId} would
+        drop it (it still runs upstream; no webhook; a later cancel is a 404). Returns how many.
+        """
+        with self.ctx.store.atomic():
+            now = max(now, self.ctx.clock.now_ms())
+            self.accounts.delete(tenant, email)  # 404 when there is no such configuration
+            n = 0
+            for job in self.ctx.store.get_many(JOB, self.running_ids(tenant, email, now)):
+                if job is None:
+                    continue
+                self.untrack(job)
+                job["cancelled_ms"] = now
+                self.ctx.store.put(JOB, job["jobId"], job)
+                n += 1
+            return n
+
     def cancel(self, tenant: str, job_id: str, now: int) -> dict[str, Any]:
         """Stop tracking a running job (it still runs upstream): 404 unless it is running now."""
         from ltxstudio_mock.mock_server.sim.jobs import JOB_ID

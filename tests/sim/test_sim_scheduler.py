@@ -208,3 +208,26 @@ def test_scheduler_elapsed_minutes_exceed_99(api: Api, admin: Any) -> None:
     api.create("images/create", {"prompt": "p"})
     admin.advance(2 * 3600 + 5)
     assert api.ok(api.get("/scheduler"))[0]["elapsed"] == "120:05"
+
+
+def test_scheduler_deleting_the_account_stops_tracking_its_jobs(api: Api, admin: Any, second_account: str,
+                                                                 receiver: Any) -> None:
+    """Issue 15: with the account's configuration gone useapi.net cannot follow its jobs; one answer everywhere."""
+    job = api.create("images/create", {"prompt": "p", "email": second_account, "replyUrl": receiver.url})["jobId"]
+    kept = api.create("images/create", {"prompt": "p", "email": DEMO_EMAIL})["jobId"]
+    start = api.balance(second_account)
+    assert api.delete(f"/accounts/{second_account}").status_code == 204
+    assert [e["jobId"] for e in api.ok(api.get("/scheduler"))] == [kept]
+    assert [e["jobId"] for e in api.ok(api.get("/scheduler/available"))["executing"]] == [kept]
+    resp = api.delete(f"/scheduler/{job}")
+    assert resp.status_code == 404
+    assert resp.json() == {"error": f"Unable to locate running jobId {job}", "code": 404}
+    assert api.job(job).status_code == 200  # the job record stays, as after DELETE /scheduler/{jobId}
+    # configured again while the job still runs upstream: still not tracked, still not cancellable
+    api.ok(api.post("/accounts", json={"cookie": admin.get_ltx_user(second_account)["cookie"]}))
+    assert api.delete(f"/scheduler/{job}").status_code == 404
+    assert api.ok(api.get("/scheduler/available"))["executing"][0]["jobId"] == kept
+    admin.advance(120)
+    assert api.ok(api.job(job))["status"]["type"] == "completed"
+    assert api.balance(second_account) == start  # spent at admission, not refunded
+    assert receiver.wait_for(1, timeout=0.5) == []  # no webhook for a job no longer tracked
