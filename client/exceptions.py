@@ -85,7 +85,7 @@ class AuthenticationError(APIError):
 
 
 class PaymentRequiredError(APIError):
-    """402: no useapi.net subscription or not enough LTX Studio credits."""
+    """402: not enough LTX Studio credits (generation), or no LTX Studio subscription (POST accounts)."""
 
     status = 402
 

@@ -185,10 +185,12 @@ class LtxStudio:
 
     # -- credits -----------------------------------------------------------
     def charge(self, email: str, credits: int, now: int) -> None:
-        """Spend credits for a generation (inside the caller's atomic block)."""
+        """Spend credits for a generation (inside the caller's atomic block).
+
+        Only credits decide here: the generation pages document one 402, "Insufficient credits". The
+        subscription is checked when useapi.net verifies the cookie (POST /accounts), not per generation.
+        """
         user = self.require_user(email)
-        if not user["subscription"]:
-            raise ApiError(402, "Subscription required")
         if user["credits"] < credits:
             raise ApiError(402, "Insufficient credits")
         user["credits"] -= credits

@@ -116,6 +116,21 @@ def test_accounts_without_subscription_is_402(api: Api, admin: Any) -> None:
     assert "frank@example.com" not in api.ok(api.get("/accounts"))
 
 
+def test_accounts_402_story_subscription_at_setup_credits_at_generation(api: Api, admin: Any) -> None:
+    """Issue 15: "Subscription required" is POST accounts' 402; the generation operations only say credits."""
+    admin.patch_ltx_user(DEMO_EMAIL, subscription=False)  # the plan lapsed after the account was configured
+    api.create("images/create", {"prompt": "p"})  # credits left: still generates
+    admin.patch_ltx_user(DEMO_EMAIL, credits=5)
+    for op, body in (("images/create", {"prompt": "p"}), ("videos/veo-create", {"model": "veo3"})):
+        resp = api.post(f"/{op}", json=body)
+        assert resp.status_code == 402
+        assert resp.json() == {"error": "Insufficient credits", "code": 402}
+    assert api.balance() == 5
+    # verifying the cookie again (POST accounts) is where the missing subscription shows
+    resp = api.post("/accounts", json={"cookie": admin.get_ltx_user(DEMO_EMAIL)["cookie"]})
+    assert resp.json() == {"error": "Subscription required", "code": 402}
+
+
 def test_accounts_post_twice_updates_never_duplicates(api: Api, admin: Any) -> None:
     user = admin.create_ltx_user(email="gina@example.com")
     api.ok(api.post("/accounts", json={"cookie": user["cookie"], "maxJobs": 3}))
