@@ -393,6 +393,8 @@ RULE_CASES: list[tuple[str, dict[str, Any], bool, list[str]]] = [
         ["duration must be 8 for model veo3-fast", "aspectRatio must be 16:9 for model veo3-fast"],
     ),
     ("CreateVeoVideoRequest", {"model": "veo2", "startAssetId": "a", "duration": "9"}, False, []),
+    # a number is not a duration (issue 15): the field's type says so, not the veo3 rule
+    ("CreateVeoVideoRequest", {"model": "veo3", "duration": 8}, False, []),
     ("CreateVeoVideoRequest", {"model": "veo4", "startAssetId": "a"}, False, []),
     # createLtxVideo
     ("CreateLtxVideoRequest", {"prompt": "p"}, False, ["startAssetId or endAssetId is required"]),

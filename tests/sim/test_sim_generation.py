@@ -85,6 +85,10 @@ VALID: list[tuple[str, dict[str, Any]]] = [
     ("videos/veo-create", {"model": "veo3-fast", "duration": "8"}),
 ]
 
+# issue 15: the docs write durations as strings; a number, like a value off the list, names the accepted strings
+LTX_DURATION = 'duration must be one of "3", "5", "7", "9", "15", "30" (a string)'
+VEO_DURATION = 'duration must be one of "5", "6", "7", "8" (a string)'
+
 INVALID: list[tuple[str, dict[str, Any], str | None]] = [
     # images/create: fields
     ("images/create", {}, None),
@@ -135,8 +139,9 @@ INVALID: list[tuple[str, dict[str, Any], str | None]] = [
     ("videos/ltx-create", {"startAssetId": "$IMG"}, None),
     ("videos/ltx-create", {"prompt": "", "startAssetId": "$IMG"}, None),
     ("videos/ltx-create", {"prompt": TOO_LONG, "startAssetId": "$IMG"}, None),
-    ("videos/ltx-create", {"prompt": "p", "startAssetId": "$IMG", "duration": "4"}, None),
-    ("videos/ltx-create", {"prompt": "p", "startAssetId": "$IMG", "duration": 3}, None),
+    ("videos/ltx-create", {"prompt": "p", "startAssetId": "$IMG", "duration": "4"}, LTX_DURATION),
+    # issue 15: the docs write durations as strings ("3"); a number is a 400 that says so
+    ("videos/ltx-create", {"prompt": "p", "startAssetId": "$IMG", "duration": 3}, LTX_DURATION),
     ("videos/ltx-create", {"prompt": "p", "startAssetId": "$IMG", "model": "veo2"}, None),
     ("videos/ltx-create", {"prompt": "p", "startAssetId": "$IMG", "aspectRatio": "4:3"}, None),
     ("videos/ltx-create", {"prompt": "p", "startAssetId": "$IMG", "intensity": "extreme"}, None),
@@ -151,9 +156,10 @@ INVALID: list[tuple[str, dict[str, Any], str | None]] = [
     ("videos/veo-create", {"startAssetId": "$REF", "resolution": "720p"}, "resolution is not supported by model veo2"),
     ("videos/veo-create", {"startAssetId": "$REF", "model": "veo2", "resolution": "1080p"},
      "resolution is not supported by model veo2"),
-    ("videos/veo-create", {"startAssetId": "$REF", "duration": "4"}, None),
-    ("videos/veo-create", {"startAssetId": "$REF", "duration": "9"}, None),
-    ("videos/veo-create", {"startAssetId": "$REF", "duration": 5}, None),
+    ("videos/veo-create", {"startAssetId": "$REF", "duration": "4"}, VEO_DURATION),
+    ("videos/veo-create", {"startAssetId": "$REF", "duration": "9"}, VEO_DURATION),
+    ("videos/veo-create", {"startAssetId": "$REF", "duration": 5}, VEO_DURATION),
+    ("videos/veo-create", {"model": "veo3", "duration": 8}, VEO_DURATION),  # not "must be 8 for model veo3"
     ("videos/veo-create", {"startAssetId": "$REF", "aspectRatio": "1:1"}, None),
     *[("videos/veo-create", {"model": m, "duration": d}, f"duration must be 8 for model {m}")
       for m in ("veo3", "veo3-fast") for d in ("5", "7")],
