@@ -14,6 +14,9 @@ from ltxstudio_mock.mock_server.sim.ltx import LtxStudio, parse_cookie
 
 ACCOUNT = "account"
 SECURED = "…secured…"
+# The LTX Studio session cookies useapi.net keeps. A browser's Cookie header also carries others
+# (optimizelyEndUserId, x-country-code, ...); both documented account views show only these three.
+LTX_COOKIES = ("lt_id", "lt_token", "lt_refresh_token")
 DEFAULT_MAX_JOBS = 20
 
 
@@ -45,8 +48,8 @@ class Accounts:
                                                     "maxJobs": DEFAULT_MAX_JOBS}
             if max_jobs is not None:
                 account["maxJobs"] = int(max_jobs)
-            # Keep every cookie field (the model allows extra keys); lt_token is the refreshed one.
-            account["cookie"] = {**fields, "lt_id": user["lt_id"], "lt_token": user["lt_token"],
+            # Keep the LTX Studio session only (lt_token is the refreshed one); other browser cookies are dropped.
+            account["cookie"] = {"lt_id": user["lt_id"], "lt_token": user["lt_token"],
                                  "lt_refresh_token": user["lt_refresh_token"]}
             account["updated_ms"] = now
             store.put(ACCOUNT, key, account)
@@ -116,7 +119,8 @@ class Accounts:
     def view(self, account: dict[str, Any], now: int, *, with_balance: bool = False) -> dict[str, Any]:
         """The documented account model, secrets masked."""
         user = self.ltx.get_user(account["email"])
-        cookie = {k: (v if k == "lt_id" else SECURED) for k, v in account.get("cookie", {}).items()}
+        stored = account.get("cookie", {})  # restored configurations may still carry other cookies: not shown
+        cookie = {k: (stored[k] if k == "lt_id" else SECURED) for k in LTX_COOKIES if k in stored}
         out: dict[str, Any] = {
             "email": account["email"],
             "cookie": cookie,

@@ -92,7 +92,7 @@ class LtxStudio:
             user: dict[str, Any] = {
                 "email": email,
                 "name": name or ctx.faker.name(),
-                "lt_id": _b64(bytes.fromhex(ctx.token_hex(16)))[:21],
+                "lt_id": _b64(bytes.fromhex(ctx.token_hex(32)))[:21],  # 21 url-safe chars, like the setup page's
                 "credits": ctx.config.demo_credits if credits is None else int(credits),
                 "subscription": bool(subscription),
                 "created_ms": now,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Any
 
@@ -40,6 +41,31 @@ def test_accounts_post_parses_cookie_and_masks_secrets(api: Api, admin: Any) -> 
         assert isinstance(body[key], int)
         assert utc_ms(body[f"{key}UTC"]) == body[key], key
         assert body[f"{key}UTC"].endswith("Z")
+
+
+def test_accounts_keep_only_the_ltx_session_cookies(api: Api, admin: Any) -> None:
+    """Issue 15: both documented account views show lt_id, lt_token, lt_refresh_token and nothing else."""
+    user = admin.create_ltx_user(email="olga@example.com")
+    fields = cookie_fields(user["cookie"])
+    assert {"optimizelyEndUserId", "x-country-code"} <= set(fields)  # a whole browser Cookie header
+    browser = user["cookie"] + "; optimizelySession=2849625738195"
+    views = [api.ok(api.post("/accounts", json={"cookie": browser})),
+             api.ok(api.get("/accounts"))["olga@example.com"], api.ok(api.get("/accounts/olga@example.com")),
+             api.ok(api.get("/accounts"))[DEMO_EMAIL]]  # the demo account too (configured from a browser cookie)
+    for view in views:
+        assert set(view["cookie"]) == {"lt_id", "lt_token", "lt_refresh_token"}, view["cookie"]
+        assert view["cookie"]["lt_token"] == view["cookie"]["lt_refresh_token"] == SECURED
+    assert views[0]["cookie"]["lt_id"] == fields["lt_id"]
+
+
+def test_accounts_lt_id_is_21_url_safe_characters(api: Api, admin: Any) -> None:
+    """Like the setup page's example (lt_id=zxcwTYfgHrpxxBbOG3V-K)."""
+    ids = [api.ok(api.get("/accounts"))[DEMO_EMAIL]["cookie"]["lt_id"]]
+    for i in range(5):
+        ids.append(cookie_fields(admin.create_ltx_user(email=f"lt{i}@example.com")["cookie"])["lt_id"])
+    for lt_id in ids:
+        assert re.fullmatch(r"[A-Za-z0-9_-]{21}", lt_id), lt_id
+    assert len(set(ids)) == len(ids)
 
 
 def test_accounts_default_max_jobs_is_20(api: Api, admin: Any) -> None:
