@@ -227,7 +227,7 @@ def _fix_pagination(body: dict[str, Any]) -> None:
 
 
 def _fix_capacity(body: dict[str, Any]) -> None:
-    """``executing`` <= ``maxJobs``, ``available`` = the difference, counts matching the listed jobs."""
+    """``executing`` = the account's listed jobs (it may exceed ``maxJobs``), ``available`` = max(0, the difference)."""
     listed: dict[str, int] = {}
     for job in body.get("executing") or []:
         if isinstance(job, dict) and isinstance(job.get("email"), str):
@@ -235,9 +235,9 @@ def _fix_capacity(body: dict[str, Any]) -> None:
     for entry in body.get("available") or []:
         if not isinstance(entry, dict):
             continue
-        executing = listed.get(entry.get("email"), entry.get("executing") or 0)
-        max_jobs = max(entry.get("maxJobs") or 0, executing)
-        entry.update(executing=executing, maxJobs=max_jobs, available=max_jobs - executing)
+        executing = listed.get(entry.get("email"), 0)
+        max_jobs = entry["maxJobs"] if isinstance(entry.get("maxJobs"), int) else executing
+        entry.update(executing=executing, maxJobs=max_jobs, available=max(0, max_jobs - executing))
 
 
 def _fix_ids(node: Any, rnd: Any, media: str | None) -> None:

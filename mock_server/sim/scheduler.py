@@ -55,8 +55,12 @@ class Scheduler:
         ``maxJobs`` is the configured limit; ``executing`` counts every running job, those admitted
         with a per-request ``maxJobs`` included; ``available`` is how many plain requests ``choose``
         would admit now: 0 while overrides (or a lowered limit) keep ``executing`` at or above it.
+        ``running``: the jobs the caller already read for ``now`` (GET /scheduler/available lists them,
+        so its count and list agree); without it one index count, the count ``choose`` compares (the
+        dashboard: a cost that does not grow with the number of jobs). The two differ only by a job
+        another process admitted after ``now``.
         """
-        executing = len(self.started(tenant, account["email"], now) if running is None else running)
+        executing = len(running) if running is not None else self.executing(tenant, account["email"], now)
         return {"email": account["email"], "maxJobs": account["maxJobs"], "executing": executing,
                 "available": max(0, account["maxJobs"] - executing)}
 
