@@ -432,10 +432,13 @@ def check_scheduler_capacity(response: Any, history: JobHistory | None = None) -
     view = _view(response)
     if view.status != 200 or view.operation_id != "getSchedulerAvailable" or not isinstance(view.json, dict):
         return
-    listed: dict[str, list[str]] = {}
+    listed: dict[str, list[Any]] = {}
+    started: dict[str, str] = {}  # jobId -> when it started (ISO, so it sorts): the service's admission order
     for job in view.json.get("executing") or []:
         if isinstance(job, dict) and isinstance(job.get("email"), str):
             listed.setdefault(job["email"], []).append(job.get("jobId"))
+            if isinstance(job.get("jobId"), str) and isinstance(job.get("started"), str):
+                started[job["jobId"]] = job["started"]
     for i, entry in enumerate(view.json.get("available") or []):
         if not isinstance(entry, dict):
             continue
@@ -454,15 +457,21 @@ def check_scheduler_capacity(response: Any, history: JobHistory | None = None) -
                                f"{len(jobs)} jobs of it", expected=f"executing {len(jobs)}",
                                where=f"available[{i}].executing")
         if history is not None and isinstance(email, str):
-            _check_admissions(i, email, max_jobs, jobs, history)
+            _check_admissions(i, email, max_jobs, jobs, started, history)
 
 
-def _check_admissions(i: int, email: str, max_jobs: int, jobs: list[Any], history: JobHistory) -> None:
-    """Each running job was admitted below its limit: the jobs admitted before it and still running count."""
+def _check_admissions(i: int, email: str, max_jobs: int, jobs: list[Any], started: dict[str, str],
+                      history: JobHistory) -> None:
+    """Each running job was admitted below its limit: the jobs admitted before it and still running count.
+
+    Admission order is ``started`` (the service's own clock), then the order the answers arrived in
+    (concurrent requests may be answered in another order than admitted; same-instant starts may not).
+    """
     if not jobs or not all(isinstance(j, str) and j in history.admitted for j in jobs):
         return
     configured = max(max_jobs, history.max_jobs_seen.get(email, max_jobs))  # it may have been lowered since
-    for ahead, job_id in enumerate(sorted(jobs, key=lambda j: history.admitted[j][0])):
+    order = sorted(jobs, key=lambda j: (started.get(j, ""), history.admitted[j][0]))
+    for ahead, job_id in enumerate(order):
         override = history.admitted[job_id][1]
         limit = override if override is not None else configured
         if ahead >= limit:

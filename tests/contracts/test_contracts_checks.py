@@ -309,3 +309,16 @@ def test_contracts_echo_of_the_request_own_fields_is_not_a_leak() -> None:
                            data={"cookie": f"lt_token={jwt}"})
     with pytest.raises(CheckFailure, match="secret leaked"):
         check_secrets_masked(cookie)
+
+
+def test_contracts_scheduler_capacity_orders_admissions_by_started() -> None:
+    """Answers of concurrent requests may arrive out of admission order: ``started`` says which came first."""
+    history = JobHistory()
+    _admit(history, 2, {0: 5})  # answers: the override first, then the plain one
+    body = available(2, max_jobs=1)
+    body["executing"][0]["started"] = "2025-06-03T12:00:00.500Z"  # the override started after the plain job
+    body["executing"][1]["started"] = "2025-06-03T12:00:00.100Z"
+    assert semantic_failures(fake_response("GET", "/scheduler/available", 200, body), history) == []
+    body["executing"][1]["started"] = "2025-06-03T12:00:00.900Z"  # the plain one came second: above maxJobs 1
+    failures = semantic_failures(fake_response("GET", "/scheduler/available", 200, body), history)
+    assert [name for name, _ in failures] == ["check_scheduler_capacity"]
