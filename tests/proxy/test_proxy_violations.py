@@ -43,7 +43,8 @@ def test_proxy_reports_executing_above_max_jobs() -> None:
     v = _only(found, "check_scheduler_capacity")
     assert v["operation"] == "GET /scheduler/available"
     assert v["json_path"] == "available[0].executing"
-    assert "executing 2 > maxJobs 1" in v["problem"]
+    # executing 2 of maxJobs 1 with no per-request override: the second job was admitted above the limit
+    assert "job admitted above maxJobs" in v["problem"] and "while 1 jobs of the account" in v["problem"]
 
 
 def test_proxy_reports_a_status_going_back() -> None:
