@@ -128,6 +128,15 @@ class Deliveries:
             self.ctx.store.put(DELIVERY, delivery_id, record)
             return record
 
+    def release(self, delivery_ids: list[str]) -> None:
+        """Hand claimed deliveries back as due now (a server stopping mid-attempt): the next claimant retries."""
+        now = real_ms()
+        with self.ctx.store.atomic():
+            for delivery_id in delivery_ids:
+                record = self.ctx.store.get(DELIVERY, delivery_id)
+                if record is not None and record["state"] in ("pending", "retrying"):
+                    self.ctx.store.index_add(DUE, delivery_id, now)
+
     def pending(self) -> int:
         return self.ctx.store.index_count(DUE)
 
