@@ -6,10 +6,11 @@ deliveries to a thread pool. It never holds the store's lock while talking to
 the network.
 
 Deliveries are isolated per receiver (host and port): at most ``PER_HOST``
-attempts to one receiver run at once, the rest wait in that receiver's own queue,
-so receivers that hang or drip only ever delay themselves; the pool is large
-enough for ``POOL`` slow receivers at once before a healthy one waits, and each
-attempt ends by its deadline (``webhooks.py``).
+attempts to one receiver run at once; the others stay due in the store, unclaimed
+(so their lease never runs out while they wait, and another worker may take them),
+so receivers that hang or drip only ever delay themselves. The pool is large
+enough for ``POOL // PER_HOST`` slow receivers at once before a healthy one waits,
+and each attempt ends by its deadline (``webhooks.py``).
 """
 
 from __future__ import annotations
@@ -39,9 +40,8 @@ class Worker:
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(max_workers=POOL, thread_name_prefix="ltx-webhook")
         self._thread = threading.Thread(target=self._run, name="ltx-worker", daemon=True)
-        self._inflight: set[str] = set()  # claimed here, queued or being attempted
+        self._inflight: set[str] = set()  # claimed here and being attempted
         self._busy: collections.Counter[str] = collections.Counter()  # attempts running, per receiver
-        self._queues: dict[str, collections.deque[dict]] = collections.defaultdict(collections.deque)
         self._lock = threading.Lock()
 
     def start(self) -> Worker:
@@ -64,7 +64,6 @@ class Worker:
             time.sleep(0.02)
         with self._lock:
             left = sorted(self._inflight)
-            self._queues.clear()
         self._pool.shutdown(wait=False, cancel_futures=True)
         if left:
             try:
@@ -73,27 +72,30 @@ class Worker:
                 log.exception("could not hand back %d webhook deliveries", len(left))
 
     def tick(self) -> None:
-        """One round: settle, then dispatch due deliveries, at most ``PER_HOST`` per receiver at once."""
+        """One round: settle, then claim and start due deliveries, at most ``PER_HOST`` per receiver at once."""
         self.sim.settle(self.sim.now())
-        for record in self.sim.deliveries.claim():
-            with self._lock:
-                if record["id"] in self._inflight:
-                    continue
-                self._inflight.add(record["id"])
-                self._queues[netloc_key(record["url"])].append(record)
-        self._dispatch()
-
-    def _dispatch(self) -> None:
+        if self._stop.is_set():
+            return
         with self._lock:
-            if self._stop.is_set():
-                return
-            for key in list(self._queues):
-                queue = self._queues[key]
-                while queue and self._busy[key] < PER_HOST:
-                    self._busy[key] += 1
-                    self._pool.submit(self._deliver, key, queue.popleft())
-                if not queue:
-                    del self._queues[key]
+            busy = collections.Counter(self._busy)
+            inflight = set(self._inflight)
+        capacity = POOL - sum(busy.values())
+        if capacity <= 0:
+            return
+
+        def accept(record: dict) -> bool:
+            key = netloc_key(record["url"])
+            if record["id"] in inflight or busy[key] >= PER_HOST:
+                return False
+            busy[key] += 1
+            return True
+
+        for record in self.sim.deliveries.claim(limit=capacity, accept=accept):
+            key = netloc_key(record["url"])
+            with self._lock:
+                self._inflight.add(record["id"])
+                self._busy[key] += 1
+            self._pool.submit(self._deliver, key, record)
 
     def _deliver(self, key: str, record: dict) -> None:
         try:
@@ -107,7 +109,6 @@ class Worker:
                 self._busy[key] -= 1
                 if self._busy[key] <= 0:
                     del self._busy[key]
-            self._dispatch()
 
     def _run(self) -> None:
         while not self._stop.is_set():
