@@ -661,11 +661,19 @@ def _pct(values: list[float], q: float) -> float | None:
     return round(values[min(len(values) - 1, int(q * len(values)))], 1)
 
 
-def probe(url: str, n: int = 100, *, timeout: float = 5.0, gap_s: float = 0.02) -> dict[str, Any]:
-    """``n`` fresh-connection GET /scheduler/available requests, one after another: how many answered, how fast."""
+def probe(url: str, n: int = 100, *, timeout: float = 5.0, gap_s: float = 0.02,
+          budget_s: float = 120.0) -> dict[str, Any]:
+    """``n`` fresh-connection GET /scheduler/available requests, one after another: how many answered, how fast.
+
+    Probes not sent within ``budget_s`` (a starved server makes each wait ``timeout``) count as failed.
+    """
     latencies: list[float] = []
     failed = 0
+    end = time.perf_counter() + budget_s
     for _ in range(n):
+        if time.perf_counter() > end:
+            failed += 1
+            continue
         t = time.perf_counter()
         try:
             ok = requests.get(f"{url}{API}/scheduler/available", headers=AUTH, timeout=timeout).status_code == 200
@@ -900,6 +908,19 @@ def main() -> None:  # pragma: no cover - a benchmark, run by hand
             r.__exit__()
         out["bad_receivers"] = report
         print("webhooks", report, flush=True)
+    import tempfile
+
+    from benchmarks.scale_bench import redis_server
+
+    out["mixed_run"] = {}
+    with tempfile.TemporaryDirectory() as tmp, redis_server() as redis:
+        for store, extra in (("memory", []), ("sqlite", ["--workers", "2", "--state", f"{tmp}/state.db"]),
+                             ("redis", ["--workers", "2", "--store", redis.url])):
+            with simulator("--server", args.server, "--paused", *extra, name=f"mixed-{store}") as srv:
+                report = concurrency(srv.url, threads=32, rounds=4, ops_per_round=20, timeout=5, seed=13)
+            out["mixed_run"][store] = {k: report[k] for k in ("requests", "timeouts", "seconds", "acknowledged_jobs",
+                                                               "max_executing_seen", "problems")}
+            print("mixed run", store, out["mixed_run"][store], flush=True)
     out["load_after"] = os.getloadavg()
     print(write_results("reliability-serving", out))
 

@@ -317,12 +317,17 @@ def _serve_granian(config: SimConfig, host: str, port: int, workers: int, thread
 
     os.environ[CONFIG_ENV] = json.dumps(dataclasses.asdict(config))
     os.environ[WORKERS_ENV] = str(workers)
-    # backpressure caps *connections* in granian: keep it far above any plausible client count, or idle
-    # keep-alive connections freeze the server (docs/reliability.md). Workers die with the master.
+    # Workers die with the master (granian_app_from_env).
     Granian("ltxstudio_mock.mock_server.server:granian_app_from_env", address=host, port=port,
             interface=Interfaces.WSGI, workers=workers, factory=True, log_level="error",
-            blocking_threads=threads + config.poll_waits, backpressure=1024, backlog=2048,
-            respawn_failed_workers=True).serve()
+            respawn_failed_workers=True, **granian_options(threads, config.poll_waits)).serve()
+
+
+def granian_options(threads: int, poll_waits: int = 32) -> dict[str, Any]:
+    """How ``--server granian`` runs: ``backpressure`` caps *connections* in granian, not requests, so it is
+    kept far above any plausible client count (at 8, eight idle keep-alive connections froze the server);
+    blocking threads cover the request threads plus the pollForResult waits (docs/reliability.md)."""
+    return {"blocking_threads": threads + poll_waits, "backpressure": 1024, "backlog": 2048}
 
 
 def run(config: SimConfig, host: str, port: int, *, server: str = "waitress", workers: int = 1,

@@ -87,9 +87,12 @@ def test_serving_idle_slowloris_and_long_polls_do_not_starve_a_fresh_client() ->
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("store", ["memory", "sqlite", "redis"])
-def test_serving_32_thread_mixed_run_completes_with_exact_invariants(store: str, tmp_path: Path,
+@pytest.mark.parametrize(("store", "ops"), [("memory", 80), ("sqlite", 20), ("redis", 20)])
+def test_serving_32_thread_mixed_run_completes_with_exact_invariants(store: str, ops: int, tmp_path: Path,
                                                                       request: pytest.FixtureRequest) -> None:
+    """32 threads of creations, reads, cancels and clock advances, 5 s client timeouts. The test runs the full
+    80 operations per thread in memory; SQLite and Redis (2 workers each) run 20 here to keep the suite short,
+    and the full 80 in ``python -m benchmarks.reliability serving`` (docs/reliability.md)."""
     args = ["--paused"]
     if store == "sqlite":
         args += ["--workers", "2", "--state", str(tmp_path / "state.db")]
@@ -98,10 +101,10 @@ def test_serving_32_thread_mixed_run_completes_with_exact_invariants(store: str,
     with simulator(*args, name=f"mixed-{store}") as srv:
         if store == "redis":  # the session's Redis may hold other tests' data: back to this server's start-up state
             requests.post(f"{srv.url}/__admin/reset", timeout=30).raise_for_status()
-        report = concurrency(srv.url, threads=32, rounds=4, ops_per_round=20, timeout=5, seed=13)
+        report = concurrency(srv.url, threads=32, rounds=2, ops_per_round=ops // 2, timeout=5, seed=13)
     assert report["timeouts"] == 0, report["problems"]
     assert not report["problems"], report["problems"]
-    assert report["requests"] >= 32 * 80, report
+    assert report["requests"] >= 0.9 * 32 * ops, report  # a poll or cancel with no job yet sends nothing
 
 
 # -- the port is the server's own ------------------------------------------------------------------
@@ -291,6 +294,7 @@ def test_poll_for_result_beyond_its_slots_is_503_with_retry_after_and_creates_no
         assert r.status_code == 503 and r.headers["Retry-After"] == "3", (r.status_code, r.headers)
         assert r.json()["code"] == 503 and "pollForResult" in r.json()["error"]
         assert requests.get(f"{server.url}/__admin/state", timeout=5).json()["counts"] == before
+        AdminClient(server.url).advance(120)  # the held wait's job ends: its wait ends within 0.25 s
         held.join(10)
         r = requests.post(f"{server.url}{API}/images/create", headers=AUTH, timeout=10,
                           json={"prompt": "now", "pollForResult": 1})
