@@ -122,7 +122,7 @@ def serve(host: str, port: int, tokens: tuple[str, ...], empty: bool, speed: flo
                        webhook_lease_s=webhook_lease, poll_waits=poll_waits,
                        webhook_allow=[h.strip() for h in webhook_allow if h.strip()] or None)
     try:
-        sock = bind(host, port)  # first: a taken port is refused before anything is announced or loaded
+        sock = bind(host, port, listen=False)  # first: a taken port is refused before anything is loaded
     except BindError as exc:
         raise click.ClickException(str(exc)) from None
     if scenario:

@@ -54,11 +54,13 @@ class BindError(Exception):
     """The port cannot be ours: the message is the one line ``ltx-mock serve`` prints."""
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """Bind and listen on ``host:port`` exclusively, or raise :class:`BindError` naming the port.
+def bind(host: str, port: int, *, listen: bool = True) -> socket.socket:
+    """Bind ``host:port`` exclusively (and listen, unless told not to yet), or raise :class:`BindError`.
 
     ``SO_REUSEADDR`` only lets us rebind over connections in TIME_WAIT (a quick restart); on Linux it
-    never lets two listeners share a port. ``SO_REUSEPORT`` (which would) is never set.
+    never lets two listeners share a port. ``SO_REUSEPORT`` (which would) is never set. ``ltx-mock serve``
+    binds first (a taken port is refused before anything is loaded) and listens once the app is built, so
+    a client that connects during start-up is refused (and retries) rather than left waiting.
     """
     try:
         family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
@@ -70,16 +72,30 @@ def bind(host: str, port: int) -> socket.socket:
         if os.name != "nt":
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(addr)
+    except OSError as exc:
+        sock.close()
+        raise _bind_error(exc, host, port) from None
+    if listen:
+        start_listening(sock, host, port)
+    return sock
+
+
+def start_listening(sock: socket.socket, host: str, port: int) -> None:
+    """``listen()`` on a bound socket; two servers bound at the same instant are told apart here."""
+    try:
         sock.listen(2048)
     except OSError as exc:
         sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            raise BindError(f"port {port} on {host} is already in use (another ltx-mock serve or another "
-                            f"program); stop it or pick another --port") from None
-        if exc.errno == errno.EACCES:
-            raise BindError(f"port {port} on {host}: permission denied; pick a --port above 1023") from None
-        raise BindError(f"cannot bind port {port} on {host}: {exc.strerror}") from None
-    return sock
+        raise _bind_error(exc, host, port) from None
+
+
+def _bind_error(exc: OSError, host: str, port: int) -> BindError:
+    if exc.errno == errno.EADDRINUSE:
+        return BindError(f"port {port} on {host} is already in use (another ltx-mock serve or another "
+                         f"program); stop it or pick another --port")
+    if exc.errno == errno.EACCES:
+        return BindError(f"port {port} on {host}: permission denied; pick a --port above 1023")
+    return BindError(f"cannot bind port {port} on {host}: {exc.strerror}")
 
 
 # -- admission ---------------------------------------------------------------
@@ -189,8 +205,12 @@ def die_with_parent(watch_fd: int | None = None, *, pdeathsig: bool = True) -> N
     threading.Thread(target=watch, name="ltx-parent-watch", daemon=True).start()
 
 
-class _Stop(Exception):
-    """Raised in the main thread by SIGTERM/SIGINT to leave the serving loop."""
+class _Stop(KeyboardInterrupt):
+    """Raised in the main thread by SIGTERM/SIGINT to leave the serving loop.
+
+    A ``KeyboardInterrupt``: waitress' I/O loop re-raises that, while it passes any ``Exception`` raised in a
+    connection's handler to that connection's ``handle_error`` (a SIGTERM arriving mid-read would be lost).
+    """
 
 
 def _on_stop_signals(handler: Callable[[int, Any], None]) -> None:
@@ -332,19 +352,24 @@ def granian_options(threads: int, poll_waits: int = 32) -> dict[str, Any]:
 
 def run(config: SimConfig, host: str, port: int, *, server: str = "waitress", workers: int = 1,
         threads: int = 8, sock: socket.socket | None = None, on_bound: Callable[[], None] | None = None) -> None:
-    """Serve until SIGTERM/SIGINT. Binds first (:class:`BindError` if the port is taken), then ``on_bound()``."""
+    """Serve until SIGTERM/SIGINT (:class:`BindError` if the port is taken).
+
+    ``sock``: bound (not yet listening) by the caller. Listens once the app is built, then ``on_bound()``
+    (the banner), then serves.
+    """
     if sock is None:
-        sock = bind(host, port)
+        sock = bind(host, port, listen=False)
     if server == "granian":
         sock.close()  # granian binds on its own (with SO_REUSEPORT): we only proved the port free
         if on_bound:
             on_bound()
         _serve_granian(config, host, port, workers, threads)
         return
-    if server == "werkzeug":
-        from ltxstudio_mock.mock_server.app import create_app
+    from ltxstudio_mock.mock_server.app import create_app
 
+    if server == "werkzeug":
         app = create_app(config)
+        start_listening(sock, host, port)
         srv = make_server(host, port, app, threaded=True, fd=sock.fileno())
         if on_bound:
             on_bound()
@@ -352,14 +377,17 @@ def run(config: SimConfig, host: str, port: int, *, server: str = "waitress", wo
         with contextlib.suppress(_Stop, KeyboardInterrupt):
             srv.serve_forever()
         os._exit(0)
-    if on_bound:
-        on_bound()
     if workers > 1:
+        start_listening(sock, host, port)  # the workers build their apps behind it
+        if on_bound:
+            on_bound()
         _supervise(config, sock, workers, threads)
         return
-    from ltxstudio_mock.mock_server.app import create_app
-
-    _serve_waitress(create_app(config), sock, config, threads)
+    app = create_app(config)
+    start_listening(sock, host, port)
+    if on_bound:
+        on_bound()
+    _serve_waitress(app, sock, config, threads)
 
 
 def _worker_main(argv: list[str]) -> None:
