@@ -4,7 +4,7 @@ Routes: GET /scheduler/available, GET /assets/{jobId}, POST /images/create, each
 1, 16 and 64 keep-alive connections (``benchmarks/loadgen.py``: wrk when present).
 Targets, each in its own process, measured in the same run:
 
-* ``simulator``  ``ltx-mock serve`` as a user starts it (granian, 1 worker, 8 threads
+* ``simulator``  ``ltx-mock serve`` as a user starts it (waitress, 1 worker, 8 request threads
   unless ``--server/--threads`` say otherwise). The GETs run against a default
   server holding one completed job; POST runs against ``--speed 100000`` with the
   demo account at maxJobs 100 and 10^9 credits, so each job finishes within a
@@ -87,11 +87,13 @@ def serve_bare(port: int, server: str, threads: int) -> None:
         from ltxstudio_mock.mock_server.server import granian_options
 
         Granian("benchmarks.http_bench:bare_app", address="127.0.0.1", port=port, interface=Interfaces.WSGI,
-                workers=1, factory=True, log_level="warning", backlog=2048, **granian_options(threads)).serve()
+                workers=1, factory=True, log_level="warning", **granian_options(threads)).serve()
     elif server == "waitress":
         import waitress
+        from ltxstudio_mock.mock_server.server import Admission, bind, waitress_options
 
-        waitress.serve(bare_app(), host="127.0.0.1", port=port, threads=threads, _quiet=True)
+        waitress.create_server(Admission(bare_app(), threads), sockets=[bind("127.0.0.1", port)],
+                               **waitress_options(threads, 32)).run()
     else:
         from werkzeug.serving import make_server
 
@@ -214,7 +216,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per measurement")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per route")
     parser.add_argument("--targets", default=",".join(TARGETS))
-    parser.add_argument("--server", default="granian", choices=("granian", "waitress", "werkzeug"))
+    parser.add_argument("--server", default="waitress", choices=("waitress", "granian", "werkzeug"))
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

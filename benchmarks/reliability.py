@@ -59,13 +59,15 @@ def documented_error(op_id: str | None, resp: requests.Response) -> str | None:
 
 # -- concurrency -------------------------------------------------------------
 def concurrency(url: str, *, threads: int = 32, rounds: int = 4, ops_per_round: int = 12, seed: int = 0,
-                max_a: int = 2, max_b: int = 3, failures_per_round: int = 3) -> dict[str, Any]:
+                max_a: int = 2, max_b: int = 3, failures_per_round: int = 3,
+                timeout: float = 30) -> dict[str, Any]:
     """Hammer two small accounts from ``threads`` threads for ``rounds`` rounds; check every invariant.
 
     Needs a simulator in its start-up state (demo token), clock paused or not: the clock is
     advanced from a worker thread and between rounds. Account A (maxJobs ``max_a``) is never
     changed; account B is re-posted with maxJobs drawn from 1..``max_b`` while jobs run, so its
-    bound is ``max_b``: lowering maxJobs does not stop running jobs.
+    bound is ``max_b``: lowering maxJobs does not stop running jobs. A request that raises (a
+    ``timeout``-second read timeout included) is a problem; ``report["timeouts"]`` counts timeouts.
     """
     admin = AdminClient(url)
     base = url + API
@@ -77,10 +79,10 @@ def concurrency(url: str, *, threads: int = 32, rounds: int = 4, ops_per_round: 
     s = requests.Session()
     for name, limit in (("a", max_a), ("b", max_b)):
         r = s.post(f"{base}/accounts", headers=AUTH, json={"cookie": users[name]["cookie"], "maxJobs": limit},
-                   timeout=30)
+                   timeout=timeout)
         r.raise_for_status()
     # Only A and B take jobs: the demo account goes (404 if a scenario already removed it).
-    s.delete(f"{base}/accounts/demo@example.com", headers=AUTH, timeout=30)
+    s.delete(f"{base}/accounts/demo@example.com", headers=AUTH, timeout=timeout)
     email = {k: u["email"] for k, u in users.items()}
     bound = {email["a"]: max_a, email["b"]: max_b}
     start_credits = {e: admin.get_ltx_user(e)["credits"] for e in email.values()}
@@ -94,7 +96,7 @@ def concurrency(url: str, *, threads: int = 32, rounds: int = 4, ops_per_round: 
 
     def observe(sess: requests.Session) -> None:
         nonlocal observations
-        r = sess.get(f"{base}/scheduler/available", headers=AUTH, timeout=30)
+        r = sess.get(f"{base}/scheduler/available", headers=AUTH, timeout=timeout)
         with lock:
             statuses[("available", r.status_code)] += 1
             observations += 1
@@ -132,7 +134,7 @@ def concurrency(url: str, *, threads: int = 32, rounds: int = 4, ops_per_round: 
                     target = r_.choice((None, "a", "b"))
                     if target:
                         body["email"] = email[target]
-                    r = sess.post(f"{base}/images/create", headers=AUTH, json=body, timeout=30)
+                    r = sess.post(f"{base}/images/create", headers=AUTH, json=body, timeout=timeout)
                     if r.status_code == 200:
                         with lock:
                             acked[r.json()["jobId"]] = model
@@ -145,28 +147,32 @@ def concurrency(url: str, *, threads: int = 32, rounds: int = 4, ops_per_round: 
                         continue
                     job_id = r_.choice(known)
                     if op == "poll":
-                        r = sess.get(f"{base}/assets/{job_id}", headers=AUTH, timeout=30)
+                        r = sess.get(f"{base}/assets/{job_id}", headers=AUTH, timeout=timeout)
                         if r.status_code != 200:
                             _problem(problems, lock, f"acknowledged job {job_id} answered {r.status_code}")
                     else:
-                        r = sess.delete(f"{base}/scheduler/{job_id}", headers=AUTH, timeout=30)
+                        r = sess.delete(f"{base}/scheduler/{job_id}", headers=AUTH, timeout=timeout)
                         if r.status_code not in (204, 404):
                             _problem(problems, lock, f"cancel answered {r.status_code}: {r.text[:200]}")
                 elif op == "observe":
                     observe(sess)
                     continue
                 elif op == "account":
-                    r = sess.post(f"{base}/accounts", headers=AUTH, timeout=30,
+                    r = sess.post(f"{base}/accounts", headers=AUTH, timeout=timeout,
                                   json={"cookie": users["b"]["cookie"], "maxJobs": r_.randint(1, max_b)})
                     if r.status_code != 200:
                         _problem(problems, lock, f"account update answered {r.status_code}: {r.text[:200]}")
                 else:
-                    r = sess.post(f"{url}/__admin/clock", json={"advance": r_.choice((1, 2, 4, 8))}, timeout=30)
+                    r = sess.post(f"{url}/__admin/clock", json={"advance": r_.choice((1, 2, 4, 8))},
+                                  timeout=timeout)
                 with lock:
                     statuses[(op, r.status_code)] += 1
                 if r.status_code >= 500:
                     _problem(problems, lock, f"{op} answered {r.status_code}: {r.text[:200]}")
             except requests.RequestException as exc:
+                if isinstance(exc, requests.Timeout):
+                    with lock:
+                        statuses[(op, 0)] += 1  # status 0: no answer within the timeout
                 _problem(problems, lock, f"{op} raised {type(exc).__name__}: {exc}")
 
     t0 = time.perf_counter()
@@ -191,7 +197,7 @@ def concurrency(url: str, *, threads: int = 32, rounds: int = 4, ops_per_round: 
     charged: Counter[str] = Counter()
     ends: Counter[str] = Counter()
     for job_id, model in acked.items():
-        r = s.get(f"{base}/assets/{job_id}", headers=AUTH, timeout=30)
+        r = s.get(f"{base}/assets/{job_id}", headers=AUTH, timeout=timeout)
         if r.status_code != 200:
             problems.append(f"acknowledged job {job_id} answered {r.status_code} at the end")
             continue
@@ -219,6 +225,7 @@ def concurrency(url: str, *, threads: int = 32, rounds: int = 4, ops_per_round: 
         problems.append(f"{five_xx} answers were 5xx")
     return {
         "threads": threads, "rounds": rounds, "requests": sum(statuses.values()),
+        "timeouts": sum(n for (_, code), n in statuses.items() if code == 0),
         "acknowledged_jobs": len(acked), "ended": dict(ends), "observations": observations,
         "max_executing_seen": max_seen, "bounds": bound, "balances": balances,
         "statuses": {f"{op} {code}": n for (op, code), n in sorted(statuses.items())},
@@ -572,3 +579,356 @@ def oversized_upload(url: str, port: int, *, size: int = 25 * 1024 * 1024, limit
         problems.append(f"server answered {r.status_code} after the oversized upload")
     return {"size_mb": round(size / 1024 / 1024, 1), "limit_mb": round(limit / 1024 / 1024, 1), "status": status,
             "rss_before_mb": before, "rss_after_mb": after, "rss_growth_mb": grew, "problems": problems}
+
+
+# -- serving: hostile and careless clients, bad webhook receivers, shutdown ---------------------
+class Hostiles:
+    """Hold open ``idle`` silent sockets, ``slowloris`` header drippers and ``polls`` pollForResult waits.
+
+    Slowloris sockets send a request line and one header byte every half second, and reconnect when the
+    server closes them (``reconnects`` counts that). Each poll thread repeats ``POST /images/create``
+    with ``pollForResult: 20`` (at speed 1 a FLUX job holds the request ~12 s), so ``polls`` waits are
+    in progress at every moment.
+    """
+
+    def __init__(self, port: int, *, idle: int, slowloris: int, polls: int) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.n_idle, self.n_slow, self.n_polls = idle, slowloris, polls
+        self.idle: list[socket.socket] = []
+        self.slow: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.poll_status: Counter[int] = Counter()
+        self.reconnects = 0
+
+    def _connect(self) -> socket.socket | None:
+        try:
+            return socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        except OSError:
+            return None
+
+    def _slow_head(self) -> socket.socket | None:
+        s = self._connect()
+        if s is not None:
+            try:
+                s.sendall(f"GET {API}/scheduler/available HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ".encode())
+            except OSError:
+                return None
+        return s
+
+    def _drip(self) -> None:
+        while not self._stop.wait(0.5):
+            for i, s in enumerate(self.slow):
+                try:
+                    s.send(b"x")
+                except OSError:
+                    self.reconnects += 1
+                    fresh = self._slow_head()
+                    if fresh is not None:
+                        self.slow[i] = fresh
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            try:
+                r = requests.post(f"{self.url}{API}/images/create", headers=AUTH, timeout=90,
+                                  json={"prompt": "held open", "pollForResult": 20})
+                self.poll_status[r.status_code] += 1
+            except requests.RequestException:
+                self.poll_status[0] += 1
+                time.sleep(0.5)
+
+    def __enter__(self) -> Hostiles:
+        self.idle = [s for s in (self._connect() for _ in range(self.n_idle)) if s is not None]
+        self.slow = [s for s in (self._slow_head() for _ in range(self.n_slow)) if s is not None]
+        self._threads = [threading.Thread(target=self._drip, daemon=True)]
+        self._threads += [threading.Thread(target=self._poll, daemon=True) for _ in range(self.n_polls)]
+        for t in self._threads:
+            t.start()
+        time.sleep(1.0)  # every poll has reached the server and is waiting
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for s in self.idle + self.slow:
+            s.close()
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    values = sorted(values)
+    return round(values[min(len(values) - 1, int(q * len(values)))], 1)
+
+
+def probe(url: str, n: int = 100, *, timeout: float = 5.0, gap_s: float = 0.02,
+          budget_s: float = 120.0) -> dict[str, Any]:
+    """``n`` fresh-connection GET /scheduler/available requests, one after another: how many answered, how fast.
+
+    Probes not sent within ``budget_s`` (a starved server makes each wait ``timeout``) count as failed.
+    """
+    latencies: list[float] = []
+    failed = 0
+    end = time.perf_counter() + budget_s
+    for _ in range(n):
+        if time.perf_counter() > end:
+            failed += 1
+            continue
+        t = time.perf_counter()
+        try:
+            ok = requests.get(f"{url}{API}/scheduler/available", headers=AUTH, timeout=timeout).status_code == 200
+        except requests.RequestException:
+            ok = False
+        if ok:
+            latencies.append((time.perf_counter() - t) * 1000)
+        else:
+            failed += 1
+        time.sleep(gap_s)
+    return {"probes": n, "answered": len(latencies), "failed": failed, "p50_ms": _pct(latencies, 0.5),
+            "p99_ms": _pct(latencies, 0.99), "max_ms": round(max(latencies), 1) if latencies else None}
+
+
+def hostile_clients(url: str, port: int, *, idle: int = 200, slowloris: int = 16, polls: int = 8,
+                    probes: int = 100, baseline: bool = True) -> dict[str, Any]:
+    """Issue 13's first Done-when: with the hostiles held open, a fresh client is still answered promptly.
+
+    ``baseline`` is the same probe with no hostile client, just before: on a shared machine the ratio of
+    the two says more than either figure.
+    """
+    before = probe(url, probes) if baseline else None
+    with Hostiles(port, idle=idle, slowloris=slowloris, polls=polls) as h:
+        report = probe(url, probes)
+        report.update(idle=len(h.idle), slowloris=len(h.slow), polls=polls, slowloris_reconnects=h.reconnects,
+                      poll_statuses=dict(h.poll_status), baseline=before)
+    return report
+
+
+def mixed_keepalive(url: str, *, threads: int = 32, gets: int = 60, timeout: float = 5.0) -> dict[str, Any]:
+    """``threads`` threads, half on keep-alive Sessions, half a connection per request, ``gets`` GETs each."""
+    counts: Counter[str] = Counter()
+    lock = threading.Lock()
+    paths = [f"{API}/scheduler/available", f"{API}/accounts", f"{API}/scheduler"]
+
+    def work(i: int) -> None:
+        sess = requests.Session() if i % 2 == 0 else None
+        for k in range(gets):
+            try:
+                r = (sess or requests).get(url + paths[k % len(paths)], headers=AUTH, timeout=timeout)
+                key = "answered" if r.status_code == 200 else f"status {r.status_code}"
+            except requests.Timeout:
+                key = "timeouts"
+            except requests.RequestException:
+                key = "errors"
+            with lock:
+                counts[key] += 1
+
+    t0 = time.perf_counter()
+    pool = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return {"threads": threads, "requests": threads * gets, "answered": counts["answered"],
+            "timeouts": counts["timeouts"], "errors": counts["errors"],
+            "other": {k: v for k, v in counts.items() if k.startswith("status")},
+            "seconds": round(time.perf_counter() - t0, 2)}
+
+
+class Receiver:
+    """A loopback webhook receiver: ``healthy`` (200 at once), ``drip`` (its status line one byte every 3 s),
+    ``huge`` (200 with a 1 GiB body, streamed as fast as the client reads), ``redirect`` (307 to ``location``).
+
+    ``hits`` records ``(real time, jobId or None)`` for each request whose body was read.
+    """
+
+    def __init__(self, kind: str, location: str = "") -> None:
+        self.kind = kind
+        self.location = location
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}/hook"
+        self.hits: list[tuple[float, str | None]] = []
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def _accept(self) -> None:
+        self.sock.settimeout(0.1)
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            t = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            self._threads.append(t)
+            t.start()
+
+    def _read_request(self, conn: socket.socket) -> str | None:
+        conn.settimeout(5)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return None
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), 0)
+        while len(body) < length:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+        try:
+            return json.loads(body).get("jobId")
+        except ValueError:
+            return None
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            job_id = self._read_request(conn)
+            self.hits.append((time.time(), job_id))
+            if self.kind == "healthy":
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+            elif self.kind == "redirect":
+                conn.sendall(f"HTTP/1.1 307 Temporary Redirect\r\nLocation: {self.location}\r\n"
+                             f"Content-Length: 0\r\nConnection: close\r\n\r\n".encode())
+            elif self.kind == "drip":
+                for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok":
+                    if self._stop.wait(3):
+                        break
+                    conn.send(bytes([byte]))
+            elif self.kind == "huge":
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1073741824\r\n\r\n")
+                block = b"\0" * 1_048_576
+                for _ in range(1024):
+                    if self._stop.is_set():
+                        break
+                    conn.sendall(block)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def __enter__(self) -> Receiver:
+        t = threading.Thread(target=self._accept, daemon=True)
+        self._threads.append(t)
+        t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self.sock.close()
+
+
+def bad_receivers(url: str, *, rss: Any, drips: int = 10, huge: int = 2, settle_s: float = 3.0) -> dict[str, Any]:
+    """Issue 13's webhook Done-when, against a server at speed 1 (not paused).
+
+    ``drips`` receivers that answer a byte every 3 s and ``huge`` ones that answer 1 GiB each get a job;
+    once their deliveries are in flight a healthy receiver's job completes: its webhook must arrive
+    within 1 s of the job's simulated completion, and the server's RSS (``rss()``, MB) must not grow
+    by more than 50 MB. Leaves the bad deliveries in flight (for a shutdown check after it).
+    """
+    admin = AdminClient(url)
+    base = url + API
+    s = requests.Session()
+    problems: list[str] = []
+    receivers = [Receiver("drip") for _ in range(drips)] + [Receiver("huge") for _ in range(huge)]
+    healthy = Receiver("healthy")
+    for r in [*receivers, healthy]:
+        r.__enter__()
+    rss_before = rss()
+    for r in receivers:
+        resp = s.post(f"{base}/images/create", headers=AUTH, timeout=30,
+                      json={"prompt": f"webhook {r.kind}", "replyUrl": r.url})
+        resp.raise_for_status()
+    admin.advance(120)  # every bad job ends: their deliveries start
+    time.sleep(settle_s)  # ... and are in flight (drips hold their sockets, the huge ones stream)
+    resp = s.post(f"{base}/images/create", headers=AUTH, timeout=30,
+                  json={"prompt": "webhook healthy", "replyUrl": healthy.url})
+    resp.raise_for_status()
+    job_id = resp.json()["jobId"]
+    admin.advance(120)  # the healthy job ends now (simulated completion = this real instant)
+    completed_at = time.time()
+    deadline = completed_at + 10
+    while not healthy.hits and time.time() < deadline:
+        time.sleep(0.01)
+    delay = round(healthy.hits[0][0] - completed_at, 3) if healthy.hits else None
+    if delay is None:
+        problems.append("the healthy receiver got no webhook within 10 s")
+    elif delay > 1.0:
+        problems.append(f"the healthy receiver got its webhook {delay} s after completion (> 1 s)")
+    if healthy.hits and healthy.hits[0][1] != job_id:
+        problems.append(f"the healthy receiver got {healthy.hits[0][1]}, not {job_id}")
+    time.sleep(max(0.0, 5.0 - (time.time() - completed_at)))  # the huge bodies had time to be read, if they were
+    rss_after = rss()
+    growth = round(rss_after - rss_before, 1)
+    if growth > 50:
+        problems.append(f"RSS grew by {growth} MB (> 50 MB) with 1 GiB answers in flight")
+    bad_hits = sum(len(r.hits) for r in receivers)
+    return {"drips": drips, "huge": huge, "bad_receiver_requests": bad_hits, "healthy_delay_s": delay,
+            "rss_before_mb": rss_before, "rss_after_mb": rss_after, "rss_growth_mb": growth, "problems": problems,
+            "_receivers": [*receivers, healthy]}
+
+
+def port_serves(port: int) -> bool:
+    """True if something accepts a connection on loopback ``port`` and answers an HTTP request."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as c:
+            c.sendall(b"GET /__admin/state HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            c.settimeout(2)
+            return bool(c.recv(16))
+    except OSError:
+        return False
+
+
+def main() -> None:  # pragma: no cover - a benchmark, run by hand
+    """``python -m benchmarks.reliability serving``: the full-size serving figures of docs/reliability.md."""
+    import argparse
+    import os
+    import signal as _signal
+
+    from benchmarks import machine_info, simulator, write_results
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("what", choices=["serving"])
+    parser.add_argument("--server", default="waitress")
+    args = parser.parse_args()
+    out: dict[str, Any] = {"machine": machine_info(), "load_before": os.getloadavg(), "server": args.server}
+    with simulator("--server", args.server, name="hostile") as srv:
+        out["hostile"] = hostile_clients(srv.url, srv.port)
+        print("hostile", out["hostile"], flush=True)
+        out["mixed_keepalive"] = mixed_keepalive(srv.url)
+        print("mixed", out["mixed_keepalive"], flush=True)
+    with simulator("--server", args.server, name="webhooks") as srv:
+        report = bad_receivers(srv.url, rss=srv.rss_mb)
+        receivers = report.pop("_receivers")
+        t0 = time.perf_counter()
+        assert srv.proc is not None
+        srv.proc.send_signal(_signal.SIGTERM)
+        srv.proc.wait(timeout=30)
+        report["sigterm_exit_s"] = round(time.perf_counter() - t0, 2)
+        for r in receivers:
+            r.__exit__()
+        out["bad_receivers"] = report
+        print("webhooks", report, flush=True)
+    import tempfile
+
+    from benchmarks.scale_bench import redis_server
+
+    out["mixed_run"] = {}
+    with tempfile.TemporaryDirectory() as tmp, redis_server() as redis:
+        for store, extra in (("memory", []), ("sqlite", ["--workers", "2", "--state", f"{tmp}/state.db"]),
+                             ("redis", ["--workers", "2", "--store", redis.url])):
+            with simulator("--server", args.server, "--paused", *extra, name=f"mixed-{store}") as srv:
+                report = concurrency(srv.url, threads=32, rounds=4, ops_per_round=20, timeout=5, seed=13)
+            out["mixed_run"][store] = {k: report[k] for k in ("requests", "timeouts", "seconds", "acknowledged_jobs",
+                                                               "max_executing_seen", "problems")}
+            print("mixed run", store, out["mixed_run"][store], flush=True)
+    out["load_after"] = os.getloadavg()
+    print(write_results("reliability-serving", out))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -7,32 +7,61 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from ltxstudio_mock.mock_server.config import DEMO_EMAIL, DEMO_TOKEN, SimConfig
 from ltxstudio_mock.mock_server.server import SERVERS
 
 
-def _banner(host: str, port: int, config: SimConfig) -> str:
-    base = f"http://{host}:{port}/v1/ltxstudio"
-    token = config.tokens[0] if config.tokens else "<token>"
+def _mask(token: str) -> str:
+    """A token as the banner shows it: the demo token whole (it is public), others by their first 4 characters."""
+    return token if token == DEMO_TOKEN else token[:4] + "…"
+
+
+def loaded(config: SimConfig) -> dict[str, Any]:
+    """What a server with ``config`` starts with, read back from a simulator built from it (scenario included).
+
+    The banner reports this rather than the flags, so a scenario's tokens, clock and ``demo: false`` show.
+    """
+    from ltxstudio_mock.mock_server.sim import TENANT, Simulator
+    from ltxstudio_mock.mock_server.sim.ltx import USER
+
+    sim = Simulator(dataclasses.replace(config, background=False, store_url=None) if not config.store_url
+                    else dataclasses.replace(config, background=False))
+    try:
+        ids = sim.store.index_range("tenants", 0, 1000)
+        tokens = [r["token"] for r in sim.store.get_many(TENANT, ids) if r and r.get("token")]
+        st = sim.clock.state()
+        demo = sim.store.get(USER, DEMO_EMAIL) is not None
+        return {"tokens": tokens, "paused": st.paused, "speed": st.speed, "demo": demo}
+    finally:
+        sim.store.close()
+
+
+def _banner(host: str, port: int, config: SimConfig, what: dict[str, Any], *, server: str, workers: int) -> str:
+    shown = "[" + host + "]" if ":" in host else host
+    base = f"http://{shown}:{port}/v1/ltxstudio"
+    tokens = what["tokens"] or list(config.tokens)
+    token = DEMO_TOKEN if DEMO_TOKEN in tokens else "<token>"
+    clock = "paused" if what["paused"] else f"running at x{what['speed']:g}"
     lines = [
         f"ltxstudio-mock serving the LTX Studio API v1 at {base}",
-        f"  tokens: {', '.join(t[:4] + '…' if t != DEMO_TOKEN else t for t in config.tokens) or '(none)'}",
-        f"  clock: speed x{config.speed}{', paused' if config.paused else ''}; control API: http://{host}:{port}/__admin",
-    ]
-    if config.demo:
-        lines.append(f"  demo LTX Studio account: {DEMO_EMAIL} (configured for every token)")
-    lines += [
+        f"  tokens: {', '.join(_mask(t) for t in tokens) or '(none)'}",
+        f"  scenario: {config.scenario or '(none)'}; store: {config.store_url or 'memory'}; "
+        f"server: {server}, {workers} worker{'s' if workers > 1 else ''}",
+        f"  clock: {clock}; control API: http://{shown}:{port}/__admin",
+        f"  demo LTX Studio account: {DEMO_EMAIL} (configured for every token)" if what["demo"]
+        else "  demo LTX Studio account: none",
         "",
         "Try it:",
         f"  curl -s {base}/accounts -H 'Authorization: Bearer {token}'",
         f"  curl -s {base}/images/create -H 'Authorization: Bearer {token}' \\",
         "       -H 'Content-Type: application/json' -d '{\"prompt\": \"A serene mountain landscape at sunset\"}'",
-        f"  curl -s -X POST http://{host}:{port}/__admin/clock -H 'Content-Type: application/json' \\",
+        f"  curl -s -X POST http://{shown}:{port}/__admin/clock -H 'Content-Type: application/json' \\",
         "       -d '{\"advance\": 60}'   # move simulated time 60 s ahead",
         f"  export USEAPI_BASE_URL={base} USEAPI_TOKEN={token}   # for the reference client",
-        f"  dashboard: http://{host}:{port}/__admin/dashboard",
+        f"  dashboard: http://{shown}:{port}/__admin/dashboard",
         "",
     ]
     return "\n".join(lines)
@@ -57,15 +86,21 @@ def main() -> None:
 @click.option("--store", "store_url", help="Store URL: memory://, sqlite:///path, redis://host:port/db.")
 @click.option("--workers", default=1, show_default=True, type=int, help="Processes (needs a shared store).")
 @click.option("--threads", default=8, show_default=True, type=int, help="Request threads per process.")
-@click.option("--server", type=click.Choice(SERVERS), default="granian", show_default=True)
+@click.option("--server", type=click.Choice(SERVERS), default="waitress", show_default=True,
+              help="waitress (default; idle and slow clients cost a socket, not a thread), granian (needs the "
+                   "[granian] extra), werkzeug (development).")
+@click.option("--poll-waits", "poll_waits", default=32, show_default=True, type=click.IntRange(0, 1000),
+              help="pollForResult waits held at once (each holds a thread); one more gets 503 + Retry-After.")
+@click.option("--webhook-allow", "webhook_allow", multiple=True, metavar="HOST[:PORT]",
+              help="Deliver webhooks only to this host (repeat for several); default: any host.")
 @click.option("--webhook-lease", "webhook_lease", default=30.0, show_default=True, type=float,
               help="Seconds a claimed webhook delivery stays with its process before another may retry it "
                    "(keep it above the 5 s delivery timeout).")
 def serve(host: str, port: int, tokens: tuple[str, ...], empty: bool, speed: float, paused: bool,
           seed: int | None, scenario: str | None, state_path: str | None, store_url: str | None, workers: int,
-          threads: int, server: str, webhook_lease: float) -> None:
-    """Start the simulator (Ctrl-C to stop)."""
-    from ltxstudio_mock.mock_server.server import run
+          threads: int, server: str, poll_waits: int, webhook_allow: tuple[str, ...], webhook_lease: float) -> None:
+    """Start the simulator (Ctrl-C or SIGTERM to stop)."""
+    from ltxstudio_mock.mock_server.server import BindError, bind, run
 
     if state_path and store_url:
         raise click.UsageError("--state and --store are alternatives: give one")
@@ -74,9 +109,22 @@ def serve(host: str, port: int, tokens: tuple[str, ...], empty: bool, speed: flo
         raise click.UsageError("--workers > 1 needs shared state: add --store redis://... or --state PATH")
     if speed <= 0:
         raise click.UsageError("--speed must be > 0")
+    if threads < 1:
+        raise click.UsageError("--threads must be >= 1")
+    if server == "granian":
+        try:
+            import granian  # noqa: F401
+        except ImportError:
+            raise click.ClickException("--server granian needs granian: "
+                                       "pip install 'ltxstudio-mock[granian]'") from None
     config = SimConfig(tokens=list(tokens) or [DEMO_TOKEN], demo=not empty, speed=speed, paused=paused, seed=seed,
                        store_url=store, scenario=str(Path(scenario).resolve()) if scenario else None,
-                       webhook_lease_s=webhook_lease)
+                       webhook_lease_s=webhook_lease, poll_waits=poll_waits,
+                       webhook_allow=[h.strip() for h in webhook_allow if h.strip()] or None)
+    try:
+        sock = bind(host, port, listen=False)  # first: a taken port is refused before anything is loaded
+    except BindError as exc:
+        raise click.ClickException(str(exc)) from None
     if scenario:
         _check_scenario(dataclasses.replace(config, scenario=scenario))  # errors name the path as given
     if store:
@@ -99,9 +147,16 @@ def serve(host: str, port: int, tokens: tuple[str, ...], empty: bool, speed: flo
                        "(--speed/--paused/--empty/--scenario apply only to a new store; POST /__admin/reset re-applies "
                        "this server's)", err=True)
         sim.store.close()
-    click.echo(_banner(host, port, config))
-    sys.stdout.flush()
-    run(config, host, port, server=server, workers=workers, threads=threads)
+    banner = _banner(host, port, config, loaded(config), server=server, workers=workers)
+
+    def announce() -> None:
+        click.echo(banner)
+        sys.stdout.flush()
+
+    try:
+        run(config, host, port, server=server, workers=workers, threads=threads, sock=sock, on_bound=announce)
+    except BindError as exc:  # granian re-binds the port itself
+        raise click.ClickException(str(exc)) from None
 
 
 def _check_scenario(config: SimConfig) -> None:

@@ -31,6 +31,8 @@ class SimConfig:
     webhook_attempts: int = 3
     webhook_log_limit: int = 5000  # deliveries kept in the log (oldest finished dropped first)
     webhook_log_bytes: int = 32 * 1024 * 1024  # and about this many bytes of them
+    webhook_allow: list[str] | None = None  # hosts (or host:port) webhooks may reach; None: any (--webhook-allow)
+    poll_waits: int = 32  # pollForResult waits held at once; one more is refused with 503 (--poll-waits)
     webhook_lease_s: float = 30.0  # a claimed delivery whose process died is retried by another after this
     background: bool = True  # run the worker thread (webhooks, settling) in this process
     secret: str = "ltxstudio-mock-signing-secret"  # signs asset URLs and fake JWTs

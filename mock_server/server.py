@@ -1,17 +1,41 @@
 """Serving the app: a production server for ``ltx-mock serve``, an in-thread one for tests.
 
-The WSGI server was chosen by measurement (``benchmarks/http_bench.py``,
-``docs/performance.md``): granian (a Rust HTTP server) serves this Flask app
-several times faster than waitress or gunicorn on this 2-core class of machine.
-The choice stays swappable with ``--server``.
+The production server is **waitress**, chosen by measurement against hostile and careless clients
+(``benchmarks/reliability.py serving``, ``docs/reliability.md``), not only by req/s. waitress reads
+every request in one I/O loop and hands a thread only a request that has fully arrived, so an idle
+connection, a keep-alive connection between requests or a slowloris client costs a socket, never a
+thread. granian (the previous default) counts connections against its ``backpressure`` limit: 8 idle
+sockets froze it, and with a large limit long polls exhausted its blocking threads.
+
+Around waitress:
+
+* the port is bound here, before anything is announced, without ``SO_REUSEPORT`` (a second server on
+  the port is refused, never load-balanced with the first);
+* an **admission limit** (:class:`Admission`) lets at most ``threads`` requests run Python at once
+  (more only fight over the GIL and stretch the tail); a request that waits longer than
+  ``ADMISSION_WAIT_S`` for its turn gets ``503`` with ``Retry-After``; ``pollForResult`` waits give
+  their turn back while they sleep and have their own ``poll_waits`` threads;
+* ``--workers N`` forks N waitress processes sharing the one listening socket; each dies with its
+  parent (``PR_SET_PDEATHSIG`` and a pipe the parent holds), so a ``kill -9`` of ``ltx-mock serve``
+  leaves nothing serving the port;
+* SIGTERM/SIGINT stop accepting, give in-flight webhook deliveries a short grace, and exit.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
 import json
+import logging
 import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from ltxstudio_mock.mock_server.config import SimConfig
@@ -19,23 +43,214 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 CONFIG_ENV = "LTX_MOCK_CONFIG"
 WORKERS_ENV = "LTX_MOCK_WORKERS"
-SERVERS = ("granian", "waitress", "werkzeug")
+SERVERS = ("waitress", "granian", "werkzeug")
+ADMISSION_WAIT_S = 3.0  # a request not admitted within this gets 503 + Retry-After (clients time out at >= 5 s)
+IDLE_TIMEOUT_S = 30  # a connection with no request and no bytes for this long is closed
+SHUTDOWN_GRACE_S = 1.0  # in-flight webhook deliveries get this long at shutdown, then are handed back
+log = logging.getLogger("ltx_mock.server")
 
 
-def granian_options(threads: int) -> dict[str, Any]:
-    """How granian runs a WSGI app here: ``threads`` blocking threads, and at most that many requests in Python.
+class BindError(Exception):
+    """The port cannot be ours: the message is the one line ``ltx-mock serve`` prints."""
 
-    Measured (wrk -c16, GET /scheduler/available, docs/performance.md): with more requests in flight than
-    threads, granian's threads and its Rust runtime fight over the GIL and p99 climbs to hundreds of
-    milliseconds (up to 1.3 s); capping in-flight requests at the thread count (``backpressure``) keeps
-    p99 at ~14 ms. One thread would be faster still, but a ``pollForResult`` wait would then stall
-    every other client.
+
+def bind(host: str, port: int, *, listen: bool = True) -> socket.socket:
+    """Bind ``host:port`` exclusively (and listen, unless told not to yet), or raise :class:`BindError`.
+
+    ``SO_REUSEADDR`` only lets us rebind over connections in TIME_WAIT (a quick restart); on Linux it
+    never lets two listeners share a port. ``SO_REUSEPORT`` (which would) is never set. ``ltx-mock serve``
+    binds first (a taken port is refused before anything is loaded) and listens once the app is built, so
+    a client that connects during start-up is refused (and retries) rather than left waiting.
     """
-    return {"blocking_threads": threads, "backpressure": threads}
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                          flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as exc:
+        raise BindError(f"cannot serve on host {host!r}: {exc.strerror}") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        if os.name != "nt":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+    except OSError as exc:
+        sock.close()
+        raise _bind_error(exc, host, port) from None
+    if listen:
+        start_listening(sock, host, port)
+    return sock
+
+
+def start_listening(sock: socket.socket, host: str, port: int) -> None:
+    """``listen()`` on a bound socket; two servers bound at the same instant are told apart here."""
+    try:
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise _bind_error(exc, host, port) from None
+
+
+def _bind_error(exc: OSError, host: str, port: int) -> BindError:
+    if exc.errno == errno.EADDRINUSE:
+        return BindError(f"port {port} on {host} is already in use (another ltx-mock serve or another "
+                         f"program); stop it or pick another --port")
+    if exc.errno == errno.EACCES:
+        return BindError(f"port {port} on {host}: permission denied; pick a --port above 1023")
+    return BindError(f"cannot bind port {port} on {host}: {exc.strerror}")
+
+
+# -- admission ---------------------------------------------------------------
+class Admission:
+    """WSGI middleware: at most ``slots`` requests run the app at once; the rest wait, then get 503.
+
+    The slot is held until the response iterable is closed (the server has sent the body).
+    ``environ["ltx.admission"]`` lets a view hand its slot back while it only sleeps (pollForResult).
+    """
+
+    def __init__(self, app: Callable[..., Any], slots: int, wait_s: float = ADMISSION_WAIT_S) -> None:
+        self.app = app
+        self.slots = slots
+        self.wait_s = wait_s
+        self._sem = threading.BoundedSemaphore(slots)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if not self._sem.acquire(timeout=self.wait_s):
+            body = json.dumps({"error": f"Simulator saturated: {self.slots} requests running and more waited "
+                                        f"over {self.wait_s:g} s; retry shortly", "code": 503}).encode()
+            start_response("503 Service Unavailable", [("Content-Type", "application/json"),
+                                                       ("Content-Length", str(len(body))), ("Retry-After", "1")])
+            return [body]
+        held = _Held(self._sem)
+        environ["ltx.admission"] = held
+        try:
+            result = self.app(environ, start_response)
+        except BaseException:
+            held.release()
+            raise
+        return _Closing(result, held.release)
+
+
+class _Held:
+    """One request's admission slot: ``released()`` gives it back for the duration of a wait."""
+
+    def __init__(self, sem: threading.BoundedSemaphore) -> None:
+        self._sem = sem
+        self._held = True
+        self._lock = threading.Lock()
+
+    def release(self) -> None:
+        with self._lock:
+            if self._held:
+                self._held = False
+                self._sem.release()
+
+    @contextlib.contextmanager
+    def released(self) -> Iterator[None]:
+        self.release()
+        try:
+            yield
+        finally:
+            self._sem.acquire()
+            with self._lock:
+                self._held = True
+
+
+class _Closing:
+    """A response iterable that runs ``on_close`` after the server is done with it."""
+
+    def __init__(self, result: Iterable[bytes], on_close: Callable[[], None]) -> None:
+        self._result = result
+        self._on_close = on_close
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._result)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._result, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._on_close()
+
+
+# -- process lifecycle ---------------------------------------------------------
+def die_with_parent(watch_fd: int | None = None, *, pdeathsig: bool = True) -> None:
+    """Make this (worker) process exit when its parent dies, even by SIGKILL.
+
+    Linux: ``PR_SET_PDEATHSIG`` (it fires when the *thread* that forked us ends, so only for a parent that
+    forks from its main thread, as ``_supervise`` does). Everywhere, and as a second line: a thread that
+    reads ``watch_fd`` (the read end of a pipe whose write end only the parent holds; EOF means the parent is gone), or,
+    without one, notices that the parent pid changed.
+    """
+    parent = os.getppid()
+    if pdeathsig and sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
+
+    def watch() -> None:
+        if watch_fd is not None:
+            with contextlib.suppress(OSError):
+                while os.read(watch_fd, 1):
+                    pass
+        else:
+            while os.getppid() == parent:
+                time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="ltx-parent-watch", daemon=True).start()
+
+
+class _Stop(KeyboardInterrupt):
+    """Raised in the main thread by SIGTERM/SIGINT to leave the serving loop.
+
+    A ``KeyboardInterrupt``: waitress' I/O loop re-raises that, while it passes any ``Exception`` raised in a
+    connection's handler to that connection's ``handle_error`` (a SIGTERM arriving mid-read would be lost).
+    """
+
+
+def _on_stop_signals(handler: Callable[[int, Any], None]) -> None:
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, handler)
+
+
+def _raise_stop(signum: int, frame: Any) -> None:
+    raise _Stop()
+
+
+def raise_fd_limit() -> int:
+    """Raise the soft open-files limit to the hard one (idle connections cost a descriptor each)."""
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        target = hard if hard != resource.RLIM_INFINITY else 65536
+        if soft < target:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        return target
+    except (ImportError, ValueError, OSError):
+        return 1024
+
+
+def waitress_options(threads: int, poll_waits: int) -> dict[str, Any]:
+    """How waitress runs here (measured in docs/reliability.md).
+
+    ``threads`` run requests (the admission limit), ``poll_waits`` more are for pollForResult waits.
+    Up to 1,000 connections (bounded by the open-files limit); ``poll`` instead of ``select`` so
+    descriptors above 1024 work; idle connections closed after ``IDLE_TIMEOUT_S``.
+    """
+    limit = max(64, min(1000, raise_fd_limit() - 64))
+    return {"threads": threads + poll_waits + 2, "connection_limit": limit, "channel_timeout": IDLE_TIMEOUT_S,
+            "cleanup_interval": 5, "asyncore_use_poll": True, "backlog": 2048, "ident": "ltxstudio-mock",
+            "max_request_body_size": 256 * 1024 * 1024, "expose_tracebacks": False}
 
 
 def app_from_env() -> Any:
-    """Granian's factory target: rebuild the config the CLI put in the environment."""
+    """A worker's app: rebuild the config the CLI put in the environment."""
     from ltxstudio_mock.mock_server.app import create_app
 
     config = SimConfig(**json.loads(os.environ[CONFIG_ENV]))
@@ -46,30 +261,153 @@ def app_from_env() -> Any:
     return create_app(config)
 
 
-def run(config: SimConfig, host: str, port: int, *, server: str = "granian", workers: int = 1,
-        threads: int = 8) -> None:
-    """Serve until interrupted."""
-    if server == "granian":
-        from granian import Granian
-        from granian.constants import Interfaces
+def granian_app_from_env() -> Any:
+    """granian's factory target (in its worker process): as ``app_from_env``, and die with the master."""
+    die_with_parent(pdeathsig=False)  # granian may fork from a thread that ends before the master
+    return app_from_env()
 
-        os.environ[CONFIG_ENV] = json.dumps(dataclasses.asdict(config))
-        os.environ[WORKERS_ENV] = str(workers)
-        # respawn_failed_workers: a worker that dies (even SIGKILL) is replaced; without it granian
-        # shuts the whole server down. State lives in the shared store, so nothing is lost.
-        Granian("ltxstudio_mock.mock_server.server:app_from_env", address=host, port=port, interface=Interfaces.WSGI,
-                workers=workers, factory=True, log_level="error", **granian_options(threads),
-                backlog=2048, respawn_failed_workers=True).serve()
+
+def _serve_waitress(app: Any, sock: socket.socket, config: SimConfig, threads: int) -> None:
+    """Serve ``app`` on ``sock`` in this process until SIGTERM/SIGINT; then exit (never returns)."""
+    import waitress
+
+    _on_stop_signals(_raise_stop)
+    options = waitress_options(threads, config.poll_waits)
+    server = waitress.create_server(Admission(app, threads), sockets=[sock], **options)
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "Task queue depth" is what admission is for
+    code = 0
+    try:
+        server.run()
+    except (_Stop, KeyboardInterrupt):
+        pass
+    except Exception:
+        log.exception("server loop failed")
+        code = 1
+    _on_stop_signals(signal.SIG_IGN)
+    with contextlib.suppress(Exception):
+        server.close()
+    worker = app.extensions.get("ltx_worker")
+    if worker is not None:
+        worker.stop(grace_s=SHUTDOWN_GRACE_S)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # request and webhook threads are abandoned, never waited for
+
+
+def _supervise(config: SimConfig, sock: socket.socket, workers: int, threads: int) -> None:
+    """Run ``workers`` waitress processes on ``sock``; replace any that dies; stop all on SIGTERM/SIGINT."""
+    stopping = threading.Event()
+    _on_stop_signals(lambda signum, frame: stopping.set())
+    watch_r, watch_w = os.pipe()  # the children watch watch_r: it reaches EOF when this process dies
+    env = {**os.environ, CONFIG_ENV: json.dumps(dataclasses.asdict(config)), WORKERS_ENV: str(workers)}
+    argv = [sys.executable, "-m", "ltxstudio_mock.mock_server.server", "--fd", str(sock.fileno()),
+            "--watch-fd", str(watch_r), "--threads", str(threads)]
+
+    def spawn() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(argv, env=env, pass_fds=(sock.fileno(), watch_r), stdin=subprocess.DEVNULL)
+
+    children = [spawn() for _ in range(workers)]
+    try:
+        while not stopping.is_set():
+            for i, child in enumerate(children):
+                if child.poll() is not None and not stopping.is_set():
+                    log.warning("worker %d exited with %s; starting another", child.pid, child.returncode)
+                    children[i] = spawn()
+            stopping.wait(0.2)
+    finally:
+        _on_stop_signals(signal.SIG_IGN)
+        sock.close()
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                child.send_signal(signal.SIGTERM)
+        end = time.monotonic() + SHUTDOWN_GRACE_S + 1.5
+        for child in children:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(timeout=max(0.0, end - time.monotonic()))
+            if child.poll() is None:
+                child.kill()
+        os.close(watch_w)
+    sys.stdout.flush()
+    os._exit(0)
+
+
+def _serve_granian(config: SimConfig, host: str, port: int, workers: int, threads: int) -> None:
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    os.environ[CONFIG_ENV] = json.dumps(dataclasses.asdict(config))
+    os.environ[WORKERS_ENV] = str(workers)
+    # Workers die with the master (granian_app_from_env).
+    Granian("ltxstudio_mock.mock_server.server:granian_app_from_env", address=host, port=port,
+            interface=Interfaces.WSGI, workers=workers, factory=True, log_level="error",
+            respawn_failed_workers=True, **granian_options(threads, config.poll_waits)).serve()
+
+
+def granian_options(threads: int, poll_waits: int = 32) -> dict[str, Any]:
+    """How ``--server granian`` runs: ``backpressure`` caps *connections* in granian, not requests, so it is
+    kept far above any plausible client count (at 8, eight idle keep-alive connections froze the server);
+    blocking threads cover the request threads plus the pollForResult waits (docs/reliability.md)."""
+    return {"blocking_threads": threads + poll_waits, "backpressure": 1024, "backlog": 2048}
+
+
+def run(config: SimConfig, host: str, port: int, *, server: str = "waitress", workers: int = 1,
+        threads: int = 8, sock: socket.socket | None = None, on_bound: Callable[[], None] | None = None) -> None:
+    """Serve until SIGTERM/SIGINT (:class:`BindError` if the port is taken).
+
+    ``sock``: bound (not yet listening) by the caller. Listens once the app is built, then ``on_bound()``
+    (the banner), then serves.
+    """
+    if sock is None:
+        sock = bind(host, port, listen=False)
+    if server == "granian":
+        sock.close()  # granian binds on its own (with SO_REUSEPORT): we only proved the port free
+        if on_bound:
+            on_bound()
+        _serve_granian(config, host, port, workers, threads)
         return
     from ltxstudio_mock.mock_server.app import create_app
 
+    if server == "werkzeug":
+        app = create_app(config)
+        start_listening(sock, host, port)
+        srv = make_server(host, port, app, threaded=True, fd=sock.fileno())
+        if on_bound:
+            on_bound()
+        _on_stop_signals(_raise_stop)
+        with contextlib.suppress(_Stop, KeyboardInterrupt):
+            srv.serve_forever()
+        os._exit(0)
+    if workers > 1:
+        start_listening(sock, host, port)  # the workers build their apps behind it
+        if on_bound:
+            on_bound()
+        _supervise(config, sock, workers, threads)
+        return
     app = create_app(config)
-    if server == "waitress":
-        import waitress
+    start_listening(sock, host, port)
+    if on_bound:
+        on_bound()
+    _serve_waitress(app, sock, config, threads)
 
-        waitress.serve(app, host=host, port=port, threads=threads, _quiet=True)
-    else:
-        make_server(host, port, app, threaded=True).serve_forever()
+
+def _worker_main(argv: list[str]) -> None:
+    """A ``--workers`` child: serve the inherited socket until told to stop or the parent dies."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--fd", type=int, required=True)
+    parser.add_argument("--watch-fd", type=int, required=True)
+    parser.add_argument("--threads", type=int, default=8)
+    args = parser.parse_args(argv)
+    die_with_parent(args.watch_fd)
+    _on_stop_signals(_raise_stop)
+    try:
+        sock = socket.socket(fileno=args.fd)
+        app = app_from_env()
+    except _Stop:
+        os._exit(0)
+    config = app.extensions["ltx_sim"].config
+    _serve_waitress(app, sock, config, args.threads)
 
 
 class ServerThread:
@@ -97,3 +435,7 @@ class ServerThread:
         worker = self.app.extensions.get("ltx_worker")
         if worker is not None:
             worker.stop()
+
+
+if __name__ == "__main__":
+    _worker_main(sys.argv[1:])

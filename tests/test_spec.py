@@ -53,11 +53,11 @@ EXPECTED_STATUSES: dict[str, set[str]] = {
     "listAssets": {"200", "400", "401"},
     "uploadAsset": {"200", "400", "401", "413"},
     "getJob": {"200", "400", "401", "404"},
-    "createImage": {"200", "400", "401", "402", "413", "429"},
-    "editImage": {"200", "400", "401", "402", "413", "429"},
-    "upscaleImage": {"200", "400", "401", "402", "404", "413", "429"},
-    "createLtxVideo": {"200", "400", "401", "402", "413", "429"},
-    "createVeoVideo": {"200", "400", "401", "402", "413", "429"},
+    "createImage": {"200", "400", "401", "402", "413", "429", "503"},
+    "editImage": {"200", "400", "401", "402", "413", "429", "503"},
+    "upscaleImage": {"200", "400", "401", "402", "404", "413", "429", "503"},
+    "createLtxVideo": {"200", "400", "401", "402", "413", "429", "503"},
+    "createVeoVideo": {"200", "400", "401", "402", "413", "429", "503"},
     "listRunningJobs": {"200", "401"},
     "getSchedulerAvailable": {"200", "401"},
     "cancelJob": {"204", "400", "401", "404"},
@@ -91,6 +91,7 @@ ERROR_RESPONSES = {
     "404": "NotFound",
     "413": "PayloadTooLarge",
     "429": "TooManyRequests",
+    "503": "Saturated",  # the simulator's own pollForResult limit (docs/reliability.md)
     "5XX": "ServerError",
 }
 JOB_ID = "email:user@example.com-job:7a34b821-9fd0-205e-d21b-4abc6f7839e7-type:image"

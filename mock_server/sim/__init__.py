@@ -34,6 +34,7 @@ from ltxstudio_mock.mock_server.store import Store, open_store
 
 TENANT = "tenant"
 POLL_INTERVAL_S = 3  # "each attempt waits 3 seconds"
+POLL_SLICE_S = 0.25  # a pollForResult wait looks at the clock again this often (real seconds)
 
 
 def tenant_id(token: str) -> str:
@@ -147,15 +148,24 @@ class Simulator:
         """Wait like ``pollForResult``: up to polls x 3 simulated seconds for the job to finish.
 
         Returns the finished job's record, or None when the window passes first. With the
-        clock paused no simulated time can pass, so it answers at once.
+        clock paused no simulated time can pass, so it answers at once. The wait looks at the
+        clock (and the job) again every ``POLL_SLICE_S`` of real time, so a clock advanced, sped
+        up or paused meanwhile, or a job cancelled meanwhile, ends it as soon as the answer is known;
+        it never lasts longer than polls x 3 real seconds.
         """
         window_end = job["created_ms"] + polls * POLL_INTERVAL_S * 1000
-        done = self.jobs.done_by(job)
-        target = done if done is not None and done <= window_end else window_end
-        wait = self.clock.real_seconds_until(target)
-        if wait is None:
-            return None if done is None or done > self.now() else job
-        time.sleep(min(wait, polls * POLL_INTERVAL_S))
-        if done is not None and done <= window_end:
+        real_end = time.monotonic() + polls * POLL_INTERVAL_S
+        while True:
+            done = self.jobs.done_by(job)
+            target = done if done is not None and done <= window_end else window_end
+            wait = self.clock.real_seconds_until(target)
+            if wait is None:  # paused
+                return None if done is None or done > self.now() else job
+            left = real_end - time.monotonic()
+            if wait <= 0 or left <= 0:
+                break
+            time.sleep(min(wait, left, POLL_SLICE_S))
+            job = self.store.get("job", job["jobId"]) or job
+        if done is not None and done <= window_end and done <= self.now():
             return self.store.get("job", job["jobId"]) or job
         return None

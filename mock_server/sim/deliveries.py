@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from ltxstudio_mock.mock_server.sim.context import Context
@@ -87,21 +88,32 @@ class Deliveries:
                 excess -= 1
         store.put_meta(LOG_BYTES_KEY, max(0, size))
 
-    def claim(self, limit: int = 16) -> list[dict[str, Any]]:
-        """Take due deliveries, leasing each for ``webhook_lease_s`` so no other worker takes it meanwhile."""
+    def claim(self, limit: int = 16, accept: Callable[[dict[str, Any]], bool] | None = None,
+              scan: int = 256) -> list[dict[str, Any]]:
+        """Take due deliveries, leasing each for ``webhook_lease_s`` so no other worker takes it meanwhile.
+
+        ``accept(record)`` (the worker's per-receiver limit) may turn a due delivery down: it is left
+        due, unleased, for a later tick or another worker, and the scan goes on (up to ``scan`` due
+        records) so deliveries to other receivers are not stuck behind it.
+        """
         now = real_ms()
         lease_ms = int(self.ctx.config.webhook_lease_s * 1000)
         if not self.ctx.store.index_by_score(DUE, max_score=now, limit=1):
             return []  # a peek without the lock: every worker ticks 20 times a second
         with self.ctx.store.atomic():
-            out = []
-            for delivery_id, _ in self.ctx.store.index_by_score(DUE, max_score=now, limit=limit):
-                record = self.ctx.store.get(DELIVERY, delivery_id)
+            out: list[dict[str, Any]] = []
+            due = self.ctx.store.index_by_score(DUE, max_score=now, limit=scan if accept else limit)
+            ids = [delivery_id for delivery_id, _ in due]
+            for delivery_id, record in zip(ids, self.ctx.store.get_many(DELIVERY, ids), strict=True):
                 if record is None:
                     self.ctx.store.index_remove(DUE, delivery_id)
                     continue
+                if accept is not None and not accept(record):
+                    continue
                 self.ctx.store.index_add(DUE, delivery_id, now + lease_ms)
                 out.append(record)
+                if len(out) >= limit:
+                    break
             return out
 
     def record(self, delivery_id: str, *, ok: bool, status: int | None, error: str | None,
@@ -127,6 +139,15 @@ class Deliveries:
                 self.ctx.store.index_add(DUE, delivery_id, real_ms() + BACKOFF_MS[min(n - 1, len(BACKOFF_MS) - 1)])
             self.ctx.store.put(DELIVERY, delivery_id, record)
             return record
+
+    def release(self, delivery_ids: list[str]) -> None:
+        """Hand claimed deliveries back as due now (a server stopping mid-attempt): the next claimant retries."""
+        now = real_ms()
+        with self.ctx.store.atomic():
+            for delivery_id in delivery_ids:
+                record = self.ctx.store.get(DELIVERY, delivery_id)
+                if record is not None and record["state"] in ("pending", "retrying"):
+                    self.ctx.store.index_add(DUE, delivery_id, now)
 
     def pending(self) -> int:
         return self.ctx.store.index_count(DUE)

@@ -31,7 +31,7 @@ from ltxstudio_mock.client import (
     UploadedAsset,
 )
 from ltxstudio_mock.client._spec import Contract, get_contract
-from ltxstudio_mock.client.exceptions import APIError, AuthenticationError
+from ltxstudio_mock.client.exceptions import APIError, AuthenticationError, ServerError
 
 BASE = "https://api.test/v1/ltxstudio"
 JOB_ID = "email:a@b.c-job:7a34b821-9fd0-205e-d21b-4abc6f7839e7-type:image"
@@ -218,7 +218,7 @@ def test_every_contract_valid_200_body_parses(name: str) -> None:
 
 
 ERRORS = {400: BadRequestError, 401: AuthenticationError, 402: PaymentRequiredError, 404: NotFoundError,
-          429: CapacityError}
+          429: CapacityError, 503: ServerError}
 
 
 def _documented_errors() -> list[tuple[str, int]]:
