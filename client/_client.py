@@ -12,10 +12,10 @@ from typing import Any
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
 import requests
+from ltxstudio_mock.contracts.spec import Contract, get_contract
 
 from . import __version__
 from ._retry import TRANSPORT_ERRORS, RetryPolicy, parse_retry_after
-from ._spec import Contract, get_contract
 from .exceptions import (
     AuthenticationError,
     JobFailedError,
@@ -141,7 +141,7 @@ class LTXStudioClient:
 
     @property
     def contract(self) -> Contract:
-        """The openapi.yaml view used for local checks (read on first use)."""
+        """The contract engine's view of openapi.yaml: paths and local checks (read on first use)."""
         if self._contract is None:
             self._contract = get_contract()
         return self._contract
@@ -188,10 +188,10 @@ class LTXStudioClient:
                 error.args = (f"{error.args[0]} - no API token: pass token= or set USEAPI_TOKEN",)
             raise error
 
-    def _call(self, name: str, *, path_params: Mapping[str, str] | None = None,
+    def _call(self, operation_id: str, *, path_params: Mapping[str, str] | None = None,
               params: dict[str, Any] | None = None, json: Any = None, data: bytes | None = None,
               headers: dict[str, str] | None = None, idempotent: bool = False) -> requests.Response:
-        op = self.contract.operation(name)
+        op = self.contract[operation_id]
         url = self._url(op.path, path_params)
         kwargs: dict[str, Any] = {"headers": {"Accept": "application/json", **(headers or {})}}
         if params:
@@ -212,17 +212,17 @@ class LTXStudioClient:
             raise LTXStudioError(f"{response.status_code} response is not JSON: {response.text[:200]!r}",
                                  response=response) from exc
 
-    def _body(self, name: str, fields: dict[str, Any]) -> dict[str, Any]:
-        return build_body(name, fields, contract=self.contract, validate=self.validate)
+    def _body(self, operation_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+        return build_body(operation_id, fields, contract=self.contract, validate=self.validate)
 
-    def _generate(self, name: str, fields: dict[str, Any], extra: dict[str, Any]) -> JobCreated | Job:
-        body = self._body(name, {**fields, **extra})
-        return parse_generation(self._json(self._call(name, json=body)))
+    def _generate(self, operation_id: str, fields: dict[str, Any], extra: dict[str, Any]) -> JobCreated | Job:
+        body = self._body(operation_id, {**fields, **extra})
+        return parse_generation(self._json(self._call(operation_id, json=body)))
 
     # -- accounts --------------------------------------------------------------------------------
     def list_accounts(self) -> dict[str, Account]:
         """GET /accounts: the configured LTX Studio accounts, keyed by email (404 when none is)."""
-        data = self._json(self._call("list_accounts"))
+        data = self._json(self._call("listAccounts"))
         if not isinstance(data, dict):
             return {}
         return {key: Account.from_dict(value) for key, value in data.items()}
@@ -234,25 +234,25 @@ class LTXStudioClient:
         """
         if isinstance(cookie, Mapping):
             cookie = "; ".join(f"{k}={v}" for k, v in cookie.items())
-        body = self._body("create_account", {"cookie": cookie, "max_jobs": max_jobs})
+        body = self._body("createAccount", {"cookie": cookie, "max_jobs": max_jobs})
         # Create-or-update: repeating it is harmless, so it may be retried like a GET.
-        return Account.from_dict(self._json(self._call("create_account", json=body, idempotent=True)))
+        return Account.from_dict(self._json(self._call("createAccount", json=body, idempotent=True)))
 
     def get_account(self, email: str) -> Account:
         """GET /accounts/{email}: one account, with its credit balance."""
-        return Account.from_dict(self._json(self._call("get_account", path_params={"email": email})))
+        return Account.from_dict(self._json(self._call("getAccount", path_params={"email": email})))
 
     def delete_account(self, email: str) -> None:
         """DELETE /accounts/{email}."""
-        self._call("delete_account", path_params={"email": email})
+        self._call("deleteAccount", path_params={"email": email})
 
     # -- assets ----------------------------------------------------------------------------------
     def list_assets(self, email: str | None = None, page: int = 1, limit: int = 20,
                     filter: str | None = None) -> AssetList:
         """GET /assets: one page of the account's assets; `filter` is images, videos, audio or other."""
         params = {"email": email, "page": page, "limit": limit, "filter": filter}
-        check_params("list_assets", params, contract=self.contract, validate=self.validate)
-        return AssetList.from_dict(self._json(self._call("list_assets", params=params, idempotent=True)))
+        check_params("listAssets", params, contract=self.contract, validate=self.validate)
+        return AssetList.from_dict(self._json(self._call("listAssets", params=params, idempotent=True)))
 
     def iter_assets(self, email: str | None = None, filter: str | None = None,
                     limit: int = 20) -> Iterator[AssetItem]:
@@ -287,19 +287,19 @@ class LTXStudioClient:
         if not data:
             raise ValidationError("upload_asset: the file is empty")
         params = {"type": type, "email": email}
-        check_params("upload_asset", params, contract=self.contract, validate=self.validate)
-        allowed = self.contract.operation("upload_asset").body_media_types
+        check_params("uploadAsset", params, contract=self.contract, validate=self.validate)
+        allowed = list(self.contract["uploadAsset"].body_schemas)
         if self.validate and allowed and not _media_type_allowed(content_type, allowed):
             raise ValidationError(f"upload_asset: content type {content_type!r} not accepted; "
                                   f"the API takes {', '.join(allowed)}")
         headers = {"Content-Type": content_type}
-        response = self._call("upload_asset", params=params, data=data, headers=headers)
+        response = self._call("uploadAsset", params=params, data=data, headers=headers)
         return UploadedAsset.from_dict(self._json(response))
 
     # -- jobs ------------------------------------------------------------------------------------
     def get_job(self, job_id: str) -> Job:
         """GET /assets/{jobId}: a job's status, and its artifact once completed."""
-        return Job.from_dict(self._json(self._call("get_job", path_params={"jobId": job_id})))
+        return Job.from_dict(self._json(self._call("getJob", path_params={"jobId": job_id})))
 
     def create_image(
         self, prompt: str, *, model: str | None = None, aspect_ratio: str | None = None,
@@ -319,7 +319,7 @@ class LTXStudioClient:
             "poll_for_result": poll_for_result, "max_jobs": max_jobs, "reply_url": reply_url,
             "reply_ref": reply_ref,
         }
-        return self._generate("create_image", fields, extra)
+        return self._generate("createImage", fields, extra)
 
     def edit_image(
         self, prompt: str, reference_asset_id: str, *, reference_asset_id2: str | None = None,
@@ -338,7 +338,7 @@ class LTXStudioClient:
             "poll_for_result": poll_for_result, "max_jobs": max_jobs, "reply_url": reply_url,
             "reply_ref": reply_ref,
         }
-        return self._generate("edit_image", fields, extra)
+        return self._generate("editImage", fields, extra)
 
     def upscale_image(
         self, job_id: str, *, email: str | None = None, poll_for_result: int | None = None,
@@ -348,7 +348,7 @@ class LTXStudioClient:
         """POST /images/upscale: upscale the result of a completed images/create or images/edit job."""
         fields = {"job_id": job_id, "email": email, "poll_for_result": poll_for_result, "max_jobs": max_jobs,
                   "reply_url": reply_url, "reply_ref": reply_ref}
-        return self._generate("upscale_image", fields, extra)
+        return self._generate("upscaleImage", fields, extra)
 
     def create_ltx_video(
         self, prompt: str, *, start_asset_id: str | None = None, end_asset_id: str | None = None,
@@ -364,7 +364,7 @@ class LTXStudioClient:
             "audio_sfx": audio_sfx, "email": email, "poll_for_result": poll_for_result, "max_jobs": max_jobs,
             "reply_url": reply_url, "reply_ref": reply_ref,
         }
-        return self._generate("create_ltx_video", fields, extra)
+        return self._generate("createLtxVideo", fields, extra)
 
     def create_veo_video(
         self, *, prompt: str | None = None, start_asset_id: str | None = None, model: str | None = None,
@@ -380,21 +380,21 @@ class LTXStudioClient:
             "email": email, "poll_for_result": poll_for_result, "max_jobs": max_jobs, "reply_url": reply_url,
             "reply_ref": reply_ref,
         }
-        return self._generate("create_veo_video", fields, extra)
+        return self._generate("createVeoVideo", fields, extra)
 
     # -- scheduler -------------------------------------------------------------------------------
     def list_running_jobs(self) -> list[RunningJob]:
         """GET /scheduler: jobs the scheduler is tracking."""
-        data = self._json(self._call("list_running_jobs"))
+        data = self._json(self._call("listRunningJobs"))
         return [RunningJob.from_dict(item) for item in data] if isinstance(data, list) else []
 
     def scheduler_available(self) -> SchedulerAvailable:
         """GET /scheduler/available: running jobs and free slots per account."""
-        return SchedulerAvailable.from_dict(self._json(self._call("scheduler_available")))
+        return SchedulerAvailable.from_dict(self._json(self._call("getSchedulerAvailable")))
 
     def cancel_job(self, job_id: str) -> None:
         """DELETE /scheduler/{jobId}: stop tracking a job (LTX Studio still runs it)."""
-        self._call("cancel_job", path_params={"jobId": job_id})
+        self._call("cancelJob", path_params={"jobId": job_id})
 
     # -- waiting and downloading -----------------------------------------------------------------
     def wait(

@@ -4,8 +4,9 @@ Why check locally at all: a rejected generation still costs a round trip, and wi
 valid one can block for a minute; a typo in an option name would otherwise be sent and silently ignored.
 
 The rules are not written here: they come from the request schemas of openapi.yaml (enums, ranges,
-max lengths, and the per-model `if`/`then` rules, whose `x-error-message` becomes the error text), so the
-client, the simulator and the contract tests enforce one set of rules.
+max lengths, and the per-model `if`/`then` rules, whose `x-error-message` becomes the error text), asked of
+the contract engine (`contracts.spec`) by operationId, so the client, the simulator and the contract tests
+enforce one set of rules with one implementation. Only the wording of the messages is the client's.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import json
 import re
 from typing import Any
 
-from ._spec import Contract, get_contract
+from ltxstudio_mock.contracts.spec import Contract, SchemaCheck, get_contract
+
 from .exceptions import ValidationError
 
 __all__ = ["api_name", "build_body", "check_params", "python_name"]
@@ -83,10 +85,14 @@ def _shorten(message: str, instance: Any) -> str:
     return message if len(message) <= 300 else message[:297] + "..."
 
 
-def _messages(contract: Contract, schema: Any, validator: Any, instance: Any, prefix: str = "") -> list[str]:
+def _operation_id(operation: str) -> str:
+    """An operationId; a Python method name (``create_image``) is accepted too."""
+    return api_name(operation)
+
+
+def _messages(check: SchemaCheck, instance: Any, prefix: str = "") -> list[str]:
     messages: list[str] = []
-    for error in validator.iter_errors(instance):
-        custom = contract.custom_message(schema, list(error.schema_path))
+    for error, custom in check.problems(instance):
         path = list(error.instance_path)
         where = _label(str(path[0])) if path else ""
         if len(path) > 1:
@@ -109,54 +115,54 @@ def build_body(operation: str, fields: dict[str, Any], *, contract: Contract | N
                validate: bool = True) -> dict[str, Any]:
     """Map Python keywords to the API's field names, drop Nones and check the body against the contract.
 
-    Raises `ValidationError` listing every problem; nothing is sent then.
+    ``operation`` is the operationId (``createImage``). Raises `ValidationError` listing every problem;
+    nothing is sent then.
     """
+    operation_id = _operation_id(operation)
+    label = python_name(operation_id)
     body: dict[str, Any] = {}
     for key, value in fields.items():
         if value is None:
             continue
         name = api_name(key)
         if name in body:
-            raise ValidationError(f"{operation}: {_label(name)} given twice")
+            raise ValidationError(f"{label}: {_label(name)} given twice")
         body[name] = value
-    contract = contract if contract is not None else get_contract()
-    if not validate or not contract.available:
+    if not validate:
         return body
-    op = contract.operation(operation)
-    if op.body_properties:
-        unknown = [k for k in body if k not in op.body_properties]
+    op = (contract if contract is not None else get_contract())[operation_id]
+    known = op.body_properties
+    if known:
+        unknown = [k for k in body if k not in known]
         if unknown:
-            known = ", ".join(sorted(python_name(k) for k in op.body_properties))
             names = ", ".join(_label(k) for k in unknown)
-            raise ValidationError(f"{operation}: unknown option(s) {names}; known: {known}")
+            listed = ", ".join(sorted(python_name(k) for k in known))
+            raise ValidationError(f"{label}: unknown option(s) {names}; known: {listed}")
         for key, value in body.items():
             is_int = isinstance(value, int) and not isinstance(value, bool)
-            if is_int and _wants_string(op.body_properties[key]):
+            if is_int and _wants_string(known[key]):
                 body[key] = str(value)
-    validator = contract.body_validator(op)
-    if validator is not None:
-        problems = _messages(contract, op.body_schema, validator, body)
+    check = op.request_body_check()
+    if check is not None:
+        problems = _messages(check, body)
         if problems:
-            raise ValidationError(f"{operation}: " + "; ".join(problems), problems)
+            raise ValidationError(f"{label}: " + "; ".join(problems), problems)
     return body
 
 
 def check_params(operation: str, params: dict[str, Any], *, contract: Contract | None = None,
                  validate: bool = True, location: str = "query") -> None:
-    """Check query (or path) parameters against their schemas in the contract."""
-    contract = contract if contract is not None else get_contract()
-    if not validate or not contract.available:
+    """Check query (or path) parameters of ``operation`` (an operationId) against their schemas."""
+    if not validate:
         return
-    op = contract.operation(operation)
+    operation_id = _operation_id(operation)
+    op = (contract if contract is not None else get_contract())[operation_id]
     problems: list[str] = []
     for name, value in params.items():
         if value is None:
             continue
-        key = (location, name)
-        validator = contract.param_validator(op, key)
-        if validator is None:
-            continue
-        schema = op.parameters[key]["schema"]
-        problems += _messages(contract, schema, validator, value, prefix=_label(name))
+        check = op.param_check(location, name)
+        if check is not None:
+            problems += _messages(check, value, prefix=_label(name))
     if problems:
-        raise ValidationError(f"{operation}: " + "; ".join(problems), problems)
+        raise ValidationError(f"{python_name(operation_id)}: " + "; ".join(problems), problems)

@@ -1,8 +1,15 @@
-"""The one place that reads ``openapi.yaml``.
+"""The contract engine: the one place that reads ``openapi.yaml`` (and the admin API's document).
 
 The document is parsed, its ``$ref``s inlined and every schema compiled into a
 ``jsonschema_rs`` validator once, when first asked for; after that a request or
 response check is a dictionary lookup and a call into Rust.
+
+Everything that interprets the contract asks this module, by operationId: the simulator's
+request validation (``mock_server/api/inputs.py``) and strict response mode, the admin API
+(its own document, same engine), the reference client's local option checks
+(``client/options.py``) and the toolkit (``contracts.validate``, checks, strategies, runner).
+So parameters, schemas, property lookup, ``x-error-message`` and response validation each
+have one implementation.
 """
 
 from __future__ import annotations
@@ -10,9 +17,10 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jsonschema_rs
 import yaml
@@ -34,7 +42,8 @@ def load_spec(path: str | None = None) -> dict[str, Any]:
     """The parsed YAML document (cached; treat it as read-only)."""
     with open(path or spec_path(), encoding="utf-8") as fh:
         # libyaml's parser when present: the same document, ~85 ms less of every start-up.
-        return yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        document: dict[str, Any] = yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        return document
 
 
 def resolve_refs(node: Any, root: dict[str, Any], _seen: tuple[str, ...] = ()) -> Any:
@@ -55,6 +64,24 @@ def resolve_refs(node: Any, root: dict[str, Any], _seen: tuple[str, ...] = ()) -
     return node
 
 
+def properties(schema: Any) -> dict[str, Any]:
+    """Every property a resolved schema names, also inside ``allOf``/``anyOf``/``oneOf`` and ``then``/``else``.
+
+    The first declaration wins, so the top-level ``properties`` (the field's full schema) beat the
+    narrowing repeats of the per-model rules. The simulator types form fields by it; the client
+    rejects option names outside it.
+    """
+    if not isinstance(schema, dict):
+        return {}
+    found: dict[str, Any] = dict(schema.get("properties") or {})
+    subs = [sub for keyword in ("allOf", "anyOf", "oneOf") for sub in schema.get(keyword) or []]
+    subs += [schema.get("then"), schema.get("else")]
+    for sub in subs:
+        for name, value in properties(sub).items():
+            found.setdefault(name, value)
+    return found
+
+
 @dataclass
 class SchemaCheck:
     """A compiled schema plus the raw one, to find ``x-error-message`` on failure."""
@@ -64,6 +91,17 @@ class SchemaCheck:
 
     def __post_init__(self) -> None:
         self.validator = jsonschema_rs.Draft202012Validator(self.schema, validate_formats=True)
+
+    def is_valid(self, instance: Any) -> bool:
+        return bool(self.validator.is_valid(instance))
+
+    def failures(self, instance: Any) -> Iterator[tuple[Any, str | None]]:
+        """Each failure as (``jsonschema_rs.ValidationError``, its ``x-error-message`` or None).
+
+        The client words its own messages from these (Python names, secrets withheld).
+        """
+        for err in self.validator.iter_errors(instance):
+            yield err, self.custom_message(err.schema_path)
 
     def errors(self, instance: Any, *, limit: int = 5) -> list[str]:
         """Readable messages, empty when valid."""
@@ -82,25 +120,38 @@ class SchemaCheck:
         if self.validator.is_valid(instance):
             return []
         out: list[tuple[tuple[Any, ...], str, bool]] = []
-        for err in self.validator.iter_errors(instance):
-            out.append(self._describe(err))
+        for err, custom in self.failures(instance):
+            parts = tuple(err.instance_path)
+            out.append((parts, custom, True) if custom else (parts, err.message, False))
             if len(out) >= limit:
                 break
         # A custom message (from x-error-message) is the most specific: show it first.
         return sorted(dict.fromkeys(out), key=lambda p: not p[2])
 
-    def _describe(self, err: Any) -> tuple[tuple[Any, ...], str, bool]:
+    def custom_message(self, schema_path: Any) -> str | None:
+        """The deepest ``x-error-message`` on the way to the failing keyword.
+
+        Conditional rules carry theirs on ``then`` or on the ``allOf`` item; a failed
+        ``anyOf``/``oneOf`` may carry it on its branches (each the same explanation).
+        """
         node: Any = self.schema
-        custom = None
-        for part in err.schema_path:
-            try:
-                node = node[part]
-            except (KeyError, IndexError, TypeError):
+        message: str | None = None
+        for part in (*schema_path, None):
+            if isinstance(node, dict) and isinstance(node.get("x-error-message"), str):
+                message = node["x-error-message"]
+            if part is None:
                 break
-            if isinstance(node, dict) and "x-error-message" in node:
-                custom = node["x-error-message"]
-        parts = tuple(err.instance_path)
-        return (parts, custom, True) if custom else (parts, err.message, False)
+            if isinstance(node, dict) and isinstance(part, str):
+                node = node.get(part)
+            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+                node = node[part]
+            else:
+                return message
+        if isinstance(node, list):
+            for branch in node:
+                if isinstance(branch, dict) and isinstance(branch.get("x-error-message"), str):
+                    return cast(str, branch["x-error-message"])
+        return message
 
 
 def json_path(parts: Any) -> str:
@@ -129,30 +180,54 @@ class Operation:
         pattern = re.sub(r"\\\{([^}]+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.path))
         return re.compile(f"^{pattern}$")
 
+    @functools.cached_property
+    def body_schema(self) -> dict[str, Any] | None:
+        """The request body's schema: the JSON one, else the form one (they name the same fields)."""
+        for media_type in ("application/json", "multipart/form-data"):
+            if media_type in self.body_schemas:
+                return self.body_schemas[media_type]
+        return next(iter(self.body_schemas.values()), None)
+
+    @functools.cached_property
+    def body_properties(self) -> dict[str, Any]:
+        """Every field the request body names (see ``properties``)."""
+        return properties(self.body_schema)
+
     @functools.cache  # noqa: B019 - operations live as long as the contract
     def body_check(self, media_type: str) -> SchemaCheck | None:
         schema = self.body_schemas.get(media_type)
         return SchemaCheck(schema) if schema is not None else None
+
+    def request_body_check(self) -> SchemaCheck | None:
+        """The check of a parsed body, whichever encoding it came in (the rules are the same)."""
+        return self.body_check("application/json") or self.body_check("multipart/form-data")
 
     @functools.cache  # noqa: B019
     def param_check(self, location: str, name: str) -> SchemaCheck | None:
         param = self.parameters.get((location, name))
         return SchemaCheck(param.get("schema", {})) if param else None
 
+    def response_key(self, status: int) -> str | None:
+        """The ``responses`` key documenting ``status``: itself, else ``4XX``-style, else ``default``."""
+        for key in (str(status), f"{str(status)[0]}XX", "default"):
+            if key in self.responses:
+                return key
+        return None
+
     @functools.cache  # noqa: B019
     def response_check(self, status: int, media_type: str = "application/json") -> SchemaCheck | None:
         """The check for a status (falling back to ``4XX``/``default``); None if the status is undocumented."""
-        for key in (str(status), f"{str(status)[0]}XX", "default"):
-            if key in self.responses:
-                content = self.responses[key]
-                schema = content.get(media_type)
-                if schema is None and content:
-                    return SchemaCheck({"not": {}})  # documented status, but not this media type
-                return SchemaCheck(schema if schema is not None else {})
-        return None
+        key = self.response_key(status)
+        if key is None:
+            return None
+        content = self.responses[key]
+        schema = content.get(media_type)
+        if schema is None and content:
+            return SchemaCheck({"not": {}})  # documented status, but not this media type
+        return SchemaCheck(schema if schema is not None else {})
 
     def documents_status(self, status: int) -> bool:
-        return any(k in self.responses for k in (str(status), f"{str(status)[0]}XX", "default"))
+        return self.response_key(status) is not None
 
 
 class Contract:

@@ -1,4 +1,9 @@
-"""Validate a real ``requests.Response`` against the contract: fast enough for every response of a suite."""
+"""Validate a real ``requests.Response`` against the contract: fast enough for every response of a suite.
+
+``response_problems`` is the one response validator: ``validate_response`` (client tests, the toolkit),
+the simulator's strict mode (``mock_server/app.py``) and ``ltx-mock proxy`` all judge an answer with it,
+and word a violation with ``violation_message``.
+"""
 
 from __future__ import annotations
 
@@ -26,24 +31,41 @@ class Problem:
 def response_problems(op: Operation, status: int, content_type: str, body: bytes) -> list[Problem]:
     """Everything wrong with an answer of ``op`` (status, media type, body schema); empty when it fits.
 
-    ``validate_response`` raises on the first; ``ltx-mock proxy`` reports them all with their JSON paths.
+    An empty body fits a 204, or a status whose documented answer (itself, else ``4XX``/``5XX``, else
+    ``default``) has no content. ``validate_response`` raises on the first; ``ltx-mock proxy`` reports
+    them all with their JSON paths.
     """
-    if not op.documents_status(status):
+    key = op.response_key(status)
+    if key is None:
         return [Problem("status_code_conformance", "", f"status {status} is not documented for {op.operation_id}")]
+    content = op.responses[key]
     if not body:
-        if status == 204 or not op.responses.get(str(status)):
+        if status == 204 or not content:
             return []
         return [Problem("content_type_conformance", "", f"{op.operation_id} {status}: empty body, a JSON body "
                                                           "is documented")]
     mimetype = content_type.split(";")[0].strip()
-    check = op.response_check(status, mimetype)
+    if content and mimetype not in content:
+        return [Problem("content_type_conformance", "", f"{op.operation_id} {status}: media type "
+                                                          f"{mimetype or '(none)'!r} is not documented "
+                                                          f"(only {', '.join(content)})")]
     try:
         parsed = json.loads(body)
-    except ValueError:
+    except (ValueError, UnicodeDecodeError):
         return [Problem("content_type_conformance", "", f"{op.operation_id} {status}: body is not JSON")]
+    check = op.response_check(status, mimetype)
     if check is None:
         return []
     return [Problem("response_schema_conformance", where, message) for where, message in check.problems(parsed)]
+
+
+def violation_message(op: Operation, status: int, problems: list[Problem]) -> str:
+    """One line naming what is wrong (the first problem that is not the body's shape, else every shape error)."""
+    first = problems[0]
+    if first.check != "response_schema_conformance":
+        return first.message
+    errors = [f"{p.where}: {p.message}" if p.where else p.message for p in problems]
+    return f"{op.operation_id} {status}: {'; '.join(errors)}"
 
 
 def validate_response(operation_id: str | None, response: Any) -> Any:
@@ -65,9 +87,5 @@ def validate_response(operation_id: str | None, response: Any) -> Any:
     problems = response_problems(op, response.status_code, response.headers.get("Content-Type", ""),
                                  response.content)
     if problems:
-        first = problems[0]
-        if first.check != "response_schema_conformance":
-            raise ContractViolation(first.message)
-        errors = [f"{p.where}: {p.message}" if p.where else p.message for p in problems]
-        raise ContractViolation(f"{op.operation_id} {response.status_code}: {'; '.join(errors)}")
+        raise ContractViolation(violation_message(op, response.status_code, problems))
     return json.loads(response.content) if response.content else None

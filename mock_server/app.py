@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from flask import Flask, Response, g, request
-from ltxstudio_mock.contracts.spec import get_contract
+from ltxstudio_mock.contracts.spec import Operation, get_contract
 from ltxstudio_mock.mock_server import api
 from ltxstudio_mock.mock_server.config import SimConfig
 from ltxstudio_mock.mock_server.errors import ApiError
@@ -145,26 +145,12 @@ def create_app(config: SimConfig | None = None, *, store: Store | None = None,
     return app
 
 
-def _strict_check(op: Any, response: Response) -> Response:
+def _strict_check(op: Operation, response: Response) -> Response:
     """In strict mode a response outside the contract is turned into a 500 naming the violation."""
-    import json
-
-    if response.status_code == 204 and op.documents_status(204):
+    errors, _ = op.response_errors(response.status_code, response.mimetype or "", response.get_data())
+    if not errors:
         return response
-    check = op.response_check(response.status_code, response.mimetype or "")
-    problem = None
-    if check is None:
-        problem = f"status {response.status_code} is not documented for {op.operation_id}"
-    else:
-        try:
-            body = json.loads(response.get_data()) if response.get_data() else None
-        except ValueError:
-            body = None
-        errors = check.errors(body)
-        if errors:
-            problem = f"{op.operation_id} {response.status_code}: {errors[0]}"
-    if problem is None:
-        return response
+    problem = f"{op.operation_id} {response.status_code}: {errors[0]}"
     log.error("contract violation: %s", problem)
     return api.json_response({"error": f"Simulator response violates openapi.yaml: {problem}", "code": 500}, 500)
 

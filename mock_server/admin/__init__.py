@@ -6,13 +6,11 @@ clock, queued job outcomes, HTTP faults, the request journal, webhooks.
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Any
 
-import yaml
 from flask import Blueprint, Response, current_app, request
-from ltxstudio_mock.contracts.spec import Contract
+from ltxstudio_mock.contracts.spec import Contract, get_contract
 from ltxstudio_mock.mock_server.api import json_response, no_content
 from ltxstudio_mock.mock_server.api.inputs import operation as _operation
 from ltxstudio_mock.mock_server.errors import ApiError, not_found
@@ -23,10 +21,9 @@ bp = Blueprint("admin", __name__)
 SPEC = Path(__file__).with_name("admin-openapi.yaml")
 
 
-@functools.cache
 def admin_contract() -> Contract:
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: faster start-up, same result
-    return Contract(yaml.load(SPEC.read_text(encoding="utf-8"), Loader=loader))
+    """The admin API's document, read and compiled by the same engine as ``openapi.yaml`` (once per process)."""
+    return get_contract(str(SPEC))
 
 
 def operation(operation_id: str) -> Any:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import current_app, g, request
-from ltxstudio_mock.contracts.spec import Contract, Operation, get_contract
+from ltxstudio_mock.contracts.spec import Contract, Operation, get_contract, properties
 from ltxstudio_mock.mock_server.bounds import TooDeep, load_json
 from ltxstudio_mock.mock_server.errors import ApiError, bad_request
 
@@ -50,17 +50,8 @@ def coerce(value: str, schema: dict[str, Any]) -> Any:
     return value
 
 
-def properties(schema: dict[str, Any]) -> dict[str, Any]:
-    """Every property a schema declares, including those merged in through ``allOf``."""
-    props = dict(schema.get("properties", {}))
-    for sub in schema.get("allOf", []):
-        for name, sub_schema in properties(sub).items():
-            props.setdefault(name, sub_schema)
-    return props
-
-
 def _form_body(op: Operation) -> dict[str, Any]:
-    props = properties(op.body_schemas.get("multipart/form-data") or op.body_schemas.get("application/json") or {})
+    props = properties(op.body_schemas.get("multipart/form-data") or op.body_schema)
     body: dict[str, Any] = {}
     for name in request.form:
         if name is None:  # werkzeug's key for a part whose name="..." it could not parse: nothing to bind
@@ -117,7 +108,7 @@ def check_params(op: Operation, location: str, raw: dict[str, str]) -> dict[str,
 
 
 def check_body(op: Operation, body: dict[str, Any]) -> None:
-    check = op.body_check("application/json") or op.body_check("multipart/form-data")
+    check = op.request_body_check()
     if check is None:
         return
     errors = check.errors(body)

@@ -30,8 +30,9 @@ from ltxstudio_mock.client import (
     SchedulerAvailable,
     UploadedAsset,
 )
-from ltxstudio_mock.client._spec import Contract, get_contract
 from ltxstudio_mock.client.exceptions import APIError, AuthenticationError, ServerError
+from ltxstudio_mock.client.options import api_name
+from ltxstudio_mock.contracts.spec import Contract, Operation, get_contract, resolve_refs
 
 BASE = "https://api.test/v1/ltxstudio"
 JOB_ID = "email:a@b.c-job:7a34b821-9fd0-205e-d21b-4abc6f7839e7-type:image"
@@ -171,26 +172,21 @@ def _strategy_for(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
     return from_schema(schema)
 
 
+def _operation(contract: Contract, name: str) -> Operation:
+    """The operation behind a client method (its operationId is the camelCase name, but for one)."""
+    return contract["getSchedulerAvailable" if name == "scheduler_available" else api_name(name)]
+
+
 def _response_schema(contract: Contract, name: str, status: str) -> dict[str, Any] | None:
-    op = contract.operation(name)
-    response = contract.resolve((op.spec or {}).get("responses", {}).get(status))
-    if not isinstance(response, dict):
-        return None
-    media = (response.get("content") or {}).get("application/json")
-    if not isinstance(media, dict) or "schema" not in media:
-        return None
-    return contract.rooted(media["schema"])
+    return _operation(contract, name).responses.get(status, {}).get("application/json")
 
 
 def _contract() -> Contract:
-    contract = get_contract()
-    if not contract.available:
-        pytest.skip("openapi.yaml not available")
-    return contract
+    return get_contract()
 
 
 def _serve(mock: responses.RequestsMock, api: LTXStudioClient, name: str, status: int, body: Any) -> None:
-    op = api.contract.operation(name)
+    op = _operation(api.contract, name)
     url = api._url(op.path, {k: v for k, v in {"email": "a@b.c", "jobId": JOB_ID}.items()
                              if "{" + k + "}" in op.path})
     mock.add(op.method, url, body=json.dumps(body), status=status, content_type="application/json")
@@ -223,11 +219,9 @@ ERRORS = {400: BadRequestError, 401: AuthenticationError, 402: PaymentRequiredEr
 
 def _documented_errors() -> list[tuple[str, int]]:
     contract = get_contract()
-    if not contract.available:
-        return []
     found = []
     for name in sorted(CALLS):
-        for status in (contract.operation(name).spec or {}).get("responses", {}):
+        for status in _operation(contract, name).responses:
             if str(status).isdigit() and int(status) >= 400:
                 found.append((name, int(status)))
     return found
@@ -260,8 +254,8 @@ def test_204_operations_tolerate_an_empty_body() -> None:
     _contract()
     with responses.RequestsMock() as mock, LTXStudioClient("t", BASE) as api:
         for name in ("delete_account", "cancel_job"):
-            op = api.contract.operation(name)
-            assert "204" in (op.spec or {}).get("responses", {})
+            op = _operation(api.contract, name)
+            assert "204" in op.responses
             _serve(mock, api, name, 204, None)
             mock.replace(op.method, mock.registered()[-1].url, body=b"", status=204)
             assert CALLS[name](api) is None
@@ -272,11 +266,11 @@ def test_documentation_examples_parse() -> None:
     contract = _contract()
     count = 0
     for name in sorted(CHECKS):
-        op = contract.operation(name)
-        response = contract.resolve((op.spec or {}).get("responses", {}).get("200"))
+        op = _operation(contract, name)
+        response = resolve_refs(op.raw.get("responses", {}).get("200"), contract.document)
         media = (response or {}).get("content", {}).get("application/json", {})
         for example in (media.get("examples") or {}).values():
-            body = contract.resolve(example).get("value")
+            body = example.get("value")
             with responses.RequestsMock() as mock, LTXStudioClient("t", BASE) as api:
                 _serve(mock, api, name, 200, body)
                 CHECKS[name](CALLS[name](api), body)

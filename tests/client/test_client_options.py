@@ -9,17 +9,11 @@ import re
 import pytest
 import responses
 from ltxstudio_mock.client import LTXStudioClient, LTXStudioError, ValidationError
-from ltxstudio_mock.client._spec import Contract, get_contract
 from ltxstudio_mock.client.options import api_name, build_body, python_name
+from ltxstudio_mock.contracts.spec import Contract, get_contract
 
 JOB_ID = "email:demo@example.com-job:7a34b821-9fd0-205e-d21b-4abc6f7839e7-type:image"
 CREATED = {"jobId": JOB_ID, "generationId": "gen_1"}
-
-
-@pytest.fixture(autouse=True)
-def _spec_present() -> None:
-    if not get_contract().available:
-        pytest.skip("openapi.yaml not available")
 
 
 @pytest.mark.parametrize(
@@ -56,7 +50,7 @@ def test_every_python_keyword_of_every_method_is_a_contract_field() -> None:
     contract = get_contract()
     for method in ("create_image", "edit_image", "upscale_image", "create_ltx_video", "create_veo_video",
                    "create_account"):
-        props = contract.operation(method).body_properties
+        props = contract[api_name(method)].body_properties
         params = [p for p in inspect.signature(getattr(LTXStudioClient, method)).parameters.values()
                   if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL) and p.name != "self"]
         for param in params:
@@ -282,7 +276,7 @@ def test_upload_takes_any_media_type(api: LTXStudioClient, mocked, mime: str) ->
 # -- the rules come from openapi.yaml ------------------------------------------------------------
 def test_rules_follow_the_spec_not_the_code(fake_clock, mocked) -> None:
     """Edit the contract (a copy) and the client's checks change with it: nothing is hard-coded."""
-    spec = copy.deepcopy(get_contract().spec)
+    spec = copy.deepcopy(get_contract().document)
     schemas = spec["components"]["schemas"]
     schemas["ImageAspectRatio"]["enum"].append("4:3")
     schemas["MaxJobs"]["maximum"] = 5
@@ -305,6 +299,8 @@ def test_x_error_message_found_on_nested_anyof() -> None:
     assert info.value.errors == ["a or b, please"]
 
 
-def test_without_a_spec_nothing_is_checked_locally() -> None:
-    assert build_body("create_veo_video", {"model": "veo3", "duration": 5}, contract=Contract(None)) == {
+def test_without_validation_nothing_is_checked_locally() -> None:
+    assert build_body("createVeoVideo", {"model": "veo3", "duration": 5}, validate=False) == {
         "model": "veo3", "duration": 5}
+    with pytest.raises(ValidationError, match="duration must be 8 for model veo3"):
+        build_body("createVeoVideo", {"model": "veo3", "duration": 5})
