@@ -146,7 +146,7 @@ def serve(host: str, port: int, tokens: tuple[str, ...], empty: bool, speed: flo
             click.echo("note: joining an existing store: its clock, speed and data are kept "
                        "(--speed/--paused/--empty/--scenario apply only to a new store; POST /__admin/reset re-applies "
                        "this server's)", err=True)
-        sim.store.close()
+        sim.close()
     banner = _banner(host, port, config, loaded(config), server=server, workers=workers)
 
     def announce() -> None:

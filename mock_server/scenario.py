@@ -407,7 +407,7 @@ def apply(sim: Simulator, doc: dict[str, Any], *, demo: bool | None = None) -> N
         loader.clock()
         loader.tokens()
         if demo and doc.get("demo", True):
-            sim._bootstrap_demo(sim.now())
+            sim.add_demo_accounts(sim.now())
         loader.users()
         loader.accounts()
         loader.assets()
@@ -425,7 +425,6 @@ def snapshot(sim: Simulator) -> dict[str, Any]:
     Tenants whose token is unknown (state written before tokens were kept) are left out.
     """
     from ltxstudio_mock.mock_server.faults import Faults
-    from ltxstudio_mock.mock_server.sim import TENANT
 
     store = sim.store
     st = sim.clock.state()
@@ -433,12 +432,8 @@ def snapshot(sim: Simulator) -> dict[str, Any]:
                            "clock": {"now": sim.now(), "speed": st.speed, "paused": st.paused},
                            "tokens": [], "ltx_users": [], "accounts": [], "assets": [], "jobs": [],
                            "faults": [], "outcomes": []}
-    tokens: dict[str, str] = {}
-    for tid in store.index_range("tenants"):
-        record = store.get(TENANT, tid) or {}
-        if record.get("token"):
-            tokens[tid] = record["token"]
-            doc["tokens"].append(record["token"])
+    tokens = sim.tenant_tokens()
+    doc["tokens"] = list(tokens.values())
     for user in sim.ltx.list_users(0, 10**9):
         out = {field: user[key] for field, key in USER_FIELDS.items() if key in user}
         out["revoked"] = bool(user.get("revoked"))

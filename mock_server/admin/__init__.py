@@ -51,11 +51,8 @@ def user_view(s: Simulator, user: dict[str, Any], *, cookie: bool = False) -> di
 
 
 def state_view(s: Simulator) -> dict[str, Any]:
-    store = s.store
-    return {"clock": clock_view(s),
-            "counts": {k: store.count(k) for k in ("tenant", "ltxuser", "account", "asset", "job", "delivery")},
-            "faults": current_app.extensions["ltx_faults"].list(),
-            "outcomes": store.get_meta("outcomes") or []}
+    return {"clock": clock_view(s), "counts": s.counts(), "faults": current_app.extensions["ltx_faults"].list(),
+            "outcomes": s.jobs.queued_outcomes()}
 
 
 @bp.post("/reset")
@@ -149,7 +146,7 @@ def set_clock(query: dict[str, Any], data: dict[str, Any]) -> Response:
 @bp.get("/next-outcome")
 @operation("adminListOutcomes")
 def list_outcomes(query: dict[str, Any]) -> Response:
-    return json_response(sim().store.get_meta("outcomes") or [])
+    return json_response(sim().jobs.queued_outcomes())
 
 
 @bp.post("/next-outcome")
@@ -163,7 +160,7 @@ def queue_outcome(query: dict[str, Any], data: dict[str, Any]) -> Response:
 @bp.delete("/next-outcome")
 @operation("adminClearOutcomes")
 def clear_outcomes(query: dict[str, Any]) -> Response:
-    sim().store.put_meta("outcomes", [])
+    sim().jobs.clear_outcomes()
     return no_content()
 
 
@@ -173,15 +170,12 @@ def list_jobs(query: dict[str, Any]) -> Response:
     s = sim()
     now = s.now()
     offset, limit = query.get("offset", 0), query.get("limit", 50)
-    ids = s.store.index_range("jobs", offset, limit, reverse=True)
-    items = []
-    for job in s.store.get_many("job", ids):
-        if job:
-            items.append({**s.jobs.view(job, now, request.host_url.rstrip("/")), "email": job["email"],
-                          "tenant": job["tenant"], "model": job["model"], "operation": job["operation"],
-                          "credits": job["credits"], "created": job["created_ms"],
-                          "doneBy": s.jobs.done_by(job), "cancelled": bool(job.get("cancelled_ms"))})
-    return json_response({"total": s.store.index_count("jobs"), "items": items})
+    total, jobs = s.jobs.page(offset, limit)
+    items = [{**s.jobs.view(job, now, request.host_url.rstrip("/")), "email": job["email"], "tenant": job["tenant"],
+              "model": job["model"], "operation": job["operation"], "credits": job["credits"],
+              "created": job["created_ms"], "doneBy": s.jobs.done_by(job), "cancelled": bool(job.get("cancelled_ms"))}
+             for job in jobs]
+    return json_response({"total": total, "items": items})
 
 
 @bp.post("/jobs/<path:job_id>/release")

@@ -12,7 +12,7 @@ from flask import Blueprint, Response, request
 from ltxstudio_mock.mock_server.api import now, sim
 from ltxstudio_mock.mock_server.artifacts import artifact_bytes, thumbnail_bytes
 from ltxstudio_mock.mock_server.errors import not_found
-from ltxstudio_mock.mock_server.sim.assets import ASSET, BUCKET
+from ltxstudio_mock.mock_server.sim.assets import BUCKET
 
 bp = Blueprint("storage", __name__)
 NAME = re.compile(r"^(?P<uuid>[0-9a-f-]{36})(?P<thumb>-thumbnail-large)?\.\w+$")
@@ -28,14 +28,10 @@ def fetch(path: str) -> Response:
     uuid = m["uuid"]
     if m["thumb"]:
         return Response(thumbnail_bytes(uuid), mimetype="image/webp")
-    record = s.store.get(ASSET, uuid)
-    if record is not None and record.get("jobId") is None:
-        data = s.store.blob_get(uuid)
-        if data is None:
-            raise not_found("No such object")
-        return Response(data, mimetype=record["mimeType"])
-    # an artifact's own record knows how to render it, after the job record's retention too
-    job = (record.get("render") or s.store.get("job", record["jobId"])) if record else None
+    upload = s.assets.upload_bytes(uuid)
+    if upload is not None:
+        return Response(upload[0], mimetype=upload[1])
+    job = s.jobs.of_artifact(uuid)
     if job is None:
         raise not_found("No such object")
     data, mime = artifact_bytes(job)

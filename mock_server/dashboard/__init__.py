@@ -42,7 +42,7 @@ def _data() -> DashboardData:
 def _send(body: Any, status: int = 200) -> Response:
     """JSON, scrubbed of secrets, never cached (the page polls it)."""
     s = _sim()
-    tenants = frozenset(s.store.index_range("tenants", 0, TENANT_SCAN))
+    tenants = frozenset(s.tenant_ids(TENANT_SCAN))
     clean = scrub(body, tuple(s.config.tokens), tenants)
     resp = Response(json.dumps(clean, ensure_ascii=False, separators=(",", ":")), status=status,
                     mimetype="application/json")

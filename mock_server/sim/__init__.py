@@ -90,10 +90,11 @@ class Simulator:
 
                 apply(self, scenario)  # sets its clock first, then the demo data (unless demo: false)
             elif self.config.demo:
-                self._bootstrap_demo(now)
+                self.add_demo_accounts(now)
             self.store.put_meta("initialised", {"at": time.time()})
 
-    def _bootstrap_demo(self, now: int) -> None:
+    def add_demo_accounts(self, now: int) -> None:
+        """The demo LTX user, configured as an account of every configured token (start-up, scenarios)."""
         user = self.ltx.get_user(DEMO_EMAIL) or self.ltx.create_user(now, email=DEMO_EMAIL, name="Demo User")
         for token in self.config.tokens:
             self.accounts.upsert(tenant_id(token), self.ltx.cookie_of(user), None, now)
@@ -110,6 +111,27 @@ class Simulator:
             self.store.put(TENANT, tid, {"id": tid, "hint": hint, "created": time.time(), "token": token})
             self.store.index_add("tenants", tid, time.time())
         return tid
+
+    def counts(self) -> dict[str, int]:
+        """How many records of each kind are stored (GET /__admin/state)."""
+        return {k: self.store.count(k) for k in (TENANT, "ltxuser", "account", "asset", "job", "delivery")}
+
+    def tenant_tokens(self) -> dict[str, str]:
+        """tenant id -> its token, for the tenants whose token is kept (snapshots write them back)."""
+        out: dict[str, str] = {}
+        for tid in self.store.index_range("tenants"):
+            record = self.store.get(TENANT, tid) or {}
+            if record.get("token"):
+                out[tid] = record["token"]
+        return out
+
+    def tenant_ids(self, limit: int | None = None) -> list[str]:
+        """The tenants' ids, oldest first (at most ``limit``)."""
+        return self.store.index_range("tenants", 0, limit)
+
+    def close(self) -> None:
+        """Release the store (its connections, files); the simulator is not used afterwards."""
+        self.store.close()
 
     def tenant_for(self, token: str) -> str | None:
         """The tenant of a bearer token, or None (-> 401)."""

@@ -89,6 +89,14 @@ class Assets:
         uuids = self.ctx.store.index_range(listing_index(tenant, email))
         return [r for r in self.ctx.store.get_many(ASSET, uuids) if r and not r.get("jobId")]
 
+    def upload_bytes(self, uuid: str) -> tuple[bytes, str] | None:
+        """(bytes, MIME type) of an uploaded file; None for an artifact, an unknown uuid or lost bytes."""
+        record = self.ctx.store.get(ASSET, uuid)
+        if record is None or record.get("jobId") is not None:
+            return None
+        data = self.ctx.store.blob_get(uuid)
+        return None if data is None else (data, record["mimeType"])
+
     def add_artifact(self, job: dict[str, Any], now: int) -> dict[str, Any]:
         """Record a finished job's artifact so that GET /assets/ lists it."""
         # "render": what artifacts.artifact_bytes needs, so the file outlives the job record's retention

@@ -9,20 +9,19 @@ ending (refund, artifact listing, webhook) go through ``Timeline``.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from ltxstudio_mock.mock_server.errors import bad_request, not_found
 from ltxstudio_mock.mock_server.sim.accounts import Accounts
-from ltxstudio_mock.mock_server.sim.assets import Assets
+from ltxstudio_mock.mock_server.sim.assets import ASSET, Assets
 from ltxstudio_mock.mock_server.sim.catalog import CATALOG, TIMING_META, Generation, run_seconds
 from ltxstudio_mock.mock_server.sim.context import Context
 from ltxstudio_mock.mock_server.sim.deliveries import Deliveries
+from ltxstudio_mock.mock_server.sim.ids import require_job_id
 from ltxstudio_mock.mock_server.sim.ltx import LtxStudio
 from ltxstudio_mock.mock_server.sim.scheduler import JOB, Scheduler
 from ltxstudio_mock.mock_server.sim.timeline import Timeline
 
-JOB_ID = re.compile(r"^email:(?P<email>\S+)-job:(?P<uuid>[0-9a-f-]{36})-type:(?P<type>image|video)$")
 OUTCOMES = "outcomes"  # meta: queued outcomes for the next jobs (POST /__admin/next-outcome)
 DEFAULT_FAILURE = "Generation failed at LTX Studio"
 
@@ -66,6 +65,14 @@ class Jobs:
             queue.append(spec)
             self.ctx.store.put_meta(OUTCOMES, queue)
             return queue
+
+    def queued_outcomes(self) -> list[dict[str, Any]]:
+        """The outcomes still waiting for a job (GET /__admin/next-outcome)."""
+        queued: list[dict[str, Any]] = self.ctx.store.get_meta(OUTCOMES) or []
+        return queued
+
+    def clear_outcomes(self) -> None:
+        self.ctx.store.put_meta(OUTCOMES, [])
 
     def _next_outcome(self, operation: str, model: str) -> dict[str, Any]:
         queue = self.ctx.store.get_meta(OUTCOMES) or []
@@ -213,6 +220,21 @@ class Jobs:
         jobs = self.ctx.store.get_many(JOB, self.ctx.store.index_range("jobs"))
         return [j for j in jobs if j and (tenant is None or j["tenant"] == tenant)]
 
+    def page(self, offset: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
+        """(how many jobs are stored, one page of them, newest first): the admin API's job list."""
+        store = self.ctx.store
+        ids = store.index_range("jobs", offset, limit, reverse=True)
+        return store.index_count("jobs"), [j for j in store.get_many(JOB, ids) if j]
+
+    def of_artifact(self, uuid: str) -> dict[str, Any] | None:
+        """What renders the artifact stored under ``uuid``: the artifact record's own copy of the job (kept past
+        the job record's retention), else the job; None for an upload or an unknown uuid."""
+        record = self.ctx.store.get(ASSET, uuid)
+        if record is None or record.get("jobId") is None:
+            return None
+        job: dict[str, Any] | None = record.get("render") or self.ctx.store.get(JOB, record["jobId"])
+        return job
+
     def fail_running(self, tenant: str | None, email: str, message: str, now: int) -> int:
         """End every running job of an account now as failed (its LTX session died)."""
         tenants = [tenant] if tenant else self.accounts.tenants_of(email)
@@ -312,8 +334,7 @@ class Jobs:
             self.ctx.store.index_remove("jobs", job["jobId"])
 
     def require_visible(self, tenant: str, job_id: str, now: int) -> dict[str, Any]:
-        if not JOB_ID.match(job_id or ""):
-            raise bad_request(f"Invalid jobId {job_id!r}: expected email:<email>-job:<uuid>-type:<image|video>")
+        require_job_id(job_id)
         job = self.get(tenant, job_id, now, raise_missing=True)
         assert job is not None
         return job

@@ -15,6 +15,7 @@ from typing import Any
 from ltxstudio_mock.mock_server.errors import ApiError, bad_request, not_found
 from ltxstudio_mock.mock_server.sim.accounts import Accounts
 from ltxstudio_mock.mock_server.sim.context import Context, iso, mmss
+from ltxstudio_mock.mock_server.sim.ids import require_job_id
 from ltxstudio_mock.mock_server.sim.ltx import LtxStudio
 
 JOB = "job"
@@ -145,10 +146,7 @@ class Scheduler:
 
     def cancel(self, tenant: str, job_id: str, now: int) -> dict[str, Any]:
         """Stop tracking a running job (it still runs upstream): 404 unless it is running now."""
-        from ltxstudio_mock.mock_server.sim.jobs import JOB_ID
-
-        if not JOB_ID.match(job_id or ""):
-            raise bad_request(f"Invalid jobId {job_id!r}: expected email:<email>-job:<uuid>-type:<image|video>")
+        require_job_id(job_id)
         with self.ctx.store.atomic():
             now = max(now, self.ctx.clock.now_ms())  # as in Jobs.create: the instant it takes effect
             job = self.ctx.store.get(JOB, job_id)

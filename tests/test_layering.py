@@ -1,0 +1,266 @@
+"""The import arrows run one way: contracts at the bottom, the client and the simulator above it, test tooling on top.
+
+The graph is built from the source with the stdlib ``ast`` (every ``import``, also inside functions, except
+those under ``if TYPE_CHECKING:``, which never run), so a lazy import counts like any other. ~60 files:
+a few milliseconds; grimp/import-linter would add a dependency for the same answer.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# Repository folder -> import name (pyproject.toml: the wheel maps them under ltxstudio_mock).
+PARTS = {
+    "ltxstudio_mock": "ltxstudio_mock",
+    "contracts": "ltxstudio_mock.contracts",
+    "client": "ltxstudio_mock.client",
+    "mock_server": "ltxstudio_mock.mock_server",
+}
+CONTRACTS = "ltxstudio_mock.contracts"
+CLIENT = "ltxstudio_mock.client"
+SIM = "ltxstudio_mock.mock_server"
+
+# Modules outside mock_server/sim and mock_server/store that still read the store (``x.store``). This list may
+# only shrink: each entry is work to move behind a Simulator method (issue 16).
+STORE_READERS_TO_MOVE = {
+    "ltxstudio_mock.mock_server.app": "builds Journal and Faults on sim.store (fault state moves into the Simulator)",
+    "ltxstudio_mock.mock_server.faults": "fault rules keep their state in the store themselves (same move)",
+    "ltxstudio_mock.mock_server.journal": "the request journal keeps its ring in the store",
+    "ltxstudio_mock.mock_server.dashboard.data": "capacity figures, job pages (moving into the Simulator)",
+    "ltxstudio_mock.mock_server.scenario": "restores and snapshots records (read/apply/snapshot split pending)",
+}
+
+
+def _module_files() -> dict[str, Path]:
+    files: dict[str, Path] = {}
+    for folder, name in PARTS.items():
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            parts = list(path.relative_to(ROOT / folder).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            files[".".join([name, *parts])] = path
+    return files
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node that can run: the bodies of ``if TYPE_CHECKING:`` are left out."""
+    out: list[ast.AST] = []
+    stack: list[ast.AST] = [tree]
+    while stack:
+        node = stack.pop()
+        out.append(node)
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            stack.extend(node.orelse)
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+    return out
+
+
+@functools.cache
+def _parsed() -> dict[str, tuple[Path, list[ast.AST]]]:
+    return {name: (path, _runtime_nodes(ast.parse(path.read_text(encoding="utf-8"), str(path))))
+            for name, path in _module_files().items()}
+
+
+def _target(name: str, modules: set[str]) -> str | None:
+    """The longest module of ours that ``name`` (a dotted import) names or lies in."""
+    while name:
+        if name in modules:
+            return name
+        name = name.rpartition(".")[0]
+    return None
+
+
+@functools.cache
+def import_graph() -> dict[str, set[str]]:
+    """module -> the modules of ours it imports (at run time)."""
+    parsed = _parsed()
+    modules = set(parsed)
+    graph: dict[str, set[str]] = {}
+    for name, (path, nodes) in parsed.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        edges: set[str] = set()
+        for node in nodes:
+            if isinstance(node, ast.Import):
+                edges.update(t for a in node.names if (t := _target(a.name, modules)))
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")
+                    anchor = anchor[: len(anchor) - node.level + 1]
+                    base = ".".join([*anchor, base]) if base else ".".join(anchor)
+                for alias in node.names:
+                    target = _target(f"{base}.{alias.name}", modules) or _target(base, modules)
+                    if target:
+                        edges.add(target)
+        edges.discard(name)
+        graph[name] = edges
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def _imports_into(source_prefix: str, forbidden: tuple[str, ...]) -> list[str]:
+    return sorted(f"{a} -> {b}" for a, targets in import_graph().items() if _within(a, source_prefix)
+                  for b in targets if any(_within(b, f) for f in forbidden))
+
+
+def _within(module: str, package: str) -> bool:
+    return module == package or module.startswith(package + ".")
+
+
+def test_the_graph_sees_our_modules() -> None:
+    """A guard for the guards: the graph is not empty and finds known arrows (lazy ones too)."""
+    graph = import_graph()
+    assert len(graph) > 40
+    assert "ltxstudio_mock.contracts.spec" in graph["ltxstudio_mock.mock_server.app"]
+    assert "ltxstudio_mock.contracts.spec" in graph["ltxstudio_mock.client._client"]
+    assert "ltxstudio_mock.mock_server.scenario" in graph["ltxstudio_mock.mock_server.sim"]  # inside a function
+
+
+def test_cycle_finder_finds_a_cycle() -> None:
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def _between_modules(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The graph less each package's arrows to its own submodules (re-exports, blueprint registration)."""
+    return {a: {b for b in targets if not b.startswith(a + ".")} for a, targets in graph.items()}
+
+
+def test_no_import_cycles() -> None:
+    """No two modules import each other, directly or around a loop.
+
+    A package importing its own submodules is not counted: ``client/__init__`` re-exporting ``_client`` (which
+    reads ``__version__`` from it) and ``api/__init__`` registering its blueprints are how Python packages are
+    built, not arrows between layers.
+    """
+    assert _cycles(_between_modules(import_graph())) == []
+
+
+def test_contracts_import_nothing_above_them() -> None:
+    """The contract engine is the bottom layer: not the client, the simulator or the test tooling."""
+    above = [a for a in _imports_into(CONTRACTS, (CLIENT, SIM, "ltxstudio_mock"))
+             if not _within(a.split(" -> ")[1], CONTRACTS)]
+    assert above == []
+
+
+def test_client_imports_no_simulator() -> None:
+    assert _imports_into(CLIENT, (SIM,)) == []
+
+
+def test_simulator_imports_no_client() -> None:
+    """The ``ltx-mock`` command line (mock_server/cli.py) is the one front end of all three parts."""
+    assert _imports_into(SIM, (CLIENT,)) == [f"{SIM}.cli -> {CLIENT}.cli"]
+
+
+def _imports_importlib(node: ast.AST) -> bool:
+    if isinstance(node, ast.Import):
+        return any(a.name.startswith("importlib") for a in node.names)
+    return isinstance(node, ast.ImportFrom) and (node.module or "").startswith("importlib")
+
+
+def test_client_reaches_contracts_by_plain_imports() -> None:
+    """No ``importlib`` in the client: every arrow it has is one an import graph can see."""
+    offenders = [name for name, (_, nodes) in _parsed().items() if _within(name, CLIENT)
+                 for node in nodes if _imports_importlib(node)]
+    assert offenders == []
+
+
+def test_one_reader_of_openapi_yaml() -> None:
+    """Only the contract engine parses the API documents; YAML elsewhere is scenario files."""
+    yaml_users = sorted(name for name, targets in _yaml_importers().items() if targets)
+    assert yaml_users == ["ltxstudio_mock.admin_client", "ltxstudio_mock.contracts.spec",
+                          "ltxstudio_mock.mock_server.scenario"]
+
+
+def _yaml_importers() -> dict[str, bool]:
+    out: dict[str, bool] = {}
+    for name, (_, nodes) in _parsed().items():
+        out[name] = any(
+            (isinstance(node, ast.Import) and any(a.name == "yaml" for a in node.names))
+            or (isinstance(node, ast.ImportFrom) and node.module == "yaml") for node in nodes)
+    return out
+
+
+def _store_readers() -> dict[str, list[int]]:
+    """Modules outside sim/ and store/ with a ``<something>.store`` attribute read, and the lines."""
+    out: dict[str, list[int]] = {}
+    for name, (_, nodes) in _parsed().items():
+        if _within(name, f"{SIM}.sim") or _within(name, f"{SIM}.store"):
+            continue
+        lines = sorted({node.lineno for node in nodes if isinstance(node, ast.Attribute) and node.attr == "store"})
+        if lines:
+            out[name] = lines
+    return out
+
+
+def test_only_the_rules_reach_into_the_store() -> None:
+    """Views, admin, artifact serving and the rest call Simulator methods; only sim/ and store/ touch the store.
+
+    The known exceptions are listed (STORE_READERS_TO_MOVE) so that the list can only shrink: a new reader
+    fails here, and a module that stops reading the store must leave the list.
+    """
+    readers = _store_readers()
+    new = {name: lines for name, lines in readers.items() if name not in STORE_READERS_TO_MOVE}
+    assert new == {}, "outside sim/ and store/, call a Simulator method instead of reading the store"
+    gone = sorted(set(STORE_READERS_TO_MOVE) - set(readers))
+    assert gone == [], "these no longer read the store: remove them from STORE_READERS_TO_MOVE"
+
+
+@pytest.mark.parametrize("rule", ["cycles", "store"])
+def test_the_rules_fail_on_a_violation(rule: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each rule, shown failing on a graph or module that breaks it."""
+    if rule == "cycles":
+        graph = _between_modules(import_graph())
+        graph[f"{CONTRACTS}.spec"].add(f"{CLIENT}._client")  # client -> contracts.spec -> client
+        assert _cycles(graph) != []
+    else:
+        fake = ast.parse("def view(s):\n    return s.store.get('job', 'x')\n")
+        parsed = dict(_parsed())
+        parsed[f"{SIM}.api.fake"] = (Path("fake.py"), _runtime_nodes(fake))
+        monkeypatch.setattr(__import__(__name__), "_parsed", lambda: parsed)
+        assert f"{SIM}.api.fake" in _store_readers()
