@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8787
 
-.PHONY: serve test install install-test lint bench clean
+.PHONY: serve test install install-test lint typecheck bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -19,15 +19,28 @@ install-test: $(BIN)/python
 serve: install
 	$(BIN)/ltx-mock serve --port $(PORT)
 
+# mypy reads the package as it is imported (ltxstudio_mock.*): a tree of symlinks lays the repository's parts out
+# the way the wheel does (pyproject.toml [tool.mypy]); rebuilt each time, it costs nothing.
+define typecheck
+	@rm -rf .mypy_tree && mkdir -p .mypy_tree/ltxstudio_mock
+	@for f in ltxstudio_mock/*.py; do ln -s ../../$$f .mypy_tree/ltxstudio_mock/; done
+	@for p in mock_server client contracts; do ln -s ../../$$p .mypy_tree/ltxstudio_mock/$$p; done
+	$(BIN)/mypy
+endef
+
 test: install-test
 	$(BIN)/ruff check .
+	$(typecheck)
 	$(BIN)/python -m pytest -n 2 -q
 
 lint: install-test
 	$(BIN)/ruff check .
 
+typecheck: install-test
+	$(typecheck)
+
 bench: install-test
 	$(BIN)/python -m benchmarks.run
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) build dist *.egg-info .mypy_tree .mypy_cache

@@ -85,7 +85,7 @@ class RetryPolicy:
         """Seconds to sleep before retry number `attempt` (0-based); honours Retry-After up to a cap."""
         if retry_after is not None:
             return min(retry_after, self.retry_after_max)
-        return min(self.backoff * (2**attempt), self.backoff_max)
+        return min(self.backoff * 2.0**attempt, self.backoff_max)
 
     @staticmethod
     def should_retry_status(method: str, status: int, *, idempotent: bool) -> bool:

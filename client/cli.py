@@ -61,7 +61,8 @@ _KEY = "client.api"
 
 def _api(ctx: click.Context) -> LTXStudioClient:
     # ctx.meta is shared by the whole command tree, so this works when mounted under another group.
-    return ctx.meta[_KEY]
+    api: LTXStudioClient = ctx.meta[_KEY]
+    return api
 
 
 @click.group(name="client")

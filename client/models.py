@@ -42,15 +42,16 @@ def _as(value: Any, kind: type[T] | tuple[type, ...]) -> Any:
 
 
 def _num(value: Any) -> int | float | None:
-    return _as(value, (int, float))
+    number: int | float | None = _as(value, (int, float))
+    return number
 
 
 def _int(value: Any) -> int | None:
     """Integers, also when the JSON spelled them 20.0."""
-    value = _num(value)
-    if isinstance(value, float):
-        return int(value) if value.is_integer() else None
-    return value
+    number = _num(value)
+    if isinstance(number, float):
+        return int(number) if number.is_integer() else None
+    return number
 
 
 def _dict(value: Any) -> dict[str, Any]:

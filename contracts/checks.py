@@ -443,7 +443,7 @@ def check_scheduler_capacity(response: Any, history: JobHistory | None = None) -
         if not isinstance(entry, dict):
             continue
         email, max_jobs, executing, free = (entry.get(k) for k in ("email", "maxJobs", "executing", "available"))
-        if not all(isinstance(x, int) for x in (max_jobs, executing)):
+        if not (isinstance(max_jobs, int) and isinstance(executing, int)):
             continue
         if isinstance(free, int) and free != max(0, max_jobs - executing):
             raise CheckFailure("available is not maxJobs - executing",

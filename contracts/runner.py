@@ -311,10 +311,10 @@ def _register_with_schemathesis() -> None:
             if not found:
                 return None
             failures = []
-            for name, exc in found:
-                exc.check = name
-                failures.append(CustomFailure(operation=case.operation.label, title=exc.defect, message=exc.detail,
-                                              exception=exc))
+            for name, failure in found:
+                failure.check = name
+                failures.append(CustomFailure(operation=case.operation.label, title=failure.defect,
+                                              message=failure.detail, exception=failure))
             if len(failures) == 1:
                 raise failures[0]
             raise FailureGroup(failures)
@@ -403,6 +403,7 @@ def run_checks(base_url: str, token: str, *, max_examples: int = DEFAULT_MAX_EXA
     import schemathesis
     from schemathesis.engine import events, from_schema
     from schemathesis.engine.statistic import Statistic
+    from schemathesis.schemas import BaseSchema
 
     global _ACTIVE
     started = time.monotonic()
@@ -429,7 +430,7 @@ def run_checks(base_url: str, token: str, *, max_examples: int = DEFAULT_MAX_EXA
                          request_timeout=request_timeout, max_steps=max_steps,
                          read_only=all(get_contract()[op].method in READ_ONLY_METHODS for op in operations))
         # The parsed spec is cached by contracts.spec; a deep copy spares parsing the YAML again.
-        schema = schemathesis.openapi.from_dict(copy.deepcopy(load_spec(spec)), config=config)
+        schema: BaseSchema = schemathesis.openapi.from_dict(copy.deepcopy(load_spec(spec)), config=config)
         # Exclude the rest rather than include these: config-level [[operations]] entries already
         # install an include-everything filter that an include() would only add to.
         skipped = [op for op in get_contract().operations if op not in operations]
@@ -511,7 +512,10 @@ def _waiter(base_url: str, session: requests.Session) -> Callable[[float], None]
             clock = None
         if isinstance(clock, dict) and "paused" in clock:
             if clock.get("paused"):
-                return lambda s: session.post(admin, json={"advance": s}, timeout=5) and None
+                def advance(s: float) -> None:
+                    session.post(admin, json={"advance": s}, timeout=5)
+
+                return advance
             speed = float(clock.get("speed") or 1.0)
             return lambda s: time.sleep(min(s / max(speed, 1e-9), 5.0))
     return time.sleep
@@ -539,8 +543,8 @@ def _final_sweep(run: _Run, report: Report, artifact_timeout_s: float) -> None:
         except requests.RequestException as exc:
             report.errors.append(f"final sweep GET {path}: {exc}")
             return None
-        for name, exc in semantic.semantic_failures(resp, run.history):
-            record(name, exc, resp, label)
+        for name, failure in semantic.semantic_failures(resp, run.history):
+            record(name, failure, resp, label)
         return resp
 
     try:

@@ -294,7 +294,7 @@ class Contract:
         from urllib.parse import urlsplit
 
         servers = self.document.get("servers") or [{"url": ""}]
-        return urlsplit(servers[0]["url"]).path.rstrip("/")
+        return urlsplit(str(servers[0]["url"])).path.rstrip("/")
 
 
 @functools.cache

@@ -72,7 +72,7 @@ def create_app(config: SimConfig | None = None, *, store: Store | None = None,
         # The real objects behind Flask's proxies, once: every proxied read costs a context lookup,
         # and this runs on every request (benchmarks/hotpath_bench.py).
         req = request._get_current_object()  # type: ignore[attr-defined]
-        ctx = g._get_current_object()  # type: ignore[attr-defined]
+        ctx = g._get_current_object()
         path = req.path
         if path.startswith(API_PREFIX_SLASH):
             methods = allowed_methods(path)
@@ -102,7 +102,7 @@ def create_app(config: SimConfig | None = None, *, store: Store | None = None,
 
     @app.after_request
     def finish(response: Response) -> Response:
-        ctx = g._get_current_object()  # type: ignore[attr-defined]
+        ctx = g._get_current_object()
         op = ctx.get("operation")
         if config.strict_responses and op is not None:
             response = _strict_check(op, response)

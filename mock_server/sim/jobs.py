@@ -301,7 +301,8 @@ class Jobs:
         """When the job is fully done (artifact included), or None while stalled."""
         if job["end_ms"] is None:
             return None
-        return job["end_ms"] + (job["artifact_delay_ms"] if job["outcome"] == "completed" else 0)
+        done: int = job["end_ms"] + (job["artifact_delay_ms"] if job["outcome"] == "completed" else 0)
+        return done
 
     # -- due work ----------------------------------------------------------
     def apply(self, task: dict[str, Any], due: int, base_url: str) -> None:

@@ -78,7 +78,7 @@ class MemoryStore(Store):
 
     def clear(self) -> None:
         with self._lock:
-            self._records: dict[str, dict[str, Record]] = {}
+            self._records: dict[str, dict[str, bytes | _Pickled]] = {}
             self._indexes: dict[str, _Index] = {}
             self._blobs: dict[str, bytes] = {}
             self._meta: dict[str, Any] = {}

@@ -141,6 +141,12 @@ def _decode(raw: bytes | None) -> Any:
     return None if raw is None else json.loads(raw)
 
 
+def _record(raw: bytes | None) -> Record | None:
+    """A stored record (a JSON object), or None."""
+    record: Record | None = _decode(raw)
+    return record
+
+
 def _in(score: float, lo: float, hi: float) -> bool:
     return lo <= score <= hi
 
@@ -427,15 +433,15 @@ class RedisStore(Store):
     def get(self, kind: str, key: str) -> Record | None:
         txn = self._txn()
         if txn is None:
-            return _decode(self._call("HGET", self._rk(kind), key))
+            return _record(self._call("HGET", self._rk(kind), key))
         table = txn.records.get(kind)
         if table is not None and key in table:
-            return _decode(table[key])
+            return _record(table[key])
         if txn.cleared:
             return None
         if (kind, key) not in txn.read_records:
             txn.read_records[kind, key] = self._call("HGET", self._rk(kind), key)
-        return _decode(txn.read_records[kind, key])
+        return _record(txn.read_records[kind, key])
 
     def get_many(self, kind: str, keys: list[str]) -> list[Record | None]:
         if not keys:

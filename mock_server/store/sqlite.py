@@ -234,7 +234,7 @@ class SQLiteStore(Store):
     def get_many(self, kind: str, keys: list[str]) -> list[Record | None]:
         if not keys:
             return []
-        found: dict[str, Record] = {}
+        found: dict[str, str] = {}  # key -> the stored JSON text
         db = self._db()
         unique = list(dict.fromkeys(keys))
         for i in range(0, len(unique), CHUNK):
@@ -253,7 +253,7 @@ class SQLiteStore(Store):
         return self._db().execute("DELETE FROM records WHERE kind = ? AND key = ?", (kind, key)).rowcount > 0
 
     def count(self, kind: str) -> int:
-        return self._db().execute("SELECT COUNT(*) FROM records WHERE kind = ?", (kind,)).fetchone()[0]
+        return int(self._db().execute("SELECT COUNT(*) FROM records WHERE kind = ?", (kind,)).fetchone()[0])
 
     # -- ordered indexes ---------------------------------------------------
     def index_add(self, index: str, member: str, score: float) -> None:
@@ -290,9 +290,9 @@ class SQLiteStore(Store):
     def index_count(self, index: str, min_score: float = float("-inf"), max_score: float = float("inf")) -> int:
         db = self._db()
         if min_score == float("-inf") and max_score == float("inf"):
-            return db.execute("SELECT COUNT(*) FROM idx WHERE name = ?", (index,)).fetchone()[0]
-        return db.execute("SELECT COUNT(*) FROM idx WHERE name = ? AND score >= ? AND score <= ?",
-                          (index, float(min_score), float(max_score))).fetchone()[0]
+            return int(db.execute("SELECT COUNT(*) FROM idx WHERE name = ?", (index,)).fetchone()[0])
+        return int(db.execute("SELECT COUNT(*) FROM idx WHERE name = ? AND score >= ? AND score <= ?",
+                              (index, float(min_score), float(max_score))).fetchone()[0])
 
     def index_drop(self, index: str) -> None:
         self._db().execute("DELETE FROM idx WHERE name = ?", (index,))
