@@ -9,6 +9,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from helpers import Receiver
 
 
 def _redis_helper() -> ModuleType:
@@ -28,3 +29,10 @@ def redis_url() -> Iterator[str]:
     """``redis://127.0.0.1:PORT/0`` of a real redis-server (never a fake), started on first use, once per session."""
     with _redis_helper().RedisServer() as server:
         yield server.url
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver on a free loopback port (tests/helpers.py), stopped after the test."""
+    with Receiver() as r:
+        yield r

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import requests
 from click.testing import CliRunner
+from helpers import png_bytes
 from ltxstudio_mock.client import (
     AuthenticationError,
     BadRequestError,
@@ -33,19 +34,6 @@ contracts = pytest.importorskip("ltxstudio_mock.contracts")
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 DEMO_EMAIL = "demo@example.com"
-
-
-def png_bytes() -> bytes:
-    """A real (tiny) PNG, made here so the test needs no fixture files."""
-    import struct
-    import zlib
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    raw = b"".join(b"\0" + b"\xff\x80\x00" * 4 for _ in range(4))
-    return (PNG_MAGIC + chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 4, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
 def is_mp4(data: bytes) -> bool:

@@ -1,78 +1,12 @@
-"""Fixtures of the test-control tests: a webhook receiver, a client on simulated time, small helpers."""
+"""Fixtures of the test-control tests: a client on simulated time, sample PNG bytes (receiver: tests/conftest.py)."""
 
 from __future__ import annotations
 
-import io
-import json
-import threading
-import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from PIL import Image
-
-
-def png_bytes(color: tuple[int, int, int] = (10, 120, 200)) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (8, 8), color).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-class Receiver:
-    """A loopback HTTP server that records webhook POSTs; ``fail_first`` answers 500 that many times."""
-
-    def __init__(self) -> None:
-        self.calls: list[dict[str, Any]] = []
-        self.fail_first = 0
-        self._lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with receiver._lock:
-                    n = len(receiver.calls)
-                    receiver.calls.append({"path": self.path, "body": json.loads(body or b"null"),
-                                           "at": time.monotonic(), "status": 500 if n < receiver.fail_first else 200})
-                    status = receiver.calls[-1]["status"]
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self._thread.start()
-
-    def accepted(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return [c for c in self.calls if c["status"] == 200]
-
-    def wait_for(self, n: int, timeout: float = 3.0) -> list[dict[str, Any]]:
-        """Poll (real time: deliveries run on the worker thread) until ``n`` calls were accepted."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if len(self.accepted()) >= n:
-                return self.accepted()
-            time.sleep(0.02)
-        return self.accepted()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.stop()
+from helpers import png_bytes
 
 
 class SimTime:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -21,18 +20,13 @@ from typing import Any
 
 import pytest
 import requests
+from helpers import free_port
 
 from ltxstudio_mock.admin_client import AdminClient
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = "demo@example.com"
 EXAMPLE = ROOT / "examples" / "scenario-demo.yaml"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Served:

@@ -200,7 +200,7 @@ def test_scenario_round_trip_of_live_state(ltx_mock: Any, client: Any, serve: An
     admin.add_token("second-token", demo_account=True)
     carol = admin.create_ltx_user(email="carol@example.com", credits=999)
     client.create_account(carol["cookie"], max_jobs=4)
-    file_id = client.upload_asset(png((1, 2, 3)), content_type="image/png", email="carol@example.com").file_id
+    file_id = client.upload_asset(png(color=(1, 2, 3)), content_type="image/png", email="carol@example.com").file_id
     client.create_image("done", email="carol@example.com", reference_asset_id=file_id)
     admin.advance(60)
     admin.fail_next("Upstream timeout", progress=20)

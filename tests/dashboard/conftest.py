@@ -1,21 +1,13 @@
-"""Fixtures of the dashboard tests (helpers live in dashboard_helpers.py)."""
+"""Fixtures of the dashboard tests (helpers live in dashboard_helpers.py; the receiver in tests/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from dashboard_helpers import Api, Receiver
+from dashboard_helpers import Api
 
 
 @pytest.fixture
 def api(ltx_mock: Any) -> Api:
     return Api(ltx_mock)
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.close()

@@ -1,22 +1,13 @@
-"""What the dashboard tests share: jobs through the real API, a local webhook receiver."""
+"""What the dashboard tests share: jobs through the real API (the webhook receiver: tests/helpers.py)."""
 
 from __future__ import annotations
 
-import io
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import requests
-from PIL import Image
+from helpers import png_bytes
 
 DEMO_EMAIL = "demo@example.com"
-
-
-def png_bytes() -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (32, 18), (40, 120, 200)).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 class Api:
@@ -34,8 +25,8 @@ class Api:
         return resp.json()["jobId"]
 
     def upload(self) -> str:
-        resp = self.session.post(f"{self.base}/assets/", data=png_bytes(), headers={"Content-Type": "image/png"},
-                                 timeout=10)
+        resp = self.session.post(f"{self.base}/assets/", data=png_bytes((32, 18)),
+                                 headers={"Content-Type": "image/png"}, timeout=10)
         assert resp.status_code == 200, resp.text
         return resp.json()["asset"]["fileId"]
 
@@ -54,30 +45,3 @@ class Api:
         resp = requests.get(f"{self.mock.url}/__admin/dashboard/data", params=params, timeout=10)
         assert resp.status_code == 200, resp.text
         return resp.json()
-
-
-class Receiver:
-    """A webhook receiver on a free loopback port that answers 200 and keeps what it got."""
-
-    def __init__(self) -> None:
-        received: list[bytes] = []
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                received.append(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.received = received
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()

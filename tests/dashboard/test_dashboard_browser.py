@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dashboard_helpers import DEMO_EMAIL, Api, Receiver
+from dashboard_helpers import DEMO_EMAIL, Api
+from helpers import Receiver
 
 pytestmark = pytest.mark.browser
 

@@ -7,7 +7,8 @@ import time
 from typing import Any
 
 import requests
-from dashboard_helpers import DEMO_EMAIL, Api, Receiver
+from dashboard_helpers import DEMO_EMAIL, Api
+from helpers import Receiver
 from ltxstudio_mock.mock_server.dashboard.data import SECURED, scrub
 
 
@@ -157,7 +158,7 @@ def test_dashboard_lists_webhook_deliveries_with_attempts(ltx_mock: Any, api: Ap
     assert [a["ok"] for a in hook["attempts"]] == [False, True]
     assert hook["attempts"][0]["error"].startswith("injected failure") and hook["attempts"][1]["status"] == 200
     assert hook["body"]["status"]["type"] == "completed" and hook["body"]["replyRef"] == "ref-1"
-    assert json.loads(receiver.received[0])["jobId"] == job_id
+    assert json.loads(receiver.calls[0]["raw"])["jobId"] == job_id
 
 
 def test_dashboard_never_shows_a_secret(ltx_mock: Any, api: Api) -> None:

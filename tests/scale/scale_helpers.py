@@ -1,17 +1,13 @@
-"""Helpers of the scale tests (tests/scale): a real ``ltx-mock serve --workers N`` and a webhook receiver."""
+"""Helpers of the scale tests (tests/scale): a real ``ltx-mock serve --workers N`` (the receiver: tests/helpers.py)."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import requests
 
@@ -62,42 +58,6 @@ class Serve:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(5)
         self._log.close()
-
-
-class Receiver:
-    """A webhook endpoint on loopback: records every POST as (time.time(), body)."""
-
-    def __init__(self) -> None:
-        self.hits: list[tuple[float, dict[str, Any]]] = []
-        lock = threading.Lock()
-        hits = self.hits
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with lock:
-                    hits.append((time.time(), json.loads(body)))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def by_job(self) -> dict[str, list[float]]:
-        out: dict[str, list[float]] = {}
-        for at, body in list(self.hits):
-            out.setdefault(body["jobId"], []).append(at)
-        return out
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def max_overlap(intervals: list[tuple[float, float]]) -> int:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from helpers import free_port
 from ltxstudio_mock.mock_server import SimConfig, create_app
 from ltxstudio_mock.mock_server.server import ServerThread
 from scale_helpers import Serve
@@ -22,17 +23,9 @@ TOKEN = "shared-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_scale_admin_clock_faults_journal_and_reset_act_on_every_process(redis_url: str, tmp_path: Path) -> None:
     store_url = f"{redis_url}?prefix=ltxadmin-{uuid.uuid4().hex[:8]}:"
-    main = Serve(_free_port(), "--workers", "2", "--store", store_url, "--token", TOKEN, log=tmp_path / "serve.log")
+    main = Serve(free_port(), "--workers", "2", "--store", store_url, "--token", TOKEN, log=tmp_path / "serve.log")
     other = None
     try:
         main.wait_up()

@@ -15,11 +15,11 @@ import time
 import uuid
 from pathlib import Path
 
+from helpers import Receiver
 from ltxstudio_mock.mock_server.config import DEMO_EMAIL, SimConfig
 from ltxstudio_mock.mock_server.sim import Simulator, tenant_id
 from ltxstudio_mock.mock_server.store.redis import RedisStore
 from ltxstudio_mock.mock_server.webhooks import deliver
-from scale_helpers import Receiver
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "handover-token"
@@ -88,7 +88,7 @@ def test_scale_webhook_claimed_by_a_vanished_process_is_delivered_once_after_the
         assert record is not None and record["state"] == "delivered"
         time.sleep(0.5)
         assert first.deliveries.claim() == [] and second.deliveries.claim() == []  # done: nobody redelivers
-        assert [body["jobId"] for _, body in receiver.hits] == ["job-1"]
+        assert [call["body"]["jobId"] for call in receiver.calls] == ["job-1"]
     finally:
         receiver.stop()
         first.store.clear()

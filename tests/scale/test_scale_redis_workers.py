@@ -27,8 +27,9 @@ from typing import Any
 
 import pytest
 import requests
+from helpers import Receiver, free_port
 from ltxstudio_mock.mock_server.store.redis import RedisStore
-from scale_helpers import Receiver, Serve, max_overlap
+from scale_helpers import Serve, max_overlap
 
 TOKEN = "scale-token"
 MAX_JOBS = 2
@@ -38,14 +39,6 @@ THREADS = 32
 LOAD_S = 7.0
 SPEED = 30.0
 FAILING = 12  # queued failed outcomes: their credits must come back exactly once
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Load:
@@ -128,7 +121,7 @@ def _client(i: int, url: str, emails: list[str], cookies: dict[str, str], hook: 
 def test_scale_four_workers_on_redis_keep_every_rule_under_load_and_a_sigkill(redis_url: str,
                                                                              tmp_path: Path) -> None:
     store_url = f"{redis_url}?prefix=ltxscale-{uuid.uuid4().hex[:8]}:&lock_ttl_ms=1500"
-    port = _free_port()
+    port = free_port()
     main = Serve(port, "--workers", "4", "--store", store_url, "--token", TOKEN, "--empty", "--seed", "7",
                  "--speed", str(SPEED), "--webhook-lease", "2", "--threads", "8", log=tmp_path / "serve.log")
     receiver = Receiver()

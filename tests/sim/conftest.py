@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import threading
-import time
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sim_helpers import Api, Receiver
+from sim_helpers import Api
 
 
 @pytest.fixture
@@ -43,37 +39,3 @@ def second_account(api: Api, admin: Any) -> str:
     user = admin.create_ltx_user(email="second@example.com")
     api.ok(api.post("/accounts", json={"cookie": user["cookie"]}))
     return user["email"]
-
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    calls: list[dict[str, Any]] = []
-    state = Receiver("", calls)
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            if state.delay_s:
-                time.sleep(state.delay_s)
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length)
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                body = {"_raw": raw.decode("utf-8", "replace")}
-            calls.append({"path": self.path, "body": body, "headers": dict(self.headers)})
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_port}/hook"
-    yield state
-    server.shutdown()
-    server.server_close()

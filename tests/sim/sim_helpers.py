@@ -6,24 +6,14 @@ clock is paused and advanced explicitly, so no test waits for a job in real time
 
 from __future__ import annotations
 
-import io
-import socket
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import requests
-from PIL import Image
+from helpers import png_bytes
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_TOKEN = "demo-token"
-
-
-def make_png(size: tuple[int, int] = (8, 8), color: tuple[int, int, int] = (200, 40, 90)) -> bytes:
-    """A real PNG made with Pillow, so uploads carry believable bytes."""
-    buf = io.BytesIO()
-    Image.new("RGB", size, color).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 @dataclass
@@ -65,7 +55,7 @@ class Api:
 
     def upload(self, data: bytes | None = None, mime: str = "image/png", **params: Any) -> dict[str, Any]:
         """Upload bytes (a PNG by default); returns the 200 body."""
-        resp = self.post("/assets/", data=make_png() if data is None else data, params=params,
+        resp = self.post("/assets/", data=png_bytes() if data is None else data, params=params,
                          headers={"Content-Type": mime})
         return self.ok(resp)
 
@@ -84,27 +74,5 @@ class Api:
 
     def job_count(self) -> int:
         return len(self.ok(self.get("/scheduler")))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Receiver:
-    """A webhook receiver on a loopback port: records every POST body it gets."""
-
-    url: str
-    calls: list[dict[str, Any]]
-    delay_s: float = 0.0
-
-    def wait_for(self, n: int = 1, timeout: float = 3.0) -> list[dict[str, Any]]:
-        """Poll (real time, bounded) until ``n`` calls have arrived."""
-        deadline = time.monotonic() + timeout
-        while len(self.calls) < n and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return list(self.calls)
 
 

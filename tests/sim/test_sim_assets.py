@@ -8,13 +8,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from sim_helpers import DEMO_EMAIL, Api, make_png
+from helpers import png_bytes
+from sim_helpers import DEMO_EMAIL, Api
 
 FILE_ID = re.compile(r"^asset:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}-type:(?P<mime>.+)$")
 
 
 def test_assets_upload_raw_body(api: Api, admin: Any) -> None:
-    data = make_png((16, 9))
+    data = png_bytes((16, 9))
     now = admin.clock()["now"]
     body = api.upload(data, "image/png")
     asset = body["asset"]
@@ -181,7 +182,7 @@ def test_assets_listing_bad_params_are_400(api: Api, params: dict[str, Any]) -> 
 
 
 def test_assets_email_optional_with_one_account_required_with_two(api: Api, second_account: str) -> None:
-    for resp in (api.post("/assets/", data=make_png(), headers={"Content-Type": "image/png"}),
+    for resp in (api.post("/assets/", data=png_bytes(), headers={"Content-Type": "image/png"}),
                  api.get("/assets/")):
         assert resp.status_code == 400
         assert "email" in resp.json()["error"]

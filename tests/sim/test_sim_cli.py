@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import requests
-from sim_helpers import free_port
+from helpers import free_port
 
 BIN = Path(sys.executable).with_name("ltx-mock")
 

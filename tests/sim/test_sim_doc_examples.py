@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import png_bytes
 from ltxstudio_mock.contracts.validate import validate_response
-from sim_helpers import DEMO_EMAIL, Api, make_png
+from sim_helpers import DEMO_EMAIL, Api
 
 REFERENCE = Path(os.environ.get("LTX_REFERENCE_DOCS", "/work/shared/reference"))
 PYTHON_BLOCK = re.compile(r"```python\n(.*?)```", re.S)
@@ -170,7 +171,7 @@ def test_doc_example_runs(api: Api, admin: Any, page: str, tmp_path: Path, monke
     ids = prepare(api, admin, page)
     code = adapt(page_example(page), api.url, ids)
     assert "useapi.net" not in code and "…" not in code and "user@example.com" not in code
-    (tmp_path / "image.png").write_bytes(make_png((32, 18)))
+    (tmp_path / "image.png").write_bytes(png_bytes((32, 18)))
     monkeypatch.chdir(tmp_path)
     if kind in ("completed", "created"):
         admin.clock(paused=False, speed=1000)  # let pollForResult's 3 s polls pass quickly

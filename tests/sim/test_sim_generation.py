@@ -10,7 +10,8 @@ import re
 from typing import Any
 
 import pytest
-from sim_helpers import DEMO_EMAIL, Api, make_png
+from helpers import png_bytes
+from sim_helpers import DEMO_EMAIL, Api
 
 JOB_ID = re.compile(r"^email:(?P<email>[^\s]+)-job:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
                     r"-type:(?P<type>image|video)$")
@@ -29,7 +30,7 @@ def fill(api: Api, body: dict[str, Any]) -> dict[str, Any]:
             if tag == "$VID":
                 cache[tag] = api.upload(b"\0\0\0\x18ftypmp42", "video/mp4")["asset"]["fileId"]
             else:
-                cache[tag] = api.upload(make_png(), "image/png",
+                cache[tag] = api.upload(png_bytes(), "image/png",
                                         type="reference-image" if tag == "$REF" else "image")["asset"]["fileId"]
         return cache[tag]
 

@@ -1,0 +1,105 @@
+"""What tests in several folders share: a webhook receiver, a free loopback port, sample image bytes.
+
+Imported as ``helpers`` (tests/ is on ``sys.path``: pytest puts the folder of tests/conftest.py there).
+The ``receiver`` fixture in tests/conftest.py hands out a fresh :class:`Receiver`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from PIL import Image
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on (at the moment of asking)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def png_bytes(size: tuple[int, int] = (8, 8), color: tuple[int, int, int] = (10, 120, 200)) -> bytes:
+    """A real PNG made with Pillow (same arguments, same bytes), so uploads carry believable files."""
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+class Receiver:
+    """A webhook endpoint on a free loopback port that records every POST.
+
+    Each call is ``{"path", "body" (parsed JSON, or {"_raw": text}), "raw" (bytes), "headers", "at"
+    (time.monotonic()), "time" (time.time()), "status"}``. ``fail_first`` answers 500 to that many
+    calls first; ``delay_s`` makes every answer that slow (a hanging receiver).
+    """
+
+    def __init__(self, path: str = "/hook") -> None:
+        self.calls: list[dict[str, Any]] = []
+        self.fail_first = 0
+        self.delay_s = 0.0
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                if receiver.delay_s:
+                    time.sleep(receiver.delay_s)
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                try:
+                    body = json.loads(raw) if raw else None
+                except ValueError:
+                    body = {"_raw": raw.decode("utf-8", "replace")}
+                with receiver._lock:
+                    status = 500 if len(receiver.calls) < receiver.fail_first else 200
+                    receiver.calls.append({"path": self.path, "body": body, "raw": raw,
+                                           "headers": dict(self.headers), "at": time.monotonic(),
+                                           "time": time.time(), "status": status})
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_port}{path}"
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
+        self._thread.start()
+
+    def accepted(self) -> list[dict[str, Any]]:
+        """The calls answered 200."""
+        with self._lock:
+            return [c for c in self.calls if c["status"] == 200]
+
+    def wait_for(self, n: int = 1, timeout: float = 3.0) -> list[dict[str, Any]]:
+        """Poll (real time, bounded: deliveries run on a worker thread) until ``n`` calls were accepted."""
+        deadline = time.monotonic() + timeout
+        while len(self.accepted()) < n and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.accepted()
+
+    def by_job(self) -> dict[str, list[float]]:
+        """jobId -> the wall-clock times its accepted deliveries arrived."""
+        out: dict[str, list[float]] = {}
+        for call in self.accepted():
+            out.setdefault(call["body"]["jobId"], []).append(call["time"])
+        return out
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> Receiver:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
