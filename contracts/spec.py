@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any, cast
 
 import jsonschema_rs
-import yaml
 
 SPEC_NAME = "openapi.yaml"
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
@@ -40,6 +39,8 @@ def spec_path() -> Path:
 @functools.cache
 def load_spec(path: str | None = None) -> dict[str, Any]:
     """The parsed YAML document (cached; treat it as read-only)."""
+    import yaml  # on first use: importing the client (which asks this engine) stays cheap
+
     with open(path or spec_path(), encoding="utf-8") as fh:
         # libyaml's parser when present: the same document, ~85 ms less of every start-up.
         document: dict[str, Any] = yaml.load(fh, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
