@@ -92,7 +92,7 @@ def _operation_id(operation: str) -> str:
 
 def _messages(check: SchemaCheck, instance: Any, prefix: str = "") -> list[str]:
     messages: list[str] = []
-    for error, custom in check.problems(instance):
+    for error, custom in check.failures(instance):
         path = list(error.instance_path)
         where = _label(str(path[0])) if path else ""
         if len(path) > 1:

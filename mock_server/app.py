@@ -19,6 +19,7 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 from ltxstudio_mock.contracts.spec import Operation, get_contract
+from ltxstudio_mock.contracts.validate import response_problems, violation_message
 from ltxstudio_mock.mock_server import api
 from ltxstudio_mock.mock_server.config import SimConfig
 from ltxstudio_mock.mock_server.errors import ApiError
@@ -147,10 +148,10 @@ def create_app(config: SimConfig | None = None, *, store: Store | None = None,
 
 def _strict_check(op: Operation, response: Response) -> Response:
     """In strict mode a response outside the contract is turned into a 500 naming the violation."""
-    errors, _ = op.response_errors(response.status_code, response.mimetype or "", response.get_data())
-    if not errors:
+    problems = response_problems(op, response.status_code, response.content_type or "", response.get_data())
+    if not problems:
         return response
-    problem = f"{op.operation_id} {response.status_code}: {errors[0]}"
+    problem = violation_message(op, response.status_code, problems)
     log.error("contract violation: %s", problem)
     return api.json_response({"error": f"Simulator response violates openapi.yaml: {problem}", "code": 500}, 500)
 

@@ -165,7 +165,9 @@ class Recorder:
         email = dict(parse_qsl(exchange.query)).get("email") or None
         for item in (body.get("items") if isinstance(body, dict) else None) or []:
             signed = item.get("signedAsset") if isinstance(item, dict) else None
-            asset = signed.get("asset") if isinstance(signed, dict) else None
+            if not isinstance(signed, dict):
+                continue
+            asset = signed.get("asset")
             if not isinstance(asset, dict) or asset.get("type") == "artifact":
                 continue
             m = semantic.FILE_ID.match(asset.get("fileId") or "")
@@ -207,7 +209,9 @@ class Recorder:
 
     def _sighting(self, tenant: str, view: Any, state: Any, progress: Any, message: Any) -> None:
         job_id = view.get("jobId") if isinstance(view, dict) else None
-        m = semantic.JOB_ID.match(job_id) if isinstance(job_id, str) else None
+        if not isinstance(job_id, str):
+            return
+        m = semantic.JOB_ID.match(job_id)
         if m is None or state not in ("active", "completed", "failed"):
             return
         job = self.jobs.get(job_id)
@@ -270,7 +274,8 @@ class Recorder:
         for tenant, email in accounts:
             by_tenant.setdefault(tenant, []).append(email)
         for asset in assets:
-            email = asset.email or (sorted(by_tenant.get(asset.tenant, [])) or [None])[0]
+            known = sorted(by_tenant.get(asset.tenant, []))
+            email = asset.email or (known[0] if known else None)
             doc["assets"].append({"token": asset.tenant, **({"email": email} if email else {}), "uuid": asset.uuid,
                                   "mimeType": asset.mime, "type": asset.type,
                                   "base64": base64.b64encode(self._asset_bytes(asset)).decode()})

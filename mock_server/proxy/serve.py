@@ -15,7 +15,7 @@ from types import FrameType
 from typing import Any
 
 from ltxstudio_mock.mock_server.proxy.app import ProxyApp
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.serving import BaseWSGIServer, ThreadedWSGIServer, WSGIRequestHandler
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -26,7 +26,7 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 def _server(app: ProxyApp, host: str, port: int) -> BaseWSGIServer:
-    server = make_server(host, port, app, threaded=True, request_handler=_QuietHandler)
+    server = ThreadedWSGIServer(host, port, app, handler=_QuietHandler)  # what make_server(threaded=True) builds
     server.daemon_threads = True
     return server
 

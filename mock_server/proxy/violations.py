@@ -61,7 +61,8 @@ def _label(op: Operation | None, method: str, path: str) -> str:
 
 def request_problems(op: Operation, exchange: Exchange) -> list[tuple[str, str]]:
     """(JSON path, message) for each way the request breaks the contract's parameters or JSON body."""
-    from ltxstudio_mock.mock_server.api.inputs import coerce, properties
+    from ltxstudio_mock.contracts.spec import properties
+    from ltxstudio_mock.mock_server.api.inputs import coerce
 
     out: list[tuple[str, str]] = []
     query = dict(parse_qsl(exchange.query, keep_blank_values=True))
