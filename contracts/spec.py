@@ -208,6 +208,7 @@ class Operation:
         param = self.parameters.get((location, name))
         return SchemaCheck(param.get("schema", {})) if param else None
 
+    @functools.cache  # noqa: B019 - per request in strict mode: spare the string building
     def response_key(self, status: int) -> str | None:
         """The ``responses`` key documenting ``status``: itself, else ``4XX``-style, else ``default``."""
         for key in (str(status), f"{str(status)[0]}XX", "default"):
