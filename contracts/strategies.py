@@ -235,7 +235,8 @@ def _fix_capacity(body: dict[str, Any]) -> None:
     for entry in body.get("available") or []:
         if not isinstance(entry, dict):
             continue
-        executing = listed.get(entry.get("email"), 0)
+        email = entry.get("email")
+        executing = listed.get(email, 0) if isinstance(email, str) else 0
         max_jobs = entry["maxJobs"] if isinstance(entry.get("maxJobs"), int) else executing
         entry.update(executing=executing, maxJobs=max_jobs, available=max(0, max_jobs - executing))
 

@@ -89,7 +89,7 @@ def list_users(query: dict[str, Any]) -> Response:
     s = sim()
     users = s.ltx.list_users(query.get("offset", 0), query.get("limit"))
     response = json_response([user_view(s, u) for u in users])
-    response.headers["X-Total-Count"] = str(s.store.index_count("ltxusers"))
+    response.headers["X-Total-Count"] = str(s.ltx.user_count())
     return response
 
 

@@ -40,8 +40,9 @@ def asset_type(record: dict[str, Any]) -> str:
     is that kind whatever it said, like the GET assets/ filter it falls under.
     """
     if record["type"] == "artifact" or record["mimeType"].startswith("image/"):
-        return record["type"]
-    return {"videos": "video"}.get(category(record["mimeType"]), category(record["mimeType"]))
+        return str(record["type"])
+    kind = category(record["mimeType"])
+    return {"videos": "video"}.get(kind, kind)
 
 
 def listing_index(tenant: str, email: str, filter_: str | None = None) -> str:

@@ -49,7 +49,7 @@ class Deliveries:
             added = 0
             for n in range(copies):
                 delivery_id = f"{job_id}#{n}" if copies > 1 else job_id
-                record = {"id": delivery_id, "jobId": job_id, "url": url, "body": body, "attempts": [],
+                record: dict[str, Any] = {"id": delivery_id, "jobId": job_id, "url": url, "body": body, "attempts": [],
                           "state": "pending", "created_ms": real_ms(), "fail_first": fail_first}
                 record["size"] = record_size(record, self.ctx.config.webhook_attempts)
                 old = store.get(DELIVERY, delivery_id)

@@ -135,6 +135,10 @@ class LtxStudio:
         emails = self.ctx.store.index_range("ltxusers", offset, limit)
         return [u for u in self.ctx.store.get_many(USER, emails) if u]
 
+    def user_count(self) -> int:
+        """How many LTX users there are (GET /__admin/ltx-users' X-Total-Count)."""
+        return self.ctx.store.index_count("ltxusers")
+
     def patch_user(self, now: int, email: str, *, credits: int | None = None, subscription: bool | None = None,
                    token_expired: bool | None = None, new_session: bool = False) -> dict[str, Any]:
         """Admin changes: credits, subscription, an expired (revoked) session, or a fresh session."""

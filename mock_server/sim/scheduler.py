@@ -72,9 +72,10 @@ class Scheduler:
         slot and a working session (the docs' load balancing).
         """
         if email:
-            candidates = [self.accounts.get(tenant, email)]
-            if candidates[0] is None:
+            account = self.accounts.get(tenant, email)
+            if account is None:
                 raise bad_request(f"Unable to locate LTX Studio account {email}, configure it with POST /accounts")
+            candidates = [account]
         else:
             candidates = self.accounts.all(tenant)
             if not candidates:
@@ -108,7 +109,7 @@ class Scheduler:
         return out
 
     def running(self, tenant: str, now: int) -> list[dict[str, Any]]:
-        out = []
+        out: list[dict[str, Any]] = []
         for email in self.accounts.emails(tenant):
             out.extend(self._entry(j, now) for j in self.started(tenant, email, now))
         out.sort(key=lambda e: e["started"])
@@ -116,7 +117,8 @@ class Scheduler:
 
     def available(self, tenant: str, now: int) -> dict[str, Any]:
         """GET /scheduler/available: each account's running jobs are read once for all three figures."""
-        available, executing = [], []
+        available: list[dict[str, Any]] = []
+        executing: list[dict[str, Any]] = []
         for account in self.accounts.all(tenant):
             running = self.started(tenant, account["email"], now)
             available.append(self.capacity(tenant, account, now, running))
