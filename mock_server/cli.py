@@ -24,19 +24,17 @@ def loaded(config: SimConfig) -> dict[str, Any]:
 
     The banner reports this rather than the flags, so a scenario's tokens, clock and ``demo: false`` show.
     """
-    from ltxstudio_mock.mock_server.sim import TENANT, Simulator
-    from ltxstudio_mock.mock_server.sim.ltx import USER
+    from ltxstudio_mock.mock_server.sim import Simulator
 
     sim = Simulator(dataclasses.replace(config, background=False, store_url=None) if not config.store_url
                     else dataclasses.replace(config, background=False))
     try:
-        ids = sim.store.index_range("tenants", 0, 1000)
-        tokens = [r["token"] for r in sim.store.get_many(TENANT, ids) if r and r.get("token")]
+        tokens = list(sim.tenant_tokens(1000).values())
         st = sim.clock.state()
-        demo = sim.store.get(USER, DEMO_EMAIL) is not None
+        demo = sim.ltx.get_user(DEMO_EMAIL) is not None
         return {"tokens": tokens, "paused": st.paused, "speed": st.speed, "demo": demo}
     finally:
-        sim.store.close()
+        sim.close()
 
 
 def _banner(host: str, port: int, config: SimConfig, what: dict[str, Any], *, server: str, workers: int) -> str:

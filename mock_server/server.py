@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from ltxstudio_mock.mock_server.config import SimConfig
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import ThreadedWSGIServer, make_server
 
 CONFIG_ENV = "LTX_MOCK_CONFIG"
 WORKERS_ENV = "LTX_MOCK_WORKERS"
@@ -213,7 +213,7 @@ class _Stop(KeyboardInterrupt):
     """
 
 
-def _on_stop_signals(handler: Callable[[int, Any], None]) -> None:
+def _on_stop_signals(handler: Callable[[int, Any], None] | signal.Handlers) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, handler)
 
@@ -334,12 +334,13 @@ def _supervise(config: SimConfig, sock: socket.socket, workers: int, threads: in
 def _serve_granian(config: SimConfig, host: str, port: int, workers: int, threads: int) -> None:
     from granian import Granian
     from granian.constants import Interfaces
+    from granian.log import LogLevels
 
     os.environ[CONFIG_ENV] = json.dumps(dataclasses.asdict(config))
     os.environ[WORKERS_ENV] = str(workers)
     # Workers die with the master (granian_app_from_env).
     Granian("ltxstudio_mock.mock_server.server:granian_app_from_env", address=host, port=port,
-            interface=Interfaces.WSGI, workers=workers, factory=True, log_level="error",
+            interface=Interfaces.WSGI, workers=workers, factory=True, log_level=LogLevels.error,
             respawn_failed_workers=True, **granian_options(threads, config.poll_waits)).serve()
 
 
@@ -415,7 +416,7 @@ class ServerThread:
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
         self.app = app
-        self._server: BaseWSGIServer = make_server(host, port, app, threaded=True)
+        self._server = ThreadedWSGIServer(host, port, app)  # what make_server(threaded=True) builds
         self._server.daemon_threads = True
         self.host = host
         self.port = self._server.server_port

@@ -116,10 +116,10 @@ class Simulator:
         """How many records of each kind are stored (GET /__admin/state)."""
         return {k: self.store.count(k) for k in (TENANT, "ltxuser", "account", "asset", "job", "delivery")}
 
-    def tenant_tokens(self) -> dict[str, str]:
-        """tenant id -> its token, for the tenants whose token is kept (snapshots write them back)."""
+    def tenant_tokens(self, limit: int | None = None) -> dict[str, str]:
+        """tenant id -> its token, for the (first ``limit``) tenants whose token is kept (snapshots, the banner)."""
         out: dict[str, str] = {}
-        for tid in self.store.index_range("tenants"):
+        for tid in self.store.index_range("tenants", 0, limit):
             record = self.store.get(TENANT, tid) or {}
             if record.get("token"):
                 out[tid] = record["token"]
