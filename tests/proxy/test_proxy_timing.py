@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
@@ -11,27 +14,38 @@ from ltxstudio_mock.mock_server.scenario import dump_yaml, snapshot
 from ltxstudio_mock.mock_server.sim import Simulator, tenant_id
 from proxy_helpers import API, proxy_in_front
 
+from ltxstudio_mock.admin_client import AdminClient
 from ltxstudio_mock.pytest_plugin import start_simulator
 
 H = {"Authorization": "Bearer demo-token"}
 
 
 def test_a_pollforresult_wait_goes_through_and_times_the_job() -> None:
-    server, app = start_simulator(paused=False, speed=200)
+    """The clock runs at speed 1 and the test advances it: the wait ends at once, with no race on real time."""
+    server, app = start_simulator(paused=False, speed=1)
+    admin = AdminClient(server.url)
     try:
-        with proxy_in_front(server.url, record=True) as (proxy, proxy_app):
-            resp = requests.post(f"{proxy}{API}/images/create", json={"prompt": "a fox", "pollForResult": 10},
-                                 headers=H, timeout=60)
+        with proxy_in_front(server.url, record=True) as (proxy, proxy_app), ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(requests.post, f"{proxy}{API}/images/create",
+                                  json={"prompt": "a fox", "pollForResult": 10}, headers=H, timeout=60)
+            running: list[dict[str, object]] = []
+            deadline = time.monotonic() + 10
+            while not running and time.monotonic() < deadline:  # until the job exists (a real-time handshake)
+                running = requests.get(f"{server.url}{API}/scheduler/", headers=H, timeout=5).json()
+                time.sleep(0.02)
+            assert running, "the job never started"
+            planned = app.extensions["ltx_sim"].store.get("job", str(running[0]["jobId"]))["total_ms"] / 1000
+            admin.advance(math.ceil(planned) + 1)  # a clock advance ends the wait at once
+            resp = waiting.result(timeout=30)
             assert resp.status_code == 200 and resp.json()["status"]["type"] == "completed", resp.text
             assert proxy_app.violations.snapshot() == []
             doc = proxy_app.recorder.scenario()
-        planned = app.extensions["ltx_sim"].store.get("job", resp.json()["jobId"])["total_ms"] / 1000
     finally:
         server.stop()
     (timing,) = doc["timing"]
     assert (timing["operation"], timing["model"]) == ("images/create", "flux")
     # from the request (the job is active from then on) to the answer that shows it completed, in simulated time
-    assert planned <= timing["seconds"] < planned + 15
+    assert planned <= timing["seconds"] <= math.ceil(planned) + 1 + 5  # + the real seconds the exchange took
     (job,) = doc["jobs"]
     assert job["state"] == "completed" and "pollForResult" not in job["params"]
 
