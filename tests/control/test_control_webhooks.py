@@ -26,6 +26,17 @@ def deliveries_of(ltx_mock: Any, job_id: str) -> list[dict[str, Any]]:
     return [d for d in ltx_mock.admin.webhooks() if d["jobId"] == job_id]
 
 
+def settled_deliveries_of(ltx_mock: Any, job_id: str, timeout: float = 5.0) -> list[dict[str, Any]]:
+    """The job's delivery log once no delivery is pending: the receiver sees an attempt a moment before
+    the simulator has logged its answer."""
+    deadline = time.monotonic() + timeout
+    logs = deliveries_of(ltx_mock, job_id)
+    while any(d["state"] == "pending" for d in logs) and time.monotonic() < deadline:
+        time.sleep(0.02)
+        logs = deliveries_of(ltx_mock, job_id)
+    return logs
+
+
 def test_webhook_delivered_once_by_default_and_logged(ltx_mock: Any, client: Any, receiver: Any) -> None:
     job_id = start(client, receiver, "one")
     ltx_mock.admin.advance(60)
@@ -36,7 +47,7 @@ def test_webhook_delivered_once_by_default_and_logged(ltx_mock: Any, client: Any
     assert job_model_errors(body) == []
     time.sleep(0.2)
     assert len(receiver.calls) == 1
-    [log] = deliveries_of(ltx_mock, job_id)
+    [log] = settled_deliveries_of(ltx_mock, job_id)
     assert log["state"] == "delivered" and [a["status"] for a in log["attempts"]] == [200]
     assert log["url"] == receiver.url
 
@@ -49,7 +60,7 @@ def test_webhook_fault_delivered_twice(ltx_mock: Any, client: Any, receiver: Any
     assert len(calls) == 2
     assert calls[0]["body"] == calls[1]["body"] and calls[0]["body"]["jobId"] == job_id
     assert job_model_errors(calls[1]["body"]) == []
-    logs = deliveries_of(ltx_mock, job_id)
+    logs = settled_deliveries_of(ltx_mock, job_id)
     assert sorted(d["id"] for d in logs) == [f"{job_id}#0", f"{job_id}#1"]
     assert all(d["state"] == "delivered" for d in logs)
 
@@ -62,7 +73,7 @@ def test_webhook_fault_late_delivery(ltx_mock: Any, client: Any, receiver: Any) 
     assert deliveries_of(ltx_mock, job_id)[0]["state"] == "pending"  # ... the webhook is not sent yet
     calls = receiver.wait_for(1)
     assert len(calls) == 1
-    [log] = deliveries_of(ltx_mock, job_id)
+    [log] = settled_deliveries_of(ltx_mock, job_id)
     assert log["attempts"][0]["at_ms"] - log["created_ms"] >= 600  # queued at the job's end, sent 0.6 s later
 
 
@@ -85,7 +96,7 @@ def test_webhook_fault_fail_first_is_retried(ltx_mock: Any, client: Any, receive
     ltx_mock.admin.advance(60)
     calls = receiver.wait_for(1, timeout=3)
     assert len(calls) == 1 and len(receiver.calls) == 1
-    [log] = deliveries_of(ltx_mock, job_id)
+    [log] = settled_deliveries_of(ltx_mock, job_id)
     assert [a["ok"] for a in log["attempts"]] == [False, True]
     assert log["attempts"][0]["error"] == "injected failure (fail_first)"
     assert log["state"] == "delivered"
@@ -98,6 +109,6 @@ def test_webhook_receiver_failing_first_gets_a_retry(ltx_mock: Any, client: Any,
     ltx_mock.admin.advance(60)
     accepted = receiver.wait_for(1, timeout=3)
     assert len(accepted) == 1 and [c["status"] for c in receiver.calls] == [500, 200]
-    [log] = deliveries_of(ltx_mock, job_id)
+    [log] = settled_deliveries_of(ltx_mock, job_id)
     assert [a["status"] for a in log["attempts"]] == [500, 200]
     assert log["attempts"][0]["error"] == "HTTP 500"
