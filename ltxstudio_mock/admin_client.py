@@ -69,7 +69,15 @@ class AdminClient:
         return self._call("POST", "/ltx-users", fields)
 
     def get_ltx_user(self, email: str) -> dict[str, Any]:
+        """The user; its ``cookie`` has lt_token and lt_refresh_token masked (use ``new_session`` for a usable one)."""
         return self._call("GET", f"/ltx-users/{email}")
+
+    def new_session(self, email: str) -> str:
+        """Log the user in afresh and return the new session cookie, ready for POST /accounts.
+
+        Session secrets are shown only by the call that issues them (this, and ``create_ltx_user``).
+        """
+        return self._call("PATCH", f"/ltx-users/{email}", {"newSession": True})["cookie"]
 
     def patch_ltx_user(self, email: str, **fields: Any) -> dict[str, Any]:
         """Fields: credits, subscription, tokenExpired, newSession."""

@@ -22,9 +22,10 @@ from ltxstudio_mock.contracts.spec import Operation, get_contract
 from ltxstudio_mock.contracts.validate import response_problems, violation_message
 from ltxstudio_mock.mock_server import api
 from ltxstudio_mock.mock_server.config import SimConfig
+from ltxstudio_mock.mock_server.cookies import install_log_filter, mask_text
 from ltxstudio_mock.mock_server.errors import ApiError
 from ltxstudio_mock.mock_server.faults import Faults
-from ltxstudio_mock.mock_server.journal import FORM_TYPES, Journal, mask_form, mask_headers, raw_body
+from ltxstudio_mock.mock_server.journal import FORM_TYPES, Journal, mask_form, mask_headers, mask_query, raw_body
 from ltxstudio_mock.mock_server.sim import Simulator
 from ltxstudio_mock.mock_server.store.base import Store
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
@@ -45,7 +46,11 @@ def create_app(config: SimConfig | None = None, *, store: Store | None = None,
     # still shows it was too long: the upload rule then answers 413 instead of storing a truncated file.
     app.config["MAX_CONTENT_LENGTH"] = config.max_upload_bytes + 1
     app.extensions["ltx_sim"] = sim
-    app.extensions["ltx_journal"] = journal = Journal(sim.store, config.journal_limit)
+    app.extensions["ltx_journal"] = journal = Journal(sim.store, config.journal_limit, config.journal_max_bytes)
+    install_log_filter("ltx_mock", "ltx_mock.webhooks", "ltx_mock.worker", "werkzeug", "granian", "waitress")
+    from ltxstudio_mock.mock_server.admin.guard import AdminGuard
+
+    guard = AdminGuard(config)
     app.extensions["ltx_faults"] = faults = Faults(sim.store, sim.ctx)
     contract = get_contract()  # compile openapi.yaml once, at start-up
 
@@ -81,10 +86,12 @@ def create_app(config: SimConfig | None = None, *, store: Store | None = None,
                 return Response(status=204, headers={"Allow": ", ".join(methods)})
             if methods and req.method not in methods:
                 raise MethodNotAllowed(valid_methods=methods)
+        elif path.startswith("/__admin"):
+            refused = guard.check(req)  # cross-site requests, the admin token, JSON bodies
+            if refused is not None:
+                return refused
         ctx.t0 = time.perf_counter()
         ctx.now = now = sim.now()
-        if not sim.base_url:
-            sim.base_url = req.host_url.rstrip("/")
         sim.settle(now)
         if req.blueprint in API_BLUEPRINTS:
             ctx.tenant = None
@@ -135,7 +142,7 @@ def create_app(config: SimConfig | None = None, *, store: Store | None = None,
 
     @app.errorhandler(Exception)
     def crash(exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        log.exception("unhandled error on %s %s", request.method, mask_text(request.path[:500]))
         return api.json_response({"error": f"Internal simulator error: {type(exc).__name__}", "code": 500}, 500)
 
     app.extensions["ltx_contract"] = contract
@@ -174,8 +181,8 @@ def _journal(journal: Journal, request: Any, g: Any, response: Response) -> None
         "time_ms": int(time.time() * 1000),
         "sim_ms": g.get("now"),
         "method": request.method,
-        "path": request.path,
-        "query": request.args.to_dict(flat=True) if request.query_string else {},
+        "path": mask_text(request.path[:2048]),
+        "query": mask_query(request.args.to_dict(flat=True)) if request.query_string else {},
         "headers": mask_headers(request.headers),
         "body": body,
         "body_type": mimetype,

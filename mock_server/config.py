@@ -27,6 +27,7 @@ class SimConfig:
     strict_responses: bool = False  # a response outside the contract becomes a 500 (tests)
     journal: bool = True  # keep the request journal (/__admin/requests)
     journal_limit: int = 10000
+    journal_max_bytes: int = 32 * 1024 * 1024  # stored characters of all entries; the oldest go first beyond it
     webhook_timeout_s: float = 5.0
     webhook_attempts: int = 3
     webhook_log_limit: int = 5000  # deliveries kept in the log (oldest finished dropped first)
@@ -35,4 +36,10 @@ class SimConfig:
     poll_waits: int = 32  # pollForResult waits held at once; one more is refused with 503 (--poll-waits)
     webhook_lease_s: float = 30.0  # a claimed delivery whose process died is retried by another after this
     background: bool = True  # run the worker thread (webhooks, settling) in this process
-    secret: str = "ltxstudio-mock-signing-secret"  # signs asset URLs and fake JWTs
+    # Signs asset URLs and fake JWTs. None (the default): a random key made once per store and kept in it
+    # (meta "signing-key"), so URLs survive a restart on --state/--store and nobody can forge one.
+    secret: str | None = None
+    public_url: str | None = None  # the origin URLs are built on (--public-url); None: each request's own Host
+    host: str = "127.0.0.1"  # where the server is bound (webhooks, which have no request, use it without public_url)
+    port: int | None = None
+    admin_token: str | None = None  # --admin-token: /__admin then needs it (Authorization: Bearer / X-Admin-Token)

@@ -240,6 +240,9 @@ class _Loader:
             for field, key in USER_FIELDS.items():
                 if field in spec:
                     user[key] = spec[field]
+            if "lt_token" not in spec:
+                # Snapshots carry no live session secrets: a fresh session, valid as long as the written one.
+                sim.ltx.reissue_tokens(user, now)
             sim.ltx.restore(user)
             if spec.get("tokenExpired"):
                 sim.ltx.patch_user(now, email, token_expired=True)
@@ -264,7 +267,7 @@ class _Loader:
                 "created_ms": spec.get("created", old.get("created_ms", now)),
                 "updated_ms": spec.get("updated", now),
                 "maxJobs": spec.get("maxJobs", old.get("maxJobs", DEFAULT_MAX_JOBS)),
-                "cookie": spec.get("cookie") or parse_cookie(sim.ltx.cookie_of(user)),
+                "cookie": _account_cookie(spec.get("cookie"), parse_cookie(sim.ltx.cookie_of(user))),
             })
 
     def assets(self) -> None:
@@ -417,13 +420,29 @@ def apply(sim: Simulator, doc: dict[str, Any], *, demo: bool | None = None) -> N
         loader.outcomes()
 
 
+def _account_cookie(declared: dict[str, str] | None, session: dict[str, str]) -> dict[str, str]:
+    """An account's stored cookie: the declared fields, with the user's live session secrets where none are given.
+
+    Snapshots write cookies without ``lt_token``/``lt_refresh_token`` (they never leave in clear).
+    """
+    from ltxstudio_mock.mock_server.cookies import SECRET_FIELDS
+
+    if not declared:
+        return session
+    return {**declared, **{k: session[k] for k in SECRET_FIELDS if not declared.get(k) and k in session}}
+
+
 # -- writing -------------------------------------------------------------------------------------
 def snapshot(sim: Simulator) -> dict[str, Any]:
     """The live state as a scenario document that loads back to the same API answers.
 
     Uploaded bytes are inlined as base64 (``ltx-mock snapshot --assets-dir`` writes them as files).
+    No LTX session secret is written: users and account cookies go without ``lt_token`` and
+    ``lt_refresh_token`` (loading issues fresh ones). The API tokens are written: they are the
+    snapshot's tenants, chosen by whoever configured the simulator (protect /__admin with --admin-token).
     Tenants whose token is unknown (state written before tokens were kept) are left out.
     """
+    from ltxstudio_mock.mock_server.cookies import SECRET_FIELDS, mask_value
     from ltxstudio_mock.mock_server.faults import Faults
 
     store = sim.store
@@ -435,14 +454,16 @@ def snapshot(sim: Simulator) -> dict[str, Any]:
     tokens = sim.tenant_tokens()
     doc["tokens"] = list(tokens.values())
     for user in sim.ltx.list_users(0, 10**9):
-        out = {field: user[key] for field, key in USER_FIELDS.items() if key in user}
+        # the user's definition, not its live session secrets (a fresh session is issued on load)
+        out = {field: user[key] for field, key in USER_FIELDS.items() if key in user and field not in SECRET_FIELDS}
         out["revoked"] = bool(user.get("revoked"))
         doc["ltx_users"].append({"email": user["email"], **out})
     for tid, token in tokens.items():
         for account in sim.accounts.all(tid):
             doc["accounts"].append({"token": token, "email": account["email"], "maxJobs": account["maxJobs"],
                                     "created": account["created_ms"], "updated": account["updated_ms"],
-                                    "cookie": account.get("cookie", {})})
+                                    "cookie": {k: v for k, v in account.get("cookie", {}).items()
+                                               if k not in SECRET_FIELDS}})
             for record in sim.assets.uploads(tid, account["email"]):
                 data = store.blob_get(record["uuid"]) or b""
                 doc["assets"].append({"token": token, "email": account["email"], "uuid": record["uuid"],
@@ -450,7 +471,7 @@ def snapshot(sim: Simulator) -> dict[str, Any]:
                                       "created": record["created_ms"], "base64": base64.b64encode(data).decode()})
     for job in sim.jobs.all():
         if job["tenant"] in tokens:
-            record = {k: v for k, v in job.items() if k != "tenant"}
+            record = mask_value({k: v for k, v in job.items() if k != "tenant"})  # a prompt may quote a cookie
             doc["jobs"].append({"token": tokens[job["tenant"]], "record": record})
     from ltxstudio_mock.mock_server.sim.catalog import TIMING_META
 

@@ -420,6 +420,9 @@ class ServerThread:
         self._server.daemon_threads = True
         self.host = host
         self.port = self._server.server_port
+        sim = getattr(app, "extensions", {}).get("ltx_sim")
+        if sim is not None and not sim.base_url:
+            sim.base_url = self.url  # webhooks' URLs: the bound address (the port is known only now)
         self._thread = threading.Thread(target=self._server.serve_forever, name="ltx-mock-server", daemon=True)
 
     @property

@@ -9,10 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app
 from ltxstudio_mock.contracts.spec import Contract, get_contract
-from ltxstudio_mock.mock_server.api import json_response, no_content
+from ltxstudio_mock.mock_server.api import base_url, json_response, no_content
 from ltxstudio_mock.mock_server.api.inputs import operation as _operation
+from ltxstudio_mock.mock_server.cookies import mask_text
 from ltxstudio_mock.mock_server.errors import ApiError, not_found
 from ltxstudio_mock.mock_server.sim import Simulator, tenant_id
 from ltxstudio_mock.mock_server.sim.context import iso
@@ -40,13 +41,19 @@ def clock_view(s: Simulator) -> dict[str, Any]:
     return {"now": now, "nowUTC": iso(now), "paused": st.paused, "speed": st.speed}
 
 
-def user_view(s: Simulator, user: dict[str, Any], *, cookie: bool = False) -> dict[str, Any]:
+def user_view(s: Simulator, user: dict[str, Any], *, cookie: bool = False, issued: bool = False) -> dict[str, Any]:
+    """A fake LTX user as the control API shows it.
+
+    ``cookie``: with the session cookie, its lt_token and lt_refresh_token masked as the API masks them;
+    ``issued``: in clear, only in the answer that issues the session (create, ``newSession``), like an API
+    key shown once. Secrets then never come back from a read (``GET``, lists, snapshots).
+    """
     out = {"email": user["email"], "name": user.get("name"), "lt_id": user["lt_id"], "credits": user["credits"],
            "subscription": user["subscription"], "tokenExpire": user["token_expire"],
            "refreshTokenExpire": user["refresh_expire"], "revoked": bool(user.get("revoked")),
            "latestCreatedAtMs": user.get("latest_created_ms")}
-    if cookie:
-        out["cookie"] = s.ltx.cookie_of(user)
+    if cookie or issued:
+        out["cookie"] = s.ltx.cookie_of(user) if issued else mask_text(s.ltx.cookie_of(user))
     return out
 
 
@@ -99,7 +106,7 @@ def create_user(query: dict[str, Any], data: dict[str, Any]) -> Response:
     s = sim()
     user = s.ltx.create_user(s.now(), email=data.get("email"), credits=data.get("credits"),
                              subscription=data.get("subscription", True))
-    return json_response(user_view(s, user, cookie=True))
+    return json_response(user_view(s, user, issued=True))
 
 
 @bp.get("/ltx-users/<email>")
@@ -117,7 +124,8 @@ def patch_user(query: dict[str, Any], data: dict[str, Any], email: str) -> Respo
                             token_expired=data.get("tokenExpired"), new_session=bool(data.get("newSession")))
     if data.get("tokenExpired"):
         s.jobs.fail_running(None, email, "LTX Studio session expired: the job could not be completed", now)
-    return json_response(user_view(s, user, cookie=True))
+    issued = bool(data.get("newSession")) or data.get("tokenExpired") is False  # a fresh session was issued
+    return json_response(user_view(s, user, cookie=True, issued=issued))
 
 
 @bp.patch("/accounts/<email>")
@@ -171,7 +179,7 @@ def list_jobs(query: dict[str, Any]) -> Response:
     now = s.now()
     offset, limit = query.get("offset", 0), query.get("limit", 50)
     total, jobs = s.jobs.page(offset, limit)
-    items = [{**s.jobs.view(job, now, request.host_url.rstrip("/")), "email": job["email"], "tenant": job["tenant"],
+    items = [{**s.jobs.view(job, now, base_url()), "email": job["email"], "tenant": job["tenant"],
               "model": job["model"], "operation": job["operation"], "credits": job["credits"],
               "created": job["created_ms"], "doneBy": s.jobs.done_by(job), "cancelled": bool(job.get("cancelled_ms"))}
              for job in jobs]
@@ -183,7 +191,7 @@ def list_jobs(query: dict[str, Any]) -> Response:
 def release_job(query: dict[str, Any], job_id: str) -> Response:
     s = sim()
     job = s.jobs.release(job_id, s.now())
-    return json_response(s.jobs.view(job, s.now(), request.host_url.rstrip("/")))
+    return json_response(s.jobs.view(job, s.now(), base_url()))
 
 
 @bp.get("/faults")

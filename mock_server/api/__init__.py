@@ -29,7 +29,8 @@ def now() -> int:
 
 
 def base_url() -> str:
-    return request.host_url.rstrip("/")
+    """The origin of URLs in this answer: the configured public URL, else this request's own Host."""
+    return sim().config.public_url.rstrip("/") if sim().config.public_url else request.host_url.rstrip("/")
 
 
 def json_response(body: Any, status: int = 200) -> Response:

@@ -24,7 +24,7 @@ from ltxstudio_mock.mock_server.clock import Clock
 from ltxstudio_mock.mock_server.config import DEMO_EMAIL, SimConfig
 from ltxstudio_mock.mock_server.sim.accounts import Accounts
 from ltxstudio_mock.mock_server.sim.assets import Assets
-from ltxstudio_mock.mock_server.sim.context import Context
+from ltxstudio_mock.mock_server.sim.context import SIGNING_KEY, Context
 from ltxstudio_mock.mock_server.sim.deliveries import Deliveries
 from ltxstudio_mock.mock_server.sim.jobs import Jobs
 from ltxstudio_mock.mock_server.sim.ltx import LtxStudio
@@ -40,6 +40,20 @@ POLL_SLICE_S = 0.25  # a pollForResult wait looks at the clock again this often 
 def tenant_id(token: str) -> str:
     """Tenants are keyed by a hash of their token, so no secret is ever a store key or a log line."""
     return "t_" + hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
+def configured_base_url(config: SimConfig) -> str:
+    """``public_url``, else ``http://host:port`` of the bind (a wildcard bind as 127.0.0.1), else ""."""
+    if config.public_url:
+        return config.public_url.rstrip("/")
+    if not config.port:
+        return ""
+    host = config.host
+    if host in ("", "0.0.0.0", "::", "[::]"):
+        host = "127.0.0.1"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{config.port}"
 
 
 class Simulator:
@@ -59,7 +73,10 @@ class Simulator:
         self.scheduler = Scheduler(self.ctx, self.accounts, self.ltx)
         self.jobs = Jobs(self.ctx, self.ltx, self.accounts, self.assets, self.scheduler, self.timeline,
                          self.deliveries)
-        self.base_url = ""
+        # The origin of URLs in webhooks (which answer no request): --public-url, else the bound host:port
+        # (ServerThread fills the port in once bound). Never a request's Host header: that would let the
+        # first caller choose the host of every tenant's artifact URLs.
+        self.base_url = configured_base_url(self.config)
         if self.store.get_meta("initialised") is None:
             with self.store.atomic():  # two processes starting on one empty store: one resets
                 if self.store.get_meta("initialised") is None:
@@ -73,7 +90,10 @@ class Simulator:
         until the next reset (``POST /__admin/scenario``).
         """
         with self.store.atomic():
+            key = self.ctx.signing_key().decode() if not self.config.secret else None
             self.store.clear()
+            if key:
+                self.store.put_meta(SIGNING_KEY, key)  # the store's signing key outlives a reset
             self.ctx.reseed()
             self.clock.reset(speed=self.config.speed)
             if self.config.paused:

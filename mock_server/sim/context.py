@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import random
+import secrets
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -14,6 +15,8 @@ from typing import Any
 from ltxstudio_mock.mock_server.clock import Clock
 from ltxstudio_mock.mock_server.config import SimConfig
 from ltxstudio_mock.mock_server.store.base import Store
+
+SIGNING_KEY = "signing-key"
 
 
 def iso(ms: int) -> str:
@@ -37,6 +40,7 @@ class Context:
     rng: random.Random = field(default_factory=random.Random)
     _rng_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _faker: Any = field(default=None, repr=False)
+    _key: bytes | None = field(default=None, repr=False)
 
     @property
     def faker(self) -> Any:
@@ -73,5 +77,24 @@ class Context:
         with self._rng_lock:
             return "".join(self.rng.choice("0123456789abcdef") for _ in range(n))
 
+    def signing_key(self) -> bytes:
+        """The key behind every signature: ``config.secret`` if given, else random, made once and kept in the store.
+
+        Kept in the store (meta ``signing-key``, never shown by any view or snapshot) so that every process
+        sharing a store signs alike and signed URLs survive a restart on ``--state``/``--store``; random so
+        that nobody can sign an ``Expires=99999999999999`` URL for another tenant's upload.
+        """
+        if self._key is None:
+            if self.config.secret:
+                self._key = self.config.secret.encode()
+            else:
+                with self.store.atomic():
+                    key = self.store.get_meta(SIGNING_KEY)
+                    if not key:
+                        key = secrets.token_hex(32)
+                        self.store.put_meta(SIGNING_KEY, key)
+                self._key = key.encode()
+        return self._key
+
     def sign(self, message: str) -> str:
-        return hmac.new(self.config.secret.encode(), message.encode(), hashlib.sha256).hexdigest()[:32]
+        return hmac.new(self.signing_key(), message.encode(), hashlib.sha256).hexdigest()[:32]

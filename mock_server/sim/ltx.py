@@ -14,6 +14,7 @@ import json
 import secrets
 from typing import Any
 
+from ltxstudio_mock.mock_server.cookies import parse_cookie
 from ltxstudio_mock.mock_server.errors import ApiError, bad_request, not_found
 from ltxstudio_mock.mock_server.sim.context import Context
 
@@ -23,20 +24,11 @@ BY_REFRESH = "ltxrefresh"
 TOKEN_TTL_MS = 30 * 24 * 3600 * 1000  # the docs' examples: tokenExpire one month after update
 REFRESH_TTL_MS = 90 * 24 * 3600 * 1000  # "LTX Studio cookie expires after 3 months"
 MISSING_COOKIE = "Missing required cookie fields: lt_token | lt_refresh_token"
+__all__ = ["LtxStudio", "parse_cookie"]  # parse_cookie lives in mock_server/cookies.py, shared with the masks
 
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def parse_cookie(cookie: str) -> dict[str, str]:
-    """``a=1; b=2`` -> {"a": "1", "b": "2"}; values may contain ``=``."""
-    out: dict[str, str] = {}
-    for part in cookie.split(";"):
-        name, sep, value = part.strip().partition("=")
-        if sep and name.strip():
-            out[name.strip()] = value.strip()
-    return out
 
 
 class LtxStudio:
@@ -67,6 +59,12 @@ class LtxStudio:
             user["refresh_expire"] = now + REFRESH_TTL_MS
             store.put(BY_REFRESH, user["lt_refresh_token"], {"email": user["email"]})
         user["revoked"] = False
+
+    def reissue_tokens(self, user: dict[str, Any], now: int) -> None:
+        """New lt_token and lt_refresh_token for a user whose expiries are already set (loading a snapshot)."""
+        user["lt_token"] = self._jwt(user, now, int(user["token_expire"]))
+        user["lt_refresh_token"] = _b64(secrets.token_bytes(24)) if self.ctx.config.seed is None \
+            else _b64(bytes.fromhex(self.ctx.token_hex(48)))
 
     def cookie_of(self, user: dict[str, Any]) -> str:
         """The cookie string a browser would send for this session (what POST /accounts takes)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,8 @@ def api_answers(url: str) -> dict[str, Any]:
     out["admin outcomes"] = admin._call("GET", "/next-outcome")
     out["admin faults"] = [{k: v for k, v in f.items() if k != "hits"} for f in admin.faults()]
     text = json.dumps({k: v if not isinstance(v, bytes) else v.hex() for k, v in out.items()}, sort_keys=True)
-    return json.loads(text.replace(url, "http://SIMULATOR"))
+    # each simulator signs with its own random key: the bytes fetched above prove each URL works
+    return json.loads(re.sub(r"Signature=[0-9a-f]+", "Signature=SIG", text.replace(url, "http://SIMULATOR")))
 
 
 def snapshot_with_cli(url: str, path: Path, *extra: str) -> dict[str, Any]:

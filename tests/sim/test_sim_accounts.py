@@ -244,7 +244,7 @@ def test_accounts_multipart_post_works_like_json(api: Api, admin: Any) -> None:
 
 @pytest.mark.parametrize("max_jobs", [0, 101, -1, "5", 2.5, None])
 def test_accounts_max_jobs_out_of_range_is_400(api: Api, admin: Any, max_jobs: Any) -> None:
-    cookie = admin.get_ltx_user(DEMO_EMAIL)["cookie"]
+    cookie = admin.new_session(DEMO_EMAIL)
     resp = api.post("/accounts", json={"cookie": cookie, "maxJobs": max_jobs})
     assert resp.status_code == 400
     assert resp.json()["code"] == 400
@@ -253,7 +253,7 @@ def test_accounts_max_jobs_out_of_range_is_400(api: Api, admin: Any, max_jobs: A
 
 @pytest.mark.parametrize("max_jobs", [1, 100])
 def test_accounts_max_jobs_bounds_accepted(api: Api, admin: Any, max_jobs: int) -> None:
-    cookie = admin.get_ltx_user(DEMO_EMAIL)["cookie"]
+    cookie = admin.new_session(DEMO_EMAIL)
     assert api.ok(api.post("/accounts", json={"cookie": cookie, "maxJobs": max_jobs}))["maxJobs"] == max_jobs
 
 

@@ -149,7 +149,7 @@ def prepare(api: Api, admin: Any, page: str) -> dict[str, str]:
         api.upload()
         api.upload(b"\0\0\0\x18ftypmp42", "video/mp4")
     if page == "post-ltxstudio-accounts.md":
-        ids["cookie"] = admin.get_ltx_user(DEMO_EMAIL)["cookie"]
+        ids["cookie"] = admin.new_session(DEMO_EMAIL)
     return ids
 
 

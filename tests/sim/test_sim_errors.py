@@ -147,7 +147,7 @@ def test_errors_rejected_requests_leave_state_unchanged(api: Api, admin: Any) ->
         api.post("/videos/veo-create", json={"model": "veo3", "duration": "5"}),
         api.post("/images/upscale", json={"jobId": SAMPLE_JOB}),
         api.post("/accounts", json={"cookie": "lt_token=a; lt_refresh_token=b", "maxJobs": 5}),
-        api.post("/accounts", json={"cookie": admin.get_ltx_user(DEMO_EMAIL)["cookie"], "maxJobs": 500}),
+        api.post("/accounts", json={"cookie": admin.new_session(DEMO_EMAIL), "maxJobs": 500}),
         api.post("/assets/", data=b"", headers={"Content-Type": "image/png"}),
         api.delete("/accounts/nobody@example.com"),
         api.delete(f"/scheduler/{SAMPLE_JOB}"),

@@ -45,7 +45,7 @@ def test_isolation_assets_are_per_token(api: Api, tok2: Api, admin: Any) -> None
 
 
 def test_isolation_accounts_are_per_token(api: Api, tok2: Api, admin: Any) -> None:
-    cookie = admin.get_ltx_user(DEMO_EMAIL)["cookie"]
+    cookie = admin.new_session(DEMO_EMAIL)
     tok2.ok(tok2.post("/accounts", json={"cookie": cookie, "maxJobs": 2}))
     assert api.ok(api.get(f"/accounts/{DEMO_EMAIL}"))["maxJobs"] == 20
     assert tok2.delete(f"/accounts/{DEMO_EMAIL}").status_code == 204
@@ -56,7 +56,7 @@ def test_isolation_accounts_are_per_token(api: Api, tok2: Api, admin: Any) -> No
 
 
 def test_isolation_capacity_is_per_token(api: Api, tok2: Api, admin: Any) -> None:
-    cookie = admin.get_ltx_user(DEMO_EMAIL)["cookie"]
+    cookie = admin.new_session(DEMO_EMAIL)
     api.ok(api.post("/accounts", json={"cookie": cookie, "maxJobs": 1}))
     api.create("images/create", {"prompt": "p"})
     assert api.post("/images/create", json={"prompt": "p"}).status_code == 429

@@ -17,7 +17,7 @@ def iso_ms(text: str) -> int:
 
 def set_max_jobs(api: Api, admin: Any, n: int, email: str = DEMO_EMAIL) -> None:
     """Through the public API: POST /accounts again with the user's cookie and a new maxJobs."""
-    cookie = admin.get_ltx_user(email)["cookie"]
+    cookie = admin.new_session(email)
     assert api.ok(api.post("/accounts", json={"cookie": cookie, "maxJobs": n}))["maxJobs"] == n
 
 

@@ -9,6 +9,17 @@
   const ADMIN = body.dataset.admin;
   // ?poll=MS overrides the refresh interval (tests use a short one; 100 ms at least).
   const POLL_MS = Math.max(100, Number(new URLSearchParams(location.search).get("poll")) || Number(body.dataset.pollMs) || 1000);
+  // With `ltx-mock serve --admin-token T`, open the page as /__admin/dashboard#token=T: the fragment never
+  // reaches the server or its logs; the token is kept for this tab only and sent as X-Admin-Token.
+  const ADMIN_TOKEN = (() => {
+    const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+    if (m) {
+      sessionStorage.setItem("ltxAdminToken", decodeURIComponent(m[1]));
+      history.replaceState(null, "", location.pathname + location.search);
+    }
+    return sessionStorage.getItem("ltxAdminToken") || "";
+  })();
+  const AUTH = ADMIN_TOKEN ? { "X-Admin-Token": ADMIN_TOKEN } : {};
 
   const state = {
     tab: "jobs",
@@ -79,7 +90,8 @@
 
   // -- server calls --------------------------------------------------------
   async function getJSON(url) {
-    const resp = await fetch(url, { headers: { Accept: "application/json" }, cache: "no-store" });
+    const resp = await fetch(url, { headers: { Accept: "application/json", ...AUTH }, cache: "no-store",
+                                    credentials: "same-origin" });
     const text = await resp.text();
     const data = text ? JSON.parse(text) : null;
     if (!resp.ok) throw new Error((data && data.error) || `${resp.status} ${resp.statusText}`);
@@ -88,8 +100,10 @@
   async function admin(method, path, payload) {
     const resp = await fetch(ADMIN + path, {
       method,
-      headers: payload === undefined ? {} : { "Content-Type": "application/json" },
+      // JSON bodies only: the control API refuses any other Content-Type (cross-site protection)
+      headers: payload === undefined ? { ...AUTH } : { "Content-Type": "application/json", ...AUTH },
       body: payload === undefined ? undefined : JSON.stringify(payload),
+      credentials: "same-origin",
     });
     const text = await resp.text();
     const data = text ? JSON.parse(text) : null;
