@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+import os
 import shlex
 import threading
 import time
@@ -506,14 +507,16 @@ def _waiter(base_url: str, session: requests.Session) -> Callable[[float], None]
     if is_loopback(base_url):
         parts = urlsplit(base_url)
         admin = f"{parts.scheme}://{parts.netloc}/__admin/clock"
+        token = os.environ.get("LTX_MOCK_ADMIN_TOKEN")  # a simulator serving with --admin-token
+        auth = {"X-Admin-Token": token} if token else {}
         try:
-            clock = session.get(admin, timeout=5).json()
+            clock = session.get(admin, headers=auth, timeout=5).json()
         except (requests.RequestException, ValueError):
             clock = None
         if isinstance(clock, dict) and "paused" in clock:
             if clock.get("paused"):
                 def advance(s: float) -> None:
-                    session.post(admin, json={"advance": s}, timeout=5)
+                    session.post(admin, json={"advance": s}, headers=auth, timeout=5)
 
                 return advance
             speed = float(clock.get("speed") or 1.0)

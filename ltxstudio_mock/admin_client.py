@@ -20,10 +20,15 @@ class AdminError(RuntimeError):
 class AdminClient:
     """Drive a running simulator: reset, fake users, clock, outcomes, faults, journal, webhooks."""
 
-    def __init__(self, url: str, *, session: requests.Session | None = None, timeout: float = 30) -> None:
+    def __init__(self, url: str, *, session: requests.Session | None = None, timeout: float = 30,
+                 token: str | None = None) -> None:
+        """``token``: the server's ``--admin-token`` (default: the ``LTX_MOCK_ADMIN_TOKEN`` environment variable)."""
         self.url = url.rstrip("/") + "/__admin"
         self.session = session or requests.Session()
         self.timeout = timeout
+        token = token if token is not None else os.environ.get("LTX_MOCK_ADMIN_TOKEN")
+        if token:
+            self.session.headers["X-Admin-Token"] = token
 
     def _call(self, method: str, path: str, json: Any = None, params: dict[str, Any] | None = None) -> Any:
         resp = self.session.request(method, self.url + path, json=json, params=params, timeout=self.timeout)

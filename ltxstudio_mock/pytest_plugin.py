@@ -88,7 +88,7 @@ def ltx_mock_server() -> Iterator[Any]:
 @pytest.fixture
 def ltx_mock(ltx_mock_server: Any) -> LtxMock:
     """A live simulator in its start-up state: demo token, demo account, paused clock, no faults."""
-    admin = AdminClient(ltx_mock_server.url)
+    admin = AdminClient(ltx_mock_server.url, token=ltx_mock_server.app.extensions["ltx_sim"].config.admin_token)
     admin.reset()
     admin.clear_faults()
     return LtxMock(url=ltx_mock_server.url, token=DEMO_TOKEN, admin=admin, app=ltx_mock_server.app)

@@ -94,9 +94,16 @@ def main() -> None:
 @click.option("--webhook-lease", "webhook_lease", default=30.0, show_default=True, type=float,
               help="Seconds a claimed webhook delivery stays with its process before another may retry it "
                    "(keep it above the 5 s delivery timeout).")
+@click.option("--admin-token", "admin_token", envvar="LTX_MOCK_ADMIN_TOKEN", default=None,
+              help="Require this token on the control API (/__admin): 'Authorization: Bearer T' or "
+                   "'X-Admin-Token: T' [env LTX_MOCK_ADMIN_TOKEN].")
+@click.option("--public-url", "public_url", default=None,
+              help="The origin every URL the simulator hands out is built on (artifact URLs, webhooks), "
+                   "e.g. http://ltx-mock:8787. Default: each request's own Host; webhooks: the bound host:port.")
 def serve(host: str, port: int, tokens: tuple[str, ...], empty: bool, speed: float, paused: bool,
           seed: int | None, scenario: str | None, state_path: str | None, store_url: str | None, workers: int,
-          threads: int, server: str, poll_waits: int, webhook_allow: tuple[str, ...], webhook_lease: float) -> None:
+          threads: int, server: str, poll_waits: int, webhook_allow: tuple[str, ...], webhook_lease: float,
+          admin_token: str | None, public_url: str | None) -> None:
     """Start the simulator (Ctrl-C or SIGTERM to stop)."""
     from ltxstudio_mock.mock_server.server import BindError, bind, run
 
@@ -118,7 +125,11 @@ def serve(host: str, port: int, tokens: tuple[str, ...], empty: bool, speed: flo
     config = SimConfig(tokens=list(tokens) or [DEMO_TOKEN], demo=not empty, speed=speed, paused=paused, seed=seed,
                        store_url=store, scenario=str(Path(scenario).resolve()) if scenario else None,
                        webhook_lease_s=webhook_lease, poll_waits=poll_waits,
-                       webhook_allow=[h.strip() for h in webhook_allow if h.strip()] or None)
+                       webhook_allow=[h.strip() for h in webhook_allow if h.strip()] or None,
+                       admin_token=admin_token or None, public_url=_check_public_url(public_url), host=host, port=port)
+    warning = exposure_warning(config)
+    if warning:
+        click.echo(warning, err=True)
     try:
         sock = bind(host, port, listen=False)  # first: a taken port is refused before anything is loaded
     except BindError as exc:
@@ -157,6 +168,28 @@ def serve(host: str, port: int, tokens: tuple[str, ...], empty: bool, speed: flo
         raise click.ClickException(str(exc)) from None
 
 
+def _check_public_url(url: str | None) -> str | None:
+    if not url:
+        return None
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path.strip("/") or parts.query:
+        raise click.UsageError(f"--public-url must be an origin like http://host:8787, got {url!r}")
+    return url.rstrip("/")
+
+
+def exposure_warning(config: SimConfig) -> str | None:
+    """The warning a bind beyond loopback without --admin-token gets (None when there is nothing to say)."""
+    from ltxstudio_mock.mock_server.admin.guard import loopback_bind
+
+    if loopback_bind(config.host) or config.admin_token:
+        return None
+    return (f"WARNING: binding {config.host} exposes the simulator beyond this machine with an unprotected control "
+            "API: anyone who can reach the port can reset it, add API tokens, read the request journal and "
+            "snapshots. Add --admin-token TOKEN (or bind 127.0.0.1).")
+
+
 def _check_scenario(config: SimConfig) -> None:
     """Load the scenario into a throw-away in-memory simulator: every mistake stops us here, named."""
     from ltxstudio_mock.mock_server.scenario import ScenarioError
@@ -173,7 +206,9 @@ def _check_scenario(config: SimConfig) -> None:
 @click.option("--url", default="http://127.0.0.1:8787", show_default=True, help="A running simulator.")
 @click.option("--assets-dir", type=click.Path(file_okay=False),
               help="Write uploaded assets as files here (beside FILE) instead of inline base64.")
-def snapshot(file: str, url: str, assets_dir: str | None) -> None:
+@click.option("--admin-token", "admin_token", envvar="LTX_MOCK_ADMIN_TOKEN", default=None,
+              help="The server's --admin-token, if it has one [env LTX_MOCK_ADMIN_TOKEN].")
+def snapshot(file: str, url: str, assets_dir: str | None, admin_token: str | None) -> None:
     """Write a running simulator's state to FILE as a scenario (serve it with --scenario FILE)."""
     import base64
     import mimetypes
@@ -181,7 +216,8 @@ def snapshot(file: str, url: str, assets_dir: str | None) -> None:
     import requests
     from ltxstudio_mock.mock_server.scenario import dump_yaml
 
-    resp = requests.get(f"{url.rstrip('/')}/__admin/snapshot", timeout=60)
+    headers = {"X-Admin-Token": admin_token} if admin_token else {}
+    resp = requests.get(f"{url.rstrip('/')}/__admin/snapshot", headers=headers, timeout=60)
     if resp.status_code != 200:
         raise click.ClickException(f"GET /__admin/snapshot: {resp.status_code} {resp.text[:500]}")
     doc = resp.json()

@@ -15,6 +15,7 @@ import json
 import logging
 import re
 from typing import Any
+from urllib.parse import unquote_plus
 
 from ltxstudio_mock.mock_server.bounds import load_json
 
@@ -24,7 +25,7 @@ SECRET_FIELDS = ("lt_token", "lt_refresh_token")
 SECRET_PART = re.compile(r"(?i)(lt_(?:refresh_)?token\s*=)[^;]*")
 # the same, for text that is still JSON-escaped (a body that could not be parsed): '=' may be \u003d
 _ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
-_HINT = re.compile(r"(?i)lt_|\\u")
+_HINT = re.compile(r"(?i)lt_|\\u|lt%5f")
 
 
 def parse_cookie(cookie: str) -> dict[str, str]:
@@ -99,6 +100,11 @@ class SecretFilter(logging.Filter):
         except Exception:  # a broken format string is the logging module's to report
             return True
         masked = mask_text(message)
+        if "%" in masked and _HINT.search(message):
+            # an access log line quotes the raw request line: percent-encoded (lt_token%3D...) as sent
+            decoded = unquote_plus(masked)
+            if mask_text(decoded) != decoded:
+                masked = mask_text(decoded)
         if masked != message:
             record.msg, record.args = masked, ()
         return True

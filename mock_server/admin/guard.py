@@ -55,7 +55,7 @@ def _split_host(host: str, scheme: str) -> tuple[str, int | None]:
     return (parts.hostname or "").lower(), port if port is not None else DEFAULT_PORTS.get(scheme)
 
 
-def _loopback_bind(host: str) -> bool:
+def loopback_bind(host: str) -> bool:
     if host in LOOPBACK_NAMES:
         return True
     try:
@@ -80,7 +80,7 @@ class AdminGuard:
 
     def __init__(self, config: SimConfig) -> None:
         self.token = (config.admin_token or "").encode() or None
-        self.loopback = _loopback_bind(config.host)
+        self.loopback = loopback_bind(config.host)
         public = urlsplit(config.public_url) if config.public_url else None
         self.public_host = (public.hostname or "").lower() if public else None
 
