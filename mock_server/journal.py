@@ -19,6 +19,7 @@ __all__ = ["SECURED", "Journal", "mask_form", "mask_headers", "mask_query", "mas
 
 ENTRY = "request"
 INDEX = "journal"
+SIZES = "journal-sizes"  # entry id -> its size, scored: the byte cap trims without reading entries
 STATE = "journal-state"  # {"seq": last id, "bytes": stored size of the entries kept}
 SECRET_HEADERS = {"authorization", "cookie", "proxy-authorization", "x-api-key", "x-admin-token"}
 BODY_LIMIT = 16 * 1024  # characters of one body kept (request and response each); the rest is cut ("…")
@@ -82,7 +83,7 @@ def render(entry: dict[str, Any]) -> dict[str, Any]:
     """A journal entry as readers get it: bodies parsed where they are JSON (stored as text for speed)."""
     if "body_type" not in entry and "response_type" not in entry:
         return entry  # written before bodies were stored raw
-    out = {k: v for k, v in entry.items() if k not in ("body_type", "response_type", "size")}
+    out = {k: v for k, v in entry.items() if k not in ("body_type", "response_type")}
     out["body"] = _parsed(entry.get("body"), entry.get("body_type"))
     out["response"] = _parsed(entry.get("response"), entry.get("response_type"))
     return out
@@ -121,7 +122,6 @@ class Journal:
         # One block for the number, the entry and the trimming: every request appends, and with a shared
         # store (Redis) each block is a lock round trip that all processes queue for.
         size = entry_size(entry)
-        entry["size"] = size
         with self.store.atomic():
             state = self._state()
             seq = state["seq"] + 1
@@ -129,18 +129,22 @@ class Journal:
             entry["id"] = seq
             self.store.put(ENTRY, str(seq), entry)
             self.store.index_add(INDEX, str(seq), seq)
+            self.store.index_add(SIZES, str(seq), size)  # sizes beside the entries: trimming reads no entry
             count = self.store.index_count(INDEX)
 
             def over() -> bool:
                 return count > self.limit or (total > self.max_bytes and count > 1)  # the newest always stays
 
             while over():
-                batch = self.store.index_range(INDEX, 0, min(max(count - self.limit, 16), count - 1))  # oldest
-                for member, old in zip(batch, self.store.get_many(ENTRY, batch), strict=True):
+                oldest = self.store.index_range(INDEX, 0, min(max(count - self.limit, 1), count - 1))
+                if not oldest:
+                    break
+                for member in oldest:
                     if not over():
                         break
-                    total -= (old.get("size") or entry_size(old)) if old else 0
+                    total -= int(self.store.index_score(SIZES, member) or 0)
                     self.store.index_remove(INDEX, member)
+                    self.store.index_remove(SIZES, member)
                     self.store.delete(ENTRY, member)
                     count -= 1
             self.store.put_meta(STATE, {"seq": seq, "bytes": max(0, total)})
@@ -186,5 +190,6 @@ class Journal:
             for old in self.store.index_range(INDEX):
                 self.store.delete(ENTRY, old)
             self.store.index_drop(INDEX)
+            self.store.index_drop(SIZES)
             state = self._state()
             self.store.put_meta(STATE, {"seq": state["seq"], "bytes": 0})

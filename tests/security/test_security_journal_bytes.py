@@ -28,7 +28,7 @@ def test_security_journal_byte_cap_trims_oldest_and_keeps_accounts_exact() -> No
     for i in range(200):
         journal.append(_entry(i, 20_000))
     kept = _stored(store)
-    assert sum(e["size"] for e in kept) == journal.stored_bytes() <= 300_000
+    assert sum(entry_size(e) for e in kept) == journal.stored_bytes() <= 300_000
     assert len(kept) == 300_000 // entry_size(_entry(0, 20_000))  # as many as fit, no fewer
     assert [e["id"] for e in kept] == list(range(201 - len(kept), 201))  # the newest, in order
     journal.clear()
