@@ -8,6 +8,7 @@ Its own routes live under ``/__proxy`` (never forwarded):
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -35,6 +36,8 @@ def upstream_clock(upstream: str, session: requests.Session | None = None) -> Ca
         admin = f"{parts.scheme}://{parts.netloc}/__admin/clock"
         http = session or requests.Session()
         http.trust_env = False
+        if os.environ.get("LTX_MOCK_ADMIN_TOKEN"):  # an upstream simulator serving with --admin-token
+            http.headers["X-Admin-Token"] = os.environ["LTX_MOCK_ADMIN_TOKEN"]
         try:
             probe = http.get(admin, timeout=5).json()
         except (requests.RequestException, ValueError):
