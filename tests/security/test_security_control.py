@@ -162,6 +162,7 @@ def test_security_serve_passes_options_and_warns(monkeypatch: pytest.MonkeyPatch
     from ltxstudio_mock.mock_server import server
 
     seen: dict[str, Any] = {}
+    monkeypatch.setattr(server, "bind", lambda host, port, **kw: None)  # no socket beyond loopback, ever
     monkeypatch.setattr(server, "run", lambda config, host, port, **kw: seen.update(config=config))
     result = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0", "--port", "9999",
                                       "--public-url", "http://sim.test:9999"])
