@@ -217,7 +217,7 @@ def test_dashboard_capacity_agrees_with_scheduler_available(ltx_mock: Any, api: 
     admin.add_token(other_token)
     other = requests.Session()
     other.headers["Authorization"] = f"Bearer {other_token}"
-    for session, cookie, max_jobs in ((api.session, admin.get_ltx_user(DEMO_EMAIL)["cookie"], 2),
+    for session, cookie, max_jobs in ((api.session, admin.new_session(DEMO_EMAIL), 2),
                                       (api.session, second["cookie"], 3), (other, second["cookie"], 1)):
         resp = session.post(f"{api.base}/accounts", json={"cookie": cookie, "maxJobs": max_jobs}, timeout=10)
         assert resp.status_code == 200, resp.text

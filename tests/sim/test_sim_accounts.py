@@ -153,7 +153,7 @@ def test_accounts_402_story_subscription_at_setup_credits_at_generation(api: Api
         assert resp.json() == {"error": "Insufficient credits", "code": 402}
     assert api.balance() == 5
     # verifying the cookie again (POST accounts) is where the missing subscription shows
-    resp = api.post("/accounts", json={"cookie": admin.get_ltx_user(DEMO_EMAIL)["cookie"]})
+    resp = api.post("/accounts", json={"cookie": admin.new_session(DEMO_EMAIL)})
     assert resp.json() == {"error": "Subscription required", "code": 402}
 
 

@@ -224,7 +224,7 @@ def test_scheduler_deleting_the_account_stops_tracking_its_jobs(api: Api, admin:
     assert resp.json() == {"error": f"Unable to locate running jobId {job}", "code": 404}
     assert api.job(job).status_code == 200  # the job record stays, as after DELETE /scheduler/{jobId}
     # configured again while the job still runs upstream: still not tracked, still not cancellable
-    api.ok(api.post("/accounts", json={"cookie": admin.get_ltx_user(second_account)["cookie"]}))
+    api.ok(api.post("/accounts", json={"cookie": admin.new_session(second_account)}))
     assert api.delete(f"/scheduler/{job}").status_code == 404
     assert api.ok(api.get("/scheduler/available"))["executing"][0]["jobId"] == kept
     admin.advance(120)
