@@ -30,7 +30,8 @@ def now() -> int:
 
 def base_url() -> str:
     """The origin of URLs in this answer: the configured public URL, else this request's own Host."""
-    return sim().config.public_url.rstrip("/") if sim().config.public_url else request.host_url.rstrip("/")
+    public = sim().config.public_url
+    return public.rstrip("/") if public else request.host_url.rstrip("/")
 
 
 def json_response(body: Any, status: int = 200) -> Response:
