@@ -41,7 +41,7 @@ class Deliveries:
         """Queue ``copies`` deliveries of ``body`` to ``url`` (faults may ask for duplicates or delays).
 
         The log keeps at most ``webhook_log_limit`` deliveries and about ``webhook_log_bytes``: the oldest
-        finished ones go first (a delivery still due is never dropped).
+        finished ones go first (a delivery still due is never dropped; it is trimmed once it finishes).
         """
         ids = []
         store = self.ctx.store
@@ -138,6 +138,8 @@ class Deliveries:
                 record["state"] = "retrying"
                 self.ctx.store.index_add(DUE, delivery_id, real_ms() + BACKOFF_MS[min(n - 1, len(BACKOFF_MS) - 1)])
             self.ctx.store.put(DELIVERY, delivery_id, record)
+            if record["state"] != "retrying":
+                self._trim()  # an enqueue stepped over it while it was due: the budget holds once it is done
             return record
 
     def release(self, delivery_ids: list[str]) -> None:
