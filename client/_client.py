@@ -5,7 +5,6 @@ from __future__ import annotations
 import mimetypes
 import os
 import re
-import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import requests
 from ltxstudio_mock.contracts.spec import Contract, get_contract
 
 from . import __version__
-from ._retry import TRANSPORT_ERRORS, RetryPolicy, parse_retry_after
+from ._retry import TRANSPORT_ERRORS, RetryPolicy, parse_retry_after, time_source_for
 from .exceptions import (
     AuthenticationError,
     JobFailedError,
@@ -91,7 +90,9 @@ class LTXStudioClient:
     `token` defaults to $USEAPI_TOKEN and `base_url` to $USEAPI_BASE_URL, then to the real service, so
     code written against the real API runs against the simulator with no change but the environment.
     `retries` extra attempts are made on 429 and transient failures (see `RetryPolicy` for which);
-    `sleep` and `clock` are injectable so tests (and the simulator's virtual clock) control time.
+    `sleep` and `clock` are injectable so tests (and the simulator's virtual clock) control time; left out,
+    they are real time unless a simulator claimed this client's base URL (`_retry.use_time_source`: the
+    `ltx_mock` fixture and `mock_ltxstudio` do), whose simulated clock then moves instead of the client waiting.
     Use it as a context manager, or call `close()`, to release the pooled connections.
     """
 
@@ -108,8 +109,8 @@ class LTXStudioClient:
         response_hook: ResponseHook | None = None,
         validate: bool = True,
         contract: Contract | None = None,
-        sleep: Callable[[float], Any] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Any] | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.token = token if token is not None else os.environ.get("USEAPI_TOKEN") or None
         self.base_url = (base_url or os.environ.get("USEAPI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
@@ -118,11 +119,18 @@ class LTXStudioClient:
         self.response_hook = response_hook
         self.validate = validate
         self._contract = contract
-        self.sleep = sleep
-        self.clock = clock
+        self.sleep: Callable[[float], Any] = sleep if sleep is not None else self._default_sleep
+        self.clock: Callable[[], float] = clock if clock is not None else self._default_clock
         self._own_session = session is None
         self.session = session if session is not None else requests.Session()
         self.session.headers.setdefault("User-Agent", f"ltxstudio-client/{__version__}")
+
+    def _default_sleep(self, seconds: float) -> None:
+        """Real time.sleep, or the simulated clock's advance when a simulator claimed our base URL."""
+        time_source_for(self.base_url).sleep(seconds)
+
+    def _default_clock(self) -> float:
+        return float(time_source_for(self.base_url).clock())
 
     # -- lifecycle -------------------------------------------------------------------------------
     def close(self) -> None:

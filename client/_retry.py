@@ -6,8 +6,11 @@ Kept apart from the client so the policy can be read (and tested) on its own.
 from __future__ import annotations
 
 import email.utils
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import requests
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
@@ -102,3 +105,47 @@ class RetryPolicy:
         if idempotent or method.upper() in {"GET", "HEAD", "DELETE"}:
             return True
         return request_was_not_sent(exc)
+
+
+# -- where the client's waiting goes ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TimeSource:
+    """How a client lets time pass (``sleep``) and reads it (``clock``, seconds)."""
+
+    sleep: Callable[[float], Any]
+    clock: Callable[[], float]
+
+
+#: Real time, bound now: a later patch of ``time.sleep`` (``simulate_sleep``) does not reach it.
+REAL_TIME = TimeSource(time.sleep, time.monotonic)
+
+_sources: list[tuple[str, TimeSource]] = []
+_sources_lock = threading.Lock()
+
+
+def use_time_source(prefix: str, source: TimeSource) -> Callable[[], None]:
+    """Clients whose ``base_url`` starts with ``prefix`` wait on ``source`` until the returned undo is called.
+
+    Why: a simulator with a paused clock (the ``ltx_mock`` fixture, ``mock_ltxstudio``) finishes a job only
+    when its simulated time moves, so a client polling it must move that time where it would sleep; sleeping
+    for real would only wait out its timeout. The newest registration for a prefix wins. A client built with
+    an explicit ``sleep=``/``clock=`` keeps its own.
+    """
+    entry = (prefix.rstrip("/"), source)
+    with _sources_lock:
+        _sources.insert(0, entry)
+
+    def undo() -> None:
+        with _sources_lock:
+            if entry in _sources:
+                _sources.remove(entry)
+
+    return undo
+
+
+def time_source_for(url: str) -> TimeSource:
+    """The time source for a client aimed at ``url``: a registered simulator's, else real time."""
+    for prefix, source in _sources:
+        if url == prefix or url.startswith(prefix + "/"):
+            return source
+    return REAL_TIME

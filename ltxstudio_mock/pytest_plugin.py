@@ -4,6 +4,15 @@ Installing ltxstudio-mock is enough: any test that names ``ltx_mock`` gets a liv
 simulator on a free loopback port, started once per session inside the test
 process and reset before each test (fresh state, clock paused), with its base
 URL, token, a control-API helper and a ready reference client.
+
+Three fixtures:
+
+- ``ltx_mock``: that live simulator (a socket on 127.0.0.1). Any ``LTXStudioClient`` aimed at it advances
+  its simulated clock where it would sleep (``wait()`` polling, 429 retries), so nothing waits for real.
+- ``ltx_mock_sleep``: ``ltx_mock`` with ``time.sleep`` simulated for the whole test, so the code under
+  test's own poll loop (``time.sleep(5)``) moves simulated time instead of waiting.
+- ``ltx_mock_inprocess``: ``mock_ltxstudio()`` active for the test: https://api.useapi.net itself is
+  answered in process (no socket); ``.simulate_sleep()`` switches simulated sleeping on for a block.
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ from typing import Any
 import pytest
 
 from ltxstudio_mock.admin_client import AdminClient
+from ltxstudio_mock.simtime import SimulatedTime
 
 DEMO_TOKEN = "demo-token"
 SUITE_MAX_EXAMPLES = 10  # contract checks inside a test suite: seconds, not a minute
@@ -45,13 +55,24 @@ class LtxMock:
         return self.app.extensions["ltx_sim"]
 
     @property
+    def time(self) -> SimulatedTime:
+        """The simulator's clock as this process sees it: ``sleep(s)`` advances it, ``now()`` reads it."""
+        return SimulatedTime(self.app)
+
+    @property
     def client(self) -> Any:
         """A reference LTXStudioClient pointed at this simulator; every response it reads is checked against
-        openapi.yaml."""
+        openapi.yaml, and where it would sleep (wait() polling, 429 retries) simulated time moves instead."""
         from ltxstudio_mock.client import LTXStudioClient
         from ltxstudio_mock.contracts.validate import validate_response
 
-        return LTXStudioClient(self.token, base_url=self.base_url, response_hook=validate_response)
+        clock = self.time
+        return LTXStudioClient(self.token, base_url=self.base_url, response_hook=validate_response,
+                               sleep=clock.sleep, clock=clock.now)
+
+    def simulate_sleep(self) -> Any:
+        """Context manager: ``time.sleep`` advances this simulator's clock while it is open."""
+        return self.time.simulate_sleep()
 
     def reset(self) -> None:
         self.admin.reset()
@@ -86,12 +107,37 @@ def ltx_mock_server() -> Iterator[Any]:
 
 
 @pytest.fixture
-def ltx_mock(ltx_mock_server: Any) -> LtxMock:
-    """A live simulator in its start-up state: demo token, demo account, paused clock, no faults."""
+def ltx_mock(ltx_mock_server: Any) -> Iterator[LtxMock]:
+    """A live simulator in its start-up state: demo token, demo account, paused clock, no faults.
+
+    While the test runs, LTXStudioClients aimed at it (without their own ``sleep=``) move its clock
+    instead of sleeping.
+    """
     admin = AdminClient(ltx_mock_server.url, token=ltx_mock_server.app.extensions["ltx_sim"].config.admin_token)
     admin.reset()
     admin.clear_faults()
-    return LtxMock(url=ltx_mock_server.url, token=DEMO_TOKEN, admin=admin, app=ltx_mock_server.app)
+    mock = LtxMock(url=ltx_mock_server.url, token=DEMO_TOKEN, admin=admin, app=ltx_mock_server.app)
+    release = mock.time.claim_clients(mock.base_url)
+    yield mock
+    release()
+
+
+@pytest.fixture
+def ltx_mock_sleep(ltx_mock: LtxMock) -> Iterator[LtxMock]:
+    """``ltx_mock`` with ``time.sleep`` simulated for the test: each call advances the simulated clock."""
+    with ltx_mock.simulate_sleep():
+        yield ltx_mock
+
+
+@pytest.fixture
+def ltx_mock_inprocess() -> Iterator[Any]:
+    """``mock_ltxstudio()`` for the test: requests/httpx calls to https://api.useapi.net/v1/ltxstudio are
+    answered in this process (no socket). Yields the ``MockLTXStudio`` (token, headers, base_url, admin, client).
+    """
+    from ltxstudio_mock.inprocess import MockLTXStudio
+
+    with MockLTXStudio() as mock:
+        yield mock
 
 
 def pytest_configure(config: pytest.Config) -> None:
