@@ -43,7 +43,7 @@ API_PATH = "/v1/ltxstudio"
 #: What the simulator serves on the intercepted host; every other path there goes through untouched.
 SERVED_PATHS = (API_PATH, "/storage", "/__admin")
 DEMO_TOKEN = "demo-token"
-METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE")
 
 F = TypeVar("F", bound=Callable[..., Any])
 Headers = list[tuple[str, str]]
