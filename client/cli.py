@@ -24,14 +24,25 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from ltxstudio_mock.clitools import OneLineErrors, http_url
+
 from ._client import LTXStudioClient
 from .exceptions import LTXStudioError, NotFoundError, ValidationError
 from .models import Job, JobCreated
 
 __all__ = ["client", "main"]
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True)
+
+def _console(*, stderr: bool = False) -> Console:
+    """Lines never wrapped: on a terminal rich knows its width; elsewhere (a CI log, a pipe) it would assume
+    80 columns and break error messages and tables mid-line, so it gets room instead."""
+    stream = sys.stderr if stderr else sys.stdout
+    wide = None if getattr(stream, "isatty", lambda: False)() else 10_000
+    return Console(stderr=stderr, soft_wrap=True, width=wide)
+
+
+out = _console()
+err = _console(stderr=True)
 
 
 def make_client(token: str | None, base_url: str | None) -> LTXStudioClient:
@@ -60,21 +71,29 @@ _KEY = "client.api"
 
 
 def _api(ctx: click.Context) -> LTXStudioClient:
+    """The client, built on first use (so that `--help` of any command works without a token)."""
     # ctx.meta is shared by the whole command tree, so this works when mounted under another group.
-    api: LTXStudioClient = ctx.meta[_KEY]
+    api: LTXStudioClient | None = ctx.meta.get(_KEY)
+    if api is None:
+        token, base_url = ctx.meta[_KEY + ".options"]
+        if not token:
+            raise CLIError("no API token: set USEAPI_TOKEN or pass --token (the simulator's demo token is "
+                           "demo-token)")
+        api = make_client(token, base_url)
+        ctx.meta[_KEY] = api
+        ctx.find_root().call_on_close(api.close)
     return api
 
 
-@click.group(name="client")
+@click.group(name="client", cls=OneLineErrors)
 @click.option("--token", envvar="USEAPI_TOKEN", help="API token [env USEAPI_TOKEN].", show_envvar=False)
-@click.option("--base-url", envvar="USEAPI_BASE_URL", default=None,
+@click.option("--base-url", envvar="USEAPI_BASE_URL", default=None, callback=http_url,
               help="API base URL [env USEAPI_BASE_URL; default the real service].")
 @click.pass_context
 def client(ctx: click.Context, token: str | None, base_url: str | None) -> None:
     """Talk to the LTX Studio API (or the simulator) with the reference client."""
-    api = make_client(token, base_url)
-    ctx.meta[_KEY] = api
-    ctx.call_on_close(api.close)
+    ctx.meta.pop(_KEY, None)
+    ctx.meta[_KEY + ".options"] = (token, base_url)
 
 
 # -- shared pieces -------------------------------------------------------------------------------

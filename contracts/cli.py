@@ -8,10 +8,13 @@ import click
 from ltxstudio_mock.contracts.runner import (
     DEFAULT_ARTIFACT_TIMEOUT_S,
     DEFAULT_MAX_EXAMPLES,
+    DEFAULT_REQUEST_TIMEOUT_S,
     PHASES,
     UnsafeTarget,
     is_loopback,
 )
+
+from ltxstudio_mock.clitools import http_url
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8787/v1/ltxstudio"
 DEMO_TOKEN = "demo-token"
@@ -23,7 +26,7 @@ def _split(values: tuple[str, ...]) -> list[str]:
 
 
 @click.command("check")
-@click.option("--base-url", envvar="USEAPI_BASE_URL", default=DEFAULT_BASE_URL, show_default=True,
+@click.option("--base-url", envvar="USEAPI_BASE_URL", default=DEFAULT_BASE_URL, show_default=True, callback=http_url,
               help="API root of the server to test (env USEAPI_BASE_URL).")
 @click.option("--token", envvar="USEAPI_TOKEN", default=None,
               help=f"API token (env USEAPI_TOKEN); defaults to {DEMO_TOKEN} for a loopback server.")
@@ -42,10 +45,14 @@ def _split(values: tuple[str, ...]) -> list[str]:
               help="Schemathesis phases to run, comma-separated.")
 @click.option("--artifact-timeout", type=float, default=DEFAULT_ARTIFACT_TIMEOUT_S, show_default=True,
               help="Seconds a completed job may take to show its artifact (simulated on a paused simulator).")
+@click.option("--request-timeout", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_REQUEST_TIMEOUT_S,
+              show_default=True,
+              help="Seconds one request may take; the default covers the contract's longest hold "
+                   "(pollForResult: 20 polls x 3 s) plus a margin.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
 def check(base_url: str, token: str | None, max_examples: int, seed: int | None, read_only: bool,
           allow_spend: bool, junit_xml: str | None, include: tuple[str, ...], exclude: tuple[str, ...],
-          phases: str, artifact_timeout: float, quiet: bool) -> None:
+          phases: str, artifact_timeout: float, request_timeout: float, quiet: bool) -> None:
     """Check a server against openapi.yaml and this API's rules; exit 1 on any failure.
 
     Runs schemathesis over every operation (stateless, then stateful along the spec's links) with
@@ -66,6 +73,7 @@ def check(base_url: str, token: str | None, max_examples: int, seed: int | None,
         report = run_checks(base_url, token, max_examples=max_examples, seed=seed, read_only=read_only,
                             allow_spend=allow_spend, include=_split(include), exclude=_split(exclude),
                             phases=_split((phases,)), artifact_timeout_s=artifact_timeout,
+                            request_timeout=request_timeout,
                             progress=None if quiet else lambda msg: click.echo(f"ltx-mock check: {msg}", err=True))
     except (UnsafeTarget, ValueError) as exc:
         raise click.UsageError(str(exc)) from None

@@ -47,6 +47,24 @@ from ltxstudio_mock.contracts.spec import get_contract, load_spec
 #: simulator (``ltx-mock serve --speed 1000``) takes well under the two-minute budget with it.
 DEFAULT_MAX_EXAMPLES = 100
 DEFAULT_ARTIFACT_TIMEOUT_S = 30.0
+POLL_INTERVAL_S = 3  # "each attempt waits 3 seconds" (the docs' pollForResult)
+POLL_FOR_RESULT_MAX = 20  # openapi.yaml's PollForResult maximum (tests/contracts check the two agree)
+REQUEST_TIMEOUT_MARGIN_S = 30.0  # on top of the longest hold: transport and the server's own work
+
+
+def longest_legitimate_wait_s(spec: str | None = None) -> float:
+    """The longest a conforming server may hold one request: ``pollForResult`` at its maximum × 3 s (60 s).
+
+    A simulator holds such a request for at most that many *real* seconds at any speed (slower clocks
+    are cut off there), and a paused one answers at once, so this bounds every server we check.
+    """
+    schema = load_spec(spec).get("components", {}).get("schemas", {}).get("PollForResult", {})
+    return float(schema.get("maximum", POLL_FOR_RESULT_MAX)) * POLL_INTERVAL_S
+
+
+#: Per-request timeout of ``ltx-mock check``: a legitimate pollForResult hold must never look like a hang.
+#: A constant (not read from the spec at import): ``ltx-mock`` starts without parsing openapi.yaml.
+DEFAULT_REQUEST_TIMEOUT_S = POLL_FOR_RESULT_MAX * POLL_INTERVAL_S + REQUEST_TIMEOUT_MARGIN_S
 PHASES = ("examples", "coverage", "fuzzing", "stateful")
 READ_ONLY_METHODS = frozenset({"GET"})
 SAFE_PROBE_METHODS = ("OPTIONS", "TRACE")
@@ -392,7 +410,8 @@ def _preflight(run: _Run) -> list[str]:
 def run_checks(base_url: str, token: str, *, max_examples: int = DEFAULT_MAX_EXAMPLES, seed: int | None = None,
                read_only: bool = False, allow_spend: bool = False, include: Sequence[str] = (),
                exclude: Sequence[str] = (), phases: Sequence[str] = PHASES, spec: str | None = None,
-               artifact_timeout_s: float = DEFAULT_ARTIFACT_TIMEOUT_S, request_timeout: float = 30.0,
+               artifact_timeout_s: float = DEFAULT_ARTIFACT_TIMEOUT_S,
+               request_timeout: float = DEFAULT_REQUEST_TIMEOUT_S,
                max_steps: int | None = None, progress: Callable[[str], None] | None = None) -> Report:
     """Check the server at ``base_url`` (the API root, e.g. http://127.0.0.1:8787/v1/ltxstudio) against the contract.
 

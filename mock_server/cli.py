@@ -13,6 +13,8 @@ import click
 from ltxstudio_mock.mock_server.config import DEMO_EMAIL, DEMO_TOKEN, SimConfig
 from ltxstudio_mock.mock_server.server import SERVERS
 
+from ltxstudio_mock.clitools import OneLineErrors
+
 
 def _mask(token: str) -> str:
     """A token as the banner shows it: the demo token whole (it is public), others by their first 4 characters."""
@@ -65,7 +67,7 @@ def _banner(host: str, port: int, config: SimConfig, what: dict[str, Any], *, se
     return "\n".join(lines)
 
 
-@click.group()
+@click.group(cls=OneLineErrors)
 @click.version_option(package_name="ltxstudio-mock")
 def main() -> None:
     """ltxstudio-mock: an offline, stateful simulator of the useapi.net LTX Studio API v1."""
@@ -213,14 +215,9 @@ def snapshot(file: str, url: str, assets_dir: str | None, admin_token: str | Non
     import base64
     import mimetypes
 
-    import requests
     from ltxstudio_mock.mock_server.scenario import dump_yaml
 
-    headers = {"X-Admin-Token": admin_token} if admin_token else {}
-    resp = requests.get(f"{url.rstrip('/')}/__admin/snapshot", headers=headers, timeout=60)
-    if resp.status_code != 200:
-        raise click.ClickException(f"GET /__admin/snapshot: {resp.status_code} {resp.text[:500]}")
-    doc = resp.json()
+    doc = _read_snapshot(url, admin_token)
     target = Path(file)
     if assets_dir:
         folder = Path(assets_dir)
@@ -254,6 +251,33 @@ def proxy(upstream: str, host: str, port: int, record: str | None, junit_xml: st
     run(app, host, port, junit_xml=junit_xml, record=record,
         banner=f"ltx-mock proxy: http://{host}:{{port}}/v1/ltxstudio -> {upstream.rstrip('/')}\n"
                f"  violations: http://{host}:{{port}}/__proxy/violations (and one line each on stderr)")
+
+
+def _read_snapshot(url: str, admin_token: str | None = None) -> dict:
+    """GET /__admin/snapshot, every failure one line that names --url."""
+    import requests
+
+    target = f"{url.rstrip('/')}/__admin/snapshot"
+    headers = {"X-Admin-Token": admin_token} if admin_token else {}
+    try:
+        resp = requests.get(target, headers=headers, timeout=60)
+    except requests.ConnectionError:
+        raise click.ClickException(f"nothing is listening at {url} (--url): start `ltx-mock serve` there, "
+                                   "or point --url at a running simulator") from None
+    except requests.RequestException as exc:
+        reason = " ".join(str(exc).split())
+        raise click.ClickException(f"cannot read a snapshot from {url} (--url): {reason}") from None
+    if resp.status_code != 200:
+        body = " ".join(resp.text[:300].split())
+        raise click.ClickException(f"{url} (--url) answered GET /__admin/snapshot with {resp.status_code}: "
+                                   f"{body} (is it an ltx-mock simulator?)")
+    try:
+        doc = resp.json()
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict):
+        raise click.ClickException(f"{url} (--url) did not answer with a snapshot (is it an ltx-mock simulator?)")
+    return doc
 
 
 def _mount_optional() -> None:
