@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from pathlib import Path
 from typing import Any
@@ -23,12 +24,16 @@ def test_readme_has_the_examples_the_issues_ask_for() -> None:
 
 
 @pytest.mark.parametrize("block", TESTS, ids=lambda b: re.search(r"def (test_\w+)", b)[1])
-def test_readme_example(block: str, ltx_mock: Any, tmp_path: Path) -> None:
-    namespace: dict[str, Any] = {}
+def test_readme_example(block: str, request: pytest.FixtureRequest) -> None:
+    """Each test function of the block runs with the fixtures its parameters name, as pytest would."""
+    namespace: dict[str, Any] = {"__name__": "readme_example"}
     exec(compile(block, str(README), "exec"), namespace)
-    for name, fn in namespace.items():
+    ran = 0
+    for name, fn in list(namespace.items()):
         if name.startswith("test_") and callable(fn):
-            fn(ltx_mock)
+            fn(**{p: request.getfixturevalue(p) for p in inspect.signature(fn).parameters})
+            ran += 1
+    assert ran
 
 
 def test_readme_client_in_five_lines(ltx_mock: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
