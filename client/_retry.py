@@ -145,7 +145,9 @@ def use_time_source(prefix: str, source: TimeSource) -> Callable[[], None]:
 
 def time_source_for(url: str) -> TimeSource:
     """The time source for a client aimed at ``url``: a registered simulator's, else real time."""
-    for prefix, source in _sources:
+    with _sources_lock:
+        sources = list(_sources)
+    for prefix, source in sources:
         if url == prefix or url.startswith(prefix + "/"):
             return source
     return REAL_TIME
