@@ -13,6 +13,11 @@ What is isolated, and why it is still fast (the whole test must take under 30 s 
   ``.pth`` files inside that folder (our editable install's import hook) are not run, so ``ltxstudio_mock``
   resolves to the wheel, which the project's first test asserts. Installing the dependencies from PyPI instead
   would cost a minute and test pip, not us.
+
+The 30 s budget is wall time, which on a shared 2-core machine depends on who else is running: the whole run
+needs about 6 s of CPU (measured: 19 s of wall time at load average 7.6, 41 s at 10.4 beside the rest of the
+suite and six other test runs). So the budget is asserted when the machine is not oversubscribed (load average
+at most twice the cores, as in CI) and reported as a warning otherwise; a hard ceiling of 120 s holds always.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import sys
 import sysconfig
 import textwrap
 import time
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -30,6 +36,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BUDGET_S = 30.0
+CEILING_S = 120.0
 
 PROJECT = {
     "pytest.ini": """
@@ -150,6 +157,7 @@ def run(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
 @pytest.mark.slow
 def test_wheel_in_a_fresh_venv_serves_a_separate_project(tmp_path: Path) -> None:
     times: dict[str, float] = {}
+    load_before = os.getloadavg()[0]
     t0 = time.monotonic()
 
     wheels = tmp_path / "dist"
@@ -178,4 +186,12 @@ def test_wheel_in_a_fresh_venv_serves_a_separate_project(tmp_path: Path) -> None
     summary = ", ".join(f"{k} {v:.1f}s" for k, v in times.items())
     print(f"wheel project: {summary}; total {total:.1f}s (load average {os.getloadavg()[0]:.1f})")
     assert "6 passed" in proc.stdout, proc.stdout
-    assert total < BUDGET_S, f"took {total:.1f}s ({summary})"
+    assert total < CEILING_S, f"took {total:.1f}s ({summary})"
+    oversubscribed = max(load_before, os.getloadavg()[0]) > 2 * (os.cpu_count() or 1)
+    if oversubscribed:
+        if total >= BUDGET_S:
+            warnings.warn(f"wheel project took {total:.1f}s ({summary}) on an oversubscribed machine "
+                          f"(load average {os.getloadavg()[0]:.1f}); the {BUDGET_S:.0f} s budget is not judged",
+                          stacklevel=1)
+    else:
+        assert total < BUDGET_S, f"took {total:.1f}s ({summary})"
