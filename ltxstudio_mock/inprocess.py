@@ -150,7 +150,7 @@ class MockLTXStudio:
         self.tokens = list(tokens) if tokens else [DEMO_TOKEN]
         self.simulate_sleep_on_start = simulate_sleep
         self.intercept_httpx = httpx
-        self._config = {"tokens": self.tokens, "scenario": scenario, "seed": seed, "paused": paused,
+        self._config: dict[str, Any] = {"tokens": self.tokens, "scenario": scenario, "seed": seed, "paused": paused,
                         "speed": speed, "demo": demo, "strict_responses": strict_responses}
         self.app: Any = None
         self._stack: ExitStack | None = None
@@ -255,7 +255,7 @@ class MockLTXStudio:
 
     def __call__(self, func: F) -> F:
         """Decorate ``func``: each call runs inside a fresh activation of this configuration."""
-        config = {**self._config, "simulate_sleep": self.simulate_sleep_on_start, "url": self.url,
+        config: dict[str, Any] = {**self._config, "simulate_sleep": self.simulate_sleep_on_start, "url": self.url,
                   "httpx": self.intercept_httpx}
         if inspect.iscoroutinefunction(func):
             @functools.wraps(func)
@@ -292,10 +292,10 @@ class MockLTXStudio:
 
         served = self._served()
         mock = responses.RequestsMock(assert_all_requests_are_fired=False,
-                                      real_adapter_send=HTTPAdapter.send)  # type: ignore[arg-type]
+                                      real_adapter_send=HTTPAdapter.send)
         app = self.app
 
-        def answer(request: requests.PreparedRequest) -> tuple[int, Headers, bytes]:
+        def answer(request: requests.PreparedRequest) -> Any:  # (status, header list, body): responses takes a list
             try:
                 return dispatch(app, request.method or "GET", request.url or "", request.headers, request.body)
             except DroppedConnection as exc:

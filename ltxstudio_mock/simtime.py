@@ -80,7 +80,7 @@ class SimulatedTime:
                     self.sleep(seconds)
 
             simulated_sleep.__doc__ = "time.sleep, simulated by ltxstudio-mock: advances the simulator's clock."
-            time.sleep = simulated_sleep
+            time.sleep = simulated_sleep  # type: ignore[assignment]
         try:
             yield
         finally:
