@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from ltxstudio_mock.contracts.clitools import OneLineErrors, http_url
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -23,8 +24,6 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
-
-from ltxstudio_mock.clitools import OneLineErrors, http_url
 
 from ._client import LTXStudioClient
 from .exceptions import LTXStudioError, NotFoundError, ValidationError

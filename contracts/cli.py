@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import click
+from ltxstudio_mock.contracts.clitools import http_url
 from ltxstudio_mock.contracts.runner import (
     DEFAULT_ARTIFACT_TIMEOUT_S,
     DEFAULT_MAX_EXAMPLES,
@@ -13,8 +14,6 @@ from ltxstudio_mock.contracts.runner import (
     UnsafeTarget,
     is_loopback,
 )
-
-from ltxstudio_mock.clitools import http_url
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8787/v1/ltxstudio"
 DEMO_TOKEN = "demo-token"

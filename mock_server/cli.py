@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import click
+from ltxstudio_mock.contracts.clitools import OneLineErrors
 from ltxstudio_mock.mock_server.config import DEMO_EMAIL, DEMO_TOKEN, SimConfig
 from ltxstudio_mock.mock_server.server import SERVERS
-
-from ltxstudio_mock.clitools import OneLineErrors
 
 
 def _mask(token: str) -> str:
