@@ -150,8 +150,11 @@ class MockLTXStudio:
         self.tokens = list(tokens) if tokens else [DEMO_TOKEN]
         self.simulate_sleep_on_start = simulate_sleep
         self.intercept_httpx = httpx
-        self._config: dict[str, Any] = {"tokens": self.tokens, "scenario": scenario, "seed": seed, "paused": paused,
-                        "speed": speed, "demo": demo, "strict_responses": strict_responses}
+        # public_url: the intercepted origin is this simulator's public name (signed asset URLs are built on it,
+        # and the control API's DNS-rebinding guard accepts it as the Host).
+        self._config: dict[str, Any] = {
+            "public_url": self.url, "tokens": self.tokens, "scenario": scenario, "seed": seed, "paused": paused,
+            "speed": speed, "demo": demo, "strict_responses": strict_responses}
         self.app: Any = None
         self._stack: ExitStack | None = None
         self._admin: AdminClient | None = None
@@ -255,7 +258,8 @@ class MockLTXStudio:
 
     def __call__(self, func: F) -> F:
         """Decorate ``func``: each call runs inside a fresh activation of this configuration."""
-        config: dict[str, Any] = {**self._config, "simulate_sleep": self.simulate_sleep_on_start, "url": self.url,
+        options = {k: v for k, v in self._config.items() if k != "public_url"}  # public_url follows url
+        config: dict[str, Any] = {**options, "simulate_sleep": self.simulate_sleep_on_start, "url": self.url,
                   "httpx": self.intercept_httpx}
         if inspect.iscoroutinefunction(func):
             @functools.wraps(func)
