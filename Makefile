@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8787
 
-.PHONY: serve test install install-test lint typecheck bench clean
+.PHONY: serve test test-long install install-test lint typecheck bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -32,6 +32,11 @@ test: install-test
 	$(BIN)/ruff check .
 	$(typecheck)
 	$(BIN)/python -m pytest -n 2 -q
+
+# The real-time runs of many minutes that `make test` skips (e.g. `ltx-mock check` with its defaults against a
+# simulator at speed 1: ~8 minutes, most of it pollForResult holds).
+test-long: install-test
+	$(BIN)/python -m pytest -q -m long --run-long
 
 lint: install-test
 	$(BIN)/ruff check .

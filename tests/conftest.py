@@ -24,6 +24,21 @@ def _redis_helper() -> ModuleType:
     return sys.modules[name]
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-long", action="store_true", default=False,
+                     help="also run the tests marked `long` (real-time runs of many minutes; `make test-long`)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`long` tests take many real minutes (the whole suite must stay under 5): run them with --run-long."""
+    if config.getoption("--run-long"):
+        return
+    skip = pytest.mark.skip(reason="long real-time run: `make test-long` (pytest --run-long) runs it")
+    for item in items:
+        if "long" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """``redis://127.0.0.1:PORT/0`` of a real redis-server (never a fake), started on first use, once per session."""

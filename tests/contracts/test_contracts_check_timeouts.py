@@ -81,7 +81,7 @@ def served_at_speed_1(tmp_path: Path) -> Iterator[str]:
         log.close()
 
 
-@pytest.mark.slow
+@pytest.mark.long
 def test_check_with_its_defaults_passes_against_serve_at_speed_1(served_at_speed_1: str, tmp_path: Path) -> None:
     """The whole default run (measured: about 8 minutes on a loaded 2-core machine, ~4 of them pollForResult
     holds); only --base-url is given, because the port is free-picked."""
