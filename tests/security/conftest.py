@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import threading
 import uuid
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -60,40 +57,3 @@ def serve(store_url: str | None) -> Iterator[Callable[..., Live]]:
         if store_url and store_url.startswith("redis"):
             server.app.extensions["ltx_sim"].store.clear()
         server.app.extensions["ltx_sim"].store.close()
-
-
-class Receiver:
-    """A loopback HTTP server that answers 200 to every webhook POST and counts them."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"null")
-                with receiver._lock:
-                    receiver.count += 1
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.stop()

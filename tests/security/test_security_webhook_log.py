@@ -26,16 +26,16 @@ def test_security_delivery_log_keeps_at_most_its_entry_limit(serve: Any, receive
     live = serve(background=True, webhook_log_limit=8)
     ids = finish_jobs(live, 20, receiver.url)
     deadline = time.monotonic() + 30  # real time: deliveries go over loopback from the worker thread
-    while receiver.count < 20 and time.monotonic() < deadline:
+    while len(receiver.calls) < 20 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert receiver.count == 20
+    assert len(receiver.calls) == 20
     log = requests.get(f"{live.admin}/webhooks", timeout=10).json()
     assert len(log) <= 8 + live.sim.deliveries.pending(), len(log)
     while live.sim.deliveries.pending() and time.monotonic() < deadline:  # the receiver sees an attempt
         time.sleep(0.02)                                                   # a moment before it is logged
     ids += finish_jobs(live, 1, receiver.url)  # one more enqueue trims what had finished meanwhile
     deadline = time.monotonic() + 30
-    while receiver.count < 21 and time.monotonic() < deadline:
+    while len(receiver.calls) < 21 and time.monotonic() < deadline:
         time.sleep(0.05)
     log = requests.get(f"{live.admin}/webhooks", timeout=10).json()
     assert len(log) == 8, [d["state"] for d in log]
