@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from ltxstudio_mock.mock_server.bounds import load_json
@@ -30,9 +31,12 @@ ENTRY_OVERHEAD = 256  # the fixed fields of an entry, counted towards the byte c
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
-def mask_form(form: dict[str, str]) -> dict[str, str]:
-    """Form fields as logged: each value bounded and masked like a JSON body's strings (same parser)."""
-    return {mask_text(k[:256]): mask_text(v[:BODY_LIMIT]) for k, v in form.items()}
+def mask_form(form: Mapping[str | None, str | None]) -> dict[str, str]:
+    """Form fields as logged: each value bounded and masked like a JSON body's strings (same parser).
+
+    A part whose name werkzeug cannot read (e.g. ``name="x\\"``: the quote escaped) comes with the name None.
+    """
+    return {mask_text((k or "")[:256]): mask_text((v or "")[:BODY_LIMIT]) for k, v in form.items()}
 
 
 def mask_headers(headers: Any) -> dict[str, str]:
