@@ -203,12 +203,7 @@ class MockLTXStudio:
     def client(self) -> Any:
         """A reference LTXStudioClient on ``base_url`` (intercepted while active); it advances the simulated
         clock where it would sleep, and checks every response against openapi.yaml."""
-        from ltxstudio_mock.client import LTXStudioClient
-        from ltxstudio_mock.contracts.validate import validate_response
-
-        clock = self.time
-        return LTXStudioClient(self.token, base_url=self.base_url, response_hook=validate_response,
-                               sleep=clock.sleep, clock=clock.now)
+        return self.time.client(self.token, self.base_url)
 
     def simulate_sleep(self) -> Any:
         """Context manager: ``time.sleep`` advances the simulated clock while it is open."""

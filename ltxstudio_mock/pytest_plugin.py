@@ -63,12 +63,7 @@ class LtxMock:
     def client(self) -> Any:
         """A reference LTXStudioClient pointed at this simulator; every response it reads is checked against
         openapi.yaml, and where it would sleep (wait() polling, 429 retries) simulated time moves instead."""
-        from ltxstudio_mock.client import LTXStudioClient
-        from ltxstudio_mock.contracts.validate import validate_response
-
-        clock = self.time
-        return LTXStudioClient(self.token, base_url=self.base_url, response_hook=validate_response,
-                               sleep=clock.sleep, clock=clock.now)
+        return self.time.client(self.token, self.base_url)
 
     def simulate_sleep(self) -> Any:
         """Context manager: ``time.sleep`` advances this simulator's clock while it is open."""

@@ -58,6 +58,15 @@ class SimulatedTime:
     def source(self) -> TimeSource:
         return TimeSource(self.sleep, self.now)
 
+    def client(self, token: str, base_url: str) -> Any:
+        """A reference LTXStudioClient on ``base_url`` that checks every response against openapi.yaml and,
+        where it would sleep (wait() polling, 429 retries), advances this clock instead."""
+        from ltxstudio_mock.client import LTXStudioClient
+        from ltxstudio_mock.contracts.validate import validate_response
+
+        return LTXStudioClient(token, base_url=base_url, response_hook=validate_response,
+                               sleep=self.sleep, clock=self.now)
+
     def claim_clients(self, prefix: str) -> Callable[[], None]:
         """LTXStudioClients aimed at ``prefix`` use this clock; returns the undo."""
         return use_time_source(prefix, self.source())
