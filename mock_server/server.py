@@ -36,10 +36,10 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, Self
 
 from ltxstudio_mock.mock_server.config import SimConfig
-from werkzeug.serving import ThreadedWSGIServer, make_server
+from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler, make_server
 
 CONFIG_ENV = "LTX_MOCK_CONFIG"
 WORKERS_ENV = "LTX_MOCK_WORKERS"
@@ -414,9 +414,10 @@ def _worker_main(argv: list[str]) -> None:
 class ServerThread:
     """A live simulator on a free loopback port inside this process (tests, the pytest plugin)."""
 
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0,
+                 handler: type[WSGIRequestHandler] | None = None) -> None:
         self.app = app
-        self._server = ThreadedWSGIServer(host, port, app)  # what make_server(threaded=True) builds
+        self._server = ThreadedWSGIServer(host, port, app, handler=handler)  # make_server(threaded=True)
         self._server.daemon_threads = True
         self.host = host
         self.port = self._server.server_port
@@ -429,16 +430,22 @@ class ServerThread:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> ServerThread:
+    def start(self) -> Self:
         self._thread.start()
         return self
 
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
-        worker = self.app.extensions.get("ltx_worker")
+        worker = getattr(self.app, "extensions", {}).get("ltx_worker")
         if worker is not None:
             worker.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 if __name__ == "__main__":

@@ -1,20 +1,20 @@
 """Serving the proxy: werkzeug's threaded server (one thread per connection, so a long ``pollForResult``
 wait holds only its own), and the reports written when it stops (Ctrl-C, SIGTERM).
 
-The simulator's production server (granian) is not used here: its backpressure caps requests in flight
-at its thread count, which long upstream waits would exhaust, and the proxy's cost is the upstream's
-latency, not its own.
+The simulator's production server (waitress, behind an admission limit of a few request threads) is not
+used here: long upstream waits would hold those slots, and the proxy's cost is the upstream's latency,
+not its own.
 """
 
 from __future__ import annotations
 
 import signal
 import sys
-import threading
 from types import FrameType
 from typing import Any
 
 from ltxstudio_mock.mock_server.proxy.app import ProxyApp
+from ltxstudio_mock.mock_server.server import ServerThread
 from werkzeug.serving import BaseWSGIServer, ThreadedWSGIServer, WSGIRequestHandler
 
 
@@ -56,30 +56,8 @@ def run(app: ProxyApp, host: str, port: int, *, junit_xml: str | None = None, re
               file=sys.stderr, flush=True)
 
 
-class ProxyServer:
-    """The proxy on a free loopback port inside this process (tests)."""
+class ProxyServer(ServerThread):
+    """The proxy on a free loopback port inside this process (tests): the simulator's test server, quiet."""
 
     def __init__(self, app: ProxyApp, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.app = app
-        self._server = _server(app, host, port)
-        self.host = host
-        self.port = self._server.server_port
-        self._thread = threading.Thread(target=self._server.serve_forever, name="ltx-mock-proxy", daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def start(self) -> ProxyServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> ProxyServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().__init__(app, host, port, handler=_QuietHandler)
