@@ -9,11 +9,14 @@ from __future__ import annotations
 import io
 import json
 import socket
+import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
+import requests
 from PIL import Image
 
 
@@ -23,6 +26,25 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def wait_serving(url: str, proc: subprocess.Popen[Any], log: Path, timeout: float = 60) -> None:
+    """Until an ``ltx-mock serve`` subprocess at ``url`` answers GET /__admin/clock with 200.
+
+    Raises RuntimeError (it exited) or TimeoutError, with the tail of its ``log``.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if requests.get(f"{url}/__admin/clock", timeout=2).ok:
+                return
+        except requests.RequestException:
+            pass
+        if proc.poll() is not None:
+            raise RuntimeError(f"ltx-mock serve exited: {log.read_text(errors='replace')[-2000:]}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"ltx-mock serve not up after {timeout}s: {log.read_text(errors='replace')[-2000:]}")
+        time.sleep(0.05)
 
 
 def png_bytes(size: tuple[int, int] = (8, 8), color: tuple[int, int, int] = (10, 120, 200)) -> bytes:

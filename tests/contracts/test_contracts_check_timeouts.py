@@ -12,12 +12,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
+from helpers import wait_serving
 from ltxstudio_mock.contracts.runner import DEFAULT_REQUEST_TIMEOUT_S, run_checks
 from ltxstudio_mock.mock_server import SimConfig, create_app
 from ltxstudio_mock.mock_server.server import ServerThread
@@ -59,16 +58,7 @@ def served_at_speed_1(tmp_path: Path) -> Iterator[str]:
                             start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"{url}/__admin/clock", timeout=2).ok:
-                    break
-            except requests.RequestException:
-                pass
-            assert proc.poll() is None, (tmp_path / "serve.log").read_text()
-            assert time.monotonic() < deadline, "ltx-mock serve did not answer within 60 s"
-            time.sleep(0.2)
+        wait_serving(url, proc, tmp_path / "serve.log", timeout=60)
         yield url + "/v1/ltxstudio"
     finally:
         for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import requests
-from helpers import free_port
+from helpers import free_port, wait_serving
 
 from ltxstudio_mock.admin_client import AdminClient
 
@@ -39,17 +39,11 @@ class Served:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "ltxstudio_mock.mock_server.cli", "serve", "--port", str(self.port), *args],
             cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"{self.url}/__admin/clock", timeout=1).ok:
-                    return
-            except requests.RequestException:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.kill()
-                raise RuntimeError(f"ltx-mock serve did not start: {log.read_text(errors='replace')[-2000:]}")
-            time.sleep(0.05)
+        try:
+            wait_serving(self.url, self.proc, log, timeout=30)
+        except (RuntimeError, TimeoutError):
+            self.kill()
+            raise
 
     def kill(self) -> None:
         """SIGKILL the server and its children (the process group we started), then reap it."""

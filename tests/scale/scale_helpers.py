@@ -6,10 +6,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import requests
+from helpers import wait_serving
 
 ROOT = Path(__file__).resolve().parents[2]
 LTX_MOCK = str(Path(sys.executable).with_name("ltx-mock"))
@@ -27,17 +26,8 @@ class Serve:
         self.log = log
 
     def wait_up(self, timeout: float = 60) -> Serve:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"ltx-mock serve exited: {self.log.read_text(errors='replace')[-2000:]}")
-            try:
-                if requests.get(self.url + "/__admin/clock", timeout=2).status_code == 200:
-                    return self
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"ltx-mock serve not up after {timeout}s: {self.log.read_text(errors='replace')[-2000:]}")
+        wait_serving(self.url, self.proc, self.log, timeout)
+        return self
 
     def worker_pids(self) -> list[int]:
         """The granian worker processes: children of the master (the CLI process), from /proc."""
