@@ -77,7 +77,7 @@ def pieces(n: int) -> list[list[Any]]:
     app, _ = simulator_app()
     sim = app.extensions["ltx_sim"]
     journal = app.extensions["ltx_journal"]
-    faults = app.extensions["ltx_faults"]
+    faults = app.extensions["ltx_sim"].faults
     tenant = tenant_id("demo-token")
     now = sim.now()
     body = sim.scheduler.available(tenant, now)

@@ -24,7 +24,7 @@ from ltxstudio_mock.mock_server import api
 from ltxstudio_mock.mock_server.config import SimConfig
 from ltxstudio_mock.mock_server.cookies import install_log_filter, mask_text
 from ltxstudio_mock.mock_server.errors import ApiError
-from ltxstudio_mock.mock_server.faults import Faults
+from ltxstudio_mock.mock_server.faults import apply_before
 from ltxstudio_mock.mock_server.journal import FORM_TYPES, Journal, mask_form, mask_headers, mask_query, raw_body
 from ltxstudio_mock.mock_server.sim import Simulator
 from ltxstudio_mock.mock_server.store.base import Store
@@ -51,7 +51,7 @@ def create_app(config: SimConfig | None = None, *, store: Store | None = None,
     from ltxstudio_mock.mock_server.admin.guard import AdminGuard
 
     guard = AdminGuard(config)
-    app.extensions["ltx_faults"] = faults = Faults(sim.store, sim.ctx)
+    faults = sim.faults  # the rules are the simulator's; only their HTTP shaping (apply_before) is the app's
     contract = get_contract()  # compile openapi.yaml once, at start-up
 
     api.register(app)
@@ -98,7 +98,7 @@ def create_app(config: SimConfig | None = None, *, store: Store | None = None,
             fault = faults.match(req.method, path)
             if fault is not None:
                 ctx.fault = fault
-                early = faults.apply_before(fault)
+                early = apply_before(faults, fault)
                 if early is not None:
                     return early
             scheme, _, token = req.headers.get("Authorization", "").partition(" ")

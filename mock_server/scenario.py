@@ -382,9 +382,7 @@ class _Loader:
                 for e in entries})
 
     def faults(self) -> None:
-        from ltxstudio_mock.mock_server.faults import Faults
-
-        faults = Faults(self.sim.store, self.sim.ctx)
+        faults = self.sim.faults
         for i, rule in enumerate(self.doc.get("faults") or []):
             try:
                 faults.add(dict(rule))
@@ -443,7 +441,6 @@ def snapshot(sim: Simulator) -> dict[str, Any]:
     Tenants whose token is unknown (state written before tokens were kept) are left out.
     """
     from ltxstudio_mock.mock_server.cookies import SECRET_FIELDS, mask_value
-    from ltxstudio_mock.mock_server.faults import Faults
 
     store = sim.store
     st = sim.clock.state()
@@ -479,7 +476,7 @@ def snapshot(sim: Simulator) -> dict[str, Any]:
         operation, _, model = key.rpartition(" ")
         doc.setdefault("timing", []).append({**({"operation": operation} if operation else {}), "model": model,
                                              "seconds": seconds})
-    for rule in Faults(store, sim.ctx).list():
+    for rule in sim.faults.list():
         if rule.get("count") == 0 and rule.get("fraction") is None:
             continue
         doc["faults"].append({k: v for k, v in rule.items()

@@ -58,7 +58,7 @@ def user_view(s: Simulator, user: dict[str, Any], *, cookie: bool = False, issue
 
 
 def state_view(s: Simulator) -> dict[str, Any]:
-    return {"clock": clock_view(s), "counts": s.counts(), "faults": current_app.extensions["ltx_faults"].list(),
+    return {"clock": clock_view(s), "counts": s.counts(), "faults": s.faults.list(),
             "outcomes": s.jobs.queued_outcomes()}
 
 
@@ -197,26 +197,26 @@ def release_job(query: dict[str, Any], job_id: str) -> Response:
 @bp.get("/faults")
 @operation("adminListFaults")
 def list_faults(query: dict[str, Any]) -> Response:
-    return json_response(current_app.extensions["ltx_faults"].list())
+    return json_response(sim().faults.list())
 
 
 @bp.post("/faults")
 @operation("adminAddFault")
 def add_fault(query: dict[str, Any], data: dict[str, Any]) -> Response:
-    return json_response(current_app.extensions["ltx_faults"].add(data))
+    return json_response(sim().faults.add(data))
 
 
 @bp.delete("/faults")
 @operation("adminClearFaults")
 def clear_faults(query: dict[str, Any]) -> Response:
-    current_app.extensions["ltx_faults"].clear()
+    sim().faults.clear()
     return no_content()
 
 
 @bp.delete("/faults/<fault_id>")
 @operation("adminDeleteFault")
 def delete_fault(query: dict[str, Any], fault_id: str) -> Response:
-    if not current_app.extensions["ltx_faults"].clear(fault_id):
+    if not sim().faults.clear(fault_id):
         raise not_found(f"No fault {fault_id}")
     return no_content()
 

@@ -1,11 +1,13 @@
-"""The dashboard's one JSON document, built from the store's ordered indexes only.
+"""The dashboard's one JSON document, shaped from what Simulator methods answer.
 
-Every section is a page (offset + limit) read with ``index_range`` /
-``index_by_score`` and counted with ``index_count``, so a refresh costs the same
-with 10 or 10,000 jobs in the store: nothing here ever calls ``dump()`` or reads
-an index without a limit. Secrets never leave: tenants are shown by id and token
-hint, accounts without their cookie, and the whole document goes through
-:func:`scrub` before it is sent.
+This module reads no store: every section is a page the rules hand out (``sim.overview``,
+``Jobs.page``, ``LtxStudio.list_users``, ``Deliveries.log``), each an ordered-index page
+(offset + limit) or one count, so a refresh costs the same with 10 or 10,000 jobs.
+Derived figures come from the rules too: capacity from ``Scheduler.capacity`` (the rows of
+GET /scheduler/available), status and artifacts from ``Jobs.status``, signed URLs from
+``Assets.url``. What is left here is presentation: rows, durations, preview URLs, the
+request filter. Secrets never leave: tenants are shown by id and token hint, accounts
+without their cookie, and the whole document goes through :func:`scrub` before it is sent.
 """
 
 from __future__ import annotations
@@ -14,15 +16,9 @@ import fnmatch
 import re
 from typing import Any
 
-from ltxstudio_mock.mock_server.journal import ENTRY as REQUEST
-from ltxstudio_mock.mock_server.journal import INDEX as JOURNAL
 from ltxstudio_mock.mock_server.journal import SECURED, mask_text, render
 from ltxstudio_mock.mock_server.sim import Simulator, tenant_id
-from ltxstudio_mock.mock_server.sim.accounts import ACCOUNT, account_key, accounts_index
 from ltxstudio_mock.mock_server.sim.context import iso
-from ltxstudio_mock.mock_server.sim.deliveries import DELIVERY, DUE, LOG
-from ltxstudio_mock.mock_server.sim.ltx import USER
-from ltxstudio_mock.mock_server.sim.scheduler import JOB, running_index
 
 MAX_LIMIT = 200
 TENANT_LIMIT = 20  # tenants shown, each with up to ACCOUNT_LIMIT accounts
@@ -78,7 +74,6 @@ class DashboardData:
 
     def __init__(self, sim: Simulator, base_url: str) -> None:
         self.sim = sim
-        self.store = sim.store
         self.base_url = base_url
         self.now = sim.now()
 
@@ -86,6 +81,7 @@ class DashboardData:
     def document(self, q: dict[str, Any]) -> dict[str, Any]:
         s = self.sim
         st = s.clock.state()
+        counts = s.overview.counts()
         tenants = self.tenants()
         running = self.running(tenants, q.get("running_limit", 50))
         return {
@@ -93,63 +89,46 @@ class DashboardData:
             "pollMs": POLL_MS,
             "config": {"demoCredits": s.config.demo_credits, "jobRetentionS": s.config.job_retention_s,
                        "journal": s.config.journal, "journalLimit": s.config.journal_limit},
-            "counts": {
-                "jobs": self.store.index_count("jobs"),
-                "running": running["total"],
-                "tenants": self.store.index_count("tenants"),
-                "ltxUsers": self.store.index_count("ltxusers"),
-                "requests": self.store.index_count(JOURNAL),
-                "webhooks": self.store.index_count(LOG),
-                "webhooksPending": self.store.index_count(DUE),
-            },
-            "outcomes": self.store.get_meta("outcomes") or [],
+            "counts": {"jobs": counts["jobs"], "running": running["total"], "tenants": counts["tenants"],
+                       "ltxUsers": counts["ltxUsers"], "requests": counts["requests"], "webhooks": counts["webhooks"],
+                       "webhooksPending": counts["webhooksPending"]},
+            "outcomes": s.jobs.queued_outcomes(),
             "tenants": tenants,
             "ltxUsers": self.ltx_users(q.get("users_offset", 0), q.get("users_limit", 50)),
             "running": running,
             "jobs": self.jobs(q.get("jobs_offset", 0), q.get("jobs_limit", 25)),
             "requests": self.requests(q),
-            "webhooks": self.webhooks(q.get("webhooks_offset", 0), q.get("webhooks_limit", 25)),
+            "webhooks": self.webhooks(q.get("webhooks_offset", 0), q.get("webhooks_limit", 25), counts),
         }
 
     # -- tenants and accounts ----------------------------------------------
     def tenants(self) -> list[dict[str, Any]]:
         out = []
-        for tid in self.store.index_range("tenants", 0, TENANT_LIMIT):
-            record = self.store.get("tenant", tid) or {"id": tid}
-            emails = self.store.index_range(accounts_index(tid), 0, ACCOUNT_LIMIT)
-            accounts = self.store.get_many(ACCOUNT, [account_key(tid, e) for e in emails])
-            users = self.store.get_many(USER, emails)
+        for tenant in self.sim.overview.tenants(self.now, TENANT_LIMIT, ACCOUNT_LIMIT):
             rows = []
-            for account, user in zip(accounts, users, strict=True):
-                if account is None:
-                    continue
+            for figures in tenant.accounts:
                 # the figures of GET /scheduler/available, from the same rule (per-request maxJobs included)
-                row: dict[str, Any] = self.sim.scheduler.capacity(tid, account, self.now)
+                row: dict[str, Any] = dict(figures.capacity)
+                user = figures.user
                 if user is not None:
                     row.update(credits=user["credits"], subscription=user["subscription"],
-                               tokenExpire=user["token_expire"], tokenExpireUTC=iso(user["token_expire"]),
-                               sessionError=self.sim.ltx.session_error(user, self.now))
-                else:
-                    row["sessionError"] = self.sim.ltx.session_error(None, self.now)
+                               tokenExpire=user["token_expire"], tokenExpireUTC=iso(user["token_expire"]))
+                row["sessionError"] = figures.session_error
                 rows.append(row)
-            out.append({"id": tid, "hint": record.get("hint", ""),
-                        "accountCount": self.store.index_count(accounts_index(tid)), "accounts": rows})
+            out.append({"id": tenant.id, "hint": tenant.hint, "accountCount": tenant.account_count, "accounts": rows})
         return out
 
     def ltx_users(self, offset: int, limit: int) -> dict[str, Any]:
         offset, limit = max(0, offset), clamp(limit, 1, MAX_LIMIT)
-        emails = self.store.index_range("ltxusers", offset, limit)
         items = []
-        for user in self.store.get_many(USER, emails):
-            if user is None:
-                continue
+        for user in self.sim.ltx.list_users(offset, limit):
             items.append({"email": user["email"], "name": user.get("name"), "credits": user["credits"],
                           "subscription": user["subscription"], "tokenExpire": user["token_expire"],
                           "tokenExpireUTC": iso(user["token_expire"]), "refreshTokenExpire": user["refresh_expire"],
                           "refreshTokenExpireUTC": iso(user["refresh_expire"]), "revoked": bool(user.get("revoked")),
                           "sessionError": self.sim.ltx.session_error(user, self.now),
                           "latestCreatedAtMs": user.get("latest_created_ms")})
-        return {"total": self.store.index_count("ltxusers"), "offset": offset, "limit": limit, "items": items}
+        return {"total": self.sim.ltx.user_count(), "offset": offset, "limit": limit, "items": items}
 
     # -- jobs --------------------------------------------------------------
     def job_row(self, job: dict[str, Any]) -> dict[str, Any]:
@@ -190,29 +169,20 @@ class DashboardData:
     def jobs(self, offset: int, limit: int) -> dict[str, Any]:
         """Newest first, one page of the ``jobs`` index."""
         offset, limit = max(0, offset), clamp(limit, 1, MAX_LIMIT)
-        ids = self.store.index_range("jobs", offset, limit, reverse=True)
-        items = [self.job_row(j) for j in self.store.get_many(JOB, ids) if j]
-        return {"total": self.store.index_count("jobs"), "offset": offset, "limit": limit, "items": items}
+        total, jobs = self.sim.jobs.page(offset, limit)
+        return {"total": total, "offset": offset, "limit": limit, "items": [self.job_row(j) for j in jobs]}
 
     def running(self, tenants: list[dict[str, Any]], limit: int) -> dict[str, Any]:
         """Executing jobs of the shown accounts, soonest to end first (their running indexes' order)."""
         limit = clamp(limit, 1, MAX_LIMIT)
-        total = 0
-        ids: list[tuple[float, str]] = []
-        for tenant in tenants:
-            for account in tenant["accounts"]:
-                total += account["executing"]
-                if account["executing"]:
-                    index = running_index(tenant["id"], account["email"])
-                    ids.extend((score, m) for m, score in
-                               self.store.index_by_score(index, min_score=self.now + 1, limit=limit))
-        ids.sort()
-        page = [m for _, m in ids[:limit]]
-        items = [self.job_row(j) for j in self.store.get_many(JOB, page) if j]
+        total = sum(account["executing"] for tenant in tenants for account in tenant["accounts"])
+        busy = [(tenant["id"], account["email"]) for tenant in tenants for account in tenant["accounts"]
+                if account["executing"]]
+        items = [self.job_row(j) for j in self.sim.overview.running(busy, self.now, limit)]
         return {"total": total, "limit": limit, "items": items}
 
     def job_detail(self, job_id: str) -> dict[str, Any] | None:
-        job = self.store.get(JOB, job_id)
+        job = self.sim.overview.job(job_id)
         if job is None:
             return None
         plan = {k: job.get(k) for k in ("outcome", "total_ms", "start_ms", "end_ms", "fail_progress",
@@ -232,11 +202,11 @@ class DashboardData:
         method = (q.get("requests_method") or "").upper()
         status = (q.get("requests_status") or "").strip().lower()
         path = (q.get("requests_path") or "").strip()
-        total_all = self.store.index_count(JOURNAL)
+        overview = self.sim.overview
+        total_all = overview.request_count()
         filtered = bool(method or status or path)
         if not filtered:
-            ids = self.store.index_range(JOURNAL, offset, limit, reverse=True)
-            entries = [e for e in self.store.get_many(REQUEST, ids) if e]
+            entries = overview.requests(offset, limit)
             return {"total": total_all, "offset": offset, "limit": limit, "filtered": False, "truncated": False,
                     "items": [self.request_row(e) for e in entries]}
 
@@ -259,11 +229,11 @@ class DashboardData:
         scanned = 0
         want = offset + limit
         while scanned < min(total_all, SCAN_CAP) and len(matched) < want + 1:
-            ids = self.store.index_range(JOURNAL, scanned, min(SCAN_CHUNK, SCAN_CAP - scanned), reverse=True)
-            if not ids:
+            chunk = overview.requests(scanned, min(SCAN_CHUNK, SCAN_CAP - scanned))
+            if not chunk:
                 break
-            scanned += len(ids)
-            matched.extend(e for e in self.store.get_many(REQUEST, ids) if e and keep(e))
+            scanned += len(chunk)
+            matched.extend(e for e in chunk if keep(e))
         more = len(matched) > want  # stopped early: at least one more match past this page
         exact = not more and scanned >= total_all
         return {"total": len(matched) if exact else None, "offset": offset, "limit": limit, "filtered": True,
@@ -277,18 +247,16 @@ class DashboardData:
                 "durationMs": e["duration_ms"], "operation": e.get("operation"), "fault": e.get("fault")}
 
     def request_detail(self, entry_id: str) -> dict[str, Any] | None:
-        entry = self.store.get(REQUEST, entry_id)
+        entry = self.sim.overview.request(entry_id)
         return render(entry) if entry is not None else None
 
     # -- webhooks ----------------------------------------------------------
-    def webhooks(self, offset: int, limit: int) -> dict[str, Any]:
+    def webhooks(self, offset: int, limit: int, counts: dict[str, int]) -> dict[str, Any]:
+        """The delivery log newest first; ``counts``: ``overview.counts()`` read for this document."""
         offset, limit = max(0, offset), clamp(limit, 1, MAX_LIMIT)
-        ids = self.store.index_range(LOG, offset, limit, reverse=True)
         items = []
-        for d in self.store.get_many(DELIVERY, ids):
-            if d is None:
-                continue
+        for d in self.sim.deliveries.log(offset, limit):
             items.append({"id": d["id"], "jobId": d["jobId"], "url": d["url"], "state": d["state"],
                           "created": d["created_ms"], "attempts": d["attempts"], "body": d["body"]})
-        return {"total": self.store.index_count(LOG), "pending": self.store.index_count(DUE), "offset": offset,
+        return {"total": counts["webhooks"], "pending": counts["webhooksPending"], "offset": offset,
                 "limit": limit, "items": items}

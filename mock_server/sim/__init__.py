@@ -10,6 +10,8 @@
 ``scheduler.py``    maxJobs capacity, load balancing, running-job views
 ``timeline.py``     once-only work due at a simulated time
 ``deliveries.py``   the webhook outbox
+``faults.py``       HTTP fault rules (which requests get latency, errors, drops)
+``overview.py``     counts and pages for the dashboard and the control API
 ``catalog.py``      prices and run times per model
 ==================  ===========================================================
 """
@@ -26,8 +28,10 @@ from ltxstudio_mock.mock_server.sim.accounts import Accounts
 from ltxstudio_mock.mock_server.sim.assets import Assets
 from ltxstudio_mock.mock_server.sim.context import SIGNING_KEY, Context
 from ltxstudio_mock.mock_server.sim.deliveries import Deliveries
+from ltxstudio_mock.mock_server.sim.faults import Faults
 from ltxstudio_mock.mock_server.sim.jobs import Jobs
 from ltxstudio_mock.mock_server.sim.ltx import LtxStudio
+from ltxstudio_mock.mock_server.sim.overview import Overview
 from ltxstudio_mock.mock_server.sim.scheduler import Scheduler
 from ltxstudio_mock.mock_server.sim.timeline import Timeline
 from ltxstudio_mock.mock_server.store import Store, open_store
@@ -73,6 +77,8 @@ class Simulator:
         self.scheduler = Scheduler(self.ctx, self.accounts, self.ltx)
         self.jobs = Jobs(self.ctx, self.ltx, self.accounts, self.assets, self.scheduler, self.timeline,
                          self.deliveries)
+        self.faults = Faults(self.ctx)  # HTTP fault rules (their state; app.py shapes the answers)
+        self.overview = Overview(self.ctx, self.ltx, self.scheduler)  # the dashboard's and admin's pages
         # The origin of URLs in webhooks (which answer no request): --public-url, else the bound host:port
         # (ServerThread fills the port in once bound). Never a request's Host header: that would let the
         # first caller choose the host of every tenant's artifact URLs.

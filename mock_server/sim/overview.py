@@ -1,0 +1,118 @@
+"""What the dashboard and the control API read: counts, and pages of every kind of record.
+
+Each read is a page of an ordered index (offset + limit) or one index count, so a
+reader's cost does not grow with the number of records: nothing here calls
+``dump()`` or reads a big index without a limit. The records come back as the rules
+keep them; the derived figures come from the rules themselves (capacity from
+``Scheduler.capacity``, the figures GET /scheduler/available answers with), so a view
+that shows them cannot disagree with the API. Shaping for a page (rows, URLs,
+scrubbing) is the view's: ``dashboard/data.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ltxstudio_mock.mock_server.journal import ENTRY as REQUEST
+from ltxstudio_mock.mock_server.journal import INDEX as JOURNAL
+from ltxstudio_mock.mock_server.sim.accounts import ACCOUNT, account_key, accounts_index
+from ltxstudio_mock.mock_server.sim.context import Context
+from ltxstudio_mock.mock_server.sim.deliveries import DUE, LOG
+from ltxstudio_mock.mock_server.sim.ltx import USER, LtxStudio
+from ltxstudio_mock.mock_server.sim.scheduler import JOB, Scheduler, running_index
+
+TENANT = "tenant"
+TENANTS = "tenants"
+JOBS = "jobs"
+LTX_USERS = "ltxusers"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountFigures:
+    """One configured account: its record, its LTX user (None if gone), and its capacity row."""
+
+    account: dict[str, Any]
+    user: dict[str, Any] | None
+    capacity: dict[str, Any]  # Scheduler.capacity: email, maxJobs, executing, available
+    session_error: str | None  # why a job on it would be refused now (LtxStudio.session_error), or None
+
+
+@dataclass(frozen=True, slots=True)
+class TenantAccounts:
+    """A tenant (by id and token hint, never its token) and the first of its accounts."""
+
+    id: str
+    hint: str
+    account_count: int
+    accounts: list[AccountFigures]
+
+
+class Overview:
+    """Read-only pages over the simulator's records for views that show many of them at once."""
+
+    def __init__(self, ctx: Context, ltx: LtxStudio, scheduler: Scheduler) -> None:
+        self.ctx = ctx
+        self.ltx = ltx
+        self.scheduler = scheduler
+
+    def counts(self) -> dict[str, int]:
+        """How many of each thing there are, each one index count (the dashboard's header and page totals).
+
+        Pages of jobs, LTX users and webhooks come from their own rules: ``Jobs.page``,
+        ``LtxStudio.list_users``, ``Deliveries.log``.
+        """
+        count = self.ctx.store.index_count
+        return {"jobs": count(JOBS), "tenants": count(TENANTS), "ltxUsers": count(LTX_USERS),
+                "requests": count(JOURNAL), "webhooks": count(LOG), "webhooksPending": count(DUE)}
+
+    # -- tenants and accounts (LTX users: ``LtxStudio.list_users``) ------------
+    def tenants(self, now: int, limit: int, account_limit: int) -> list[TenantAccounts]:
+        """The first ``limit`` tenants, each with its first ``account_limit`` accounts and their figures.
+
+        Capacity is ``Scheduler.capacity`` (per-request ``maxJobs`` overrides counted as GET
+        /scheduler/available counts them), read with one index count per account.
+        """
+        store = self.ctx.store
+        out = []
+        for tid in store.index_range(TENANTS, 0, limit):
+            record = store.get(TENANT, tid) or {"id": tid}
+            emails = store.index_range(accounts_index(tid), 0, account_limit)
+            records = store.get_many(ACCOUNT, [account_key(tid, e) for e in emails])
+            users = store.get_many(USER, emails)
+            rows = [AccountFigures(account, user, self.scheduler.capacity(tid, account, now),
+                                   self.ltx.session_error(user, now))
+                    for account, user in zip(records, users, strict=True) if account is not None]
+            out.append(TenantAccounts(tid, record.get("hint", ""), store.index_count(accounts_index(tid)), rows))
+        return out
+
+    # -- jobs --------------------------------------------------------------
+    def running(self, accounts: list[tuple[str, str]], now: int, limit: int) -> list[dict[str, Any]]:
+        """The jobs executing at ``now`` on these (tenant, email) accounts, soonest to end first, at most ``limit``.
+
+        Each account's running index is ordered by end, so this reads ``limit`` members per account at most.
+        """
+        ends: list[tuple[float, str]] = []
+        for tid, email in accounts:
+            ends.extend((score, m) for m, score in
+                        self.ctx.store.index_by_score(running_index(tid, email), min_score=now + 1, limit=limit))
+        ends.sort()
+        return [j for j in self.ctx.store.get_many(JOB, [m for _, m in ends[:limit]]) if j]
+
+    def job(self, job_id: str) -> dict[str, Any] | None:
+        """Any tenant's job by id (the views that call this are the operator's, not a tenant's)."""
+        job: dict[str, Any] | None = self.ctx.store.get(JOB, job_id)
+        return job
+
+    # -- the request journal -------------------------------------------------
+    def requests(self, offset: int, limit: int) -> list[dict[str, Any]]:
+        """Journal entries newest first, as stored (``journal.render`` parses their bodies)."""
+        ids = self.ctx.store.index_range(JOURNAL, offset, limit, reverse=True)
+        return [e for e in self.ctx.store.get_many(REQUEST, ids) if e]
+
+    def request(self, entry_id: str) -> dict[str, Any] | None:
+        entry: dict[str, Any] | None = self.ctx.store.get(REQUEST, entry_id)
+        return entry
+
+    def request_count(self) -> int:
+        return self.ctx.store.index_count(JOURNAL)
