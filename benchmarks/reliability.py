@@ -22,6 +22,8 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import requests
@@ -68,14 +70,35 @@ def concurrency(url: str, *, threads: int = 32, rounds: int = 4, ops_per_round: 
     changed; account B is re-posted with maxJobs drawn from 1..``max_b`` while jobs run, so its
     bound is ``max_b``: lowering maxJobs does not stop running jobs. A request that raises (a
     ``timeout``-second read timeout included) is a problem; ``report["timeouts"]`` counts timeouts.
+
+    The phases, one function each: :func:`_two_accounts` (set-up), :meth:`_Hammer.worker` (one thread's
+    round: :data:`_OPS`, and :meth:`_Hammer.observe` for the capacity invariants), :func:`_round`,
+    :func:`_acknowledged_jobs_ended` and :func:`_credits_balance` (the final accounting), :func:`_report`.
     """
     admin = AdminClient(url)
-    base = url + API
     rng = random.Random(seed)
-    users = {}
-    for name, credits in (("a", 1_000_000), ("b", 1_000_000)):
-        user = admin.create_ltx_user(email=f"reliability-{name}-{seed}@example.com", credits=credits)
-        users[name] = user
+    h = _Hammer(url=url, seed=seed, max_b=max_b, timeout=timeout, **_two_accounts(admin, url + API, seed, max_a,
+                                                                                   max_b, timeout))
+    start_credits = {e: admin.get_ltx_user(e)["credits"] for e in h.email.values()}
+    s = requests.Session()
+    t0 = time.perf_counter()
+    for round_no in range(rounds):
+        _round(h, admin, rng, round_no, threads=threads, ops=ops_per_round, failures=failures_per_round, s=s)
+    admin._call("DELETE", "/next-outcome")
+    admin.advance(3600)  # every job ends: the longest image run is under a minute
+    h.observe(s)
+    ends, charged, refunded = _acknowledged_jobs_ended(h, s)
+    if (total_jobs := admin.jobs(limit=1)["total"]) != len(h.acked):
+        h.problems.append(f"{total_jobs} jobs stored but {len(h.acked)} acknowledged (a job without a 200, or lost)")
+    balances = _credits_balance(h, admin, start_credits, charged, refunded)
+    return _report(h, threads=threads, rounds=rounds, ends=ends, balances=balances, seconds=time.perf_counter() - t0)
+
+
+def _two_accounts(admin: AdminClient, base: str, seed: int, max_a: int, max_b: int,
+                  timeout: float) -> dict[str, Any]:
+    """Set-up: LTX users A and B configured as the demo tenant's only accounts (maxJobs ``max_a``, ``max_b``)."""
+    users = {name: admin.create_ltx_user(email=f"reliability-{name}-{seed}@example.com", credits=1_000_000)
+             for name in ("a", "b")}
     s = requests.Session()
     for name, limit in (("a", max_a), ("b", max_b)):
         r = s.post(f"{base}/accounts", headers=AUTH, json={"cookie": users[name]["cookie"], "maxJobs": limit},
@@ -84,152 +107,206 @@ def concurrency(url: str, *, threads: int = 32, rounds: int = 4, ops_per_round: 
     # Only A and B take jobs: the demo account goes (404 if a scenario already removed it).
     s.delete(f"{base}/accounts/demo@example.com", headers=AUTH, timeout=timeout)
     email = {k: u["email"] for k, u in users.items()}
-    bound = {email["a"]: max_a, email["b"]: max_b}
-    start_credits = {e: admin.get_ltx_user(e)["credits"] for e in email.values()}
+    return {"users": users, "email": email, "bound": {email["a"]: max_a, email["b"]: max_b}}
 
-    lock = threading.Lock()
-    acked: dict[str, str] = {}  # jobId -> model
-    statuses: Counter[tuple[str, int]] = Counter()
-    problems: list[str] = []
-    observations = 0
-    max_seen = dict.fromkeys(bound, 0)
 
-    def observe(sess: requests.Session) -> None:
-        nonlocal observations
-        r = sess.get(f"{base}/scheduler/available", headers=AUTH, timeout=timeout)
-        with lock:
-            statuses[("available", r.status_code)] += 1
-            observations += 1
+@dataclass
+class _Hammer:
+    """What the threads of :func:`concurrency` share: the accounts, and what they saw (under ``lock``)."""
+
+    url: str
+    seed: int
+    max_b: int
+    timeout: float
+    users: dict[str, dict[str, Any]]
+    email: dict[str, str]  # "a"/"b" -> email
+    bound: dict[str, int]  # email -> the most jobs it may ever execute at once
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    acked: dict[str, str] = field(default_factory=dict)  # jobId -> model
+    statuses: Counter[tuple[str, int]] = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
+    observations: int = 0
+    max_seen: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def base(self) -> str:
+        return self.url + API
+
+    def problem(self, text: str) -> None:
+        _problem(self.problems, self.lock, text)
+
+    def observe(self, sess: requests.Session) -> None:
+        """GET /scheduler/available and check its figures: within bounds, ``available`` consistent."""
+        r = sess.get(f"{self.base}/scheduler/available", headers=AUTH, timeout=self.timeout)
+        with self.lock:
+            self.statuses[("available", r.status_code)] += 1
+            self.observations += 1
         if r.status_code != 200:
             return
         body = r.json()
         for acc in body["available"]:
-            e = acc["email"]
-            if e not in bound:
-                _problem(problems, lock, f"unexpected account {e} in /scheduler/available")
-                continue
-            with lock:
-                max_seen[e] = max(max_seen[e], acc["executing"])
-            if acc["executing"] > bound[e]:
-                _problem(problems, lock, f"{e}: executing {acc['executing']} > maxJobs bound {bound[e]}")
-            if acc["available"] != max(0, acc["maxJobs"] - acc["executing"]):
-                _problem(problems, lock, f"{e}: available {acc['available']} != max(0, {acc['maxJobs']} - "
-                                         f"{acc['executing']})")
+            self._check_row(acc)
         per_email = Counter(j["email"] for j in body["executing"])
         for e, n in per_email.items():
-            if e in bound and n > bound[e]:
-                _problem(problems, lock, f"{e}: {n} executing jobs listed > bound {bound[e]}")
+            if e in self.bound and n > self.bound[e]:
+                self.problem(f"{e}: {n} executing jobs listed > bound {self.bound[e]}")
 
-    def worker(idx: int, round_no: int, barrier: threading.Barrier) -> None:
-        r_ = random.Random(seed * 1000 + round_no * 100 + idx)
+    def _check_row(self, acc: dict[str, Any]) -> None:
+        e = acc["email"]
+        if e not in self.bound:
+            self.problem(f"unexpected account {e} in /scheduler/available")
+            return
+        with self.lock:
+            self.max_seen[e] = max(self.max_seen.get(e, 0), acc["executing"])
+        if acc["executing"] > self.bound[e]:
+            self.problem(f"{e}: executing {acc['executing']} > maxJobs bound {self.bound[e]}")
+        if acc["available"] != max(0, acc["maxJobs"] - acc["executing"]):
+            self.problem(f"{e}: available {acc['available']} != max(0, {acc['maxJobs']} - {acc['executing']})")
+
+    def worker(self, idx: int, round_no: int, ops: int, barrier: threading.Barrier) -> None:
+        """One thread's round: ``ops`` operations drawn (seeded) from :data:`_OPS`, started together."""
+        r_ = random.Random(self.seed * 1000 + round_no * 100 + idx)
         sess = requests.Session()
         barrier.wait()
-        for _ in range(ops_per_round):
-            op = r_.choices(("create", "poll", "cancel", "observe", "account", "clock"),
-                            weights=(40, 18, 10, 16, 10, 6))[0]
+        for _ in range(ops):
+            op = r_.choices(tuple(_OPS), weights=tuple(w for w, _ in _OPS.values()))[0]
             try:
-                if op == "create":
-                    model = r_.choice(IMAGE_MODELS)
-                    body: dict[str, Any] = {"prompt": f"reliability {idx}", "model": model}
-                    target = r_.choice((None, "a", "b"))
-                    if target:
-                        body["email"] = email[target]
-                    r = sess.post(f"{base}/images/create", headers=AUTH, json=body, timeout=timeout)
-                    if r.status_code == 200:
-                        with lock:
-                            acked[r.json()["jobId"]] = model
-                    elif r.status_code != 429:
-                        _problem(problems, lock, f"create answered {r.status_code}: {r.text[:200]}")
-                elif op in ("poll", "cancel"):
-                    with lock:
-                        known = list(acked)
-                    if not known:
-                        continue
-                    job_id = r_.choice(known)
-                    if op == "poll":
-                        r = sess.get(f"{base}/assets/{job_id}", headers=AUTH, timeout=timeout)
-                        if r.status_code != 200:
-                            _problem(problems, lock, f"acknowledged job {job_id} answered {r.status_code}")
-                    else:
-                        r = sess.delete(f"{base}/scheduler/{job_id}", headers=AUTH, timeout=timeout)
-                        if r.status_code not in (204, 404):
-                            _problem(problems, lock, f"cancel answered {r.status_code}: {r.text[:200]}")
-                elif op == "observe":
-                    observe(sess)
+                r = _OPS[op][1](self, sess, r_, idx)
+                if r is None:
                     continue
-                elif op == "account":
-                    r = sess.post(f"{base}/accounts", headers=AUTH, timeout=timeout,
-                                  json={"cookie": users["b"]["cookie"], "maxJobs": r_.randint(1, max_b)})
-                    if r.status_code != 200:
-                        _problem(problems, lock, f"account update answered {r.status_code}: {r.text[:200]}")
-                else:
-                    r = sess.post(f"{url}/__admin/clock", json={"advance": r_.choice((1, 2, 4, 8))},
-                                  timeout=timeout)
-                with lock:
-                    statuses[(op, r.status_code)] += 1
+                with self.lock:
+                    self.statuses[(op, r.status_code)] += 1
                 if r.status_code >= 500:
-                    _problem(problems, lock, f"{op} answered {r.status_code}: {r.text[:200]}")
+                    self.problem(f"{op} answered {r.status_code}: {r.text[:200]}")
             except requests.RequestException as exc:
                 if isinstance(exc, requests.Timeout):
-                    with lock:
-                        statuses[(op, 0)] += 1  # status 0: no answer within the timeout
-                _problem(problems, lock, f"{op} raised {type(exc).__name__}: {exc}")
+                    with self.lock:
+                        self.statuses[(op, 0)] += 1  # status 0: no answer within the timeout
+                self.problem(f"{op} raised {type(exc).__name__}: {exc}")
 
-    t0 = time.perf_counter()
-    for round_no in range(rounds):
-        if failures_per_round:
-            admin.fail_next("reliability failure", progress=40, count=failures_per_round)
-        barrier = threading.Barrier(threads)
-        pool = [threading.Thread(target=worker, args=(i, round_no, barrier)) for i in range(threads)]
-        for t in pool:
-            t.start()
-        for t in pool:
-            t.join()
-        observe(s)
-        admin.advance(rng.choice((5, 10, 15, 20)))
-        observe(s)
-    admin._call("DELETE", "/next-outcome")
-    admin.advance(3600)  # every job ends: the longest image run is under a minute
-    observe(s)
+    # -- the operations: each returns the answer to count, or None when it counted its own (or sent nothing)
+    def create(self, sess: requests.Session, r_: random.Random, idx: int) -> requests.Response | None:
+        model = r_.choice(IMAGE_MODELS)
+        body: dict[str, Any] = {"prompt": f"reliability {idx}", "model": model}
+        target = r_.choice((None, "a", "b"))
+        if target:
+            body["email"] = self.email[target]
+        r = sess.post(f"{self.base}/images/create", headers=AUTH, json=body, timeout=self.timeout)
+        if r.status_code == 200:
+            with self.lock:
+                self.acked[r.json()["jobId"]] = model
+        elif r.status_code != 429:
+            self.problem(f"create answered {r.status_code}: {r.text[:200]}")
+        return r
 
-    # Every acknowledged job is accounted for, and has ended.
-    failed_credits: Counter[str] = Counter()
+    def _known_job(self, r_: random.Random) -> str | None:
+        with self.lock:
+            known = list(self.acked)
+        return r_.choice(known) if known else None
+
+    def poll(self, sess: requests.Session, r_: random.Random, idx: int) -> requests.Response | None:
+        if (job_id := self._known_job(r_)) is None:
+            return None
+        r = sess.get(f"{self.base}/assets/{job_id}", headers=AUTH, timeout=self.timeout)
+        if r.status_code != 200:
+            self.problem(f"acknowledged job {job_id} answered {r.status_code}")
+        return r
+
+    def cancel(self, sess: requests.Session, r_: random.Random, idx: int) -> requests.Response | None:
+        if (job_id := self._known_job(r_)) is None:
+            return None
+        r = sess.delete(f"{self.base}/scheduler/{job_id}", headers=AUTH, timeout=self.timeout)
+        if r.status_code not in (204, 404):
+            self.problem(f"cancel answered {r.status_code}: {r.text[:200]}")
+        return r
+
+    def observe_op(self, sess: requests.Session, r_: random.Random, idx: int) -> requests.Response | None:
+        self.observe(sess)  # counted as "available"
+        return None
+
+    def account(self, sess: requests.Session, r_: random.Random, idx: int) -> requests.Response | None:
+        """Re-post account B with a maxJobs drawn from 1..max_b while its jobs run."""
+        r = sess.post(f"{self.base}/accounts", headers=AUTH, timeout=self.timeout,
+                      json={"cookie": self.users["b"]["cookie"], "maxJobs": r_.randint(1, self.max_b)})
+        if r.status_code != 200:
+            self.problem(f"account update answered {r.status_code}: {r.text[:200]}")
+        return r
+
+    def clock(self, sess: requests.Session, r_: random.Random, idx: int) -> requests.Response | None:
+        return sess.post(f"{self.url}/__admin/clock", json={"advance": r_.choice((1, 2, 4, 8))}, timeout=self.timeout)
+
+
+_Op = Callable[[_Hammer, requests.Session, random.Random, int], requests.Response | None]
+# name -> (weight, operation): a worker draws its operations with these weights
+_OPS: dict[str, tuple[int, _Op]] = {
+    "create": (40, _Hammer.create), "poll": (18, _Hammer.poll), "cancel": (10, _Hammer.cancel),
+    "observe": (16, _Hammer.observe_op), "account": (10, _Hammer.account), "clock": (6, _Hammer.clock),
+}
+
+
+def _round(h: _Hammer, admin: AdminClient, rng: random.Random, round_no: int, *, threads: int, ops: int,
+           failures: int, s: requests.Session) -> None:
+    """One round: queue ``failures`` failing outcomes, run every thread once together, observe, advance, observe."""
+    if failures:
+        admin.fail_next("reliability failure", progress=40, count=failures)
+    barrier = threading.Barrier(threads)
+    pool = [threading.Thread(target=h.worker, args=(i, round_no, ops, barrier)) for i in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    h.observe(s)
+    admin.advance(rng.choice((5, 10, 15, 20)))
+    h.observe(s)
+
+
+def _acknowledged_jobs_ended(h: _Hammer, s: requests.Session) -> tuple[Counter[str], Counter[str], Counter[str]]:
+    """Every acknowledged job is retrievable and has ended; (ends by state, credits charged, refunded) per owner."""
+    refunded: Counter[str] = Counter()
     charged: Counter[str] = Counter()
     ends: Counter[str] = Counter()
-    for job_id, model in acked.items():
-        r = s.get(f"{base}/assets/{job_id}", headers=AUTH, timeout=timeout)
+    for job_id, model in h.acked.items():
+        r = s.get(f"{h.base}/assets/{job_id}", headers=AUTH, timeout=h.timeout)
         if r.status_code != 200:
-            problems.append(f"acknowledged job {job_id} answered {r.status_code} at the end")
+            h.problems.append(f"acknowledged job {job_id} answered {r.status_code} at the end")
             continue
         state = r.json()["status"]["type"]
         ends[state] += 1
         owner = job_id.split("-job:")[0].removeprefix("email:")
         charged[owner] += CATALOG[model].credits
         if state == "failed":
-            failed_credits[owner] += CATALOG[model].credits
+            refunded[owner] += CATALOG[model].credits
         elif state != "completed":
-            problems.append(f"job {job_id} is still {state} after an hour of simulated time")
-    total_jobs = admin.jobs(limit=1)["total"]
-    if total_jobs != len(acked):
-        problems.append(f"{total_jobs} jobs stored but {len(acked)} acknowledged (a job without a 200, or lost)")
+            h.problems.append(f"job {job_id} is still {state} after an hour of simulated time")
+    return ends, charged, refunded
+
+
+def _credits_balance(h: _Hammer, admin: AdminClient, start: dict[str, int], charged: Counter[str],
+                     refunded: Counter[str]) -> dict[str, dict[str, int]]:
+    """Each account's credits end at start - charges + refunds, exactly."""
     balances = {}
-    for e in bound:
+    for e in h.bound:
         end = admin.get_ltx_user(e)["credits"]
-        expect = start_credits[e] - charged[e] + failed_credits[e]
-        balances[e] = {"start": start_credits[e], "charged": charged[e], "refunded": failed_credits[e], "end": end}
+        expect = start[e] - charged[e] + refunded[e]
+        balances[e] = {"start": start[e], "charged": charged[e], "refunded": refunded[e], "end": end}
         if end != expect:
-            problems.append(f"{e}: credits {end} != start {start_credits[e]} - charges {charged[e]} + refunds "
-                            f"{failed_credits[e]} = {expect}")
-    five_xx = sum(n for (_, code), n in statuses.items() if code >= 500)
+            h.problems.append(f"{e}: credits {end} != start {start[e]} - charges {charged[e]} + refunds "
+                              f"{refunded[e]} = {expect}")
+    return balances
+
+
+def _report(h: _Hammer, *, threads: int, rounds: int, ends: Counter[str], balances: dict[str, dict[str, int]],
+            seconds: float) -> dict[str, Any]:
+    five_xx = sum(n for (_, code), n in h.statuses.items() if code >= 500)
     if five_xx:
-        problems.append(f"{five_xx} answers were 5xx")
+        h.problems.append(f"{five_xx} answers were 5xx")
     return {
-        "threads": threads, "rounds": rounds, "requests": sum(statuses.values()),
-        "timeouts": sum(n for (_, code), n in statuses.items() if code == 0),
-        "acknowledged_jobs": len(acked), "ended": dict(ends), "observations": observations,
-        "max_executing_seen": max_seen, "bounds": bound, "balances": balances,
-        "statuses": {f"{op} {code}": n for (op, code), n in sorted(statuses.items())},
-        "seconds": round(time.perf_counter() - t0, 2), "problems": problems,
+        "threads": threads, "rounds": rounds, "requests": sum(h.statuses.values()),
+        "timeouts": sum(n for (_, code), n in h.statuses.items() if code == 0),
+        "acknowledged_jobs": len(h.acked), "ended": dict(ends), "observations": h.observations,
+        "max_executing_seen": {e: h.max_seen.get(e, 0) for e in h.bound}, "bounds": h.bound, "balances": balances,
+        "statuses": {f"{op} {code}": n for (op, code), n in sorted(h.statuses.items())},
+        "seconds": round(seconds, 2), "problems": h.problems,
     }
 
 
