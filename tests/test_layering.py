@@ -297,3 +297,19 @@ def test_the_rules_fail_on_a_violation(rule: str, monkeypatch: pytest.MonkeyPatc
         stale = {**STORE_READERS_TO_MOVE, f"{SIM}.faults": "moved into sim/faults.py"}
         assert store_rule_violations(_store_readers(), stale) == [
             f"{SIM}.faults no longer reads the store: remove it from STORE_READERS_TO_MOVE"]
+
+
+def _constructions(class_name: str) -> list[str]:
+    """Modules that call ``class_name(...)`` (by its bare or dotted name)."""
+    return sorted(name for name, (_, nodes) in _parsed().items() if any(
+        isinstance(node, ast.Call) and ((isinstance(node.func, ast.Name) and node.func.id == class_name)
+                                        or (isinstance(node.func, ast.Attribute) and node.func.attr == class_name))
+        for node in nodes))
+
+
+def test_fault_rules_are_built_once_by_the_simulator(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fault state belongs to the Simulator: ``Faults(...)`` is built in ``Simulator.__init__`` only, and the app,
+    the control API and scenarios take ``sim.faults`` (once built in three places, each on the store)."""
+    assert _constructions("Faults") == [f"{SIM}.sim"]
+    _with_module(monkeypatch, f"{SIM}.admin.bad", "def view(sim):\n    return Faults(sim.ctx).list()\n")
+    assert _constructions("Faults") == [f"{SIM}.admin.bad", f"{SIM}.sim"]  # and a second builder is seen
