@@ -1,7 +1,14 @@
 """HTTP throughput and latency: the simulator on its production server against its ceiling and its peers.
 
 Routes: GET /scheduler/available, GET /assets/{jobId}, POST /images/create, each at
-1, 16 and 64 keep-alive connections (``benchmarks/loadgen.py``: wrk when present).
+16 keep-alive connections by default (``--connections 1,16,64`` for more), loaded by
+``benchmarks/loadgen.py`` (wrk with one thread per connection, so every figure also says how
+many of the connections got answers and the fewest answers any got: a fine p99 bought by
+leaving connections unanswered shows there). Then the same c16 loads from real client
+libraries (threads each with a ``requests.Session`` / ``httpx.Client``) against the simulator
+and bare Flask: what a Python user's load test sees. Then a **self-check** of the starvation
+count: bare Flask on granian with ``backpressure`` 8 under 16 connections must show starved
+connections (it answers 8, the other 8 wait), or the count is not to be trusted.
 Targets, each in its own process, measured in the same run:
 
 * ``simulator``  ``ltx-mock serve`` as a user starts it (waitress, 1 worker, 8 request threads
@@ -11,10 +18,13 @@ Targets, each in its own process, measured in the same run:
   millisecond and 429/402 cannot occur: every non-2xx answer is reported as such.
 * ``bare``       a bare Flask app with the same routes answering fixed JSON (the
   documented examples), on the same server with the same options: the ceiling.
-* ``prism``      Prism 5 mocking openapi.yaml (``benchmarks/peers.py``).
-* ``wiremock``   WireMock 3 standalone with the same examples as stubs, warmed up.
+* ``wiremock``   WireMock 3 standalone with the same examples as stubs, its request journal on
+  and capped at 10,000 like ours (the entry count is read back after the load), warmed up.
+* ``prism``      Prism 5 mocking openapi.yaml (``benchmarks/peers.py``); not in the default
+  targets (issue 17 has no Prism figure): ``--targets simulator,bare,wiremock,prism``.
 
-    python -m benchmarks.http_bench [--duration 5] [--targets simulator,bare,prism,wiremock]
+    python -m benchmarks.http_bench [--duration 5] [--connections 16] [--targets simulator,bare,wiremock]
+        [--libraries requests,httpx] [--no-self-check]
 """
 
 from __future__ import annotations
@@ -42,11 +52,12 @@ from benchmarks import (
     write_results,
 )
 
-CONNECTIONS = (1, 16, 64)
+CONNECTIONS = (16,)
 POST_BODY = json.dumps({"prompt": "A serene mountain landscape at sunset"})
 EXAMPLE_JOB = "email:user@example.com-job:7a34b821-9fd0-205e-d21b-4abc6f7839e7-type:video"
 ROUTES = ("GET /scheduler/available", "GET /assets/{jobId}", "POST /images/create")
-TARGETS = ("simulator", "bare", "prism", "wiremock")
+TARGETS = ("simulator", "bare", "wiremock", "prism")
+DEFAULT_TARGETS = ("simulator", "bare", "wiremock")
 
 
 # -- the ceiling: bare Flask, same routes, fixed JSON ------------------------
@@ -79,15 +90,21 @@ def bare_app() -> Any:
     return app
 
 
-def serve_bare(port: int, server: str, threads: int) -> None:
-    """Serve ``bare_app`` exactly as ``mock_server.server.run`` serves the simulator (same server, same options)."""
+def serve_bare(port: int, server: str, threads: int, backpressure: int | None = None) -> None:
+    """Serve ``bare_app`` exactly as ``mock_server.server.run`` serves the simulator (same server, same options).
+
+    ``backpressure`` (granian only) overrides the connection cap: the starvation self-check sets it below the
+    number of connections, as the simulator's granian set-up once did."""
     if server == "granian":
         from granian import Granian
         from granian.constants import Interfaces
         from ltxstudio_mock.mock_server.server import granian_options
 
+        options = granian_options(threads)
+        if backpressure is not None:
+            options.update(backpressure=backpressure, blocking_threads=threads)
         Granian("benchmarks.http_bench:bare_app", address="127.0.0.1", port=port, interface=Interfaces.WSGI,
-                workers=1, factory=True, log_level="warning", **granian_options(threads)).serve()
+                workers=1, factory=True, log_level="warning", **options).serve()
     elif server == "waitress":
         import waitress
         from ltxstudio_mock.mock_server.server import Admission, bind, waitress_options
@@ -100,16 +117,25 @@ def serve_bare(port: int, server: str, threads: int) -> None:
         make_server("127.0.0.1", port, bare_app(), threaded=True).serve_forever()
 
 
-def bare_server(server: str, threads: int) -> ServerProcess:
+def bare_server(server: str, threads: int, backpressure: int | None = None) -> ServerProcess:
     port = free_port()
     argv = [PYTHON, "-m", "benchmarks.http_bench", "--serve-bare", str(port), "--server", server,
             "--threads", str(threads)]
+    if backpressure is not None:
+        argv += ["--backpressure", str(backpressure)]
     return ServerProcess(argv, port, name="bare")
+
+
+def answered(res: dict[str, Any]) -> str:
+    """``16/16 min 1,234`` (connections that got 2xx answers / connections, fewest answers on one), or ``-``."""
+    if res.get("answered_connections") is None:
+        return "-"
+    return f"{res['answered_connections']}/{res['connections']} min {res['min_per_connection']:,}"
 
 
 # -- measuring ---------------------------------------------------------------
 def _measure(base: str, job_path: str, routes: list[str], duration: float, warmup: float,
-             headers: dict[str, str]) -> dict[str, dict[str, Any]]:
+             headers: dict[str, str], connections: tuple[int, ...] = CONNECTIONS) -> dict[str, dict[str, Any]]:
     """Every (route, connections) figure for one target whose API root is ``base``."""
     out: dict[str, dict[str, Any]] = {}
     for route in routes:
@@ -122,31 +148,61 @@ def _measure(base: str, job_path: str, routes: list[str], duration: float, warmu
             body = POST_BODY
         if warmup:
             loadgen.run(url, method=method, headers=hdrs, body=body, connections=16, duration=warmup)
-        for conns in CONNECTIONS:
+        for conns in connections:
             res = loadgen.run(url, method=method, headers=hdrs, body=body, connections=conns, duration=duration)
-            out[f"{route} c{conns}"] = {"route": route, **res}
+            out[f"{route} c{conns}"] = {"route": route, "loadavg": list(os.getloadavg()), **res}
             emit(f"  {route:<28} c={conns:<3} {res['rps']:>9,.0f} req/s  p50 {res['p50_ms']:>7.2f} ms  "
-                 f"p99 {res['p99_ms']:>7.2f} ms  non2xx {res['non2xx']}  errors {res['errors']}")
+                 f"p99 {res['p99_ms']:>7.2f} ms  non2xx {res['non2xx']}  errors {res['errors']}  "
+                 f"answered {answered(res)}  load {os.getloadavg()[0]:.1f}")
     return out
 
 
-def bench_simulator(duration: float, warmup: float, server: str, threads: int) -> dict[str, Any]:
+def _measure_libraries(base: str, job_path: str, routes: list[str], duration: float, libraries: list[str],
+                       headers: dict[str, str], connections: int = 16) -> dict[str, dict[str, Any]]:
+    """The c16 loads again from Python client libraries (threads, one Session/Client each)."""
+    out: dict[str, dict[str, Any]] = {}
+    for library in libraries:
+        for route in routes:
+            method, path = route.split(" ", 1)
+            url = base + (job_path if "{jobId}" in path else path)
+            hdrs = dict(headers)
+            body = None
+            if method == "POST":
+                hdrs["Content-Type"] = "application/json"
+                body = POST_BODY
+            res = loadgen.run_library(url, library, method=method, headers=hdrs, body=body, connections=connections,
+                                      duration=duration)
+            out[f"{library} {route} c{connections}"] = {"route": route, "library": library,
+                                                          "loadavg": list(os.getloadavg()), **res}
+            emit(f"  {library:<8} {route:<28} c={connections:<3} {res['rps']:>7,.0f} req/s  "
+                 f"p99 {res['p99_ms'] or 0:>7.2f} ms  non2xx {res['non2xx']}  errors {res['errors']}  "
+                 f"answered {answered(res)}")
+    return out
+
+
+def bench_simulator(duration: float, warmup: float, server: str, threads: int, connections: tuple[int, ...],
+                    libraries: list[str], lib_duration: float) -> dict[str, Any]:
     opts = ["--server", server, "--threads", str(threads)]
     results: dict[str, Any] = {}
     with simulator(*opts, name="sim-get") as sim:
         created = loadgen_post_once(sim.url)
         admin(sim.url, "POST", "/clock", {"advance": 120})  # the job completes: its artifact is signed per GET
         results["rss_mb_idle"] = sim.rss_mb()
-        figures = _measure(sim.url + API, f"/assets/{created}", list(ROUTES[:2]), duration, warmup, AUTH)
+        figures = _measure(sim.url + API, f"/assets/{created}", list(ROUTES[:2]), duration, warmup, AUTH,
+                           connections)
+        libs = _measure_libraries(sim.url + API, f"/assets/{created}", list(ROUTES[:2]), lib_duration, libraries,
+                                  AUTH)
         results["rss_mb_after_get"] = sim.rss_mb()
     with simulator(*opts, "--speed", "100000", name="sim-post") as sim:
         admin(sim.url, "PATCH", f"/accounts/{DEMO_EMAIL}", {"token": DEMO_TOKEN, "maxJobs": 100})
         admin(sim.url, "PATCH", f"/ltx-users/{DEMO_EMAIL}", {"credits": 10**9})
-        figures.update(_measure(sim.url + API, "", [ROUTES[2]], duration, warmup, AUTH))
+        figures.update(_measure(sim.url + API, "", [ROUTES[2]], duration, warmup, AUTH, connections))
+        libs.update(_measure_libraries(sim.url + API, "", [ROUTES[2]], lib_duration, libraries, AUTH))
         state = admin(sim.url, "GET", "/state")
         results["post_state_after"] = state["counts"]
         results["rss_mb_after_post"] = sim.rss_mb()
     results["figures"] = figures
+    results["libraries"] = libs
     return results
 
 
@@ -158,21 +214,48 @@ def loadgen_post_once(url: str) -> str:
     return resp.json()["jobId"]
 
 
-def bench_bare(duration: float, warmup: float, server: str, threads: int) -> dict[str, Any]:
+def bench_bare(duration: float, warmup: float, server: str, threads: int, connections: tuple[int, ...],
+               libraries: list[str], lib_duration: float) -> dict[str, Any]:
     with bare_server(server, threads) as srv:
-        return {"figures": _measure(srv.url + API, f"/assets/{EXAMPLE_JOB}", list(ROUTES), duration, warmup, AUTH)}
+        return {"figures": _measure(srv.url + API, f"/assets/{EXAMPLE_JOB}", list(ROUTES), duration, warmup, AUTH,
+                                    connections),
+                "libraries": _measure_libraries(srv.url + API, f"/assets/{EXAMPLE_JOB}", list(ROUTES),
+                                                lib_duration, libraries, AUTH)}
 
 
-def bench_prism(duration: float, warmup: float, binary: Any) -> dict[str, Any]:
+def bench_prism(duration: float, warmup: float, binary: Any, connections: tuple[int, ...]) -> dict[str, Any]:
     with peers.prism_server(binary) as srv:
-        return {"figures": _measure(srv.url, f"/assets/{EXAMPLE_JOB}", list(ROUTES), duration, warmup, AUTH)}
+        return {"figures": _measure(srv.url, f"/assets/{EXAMPLE_JOB}", list(ROUTES), duration, warmup, AUTH,
+                                    connections)}
 
 
-def bench_wiremock(duration: float, warmup: float, jar: Any) -> dict[str, Any]:
+def bench_wiremock(duration: float, warmup: float, jar: Any, connections: tuple[int, ...]) -> dict[str, Any]:
     with peers.wiremock_server(jar) as srv:
         # The JVM needs far more than a couple of seconds to JIT its hot paths: warm each route longer.
-        return {"figures": _measure(srv.url + API, f"/assets/{EXAMPLE_JOB}", list(ROUTES), duration,
-                                    max(warmup, 5.0), AUTH)}
+        figures = _measure(srv.url + API, f"/assets/{EXAMPLE_JOB}", list(ROUTES), duration, max(warmup, 5.0), AUTH,
+                           connections)
+        journal = peers.wiremock_journal(srv.url)
+    state = "on, at its cap" if journal["at_cap"] else ("on, below its cap" if journal["on"] else "EMPTY: off?")
+    emit(f"  WireMock request journal after the load: {journal['entries']:,} entries ({state} of "
+         f"{journal['cap']:,})")
+    return {"figures": figures, "journal": journal}
+
+
+def starvation_self_check(duration: float, threads: int) -> dict[str, Any]:
+    """Bare Flask on granian with ``backpressure`` 8 under 16 connections: granian serves 8 connections and
+    leaves the rest waiting, so the per-connection count must report starved connections. If it does not,
+    the "no connection starved" figures of this run are not to be trusted."""
+    try:
+        import granian  # noqa: F401
+    except ImportError:
+        return {"ok": None, "why": "granian not installed (pip install granian): self-check skipped"}
+    with bare_server("granian", threads, backpressure=8) as srv:
+        res = loadgen.run(f"{srv.url}{API}/scheduler/available", headers=AUTH, connections=16,
+                          duration=max(1.0, duration))
+    caught = bool(res.get("starved"))
+    emit(f"  granian backpressure 8, 16 connections: {res['rps']:,.0f} req/s, p99 {res['p99_ms']:.2f} ms, answered "
+         f"{answered(res)}, starved {res.get('starved')} -> the check {'CATCHES it' if caught else 'MISSES it'}")
+    return {"ok": caught, "figure": res}
 
 
 def ratios(results: dict[str, Any]) -> list[list[Any]]:
@@ -181,10 +264,10 @@ def ratios(results: dict[str, Any]) -> list[list[Any]]:
     rows = []
     for key, s in sim.items():
         row: list[Any] = [key]
-        for other in ("bare", "prism", "wiremock"):
+        for other in ("bare", "wiremock", "prism"):
             o = results.get(other, {}).get("figures", {}).get(key)
             row.append(round(s["rps"] / o["rps"], 2) if o and o["rps"] else None)
-        for other in ("bare", "prism", "wiremock"):
+        for other in ("bare", "wiremock", "prism"):
             o = results.get(other, {}).get("figures", {}).get(key)
             row.append(round(s["p99_ms"] / o["p99_ms"], 2) if o and o["p99_ms"] else None)
         rows.append(row)
@@ -196,16 +279,37 @@ def report(results: dict[str, Any]) -> str:
     keys = list(results[targets[0]]["figures"]) if targets else []
     rows = []
     for key in keys:
-        row: list[Any] = [key]
         for t in targets:
             f = results[t]["figures"].get(key)
-            row += [f["rps"], f["p50_ms"], f["p99_ms"]] if f else [None, None, None]
-        rows.append(row)
-    headers = ["route / connections"] + [f"{t} {m}" for t in targets for m in ("req/s", "p50", "p99")]
-    text = table("HTTP throughput (req/s) and latency (ms)", headers, rows)
+            if f:
+                rows.append([key, t, f["tool"], f["rps"], f["p50_ms"], f["p99_ms"], f["non2xx"] + f["errors"],
+                             answered(f), f["loadavg"][0]])
+    text = table("HTTP throughput (req/s) and latency (ms); answered = connections with 2xx answers, fewest on one",
+                 ["route / connections", "target", "tool", "req/s", "p50", "p99", "non2xx+err", "answered", "load"],
+                 rows)
     text += "\n\n" + table("Simulator relative to each target (req/s ratio: >1 is faster; p99 ratio: <1 is better)",
-                           ["route / connections", "rps/bare", "rps/prism", "rps/wiremock", "p99/bare",
-                            "p99/prism", "p99/wiremock"], ratios(results))
+                           ["route / connections", "rps/bare", "rps/wiremock", "rps/prism", "p99/bare",
+                            "p99/wiremock", "p99/prism"], ratios(results))
+    lib_rows = []
+    sim_libs = results.get("simulator", {}).get("libraries", {})
+    bare_libs = results.get("bare", {}).get("libraries", {})
+    for key, f in sim_libs.items():
+        b = bare_libs.get(key)
+        lib_rows.append([f["library"], f["route"], f["rps"], f["p99_ms"], answered(f), b["rps"] if b else None,
+                         b["p99_ms"] if b else None, round(f["rps"] / b["rps"], 2) if b and b["rps"] else None])
+    if lib_rows:
+        text += "\n\n" + table("What Python clients see, c16 (threads, one Session/Client each; no targets)",
+                               ["library", "route", "sim req/s", "sim p99", "sim answered", "bare req/s",
+                                "bare p99", "sim/bare"], lib_rows)
+    check = results.get("self_check")
+    if check:
+        if check.get("ok") is None:
+            text += f"\nstarvation self-check: {check.get('why')}"
+        else:
+            f = check["figure"]
+            verdict = "caught" if check["ok"] else "NOT caught: the answered counts are suspect"
+            text += (f"\nstarvation self-check (bare Flask, granian backpressure 8, c16): answered {answered(f)}, "
+                     f"starved {f['starved']}: {verdict}")
     for name, why in results.get("skipped", {}).items():
         text += f"\n{name}: skipped ({why})"
     return text
@@ -215,27 +319,40 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per measurement")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per route")
-    parser.add_argument("--targets", default=",".join(TARGETS))
+    parser.add_argument("--targets", default=",".join(DEFAULT_TARGETS), help=f"any of {','.join(TARGETS)}")
+    parser.add_argument("--connections", default=",".join(str(c) for c in CONNECTIONS))
+    parser.add_argument("--libraries", default=",".join(loadgen.LIBRARIES),
+                        help="client libraries to load the simulator and bare Flask with ('' for none)")
+    parser.add_argument("--lib-duration", type=float, default=3.0, help="seconds per client-library measurement")
+    parser.add_argument("--no-self-check", action="store_true", help="skip the starvation self-check")
     parser.add_argument("--server", default="waitress", choices=("waitress", "granian", "werkzeug"))
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--backpressure", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_bare:
-        serve_bare(args.serve_bare, args.server, args.threads)
+        serve_bare(args.serve_bare, args.server, args.threads, args.backpressure)
         sys.exit(0)
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    connections = tuple(int(c) for c in args.connections.split(",") if c.strip())
+    libraries = [lib.strip() for lib in args.libraries.split(",") if lib.strip()]
+    missing = [lib for lib in libraries if not loadgen.have_library(lib)]
+    libraries = [lib for lib in libraries if lib not in missing]
     results: dict[str, Any] = {"config": {"duration_s": args.duration, "warmup_s": args.warmup,
                                           "server": args.server, "threads": args.threads,
-                                          "loadgen": "wrk -t1" if loadgen.have_wrk() else "python",
+                                          "connections": connections, "libraries": libraries,
+                                          "loadgen": "wrk -t<c> -c<c>" if loadgen.have_wrk() else "python",
                                           "post_mode": "speed 100000, maxJobs 100, 10^9 credits: no 429/402"},
-                               "skipped": {}}
+                               "skipped": {f"library {lib}": "not installed" for lib in missing}}
     found, skipped = peers.install() if {"prism", "wiremock"} & set(targets) else ({}, {})
     for target in targets:
         emit(f"[http] {target}")
         if target == "simulator":
-            results[target] = bench_simulator(args.duration, args.warmup, args.server, args.threads)
+            results[target] = bench_simulator(args.duration, args.warmup, args.server, args.threads, connections,
+                                              libraries, args.lib_duration)
         elif target == "bare":
-            results[target] = bench_bare(args.duration, args.warmup, args.server, args.threads)
+            results[target] = bench_bare(args.duration, args.warmup, args.server, args.threads, connections,
+                                         libraries, args.lib_duration)
         elif target in ("prism", "wiremock"):
             if target not in found:
                 results["skipped"][target] = skipped.get(target, "not installed")
@@ -243,10 +360,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 continue
             fn = bench_prism if target == "prism" else bench_wiremock
             try:
-                results[target] = fn(args.duration, args.warmup, found[target])
+                results[target] = fn(args.duration, args.warmup, found[target], connections)
             except RuntimeError as exc:
                 results["skipped"][target] = f"failed to start: {exc}"[:500]
                 emit(f"  skipped: {results['skipped'][target]}")
+    if not args.no_self_check:
+        emit("[http] starvation self-check")
+        results["self_check"] = starvation_self_check(min(args.duration, 2.0), args.threads)
     results["ratios"] = ratios(results)
     path = write_results("http", results)
     emit(report(results))

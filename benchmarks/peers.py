@@ -102,12 +102,25 @@ class WireMockServer(ServerProcess):
         return self
 
 
+JOURNAL_CAP = 10_000  # the simulator's journal keeps the last 10,000 requests: WireMock gets the same cap
+
+
 def wiremock_server(jar: Path) -> WireMockServer:
-    """WireMock 3 standalone on the JVM; its request journal capped like the simulator's (10,000)."""
+    """WireMock 3 standalone on the JVM; its request journal on (the default) and capped like the
+    simulator's (10,000), so both record every request they answer."""
     port = free_port()
     argv = ["java", "-jar", str(jar), "--port", str(port), "--bind-address", "127.0.0.1", "--disable-banner",
-            "--max-request-journal-entries", "10000"]
+            "--max-request-journal-entries", str(JOURNAL_CAP)]
     return WireMockServer(argv, port, ready_path="/__admin/mappings", name="wiremock", ready_timeout=90)
+
+
+def wiremock_journal(url: str) -> dict[str, Any]:
+    """How many requests WireMock's journal holds now: more than 0 proves it on; after a load of more than
+    ``JOURNAL_CAP`` requests it holds exactly the cap (``at_cap``), which proves the cap."""
+    resp = requests.get(f"{url}/__admin/requests", params={"limit": 1}, timeout=30)
+    resp.raise_for_status()
+    total = int(resp.json().get("meta", {}).get("total", 0))
+    return {"entries": total, "cap": JOURNAL_CAP, "on": total > 0, "at_cap": total == JOURNAL_CAP}
 
 
 if __name__ == "__main__":

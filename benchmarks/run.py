@@ -1,11 +1,23 @@
-"""Run every benchmark, print their tables and a verdict on each performance target (``make bench``).
+"""Run the benchmarks of issue 17 and end with ONE table: every figure of the issue next to its target.
 
-    python -m benchmarks.run            # everything, as recorded in docs/performance.md (~8 min)
-    python -m benchmarks.run --quick    # shorter loads and 1k/10k jobs only (~3 min): a smoke run
+    python -m benchmarks.run            # everything, as recorded in docs/performance.md (~6-10 min)
+    python -m benchmarks.run --quick    # shorter loads (~4 min): a smoke run, figures noisier
     python -m benchmarks.run --suite    # also time the whole test suite
-    python -m benchmarks.run --only http,jobs
+    python -m benchmarks.run --only http,startup
+    python -m benchmarks.run --with validation   # add a benchmark outside issue 17
 
-Each benchmark also writes ``benchmarks/results/<name>-<time>.json`` and ``<name>-latest.json``.
+Every figure comes from this one run: the HTTP ratios (simulator / bare Flask on the same server
+with the same options, simulator / WireMock with its journal on and capped at 10,000), p99 and the
+per-connection answer counts at c16 (``benchmarks/loadgen.py``: a fine p99 bought by starving
+connections shows as MISSED), Redis against memory with one worker each and the round trips per
+request (``scale_bench``), peak RSS with 100k completed jobs (``jobs_bench``) and start-up to the
+first 200 (``startup_bench``). The load average is printed with the machine at the start, per
+benchmark and at the end, and stands next to each figure: on a shared 2-core machine it says how
+far to trust it. Each benchmark also writes ``benchmarks/results/<name>-<time>.json`` and
+``<name>-latest.json``; this one writes ``summary-*.json`` with the table.
+
+A benchmark that is missing, fails or does not produce a figure leaves its rows "not measured"
+with the reason; the others still run.
 """
 
 from __future__ import annotations
@@ -13,108 +25,213 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
+import os
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from benchmarks import emit, machine_info, table, write_results
 
-BENCHMARKS = ("http", "jobs", "startup", "validation", "hotpath", "scale")
+BENCHMARKS = ("http", "hotpath", "scale", "jobs", "startup")  # issue 17's figures (hotpath: the profile)
+GET_ROUTES = ("GET /scheduler/available", "GET /assets/{jobId}")
+POST_ROUTE = "POST /images/create"
+HTTP_ROUTES = (*GET_ROUTES, POST_ROUTE)
+SCALE_GET = "GET /scheduler/available"
+C = 16
 
 
-def targets(res: dict[str, Any]) -> list[list[Any]]:
-    """Each target of issue 8 with its measured value and whether it holds."""
+def argvs(quick: bool, suite: bool) -> dict[str, list[list[str]]]:
+    """Each benchmark's arguments, then fallbacks in case its owner changed its flags (tried in order)."""
+    return {
+        "http": [["--duration", "2", "--warmup", "1", "--lib-duration", "1.5"] if quick else []],
+        "hotpath": [["-n", "500"] if quick else ["-n", "2000"], []],
+        "scale": [["--workers", "1", *(["--duration", "2", "--warmup", "0.5"] if quick else [])], []],
+        "jobs": [["--sizes", "100000", "--no-http", "--stored", ""], ["--sizes", "100000"], []],
+        "startup": [(["--runs", "3"] if quick else ["--runs", "5"]) + (["--suite"] if suite else [])],
+        "validation": [["--duration", "2", "--seconds", "1"] if quick else []],
+    }
+
+
+# -- reading figures out of the benchmarks' results -----------------------------
+def _walk(obj: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every (key, dict value) pair anywhere in a JSON-like tree."""
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            if isinstance(value, dict):
+                yield str(key), value
+            yield from _walk(value)
+    elif isinstance(obj, list):
+        for value in obj:
+            yield from _walk(value)
+
+
+def per_route(res: dict[str, Any] | None, key: str) -> dict[str, Any]:
+    """``{route: value}`` for the first dict under each route name that carries ``key`` (wherever the
+    benchmark put it: ``scale_bench`` may carry ``round_trips`` / ``redis_1w_over_memory_1w`` per route)."""
+    out: dict[str, Any] = {}
+    for name, value in _walk(res or {}):
+        if name in HTTP_ROUTES and key in value and name not in out:
+            out[name] = value[key]
+    return out
+
+
+def redis_ratio(scale: dict[str, Any] | None, route: str) -> float | None:
+    """Redis 1 worker / memory 1 worker req/s for ``route``: the scale benchmark's own figure if it has one,
+    else computed from its runs."""
+    own = per_route(scale, "redis_1w_over_memory_1w").get(route)
+    if own is not None:
+        return float(own)
+    runs = (scale or {}).get("runs", {})
+    mem, red = runs.get("memory x1", {}).get(route), runs.get("redis x1", {}).get(route)
+    if mem and red and mem.get("rps"):
+        return red["rps"] / mem["rps"]
+    return None
+
+
+def peak_rss_100k(jobs: dict[str, Any] | None) -> float | None:
+    for r in (jobs or {}).get("in_process", []):
+        if r.get("n") == 100_000 and r.get("peak_rss_mb") is not None:
+            return float(r["peak_rss_mb"])
+    return None
+
+
+def startup_median(startup: dict[str, Any] | None) -> tuple[float | None, str]:
+    rows = (startup or {}).get("startup", [])
+    for server in ("waitress", "granian", "werkzeug"):
+        for r in rows:
+            if r.get("server") == server:
+                return float(r["median_s"]), server
+    return None, ""
+
+
+# -- the table ----------------------------------------------------------------
+def _verdict(ok: bool | None) -> str:
+    return "not measured" if ok is None else ("holds" if ok else "MISSED")
+
+
+def _load(figure: dict[str, Any] | None, fallback: float | None) -> float | None:
+    if figure and figure.get("loadavg"):
+        return round(float(figure["loadavg"][0]), 1)
+    return fallback
+
+
+def _answered(f: dict[str, Any]) -> str:
+    if f.get("answered_connections") is None:
+        return "answers per connection not measured"
+    return f"{f['answered_connections']}/{f['connections']} answered, min {f['min_per_connection']:,}/conn"
+
+
+def targets(res: dict[str, Any], loads: dict[str, float]) -> list[list[Any]]:
+    """Issue 17's table: [figure, measured, target, verdict, load average (1 min) when measured]."""
     rows: list[list[Any]] = []
     http = res.get("http") or {}
-    sim = http.get("simulator", {}).get("figures", {})
-    for route in ("GET /scheduler/available", "GET /assets/{jobId}"):
-        key = f"{route} c16"
-        s = sim.get(key)
+
+    def fig(target: str, route: str) -> dict[str, Any] | None:
+        return (http.get(target) or {}).get("figures", {}).get(f"{route} c{C}")
+
+    def ratio_row(route: str, peer: str, label: str, need: float) -> None:
+        s, o = fig("simulator", route), fig(peer, route)
+        if s and o and o["rps"]:
+            ratio = s["rps"] / o["rps"]
+            rows.append([f"{route} c{C}: simulator / {label}", f"{ratio:.2f} ({s['rps']:,.0f} / {o['rps']:,.0f})",
+                         f">= {need}", _verdict(ratio >= need), _load(s, loads.get("http"))])
+        else:
+            why = (http.get("skipped") or {}).get(peer, "not run") if not o else "simulator not run"
+            rows.append([f"{route} c{C}: simulator / {label}", f"- ({why})"[:60], f">= {need}", _verdict(None),
+                         loads.get("http")])
+
+    for route in GET_ROUTES:
+        ratio_row(route, "bare", "bare Flask", 0.7)
+    ratio_row(POST_ROUTE, "bare", "bare Flask", 0.5)
+    journal = (http.get("wiremock") or {}).get("journal") or {}
+    wm = "WireMock (journal on, cap 10k)" if journal.get("on") else "WireMock (journal cap 10k)"
+    ratio_row(POST_ROUTE, "wiremock", wm, 1.5)
+    for route in HTTP_ROUTES:
+        s = fig("simulator", route)
         if not s:
+            rows.append([f"{route} c{C}: p99, no connection starved", "- (not run)", "< 15 ms", _verdict(None),
+                         loads.get("http")])
             continue
-        for peer, label in (("bare", ">= 0.7 x bare Flask"), ("prism", "> Prism")):
-            o = http.get(peer, {}).get("figures", {}).get(key)
-            if o:
-                ratio = s["rps"] / o["rps"]
-                need = 0.7 if peer == "bare" else 1.0
-                ok = ratio >= need if peer == "bare" else ratio > need
-                rows.append([f"{route} c16 req/s {label}", f"{s['rps']:,.0f} vs {o['rps']:,.0f} ({ratio:.2f}x)",
-                             "holds" if ok else "MISSED"])
-        rows.append([f"{route} c16 p99 < 25 ms", f"{s['p99_ms']:.1f} ms", "holds" if s["p99_ms"] < 25 else "MISSED"])
-        for peer in ("prism", "wiremock"):
-            o = http.get(peer, {}).get("figures", {}).get(key)
-            if o:
-                rows.append([f"{route} c16 p99 below {peer}", f"{s['p99_ms']:.1f} vs {o['p99_ms']:.1f} ms",
-                             "holds" if s["p99_ms"] < o["p99_ms"] else "MISSED"])
-    startup = res.get("startup") or {}
-    for r in startup.get("startup", []):
-        if r["server"] == "granian":
-            rows.append(["start-up to first 200 < 1 s (median)", f"{r['median_s']:.2f} s",
-                         "holds" if r["median_s"] < 1 else "MISSED"])
-    jobs = res.get("jobs") or {}
-    for r in jobs.get("in_process", []):
-        if r["n"] == 100_000:
-            rows.append(["100k completed jobs < 300 MB peak RSS", f"{r['peak_rss_mb']:.0f} MB",
-                         "holds" if r["peak_rss_mb"] < 300 and r["ok"] else "MISSED"])
-    cpu = jobs.get("stored_cpu") or []
-    if len(cpu) >= 2:
-        first, last = cpu[0], cpu[-1]
-        for name in ("available_us", "getJob_us"):
-            ratio = last[name] / first[name] if first[name] else float("inf")
-            rows.append([f"{name[:-3]} in-process CPU with {last['stored_jobs']:,} vs {first['stored_jobs']:,} jobs",
-                         f"{last[name]:.0f} vs {first[name]:.0f} us ({ratio:.2f}x)",
-                         "holds" if ratio < 1.25 else "MISSED"])
-    stored = jobs.get("stored") or []
-    if len(stored) >= 2:
-        first, last = stored[0], stored[-1]
-        for name in ("available", "getJob"):
-            a, b = first[name]["p50_ms"], last[name]["p50_ms"]
-            ratio = b / a if a else float("inf")
-            rows.append([f"{name} p50 with {last['stored_jobs']:,} vs {first['stored_jobs']:,} jobs stored",
-                         f"{b:.2f} vs {a:.2f} ms ({ratio:.2f}x)", "holds" if ratio < 1.5 else "MISSED"])
+        starved = s.get("starved")
+        ok = None if starved is None else (s["p99_ms"] < 15 and starved == 0
+                                           and s["answered_connections"] == s["connections"])
+        rows.append([f"{route} c{C}: p99, no connection starved", f"{s['p99_ms']:.1f} ms; {_answered(s)}",
+                     "< 15 ms, 16/16", _verdict(ok), _load(s, loads.get("http"))])
+    scale = res.get("scale")
+    for route, need, label in ((SCALE_GET, 0.7, "GET"), (POST_ROUTE, 0.5, "POST")):
+        r = redis_ratio(scale, route)
+        rows.append([f"Redis 1 worker / memory 1 worker: {label}", "-" if r is None else f"{r:.2f}", f">= {need}",
+                     _verdict(None if r is None else r >= need), loads.get("scale")])
+    trips = per_route(scale, "round_trips")
+    for route, label in ((SCALE_GET, "GET"), (POST_ROUTE, "POST")):
+        t = trips.get(route)
+        rows.append([f"Redis round trips per {label}", "-" if t is None else f"{t:g}", "<= 2",
+                     _verdict(None if t is None else t <= 2), loads.get("scale")])
+    rss = peak_rss_100k(res.get("jobs"))
+    rows.append(["peak RSS with 100k completed jobs", "-" if rss is None else f"{rss:.0f} MB", "< 150 MB",
+                 _verdict(None if rss is None else rss < 150), loads.get("jobs")])
+    median, server = startup_median(res.get("startup"))
+    rows.append(["start-up to first 200 (median)", "-" if median is None else f"{median:.2f} s ({server})",
+                 "< 0.5 s", _verdict(None if median is None else median < 0.5), loads.get("startup")])
     return rows
+
+
+def _run_one(name: str, argv_options: list[list[str]]) -> Any:
+    module = importlib.import_module(f"benchmarks.{name}_bench")
+    entry = getattr(module, "main", None)
+    if entry is None:
+        raise RuntimeError("no main()")
+    if not inspect.signature(entry).parameters:
+        return entry()
+    last: BaseException | None = None
+    for argv in argv_options:
+        try:
+            return entry(argv)
+        except SystemExit as exc:  # its argparse refused our flags (its owner changed them): try the next set
+            last = exc
+            emit(f"{name}: arguments {argv} refused ({exc}); trying the next set")
+    raise RuntimeError(f"every argument set refused ({last})")
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="short loads, 1k/10k jobs: a smoke run")
+    parser.add_argument("--quick", action="store_true", help="shorter loads: a smoke run")
     parser.add_argument("--suite", action="store_true", help="also time the whole test suite (slow)")
     parser.add_argument("--only", default=",".join(BENCHMARKS))
+    parser.add_argument("--with", dest="extra", default="", help="more benchmarks to run, e.g. validation")
     args = parser.parse_args(argv)
-    only = [b.strip() for b in args.only.split(",") if b.strip()]
+    only = [b.strip() for b in (args.only + "," + args.extra).split(",") if b.strip()]
     t0 = time.perf_counter()
-    emit(f"machine: {machine_info()}")
-    dur = ["--duration", "2", "--warmup", "1"] if args.quick else []
-    argvs = {
-        "http": dur,
-        "jobs": (["--sizes", "1000,10000", "--stored", "0,10000", "--duration", "2"] if args.quick else []),
-        "startup": (["--runs", "3"] if args.quick else []) + (["--suite"] if args.suite else []),
-        "validation": (["--duration", "2", "--seconds", "1"] if args.quick else []),
-        "scale": (["--duration", "2", "--warmup", "0.5"] if args.quick else []),
-    }
+    machine = machine_info()
+    emit(f"machine: {machine}")
+    options = argvs(args.quick, args.suite)
     results: dict[str, Any] = {}
+    loads: dict[str, float] = {}
     for name in only:
-        emit(f"\n=== {name} ===")
+        loads[name] = round(os.getloadavg()[0], 1)
+        emit(f"\n=== {name} (load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}) ===")
+        started = time.perf_counter()
         try:
-            module = importlib.import_module(f"benchmarks.{name}_bench")
+            results[name] = _run_one(name, options.get(name, [[]]))
         except ImportError as exc:
             emit(f"{name}: not available ({exc})")
-            continue
-        try:
-            entry = getattr(module, "main", None)
-            if entry is None:
-                emit(f"{name}: no main()")
-                continue
-            takes_argv = bool(inspect.signature(entry).parameters)
-            results[name] = entry(argvs.get(name, [])) if takes_argv else entry()
-        except SystemExit as exc:  # a benchmark's argparse refusing our flags must not stop the others
-            emit(f"{name}: exited ({exc})")
         except Exception as exc:
             emit(f"{name}: FAILED: {type(exc).__name__}: {exc}")
-    rows = targets(results)
-    if rows:
-        emit("\n" + table("Targets (issue 8)", ["target", "measured", "verdict"], rows))
-    write_results("summary", {"targets": rows, "elapsed_s": round(time.perf_counter() - t0, 1)})
-    emit(f"\nall benchmarks: {time.perf_counter() - t0:.0f} s")
+        emit(f"({name}: {time.perf_counter() - started:.0f} s)")
+    rows = targets(results, loads)
+    elapsed = round(time.perf_counter() - t0, 1)
+    check = (results.get("http") or {}).get("self_check") or {}
+    check_line = ("starvation self-check (granian backpressure 8, c16): "
+                  + ({True: "caught", False: "NOT caught: answered counts suspect", None: "not run"}
+                     [check.get("ok")] if check else "not run"))
+    end = os.getloadavg()
+    write_results("summary", {"targets": rows, "elapsed_s": elapsed, "quick": args.quick, "loads": loads,
+                              "self_check_ok": check.get("ok"), "loadavg_end": list(end)})
+    emit(f"\nall benchmarks: {elapsed:.0f} s; {machine['nproc']} x {machine['cpu_model']}, "
+         f"load average at start {' '.join(f'{x:.2f}' for x in machine['loadavg'])}, "
+         f"at end {' '.join(f'{x:.2f}' for x in end)}; {check_line}")
+    emit("\n" + table(f"Targets (issue 17), one run{' (--quick)' if args.quick else ''}",
+                      ["figure", "measured", "target", "verdict", "load"], rows))
     return results
 
 

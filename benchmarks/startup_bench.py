@@ -4,7 +4,9 @@ Measured ``--runs`` times per server (polling every 10 ms, so figures carry up t
 10 ms of polling slack), plus the import time of the app module alone, which is
 most of it. ``--suite`` also times the whole test suite (``pytest -n 2 -q``): slow.
 
-    python -m benchmarks.startup_bench [--runs 5] [--servers granian,werkzeug] [--suite]
+    python -m benchmarks.startup_bench [--runs 5] [--servers waitress,granian,werkzeug] [--suite]
+
+The default server is the one ``ltx-mock serve`` uses (waitress); issue 17's target (< 0.5 s) is its median.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ def time_startup(server: str, runs: int) -> dict[str, Any]:
 
 def time_import(runs: int) -> float:
     """Seconds for a fresh interpreter to import and build the app (no server)."""
-    code = "from mock_server import SimConfig, create_app; create_app(SimConfig(background=False))"
+    code = ("from ltxstudio_mock.mock_server import SimConfig, create_app; "
+            "create_app(SimConfig(background=False))")
     times = []
     for _ in range(runs):
         t0 = time.perf_counter()
@@ -53,7 +56,7 @@ def time_suite() -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--servers", default="granian,werkzeug")
+    parser.add_argument("--servers", default="waitress", help="comma-separated: waitress, granian, werkzeug")
     parser.add_argument("--suite", action="store_true", help="also time the whole test suite (minutes)")
     args = parser.parse_args(argv)
     results: dict[str, Any] = {"startup": [], "import_and_build_s": None}
