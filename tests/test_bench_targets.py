@@ -1,0 +1,73 @@
+"""``make bench``'s closing table (benchmarks/run.py): every row of issue 17, each judged from one run's results.
+
+Milliseconds: synthetic benchmark results, no server.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks.run import targets
+
+ROUTES = ("GET /scheduler/available", "GET /assets/{jobId}", "POST /images/create")
+
+
+def _fig(rps: float, p99: float, per_connection: list[int]) -> dict[str, Any]:
+    return {"rps": rps, "p99_ms": p99, "connections": len(per_connection), "loadavg": [1.2, 1.0, 0.9],
+            "answered_connections": sum(1 for c in per_connection if c), "min_per_connection": min(per_connection),
+            "starved": sum(1 for c in per_connection if c < 0.1 * sum(per_connection) / len(per_connection))}
+
+
+def _results(*, starve_post: bool = False) -> dict[str, Any]:
+    fair = [100] * 16
+    sim = {f"{r} c16": _fig(800, 9.0, fair) for r in ROUTES}
+    if starve_post:  # a fine p99 over the 8 connections that were served
+        sim["POST /images/create c16"] = _fig(800, 9.0, [200] * 8 + [0] * 8)
+    return {
+        "http": {"simulator": {"figures": sim},
+                 "bare": {"figures": {f"{r} c16": _fig(1000, 5.0, fair) for r in ROUTES}},
+                 "wiremock": {"figures": {f"{r} c16": _fig(400, 50.0, fair) for r in ROUTES},
+                              "journal": {"on": True, "entries": 10_000}}},
+        "scale": {"runs": {"memory x1": {ROUTES[0]: {"rps": 1000}, ROUTES[2]: {"rps": 800}},
+                           "redis x1": {ROUTES[0]: {"rps": 300}, ROUTES[2]: {"rps": 200}}},
+                  "per_request": {"GET /scheduler/available": {"round_trips": 2.0},
+                                  "POST /images/create": {"round_trips": 23.0}}},
+        "jobs": {"in_process": [{"n": 100_000, "peak_rss_mb": 140.0}]},
+        "startup": {"startup": [{"server": "waitress", "median_s": 0.42}]},
+    }
+
+
+def _verdicts(rows: list[list[Any]]) -> dict[str, str]:
+    return {row[0]: row[3] for row in rows}
+
+
+def test_every_issue_17_row_is_judged() -> None:
+    v = _verdicts(targets(_results(), {}))
+    assert len(v) == 13
+    assert v["GET /scheduler/available c16: simulator / bare Flask"] == "holds"  # 0.8 >= 0.7
+    assert v["POST /images/create c16: simulator / WireMock (journal on, cap 10k)"] == "holds"  # 2.0 >= 1.5
+    assert v["POST /images/create c16: p99, no connection starved"] == "holds"
+    assert v["Redis 1 worker / memory 1 worker: GET"] == "MISSED"  # 0.3, computed from the runs
+    assert v["Redis round trips per GET"] == "holds" and v["Redis round trips per POST"] == "MISSED"
+    assert v["peak RSS with 100k completed jobs"] == "holds"
+    assert v["start-up to first 200 (median)"] == "holds"
+
+
+def test_a_fine_p99_with_starved_connections_is_missed() -> None:
+    rows = targets(_results(starve_post=True), {})
+    row = next(r for r in rows if r[0] == "POST /images/create c16: p99, no connection starved")
+    assert row[3] == "MISSED" and "8/16 answered" in row[1]
+
+
+def test_the_redis_benchmarks_own_ratio_wins_and_missing_benchmarks_are_not_measured() -> None:
+    res = _results()
+    res["scale"]["per_route"] = {"GET /scheduler/available": {"redis_1w_over_memory_1w": 0.75}}
+    del res["jobs"], res["startup"], res["http"]["wiremock"]
+    res["http"]["skipped"] = {"wiremock": "java not found on PATH"}
+    rows = targets(res, {})
+    v = _verdicts(rows)
+    assert v["Redis 1 worker / memory 1 worker: GET"] == "holds"
+    assert v["peak RSS with 100k completed jobs"] == "not measured"
+    assert v["start-up to first 200 (median)"] == "not measured"
+    wm = next(r for r in rows if "WireMock" in r[0])
+    assert wm[3] == "not measured" and "java not found" in wm[1]
