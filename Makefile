@@ -44,8 +44,11 @@ lint: install-test
 typecheck: install-test
 	$(typecheck)
 
+# Every figure of issue 17 from one run, ending with the targets table (docs/performance.md); about 6-8 minutes.
+# `make bench BENCH_ARGS=--quick` for a shorter smoke run. WireMock comes from npm on first use (benchmarks/.peers).
+BENCH_ARGS ?=
 bench: install-test
-	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .mypy_tree .mypy_cache
