@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
+import math
 import os
 import time
 from collections.abc import Iterator
@@ -105,6 +106,11 @@ def startup_median(startup: dict[str, Any] | None) -> tuple[float | None, str]:
 
 
 # -- the table ----------------------------------------------------------------
+def _floor2(ratio: float) -> str:
+    """Two decimals rounded down: 0.4999 shows as 0.49, never as a 0.50 that then reads MISSED against >= 0.5."""
+    return f"{math.floor(ratio * 100) / 100:.2f}"
+
+
 def _verdict(ok: bool | None) -> str:
     return "not measured" if ok is None else ("holds" if ok else "MISSED")
 
@@ -133,7 +139,7 @@ def targets(res: dict[str, Any], loads: dict[str, float]) -> list[list[Any]]:
         s, o = fig("simulator", route), fig(peer, route)
         if s and o and o["rps"]:
             ratio = s["rps"] / o["rps"]
-            rows.append([f"{route} c{C}: simulator / {label}", f"{ratio:.2f} ({s['rps']:,.0f} / {o['rps']:,.0f})",
+            rows.append([f"{route} c{C}: simulator / {label}", f"{_floor2(ratio)} ({s['rps']:,.0f} / {o['rps']:,.0f})",
                          f">= {need}", _verdict(ratio >= need), _load(s, loads.get("http"))])
         else:
             why = (http.get("skipped") or {}).get(peer, "not run") if not o else "simulator not run"
@@ -160,7 +166,7 @@ def targets(res: dict[str, Any], loads: dict[str, float]) -> list[list[Any]]:
     scale = res.get("scale")
     for route, need, label in ((SCALE_GET, 0.7, "GET"), (POST_ROUTE, 0.5, "POST")):
         r = redis_ratio(scale, route)
-        rows.append([f"Redis 1 worker / memory 1 worker: {label}", "-" if r is None else f"{r:.2f}", f">= {need}",
+        rows.append([f"Redis 1 worker / memory 1 worker: {label}", "-" if r is None else _floor2(r), f">= {need}",
                      _verdict(None if r is None else r >= need), loads.get("scale")])
     trips = per_route(scale, "round_trips")
     for route, label in ((SCALE_GET, "GET"), (POST_ROUTE, "POST")):
