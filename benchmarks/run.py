@@ -66,6 +66,31 @@ def _walk(obj: Any) -> Iterator[tuple[str, dict[str, Any]]]:
             yield from _walk(value)
 
 
+def loads_measured(obj: Any, path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every load figure anywhere in the results (a dict with ``rps`` and ``connections``), with its path."""
+    if isinstance(obj, dict):
+        if "rps" in obj and "connections" in obj:
+            yield path, obj
+            return
+        for key, value in obj.items():
+            yield from loads_measured(value, f"{path} / {key}" if path else str(key))
+    elif isinstance(obj, list):
+        for i, value in enumerate(obj):
+            yield from loads_measured(value, f"{path}[{i}]")
+
+
+def answered_rows(results: dict[str, Any]) -> list[list[Any]]:
+    """Every c16 measurement of the run (the other benchmarks' too: they share ``loadgen``) with how many of
+    its connections got answers, the fewest answers one got, and how many were starved."""
+    rows = []
+    for path, f in loads_measured(results):
+        if f.get("connections") == C:
+            rows.append([path, f.get("tool"), f["rps"], f.get("p99_ms"),
+                         "-" if f.get("answered_connections") is None else f"{f['answered_connections']}/{C}",
+                         f.get("min_per_connection"), f.get("starved")])
+    return rows
+
+
 def per_route(res: dict[str, Any] | None, key: str) -> dict[str, Any]:
     """``{route: value}`` for the first dict under each route name that carries ``key`` (wherever the
     benchmark put it: ``scale_bench`` may carry ``round_trips`` / ``redis_1w_over_memory_1w`` per route)."""
@@ -233,6 +258,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     end = os.getloadavg()
     write_results("summary", {"targets": rows, "elapsed_s": elapsed, "quick": args.quick, "loads": loads,
                               "self_check_ok": check.get("ok"), "loadavg_end": list(end)})
+    emit("\n" + table("Answers per connection, every c16 measurement of this run (starved: < 10% of the mean)",
+                      ["measurement", "tool", "req/s", "p99 ms", "answered", "min/conn", "starved"],
+                      answered_rows(results)))
     emit(f"\nall benchmarks: {elapsed:.0f} s; {machine['nproc']} x {machine['cpu_model']}, "
          f"load average at start {' '.join(f'{x:.2f}' for x in machine['loadavg'])}, "
          f"at end {' '.join(f'{x:.2f}' for x in end)}; {check_line}")
