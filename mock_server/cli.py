@@ -85,9 +85,9 @@ def main() -> None:
 @click.option("--store", "store_url", help="Store URL: memory://, sqlite:///path, redis://host:port/db.")
 @click.option("--workers", default=1, show_default=True, type=int, help="Processes (needs a shared store).")
 @click.option("--threads", default=8, show_default=True, type=int, help="Request threads per process.")
-@click.option("--server", type=click.Choice(SERVERS), default="waitress", show_default=True,
-              help="waitress (default; idle and slow clients cost a socket, not a thread), granian (needs the "
-                   "[granian] extra), werkzeug (development).")
+@click.option("--server", type=click.Choice(SERVERS), default="granian", show_default=True,
+              help="granian (default: 2-3x the req/s of waitress, measured in docs/performance.md), waitress "
+                   "(an exclusive port, an admission limit answering 503 when saturated), werkzeug (development).")
 @click.option("--poll-waits", "poll_waits", default=32, show_default=True, type=click.IntRange(0, 1000),
               help="pollForResult waits held at once (each holds a thread); one more gets 503 + Retry-After.")
 @click.option("--webhook-allow", "webhook_allow", multiple=True, metavar="HOST[:PORT]",
@@ -121,8 +121,8 @@ def serve(host: str, port: int, tokens: tuple[str, ...], empty: bool, speed: flo
         try:
             import granian  # noqa: F401
         except ImportError:
-            raise click.ClickException("--server granian needs granian: "
-                                       "pip install 'ltxstudio-mock[granian]'") from None
+            raise click.ClickException("--server granian needs granian: pip install granian, "
+                                       "or use --server waitress") from None
     config = SimConfig(tokens=list(tokens) or [DEMO_TOKEN], demo=not empty, speed=speed, paused=paused, seed=seed,
                        store_url=store, scenario=str(Path(scenario).resolve()) if scenario else None,
                        webhook_lease_s=webhook_lease, poll_waits=poll_waits,

@@ -1,31 +1,31 @@
-"""The request journal: every request and its answer, secrets masked.
+"""The request journal, HTTP side: what one exchange records, and how its secrets are masked.
 
-Kept in the store (so every process of a shared simulator writes to one journal)
-as records plus one index by time, trimmed to ``journal_limit`` entries. Tests
-read it through ``GET /__admin/requests`` to assert exactly what their code sent.
+A request appends an :class:`Exchange`: the raw bytes and a few fields, no parsing and no masking, so the
+journal costs the hot path a few microseconds. ``masked()`` builds the stored form (headers, query, path and
+bodies masked) when someone reads it (``GET /__admin/requests``, the dashboard), once per entry. Where the
+entries are kept, bounded and filtered is the simulation's (``mock_server/sim/journal.py``: this process's
+ring, or the shared store with several workers). Tests read it through ``GET /__admin/requests`` to assert
+exactly what their code sent.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import json
+import time
 from collections.abc import Mapping
 from typing import Any
 
-from ltxstudio_mock.mock_server.bounds import load_json
 from ltxstudio_mock.mock_server.cookies import SECURED, mask_raw, mask_text
-from ltxstudio_mock.mock_server.store.base import Store
+from ltxstudio_mock.mock_server.sim.journal import ENTRY, ENTRY_OVERHEAD, INDEX, MAX_BYTES, Journal, entry_size, render
+from werkzeug.datastructures import EnvironHeaders
+from werkzeug.wrappers import Request
 
-__all__ = ["SECURED", "Journal", "mask_form", "mask_headers", "mask_query", "mask_text", "raw_body", "render"]
+__all__ = ["ENTRY", "INDEX", "MAX_BYTES", "SECURED", "Exchange", "Journal", "entry_size", "mask_form", "mask_headers",
+           "mask_query", "mask_text", "raw_body", "render"]
 
-ENTRY = "request"
-INDEX = "journal"
-SIZES = "journal-sizes"  # entry id -> its size, scored: the byte cap trims without reading entries
-STATE = "journal-state"  # {"seq": last id, "bytes": stored size of the entries kept}
 SECRET_HEADERS = {"authorization", "cookie", "proxy-authorization", "x-api-key", "x-admin-token"}
 BODY_LIMIT = 16 * 1024  # characters of one body kept (request and response each); the rest is cut ("…")
-MAX_BYTES = 32 * 1024 * 1024  # default for SimConfig.journal_max_bytes
-ENTRY_OVERHEAD = 256  # the fixed fields of an entry, counted towards the byte cap
+HEADER_NAME = 16  # a header's name, as counted towards the byte cap (the values are counted exactly)
+RAW_LIMIT = 65536  # a request body above this (Content-Length) is logged as its size and type only
 
 
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
@@ -70,130 +70,94 @@ def raw_body(raw: bytes, mimetype: str | None) -> str | None:
     return text[:BODY_LIMIT] + ("…" if len(text) > BODY_LIMIT or len(raw) > 4 * BODY_LIMIT else "")
 
 
-def _parsed(text: Any, mimetype: str | None) -> Any:
-    """A stored body for reading: JSON text becomes the object it spells, anything else stays."""
-    if not isinstance(text, str) or "json" not in (mimetype or "") or text.endswith("…"):
-        return text
-    try:
-        parsed = load_json(text)  # a body refused for its depth stays text (TooDeep is a ValueError)
-        if "\\u" in text:  # a lone surrogate escape ("\ud800") parses, but no JSON answer can carry it
-            json.dumps(parsed, ensure_ascii=False).encode("utf-8")
-        return parsed
-    except ValueError:  # includes UnicodeEncodeError
-        return text
 
 
-def render(entry: dict[str, Any]) -> dict[str, Any]:
-    """A journal entry as readers get it: bodies parsed where they are JSON (stored as text for speed)."""
-    if "body_type" not in entry and "response_type" not in entry:
-        return entry  # written before bodies were stored raw
-    out = {k: v for k, v in entry.items() if k not in ("body_type", "response_type")}
-    out["body"] = _parsed(entry.get("body"), entry.get("body_type"))
-    out["response"] = _parsed(entry.get("response"), entry.get("response_type"))
-    return out
+def journal_body(req: Request, mimetype: str) -> bytes | str | dict[str, str] | None:
+    """A request's body as the journal keeps it: a form's fields masked, else the bytes (up to ``RAW_LIMIT``, masked
+    when read), else its size and type (a body a view streamed without caching, such as an upload, or a large one)."""
+    length = req.content_length
+    readable = (length or 0) <= (req.max_content_length or float("inf"))  # else reading it: 413
+    if mimetype in FORM_TYPES and readable and req.form:
+        return mask_form(req.form.to_dict())  # type: ignore[arg-type]  # werkzeug's key None: a nameless part
+    data = req.get_data(cache=True) if readable and length and length <= RAW_LIMIT else b""
+    if data:
+        return data
+    return f"<{length} bytes {mimetype}>" if length else None
 
 
-def entry_size(entry: dict[str, Any]) -> int:
-    """What an entry costs towards the byte cap: its bodies, path, query and headers (characters) plus a fixed part."""
-    n = ENTRY_OVERHEAD + len(entry.get("path") or "")
-    for key in ("body", "response"):
-        value = entry.get(key)
-        n += len(value) if isinstance(value, str) else len(json.dumps(value, ensure_ascii=False, default=str))
-    for key in ("headers", "query"):
-        n += sum(len(k) + len(v) for k, v in (entry.get(key) or {}).items())
-    return n
+def environ_headers(environ: dict[str, Any]) -> dict[str, str]:
+    """The header part of a WSGI environ, copied as it is (``EnvironHeaders`` reads it back at render time)."""
+    headers = {k: v for k, v in environ.items() if k[:5] == "HTTP_"}
+    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if key in environ:
+            headers[key] = environ[key]
+    return headers
 
 
-class Journal:
-    """Append, query, count, clear; bounded to ``limit`` entries and ``max_bytes`` stored characters."""
+def _kept(raw: bytes | str | dict[str, str] | None, mimetype: str | None) -> bytes | str | dict[str, str] | None:
+    """A body as the ring keeps it: raw bytes up to BODY_LIMIT (masked when read), else already cut and masked."""
+    if isinstance(raw, bytes) and len(raw) > BODY_LIMIT:
+        return raw_body(raw, mimetype)  # a large body: cut now, so the ring never holds more than it counts
+    return raw
 
-    def __init__(self, store: Store, limit: int = 10000, max_bytes: int = MAX_BYTES) -> None:
-        self.store = store
-        self.limit = limit
-        self.max_bytes = max_bytes
 
-    def _state(self) -> dict[str, int]:
-        state = self.store.get_meta(STATE)
-        if state is None:  # a store written before the byte cap: its sequence, its size unknown (counted as 0)
-            state = {"seq": self.store.get_meta("journal-seq") or 0, "bytes": 0}
-        return state
+def _chars(value: bytes | str | dict[str, str] | None) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, dict):
+        return sum(len(k) + len(v) for k, v in value.items())
+    return len(value)
 
-    def stored_bytes(self) -> int:
-        """The size (characters) of the entries kept, as counted towards ``max_bytes``."""
-        return int(self._state()["bytes"])
 
-    def append(self, entry: dict[str, Any]) -> None:
-        # One block for the number, the entry and the trimming: every request appends, and with a shared
-        # store (Redis) each block is a lock round trip that all processes queue for.
-        size = entry_size(entry)
-        with self.store.atomic():
-            state = self._state()
-            seq = state["seq"] + 1
-            total = state["bytes"] + size
-            entry["id"] = seq
-            self.store.put(ENTRY, str(seq), entry)
-            self.store.index_add(INDEX, str(seq), seq)
-            self.store.index_add(SIZES, str(seq), size)  # sizes beside the entries: trimming reads no entry
-            count = self.store.index_count(INDEX)
+class Exchange:
+    """One request and its answer as recorded: raw, unmasked, in this process only; ``masked()`` is what is shown.
 
-            def over() -> bool:
-                return count > self.limit or (total > self.max_bytes and count > 1)  # the newest always stays
+    ``body`` is the request body's bytes (masked when read), or text already summarised (``<N bytes type>``), or a
+    form's fields already masked (``mask_form``: forms are rare, and can be large); ``response`` the answer's bytes.
+    """
 
-            while over():
-                oldest = self.store.index_range(INDEX, 0, min(max(count - self.limit, 1), count - 1))
-                if not oldest:
-                    break
-                for member in oldest:
-                    if not over():
-                        break
-                    total -= int(self.store.index_score(SIZES, member) or 0)
-                    self.store.index_remove(INDEX, member)
-                    self.store.index_remove(SIZES, member)
-                    self.store.delete(ENTRY, member)
-                    count -= 1
-            self.store.put_meta(STATE, {"seq": seq, "bytes": max(0, total)})
+    __slots__ = ("_masked", "body", "body_type", "duration_ms", "fault", "headers", "method", "operation", "path",
+                 "query_string", "response", "response_type", "sim_ms", "size", "status", "tenant", "time_ms")
 
-    def query(self, *, method: str | None = None, path: str | None = None, status: int | None = None,
-              since: int | None = None, operation: str | None = None, contains: str | None = None,
-              limit: int = 100,
-              offset: int = 0) -> tuple[list[dict[str, Any]], int]:
-        """Entries matching every filter given, newest first, and how many matched in all.
+    def __init__(self, *, sim_ms: int | None, method: str, path: str, query_string: str, headers: dict[str, str],
+                 body: bytes | str | dict[str, str] | None, body_type: str | None, status: int, response: bytes,
+                 response_type: str | None, duration_ms: float, operation: str | None, tenant: str | None,
+                 fault: str | None) -> None:
+        self.time_ms = int(time.time() * 1000)
+        self.sim_ms = sim_ms
+        self.method = method
+        self.path = path[:2048]
+        self.query_string = query_string[:RAW_LIMIT]
+        self.headers = headers
+        self.body = _kept(body, body_type)
+        self.body_type = body_type
+        self.status = status
+        self.response = _kept(response, response_type)
+        self.response_type = response_type
+        self.duration_ms = duration_ms
+        self.operation = operation
+        self.tenant = tenant
+        self.fault = fault
+        self.size = (ENTRY_OVERHEAD + len(self.path) + len(self.query_string) + _chars(self.body)
+                     + _chars(self.response) + sum(map(len, headers.values())) + HEADER_NAME * len(headers))
+        self._masked: dict[str, Any] | None = None
 
-        ``path`` is a glob (``/v1/ltxstudio/images/*``); ``since`` an entry id or epoch ms. Without a
-        filter only the page is read; with one every entry is looked at, but only the page is rendered.
-        """
-        store = self.store
-        if not (method or path or status is not None or operation or contains or since is not None):
-            total = store.index_count(INDEX)
-            ids = store.index_range(INDEX, offset, limit, reverse=True) if limit > 0 and offset < total else []
-            return [render(e) for e in store.get_many(ENTRY, ids) if e is not None], total
-        ids = store.index_range(INDEX, reverse=True)
-        matched: list[dict[str, Any]] = []
-        for entry in store.get_many(ENTRY, ids):
-            if entry is None:
-                continue
-            if method and entry["method"] != method.upper():
-                continue
-            if path and not fnmatch.fnmatchcase(entry["path"], path):
-                continue
-            if status is not None and entry["status"] != status:
-                continue
-            if operation and entry.get("operation") != operation:
-                continue
-            if contains:
-                raw = entry.get("body")
-                if contains not in (raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False)):
-                    continue
-            if since is not None and (entry["id"] <= since if since < 10**12 else entry["time_ms"] < since):
-                continue
-            matched.append(entry)
-        return [render(e) for e in matched[offset:offset + limit]], len(matched)
-
-    def clear(self) -> None:
-        with self.store.atomic():
-            for old in self.store.index_range(INDEX):
-                self.store.delete(ENTRY, old)
-            self.store.index_drop(INDEX)
-            self.store.index_drop(SIZES)
-            state = self._state()
-            self.store.put_meta(STATE, {"seq": state["seq"], "bytes": 0})
+    def masked(self) -> dict[str, Any]:
+        """The stored form (``GET /__admin/requests`` before bodies are parsed): every secret masked. Built once."""
+        if self._masked is None:
+            body = self.body
+            if isinstance(body, bytes):
+                body = raw_body(body, self.body_type)
+            response = self.response
+            if isinstance(response, bytes):
+                response = raw_body(response, self.response_type)
+            query = {}
+            if self.query_string:
+                query = mask_query(Request({"QUERY_STRING": self.query_string}).args.to_dict(flat=True))
+            self._masked = {
+                "time_ms": self.time_ms, "sim_ms": self.sim_ms, "method": self.method, "path": mask_text(self.path),
+                "query": query, "headers": mask_headers(EnvironHeaders(self.headers)), "body": body,
+                "body_type": self.body_type, "status": self.status, "response": response,
+                "response_type": self.response_type, "duration_ms": self.duration_ms, "operation": self.operation,
+                "tenant": self.tenant, "fault": self.fault}
+        return dict(self._masked)

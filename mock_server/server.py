@@ -1,16 +1,28 @@
 """Serving the app: a production server for ``ltx-mock serve``, an in-thread one for tests.
 
-The production server is **waitress**, chosen by measurement against hostile and careless clients
-(``benchmarks/reliability.py serving``, ``docs/reliability.md``), not only by req/s. waitress reads
-every request in one I/O loop and hands a thread only a request that has fully arrived, so an idle
-connection, a keep-alive connection between requests or a slowloris client costs a socket, never a
-thread. granian (the previous default) counts connections against its ``backpressure`` limit: 8 idle
-sockets froze it, and with a large limit long polls exhausted its blocking threads.
+The production server is **granian** (``--server granian``, the default), chosen by measurement of both
+req/s and hostile clients (docs/performance.md, "Choosing the server" and docs/reliability.md):
 
-Around waitress:
+* throughput, c16, simulator and bare Flask on the same server, one run (2026-12-01 ≈ 05:59 UTC, load 11-16):
+  granian: GET /scheduler/available 2,498 req/s (bare Flask 2,200), GET /assets/{jobId} 2,292 (2,368),
+  POST /images/create 1,904 (1,923); waitress: 715 (1,665), 1,455 (1,625), 636 (772). waitress's own
+  Python I/O loop caps it below the job-creation target (>= 1.5x WireMock, ~1,500 req/s): bare Flask on
+  waitress does not reach it either;
+* hostile clients (``python -m benchmarks.reliability serving --server granian``, same hour, load 16):
+  200 idle + 16 slowloris + 8 pollForResult waits held open, 100/100 fresh requests answered (p99 85 ms);
+  32-thread mixed run 1,920/1,920, 0 timeouts; webhook receivers that drip or flood delay nobody.
 
-* the port is bound here, before anything is announced, without ``SO_REUSEPORT`` (a second server on
-  the port is refused, never load-balanced with the first);
+granian's configuration is what makes that hold (:func:`granian_options`): ``backpressure`` counts
+*connections* in granian, so it is 1,024, not the thread count (at 8, eight idle keep-alive connections
+froze the server); its blocking threads are the request threads plus the pollForResult wait slots, so
+long polls cannot take every thread; ``workers_kill_timeout`` bounds a SIGTERM.
+
+**waitress** (``--server waitress``) stays for what granian does not give: it reads every request in one
+I/O loop and hands a thread only a request that has fully arrived (an idle or slowloris connection costs a
+socket, never a thread); the port is bound here without ``SO_REUSEPORT`` (granian's workers bind with it, so
+a program binding the same port with ``SO_REUSEPORT`` later could share it; ``ltx-mock serve`` checks the
+port first); and around it:
+
 * an **admission limit** (:class:`Admission`) lets at most ``threads`` requests run Python at once
   (more only fight over the GIL and stretch the tail); a request that waits longer than
   ``ADMISSION_WAIT_S`` for its turn gets ``503`` with ``Retry-After``; ``pollForResult`` waits give
@@ -43,10 +55,11 @@ from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler, make_server
 
 CONFIG_ENV = "LTX_MOCK_CONFIG"
 WORKERS_ENV = "LTX_MOCK_WORKERS"
-SERVERS = ("waitress", "granian", "werkzeug")
+SERVERS = ("granian", "waitress", "werkzeug")
 ADMISSION_WAIT_S = 3.0  # a request not admitted within this gets 503 + Retry-After (clients time out at >= 5 s)
 IDLE_TIMEOUT_S = 30  # a connection with no request and no bytes for this long is closed
 SHUTDOWN_GRACE_S = 1.0  # in-flight webhook deliveries get this long at shutdown, then are handed back
+GRANIAN_KILL_TIMEOUT_S = 2  # a granian worker still busy this long after SIGTERM is killed (measured 4.7 s without)
 log = logging.getLogger("ltx_mock.server")
 
 
@@ -348,10 +361,11 @@ def granian_options(threads: int, poll_waits: int = 32) -> dict[str, Any]:
     """How ``--server granian`` runs: ``backpressure`` caps *connections* in granian, not requests, so it is
     kept far above any plausible client count (at 8, eight idle keep-alive connections froze the server);
     blocking threads cover the request threads plus the pollForResult waits (docs/reliability.md)."""
-    return {"blocking_threads": threads + poll_waits, "backpressure": 1024, "backlog": 2048}
+    return {"blocking_threads": threads + poll_waits, "backpressure": 1024, "backlog": 2048,
+            "workers_kill_timeout": GRANIAN_KILL_TIMEOUT_S}
 
 
-def run(config: SimConfig, host: str, port: int, *, server: str = "waitress", workers: int = 1,
+def run(config: SimConfig, host: str, port: int, *, server: str = "granian", workers: int = 1,
         threads: int = 8, sock: socket.socket | None = None, on_bound: Callable[[], None] | None = None) -> None:
     """Serve until SIGTERM/SIGINT (:class:`BindError` if the port is taken).
 

@@ -29,8 +29,6 @@ SIM = "ltxstudio_mock.mock_server"
 # Modules outside mock_server/sim and mock_server/store that still read the store (``x.store``). This list may
 # only shrink: each entry is work to move behind a Simulator method (issue 16).
 STORE_READERS_TO_MOVE = {
-    "ltxstudio_mock.mock_server.app": "builds the Journal on sim.store",
-    "ltxstudio_mock.mock_server.journal": "the request journal keeps its ring in the store",
     "ltxstudio_mock.mock_server.scenario": "restores and snapshots records (read/apply/snapshot split pending)",
 }
 

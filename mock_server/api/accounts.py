@@ -4,38 +4,30 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response
-from ltxstudio_mock.mock_server.api import api_blueprint, json_response, no_content, now, sim, tenant
-from ltxstudio_mock.mock_server.api.inputs import operation
+from ltxstudio_mock.mock_server.api import NO_CONTENT, Call, Reply, route
 from ltxstudio_mock.mock_server.errors import not_found
 
-bp = api_blueprint("accounts")
 
-
-@bp.get("/accounts")
-@operation("listAccounts")
-def list_accounts(query: dict[str, Any]) -> Response:
-    accounts = sim().accounts.all(tenant())
+@route("GET", "/accounts", "listAccounts")
+def list_accounts(call: Call) -> Any:
+    accounts = call.sim.accounts.all(call.tenant)
     if not accounts:
         raise not_found("Configuration not found. To create configuration use POST /accounts")
-    return json_response({a["email"]: sim().accounts.view(a, now()) for a in accounts})
+    return {a["email"]: call.sim.accounts.view(a, call.now) for a in accounts}
 
 
-@bp.post("/accounts")
-@operation("createAccount")
-def create_account(query: dict[str, Any], data: dict[str, Any]) -> Response:
-    return json_response(sim().accounts.upsert(tenant(), data["cookie"], data.get("maxJobs"), now()))
+@route("POST", "/accounts", "createAccount")
+def create_account(call: Call) -> Any:
+    return call.sim.accounts.upsert(call.tenant, call.data["cookie"], call.data.get("maxJobs"), call.now)
 
 
-@bp.get("/accounts/<email>")
-@operation("getAccount")
-def get_account(query: dict[str, Any], email: str) -> Response:
-    account = sim().accounts.require(tenant(), email)
-    return json_response(sim().accounts.view(account, now(), with_balance=True))
+@route("GET", "/accounts/<email>", "getAccount")
+def get_account(call: Call, email: str) -> Any:
+    account = call.sim.accounts.require(call.tenant, email)
+    return call.sim.accounts.view(account, call.now, with_balance=True)
 
 
-@bp.delete("/accounts/<email>")
-@operation("deleteAccount")
-def delete_account(query: dict[str, Any], email: str) -> Response:
-    sim().scheduler.delete_account(tenant(), email, now())
-    return no_content()
+@route("DELETE", "/accounts/<email>", "deleteAccount")
+def delete_account(call: Call, email: str) -> Reply:
+    call.sim.scheduler.delete_account(call.tenant, email, call.now)
+    return NO_CONTENT

@@ -4,36 +4,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, g, request
-from ltxstudio_mock.mock_server.api import api_blueprint, base_url, json_response, now, sim, tenant
-from ltxstudio_mock.mock_server.api.inputs import operation
+from ltxstudio_mock.mock_server.api import Call, route
 from ltxstudio_mock.mock_server.errors import bad_request
 
-bp = api_blueprint("assets")
+
+@route("GET", "/assets/", "listAssets", strict_slashes=False)
+def list_assets(call: Call) -> Any:
+    s, q = call.sim, call.query
+    account = s.accounts.resolve(call.tenant, q.get("email"))
+    return s.assets.listing(call.tenant, account["email"], q.get("page", 1), q.get("limit", 20), q.get("filter"),
+                            call.now, call.base_url())
 
 
-@bp.get("/assets/", strict_slashes=False)
-@operation("listAssets")
-def list_assets(query: dict[str, Any]) -> Response:
-    account = sim().accounts.resolve(tenant(), query.get("email"))
-    return json_response(sim().assets.listing(tenant(), account["email"], query.get("page", 1),
-                                              query.get("limit", 20), query.get("filter"), now(), base_url()))
-
-
-@bp.post("/assets/", strict_slashes=False)
-@operation("uploadAsset", body=False)
-def upload_asset(query: dict[str, Any]) -> Response:
-    accepted = g.operation.body_schemas  # the contract's media types; ranges such as */* included
-    if request.mimetype and not any(_in_range(request.mimetype, r) for r in accepted):
-        raise bad_request(f"Unsupported Content-Type {request.mimetype!r}: send the file's MIME type, "
+@route("POST", "/assets/", "uploadAsset", body=False, strict_slashes=False)
+def upload_asset(call: Call) -> Any:
+    req = call.request
+    accepted = call.op.body_schemas  # the contract's media types; ranges such as */* included
+    if req.mimetype and not any(_in_range(req.mimetype, r) for r in accepted):
+        raise bad_request(f"Unsupported Content-Type {req.mimetype!r}: send the file's MIME type, "
                           f"one of {', '.join(accepted)}")
-    account = sim().accounts.resolve(tenant(), query.get("email"))
-    data = request.get_data(cache=False)
-    if request.content_length is not None and len(data) < request.content_length:
+    account = call.sim.accounts.resolve(call.tenant, call.query.get("email"))
+    data = req.get_data(cache=False)
+    if req.content_length is not None and len(data) < req.content_length:
         # The client went away mid-upload; granian hands the app the short body without an error.
-        raise bad_request(f"Request body ended after {len(data)} of {request.content_length} bytes")
-    return json_response(sim().assets.upload(tenant(), account["email"], data, request.mimetype,
-                                             query.get("type", "image"), now(), base_url()))
+        raise bad_request(f"Request body ended after {len(data)} of {req.content_length} bytes")
+    return call.sim.assets.upload(call.tenant, account["email"], data, req.mimetype, call.query.get("type", "image"),
+                                  call.now, call.base_url())
 
 
 def _in_range(mime: str, media_range: str) -> bool:
@@ -43,8 +39,7 @@ def _in_range(mime: str, media_range: str) -> bool:
     return main in ("*", mime_main) and sub in ("*", mime_sub)
 
 
-@bp.get("/assets/<path:job_id>")
-@operation("getJob")
-def get_job(query: dict[str, Any], job_id: str) -> Response:
-    job = sim().jobs.require_visible(tenant(), job_id, now())
-    return json_response(sim().jobs.view(job, now(), base_url()))
+@route("GET", "/assets/<path:job_id>", "getJob")
+def get_job(call: Call, job_id: str) -> Any:
+    job = call.sim.jobs.require_visible(call.tenant, job_id, call.now)
+    return call.sim.jobs.view(job, call.now, call.base_url())

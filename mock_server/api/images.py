@@ -4,27 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response
-from ltxstudio_mock.mock_server.api import api_blueprint
+from ltxstudio_mock.mock_server.api import Call, route
 from ltxstudio_mock.mock_server.api.generation import start
-from ltxstudio_mock.mock_server.api.inputs import operation
-
-bp = api_blueprint("images")
 
 
-@bp.post("/images/create")
-@operation("createImage")
-def create_image(query: dict[str, Any], data: dict[str, Any]) -> Response:
-    return start("images/create", data)
+@route("POST", "/images/create", "createImage")
+def create_image(call: Call) -> Any:
+    return start(call, "images/create")
 
 
-@bp.post("/images/edit")
-@operation("editImage")
-def edit_image(query: dict[str, Any], data: dict[str, Any]) -> Response:
-    return start("images/edit", data)
+@route("POST", "/images/edit", "editImage")
+def edit_image(call: Call) -> Any:
+    return start(call, "images/edit")
 
 
-@bp.post("/images/upscale")
-@operation("upscaleImage")
-def upscale_image(query: dict[str, Any], data: dict[str, Any]) -> Response:
-    return start("images/upscale", data)
+@route("POST", "/images/upscale", "upscaleImage")
+def upscale_image(call: Call) -> Any:
+    return start(call, "images/upscale")

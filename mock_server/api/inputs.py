@@ -1,4 +1,7 @@
-"""Turn a Flask request into validated input, using the contract's compiled schemas.
+"""Turn a request into validated input, using the contract's compiled schemas.
+
+Each function takes the request (a werkzeug ``Request``: the API gateway's own, or Flask's for the control API)
+explicitly: no context lookups on the hot path.
 
 JSON and multipart/form-data bodies are both accepted where the docs say so;
 form fields arrive as strings and are coerced to the schema's types before the
@@ -10,17 +13,19 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from flask import current_app, g, request
+from flask import g, request
 from ltxstudio_mock.contracts.spec import Contract, Operation, get_contract, properties
 from ltxstudio_mock.mock_server.bounds import TooDeep, load_json
 from ltxstudio_mock.mock_server.errors import ApiError, bad_request
+from werkzeug.wrappers import Request
 
 INT = re.compile(r"^[+-]?\d+$")
 NUM = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 BOOLS = {"true": True, "false": False, "1": True, "0": False}
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 LONE_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")  # cheap pre-check: any surrogate escape, paired or not
 
 
@@ -50,26 +55,30 @@ def coerce(value: str, schema: dict[str, Any]) -> Any:
     return value
 
 
-def _form_body(op: Operation) -> dict[str, Any]:
+def _form_body(op: Operation, req: Request) -> dict[str, Any]:
     props = properties(op.body_schemas.get("multipart/form-data") or op.body_schema)
     body: dict[str, Any] = {}
-    for name in request.form:
+    for name in req.form:
         if name is None:  # werkzeug's key for a part whose name="..." it could not parse: nothing to bind
             continue
-        body[name] = coerce(request.form[name], props.get(name, {}))
+        body[name] = coerce(req.form[name], props.get(name, {}))
     return body
 
 
-def parse_body(op: Operation) -> dict[str, Any]:
+def parse_body(op: Operation, req: Request) -> dict[str, Any]:
     """The request body as a dict: JSON, multipart or url-encoded; 400 on anything unreadable."""
-    mimetype = request.mimetype
-    if request.content_length is None:  # chunked: werkzeug stops one byte past the limit instead of refusing
-        limit = current_app.config["MAX_CONTENT_LENGTH"]
-        if limit is not None and len(request.get_data(cache=True)) >= limit:  # (forms then parse the cache)
+    mimetype = req.mimetype
+    if req.content_length is None:  # chunked: werkzeug stops one byte past the limit instead of refusing
+        limit = req.max_content_length
+        if limit is not None and len(req.get_data(cache=True)) >= limit:  # (forms then parse the cache)
             raise ApiError(413, f"Request body exceeds the {limit - 1} byte limit")
-    if mimetype in ("multipart/form-data", "application/x-www-form-urlencoded") and request.form:
-        return _form_body(op)
-    raw = request.get_data(cache=True)
+    if mimetype in FORM_TYPES and req.form:
+        return _form_body(op, req)
+    return parse_json_body(req.get_data(cache=True))
+
+
+def parse_json_body(raw: bytes) -> dict[str, Any]:
+    """A JSON request body as a dict (empty: ``{}``); 400 on anything unreadable."""
     if not raw.strip():
         return {}
     try:
@@ -88,18 +97,23 @@ def parse_body(op: Operation) -> dict[str, Any]:
     return body
 
 
-def check_params(op: Operation, location: str, raw: dict[str, str]) -> dict[str, Any]:
+@functools.cache
+def _declared(op: Operation, location: str) -> tuple[tuple[str, bool, dict[str, Any]], ...]:
+    """The parameters of one location, looked up once per operation: (name, required, schema)."""
+    return tuple((name, bool(param.get("required")), param.get("schema", {}))
+                 for (loc, name), param in op.parameters.items() if loc == location)
+
+
+def check_params(op: Operation, location: str, raw: Mapping[str, str]) -> dict[str, Any]:
     """Coerce and validate the declared parameters of one location (query or path)."""
     out: dict[str, Any] = {}
-    for (loc, name), param in op.parameters.items():
-        if loc != location:
-            continue
+    for name, required, schema in _declared(op, location):
         if name not in raw:
-            if param.get("required"):
+            if required:
                 raise bad_request(f"{name} is required")
             continue
-        value = coerce(raw[name], param.get("schema", {}))
-        check = op.param_check(loc, name)
+        value = coerce(raw[name], schema)
+        check = op.param_check(location, name)
         errors = check.errors(value) if check else []
         if errors:
             raise bad_request(f"{name}: {errors[0]}")
@@ -118,7 +132,7 @@ def check_body(op: Operation, body: dict[str, Any]) -> None:
 
 def operation(operation_id: str, *, body: bool = True,
               contract: Contract | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Mark a view as serving ``operation_id``: its query and body are validated against the contract.
+    """Mark a Flask view (the control API's) as serving ``operation_id``: its query and body are validated.
 
     The view receives ``query`` (dict) and, when ``body`` is True, ``data`` (dict), plus its
     path parameters. ``g.operation`` tells the response check which schema applies.
@@ -129,9 +143,10 @@ def operation(operation_id: str, *, body: bool = True,
         @functools.wraps(view)
         def wrapper(**path: Any) -> Any:
             g.operation = op
-            query = check_params(op, "query", request.args.to_dict())
+            req = request._get_current_object()  # type: ignore[attr-defined]
+            query = check_params(op, "query", req.args.to_dict())
             if body and op.body_schemas:
-                data = parse_body(op)
+                data = parse_body(op, req)
                 check_body(op, data)
                 return view(query=query, data=data, **path)
             return view(query=query, **path)

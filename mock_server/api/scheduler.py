@@ -4,27 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response
-from ltxstudio_mock.mock_server.api import api_blueprint, json_response, no_content, now, sim, tenant
-from ltxstudio_mock.mock_server.api.inputs import operation
-
-bp = api_blueprint("scheduler")
+from ltxstudio_mock.mock_server.api import NO_CONTENT, Call, Reply, route
 
 
-@bp.get("/scheduler", strict_slashes=False)
-@operation("listRunningJobs")
-def list_running_jobs(query: dict[str, Any]) -> Response:
-    return json_response(sim().scheduler.running(tenant(), now()))
+@route("GET", "/scheduler", "listRunningJobs", strict_slashes=False)
+def list_running_jobs(call: Call) -> Any:
+    return call.sim.scheduler.running(call.tenant, call.now)
 
 
-@bp.get("/scheduler/available")
-@operation("getSchedulerAvailable")
-def scheduler_available(query: dict[str, Any]) -> Response:
-    return json_response(sim().scheduler.available(tenant(), now()))
+@route("GET", "/scheduler/available", "getSchedulerAvailable")
+def scheduler_available(call: Call) -> Any:
+    return call.sim.scheduler.available(call.tenant, call.now)
 
 
-@bp.delete("/scheduler/<path:job_id>")
-@operation("cancelJob")
-def cancel_job(query: dict[str, Any], job_id: str) -> Response:
-    sim().scheduler.cancel(tenant(), job_id, now())
-    return no_content()
+@route("DELETE", "/scheduler/<path:job_id>", "cancelJob")
+def cancel_job(call: Call, job_id: str) -> Reply:
+    call.sim.scheduler.cancel(call.tenant, job_id, call.now)
+    return NO_CONTENT

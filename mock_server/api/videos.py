@@ -4,21 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response
-from ltxstudio_mock.mock_server.api import api_blueprint
+from ltxstudio_mock.mock_server.api import Call, route
 from ltxstudio_mock.mock_server.api.generation import start
-from ltxstudio_mock.mock_server.api.inputs import operation
-
-bp = api_blueprint("videos")
 
 
-@bp.post("/videos/ltx-create")
-@operation("createLtxVideo")
-def create_ltx_video(query: dict[str, Any], data: dict[str, Any]) -> Response:
-    return start("videos/ltx-create", data)
+@route("POST", "/videos/ltx-create", "createLtxVideo")
+def create_ltx_video(call: Call) -> Any:
+    return start(call, "videos/ltx-create")
 
 
-@bp.post("/videos/veo-create")
-@operation("createVeoVideo")
-def create_veo_video(query: dict[str, Any], data: dict[str, Any]) -> Response:
-    return start("videos/veo-create", data)
+@route("POST", "/videos/veo-create", "createVeoVideo")
+def create_veo_video(call: Call) -> Any:
+    return start(call, "videos/veo-create")

@@ -12,6 +12,7 @@
 ``deliveries.py``   the webhook outbox
 ``faults.py``       HTTP fault rules (which requests get latency, errors, drops)
 ``overview.py``     counts and pages for the dashboard and the control API
+``journal.py``      the request journal's storage (what HTTP recorded; bounded, filtered)
 ``catalog.py``      prices and run times per model
 ==================  ===========================================================
 """
@@ -30,6 +31,7 @@ from ltxstudio_mock.mock_server.sim.context import SIGNING_KEY, Context
 from ltxstudio_mock.mock_server.sim.deliveries import Deliveries
 from ltxstudio_mock.mock_server.sim.faults import Faults
 from ltxstudio_mock.mock_server.sim.jobs import Jobs
+from ltxstudio_mock.mock_server.sim.journal import open_journal
 from ltxstudio_mock.mock_server.sim.ltx import LtxStudio
 from ltxstudio_mock.mock_server.sim.overview import Overview
 from ltxstudio_mock.mock_server.sim.scheduler import Scheduler
@@ -78,7 +80,8 @@ class Simulator:
         self.jobs = Jobs(self.ctx, self.ltx, self.accounts, self.assets, self.scheduler, self.timeline,
                          self.deliveries)
         self.faults = Faults(self.ctx)  # HTTP fault rules (their state; app.py shapes the answers)
-        self.overview = Overview(self.ctx, self.ltx, self.scheduler)  # the dashboard's and admin's pages
+        self.journal = open_journal(self.ctx)  # the request journal: this process's ring, or the shared store
+        self.overview = Overview(self.ctx, self.ltx, self.scheduler, self.journal)  # the dashboard's and admin's pages
         # The origin of URLs in webhooks (which answer no request): --public-url, else the bound host:port
         # (ServerThread fills the port in once bound). Never a request's Host header: that would let the
         # first caller choose the host of every tenant's artifact URLs.

@@ -14,11 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ltxstudio_mock.mock_server.journal import ENTRY as REQUEST
-from ltxstudio_mock.mock_server.journal import INDEX as JOURNAL
 from ltxstudio_mock.mock_server.sim.accounts import ACCOUNT, account_key, accounts_index
 from ltxstudio_mock.mock_server.sim.context import Context
 from ltxstudio_mock.mock_server.sim.deliveries import DUE, LOG
+from ltxstudio_mock.mock_server.sim.journal import Journal, RequestRing
 from ltxstudio_mock.mock_server.sim.ltx import USER, LtxStudio
 from ltxstudio_mock.mock_server.sim.scheduler import JOB, Scheduler, running_index
 
@@ -51,10 +50,11 @@ class TenantAccounts:
 class Overview:
     """Read-only pages over the simulator's records for views that show many of them at once."""
 
-    def __init__(self, ctx: Context, ltx: LtxStudio, scheduler: Scheduler) -> None:
+    def __init__(self, ctx: Context, ltx: LtxStudio, scheduler: Scheduler, journal: RequestRing | Journal) -> None:
         self.ctx = ctx
         self.ltx = ltx
         self.scheduler = scheduler
+        self.journal = journal
 
     def counts(self) -> dict[str, int]:
         """How many of each thing there are, each one index count (the dashboard's header and page totals).
@@ -64,7 +64,7 @@ class Overview:
         """
         count = self.ctx.store.index_count
         return {"jobs": count(JOBS), "tenants": count(TENANTS), "ltxUsers": count(LTX_USERS),
-                "requests": count(JOURNAL), "webhooks": count(LOG), "webhooksPending": count(DUE)}
+                "requests": self.journal.count(), "webhooks": count(LOG), "webhooksPending": count(DUE)}
 
     # -- tenants and accounts (LTX users: ``LtxStudio.list_users``) ------------
     def tenants(self, now: int, limit: int, account_limit: int) -> list[TenantAccounts]:
@@ -107,12 +107,10 @@ class Overview:
     # -- the request journal -------------------------------------------------
     def requests(self, offset: int, limit: int) -> list[dict[str, Any]]:
         """Journal entries newest first, as stored (``journal.render`` parses their bodies)."""
-        ids = self.ctx.store.index_range(JOURNAL, offset, limit, reverse=True)
-        return [e for e in self.ctx.store.get_many(REQUEST, ids) if e]
+        return self.journal.page(offset, limit)
 
     def request(self, entry_id: str) -> dict[str, Any] | None:
-        entry: dict[str, Any] | None = self.ctx.store.get(REQUEST, entry_id)
-        return entry
+        return self.journal.get(entry_id)
 
     def request_count(self) -> int:
-        return self.ctx.store.index_count(JOURNAL)
+        return self.journal.count()

@@ -1,4 +1,4 @@
-"""The default store: plain dicts behind one re-entrant lock.
+"""The default store: plain dicts; writers take one re-entrant lock, readers none.
 
 Indexes are sorted lists of ``(score, member)`` beside a member->score dict, so
 inserts and removals are O(log n) searches plus a memmove, and pagination is a
@@ -122,39 +122,45 @@ class MemoryStore(Store):
         idx = self._indexes.get(index)
         return idx.scores.get(member) if idx else None
 
+    # Index reads take no lock: each is one or two C-level list operations, atomic under the GIL, and writers
+    # change an index only with the lock held. A reader outside ``atomic()`` may see another thread's block
+    # half done (as record reads always could); inside ``atomic()`` it holds the lock and sees a settled store.
+    # Every request read these under the lock before, which queued request threads behind every writer
+    # (docs/performance.md, "POST under concurrency").
     def index_range(self, index: str, offset: int = 0, limit: int | None = None, *, reverse: bool = False) -> list[str]:
-        with self._lock:
-            idx = self._indexes.get(index)
-            if not idx:
-                return []
-            n = len(idx.order)
-            stop = n if limit is None else min(n, offset + limit)
-            if offset >= n:
-                return []
-            if reverse:
-                return [idx.order[n - 1 - i][1] for i in range(offset, stop)]
-            return [m for _, m in idx.order[offset:stop]]
+        idx = self._indexes.get(index)
+        if not idx:
+            return []
+        order = idx.order
+        n = len(order)
+        stop = n if limit is None else min(n, offset + limit)
+        if offset >= stop:
+            return []
+        if reverse:
+            part = order[n - stop:n - offset]  # one slice: a concurrent writer cannot make it raise
+            part.reverse()
+            return [m for _, m in part]
+        return [m for _, m in order[offset:stop]]
 
     def index_by_score(self, index: str, min_score: float = float("-inf"), max_score: float = float("inf"),
                        limit: int | None = None) -> list[tuple[str, float]]:
-        with self._lock:
-            idx = self._indexes.get(index)
-            if not idx:
-                return []
-            lo, hi = idx.bounds(min_score, max_score)
-            if limit is not None:
-                hi = min(hi, lo + limit)
-            return [(m, s) for s, m in idx.order[lo:hi]]
+        idx = self._indexes.get(index)
+        if not idx:
+            return []
+        lo, hi = idx.bounds(min_score, max_score)
+        if limit is not None:
+            hi = min(hi, lo + limit)
+        # the bounds and the slice are two steps: a writer between them could shift the slice by an entry
+        return [(m, s) for s, m in idx.order[lo:hi] if min_score <= s <= max_score]
 
     def index_count(self, index: str, min_score: float = float("-inf"), max_score: float = float("inf")) -> int:
-        with self._lock:
-            idx = self._indexes.get(index)
-            if not idx:
-                return 0
-            if min_score == float("-inf") and max_score == float("inf"):
-                return len(idx.order)
-            lo, hi = idx.bounds(min_score, max_score)
-            return max(0, hi - lo)
+        idx = self._indexes.get(index)
+        if not idx:
+            return 0
+        if min_score == float("-inf") and max_score == float("inf"):
+            return len(idx.order)
+        lo, hi = idx.bounds(min_score, max_score)
+        return max(0, hi - lo)
 
     def index_drop(self, index: str) -> None:
         with self._lock:

@@ -1,7 +1,7 @@
 """Serving: clients that idle, drip or wait, webhook receivers that drip or flood, and stopping the server.
 
 Everything here uses real sockets against ``ltx-mock serve`` in a subprocess (the production server,
-waitress) unless a check is about the app alone. The full-size figures are in docs/reliability.md
+granian by default) unless a check is about the app alone. The full-size figures are in docs/reliability.md
 (``python -m benchmarks.reliability serving``); the hostile-client test runs at those full sizes.
 """
 
@@ -80,7 +80,7 @@ def cleanup(proc: subprocess.Popen[bytes]) -> None:
 # -- hostile and careless clients ------------------------------------------------------------------
 @pytest.mark.slow
 def test_serving_idle_slowloris_and_long_polls_do_not_starve_a_fresh_client() -> None:
-    with simulator(name="hostile") as srv:  # the defaults: waitress, 8 request threads, speed 1
+    with simulator(name="hostile") as srv:  # the defaults: granian, 8 request threads, speed 1
         report = hostile_clients(srv.url, srv.port, idle=200, slowloris=16, polls=8, probes=100, baseline=False)
         assert report["idle"] == 200 and report["slowloris"] == 16, report
         assert report["answered"] == 100, report

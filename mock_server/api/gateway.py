@@ -1,0 +1,264 @@
+"""The API's request path: one WSGI layer in front of Flask, each step a named method.
+
+An API request (``/v1/ltxstudio/...`` matching an operation) never enters Flask's per-request machinery
+(contexts, hooks, blueprint dispatch, ``Response`` objects): that cost ~80 us of a ~190-us request
+(docs/performance.md). :meth:`Gateway.__call__` runs, in order:
+
+    route           the operation's view and path arguments (werkzeug's URL map, the API's rules only)
+    pin_clock       the simulated instant for this request; settle the work due by then
+    inject_fault    an HTTP fault rule matching the request: sleep, answer now, or carry on
+    authenticate    bearer token -> tenant, else 401
+    validate        query and body against the operation's compiled checks (``api/inputs.py``)
+    view            ``api/<resource>.py``: the simulation answers
+    answer          JSON bytes, status line and headers; strict mode checks them against the contract
+    record          the request journal: raw bytes and a few fields (``journal.Exchange``), masked when read
+
+Everything else (the control API, the dashboard, artifact storage, 404s, 405s, ``OPTIONS``) goes to the Flask
+app behind it, whose one before/after pair (``app.py``) does the same clock, guard and journal steps.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ltxstudio_mock.contracts.spec import Contract, Operation
+from ltxstudio_mock.contracts.validate import response_problems, violation_message
+from ltxstudio_mock.mock_server.api import API_PREFIX, Call, Reply, Route
+from ltxstudio_mock.mock_server.api.inputs import check_body, check_params, parse_body, parse_json_body
+from ltxstudio_mock.mock_server.config import SimConfig
+from ltxstudio_mock.mock_server.cookies import mask_text
+from ltxstudio_mock.mock_server.errors import ApiError
+from ltxstudio_mock.mock_server.faults import apply_before
+from ltxstudio_mock.mock_server.journal import Exchange, environ_headers, journal_body
+from ltxstudio_mock.mock_server.sim import Simulator
+from werkzeug.exceptions import ClientDisconnected, HTTPException
+from werkzeug.http import HTTP_STATUS_CODES
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+log = logging.getLogger("ltx_mock")
+API_PREFIX_SLASH = API_PREFIX + "/"
+HTTP_MESSAGES = {404: "Not found", 405: "Method not allowed", 413: "Payload too large"}
+JSON = "application/json"
+NO_BODY_TYPE = "text/html; charset=utf-8"  # what Flask's Response(status=204) sends, kept for byte-equal answers
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def dump_json(body: Any) -> bytes:
+    """A JSON answer's bytes, compact and UTF-8 (as every answer of the service is written)."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def http_error_message(status: int, name: str, description: str | None, method: str, path: str,
+                       max_upload_bytes: int) -> str:
+    """The ``error`` text of an HTTP-level failure (routing, body size, unreadable request)."""
+    if status == 404:
+        return f"Not found: {method} {path}"
+    if status == 413:
+        return f"Request body exceeds the {max_upload_bytes} byte limit"
+    if status == 400:
+        return f"Bad request: {description}"
+    return HTTP_MESSAGES.get(status, name)
+
+
+def strict_problem(op: Operation, status: int, content_type: str, body: bytes) -> str | None:
+    """In strict mode: why this answer violates the contract (None: it conforms)."""
+    problems = response_problems(op, status, content_type, body)
+    if not problems:
+        return None
+    problem = violation_message(op, status, problems)
+    log.error("contract violation: %s", problem)
+    return problem
+
+
+@functools.lru_cache(maxsize=4096)  # per request otherwise: a regex scan of every operation (~13 us)
+def allowed_methods(contract: Contract, path: str) -> list[str]:
+    """The methods the contract documents for ``path`` (what Allow headers must list; read-only)."""
+    if not path.startswith(API_PREFIX):
+        return []
+    methods = contract.methods(path[len(API_PREFIX):])
+    if "GET" in methods:
+        methods.append("HEAD")
+    return [*methods, "OPTIONS"] if methods else []
+
+
+def status_line(status: int) -> str:
+    return f"{status} {HTTP_STATUS_CODES.get(status, 'UNKNOWN').upper()}"  # as werkzeug writes it
+
+
+class Gateway:
+    """WSGI app serving the API's operations; anything else goes to ``fallback`` (the Flask app)."""
+
+    def __init__(self, fallback: WsgiApp, sim: Simulator, config: SimConfig, contract: Contract,
+                 routes: list[Route]) -> None:
+        self.fallback = fallback
+        self.sim = sim
+        self.faults = sim.faults  # the rules are the simulator's; their HTTP shaping (apply_before) is faults.py's
+        self.journal = sim.journal
+        self.config = config
+        self.max_body = config.max_upload_bytes + 1  # one byte over: a cut chunked body still shows it was long
+        self.waits = threading.BoundedSemaphore(max(0, config.poll_waits))
+        self.contract = contract
+        self.routes = {r.endpoint: (r, contract[r.operation_id]) for r in routes}
+        rules = [Rule(API_PREFIX + r.rule, endpoint=r.endpoint, methods=[r.method], strict_slashes=r.strict_slashes)
+                 for r in routes]
+        self.urls = Map(rules).bind("localhost")  # matching reads only the path and method: one adapter for all
+
+    # -- the request path, step by step ---------------------------------------------------------
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        found = self.route(environ)
+        if found is None:
+            return self.fallback(environ, start_response)
+        req, (route, op), args = found
+        t0 = time.perf_counter()
+        now = self.pin_clock()
+        tenant: str | None = None
+        fault: dict[str, Any] | None = None
+        reached: Operation | None = None  # set once authenticated: what strict mode and the journal name
+        try:
+            fault = self.faults.match(req.method, req.path)
+            early = self.inject_fault(fault) if fault is not None else None
+            if early is not None:
+                return self.send_response(environ, start_response, req, early, now, t0, tenant, fault)
+            tenant = self.authenticate(req)
+            reached = op
+            query, data = self.validate(req, route, op)
+            result = route.view(Call(self.sim, req, op, tenant, now, query, data, environ.get("ltx.admission"),
+                                     self.waits), **args)
+            status, body, headers = (result.status, result.body, result.headers) if type(result) is Reply \
+                else (200, result, ())
+        except ApiError as exc:
+            status, body, headers = exc.status, exc.body(), ()
+        except HTTPException as exc:
+            status, body, headers = self.http_error(req, exc)
+        except Exception as exc:
+            log.exception("unhandled error on %s %s", req.method, mask_text(req.path[:500]))
+            status, body, headers = 500, {"error": f"Internal simulator error: {type(exc).__name__}", "code": 500}, ()
+        return self.answer(environ, start_response, req, reached, status, body, headers, now, t0, tenant, fault)
+
+    def route(self, environ: dict[str, Any]) -> tuple[Request, tuple[Route, Operation], dict[str, Any]] | None:
+        """The request, its operation and path arguments; None for anything that is not an API operation."""
+        if not environ.get("PATH_INFO", "").startswith(API_PREFIX_SLASH) or environ["REQUEST_METHOD"] == "OPTIONS":
+            return None
+        req = Request(environ)
+        req.max_content_length = self.max_body
+        path, method = req.path, req.method
+        methods = allowed_methods(self.contract, path)
+        if methods and method not in methods:
+            return None  # 405 with the contract's Allow header, even where a rule would match (DELETE .../available)
+        try:
+            endpoint, args = self._match(path, method)
+        except HTTPException:  # 404, 405 and redirects: Flask's answers, as before
+            return None
+        return req, self.routes[endpoint], dict(args)
+
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 - one gateway per app; a client polls the same job's URL
+    def _match(self, path: str, method: str) -> tuple[str, tuple[tuple[str, Any], ...]]:
+        """werkzeug's matching (its rules, slashes and converters), remembered per path: ~10 us saved per hit."""
+        endpoint, args = self.urls.match(path, method)
+        return endpoint, tuple(args.items())
+
+    def pin_clock(self) -> int:
+        """The simulated instant the whole request sees; work due by then is applied first."""
+        now = self.sim.now()
+        self.sim.settle(now)
+        return now
+
+    def inject_fault(self, fault: dict[str, Any]) -> Response | None:
+        """Apply a matching fault rule: latency sleeps here; a status raises; a dropped connection answers now."""
+        return apply_before(self.faults, fault)
+
+    def authenticate(self, req: Request) -> str:
+        """The tenant of the bearer token, else 401."""
+        scheme, _, token = req.environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+        tenant = self.sim.tenant_for(token.strip()) if scheme.lower() == "bearer" else None
+        if tenant is None:
+            raise ApiError(401, "Unauthorized")
+        return tenant
+
+    def validate(self, req: Request, route: Route, op: Operation) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The query and (unless the view reads the body itself) the body, checked against the contract."""
+        environ = req.environ
+        query = check_params(op, "query", req.args if environ.get("QUERY_STRING") else {})
+        data: dict[str, Any] = {}
+        if route.body and op.body_schemas:
+            raw = self.json_body(environ)
+            data = parse_json_body(raw) if raw is not None else parse_body(op, req)
+            check_body(op, data)
+        return query, data
+
+    def json_body(self, environ: dict[str, Any]) -> bytes | None:
+        """The body of a plain ``application/json`` request with a Content-Length within the limit, read directly
+        (werkzeug's stream wrapper and header parsing cost more than the read); None: any other request, which
+        ``parse_body`` reads through werkzeug. The bytes are kept for the journal."""
+        length = environ.get("CONTENT_LENGTH", "")
+        if environ.get("CONTENT_TYPE") != JSON or not length.isdigit() or "HTTP_TRANSFER_ENCODING" in environ:
+            return None
+        n = int(length)
+        if n > self.max_body:
+            return None  # werkzeug answers 413
+        raw: bytes = environ["wsgi.input"].read(n) if n else b""
+        if len(raw) < n:
+            raise ClientDisconnected()  # as werkzeug's stream does: the client went away mid-body
+        environ["ltx.body"] = raw
+        return raw
+
+    def http_error(self, req: Request, exc: HTTPException) -> tuple[int, dict[str, Any], tuple[tuple[str, str], ...]]:
+        status = exc.code or 500
+        message = http_error_message(status, exc.name, exc.description, req.method, req.path,
+                                     self.config.max_upload_bytes)
+        return status, {"error": message, "code": status}, ()
+
+    def answer(self, environ: dict[str, Any], start_response: Callable[..., Any], req: Request,
+               op: Operation | None, status: int, body: Any, headers: tuple[tuple[str, str], ...], now: int,
+               t0: float, tenant: str | None, fault: dict[str, Any] | None) -> Iterable[bytes]:
+        """Send the JSON answer (strict mode: checked against the contract first) and record it."""
+        payload = dump_json(body) if body is not None else b""
+        content_type = JSON if body is not None else NO_BODY_TYPE
+        if op is not None and self.config.strict_responses:
+            problem = strict_problem(op, status, content_type, payload)
+            if problem is not None:
+                status, headers, content_type = 500, (), JSON
+                payload = dump_json({"error": f"Simulator response violates openapi.yaml: {problem}", "code": 500})
+        if payload:
+            out = [("Content-Type", content_type), ("Content-Length", str(len(payload))), *headers]
+        else:
+            out = [("Content-Type", content_type), *headers]
+        if self.config.journal:
+            self.record(req, op, status, payload, content_type, now, t0, tenant, fault)
+        start_response(status_line(status), out)
+        return [] if req.method == "HEAD" else [payload]
+
+    def send_response(self, environ: dict[str, Any], start_response: Callable[..., Any], req: Request,
+                      response: Response, now: int, t0: float, tenant: str | None,
+                      fault: dict[str, Any] | None) -> Iterable[bytes]:
+        """Send a ready-made response (a fault's dropped connection) and record it."""
+        if self.config.journal:
+            data = response.get_data() if not response.direct_passthrough else b""
+            self.record(req, None, response.status_code, data, response.mimetype, now, t0, tenant, fault)
+        return response(environ, start_response)
+
+    def record(self, req: Request, op: Operation | None, status: int, payload: bytes, content_type: str | None,
+               now: int, t0: float, tenant: str | None, fault: dict[str, Any] | None) -> None:
+        """Append this exchange to the journal: raw parts only; masking and parsing wait for a reader."""
+        environ = req.environ
+        body: bytes | str | dict[str, str] | None = environ.get("ltx.body")  # read by json_body
+        if body is not None:
+            mimetype = JSON
+            body = body or None
+        elif environ.get("CONTENT_LENGTH") or "HTTP_TRANSFER_ENCODING" in environ:
+            mimetype = req.mimetype
+            body = journal_body(req, mimetype)
+        else:
+            mimetype = req.mimetype if environ.get("CONTENT_TYPE") else ""
+        self.journal.append(Exchange(
+            sim_ms=now, method=req.method, path=req.path, query_string=environ.get("QUERY_STRING", ""),
+            headers=environ_headers(environ), body=body, body_type=mimetype, status=status, response=payload,
+            response_type=content_type, duration_ms=round((time.perf_counter() - t0) * 1000, 3),
+            operation=op.operation_id if op else None, tenant=tenant, fault=fault.get("id") if fault else None))

@@ -1,0 +1,288 @@
+"""The request journal's storage: bounded, newest first, filtered, counted, cleared. No HTTP here.
+
+Two kinds with one interface (``append``, ``query``, ``page``, ``get``, ``count``, ``clear``, ``stored_bytes``),
+chosen by the store (:func:`open_journal`):
+
+* :class:`RequestRing`, with the in-memory store (one process): entries stay in this process's memory as the
+  HTTP layer hands them in (``mock_server/journal.py: Exchange``: raw bytes and a few fields), and are masked and
+  rendered only when someone reads them. Appending is a deque append under a lock of its own, never the store's:
+  every request appends, and with the store's lock that queued request threads behind job creation
+  (docs/performance.md).
+* :class:`Journal`, with a store shared between processes (SQLite, Redis): entries are masked when appended and
+  kept in the store as records plus an index, so every worker's requests show in one journal.
+
+An entry is either a dict in the stored form (the fields of ``GET /__admin/requests`` with bodies as text) or an
+object with ``size`` (what it counts towards ``max_bytes``) and ``masked()`` (its stored form).
+"""
+
+from __future__ import annotations
+
+import collections
+import fnmatch
+import json
+import threading
+from typing import Any, Protocol
+
+from ltxstudio_mock.mock_server.bounds import load_json
+from ltxstudio_mock.mock_server.sim.context import Context
+from ltxstudio_mock.mock_server.store.base import Store
+
+ENTRY = "request"
+INDEX = "journal"
+SIZES = "journal-sizes"  # entry id -> its size, scored: the byte cap trims without reading entries
+STATE = "journal-state"  # {"seq": last id, "bytes": stored size of the entries kept}
+MAX_BYTES = 32 * 1024 * 1024  # default for SimConfig.journal_max_bytes
+ENTRY_OVERHEAD = 256  # the fixed fields of an entry, counted towards the byte cap
+
+
+class Recorded(Protocol):
+    """What the HTTP layer appends: its size towards the byte cap, and its stored form on demand."""
+
+    size: int
+
+    def masked(self) -> dict[str, Any]: ...
+
+
+def entry_size(entry: dict[str, Any]) -> int:
+    """What an entry costs towards the byte cap: its bodies, path, query and headers (characters) plus a fixed part."""
+    n = ENTRY_OVERHEAD + len(entry.get("path") or "")
+    for key in ("body", "response"):
+        value = entry.get(key)
+        n += len(value) if isinstance(value, str) else len(json.dumps(value, ensure_ascii=False, default=str))
+    for key in ("headers", "query"):
+        n += sum(len(k) + len(v) for k, v in (entry.get(key) or {}).items())
+    return n
+
+
+def _parsed(text: Any, mimetype: str | None) -> Any:
+    """A stored body for reading: JSON text becomes the object it spells, anything else stays."""
+    if not isinstance(text, str) or "json" not in (mimetype or "") or text.endswith("…"):
+        return text
+    try:
+        parsed = load_json(text)  # a body refused for its depth stays text (TooDeep is a ValueError)
+        if "\\u" in text:  # a lone surrogate escape ("\ud800") parses, but no JSON answer can carry it
+            json.dumps(parsed, ensure_ascii=False).encode("utf-8")
+        return parsed
+    except ValueError:  # includes UnicodeEncodeError
+        return text
+
+
+def render(entry: dict[str, Any]) -> dict[str, Any]:
+    """A stored entry as readers get it: bodies parsed where they are JSON (stored as text for speed)."""
+    if "body_type" not in entry and "response_type" not in entry:
+        return entry  # written before bodies were stored raw
+    out = {k: v for k, v in entry.items() if k not in ("body_type", "response_type")}
+    out["body"] = _parsed(entry.get("body"), entry.get("body_type"))
+    out["response"] = _parsed(entry.get("response"), entry.get("response_type"))
+    return out
+
+
+def _matches(entry: dict[str, Any], method: str | None, path: str | None, status: int | None,
+             operation: str | None, contains: str | None, since: int | None) -> bool:
+    """Every filter given holds for ``entry`` (stored form)."""
+    if method and entry["method"] != method.upper():
+        return False
+    if path and not fnmatch.fnmatchcase(entry["path"], path):
+        return False
+    if status is not None and entry["status"] != status:
+        return False
+    if operation and entry.get("operation") != operation:
+        return False
+    if contains:
+        raw = entry.get("body")
+        if contains not in (raw if isinstance(raw, str) else json.dumps(raw, ensure_ascii=False)):
+            return False
+    return not (since is not None and (entry["id"] <= since if since < 10**12 else entry["time_ms"] < since))
+
+
+def _filtered(method: str | None, path: str | None, status: int | None, operation: str | None,
+              contains: str | None, since: int | None) -> bool:
+    return bool(method or path or status is not None or operation or contains or since is not None)
+
+
+class RequestRing:
+    """This process's journal: the newest ``limit`` entries within ``max_bytes``, masked when read."""
+
+    def __init__(self, limit: int = 10000, max_bytes: int = MAX_BYTES) -> None:
+        self.limit = limit
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()  # appends and trims only; a few list operations, nothing that waits
+        self._entries: collections.deque[tuple[int, int, Any]] = collections.deque()  # (id, size, entry)
+        self._seq = 0
+        self._bytes = 0
+
+    def stored_bytes(self) -> int:
+        return self._bytes
+
+    def append(self, entry: Recorded | dict[str, Any]) -> None:
+        size = entry_size(entry) if isinstance(entry, dict) else entry.size
+        entries = self._entries
+        with self._lock:
+            self._seq += 1
+            entries.append((self._seq, size, entry))
+            self._bytes += size
+            while len(entries) > 1 and (len(entries) > self.limit or self._bytes > self.max_bytes):
+                self._bytes -= entries.popleft()[1]  # the newest always stays
+
+    @staticmethod
+    def _stored(item: tuple[int, int, Any]) -> dict[str, Any]:
+        seq, _, entry = item
+        out = dict(entry) if isinstance(entry, dict) else entry.masked()
+        out["id"] = seq
+        return out
+
+    def _snapshot(self) -> list[tuple[int, int, Any]]:
+        with self._lock:
+            return list(self._entries)
+
+    def count(self) -> int:
+        return len(self._entries)
+
+    def page(self, offset: int, limit: int) -> list[dict[str, Any]]:
+        """Entries ``offset`` .. ``offset + limit`` counted from the newest, in the stored form (not rendered)."""
+        items = self._snapshot()
+        n = len(items)
+        stop = min(n, offset + max(0, limit))
+        if offset >= stop:
+            return []
+        part = items[n - stop:n - offset]
+        part.reverse()
+        return [self._stored(i) for i in part]
+
+    def newest(self) -> list[dict[str, Any]]:
+        """Every entry, newest first, in the stored form (filtered reads)."""
+        items = self._snapshot()
+        items.reverse()
+        return [self._stored(i) for i in items]
+
+    def get(self, entry_id: int | str) -> dict[str, Any] | None:
+        """One entry by id, in the stored form, or None when it was trimmed or never existed."""
+        try:
+            wanted = int(entry_id)
+        except ValueError:
+            return None
+        items = self._snapshot()
+        if not items:
+            return None
+        i = wanted - items[0][0]  # ids in the ring are consecutive
+        return self._stored(items[i]) if 0 <= i < len(items) and items[i][0] == wanted else None
+
+    def query(self, *, method: str | None = None, path: str | None = None, status: int | None = None,
+              since: int | None = None, operation: str | None = None, contains: str | None = None,
+              limit: int = 100, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """Entries matching every filter given, newest first, rendered, and how many matched in all.
+
+        ``path`` is a glob (``/v1/ltxstudio/images/*``); ``since`` an entry id or epoch ms. Without a
+        filter only the page is masked and rendered.
+        """
+        if not _filtered(method, path, status, operation, contains, since):
+            return [render(e) for e in self.page(offset, limit)], self.count()
+        matched = [e for e in self.newest() if _matches(e, method, path, status, operation, contains, since)]
+        return [render(e) for e in matched[offset:offset + max(0, limit)]], len(matched)
+
+    def clear(self) -> None:
+        """Forget every entry; ids keep counting."""
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
+
+
+class Journal:
+    """The journal in a shared store: append, query, count, clear; bounded to ``limit`` entries and ``max_bytes``."""
+
+    def __init__(self, store: Store, limit: int = 10000, max_bytes: int = MAX_BYTES) -> None:
+        self.store = store
+        self.limit = limit
+        self.max_bytes = max_bytes
+
+    def _state(self) -> dict[str, int]:
+        state = self.store.get_meta(STATE)
+        if state is None:  # a store written before the byte cap: its sequence, its size unknown (counted as 0)
+            state = {"seq": self.store.get_meta("journal-seq") or 0, "bytes": 0}
+        return {"seq": int(state["seq"]), "bytes": int(state["bytes"])}
+
+    def stored_bytes(self) -> int:
+        """The size (characters) of the entries kept, as counted towards ``max_bytes``."""
+        return int(self._state()["bytes"])
+
+    def append(self, entry: Recorded | dict[str, Any]) -> None:
+        # One block for the number, the entry and the trimming: every request appends, and with a shared
+        # store (Redis) each block is a lock round trip that all processes queue for.
+        if not isinstance(entry, dict):
+            entry = entry.masked()  # masked before it leaves the process
+        size = entry_size(entry)
+        with self.store.atomic():
+            state = self._state()
+            seq = state["seq"] + 1
+            total = state["bytes"] + size
+            entry["id"] = seq
+            self.store.put(ENTRY, str(seq), entry)
+            self.store.index_add(INDEX, str(seq), seq)
+            self.store.index_add(SIZES, str(seq), size)  # sizes beside the entries: trimming reads no entry
+            count = self.store.index_count(INDEX)
+
+            def over() -> bool:
+                return count > self.limit or (total > self.max_bytes and count > 1)  # the newest always stays
+
+            while over():
+                oldest = self.store.index_range(INDEX, 0, min(max(count - self.limit, 1), count - 1))
+                if not oldest:
+                    break
+                for member in oldest:
+                    if not over():
+                        break
+                    total -= int(self.store.index_score(SIZES, member) or 0)
+                    self.store.index_remove(INDEX, member)
+                    self.store.index_remove(SIZES, member)
+                    self.store.delete(ENTRY, member)
+                    count -= 1
+            self.store.put_meta(STATE, {"seq": seq, "bytes": max(0, total)})
+
+    def count(self) -> int:
+        return self.store.index_count(INDEX)
+
+    def page(self, offset: int, limit: int) -> list[dict[str, Any]]:
+        """Entries ``offset`` .. ``offset + limit`` counted from the newest, in the stored form (not rendered)."""
+        ids = self.store.index_range(INDEX, offset, limit, reverse=True) if limit > 0 else []
+        return [e for e in self.store.get_many(ENTRY, ids) if e is not None]
+
+    def newest(self) -> list[dict[str, Any]]:
+        """Every entry, newest first, in the stored form (filtered reads)."""
+        return [e for e in self.store.get_many(ENTRY, self.store.index_range(INDEX, reverse=True)) if e is not None]
+
+    def get(self, entry_id: int | str) -> dict[str, Any] | None:
+        return self.store.get(ENTRY, str(entry_id))
+
+    def query(self, *, method: str | None = None, path: str | None = None, status: int | None = None,
+              since: int | None = None, operation: str | None = None, contains: str | None = None,
+              limit: int = 100, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """Entries matching every filter given, newest first, and how many matched in all.
+
+        ``path`` is a glob (``/v1/ltxstudio/images/*``); ``since`` an entry id or epoch ms. Without a
+        filter only the page is read; with one every entry is looked at, but only the page is rendered.
+        """
+        if not _filtered(method, path, status, operation, contains, since):
+            total = self.count()
+            items = self.page(offset, limit) if limit > 0 and offset < total else []
+            return [render(e) for e in items], total
+        matched = [e for e in self.newest() if _matches(e, method, path, status, operation, contains, since)]
+        return [render(e) for e in matched[offset:offset + limit]], len(matched)
+
+    def clear(self) -> None:
+        with self.store.atomic():
+            for old in self.store.index_range(INDEX):
+                self.store.delete(ENTRY, old)
+            self.store.index_drop(INDEX)
+            self.store.index_drop(SIZES)
+            state = self._state()
+            self.store.put_meta(STATE, {"seq": state["seq"], "bytes": 0})
+
+
+def open_journal(ctx: Context) -> RequestRing | Journal:
+    """The journal for this simulator's store: in this process's memory unless the store is shared."""
+    from ltxstudio_mock.mock_server.store.memory import MemoryStore
+
+    config = ctx.config
+    if isinstance(ctx.store, MemoryStore):
+        return RequestRing(config.journal_limit, config.journal_max_bytes)
+    return Journal(ctx.store, config.journal_limit, config.journal_max_bytes)
