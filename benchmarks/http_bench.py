@@ -325,7 +325,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="client libraries to load the simulator and bare Flask with ('' for none)")
     parser.add_argument("--lib-duration", type=float, default=3.0, help="seconds per client-library measurement")
     parser.add_argument("--no-self-check", action="store_true", help="skip the starvation self-check")
-    parser.add_argument("--server", default="waitress", choices=("waitress", "granian", "werkzeug"))
+    parser.add_argument("--server", default="granian", choices=("waitress", "granian", "werkzeug"))
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--backpressure", type=int, help=argparse.SUPPRESS)

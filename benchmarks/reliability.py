@@ -970,7 +970,7 @@ def main() -> None:  # pragma: no cover - a benchmark, run by hand
 
     parser = argparse.ArgumentParser()
     parser.add_argument("what", choices=["serving"])
-    parser.add_argument("--server", default="waitress")
+    parser.add_argument("--server", default="granian")
     args = parser.parse_args()
     out: dict[str, Any] = {"machine": machine_info(), "load_before": os.getloadavg(), "server": args.server}
     with simulator("--server", args.server, name="hostile") as srv:
