@@ -56,7 +56,7 @@ def time_suite() -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--servers", default="granian", help="comma-separated: granian (the default server), waitress, werkzeug")
+    parser.add_argument("--servers", default="granian", help="comma-separated: granian (default), waitress, werkzeug")
     parser.add_argument("--suite", action="store_true", help="also time the whole test suite (minutes)")
     args = parser.parse_args(argv)
     results: dict[str, Any] = {"startup": [], "import_and_build_s": None}

@@ -101,6 +101,7 @@ class Simulator:
         with self.store.atomic():
             key = self.ctx.signing_key().decode() if not self.config.secret else None
             self.store.clear()
+            self.journal.reset()  # a journal kept outside the store starts again with it (ids from 1)
             if key:
                 self.store.put_meta(SIGNING_KEY, key)  # the store's signing key outlives a reset
             self.ctx.reseed()

@@ -183,8 +183,17 @@ class RequestRing:
     def clear(self) -> None:
         """Forget every entry; ids keep counting."""
         with self._lock:
-            self._entries.clear()
-            self._bytes = 0
+            self._drop()
+
+    def reset(self) -> None:
+        """Back to the start-up state with the rest of the simulator: no entries, ids from 1 again."""
+        with self._lock:
+            self._drop()
+            self._seq = 0
+
+    def _drop(self) -> None:
+        self._entries.clear()
+        self._bytes = 0
 
 
 class Journal:
@@ -267,6 +276,9 @@ class Journal:
             return [render(e) for e in items], total
         matched = [e for e in self.newest() if _matches(e, method, path, status, operation, contains, since)]
         return [render(e) for e in matched[offset:offset + limit]], len(matched)
+
+    def reset(self) -> None:
+        """Nothing to do: the journal lives in the store, which a reset clears (ids from 1 again)."""
 
     def clear(self) -> None:
         with self.store.atomic():
