@@ -133,8 +133,9 @@ def test_ring_masks_when_read_and_bounds_like_the_store_journal() -> None:
     ring, stored = RequestRing(limit=7, max_bytes=10**6), Journal(MemoryStore(), limit=7, max_bytes=10**6)
     for i in range(20):
         body = b'{"cookie": "lt_token=SECRET%d"}' % i + b" " * (i * 40)
-        ring.append(_exchange(i, body))
-        stored.append(_exchange(i, body))
+        exchange = _exchange(i, body)  # one object: its time_ms is read from the clock once
+        ring.append(exchange)
+        stored.append(exchange)
     a, total_a = ring.query(limit=100)
     b, total_b = stored.query(limit=100)
     assert total_a == total_b and [e["id"] for e in a] == [e["id"] for e in b]
