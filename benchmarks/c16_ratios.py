@@ -2,7 +2,8 @@
 
 For choosing the server (docs/performance.md, "Choosing the server again"): each server gets the simulator
 (GETs against a server holding one completed job; POST at ``--speed 100000`` with maxJobs 100 and 10^9 credits,
-so no 429/402) and bare Flask with the same options, 16 keep-alive connections, 1 s warm-up. ``http_bench`` is
+so no 429/402) and bare Flask with the same options, all three running at once, each route measured alternately
+on the simulator and bare Flask (best of ``rounds``), 16 keep-alive connections, 1 s warm-up each. ``http_bench`` is
 the full table (1/16/64 connections, peers); this is its c16 column, minutes instead of a quarter hour.
 
     python -m benchmarks.c16_ratios [--servers granian,waitress] [--duration 3]
@@ -11,6 +12,7 @@ the full table (1/16/64 connections, peers); this is its c16 column, minutes ins
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 from typing import Any
 
@@ -27,23 +29,30 @@ def _load(url: str, method: str, duration: float, connections: int = 16) -> dict
     return loadgen.run(url, method=method, headers=headers, body=body, connections=connections, duration=duration)
 
 
-def measure(server: str, duration: float) -> dict[str, dict[str, Any]]:
+def measure(server: str, duration: float, rounds: int = 2) -> dict[str, dict[str, Any]]:
+    """The three servers run at once; each route is measured simulator, bare, simulator, bare, ... and the best
+    of each kept, so that both sides of a ratio see the same moments of a busy machine."""
     opts = ["--server", server]
-    out: dict[str, dict[str, Any]] = {}
-    with simulator(*opts, name="sim-get") as sim:
-        job = loadgen_post_once(sim.url)
-        admin(sim.url, "POST", "/clock", {"advance": 120})
-        out["sim avail"] = _load(sim.url + API + "/scheduler/available", "GET", duration)
-        out["sim getJob"] = _load(f"{sim.url}{API}/assets/{job}", "GET", duration)
-    with simulator(*opts, "--speed", "100000", name="sim-post") as sim:
-        admin(sim.url, "PATCH", f"/accounts/{DEMO_EMAIL}", {"token": DEMO_TOKEN, "maxJobs": 100})
-        admin(sim.url, "PATCH", f"/ltx-users/{DEMO_EMAIL}", {"credits": 10**9})
-        out["sim post c1"] = _load(sim.url + API + "/images/create", "POST", duration, connections=1)
-        out["sim post"] = _load(sim.url + API + "/images/create", "POST", duration)
-    with bare_server(server, 8) as srv:
-        out["bare avail"] = _load(srv.url + API + "/scheduler/available", "GET", duration)
-        out["bare getJob"] = _load(f"{srv.url}{API}/assets/{EXAMPLE_JOB}", "GET", duration)
-        out["bare post"] = _load(srv.url + API + "/images/create", "POST", duration)
+    with contextlib.ExitStack() as stack:
+        get = stack.enter_context(simulator(*opts, name="sim-get"))
+        post = stack.enter_context(simulator(*opts, "--speed", "100000", name="sim-post"))
+        bare = stack.enter_context(bare_server(server, 8))
+        job = loadgen_post_once(get.url)
+        admin(get.url, "POST", "/clock", {"advance": 120})
+        admin(post.url, "PATCH", f"/accounts/{DEMO_EMAIL}", {"token": DEMO_TOKEN, "maxJobs": 100})
+        admin(post.url, "PATCH", f"/ltx-users/{DEMO_EMAIL}", {"credits": 10**9})
+        pairs = {"avail": (get.url + API + "/scheduler/available", bare.url + API + "/scheduler/available", "GET"),
+                 "getJob": (f"{get.url}{API}/assets/{job}", f"{bare.url}{API}/assets/{EXAMPLE_JOB}", "GET"),
+                 "post": (post.url + API + "/images/create", bare.url + API + "/images/create", "POST")}
+        out: dict[str, dict[str, Any]] = {}
+        for name, (sim_url, bare_url, method) in pairs.items():
+            for _ in range(rounds):
+                for side, url in (("sim", sim_url), ("bare", bare_url)):
+                    res = _load(url, method, duration)
+                    key = f"{side} {name}"
+                    if key not in out or res["rps"] > out[key]["rps"]:
+                        out[key] = res
+        out["sim post c1"] = _load(post.url + API + "/images/create", "POST", duration, connections=1)
     return out
 
 
