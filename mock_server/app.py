@@ -63,6 +63,7 @@ def create_app(config: SimConfig | None = None, *, store: Store | None = None,
     hooks = FlaskHooks(sim, config, contract, AdminGuard(config))
     app.before_request(hooks.begin)
     app.after_request(hooks.finish)
+    app.teardown_request(lambda exc: sim.end_request())  # Redis: the request's one commit, before the body is sent
     app.register_error_handler(ApiError, hooks.api_error)
     app.register_error_handler(HTTPException, hooks.http_error)
     app.register_error_handler(Exception, hooks.crash)
@@ -107,8 +108,8 @@ class FlaskHooks:
                 return refused
         ctx = g._get_current_object()
         ctx.t0 = time.perf_counter()
-        ctx.now = now = self.sim.now()
-        self.sim.settle(now)
+        writes = req.method not in ("GET", "HEAD") or (self.config.journal and not path.startswith("/__admin"))
+        ctx.now = self.sim.begin_request(writes=writes)  # one store view; Redis: lock + catch up in one round trip
         return None
 
     def finish(self, response: Response) -> Response:

@@ -117,7 +117,15 @@ class Gateway:
             return self.fallback(environ, start_response)
         req, (route, op), args = found
         t0 = time.perf_counter()
-        now = self.pin_clock()
+        now = self.pin_clock(req.method not in ("GET", "HEAD") or self.config.journal)
+        try:
+            return self.serve(environ, start_response, req, route, op, args, now, t0)
+        finally:
+            self.sim.end_request()  # Redis: the request's one commit, before the server writes the body
+
+    def serve(self, environ: dict[str, Any], start_response: Callable[..., Any], req: Request, route: Route,
+              op: Operation, args: dict[str, Any], now: int, t0: float) -> Iterable[bytes]:
+        """Fault, authentication, validation, the view, the answer and its journal entry."""
         tenant: str | None = None
         fault: dict[str, Any] | None = None
         reached: Operation | None = None  # set once authenticated: what strict mode and the journal name
@@ -164,11 +172,10 @@ class Gateway:
         endpoint, args = self.urls.match(path, method)
         return endpoint, tuple(args.items())
 
-    def pin_clock(self) -> int:
-        """The simulated instant the whole request sees; work due by then is applied first."""
-        now = self.sim.now()
-        self.sim.settle(now)
-        return now
+    def pin_clock(self, writes: bool) -> int:
+        """The simulated instant the whole request sees; work due by then is applied first. One consistent view
+        of the store for the request (Redis: the lock and catching up in one round trip when it ``writes``)."""
+        return self.sim.begin_request(writes=writes)
 
     def inject_fault(self, fault: dict[str, Any]) -> Response | None:
         """Apply a matching fault rule: latency sleeps here; a status raises; a dropped connection answers now."""

@@ -170,6 +170,19 @@ class Simulator:
         tid = tenant_id(token)
         return tid if self.store.get(TENANT, tid) is not None else None
 
+    # -- requests --------------------------------------------------------------
+    def begin_request(self, *, writes: bool = True) -> int:
+        """Where every request starts: one consistent view of the store (Redis: at most one round trip,
+        taking its lock when the request ``writes``), then due work settled. Returns the pinned instant."""
+        self.store.request_begin(write=writes)
+        now = self.clock.now_ms()
+        self.settle(now)
+        return now
+
+    def end_request(self) -> None:
+        """The request has its answer: its writes become durable (Redis: one round trip, the lock let go)."""
+        self.store.request_end()
+
     # -- time passing --------------------------------------------------------
     def settle(self, now: int) -> int:
         """Apply every timeline task due by ``now`` and forget jobs past retention.
@@ -216,7 +229,9 @@ class Simulator:
             left = real_end - time.monotonic()
             if wait <= 0 or left <= 0:
                 break
+            self.store.refresh()  # a waiting request holds no store lock
             time.sleep(min(wait, left, POLL_SLICE_S))
+            self.store.refresh()
             job = self.store.get("job", job["jobId"]) or job
         if done is not None and done <= window_end and done <= self.now():
             return self.store.get("job", job["jobId"]) or job

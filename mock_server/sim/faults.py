@@ -108,11 +108,17 @@ class Faults:
         return None
 
     def delay_ms(self, rule: dict[str, Any]) -> float:
-        """The latency this firing of ``rule`` adds: fixed, or drawn (seeded) from its range; 0 for none."""
+        """The latency this firing of ``rule`` adds: fixed, or drawn (seeded) from its range; 0 for none.
+
+        The caller sleeps that long next, so the request lets the store go first (Redis: commits and
+        releases its lock rather than holding every other process up while it sleeps).
+        """
         delay = rule.get("latency_ms")
         if rule.get("latency_range_ms"):
             lo, hi = rule["latency_range_ms"]
             delay = lo + (hi - lo) * self.ctx.random()
+        if delay:
+            self.ctx.store.refresh()
         return float(delay or 0)
 
     @staticmethod

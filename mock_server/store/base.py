@@ -109,5 +109,19 @@ class Store(abc.ABC):
     def dump(self) -> Iterator[tuple[str, str, Record]]:
         """Every record as (kind, key, value): for snapshots."""
 
+    # -- requests (optional) -----------------------------------------------
+    def request_begin(self, *, write: bool = True) -> None:  # noqa: B027 - optional hook
+        """A request starts (``Simulator.begin_request``): a store may take one consistent view for all of it.
+
+        ``write``: the request may write. The Redis store takes its lock and catches up in one round trip
+        here and commits in ``request_end``; memory and SQLite need nothing.
+        """
+
+    def request_end(self) -> None:  # noqa: B027 - optional hook
+        """The request that ``request_begin`` started has its answer: make its writes durable."""
+
+    def refresh(self) -> None:  # noqa: B027 - optional hook
+        """A request is about to wait (real time) or has waited: let others write, then see what they wrote."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections/files."""

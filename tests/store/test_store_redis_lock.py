@@ -144,9 +144,11 @@ def test_redis_store_key_layout_and_prefix_isolation(url: str, redis_url: str) -
     assert raw.hget(p + "meta", "clock") == b'{"paused":true}'
     assert raw.get(p + "lock") is None  # no lock left behind by one-write blocks
     store.clear()
-    # only the lock's short-lived helpers remain: the wake token (1 s TTL) and the last commit's token (10 s)
+    # what remains: the lock's short-lived helpers (wake token 1 s, last commit's token 10 s) and the change
+    # log with its version (a clear is a change every other process's mirror must see)
     left = {k.decode() for k in raw.scan_iter(match=p + "*")}
-    assert left <= {p + "lock:wake", p + "lock:done"}
+    assert left <= {p + "lock:wake", p + "lock:done", p + "ver", p + "log"}
+    assert raw.get(p + "ver") is not None
     assert neighbour.get("job", "j1") == {"mine": True}
     neighbour.clear()
     raw.close()
@@ -166,15 +168,22 @@ def test_redis_store_rejects_nan_scores_before_commit(url: str) -> None:
 def test_redis_store_lock_scripts_are_safe_to_retry(url: str) -> None:
     """A reply lost on the wire makes the client send a script again: taking the lock and
     committing must then answer as the first attempt did, not fail or apply twice."""
+    from ltxstudio_mock.mock_server.store.redis.transaction import COMMIT_SCRIPT, Txn, commit
+
     store = RedisStore(url)
-    lock, wake, done = store.prefix + "lock", store.prefix + "lock:wake", store.prefix + "lock:done"
-    assert store._run(store._acquire_script, [lock], ["tok", 5000]) == 1
-    assert store._run(store._acquire_script, [lock], ["tok", 5000]) == 1  # the retry: still ours
-    assert store._run(store._acquire_script, [lock], ["other", 5000]) == 0
-    ops = ["1", "HS", store.prefix + "r:job", "j", b'{"n":1}', "ZA", store.prefix + "i:jobs", "1", "j"]
-    assert store._run(store._commit, [lock, wake, done], ["tok", *ops]) == 1
-    assert store._run(store._commit, [lock, wake, done], ["tok", *ops]) == 2  # applied already: not again
+    lock, wire = store.lock, store.wire
+    assert lock.acquire("tok", -1)[0] == 2  # taken, with the whole (empty) state: version 0
+    assert lock.acquire("tok", 0) == [1, 0]  # the retry: still ours
+    other = wire.run(lock.sync_script, [store.keys.lock, store.keys.version, store.keys.log, store.keys.want,
+                                        store.keys.meta], lock.sync_args("other", 0))
+    assert other == [0]  # someone else's
+    txn = Txn("tok")
+    txn.ops = [["HS", "job", "j", '{"n":1}'], ["ZA", "jobs", "1", "j"]]
+    assert commit(wire, store.keys, txn, version=0, release=True, ttl_ms=5000) == (1, True)
+    assert commit(wire, store.keys, txn, version=0, release=True, ttl_ms=5000) == (1, True)  # applied already
     assert store.get("job", "j") == {"n": 1} and store.index_range("jobs") == ["j"]
-    with pytest.raises(redis.ResponseError, match="LOCKLOST"):
-        store._run(store._commit, [lock, wake, done], ["never-held", *ops])
+    assert wire.call("GET", store.keys.version) == b"1"  # one change, not two
+    with pytest.raises(LockLost):
+        commit(wire, store.keys, Txn("never-held"), version=1, release=True, ttl_ms=5000)
+    assert COMMIT_SCRIPT.sha
     store.close()

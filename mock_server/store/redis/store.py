@@ -1,0 +1,412 @@
+"""``RedisStore``: the Store interface over Redis, read from a local mirror, at most two round trips a request.
+
+How a request runs (docs/redis.md has the whole picture and the measurements):
+
+* ``request_begin(write=True)`` (the simulator calls it where each request starts) takes the
+  lock and catches the mirror up: round trip 1. Every rule block of the request then runs
+  inside that one block, against the mirror: no round trips. ``request_end()`` commits every
+  write of the request and releases the lock: round trip 2.
+* ``request_begin(write=False)`` (a read-only request) catches up without the lock: one round trip.
+* ``atomic()`` outside a request is a block of its own: lock + catch up, then commit + release.
+* A read outside any request or block catches up first (one round trip) unless this process
+  holds the lock (then nobody else can have written).
+
+Layout (every key starts with ``prefix``; ``ltxmock:`` unless the URL says ``?prefix=...``):
+
+=======================  ========  ==============================================
+``<p>r:<kind>``          HASH      record key -> JSON (one hash per kind)
+``<p>i:<index>``         ZSET      member -> score (an ordered index)
+``<p>b:<key>``           STRING    blob bytes (uploads)
+``<p>meta``              HASH      meta name -> JSON (clock, outcomes, faults...)
+``<p>ver``               STRING    how many changes were ever committed
+``<p>log``               LIST      the last changes, one JSON list of operations each
+``<p>lock``              STRING    the lock: the holder's random token, PX ttl
+``<p>lock:wake``         LIST      a wake-up token pushed on release (BLPOP)
+``<p>lock:want``         STRING    set by a process waiting for the lock
+``<p>lock:done``         STRING    the last commit's token:version (10 s): retry safety
+=======================  ========  ==============================================
+
+Standalone Redis (or one shard) only: the scripts touch keys they do not declare.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, suppress
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import redis
+from ltxstudio_mock.mock_server.store.base import INDEX_SPAN, Record, Store
+from ltxstudio_mock.mock_server.store.memory import _Index
+from ltxstudio_mock.mock_server.store.redis.lock import Keys, Lock
+from ltxstudio_mock.mock_server.store.redis.mirror import Mirror, Op
+from ltxstudio_mock.mock_server.store.redis.transaction import LockLost, Txn, commit, encode
+from ltxstudio_mock.mock_server.store.redis.wire import Wire
+
+DEFAULT_PREFIX = "ltxmock:"
+DEFAULT_LOCK_TTL_MS = 5000
+
+
+def score_text(x: float) -> str:
+    """A score as Redis reads it; NaN is refused before anything is buffered."""
+    x = float(x)
+    if x != x:
+        raise ValueError("index scores cannot be NaN")
+    if x == float("inf"):
+        return "+inf"
+    if x == float("-inf"):
+        return "-inf"
+    return repr(x)
+
+
+def parse_url(url: str) -> tuple[str, dict[str, str]]:
+    """Split our own query options (``prefix``, ``lock_ttl_ms``) from the URL redis-py understands."""
+    base, _, raw_query = url.partition("?")  # not urlunsplit: it turns unix:///path into unix:/path
+    ours = {"prefix", "lock_ttl_ms"}
+    query = parse_qsl(raw_query, keep_blank_values=True)
+    options = {k: v for k, v in query if k in ours}
+    rest = urlencode([(k, v) for k, v in query if k not in ours])
+    return base + (f"?{rest}" if rest else ""), options
+
+
+def _decode(raw: str | bytes | None) -> Any:
+    return None if raw is None else json.loads(raw)
+
+
+_EMPTY: dict[str, Any] = {}
+
+
+class RedisStore(Store):
+    """All state in one Redis database, shared by every process that opens the same URL."""
+
+    def __init__(self, url: str, *, prefix: str | None = None, lock_ttl_ms: int | None = None) -> None:
+        clean, options = parse_url(url)
+        self.url = url
+        self.prefix = prefix if prefix is not None else options.get("prefix", DEFAULT_PREFIX)
+        self.lock_ttl_ms = int(lock_ttl_ms if lock_ttl_ms is not None
+                               else options.get("lock_ttl_ms", DEFAULT_LOCK_TTL_MS))
+        if self.lock_ttl_ms < 100:
+            raise ValueError("lock_ttl_ms must be at least 100")
+        self.keys = Keys(self.prefix)
+        # RESP2: flat replies on every Redis version (RESP3 needs 6+).
+        self.wire = Wire(redis.Redis.from_url(clean, socket_timeout=30, socket_connect_timeout=5, protocol=2))
+        # Counters for benchmarks and tests (approximate under threads): round trips, blocks, seconds
+        # holding the lock and waiting for it, waits that had to block, catch-ups, full reloads.
+        self.stats = self.wire.stats
+        self._init_process()
+
+    def _init_process(self) -> None:
+        """Per-process state: rebuilt if we find ourselves in a forked child (it holds no lock, has no mirror)."""
+        self._pid = os.getpid()
+        self.wire.reset_process()
+        self.mirror = Mirror()
+        self.lock = Lock(self.wire, self.keys, self.lock_ttl_ms)
+        self._tl = threading.local()
+
+    def _state(self) -> threading.local:
+        if self._pid != os.getpid():
+            self._init_process()
+        return self._tl
+
+    # -- catching up ----------------------------------------------------------------
+    def _absorb(self, reply: list[Any]) -> None:
+        """Bring the mirror to the version a sync reply describes (entries after ours, or everything)."""
+        status, version = reply[0], int(reply[1])
+        m = self.mirror
+        with m.mutex:
+            if status == 1:
+                if version <= m.version:
+                    return
+                entries = reply[2] if len(reply) > 2 else []
+                first = version - len(entries) + 1
+                for i, raw in enumerate(entries):
+                    if first + i > m.version:
+                        m.apply(json.loads(raw))
+                m.version = version
+            elif version > m.version or self.lock.token is None:
+                m.load(version, reply[2], reply[3], reply[4])
+                self.stats["reloads"] += 1
+
+    def _sync(self) -> None:
+        if self.lock.token is None:  # holding the lock, nobody else can have written
+            self._absorb(self.lock.sync(self.mirror.version))
+
+    def _fresh(self) -> Mirror:
+        """The mirror, current for a read by this thread."""
+        tl = self._state()
+        if getattr(tl, "txn", None) is None and getattr(tl, "scope", None) is None:
+            self._sync()
+        return self.mirror
+
+    # -- blocks -----------------------------------------------------------------------
+    def _begin(self) -> Txn:
+        t0 = time.perf_counter()
+        lock = self.lock
+        lock.enter_local()
+        try:
+            if lock.token is None:
+                token = uuid.uuid4().hex
+                reply = lock.acquire(token, self.mirror.version)
+                self._absorb(reply)
+                lock.token = token
+            txn = Txn(lock.token)
+        except BaseException:
+            lock.exit_local()
+            raise
+        self._tl.txn = txn
+        self._tl.depth = 0
+        self._tl.t1 = time.perf_counter()
+        self.stats["wait_s"] += self._tl.t1 - t0
+        return txn
+
+    def _end(self, txn: Txn, ok: bool) -> None:
+        tl = self._tl
+        tl.txn = None
+        lock = self.lock
+        try:
+            if ok:
+                self._commit(txn, release=lock.waiting == 0)
+            else:
+                self._undo(txn)
+                if txn.ops or lock.waiting == 0:
+                    with suppress(redis.RedisError):  # else the lock expires by itself
+                        lock.release(txn.token)
+        finally:
+            self.stats["blocks"] += 1
+            self.stats["held_s"] += time.perf_counter() - tl.t1
+            lock.exit_local()
+
+    def _commit(self, txn: Txn, *, release: bool) -> None:
+        lock = self.lock
+        if not txn.ops:
+            if release:
+                lock.release(txn.token)
+            return
+        try:
+            version, released = commit(self.wire, self.keys, txn, version=self.mirror.version, release=release,
+                                       ttl_ms=self.lock_ttl_ms)
+        except LockLost:
+            lock.token = None
+            self._undo(txn)
+            raise
+        except BaseException:
+            # The outcome is unknown (the connection broke twice): reload the mirror from Redis next time.
+            lock.token = None
+            with self.mirror.mutex:
+                self._undo(txn)
+                self.mirror.forget()
+            with suppress(redis.RedisError):
+                lock.release(txn.token)
+            raise
+        self.mirror.version = version
+        if released:
+            lock.token = None
+
+    def _undo(self, txn: Txn) -> None:
+        undo = txn.undo
+        txn.undo = []
+        for op in reversed(undo):
+            self.mirror.apply([op])
+
+    def atomic(self) -> AbstractContextManager[None]:
+        return self._atomic()
+
+    @contextmanager
+    def _atomic(self) -> Iterator[None]:
+        tl = self._state()
+        if getattr(tl, "txn", None) is not None:  # re-entered (or inside a writing request): the outer block commits
+            tl.depth += 1
+            try:
+                yield
+            finally:
+                tl.depth -= 1
+            return
+        txn = self._begin()
+        ok = False
+        try:
+            yield
+            ok = True
+        finally:
+            self._end(txn, ok)
+
+    # -- requests ---------------------------------------------------------------------
+    def request_begin(self, *, write: bool = True) -> None:
+        """Where a request starts: a writing one takes the lock now (round trip 1) and commits at ``request_end``
+        (round trip 2); a reading one catches up once (one round trip) and reads the mirror until it ends."""
+        tl = self._state()
+        if getattr(tl, "scope", None) is not None:
+            self.request_end()  # a request that never ended (a server bug): never leave its lock held
+        if getattr(tl, "txn", None) is not None:
+            return  # inside a block already (a request made from inside one): that block rules
+        if write:
+            self._begin()
+            tl.scope = "write"
+        else:
+            self._sync()
+            tl.scope = "read"
+
+    def request_end(self) -> None:
+        tl = self._state()
+        scope = getattr(tl, "scope", None)
+        tl.scope = None
+        txn = getattr(tl, "txn", None)
+        if scope == "write" and txn is not None:
+            self._end(txn, ok=True)
+
+    def refresh(self) -> None:
+        """Before a request waits (real time), commit what it wrote and let the lock go; after, catch up."""
+        tl = self._state()
+        txn = getattr(tl, "txn", None)
+        if txn is not None:
+            if getattr(tl, "scope", None) != "write" or tl.depth:
+                return  # inside a rule block: it must stay whole
+            self._end(txn, ok=True)
+            tl.scope = "read"
+        self._sync()
+
+    # -- writes -------------------------------------------------------------------------
+    def _write(self, op: Op) -> None:
+        """Apply one operation to the mirror and buffer it: in the caller's block or in a one-write block."""
+        tl = self._state()
+        txn: Txn | None = getattr(tl, "txn", None)
+        if txn is None:
+            with self.atomic():
+                self._write(op)
+            return
+        txn.undo.append(self.mirror._apply_one(op))
+        txn.ops.append(op)
+
+    # -- records ---------------------------------------------------------------------
+    def get(self, kind: str, key: str) -> Record | None:
+        raw = self._fresh().records.get(kind, _EMPTY).get(key)
+        return None if raw is None else json.loads(raw)  # type: ignore[no-any-return,unused-ignore]
+
+    def get_many(self, kind: str, keys: list[str]) -> list[Record | None]:
+        table = self._fresh().records.get(kind, _EMPTY)
+        return [_decode(table.get(k)) for k in keys]
+
+    def put(self, kind: str, key: str, value: Record) -> None:
+        self._write(["HS", kind, key, encode(value)])
+
+    def delete(self, kind: str, key: str) -> bool:
+        with self.atomic():
+            existed = key in self.mirror.records.get(kind, _EMPTY)
+            if existed:
+                self._write(["HD", kind, key])
+            return existed
+
+    def count(self, kind: str) -> int:
+        return len(self._fresh().records.get(kind, _EMPTY))
+
+    # -- indexes -----------------------------------------------------------------------
+    def _index(self, name: str) -> _Index | None:
+        return self._fresh().indexes.get(name)
+
+    def index_add(self, index: str, member: str, score: float) -> None:
+        self._write(["ZA", index, score_text(score), member])
+
+    def index_remove(self, index: str, member: str) -> bool:
+        with self.atomic():
+            idx = self.mirror.indexes.get(index)
+            existed = idx is not None and member in idx.scores
+            if existed:
+                self._write(["ZR", index, member])
+            return existed
+
+    def index_score(self, index: str, member: str) -> float | None:
+        idx = self._index(index)
+        return idx.scores.get(member) if idx else None
+
+    def index_range(self, index: str, offset: int = 0, limit: int | None = None, *, reverse: bool = False) -> list[str]:
+        offset = min(max(0, offset), INDEX_SPAN)
+        if limit is not None and limit <= 0:
+            return []
+        idx = self._index(index)
+        if not idx:
+            return []
+        order = idx.order
+        n = len(order)
+        if offset >= n:
+            return []
+        stop = n if limit is None else min(n, offset + limit)
+        if reverse:
+            return [order[n - 1 - i][1] for i in range(offset, stop)]
+        return [m for _, m in order[offset:stop]]
+
+    def index_by_score(self, index: str, min_score: float = float("-inf"), max_score: float = float("inf"),
+                       limit: int | None = None) -> list[tuple[str, float]]:
+        if limit is not None and limit <= 0:
+            return []
+        idx = self._index(index)
+        if not idx:
+            return []
+        lo, hi = idx.bounds(float(min_score), float(max_score))
+        if limit is not None:
+            hi = min(hi, lo + limit)
+        return [(m, s) for s, m in idx.order[lo:hi]]
+
+    def index_count(self, index: str, min_score: float = float("-inf"), max_score: float = float("inf")) -> int:
+        idx = self._index(index)
+        if not idx:
+            return 0
+        if min_score == float("-inf") and max_score == float("inf"):
+            return len(idx.order)
+        lo, hi = idx.bounds(float(min_score), float(max_score))
+        return max(0, hi - lo)
+
+    def index_drop(self, index: str) -> None:
+        self._write(["ZD", index])
+
+    # -- blobs: kept in Redis only, read by key -------------------------------------------
+    def blob_put(self, key: str, data: bytes) -> None:
+        data = bytes(data)
+        with self.atomic():
+            txn: Txn = self._tl.txn
+            self._write(txn.blob_op(key, data))
+
+    def blob_get(self, key: str) -> bytes | None:
+        txn: Txn | None = getattr(self._state(), "txn", None)
+        if txn is not None:
+            if key in txn.blobs:
+                return txn.blobs[key]
+            if txn.cleared:
+                return None
+        data = self.wire.call("GET", self.keys.prefix + "b:" + key)
+        return None if data is None else bytes(data)
+
+    def blob_delete(self, key: str) -> None:
+        with self.atomic():
+            txn: Txn = self._tl.txn
+            self._write(txn.blob_op(key, None))
+
+    # -- meta ----------------------------------------------------------------------------
+    def get_meta(self, name: str) -> Any:
+        return _decode(self._fresh().meta.get(name))
+
+    def put_meta(self, name: str, value: Any) -> None:
+        self._write(["MS", name, encode(value)])
+
+    # -- whole store -----------------------------------------------------------------------
+    def clear(self) -> None:
+        with self.atomic():
+            txn: Txn = self._tl.txn
+            txn.blobs.clear()
+            txn.blob_args.clear()
+            txn.ops = [op for op in txn.ops if op[0] not in ("BS", "BD")]
+            txn.cleared = True
+            self._write(["X"])
+
+    def dump(self) -> Iterator[tuple[str, str, Record]]:
+        records = self._fresh().records
+        items = [(kind, key, json.loads(raw)) for kind, table in list(records.items()) for key, raw in
+                 list(table.items())]
+        yield from items
+
+    def close(self) -> None:
+        self.wire.close()

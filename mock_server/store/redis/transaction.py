@@ -1,0 +1,136 @@
+"""One ``atomic()`` block's writes: applied to this process's mirror at once, sent to Redis in one script.
+
+While the lock is held nobody else writes, so the mirror (caught up when the lock was taken)
+is the state, and a block's reads need no round trip. Each write is applied to the mirror
+straight away (so the block reads its own writes) and kept as an operation, together with
+the operation that undoes it. Leaving the block sends every operation in one ``COMMIT`` script
+that checks the lock still holds our token, applies them, appends them to the change log as
+the next version and (unless a thread of this process queues for the lock and no other process
+asked for it) releases the lock. A block is therefore all or nothing: a process killed inside
+one has written nothing to Redis; one whose lock expired (a paused process) can write nothing
+(``LockLost``), and an exception leaving a block undoes its writes in the mirror.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import redis
+from ltxstudio_mock.mock_server.store.redis.lock import Keys
+from ltxstudio_mock.mock_server.store.redis.mirror import LOG_LIMIT, Op
+from ltxstudio_mock.mock_server.store.redis.wire import Script, Wire
+
+# KEYS: lock, wake, done, ver, log, want, meta.
+# ARGV: token, release ('1'/'0'), expected version, ops (JSON), ttl ms, prefix, escaped prefix, log limit, blobs...
+# Reply: {1, new version, released}; {2, ...} for a retried commit that was already applied.
+COMMIT = """
+local marker = ARGV[1] .. ':' .. ARGV[3]
+local ops = cjson.decode(ARGV[4])
+if redis.call('get', KEYS[3]) == marker then
+  local held = redis.call('get', KEYS[1]) == ARGV[1]
+  return {2, tonumber(ARGV[3]) + (#ops > 0 and 1 or 0), held and 0 or 1}
+end
+if redis.call('get', KEYS[1]) ~= ARGV[1] then
+  return redis.error_reply('LOCKLOST the atomic() lock expired or was taken over before commit')
+end
+local ver = tonumber(redis.call('get', KEYS[4]) or '0')
+if ver ~= tonumber(ARGV[3]) then
+  return redis.error_reply('LOCKLOST the change log moved on under our lock (version ' .. ver .. ')')
+end
+local p = ARGV[6]
+for _, op in ipairs(ops) do
+  local c = op[1]
+  if c == 'HS' then redis.call('hset', p .. 'r:' .. op[2], op[3], op[4])
+  elseif c == 'HD' then redis.call('hdel', p .. 'r:' .. op[2], op[3])
+  elseif c == 'MS' then redis.call('hset', KEYS[7], op[2], op[3])
+  elseif c == 'MD' then redis.call('hdel', KEYS[7], op[2])
+  elseif c == 'ZA' then redis.call('zadd', p .. 'i:' .. op[2], op[3], op[4])
+  elseif c == 'ZR' then redis.call('zrem', p .. 'i:' .. op[2], op[3])
+  elseif c == 'ZD' then redis.call('del', p .. 'i:' .. op[2])
+  elseif c == 'BS' then redis.call('set', p .. 'b:' .. op[2], ARGV[op[3]])
+  elseif c == 'BD' then redis.call('del', p .. 'b:' .. op[2])
+  elseif c == 'X' then
+    for _, pattern in ipairs({'r:*', 'i:*', 'b:*'}) do
+      local cursor = '0'
+      repeat
+        local r = redis.call('scan', cursor, 'match', ARGV[7] .. pattern, 'count', 1000)
+        cursor = r[1]
+        for _, key in ipairs(r[2]) do redis.call('del', key) end
+      until cursor == '0'
+    end
+    redis.call('del', KEYS[7])
+  end
+end
+local nv = ver
+if #ops > 0 then
+  nv = ver + 1
+  redis.call('set', KEYS[4], nv)
+  redis.call('rpush', KEYS[5], ARGV[4])
+  redis.call('ltrim', KEYS[5], -tonumber(ARGV[8]), -1)
+end
+local released = 0
+if ARGV[2] == '1' or redis.call('exists', KEYS[6]) == 1 then
+  redis.call('del', KEYS[1])
+  redis.call('del', KEYS[6])
+  redis.call('del', KEYS[2])
+  redis.call('rpush', KEYS[2], '1')
+  redis.call('pexpire', KEYS[2], 1000)
+  released = 1
+else
+  redis.call('pexpire', KEYS[1], ARGV[5])
+end
+redis.call('set', KEYS[3], marker, 'PX', 10000)
+return {1, nv, released}
+"""
+
+CODES = frozenset({"HS", "HD", "MS", "MD", "ZA", "ZR", "ZD", "BS", "BD", "X"})
+FIRST_BLOB_ARG = 9  # ARGV index (1-based, as Lua counts) of the first blob's bytes
+
+
+class LockLost(RuntimeError):
+    """The ``atomic()`` lock expired (or was taken over) before the block committed: nothing was written."""
+
+
+class Txn:
+    """The operations of one block (and of a request that holds the lock throughout)."""
+
+    __slots__ = ("blob_args", "blobs", "cleared", "ops", "token", "undo")
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.ops: list[Op] = []
+        self.undo: list[Op] = []  # in the order the writes were made; undone last first
+        self.blobs: dict[str, bytes | None] = {}  # blob writes not yet in Redis (read your own writes)
+        self.blob_args: list[bytes] = []
+        self.cleared = False
+
+    def blob_op(self, key: str, data: bytes | None) -> Op:
+        self.blobs[key] = data
+        if data is None:
+            return ["BD", key]
+        self.blob_args.append(data)
+        return ["BS", key, FIRST_BLOB_ARG + len(self.blob_args) - 1]
+
+
+COMMIT_SCRIPT = Script(COMMIT)
+
+
+def commit(wire: Wire, keys: Keys, txn: Txn, *, version: int, release: bool, ttl_ms: int) -> tuple[int, bool]:
+    """Send the block's operations (one round trip); returns (the new version, whether the lock was released)."""
+    payload = json.dumps(txn.ops, separators=(",", ":"))  # ASCII: Lua's cjson turns \\uXXXX back into UTF-8
+    try:
+        reply = wire.run(COMMIT_SCRIPT, [keys.lock, keys.wake, keys.done, keys.version, keys.log, keys.want,
+                                         keys.meta],
+                         [txn.token, "1" if release else "0", version, payload, ttl_ms, keys.prefix,
+                          keys.pattern_prefix, LOG_LIMIT, *txn.blob_args])
+    except redis.ResponseError as exc:
+        if "LOCKLOST" in str(exc):
+            raise LockLost(str(exc)) from None
+        raise
+    return int(reply[1]), bool(reply[2])
+
+
+def encode(value: Any) -> str:
+    """A stored value as JSON text (records, meta)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)

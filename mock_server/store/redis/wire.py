@@ -1,0 +1,92 @@
+"""Talking to Redis: one connection per thread, each command or script call counted as one round trip.
+
+redis-py's pool, retry and instrumentation layers cost about twice the round trip itself, so each
+thread keeps one connection and speaks RESP on it directly. ``stats["round_trips"]`` counts every
+reply waited for (a command, a script, a pipeline of commands): what ``benchmarks/scale_bench.py``
+reports and ``tests/store/test_store_redis_round_trips.py`` holds to at most 2 per API request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import weakref
+from typing import Any
+
+import redis
+from redis.exceptions import NoScriptError
+
+
+class Script:
+    """A Lua script run by SHA (``EVALSHA``), sent whole once if the server does not know it."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+
+class Wire:
+    """Per-thread connections to one Redis, rebuilt in a forked child."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._redis = client
+        self.closing = threading.Event()  # set by close(): the watchdog stops
+        self.stats: dict[str, float] = {"round_trips": 0, "blocks": 0, "held_s": 0.0, "wait_s": 0.0, "waits": 0,
+                                        "syncs": 0, "reloads": 0}
+        self.reset_process()
+
+    def reset_process(self) -> None:
+        self.pid = os.getpid()
+        self._tl = threading.local()
+        self._conns: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    @property
+    def closed(self) -> bool:
+        return self.closing.is_set()
+
+    def _conn(self) -> Any:
+        conn = getattr(self._tl, "conn", None)
+        if conn is None:
+            if self.closing.is_set():
+                raise RuntimeError("RedisStore is closed")
+            pool = self._redis.connection_pool
+            conn = self._tl.conn = pool.connection_class(**pool.connection_kwargs)
+            self._conns.add(conn)
+        return conn
+
+    def call(self, *args: Any) -> Any:
+        """One command and its reply. A dropped connection is retried once on a new one: every
+        command sent here is safe to repeat (reads; scripts made idempotent by the lock token)."""
+        if self.pid != os.getpid():
+            self.reset_process()
+        conn = self._conn()
+        self.stats["round_trips"] += 1
+        for attempt in (1, 2):
+            try:
+                conn.send_command(*args)
+                return conn.read_response()
+            except (redis.ConnectionError, redis.TimeoutError):
+                conn.disconnect()
+                if attempt == 2:
+                    raise
+            except redis.ResponseError:
+                raise  # an error reply: the connection is in sync
+            except BaseException:
+                conn.disconnect()  # interrupted mid-reply: never reuse a connection out of step
+                raise
+        raise AssertionError("unreachable")
+
+    def run(self, script: Script, keys: list[str], args: list[Any]) -> Any:
+        """Run a script by SHA; a server that does not know it yet gets it whole (a second round trip, once)."""
+        try:
+            return self.call("EVALSHA", script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            return self.call("EVAL", script.source, len(keys), *keys, *args)
+
+    def close(self) -> None:
+        self.closing.set()
+        for conn in list(self._conns):
+            conn.disconnect()
+        self._redis.close()
+        self._redis.connection_pool.disconnect()
