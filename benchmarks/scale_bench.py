@@ -18,6 +18,19 @@ redis-server and wrk compete for the same cores.
     python -m benchmarks.scale_bench [--duration 4] [--warmup 1] [--connections 16] [--workers 1,2,4]
 
 Writes ``benchmarks/results/scale.json`` (and ``scale-<time>.json``, ``scale-latest.json``).
+
+Keys of the JSON result that ``benchmarks/run.py`` (the aggregator) reads:
+
+* ``routes[<route>]["round_trips"]``: Redis round trips per request of that route (one process, one
+  request at a time, counted by the store's wire: every command, script call or pipeline is one);
+  issue 17's target is at most 2.
+* ``routes[<route>]["redis_1w_over_memory_1w"]``: req/s of ``redis x1`` over req/s of ``memory x1``,
+  measured in this one run (target: GET >= 0.7, POST >= 0.5); ``None`` when a side answered nothing.
+* ``routes[<route>]["load_avg"]``: the 1-minute load average when that route's ``redis x1`` figure was
+  taken (every figure in ``runs`` carries its own ``load_avg`` too).
+
+<route> is ``GET /scheduler/available`` or ``POST /images/create``. The rest (``runs``,
+``per_request``, ``ratios``) is the detail behind these.
 """
 
 from __future__ import annotations
@@ -30,6 +43,8 @@ import sys
 import uuid
 from pathlib import Path
 from typing import Any
+
+import requests
 
 from benchmarks import (
     API,
@@ -47,9 +62,10 @@ from benchmarks import (
     write_results,
 )
 
+PROMPT = json.dumps({"prompt": "A serene mountain landscape at sunset"})
 ROUTES = {"GET /scheduler/available": ("GET", "/scheduler/available", None),
-          "POST /images/create": ("POST", "/images/create",
-                                  json.dumps({"prompt": "A serene mountain landscape at sunset"}))}
+          "GET /assets/{jobId}": ("GET", "/assets/{jobId}", None),
+          "POST /images/create": ("POST", "/images/create", PROMPT)}
 
 
 def redis_server() -> Any:
@@ -78,7 +94,7 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 def _load(server: Any, route: str, connections: int, duration: float, warmup: float,
-          redis_pid: int | None) -> dict[str, Any]:
+          redis_pid: int | None, job_id: str = "") -> dict[str, Any]:
     """Warm up, then measure; adds the CPU the server (all workers) and redis-server spent per request.
 
     CPU per request does not depend on what else the (shared) machine is doing, so it says
@@ -86,7 +102,7 @@ def _load(server: Any, route: str, connections: int, duration: float, warmup: fl
     """
     method, path, body = ROUTES[route]
     headers = {**AUTH, "Content-Type": "application/json"} if body else dict(AUTH)
-    url = server.url + API + path
+    url = server.url + API + path.replace("{jobId}", job_id)
     if warmup:
         loadgen.run(url, method=method, headers=headers, body=body, connections=connections, duration=warmup)
     pids = tree_pids(server.proc.pid)
@@ -96,6 +112,7 @@ def _load(server: Any, route: str, connections: int, duration: float, warmup: fl
     n = max(1, res["requests"])
     res["server_cpu_ms_per_req"] = round((sim1 - sim0) * 1000 / n, 3)
     res["redis_cpu_ms_per_req"] = round((red1 - red0) * 1000 / n, 3)
+    res["load_avg"] = round(os.getloadavg()[0], 2)
     return res
 
 
@@ -114,6 +131,10 @@ def measure(label: str, args: list[str], redis_url: str | None, redis_pid: int |
     with simulator(*args, *store(), name=f"scale-{label}-get") as sim:
         out["GET /scheduler/available"] = _load(sim, "GET /scheduler/available", connections, duration, warmup,
                                                 redis_pid)
+        job_id = requests.post(sim.url + API + "/images/create", data=PROMPT, timeout=30,
+                               headers={**AUTH, "Content-Type": "application/json"}).json()["jobId"]
+        out["GET /assets/{jobId}"] = _load(sim, "GET /assets/{jobId}", connections, duration, warmup, redis_pid,
+                                           job_id)
     with simulator(*args, *store(), "--speed", "100000", name=f"scale-{label}-post") as sim:
         admin(sim.url, "PATCH", f"/accounts/{DEMO_EMAIL}", {"token": DEMO_TOKEN, "maxJobs": 100})
         admin(sim.url, "PATCH", f"/ltx-users/{DEMO_EMAIL}", {"credits": 10**9})
@@ -133,12 +154,16 @@ def profile(redis_url: str, n: int = 400) -> dict[str, Any]:
 
     out: dict[str, Any] = {}
     app = create_app(SimConfig(store_url=f"{redis_url}?prefix=prof-{uuid.uuid4().hex[:8]}:", speed=100000,
-                               background=False))
+                               background=False, job_retention_s=10**9))  # the GET /assets job must not expire
     store = app.extensions["ltx_sim"].store
     client = app.test_client()
     client.patch("/__admin/accounts/" + DEMO_EMAIL, json={"token": DEMO_TOKEN, "maxJobs": 100})
     client.patch("/__admin/ltx-users/" + DEMO_EMAIL, json={"credits": 10**9})
+    job_id = client.post(API + "/images/create", data=PROMPT, headers={**AUTH, "Content-Type":
+                                                                       "application/json"}).get_json()["jobId"]
     for route, (method, path, body) in ROUTES.items():
+        path = path.replace("{jobId}", job_id)
+
         def call(method: str = method, path: str = path, body: str | None = body) -> None:
             resp = client.open(API + path, method=method, data=body, headers={**AUTH, "Content-Type":
                                                                              "application/json"})
@@ -166,10 +191,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--duration", type=float, default=4.0, help="seconds of measured load per route")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up per route")
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--workers", default="1,2,4", help="worker counts to run on Redis")
+    parser.add_argument("--workers", default="1,2,4", help="worker counts to run on Redis (1 is always run)")
     parser.add_argument("--threads", type=int, default=8, help="request threads per worker")
     args = parser.parse_args(argv)
-    workers = [int(w) for w in args.workers.split(",") if w.strip()]
+    workers = sorted({1, *(int(w) for w in args.workers.split(",") if w.strip())})
     common = ["--threads", str(args.threads)]
     runs: dict[str, dict[str, Any]] = {}
     with redis_server() as redis:
@@ -196,7 +221,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                ["route", "round trips", "atomic blocks", "lock held ms", "wall ms", "lock-bound req/s"],
                [[route, p["round_trips"], p["atomic_blocks"], p["lock_held_ms"], p["wall_ms"], p["lock_bound_rps"]]
                 for route, p in per_request.items()]))
-    result = {"config": {"duration_s": args.duration, "warmup_s": args.warmup, "connections": args.connections,
+    routes: dict[str, dict[str, Any]] = {}
+    for route in ROUTES:
+        mem, red = base[route], runs.get("redis x1", {}).get(route)
+        routes[route] = {"round_trips": per_request.get(route, {}).get("round_trips"),
+                         "redis_1w_over_memory_1w": (round(red["rps"] / mem["rps"], 3)
+                                                     if red and mem["rps"] and red["rps"] else None),
+                         "load_avg": red["load_avg"] if red else None}
+    result = {"routes": routes,
+              "config": {"duration_s": args.duration, "warmup_s": args.warmup, "connections": args.connections,
                          "threads": args.threads, "tool": base["GET /scheduler/available"]["tool"]},
               "runs": runs, "per_request": per_request,
               "ratios": {f"{label} {route}": round(figures[route]["rps"] / base[route]["rps"], 3)

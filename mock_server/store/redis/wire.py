@@ -18,6 +18,22 @@ import redis
 from redis.exceptions import NoScriptError
 
 
+def pack(args: tuple[Any, ...]) -> bytes:
+    """One command in RESP, ~10x cheaper than redis-py's general packer (this runs twice per request)."""
+    out = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        if isinstance(arg, str):
+            data = arg.encode()
+        elif isinstance(arg, bytes):
+            data = arg
+        elif isinstance(arg, int):
+            data = b"%d" % arg
+        else:
+            data = repr(arg).encode() if isinstance(arg, float) else bytes(arg)
+        out += (b"$%d\r\n" % len(data), data, b"\r\n")
+    return b"".join(out)
+
+
 class Script:
     """A Lua script run by SHA (``EVALSHA``), sent whole once if the server does not know it."""
 
@@ -62,9 +78,10 @@ class Wire:
             self.reset_process()
         conn = self._conn()
         self.stats["round_trips"] += 1
+        packed = pack(args)
         for attempt in (1, 2):
             try:
-                conn.send_command(*args)
+                conn.send_packed_command([packed], check_health=False)
                 return conn.read_response()
             except (redis.ConnectionError, redis.TimeoutError):
                 conn.disconnect()
