@@ -7,7 +7,7 @@ in microseconds and the same test runs identically on a slow CI machine.
 
 The clock's state is four numbers (an anchor in real time, the simulated time at
 that anchor, the speed, a paused flag). It lives in the store, so that every
-process sharing a store (see ``store/redis.py``) sees the same simulated time.
+process sharing a store (see ``store/redis/``) sees the same simulated time.
 """
 
 from __future__ import annotations

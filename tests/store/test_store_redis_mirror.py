@@ -1,0 +1,102 @@
+"""The Redis store's mirror: caught up from the change log, reloaded when it fell behind it, one view per request."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+from ltxstudio_mock.mock_server.store.redis import RedisStore, transaction
+
+
+@pytest.fixture
+def url(redis_url: str) -> Iterator[str]:
+    prefix = f"ltxmirror:{uuid.uuid4().hex[:12]}:"
+    yield f"{redis_url}?prefix={prefix}"
+    raw = redis.Redis.from_url(redis_url)
+    for key in raw.scan_iter(match=prefix + "*"):
+        raw.delete(key)
+    raw.close()
+
+
+def test_redis_mirror_catches_up_from_the_log_and_reloads_when_it_fell_behind(
+        url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b = RedisStore(url), RedisStore(url)
+    a.put("job", "j0", {"n": 0})
+    assert b.get("job", "j0") == {"n": 0}  # b's first read loads everything
+    reloads = b.stats["reloads"]
+    a.put("job", "j1", {"n": 1})
+    a.index_add("jobs", "j1", 1)
+    assert b.get("job", "j1") == {"n": 1} and b.index_range("jobs") == ["j1"]
+    assert b.stats["reloads"] == reloads  # two log entries, no reload
+    monkeypatch.setattr(transaction, "LOG_LIMIT", 2)
+    for i in range(2, 6):
+        a.put("job", f"j{i}", {"n": i})
+    a.delete("job", "j0")
+    assert b.get("job", "j5") == {"n": 5} and b.get("job", "j0") is None
+    assert b.stats["reloads"] == reloads + 1  # five entries behind a log of two: the whole state again
+    assert sorted(k for _, k, _ in b.dump()) == ["j1", "j2", "j3", "j4", "j5"]
+    a.close()
+    b.close()
+
+
+def test_redis_request_reads_one_view_and_writes_once(url: str) -> None:
+    a, b = RedisStore(url), RedisStore(url)
+    a.put("x", "k", {"v": 1})
+    b.request_begin(write=False)
+    trips = b.stats["round_trips"]
+    a.put("x", "k", {"v": 2})
+    assert b.get("x", "k") == {"v": 1}  # the view the request started with: no round trip per read
+    assert b.get_meta("clock") is None and b.index_range("none") == []
+    assert b.stats["round_trips"] == trips
+    b.request_end()
+    assert b.get("x", "k") == {"v": 2}  # outside a request every read catches up
+    b.request_begin(write=True)
+    b.put("x", "k", {"v": 3})
+    with b.atomic():
+        b.put("x", "other", {})
+    assert a.wire.call("HGET", a.prefix + "r:x", "k") == b'{"v":2}'  # nothing sent before the request ends
+    b.request_end()
+    assert a.get("x", "k") == {"v": 3} and a.get("x", "other") == {}
+    a.close()
+    b.close()
+
+
+def test_redis_refresh_lets_a_waiting_request_give_the_lock_up(url: str) -> None:
+    a, b = RedisStore(url), RedisStore(url)
+    a.request_begin(write=True)
+    a.put("x", "before-wait", {})
+    entered = threading.Event()
+
+    def other() -> None:
+        with b.atomic():
+            entered.set()
+
+    t = threading.Thread(target=other)
+    t.start()
+    assert not entered.wait(0.3)  # the request holds the lock
+    a.refresh()  # pollForResult is about to sleep
+    assert entered.wait(5)
+    t.join(5)
+    assert b.get("x", "before-wait") == {}  # committed by the refresh
+    a.request_end()
+    a.close()
+    b.close()
+
+
+def test_redis_a_failed_block_undoes_its_writes_in_the_mirror(url: str) -> None:
+    store = RedisStore(url)
+    store.put("x", "kept", {"v": 1})
+    store.index_add("ix", "m", 1)
+    with pytest.raises(ZeroDivisionError), store.atomic():
+        store.put("x", "kept", {"v": 2})
+        store.put("x", "new", {})
+        store.index_add("ix", "m", 5)
+        store.index_drop("ix")
+        store.clear()
+        _ = 1 / 0
+    assert store.get("x", "kept") == {"v": 1} and store.get("x", "new") is None
+    assert store.index_by_score("ix") == [("m", 1.0)]
+    store.close()
