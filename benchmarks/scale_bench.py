@@ -143,19 +143,30 @@ def measure(label: str, args: list[str], redis_url: str | None, redis_pid: int |
     return out
 
 
-def profile(redis_url: str, n: int = 400) -> dict[str, Any]:
-    """Per request, in one process, one request at a time: Redis round trips, atomic blocks, and the
-    time the cross-process lock is held. Unlike req/s these hardly depend on the machine's load,
-    and the held time bounds what any number of workers can do: about 1000 / held_ms blocks' worth
-    of requests per second, shared by all processes."""
+def profile(redis_url: str, redis_pid: int, n: int = 400) -> dict[str, Any]:
+    """Per request, in one process, one request at a time (Flask's test client): Redis round trips,
+    atomic blocks, the time the cross-process lock is held, and the CPU per request of this process
+    on Redis and in memory (``cpu_us``, ``memory_cpu_us``) and of redis-server (``redis_cpu_us``).
+    Unlike req/s these hardly depend on the machine's load; the held time bounds what any number of
+    workers can do: about 1000 / held_ms requests per second, shared by all processes."""
+    out: dict[str, Any] = {}
+    memory = _profile_store(None, None, n)
+    for route, figures in _profile_store(f"{redis_url}?prefix=prof-{uuid.uuid4().hex[:8]}:", redis_pid,
+                                         n).items():
+        out[route] = {**figures, "memory_cpu_us": memory[route]["cpu_us"]}
+    return out
+
+
+def _profile_store(store_url: str | None, redis_pid: int | None, n: int) -> dict[str, Any]:
     import time
 
     from ltxstudio_mock.mock_server import SimConfig, create_app
 
     out: dict[str, Any] = {}
-    app = create_app(SimConfig(store_url=f"{redis_url}?prefix=prof-{uuid.uuid4().hex[:8]}:", speed=100000,
-                               background=False, job_retention_s=10**9))  # the GET /assets job must not expire
+    app = create_app(SimConfig(store_url=store_url, speed=100000, background=False,
+                               job_retention_s=10**9))  # the GET /assets job must not expire
     store = app.extensions["ltx_sim"].store
+    stats: dict[str, float] = getattr(store, "stats", {"round_trips": 0, "blocks": 0, "held_s": 0.0})
     client = app.test_client()
     client.patch("/__admin/accounts/" + DEMO_EMAIL, json={"token": DEMO_TOKEN, "maxJobs": 100})
     client.patch("/__admin/ltx-users/" + DEMO_EMAIL, json={"credits": 10**9})
@@ -171,17 +182,22 @@ def profile(redis_url: str, n: int = 400) -> dict[str, Any]:
 
         for _ in range(50):
             call()
-        before = dict(store.stats)
-        t0 = time.perf_counter()
+        before = dict(stats)
+        red0 = cpu_seconds([redis_pid] if redis_pid else [])
+        t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(n):
             call()
-        wall = time.perf_counter() - t0
-        d = {k: store.stats[k] - before[k] for k in before}
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        red = cpu_seconds([redis_pid] if redis_pid else []) - red0
+        d = {k: stats[k] - before[k] for k in before}
         held_ms = d["held_s"] * 1000 / n
         out[route] = {"round_trips": round(d["round_trips"] / n, 1), "atomic_blocks": round(d["blocks"] / n, 2),
                       "lock_held_ms": round(held_ms, 3), "wall_ms": round(wall * 1000 / n, 3),
-                      "lock_bound_rps": round(1000 / held_ms) if held_ms else None}
-    store.clear()
+                      "lock_bound_rps": round(1000 / held_ms) if held_ms else None,
+                      "cpu_us": round(cpu * 1e6 / n), "redis_cpu_us": round(red * 1e6 / n),
+                      "load_avg": round(os.getloadavg()[0], 2)}
+    if store_url:
+        store.clear()
     store.close()
     return out
 
@@ -204,7 +220,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             emit(f"  {label} ...")
             runs[label] = measure(label, opts, url, redis.proc.pid if url else None, args.connections,
                                   args.duration, args.warmup)
-        per_request = profile(redis.url)
+        per_request = profile(redis.url, redis.proc.pid)
     base = runs["memory x1"]
     rows = []
     for label, figures in runs.items():
@@ -218,9 +234,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                ["server", "route", "req/s", "x memory x1", "p50 ms", "p99 ms", "server CPU ms/req",
                 "redis CPU ms/req", "non-2xx+errors"], rows))
     emit(table("Per request on Redis (one process, one request at a time)",
-               ["route", "round trips", "atomic blocks", "lock held ms", "wall ms", "lock-bound req/s"],
-               [[route, p["round_trips"], p["atomic_blocks"], p["lock_held_ms"], p["wall_ms"], p["lock_bound_rps"]]
-                for route, p in per_request.items()]))
+               ["route", "round trips", "atomic blocks", "lock held ms", "wall ms", "lock-bound req/s",
+                "CPU us (memory)", "CPU us (Redis)", "redis-server CPU us"],
+               [[route, p["round_trips"], p["atomic_blocks"], p["lock_held_ms"], p["wall_ms"], p["lock_bound_rps"],
+                 p["memory_cpu_us"], p["cpu_us"], p["redis_cpu_us"]] for route, p in per_request.items()]))
     routes: dict[str, dict[str, Any]] = {}
     for route in ROUTES:
         mem, red = base[route], runs.get("redis x1", {}).get(route)
