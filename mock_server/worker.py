@@ -73,7 +73,13 @@ class Worker:
 
     def tick(self) -> None:
         """One round: settle, then claim and start due deliveries, at most ``PER_HOST`` per receiver at once."""
-        self.sim.settle(self.sim.now())
+        self.sim.begin_request(writes=False)  # settles; one consistent read of the store (Redis: one round trip)
+        try:
+            self._tick()
+        finally:
+            self.sim.end_request()
+
+    def _tick(self) -> None:
         if self._stop.is_set():
             return
         with self._lock:

@@ -100,3 +100,17 @@ def test_redis_a_failed_block_undoes_its_writes_in_the_mirror(url: str) -> None:
     assert store.get("x", "kept") == {"v": 1} and store.get("x", "new") is None
     assert store.index_by_score("ix") == [("m", 1.0)]
     store.close()
+
+
+def test_redis_mirror_follows_redis_when_redis_lost_its_data(url: str, redis_url: str) -> None:
+    """Redis flushed under a running simulator (its version now behind ours): its (empty) state wins."""
+    store = RedisStore(url)
+    store.put("x", "k", {})
+    raw = redis.Redis.from_url(redis_url)
+    for key in raw.scan_iter(match=store.prefix + "*"):
+        raw.delete(key)
+    assert store.get("x", "k") is None
+    store.put("x", "again", {"n": 1})
+    assert RedisStore(url).get("x", "again") == {"n": 1}
+    raw.close()
+    store.close()

@@ -73,7 +73,8 @@ class Keys:
 
 
 # KEYS: lock, ver, log, want, meta. ARGV: token ('' = no lock), ttl ms, my version, prefix, escaped prefix.
-# Reply: {0} the lock is someone else's; {1, ver, [entries after mine]}; {2, ver, meta, hashes, zsets} (reload).
+# Reply: {0} the lock is someone else's; {1, ver, [entries after mine]}; {2, ver, meta, hashes, zsets}: the
+# whole state, mine being too old for the log; {3, ...} the same, mine being newer (Redis lost its data).
 SYNC = """
 if ARGV[1] ~= '' then
   local holder = redis.call('get', KEYS[1])
@@ -105,7 +106,7 @@ local function scan(pattern, fetch)
 end
 local hashes = scan(ARGV[5] .. 'r:*', function(k) return redis.call('hgetall', k) end)
 local zsets = scan(ARGV[5] .. 'i:*', function(k) return redis.call('zrange', k, 0, -1, 'withscores') end)
-return {2, ver, redis.call('hgetall', KEYS[5]), hashes, zsets}
+return {mine > ver and 3 or 2, ver, redis.call('hgetall', KEYS[5]), hashes, zsets}
 """
 
 EXTEND = """

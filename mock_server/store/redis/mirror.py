@@ -15,8 +15,8 @@ by this mirror, and by every other process's mirror when it reads the log):
 ``["MS", name, json]``                 put a meta value (``MD`` name: delete it)
 ``["ZA", index, score, member]``       add/move an index member (``ZR``: remove it)
 ``["ZD", index]``                      drop an index
-``["BS", key, n]`` / ``["BD", key]``   a blob written (bytes in argument n) / deleted;
-                                       mirrors keep no blob bytes (read by key)
+``["BS", key]`` / ``["BD", key]``      a blob written / deleted (the bytes go to
+                                       Redis beside the entry, never in the log)
 ``["X"]``                              clear: forget everything
 =====================================  ==========================================
 

@@ -129,7 +129,9 @@ class RedisStore(Store):
                     if first + i > m.version:
                         m.apply(json.loads(raw))
                 m.version = version
-            elif version > m.version or self.lock.token is None:
+            elif version > m.version or (status == 3 and self.lock.token is None):
+                # A late reply older than the mirror is ignored (another thread caught up further meanwhile);
+                # status 3 means Redis is behind us (flushed, restarted empty): its state is the truth.
                 m.load(version, reply[2], reply[3], reply[4])
                 self.stats["reloads"] += 1
 
