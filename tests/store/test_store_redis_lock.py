@@ -179,8 +179,8 @@ def test_redis_store_lock_scripts_are_safe_to_retry(url: str) -> None:
     assert other == [0]  # someone else's
     txn = Txn("tok")
     txn.ops = [["HS", "job", "j", '{"n":1}'], ["ZA", "jobs", "1", "j"]]
-    assert commit(wire, store.keys, txn, version=0, release=True, ttl_ms=5000) == (1, True)
-    assert commit(wire, store.keys, txn, version=0, release=True, ttl_ms=5000) == (1, True)  # applied already
+    assert commit(wire, store.keys, txn, version=0, release=True, ttl_ms=5000) == (1, True)  # "other" asked
+    assert commit(wire, store.keys, txn, version=0, release=True, ttl_ms=5000) == (1, False)  # applied already
     assert store.get("job", "j") == {"n": 1} and store.index_range("jobs") == ["j"]
     assert wire.call("GET", store.keys.version) == b"1"  # one change, not two
     with pytest.raises(LockLost):

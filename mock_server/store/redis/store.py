@@ -108,6 +108,11 @@ class RedisStore(Store):
         self.mirror = Mirror()
         self.lock = Lock(self.wire, self.keys, self.lock_ttl_ms)
         self._tl = threading.local()
+        self._cv = threading.Condition(self.lock.local)  # waits for a draining hold to be let go
+        self._pending: Txn | None = None  # writes not yet sent, while this process holds the lock
+        self._active = 0  # writing requests in flight in this process
+        self._draining = False  # another process asked for the lock: no new writing request until it is let go
+        self._gen = 0  # bumped when a commit fails: requests whose writes it carried fail too
 
     def _state(self) -> threading.local:
         if self._pid != os.getpid():
@@ -142,79 +147,76 @@ class RedisStore(Store):
     def _fresh(self) -> Mirror:
         """The mirror, current for a read by this thread."""
         tl = self._state()
-        if getattr(tl, "txn", None) is None and getattr(tl, "scope", None) is None:
+        if not getattr(tl, "depth", 0) and getattr(tl, "scope", None) is None:
             self._sync()
         return self.mirror
 
-    # -- blocks -----------------------------------------------------------------------
-    def _begin(self) -> Txn:
-        t0 = time.perf_counter()
+    # -- the process's hold on the lock ---------------------------------------------------
+    # While any request of this process is writing, the process holds the Redis lock and every block's
+    # writes go to one pending list (``_pending``); threads serialise on the local lock only while a block
+    # runs, as in memory. A request's end sends everything pending in one script (often nothing: a
+    # concurrent request's end carried it), so commits overlap other threads' rules. The last request
+    # out lets the lock go; so does everyone as soon as another process asks for it (``_draining``).
+    def _hold(self, *, drain: bool) -> Txn:
+        """(local lock held) This process holds the Redis lock, caught up: round trip 1 if it did not."""
         lock = self.lock
-        lock.enter_local()
-        try:
-            if lock.token is None:
-                token = uuid.uuid4().hex
-                reply = lock.acquire(token, self.mirror.version)
-                self._absorb(reply)
-                lock.token = token
-            txn = Txn(lock.token)
-        except BaseException:
-            lock.exit_local()
-            raise
-        self._tl.txn = txn
-        self._tl.depth = 0
-        self._tl.t1 = time.perf_counter()
-        self.stats["wait_s"] += self._tl.t1 - t0
-        return txn
+        if drain:
+            while self._draining:
+                self._cv.wait()
+        if lock.token is None or self._pending is None:
+            t0 = time.perf_counter()
+            token = uuid.uuid4().hex
+            self._absorb(lock.acquire(token, self.mirror.version))
+            lock.token = token
+            self._pending = Txn(token)
+            self.stats["wait_s"] += time.perf_counter() - t0
+        return self._pending
 
-    def _end(self, txn: Txn, ok: bool) -> None:
-        tl = self._tl
-        tl.txn = None
-        lock = self.lock
-        try:
-            if ok:
-                self._commit(txn, release=lock.waiting == 0)
-            else:
-                self._undo(txn)
-                if txn.ops or lock.waiting == 0:
-                    with suppress(redis.RedisError):  # else the lock expires by itself
-                        lock.release(txn.token)
-        finally:
-            self.stats["blocks"] += 1
-            self.stats["held_s"] += time.perf_counter() - tl.t1
-            lock.exit_local()
+    def _let_go(self) -> None:
+        self.lock.token = None
+        self._pending = None
+        self._draining = False
+        self._cv.notify_all()
 
-    def _commit(self, txn: Txn, *, release: bool) -> None:
-        lock = self.lock
+    def _flush(self, *, release: bool) -> None:
+        """(local lock held) Send every pending write in one script (round trip 2); let the lock go if ``release``."""
+        txn = self._pending
+        if txn is None or self.lock.token is None:
+            return
         if not txn.ops:
             if release:
-                lock.release(txn.token)
+                self._let_go()
+                with suppress(redis.RedisError):  # else it expires by itself
+                    self.lock.release(txn.token)
             return
         try:
-            version, released = commit(self.wire, self.keys, txn, version=self.mirror.version, release=release,
-                                       ttl_ms=self.lock_ttl_ms)
+            version, wanted = commit(self.wire, self.keys, txn, version=self.mirror.version, release=release,
+                                     ttl_ms=self.lock_ttl_ms)
         except LockLost:
-            lock.token = None
-            self._undo(txn)
+            self._lose(txn, known=True)
             raise
         except BaseException:
-            # The outcome is unknown (the connection broke twice): reload the mirror from Redis next time.
-            lock.token = None
-            with self.mirror.mutex:
-                self._undo(txn)
-                self.mirror.forget()
+            self._lose(txn, known=False)  # the outcome is unknown: reload the mirror from Redis next time
             with suppress(redis.RedisError):
-                lock.release(txn.token)
+                self.lock.release(txn.token)
             raise
         self.mirror.version = version
-        if released:
-            lock.token = None
+        if release:
+            self._let_go()
+        else:
+            self._pending = Txn(txn.token)
+            if wanted:
+                self._draining = True  # another process waits: no new request starts until the lock is let go
 
-    def _undo(self, txn: Txn) -> None:
-        undo = txn.undo
-        txn.undo = []
-        for op in reversed(undo):
-            self.mirror.apply([op])
+    def _lose(self, txn: Txn, *, known: bool) -> None:
+        """A commit failed: undo its writes in the mirror; every request whose writes it carried fails too."""
+        with self.mirror.mutex:
+            for op in reversed(txn.undo):
+                self.mirror.apply([op])
+            if not known:
+                self.mirror.forget()
+        self._gen += 1
+        self._let_go()
 
     def atomic(self) -> AbstractContextManager[None]:
         return self._atomic()
@@ -222,32 +224,67 @@ class RedisStore(Store):
     @contextmanager
     def _atomic(self) -> Iterator[None]:
         tl = self._state()
-        if getattr(tl, "txn", None) is not None:  # re-entered (or inside a writing request): the outer block commits
+        if getattr(tl, "depth", 0):  # re-entered: the outer block is the block
             tl.depth += 1
             try:
                 yield
             finally:
                 tl.depth -= 1
             return
-        txn = self._begin()
+        in_request = getattr(tl, "scope", None) == "write"
+        local = self.lock.local
+        local.acquire()
+        try:
+            txn = self._hold(drain=not in_request)
+        except BaseException:
+            local.release()
+            raise
+        tl.depth = 1
+        marks = (len(txn.undo), len(txn.ops), len(txn.blob_args), txn.cleared)
+        t1 = time.perf_counter()
         ok = False
         try:
             yield
             ok = True
         finally:
-            self._end(txn, ok)
+            tl.depth = 0
+            try:
+                if not in_request:  # a block of its own: it commits (or rolls back) now
+                    if not ok:
+                        self._rollback(txn, marks)
+                    self._flush(release=self._active == 0)
+                # inside a request, like the memory store, writes made before an exception stay
+            finally:
+                self.stats["blocks"] += 0 if in_request else 1
+                self.stats["held_s"] += time.perf_counter() - t1
+                local.release()
+
+    def _rollback(self, txn: Txn, marks: tuple[int, int, int, bool]) -> None:
+        undo_at, ops_at, blobs_at, cleared = marks
+        for op in reversed(txn.undo[undo_at:]):
+            self.mirror.apply([op])
+        for op in txn.ops[ops_at:]:
+            if op[0] in ("BS", "BD"):
+                txn.blobs.pop(op[1], None)
+        del txn.undo[undo_at:], txn.ops[ops_at:], txn.blob_args[blobs_at:]
+        txn.cleared = cleared
 
     # -- requests ---------------------------------------------------------------------
     def request_begin(self, *, write: bool = True) -> None:
-        """Where a request starts: a writing one takes the lock now (round trip 1) and commits at ``request_end``
-        (round trip 2); a reading one catches up once (one round trip) and reads the mirror until it ends."""
+        """Where a request starts: a writing one makes sure this process holds the lock (round trip 1 unless it
+        does) and commits at ``request_end`` (round trip 2, unless a concurrent request's end carried its writes);
+        a reading one catches up once (one round trip unless this process holds the lock) and reads the mirror."""
         tl = self._state()
         if getattr(tl, "scope", None) is not None:
             self.request_end()  # a request that never ended (a server bug): never leave its lock held
-        if getattr(tl, "txn", None) is not None:
+        if getattr(tl, "depth", 0):
             return  # inside a block already (a request made from inside one): that block rules
         if write:
-            self._begin()
+            with self._cv:
+                self._hold(drain=True)
+                self._active += 1
+            tl.gen = self._gen
+            tl.t1 = time.perf_counter()
             tl.scope = "write"
         else:
             self._sync()
@@ -257,30 +294,39 @@ class RedisStore(Store):
         tl = self._state()
         scope = getattr(tl, "scope", None)
         tl.scope = None
-        txn = getattr(tl, "txn", None)
-        if scope == "write" and txn is not None:
-            self._end(txn, ok=True)
+        if scope != "write":
+            return
+        with self._cv:
+            self._active -= 1
+            lost = tl.gen != self._gen
+            try:
+                self._flush(release=self._active == 0)
+            finally:
+                self.stats["blocks"] += 1
+                self.stats["held_s"] += time.perf_counter() - tl.t1
+        if lost:
+            raise LockLost("a commit carrying this request's writes failed: the store lock was lost")
 
     def refresh(self) -> None:
         """Before a request waits (real time), commit what it wrote and let the lock go; after, catch up."""
         tl = self._state()
-        txn = getattr(tl, "txn", None)
-        if txn is not None:
-            if getattr(tl, "scope", None) != "write" or tl.depth:
-                return  # inside a rule block: it must stay whole
-            self._end(txn, ok=True)
+        if getattr(tl, "depth", 0):
+            return  # inside a rule block: it must stay whole
+        if getattr(tl, "scope", None) == "write":
+            self.request_end()
             tl.scope = "read"
         self._sync()
 
     # -- writes -------------------------------------------------------------------------
     def _write(self, op: Op) -> None:
-        """Apply one operation to the mirror and buffer it: in the caller's block or in a one-write block."""
+        """Apply one operation to the mirror and keep it pending: in the caller's block or a one-write block."""
         tl = self._state()
-        txn: Txn | None = getattr(tl, "txn", None)
-        if txn is None:
+        if not getattr(tl, "depth", 0):
             with self.atomic():
                 self._write(op)
             return
+        txn = self._pending
+        assert txn is not None
         txn.undo.append(self.mirror._apply_one(op))
         txn.ops.append(op)
 
@@ -369,11 +415,12 @@ class RedisStore(Store):
     def blob_put(self, key: str, data: bytes) -> None:
         data = bytes(data)
         with self.atomic():
-            txn: Txn = self._tl.txn
-            self._write(txn.blob_op(key, data))
+            assert self._pending is not None
+            self._write(self._pending.blob_op(key, data))
 
     def blob_get(self, key: str) -> bytes | None:
-        txn: Txn | None = getattr(self._state(), "txn", None)
+        self._state()
+        txn = self._pending
         if txn is not None:
             if key in txn.blobs:
                 return txn.blobs[key]
@@ -384,8 +431,8 @@ class RedisStore(Store):
 
     def blob_delete(self, key: str) -> None:
         with self.atomic():
-            txn: Txn = self._tl.txn
-            self._write(txn.blob_op(key, None))
+            assert self._pending is not None
+            self._write(self._pending.blob_op(key, None))
 
     # -- meta ----------------------------------------------------------------------------
     def get_meta(self, name: str) -> Any:
@@ -397,7 +444,8 @@ class RedisStore(Store):
     # -- whole store -----------------------------------------------------------------------
     def clear(self) -> None:
         with self.atomic():
-            txn: Txn = self._tl.txn
+            txn = self._pending
+            assert txn is not None
             txn.blobs.clear()
             txn.blob_args.clear()
             txn.ops = [op for op in txn.ops if op[0] not in ("BS", "BD")]

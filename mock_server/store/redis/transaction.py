@@ -24,14 +24,13 @@ from ltxstudio_mock.mock_server.store.redis.wire import Script, Wire
 # KEYS: lock, wake, done, ver, log, want, meta.
 # ARGV: token, release ('1'/'0'), expected version, the log entry (JSON; '' = nothing written), ttl ms, prefix,
 # escaped prefix, log limit, then the operations flat (code, its fields, code, ...; blobs with their bytes).
-# Reply: {1, new version, released}; {2, ...} for a retried commit that was already applied.
+# Reply: {1, new version, another process wants the lock}; {2, ...} for a retried commit already applied.
 # The operations come flat rather than decoded from the JSON: cjson.decode cost ~80 us of redis-server per commit.
 COMMIT = """
 local marker = ARGV[1] .. ':' .. ARGV[3]
 local wrote = ARGV[4] ~= ''
 if redis.call('get', KEYS[3]) == marker then
-  local held = redis.call('get', KEYS[1]) == ARGV[1]
-  return {2, tonumber(ARGV[3]) + (wrote and 1 or 0), held and 0 or 1}
+  return {2, tonumber(ARGV[3]) + (wrote and 1 or 0), redis.call('exists', KEYS[6])}
 end
 if redis.call('get', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('LOCKLOST the atomic() lock expired or was taken over before commit')
@@ -74,19 +73,18 @@ if wrote then
   redis.call('rpush', KEYS[5], ARGV[4])
   redis.call('ltrim', KEYS[5], -tonumber(ARGV[8]), -1)
 end
-local released = 0
-if ARGV[2] == '1' or redis.call('exists', KEYS[6]) == 1 then
+local wanted = redis.call('exists', KEYS[6])
+if ARGV[2] == '1' then
   redis.call('del', KEYS[1])
   redis.call('del', KEYS[6])
   redis.call('del', KEYS[2])
   redis.call('rpush', KEYS[2], '1')
   redis.call('pexpire', KEYS[2], 1000)
-  released = 1
 else
   redis.call('pexpire', KEYS[1], ARGV[5])
 end
 redis.call('set', KEYS[3], marker, 'PX', 10000)
-return {1, nv, released}
+return {1, nv, wanted}
 """
 
 CODES = frozenset({"HS", "HD", "MS", "MD", "ZA", "ZR", "ZD", "BS", "BD", "X"})
@@ -132,7 +130,8 @@ COMMIT_SCRIPT = Script(COMMIT)
 
 
 def commit(wire: Wire, keys: Keys, txn: Txn, *, version: int, release: bool, ttl_ms: int) -> tuple[int, bool]:
-    """Send the block's operations (one round trip); returns (the new version, whether the lock was released)."""
+    """Send the pending operations (one round trip); returns (the new version, whether another process wants the
+    lock). With ``release`` the lock is let go in the same script; else it is extended."""
     payload = json.dumps(txn.ops, separators=(",", ":"), ensure_ascii=False) if txn.ops else ""
     try:
         reply = wire.run(COMMIT_SCRIPT, [keys.lock, keys.wake, keys.done, keys.version, keys.log, keys.want,
