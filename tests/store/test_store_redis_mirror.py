@@ -114,3 +114,53 @@ def test_redis_mirror_follows_redis_when_redis_lost_its_data(url: str, redis_url
     assert RedisStore(url).get("x", "again") == {"n": 1}
     raw.close()
     store.close()
+
+
+def test_redis_group_commit_shares_round_trips_and_yields_to_another_process(url: str) -> None:
+    """Two writing requests in flight in one process: the second starts without a round trip, the first end sends
+    both requests' writes, the last end lets the lock go; another process asking meanwhile gets it then."""
+    a, b = RedisStore(url), RedisStore(url)
+    first_in, second_done, b_in = threading.Event(), threading.Event(), threading.Event()
+
+    def first() -> None:
+        a.request_begin(write=True)
+        a.put("x", "first", {})
+        first_in.set()
+        second_done.wait(5)
+        a.request_end()  # nothing left to send: the other end carried it; the last out releases
+
+    seen: dict[str, object] = {}
+
+    def other_process() -> None:
+        with b.atomic():  # finds the lock taken: asks for it (lock:want) and waits
+            b_in.set()
+            seen.update(first=b.get("x", "first"), second=b.get("x", "second"))
+
+    t = threading.Thread(target=first)
+    t.start()
+    assert first_in.wait(5)
+    trips = a.stats["round_trips"]
+    a.request_begin(write=True)
+    assert a.stats["round_trips"] == trips  # the process holds the lock: no round trip 1
+    a.put("x", "second", {})
+    rival = threading.Thread(target=other_process)
+    rival.start()
+    raw = redis.Redis.from_url(url.partition("?")[0])
+    for _ in range(250):  # until b has asked for the lock
+        if raw.exists(a.keys.want):
+            break
+        threading.Event().wait(0.02)
+    version = int(raw.get(a.keys.version) or 0)
+    a.request_end()  # sends both requests' writes in one commit; learns that b waits
+    assert int(raw.get(a.keys.version) or 0) == version + 1
+    assert raw.hkeys(a.prefix + "r:x") and sorted(raw.hkeys(a.prefix + "r:x")) == [b"first", b"second"]
+    assert a._draining and not b_in.is_set()  # the first request is still in flight: the lock stays
+    second_done.set()
+    t.join(5)
+    assert b_in.wait(5)
+    rival.join(5)
+    assert seen == {"first": {}, "second": {}}
+    assert int(raw.get(a.keys.version) or 0) == version + 1  # the first request's end had nothing to send
+    raw.close()
+    a.close()
+    b.close()

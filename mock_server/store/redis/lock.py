@@ -7,11 +7,10 @@
 * A process that cannot take it marks ``<p>lock:want`` and waits on ``BLPOP <p>lock:wake``
   (at most ``WAIT_SLICE_S`` per wait): no busy spinning. The holder's commit releases the lock
   when someone wants it.
-* Threads of one process queue on a local re-entrant lock first, so one thread per process
-  talks to Redis about the lock. When a block ends while other threads of the same process
-  queue for it, the Redis lock is handed to them without a round trip (``token`` stays set),
-  unless another process has asked for it (``want``): under load a process pays one round trip
-  per block, and processes still take turns.
+* Threads of one process serialise on a local re-entrant lock while a block runs; the Redis
+  lock is the process's (``token``), kept while any writing request of the process is in
+  flight (``RedisStore``'s group commit), let go by the last one out, or as soon as another
+  process has asked for it (``want``), so processes take turns.
 * A watchdog thread extends the lock every ttl/3 while this process holds it, so only a dead
   (or frozen) holder loses it, ``ttl`` after it stopped.
 """

@@ -2,10 +2,11 @@
 
 How a request runs (docs/redis.md has the whole picture and the measurements):
 
-* ``request_begin(write=True)`` (the simulator calls it where each request starts) takes the
-  lock and catches the mirror up: round trip 1. Every rule block of the request then runs
-  inside that one block, against the mirror: no round trips. ``request_end()`` commits every
-  write of the request and releases the lock: round trip 2.
+* ``request_begin(write=True)`` (the simulator calls it where each request starts) makes sure
+  the process holds the lock, caught up: round trip 1 (none if it holds it already). The rule
+  blocks then run against the mirror: no round trips. ``request_end()`` commits everything
+  pending in the process and, if no other request is in flight, releases the lock: round trip
+  2 (none if a concurrent request's end carried this one's writes).
 * ``request_begin(write=False)`` (a read-only request) catches up without the lock: one round trip.
 * ``atomic()`` outside a request is a block of its own: lock + catch up, then commit + release.
 * A read outside any request or block catches up first (one round trip) unless this process

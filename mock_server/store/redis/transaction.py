@@ -1,14 +1,16 @@
-"""One ``atomic()`` block's writes: applied to this process's mirror at once, sent to Redis in one script.
+"""Pending writes: applied to this process's mirror at once, sent to Redis in one script.
 
 While the lock is held nobody else writes, so the mirror (caught up when the lock was taken)
 is the state, and a block's reads need no round trip. Each write is applied to the mirror
 straight away (so the block reads its own writes) and kept as an operation, together with
-the operation that undoes it. Leaving the block sends every operation in one ``COMMIT`` script
+the operation that undoes it. A request's end (or a block outside any request) sends every
+operation pending in the process in one ``COMMIT`` script
 that checks the lock still holds our token, applies them, appends them to the change log as
-the next version and (unless a thread of this process queues for the lock and no other process
-asked for it) releases the lock. A block is therefore all or nothing: a process killed inside
-one has written nothing to Redis; one whose lock expired (a paused process) can write nothing
-(``LockLost``), and an exception leaving a block undoes its writes in the mirror.
+the next version and releases the lock (or, while other requests of the process are in flight,
+extends it and reports whether another process asked for it). A block is therefore all or
+nothing: a process killed inside one has written nothing to Redis; one whose lock expired (a
+paused process) can write nothing (``LockLost``), and an exception leaving a block outside a
+request undoes its writes in the mirror.
 """
 
 from __future__ import annotations
@@ -95,7 +97,7 @@ class LockLost(RuntimeError):
 
 
 class Txn:
-    """The operations of one block (and of a request that holds the lock throughout)."""
+    """The operations pending in a process that holds the lock (every block's since the last commit)."""
 
     __slots__ = ("blob_args", "blobs", "cleared", "ops", "token", "undo")
 
