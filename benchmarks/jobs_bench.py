@@ -60,6 +60,7 @@ def run_in_process(n: int, speed: float) -> dict[str, Any]:
     """Create and complete ``n`` jobs through the Simulator API; called in a child process."""
     from ltxstudio_mock.mock_server.config import SimConfig
     from ltxstudio_mock.mock_server.sim import Simulator, tenant_id
+    from ltxstudio_mock.mock_server.sim.records import get_jobs
 
     rss_start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     sim = Simulator(SimConfig(speed=speed, seed=1, job_retention_s=YEAR_S, journal=False, background=False))
@@ -90,13 +91,13 @@ def run_in_process(n: int, speed: float) -> dict[str, Any]:
     ids = sim.store.index_range("jobs")
     completed = 0
     for i in range(0, len(ids), BLOCK):  # in blocks: materialising 100k records at once would be the peak RSS
-        completed += sum(1 for job in sim.store.get_many("job", ids[i:i + BLOCK])
-                         if job and sim.jobs.status(job, now)["type"] == "completed")
+        completed += sum(1 for job in get_jobs(sim.store, ids[i:i + BLOCK])
+                         if sim.jobs.status(job, now)["type"] == "completed")
     credits1 = sim.ltx.get_user(DEMO_EMAIL)["credits"]
     ok = (completed == n and sim.store.count("asset") == n and sim.scheduler.executing(tenant, DEMO_EMAIL, now) == 0
           and credits0 - credits1 == 12 * n)
     # Per-request cost with N jobs stored: the two hot GET paths, timed in-process.
-    job = sim.store.get("job", ids[-1])
+    job = sim.jobs.find(ids[-1])
     reps = 2000
     ta = time.perf_counter()
     for _ in range(reps):
@@ -104,7 +105,7 @@ def run_in_process(n: int, speed: float) -> dict[str, Any]:
     avail_us = (time.perf_counter() - ta) / reps * 1e6
     tj = time.perf_counter()
     for _ in range(reps):
-        sim.jobs.view(sim.jobs.require_visible(tenant, job["jobId"], now), now, "http://127.0.0.1:8787")
+        sim.jobs.view(sim.jobs.require_visible(tenant, job.jobId, now), now, "http://127.0.0.1:8787")
     job_us = (time.perf_counter() - tj) / reps * 1e6
     return {
         "n": n, "speed": speed, "ok": ok, "completed": completed, "wall_s": round(wall, 3),
@@ -200,7 +201,7 @@ def populate(sim: Any, n: int) -> str:
     for i in range(n):
         job = sim.jobs.create(tenant, "images/create", {"prompt": "stored"}, sim.now())
         if i == n // 2:
-            middle = job["jobId"]
+            middle = job.jobId
         if (i + 1) % BLOCK == 0:
             sim.clock.set(advance_s=60)
             sim.settle(sim.now())

@@ -13,9 +13,9 @@ import functools
 import hashlib
 import io
 from importlib import resources
-from typing import Any
 
 from ltxstudio_mock.mock_server.sim.catalog import ASPECT_SIZES
+from ltxstudio_mock.mock_server.sim.records import Render
 
 VIDEO_FILES = {"16:9": "sample-16x9.mp4", "9:16": "sample-9x16.mp4", "1:1": "sample-1x1.mp4"}
 
@@ -53,14 +53,14 @@ def video_bytes(aspect: str = "16:9") -> bytes:
     return (resources.files("ltxstudio_mock.mock_server") / "data" / name).read_bytes()
 
 
-def artifact_bytes(job: dict[str, Any]) -> tuple[bytes, str]:
+def artifact_bytes(job: Render) -> tuple[bytes, str]:
     """The bytes and MIME type of a finished job's artifact."""
-    params = job.get("params", {})
+    params = job.params or {}
     aspect = params.get("aspectRatio") or "16:9"
-    if job["media"] == "video":
+    if job.media == "video":
         return video_bytes(aspect), "video/mp4"
-    scale = 2 if job["operation"] == "images/upscale" else 1
-    seed_text = f"{job['source'] or ''}|{params.get('prompt', '')}|{params.get('seed', job['jobId'])}"
+    scale = 2 if job.operation == "images/upscale" else 1
+    seed_text = f"{job.source or ''}|{params.get('prompt', '')}|{params.get('seed', job.jobId)}"
     return render_image(seed_text, aspect, scale), "image/png"
 
 

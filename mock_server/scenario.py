@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import jsonschema_rs
 import yaml
 from ltxstudio_mock.mock_server.errors import ApiError
+from ltxstudio_mock.mock_server.sim.records import Asset, Job
 
 if TYPE_CHECKING:
     from ltxstudio_mock.mock_server.sim import Simulator
@@ -271,8 +272,6 @@ class _Loader:
             })
 
     def assets(self) -> None:
-        from ltxstudio_mock.mock_server.sim.assets import ASSET
-
         sim = self.sim
         for i, spec in enumerate(self.doc.get("assets") or []):
             path = ["assets", i]
@@ -303,26 +302,25 @@ class _Loader:
             if not data:
                 raise self.fail(path, "the asset is empty")
             uuid = spec.get("uuid") or sim.ctx.uuid()
-            existing = sim.store.get(ASSET, uuid)
-            if existing is not None and existing.get("tenant") != tenant:
+            existing = sim.assets.get(uuid)
+            if existing is not None and existing.tenant != tenant:
                 raise self.fail([*path, "uuid"], "another tenant's asset has this uuid")
-            sim.assets.restore({"uuid": uuid, "tenant": tenant, "email": email, "type": spec.get("type", "image"),
-                                "mimeType": mime, "created_ms": spec.get("created", self.now()),
-                                "size": len(data), "folder": UPLOADS_FOLDER}, data)
+            sim.assets.restore(Asset.upload(uuid, tenant, email, spec.get("type", "image"), mime,
+                                            spec.get("created", self.now()), len(data)), data)
 
     def jobs(self) -> None:
         for i, spec in enumerate(self.doc.get("jobs") or []):
             path = ["jobs", i]
             tenant = self.tenant(spec, path)
             record = spec.get("record")
-            job = {**record, "tenant": tenant} if record else self._declared_job(tenant, spec, path)
+            job = Job.from_dict({**record, "tenant": tenant}) if record else self._declared_job(tenant, spec, path)
             if not self.sim.jobs.restore(job, self.now()):
                 raise self.fail(path, "this job is older than the job retention (GET /assets/{jobId} would be 404)")
 
-    def _declared_job(self, tenant: str, spec: dict[str, Any], path: list[Any]) -> dict[str, Any]:
+    def _declared_job(self, tenant: str, spec: dict[str, Any], path: list[Any]) -> Job:
         """A job record in the declared state, as if the simulator had run it up to now."""
         from ltxstudio_mock.mock_server.sim.catalog import CATALOG, TIMING_META, run_seconds
-        from ltxstudio_mock.mock_server.sim.jobs import DEFAULT_FAILURE, DEFAULT_MODEL, video_seconds
+        from ltxstudio_mock.mock_server.sim.jobs import DEFAULT_MODEL, video_seconds
 
         sim = self.sim
         email = self.account_email(tenant, spec, path)
@@ -339,36 +337,20 @@ class _Loader:
                                                         sim.store.get_meta(TIMING_META))) * 1000)
         state = spec.get("state", "completed")
         progress = int(spec.get("progress", 0 if state == "failed" else 50))
-        delay = int(float(spec.get("artifactDelay") or 0) * 1000)
         now = self.now()
-        end: int | None
-        if state == "active":
+        # when it started, and how it ends: a queued outcome of the same shape the rules plan with
+        if state in ("active", "stalled"):
             start = now - total * progress // 100
-            end = start + total
-        elif state == "stalled":
-            start, end = now - total * progress // 100, None
         elif state == "failed":
-            ran = total * progress // 100
-            start = now - int(spec["age"] * 1000) if "age" in spec else now - ran
-            end = start + ran
+            start = now - int(spec["age"] * 1000) if "age" in spec else now - total * progress // 100
         else:
             start = now - int(spec["age"] * 1000) if "age" in spec else now - total
-            end = start + total
-        uuid = spec.get("id") or sim.ctx.uuid()
-        job: dict[str, Any] = {
-            "jobId": f"email:{email}-job:{uuid}-type:{gen.media}",
-            "generationId": f"gen_{sim.ctx.token_hex(12)}",
-            "tenant": tenant, "email": email, "operation": operation, "model": model,
-            "media": gen.media, "mime": gen.mime, "subtype": gen.subtype, "credits": gen.credits,
-            "params": params, "source": None, "created_ms": start, "start_ms": start, "total_ms": total,
-            "artifact_uuid": sim.ctx.uuid(), "maxJobs": None,
-            "replyUrl": spec.get("replyUrl"), "replyRef": spec.get("replyRef"),
-            "outcome": "failed" if state == "failed" else "completed", "artifact_delay_ms": delay,
-            "stall_progress": progress if state == "stalled" else None, "end_ms": end, "webhook": {},
-        }
-        if state == "failed":
-            job["fail_progress"] = progress
-            job["message"] = spec.get("message") or DEFAULT_FAILURE
+        job = Job.admit(job_uuid=spec.get("id") or sim.ctx.uuid(), generation_id=f"gen_{sim.ctx.token_hex(12)}",
+                        tenant=tenant, email=email, operation=operation, gen=gen, params=params, source=None,
+                        start_ms=start, total_ms=total, artifact_uuid=sim.ctx.uuid(),
+                        reply_url=spec.get("replyUrl"), reply_ref=spec.get("replyRef"))
+        job.plan_end({"outcome": state if state in ("failed", "stalled") else "completed", "progress": progress,
+                      "message": spec.get("message"), "artifact_delay_s": spec.get("artifactDelay")}, start)
         return job
 
     def timing(self) -> None:
@@ -461,15 +443,16 @@ def snapshot(sim: Simulator) -> dict[str, Any]:
                                     "created": account["created_ms"], "updated": account["updated_ms"],
                                     "cookie": {k: v for k, v in account.get("cookie", {}).items()
                                                if k not in SECRET_FIELDS}})
-            for record in sim.assets.uploads(tid, account["email"]):
-                data = store.blob_get(record["uuid"]) or b""
-                doc["assets"].append({"token": token, "email": account["email"], "uuid": record["uuid"],
-                                      "mimeType": record["mimeType"], "type": record["type"],
-                                      "created": record["created_ms"], "base64": base64.b64encode(data).decode()})
+            for upload in sim.assets.uploads(tid, account["email"]):
+                data = sim.assets.blob(upload.uuid) or b""
+                doc["assets"].append({"token": token, "email": account["email"], "uuid": upload.uuid,
+                                      "mimeType": upload.mimeType, "type": upload.type,
+                                      "created": upload.created_ms, "base64": base64.b64encode(data).decode()})
     for job in sim.jobs.all():
-        if job["tenant"] in tokens:
-            record = mask_value({k: v for k, v in job.items() if k != "tenant"})  # a prompt may quote a cookie
-            doc["jobs"].append({"token": tokens[job["tenant"]], "record": record})
+        if job.tenant in tokens:
+            # a prompt may quote a cookie
+            record = mask_value({k: v for k, v in job.to_dict().items() if k != "tenant"})
+            doc["jobs"].append({"token": tokens[job.tenant], "record": record})
     from ltxstudio_mock.mock_server.sim.catalog import TIMING_META
 
     for key, seconds in (store.get_meta(TIMING_META) or {}).items():

@@ -179,9 +179,9 @@ def list_jobs(query: dict[str, Any]) -> Response:
     now = s.now()
     offset, limit = query.get("offset", 0), query.get("limit", 50)
     total, jobs = s.jobs.page(offset, limit)
-    items = [{**s.jobs.view(job, now, base_url()), "email": job["email"], "tenant": job["tenant"],
-              "model": job["model"], "operation": job["operation"], "credits": job["credits"],
-              "created": job["created_ms"], "doneBy": s.jobs.done_by(job), "cancelled": bool(job.get("cancelled_ms"))}
+    items = [{**s.jobs.view(job, now, base_url()), "email": job.email, "tenant": job.tenant,
+              "model": job.model, "operation": job.operation, "credits": job.credits,
+              "created": job.created_ms, "doneBy": job.done_by(), "cancelled": bool(job.cancelled_ms)}
              for job in jobs]
     return json_response({"total": total, "items": items})
 

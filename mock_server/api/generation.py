@@ -39,7 +39,7 @@ def start(call: Call, operation: str) -> Any:
                 t = s.now()
                 s.settle(t)
                 return {**s.jobs.view(finished, t, call.base_url()), "code": 200}
-        return {"jobId": job["jobId"], "generationId": job["generationId"]}
+        return {"jobId": job.jobId, "generationId": job.generationId}
     finally:
         if slot is not None:
             slot.release()

@@ -19,6 +19,7 @@ from typing import Any
 from ltxstudio_mock.mock_server.journal import SECURED, mask_text, render
 from ltxstudio_mock.mock_server.sim import Simulator, tenant_id
 from ltxstudio_mock.mock_server.sim.context import iso
+from ltxstudio_mock.mock_server.sim.records import Job
 
 MAX_LIMIT = 200
 TENANT_LIMIT = 20  # tenants shown, each with up to ACCOUNT_LIMIT accounts
@@ -131,29 +132,29 @@ class DashboardData:
         return {"total": self.sim.ltx.user_count(), "offset": offset, "limit": limit, "items": items}
 
     # -- jobs --------------------------------------------------------------
-    def job_row(self, job: dict[str, Any]) -> dict[str, Any]:
+    def job_row(self, job: Job) -> dict[str, Any]:
         """A job as one table row: status derived now, duration, cost, artifact URLs (signed, our own)."""
         status = self.sim.jobs.status(job, self.now, self.base_url)
-        done = self.sim.jobs.done_by(job)
+        done = job.done_by()
         finished = status["type"] != "active"
-        end = (job["end_ms"] if status["type"] == "failed" else done) if finished else None
+        end = (job.end_ms if status["type"] == "failed" else done) if finished else None
         row: dict[str, Any] = {
-            "jobId": job["jobId"], "email": job["email"], "tenant": job["tenant"], "model": job["model"],
-            "operation": job["operation"], "media": job["media"], "credits": job["credits"],
+            "jobId": job.jobId, "email": job.email, "tenant": job.tenant, "model": job.model,
+            "operation": job.operation, "media": job.media, "credits": job.credits,
             "status": status["type"], "progress": status["progress"], "message": status.get("message"),
-            "created": job["created_ms"], "createdUTC": iso(job["created_ms"]),
-            "durationMs": max(0, (end if end is not None else self.now) - job["start_ms"]),
-            "endsAt": job["end_ms"], "stalled": job["end_ms"] is None, "cancelled": bool(job.get("cancelled_ms")),
-            "prompt": str((job.get("params") or {}).get("prompt") or "")[:160],
+            "created": job.created_ms, "createdUTC": iso(job.created_ms),
+            "durationMs": max(0, (end if end is not None else self.now) - job.start_ms),
+            "endsAt": job.end_ms, "stalled": job.end_ms is None, "cancelled": bool(job.cancelled_ms),
+            "prompt": str((job.params or {}).get("prompt") or "")[:160],
         }
         artifact = status.get("artifact")
         if artifact:
-            thumb, _ = self.sim.assets.url(f"images/{job['artifact_uuid']}-thumbnail-large.webp", self.now,
+            thumb, _ = self.sim.assets.url(f"images/{job.artifact_uuid}-thumbnail-large.webp", self.now,
                                            self.base_url)
             url = artifact["assetUrl"]
             row["artifact"] = {"url": url, "mimeType": artifact["asset"]["mimeType"],
                                "fileId": artifact["asset"]["fileId"], "previewUrl": self.preview(url),
-                               "thumbnailUrl": self.preview(url if job["media"] == "image" else thumb),
+                               "thumbnailUrl": self.preview(url if job.media == "image" else thumb),
                                "expires": int(artifact["expirationDateString"])}
         elif status["type"] == "completed":
             row["artifactPending"] = True
@@ -185,11 +186,12 @@ class DashboardData:
         job = self.sim.overview.job(job_id)
         if job is None:
             return None
-        plan = {k: job.get(k) for k in ("outcome", "total_ms", "start_ms", "end_ms", "fail_progress",
+        record = job.to_dict()
+        plan = {k: record.get(k) for k in ("outcome", "total_ms", "start_ms", "end_ms", "fail_progress",
                                          "stall_progress", "artifact_delay_ms", "maxJobs", "replyUrl", "replyRef",
                                          "source", "webhook", "generationId")}
         return {"job": self.sim.jobs.view(job, self.now, self.base_url), "row": self.job_row(job),
-                "params": job.get("params") or {}, "plan": plan, "doneBy": self.sim.jobs.done_by(job)}
+                "params": job.params or {}, "plan": plan, "doneBy": job.done_by()}
 
     # -- requests ----------------------------------------------------------
     def requests(self, q: dict[str, Any]) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from ltxstudio_mock.mock_server.sim.jobs import Jobs
 from ltxstudio_mock.mock_server.sim.journal import open_journal
 from ltxstudio_mock.mock_server.sim.ltx import LtxStudio
 from ltxstudio_mock.mock_server.sim.overview import Overview
+from ltxstudio_mock.mock_server.sim.records import Job
 from ltxstudio_mock.mock_server.sim.scheduler import Scheduler
 from ltxstudio_mock.mock_server.sim.timeline import Timeline
 from ltxstudio_mock.mock_server.store import Store, open_store
@@ -198,7 +199,7 @@ class Simulator:
         n = 0
         with self.store.atomic():
             for job_id, created in self.store.index_by_score("jobs", max_score=retention_end, limit=10_000):
-                self.jobs.apply({"type": "expire", "jobId": job_id}, int(created), self.base_url)
+                self.jobs.apply(("expire", job_id), int(created), self.base_url)
                 self.store.index_remove("jobs", job_id)  # even if its record was already gone
                 n += 1
             while True:
@@ -209,7 +210,7 @@ class Simulator:
                 if not batch:
                     return n
 
-    def poll_for_result(self, job: dict[str, Any], polls: int) -> dict[str, Any] | None:
+    def poll_for_result(self, job: Job, polls: int) -> Job | None:
         """Wait like ``pollForResult``: up to polls x 3 simulated seconds for the job to finish.
 
         Returns the finished job's record, or None when the window passes first. With the
@@ -218,10 +219,10 @@ class Simulator:
         up or paused meanwhile, or a job cancelled meanwhile, ends it as soon as the answer is known;
         it never lasts longer than polls x 3 real seconds.
         """
-        window_end = job["created_ms"] + polls * POLL_INTERVAL_S * 1000
+        window_end = job.created_ms + polls * POLL_INTERVAL_S * 1000
         real_end = time.monotonic() + polls * POLL_INTERVAL_S
         while True:
-            done = self.jobs.done_by(job)
+            done = job.done_by()
             target = done if done is not None and done <= window_end else window_end
             wait = self.clock.real_seconds_until(target)
             if wait is None:  # paused
@@ -232,7 +233,7 @@ class Simulator:
             self.store.refresh()  # a waiting request holds no store lock
             time.sleep(min(wait, left, POLL_SLICE_S))
             self.store.refresh()
-            job = self.store.get("job", job["jobId"]) or job
+            job = self.jobs.find(job.jobId) or job
         if done is not None and done <= window_end and done <= self.now():
-            return self.store.get("job", job["jobId"]) or job
+            return self.jobs.find(job.jobId) or job
         return None

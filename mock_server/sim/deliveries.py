@@ -120,7 +120,7 @@ class Deliveries:
                duration_ms: int, max_attempts: int) -> dict[str, Any] | None:
         """Log one attempt; finish the delivery or schedule the next try."""
         with self.ctx.store.atomic():
-            record = self.ctx.store.get(DELIVERY, delivery_id)
+            record: dict[str, Any] | None = self.ctx.store.get(DELIVERY, delivery_id)
             if record is None:
                 return None
             if error is not None and len(error) > ERROR_LIMIT:

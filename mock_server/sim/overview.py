@@ -19,7 +19,8 @@ from ltxstudio_mock.mock_server.sim.context import Context
 from ltxstudio_mock.mock_server.sim.deliveries import DUE, LOG
 from ltxstudio_mock.mock_server.sim.journal import Journal, RequestRing
 from ltxstudio_mock.mock_server.sim.ltx import USER, LtxStudio
-from ltxstudio_mock.mock_server.sim.scheduler import JOB, Scheduler, running_index
+from ltxstudio_mock.mock_server.sim.records import Job, get_job, get_jobs
+from ltxstudio_mock.mock_server.sim.scheduler import Scheduler, running_index
 
 TENANT = "tenant"
 TENANTS = "tenants"
@@ -87,7 +88,7 @@ class Overview:
         return out
 
     # -- jobs --------------------------------------------------------------
-    def running(self, accounts: list[tuple[str, str]], now: int, limit: int) -> list[dict[str, Any]]:
+    def running(self, accounts: list[tuple[str, str]], now: int, limit: int) -> list[Job]:
         """The jobs executing at ``now`` on these (tenant, email) accounts, soonest to end first, at most ``limit``.
 
         Each account's running index is ordered by end, so this reads ``limit`` members per account at most.
@@ -97,12 +98,11 @@ class Overview:
             ends.extend((score, m) for m, score in
                         self.ctx.store.index_by_score(running_index(tid, email), min_score=now + 1, limit=limit))
         ends.sort()
-        return [j for j in self.ctx.store.get_many(JOB, [m for _, m in ends[:limit]]) if j]
+        return get_jobs(self.ctx.store, [m for _, m in ends[:limit]])
 
-    def job(self, job_id: str) -> dict[str, Any] | None:
+    def job(self, job_id: str) -> Job | None:
         """Any tenant's job by id (the views that call this are the operator's, not a tenant's)."""
-        job: dict[str, Any] | None = self.ctx.store.get(JOB, job_id)
-        return job
+        return get_job(self.ctx.store, job_id)
 
     # -- the request journal -------------------------------------------------
     def requests(self, offset: int, limit: int) -> list[dict[str, Any]]:

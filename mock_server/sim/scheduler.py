@@ -17,8 +17,9 @@ from ltxstudio_mock.mock_server.sim.accounts import Accounts
 from ltxstudio_mock.mock_server.sim.context import Context, iso, mmss
 from ltxstudio_mock.mock_server.sim.ids import require_job_id
 from ltxstudio_mock.mock_server.sim.ltx import LtxStudio
+from ltxstudio_mock.mock_server.sim.records import JOB, Job, get_job, get_jobs, put_job
 
-JOB = "job"
+__all__ = ["JOB", "Scheduler", "running_index"]
 INFINITY = math.inf  # the end of a stalled job
 
 
@@ -40,17 +41,16 @@ class Scheduler:
     def running_ids(self, tenant: str, email: str, now: int) -> list[str]:
         return [m for m, _ in self.ctx.store.index_by_score(running_index(tenant, email), min_score=now + 1)]
 
-    def started(self, tenant: str, email: str, now: int) -> list[dict[str, Any]]:
+    def started(self, tenant: str, email: str, now: int) -> list[Job]:
         """The jobs executing at ``now`` for a view dated ``now``: without jobs admitted after it.
 
         Admission dates a job when it takes the lock, so while this request was on its way
         another process may have admitted one that (for this view) has not started yet.
         """
-        jobs = self.ctx.store.get_many(JOB, self.running_ids(tenant, email, now))
-        return [j for j in jobs if j and j["start_ms"] <= now]
+        return [j for j in get_jobs(self.ctx.store, self.running_ids(tenant, email, now)) if j.start_ms <= now]
 
     def capacity(self, tenant: str, account: dict[str, Any], now: int,
-                 running: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+                 running: list[Job] | None = None) -> dict[str, Any]:
         """One account's row of GET /scheduler/available (and of the dashboard: one source of the figures).
 
         ``maxJobs`` is the configured limit; ``executing`` counts every running job, those admitted
@@ -92,20 +92,21 @@ class Scheduler:
                                 "retry after a running job completes")
         return free[0] if len(free) == 1 else free[int(self.ctx.random() * len(free))]
 
-    def track(self, job: dict[str, Any]) -> None:
-        end = job["end_ms"] if job["end_ms"] is not None else INFINITY
-        self.ctx.store.index_add(running_index(job["tenant"], job["email"]), job["jobId"], end)
+    def track(self, job: Job) -> None:
+        end = job.end_ms if job.end_ms is not None else INFINITY
+        self.ctx.store.index_add(running_index(job.tenant, job.email), job.jobId, end)
 
-    def untrack(self, job: dict[str, Any]) -> None:
-        self.ctx.store.index_remove(running_index(job["tenant"], job["email"]), job["jobId"])
+    def untrack(self, job: Job) -> None:
+        self.ctx.store.index_remove(running_index(job.tenant, job.email), job.jobId)
 
     # -- views -------------------------------------------------------------
-    def _entry(self, job: dict[str, Any], now: int) -> dict[str, Any]:
-        out = {"jobId": job["jobId"], "email": job["email"], "started": iso(job["start_ms"]),
-               "elapsed": mmss(now - job["start_ms"])}
-        for key in ("replyUrl", "replyRef"):
-            if job.get(key):
-                out[key] = job[key]
+    def _entry(self, job: Job, now: int) -> dict[str, Any]:
+        out = {"jobId": job.jobId, "email": job.email, "started": iso(job.start_ms),
+               "elapsed": mmss(now - job.start_ms)}
+        if job.replyUrl:
+            out["replyUrl"] = job.replyUrl
+        if job.replyRef:
+            out["replyRef"] = job.replyRef
         return out
 
     def running(self, tenant: str, now: int) -> list[dict[str, Any]]:
@@ -137,25 +138,23 @@ class Scheduler:
             now = max(now, self.ctx.clock.now_ms())
             self.accounts.delete(tenant, email)  # 404 when there is no such configuration
             n = 0
-            for job in self.ctx.store.get_many(JOB, self.running_ids(tenant, email, now)):
-                if job is None:
-                    continue
+            for job in get_jobs(self.ctx.store, self.running_ids(tenant, email, now)):
                 self.untrack(job)
-                job["cancelled_ms"] = now
-                self.ctx.store.put(JOB, job["jobId"], job)
+                job.cancelled_ms = now
+                put_job(self.ctx.store, job)
                 n += 1
             return n
 
-    def cancel(self, tenant: str, job_id: str, now: int) -> dict[str, Any]:
+    def cancel(self, tenant: str, job_id: str, now: int) -> Job:
         """Stop tracking a running job (it still runs upstream): 404 unless it is running now."""
         require_job_id(job_id)
         with self.ctx.store.atomic():
             now = max(now, self.ctx.clock.now_ms())  # as in Jobs.create: the instant it takes effect
-            job = self.ctx.store.get(JOB, job_id)
-            score = self.ctx.store.index_score(running_index(job["tenant"], job["email"]), job_id) if job else None
-            if job is None or job["tenant"] != tenant or score is None or score <= now:
+            job = get_job(self.ctx.store, job_id)
+            score = self.ctx.store.index_score(running_index(job.tenant, job.email), job_id) if job else None
+            if job is None or job.tenant != tenant or score is None or score <= now:
                 raise not_found(f"Unable to locate running jobId {job_id}")
             self.untrack(job)
-            job["cancelled_ms"] = now
-            self.ctx.store.put(JOB, job_id, job)
+            job.cancelled_ms = now
+            put_job(self.ctx.store, job)
             return job

@@ -5,16 +5,22 @@ asks; only its side effects (refund a failed job, list a finished artifact,
 queue a webhook, forget an expired job) are queued here as due-time entries.
 ``claim_due`` pops the entries whose time has come inside one atomic block, so
 each happens exactly once even when several processes share the store.
+
+A task is its id, ``<type>:<jobId>`` (``finish``, ``expire``), a member of one
+ordered index scored by its due time: no record per task, so scheduling one is one
+index write and claiming it one index read and one removal.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from ltxstudio_mock.mock_server.sim.context import Context
 
-TASK = "task"
 DUE = "due"
+Task = tuple[str, str]  # (type, jobId)
+
+
+def task_id(kind: str, job_id: str) -> str:
+    return f"{kind}:{job_id}"
 
 
 class Timeline:
@@ -23,35 +29,27 @@ class Timeline:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
 
-    def schedule(self, task_id: str, due_ms: int, task: dict[str, Any]) -> None:
-        self.ctx.store.put(TASK, task_id, task)
-        self.ctx.store.index_add(DUE, task_id, due_ms)
+    def schedule_job(self, kind: str, job_id: str, due_ms: int) -> None:
+        """Do ``kind`` (``finish``, ``expire``) to the job at ``due_ms`` (moved there if already scheduled)."""
+        self.ctx.store.index_add(DUE, task_id(kind, job_id), due_ms)
 
-    def cancel(self, task_id: str) -> None:
-        self.ctx.store.index_remove(DUE, task_id)
-        self.ctx.store.delete(TASK, task_id)
-
-    def pop(self, task_id: str) -> dict[str, Any] | None:
-        """Remove a task before it falls due and return it (None if it is not pending)."""
-        task = self.ctx.store.get(TASK, task_id)
-        self.cancel(task_id)
-        return task
+    def cancel_job(self, kind: str, job_id: str) -> bool:
+        """Drop a task before it falls due; True if it was pending."""
+        return self.ctx.store.index_remove(DUE, task_id(kind, job_id))
 
     def next_due(self) -> int | None:
         first = self.ctx.store.index_by_score(DUE, limit=1)
         return int(first[0][1]) if first else None
 
-    def claim_due(self, now: int, limit: int = 256) -> list[tuple[int, dict[str, Any]]]:
+    def claim_due(self, now: int, limit: int = 256) -> list[tuple[int, Task]]:
         """Remove and return up to ``limit`` tasks due at or before ``now``, oldest first.
 
         Call inside ``store.atomic()`` together with applying them, so that a
         claimed task is applied in the same atomic step.
         """
         out = []
-        for task_id, due in self.ctx.store.index_by_score(DUE, max_score=now, limit=limit):
-            self.ctx.store.index_remove(DUE, task_id)
-            task = self.ctx.store.get(TASK, task_id)
-            self.ctx.store.delete(TASK, task_id)
-            if task is not None:
-                out.append((int(due), task))
+        for member, due in self.ctx.store.index_by_score(DUE, max_score=now, limit=limit):
+            self.ctx.store.index_remove(DUE, member)
+            kind, _, job_id = member.partition(":")
+            out.append((int(due), (kind, job_id)))
         return out

@@ -6,7 +6,7 @@ shared by many processes (``--store redis://...``).
 
 Four kinds of thing are stored:
 
-* records: JSON-able dicts addressed by ``(kind, key)``;
+* records: JSON-able values addressed by ``(kind, key)`` (dicts, or the rules' records as rows: lists);
 * indexes: named sets of members ordered by a numeric score (a Redis ZSET),
   used for every listing so that no request ever scans all records;
 * blobs: bytes (uploads), addressed by key;
@@ -28,7 +28,7 @@ from typing import Any
 # can never overflow SQLite's or Redis's 64-bit integers (the contracts refuse such numbers first).
 INDEX_SPAN = 2**62
 
-Record = dict[str, Any]
+Record = Any  # a JSON-able dict or list (sim/records.py: a typed record's row)
 
 
 class Store(abc.ABC):

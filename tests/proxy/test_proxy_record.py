@@ -57,7 +57,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             video_view = http.get(_job_url(proxy, video["jobId"]), timeout=10).json()
             assert proxy_app.violations.snapshot() == []
             proxy_app.finish(record=str(path))
-        planned = sim.store.get("job", image)["total_ms"] / 1000
+        planned = sim.jobs.find(image).total_ms / 1000
     finally:
         server.stop()
     return {"path": path, "secrets": secrets, "accounts": accounts, "upload": upload, "png": png, "image": image,

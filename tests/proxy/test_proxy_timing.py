@@ -34,7 +34,7 @@ def test_a_pollforresult_wait_goes_through_and_times_the_job() -> None:
                 running = requests.get(f"{server.url}{API}/scheduler/", headers=H, timeout=5).json()
                 time.sleep(0.02)
             assert running, "the job never started"
-            planned = app.extensions["ltx_sim"].store.get("job", str(running[0]["jobId"]))["total_ms"] / 1000
+            planned = app.extensions["ltx_sim"].jobs.find(str(running[0]["jobId"])).total_ms / 1000
             admin.advance(math.ceil(planned) + 1)  # a clock advance ends the wait at once
             resp = waiting.result(timeout=30)
             assert resp.status_code == 200 and resp.json()["status"]["type"] == "completed", resp.text
@@ -58,7 +58,7 @@ def _sim(scenario: str, tmp_path: Path) -> Simulator:
 
 def _run_ms(sim: Simulator, operation: str, body: dict[str, str]) -> int:
     job = sim.jobs.create(tenant_id("demo-token"), operation, body, sim.now())
-    return job["total_ms"]
+    return job.total_ms
 
 
 def test_scenario_timing_replaces_the_typical_run_time(tmp_path: Path) -> None:

@@ -1,0 +1,254 @@
+"""The typed records the rules keep: ``Job`` and ``Asset`` (with the ``Render`` an artifact keeps of its job).
+
+Each record has one constructor used by the rules and by the scenario loader alike (``Job.admit`` with
+``plan_end``; ``Asset.upload`` / ``Asset.artifact``), pure functions for what is derived from it and an
+instant (``progress``, ``done_by``, ``ends_at``), and two serialised forms:
+
+* ``to_row()`` / ``from_row(key, row)``: what the stores keep. A list of the values in field order, without
+  the key it is stored under and without trailing defaults: no field names in every stored record, so a
+  completed job costs ~40% of the bytes of the ~25-key dict it replaces (``benchmarks/jobs_bench.py``), and
+  marshal (memory store) and JSON (SQLite, Redis) encode it as they encode any list.
+* ``to_dict()`` / ``from_dict(d)``: the public form (a snapshot's ``jobs[].record``, the dashboard's plan),
+  exactly the keys the dict records had, optional ones only when set.
+
+A row written by one version and read by a later one with more (defaulted) fields still loads; a row is never
+shown to anyone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
+
+from ltxstudio_mock.mock_server.sim.catalog import Generation
+from ltxstudio_mock.mock_server.store.base import Store
+
+JOB = "job"
+ASSET = "asset"
+DEFAULT_FAILURE = "Generation failed at LTX Studio"
+UPLOADS_FOLDER = "artifacts/user-uploads"
+WEBHOOK_KEYS = ("copies", "delay_s", "fail_first")
+
+
+def _strip(row: list[Any], required: int) -> list[Any]:
+    """A row without its trailing ``None``s past the required fields (they come back as defaults)."""
+    n = len(row)
+    while n > required and row[n - 1] is None:
+        n -= 1
+    return row if n == len(row) else row[:n]
+
+
+@dataclass(slots=True)
+class Job:
+    """One generation job: who asked, what, and how it ends; status and progress are derived from it and the clock.
+
+    Field names are the keys of the public record (snapshots), hence their mixed case.
+    """
+
+    jobId: str  # the public record's key
+    generationId: str
+    tenant: str
+    email: str
+    operation: str
+    model: str
+    media: str
+    mime: str
+    subtype: str
+    credits: int
+    params: dict[str, Any]
+    source: str | None
+    created_ms: int
+    start_ms: int
+    total_ms: int
+    artifact_uuid: str
+    maxJobs: int | None
+    replyUrl: str | None
+    replyRef: str | None
+    # the planned end (plan_end): outcome, artifact delay, stall point, end (None while stalled), webhook knobs
+    outcome: str = "completed"
+    artifact_delay_ms: int = 0
+    stall_progress: int | None = None
+    end_ms: int | None = None
+    webhook: dict[str, Any] = field(default_factory=dict)
+    fail_progress: int | None = None  # failed jobs only
+    message: str | None = None  # failed jobs only
+    cancelled_ms: int | None = None  # set by a cancel / account deletion
+    start_ms_resume: int | None = None  # set when a stalled job is released
+
+    REQUIRED: ClassVar[int] = 19  # fields without a default
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("fail_progress", "message", "cancelled_ms", "start_ms_resume")
+
+    @classmethod
+    def admit(cls, *, job_uuid: str, generation_id: str, tenant: str, email: str, operation: str, gen: Generation,
+              params: dict[str, Any], source: str | None, start_ms: int, total_ms: int, artifact_uuid: str,
+              max_jobs: int | None = None, reply_url: str | None = None, reply_ref: str | None = None) -> Job:
+        """The one constructor of a new job (``Jobs.create``, and a scenario's declared job): call ``plan_end``."""
+        return cls(f"email:{email}-job:{job_uuid}-type:{gen.media}", generation_id, tenant, email, operation,
+                   gen.name, gen.media, gen.mime, gen.subtype, gen.credits, params, source, start_ms, start_ms,
+                   total_ms, artifact_uuid, max_jobs, reply_url, reply_ref)
+
+    def plan_end(self, outcome: dict[str, Any], now: int) -> None:
+        """How the job started at ``now`` ends: ``outcome`` is a queued outcome (or a scenario's declared state).
+
+        ``{"outcome": "completed"|"failed"|"stalled", "progress", "message", "artifact_delay_s", copies...}``.
+        """
+        kind = outcome.get("outcome", "completed")
+        self.artifact_delay_ms = int(float(outcome.get("artifact_delay_s") or 0) * 1000)
+        self.stall_progress = None
+        self.fail_progress = self.message = None
+        if kind == "failed":
+            p = int(outcome.get("progress", 0) or 0)
+            self.outcome = "failed"
+            self.fail_progress = p
+            self.message = outcome.get("message") or DEFAULT_FAILURE
+            self.end_ms = now + self.total_ms * p // 100
+        elif kind == "stalled":
+            self.outcome = "completed"
+            self.stall_progress = int(outcome.get("progress", 50) or 0)
+            self.end_ms = None
+        else:
+            self.outcome = "completed"
+            self.end_ms = now + self.total_ms
+        self.webhook = {k: outcome[k] for k in WEBHOOK_KEYS if outcome.get(k)}
+
+    # -- derived -------------------------------------------------------------
+    def done_by(self) -> int | None:
+        """When the job is fully done (artifact included), or None while stalled."""
+        if self.end_ms is None:
+            return None
+        return self.end_ms + (self.artifact_delay_ms if self.outcome == "completed" else 0)
+
+    def expires_at(self, retention_s: int) -> int:
+        return self.created_ms + retention_s * 1000
+
+    # -- serialised forms ------------------------------------------------------
+    def to_row(self) -> list[Any]:
+        return _strip([getattr(self, f) for f in _JOB_FIELDS[1:]], self.REQUIRED - 1)
+
+    @classmethod
+    def from_row(cls, key: str, row: list[Any]) -> Job:
+        return cls(key, *row)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The public record: every field, the optional ones only when set (as the dict records had them)."""
+        return {f: v for f in _JOB_FIELDS if (v := getattr(self, f)) is not None or f not in self.OPTIONAL}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Job:
+        """A public record (a snapshot's or a scenario's ``record``); unknown keys are ignored."""
+        return cls(**{f: d[f] for f in _JOB_FIELDS if f in d})
+
+
+_JOB_FIELDS = tuple(f.name for f in fields(Job))
+
+
+def progress(job: Job, now: int) -> int:
+    """Percent done at ``now`` by the clock alone (callers clamp it to the stall point / 99 / 100)."""
+    if job.start_ms_resume and job.end_ms:
+        # resumed after a stall: progress climbs from the stall point to 100 by end_ms
+        base = job.stall_progress or 0
+        span = max(1, job.end_ms - job.start_ms_resume)
+        return int(base + (100 - base) * (now - job.start_ms_resume) / span)
+    return int(100 * (now - job.start_ms) / max(1, job.total_ms))
+
+
+def phase(job: Job, now: int) -> tuple[str, int]:
+    """``(status type, progress)`` at ``now``: active (clamped), failed (at its fail point) or completed."""
+    end = job.end_ms
+    if end is None:
+        return "active", max(0, min(job.stall_progress or 0, progress(job, now)))
+    if now < end:
+        return "active", max(0, min(99, progress(job, now)))
+    if job.outcome == "failed":
+        return "failed", job.fail_progress or 0
+    return "completed", 100
+
+
+@dataclass(slots=True)
+class Render:
+    """What an artifact's bytes are drawn from (``artifacts.artifact_bytes``): kept with the artifact, so the
+    file outlives its job record's retention."""
+
+    jobId: str
+    media: str
+    operation: str
+    source: str | None
+    params: dict[str, Any]
+
+    @classmethod
+    def of(cls, job: Job) -> Render:
+        return cls(job.jobId, job.media, job.operation, job.source, job.params)
+
+
+@dataclass(slots=True)
+class Asset:
+    """An uploaded file or a finished job's artifact, as GET assets/ lists it."""
+
+    uuid: str
+    tenant: str
+    email: str
+    type: str  # an upload's declared type (image, reference-image...), or "artifact"
+    mimeType: str
+    created_ms: int
+    size: int | None = None  # uploads
+    jobId: str | None = None  # artifacts: the job that made it
+    subtype: str | None = None  # artifacts: artifactSubtype
+    render: Render | None = None  # artifacts
+
+    @classmethod
+    def upload(cls, uuid: str, tenant: str, email: str, upload_type: str, mime: str, created_ms: int,
+               size: int) -> Asset:
+        return cls(uuid, tenant, email, upload_type, mime, created_ms, size)
+
+    @classmethod
+    def artifact(cls, job: Job, created_ms: int) -> Asset:
+        return cls(job.artifact_uuid, job.tenant, job.email, "artifact", job.mime, created_ms, None, job.jobId,
+                   job.subtype, Render.of(job))
+
+    @property
+    def folder(self) -> str:
+        return f"artifacts/{self.subtype}" if self.jobId else UPLOADS_FOLDER
+
+    def to_row(self) -> list[Any]:
+        r = self.render
+        # the render's jobId is the asset's own: not written twice
+        render = None if r is None else [r.media, r.operation, r.source, r.params]
+        return _strip([self.tenant, self.email, self.type, self.mimeType, self.created_ms, self.size, self.jobId,
+                       self.subtype, render], 5)
+
+    @classmethod
+    def from_row(cls, key: str, row: list[Any]) -> Asset:
+        asset = cls(key, *row)
+        if asset.render is not None:
+            asset.render = Render(asset.jobId or "", *row[8])
+        return asset
+
+
+# -- reading and writing them (the only code that knows their stored form) ----------------------------------
+def get_job(store: Store, job_id: str) -> Job | None:
+    row = store.get(JOB, job_id)
+    return None if row is None else Job.from_row(job_id, row)
+
+
+def get_jobs(store: Store, job_ids: list[str]) -> list[Job]:
+    """The stored ones of ``job_ids``, in order (one round trip)."""
+    return [Job.from_row(k, row) for k, row in zip(job_ids, store.get_many(JOB, job_ids), strict=True)
+            if row is not None]
+
+
+def put_job(store: Store, job: Job) -> None:
+    store.put(JOB, job.jobId, job.to_row())
+
+
+def get_asset(store: Store, uuid: str) -> Asset | None:
+    row = store.get(ASSET, uuid)
+    return None if row is None else Asset.from_row(uuid, row)
+
+
+def get_assets(store: Store, uuids: list[str]) -> list[Asset]:
+    return [Asset.from_row(k, row) for k, row in zip(uuids, store.get_many(ASSET, uuids), strict=True)
+            if row is not None]
+
+
+def put_asset(store: Store, asset: Asset) -> None:
+    store.put(ASSET, asset.uuid, asset.to_row())
