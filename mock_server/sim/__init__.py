@@ -199,7 +199,7 @@ class Simulator:
         n = 0
         with self.store.atomic():
             for job_id, created in self.store.index_by_score("jobs", max_score=retention_end, limit=10_000):
-                self.jobs.apply(("expire", job_id), int(created), self.base_url)
+                self.jobs.apply({"type": "expire", "jobId": job_id}, int(created), self.base_url)
                 self.store.index_remove("jobs", job_id)  # even if its record was already gone
                 n += 1
             while True:

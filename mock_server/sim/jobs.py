@@ -290,9 +290,9 @@ class Jobs:
         return job.done_by()
 
     # -- due work ----------------------------------------------------------
-    def apply(self, task: tuple[str, str], due: int, base_url: str) -> None:
-        """Apply one claimed timeline task, ``(type, jobId)`` (inside the caller's atomic block)."""
-        kind, job_id = task
+    def apply(self, task: dict[str, str], due: int, base_url: str) -> None:
+        """Apply one claimed timeline task, ``{"type", "jobId"}`` (inside the caller's atomic block)."""
+        kind, job_id = task["type"], task["jobId"]
         store = self.ctx.store
         job = get_job(store, job_id)
         if job is None:
@@ -316,7 +316,7 @@ class Jobs:
             done = job.done_by()
             expired = job.expires_at(self.ctx.config.job_retention_s)
             if self.timeline.cancel_job("finish", job_id) and done is not None and done <= expired:
-                self.apply(("finish", job_id), done, base_url)
+                self.apply({"type": "finish", "jobId": job_id}, done, base_url)
             self.scheduler.untrack(job)
             store.delete(JOB, job_id)
             store.index_remove("jobs", job_id)

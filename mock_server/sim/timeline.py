@@ -16,7 +16,7 @@ from __future__ import annotations
 from ltxstudio_mock.mock_server.sim.context import Context
 
 DUE = "due"
-Task = tuple[str, str]  # (type, jobId)
+Task = dict[str, str]  # {"type": "finish" | "expire", "jobId": ...}, rebuilt from the member
 
 
 def task_id(kind: str, job_id: str) -> str:
@@ -51,5 +51,5 @@ class Timeline:
         for member, due in self.ctx.store.index_by_score(DUE, max_score=now, limit=limit):
             self.ctx.store.index_remove(DUE, member)
             kind, _, job_id = member.partition(":")
-            out.append((int(due), (kind, job_id)))
+            out.append((int(due), {"type": kind, "jobId": job_id}))
         return out
