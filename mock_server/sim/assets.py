@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from ltxstudio_mock.mock_server.errors import ApiError, bad_request
 from ltxstudio_mock.mock_server.sim.context import Context
-from ltxstudio_mock.mock_server.sim.records import ASSET, Asset, Job, get_asset, get_assets, put_asset
+from ltxstudio_mock.mock_server.sim.records import ASSET, Asset, Job, Render, get_asset, get_assets, put_asset
 
 __all__ = ["ASSET", "Assets", "asset_type", "category", "file_id", "listing_index"]
 BUCKET = "lt-infinity-prd"
@@ -105,6 +105,13 @@ class Assets:
         data = self.ctx.store.blob_get(uuid)
         return None if data is None else (data, record.mimeType)
 
+    def keep_render(self, job: Job) -> None:
+        """The job record is going (retention): its artifact keeps its own copy of what draws it."""
+        record = get_asset(self.ctx.store, job.artifact_uuid)
+        if record is not None and record.jobId == job.jobId and record.render is None:
+            record.render = Render.of(job)
+            put_asset(self.ctx.store, record)
+
     def add_artifact(self, job: Job, now: int) -> Asset:
         """Record a finished job's artifact so that GET /assets/ lists it."""
         record = Asset.artifact(job, now)
@@ -114,9 +121,9 @@ class Assets:
     def _add(self, record: Asset) -> None:
         store = self.ctx.store
         put_asset(store, record)
-        store.index_add(listing_index(record.tenant, record.email), record.uuid, record.created_ms)
-        store.index_add(listing_index(record.tenant, record.email, category(record.mimeType)),
-                        record.uuid, record.created_ms)
+        score = float(record.created_ms)  # one float object for both listings (the memory store keeps it)
+        store.index_add(listing_index(record.tenant, record.email), record.uuid, score)
+        store.index_add(listing_index(record.tenant, record.email, category(record.mimeType)), record.uuid, score)
 
     def remove(self, uuid: str) -> None:
         store = self.ctx.store

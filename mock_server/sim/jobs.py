@@ -318,6 +318,8 @@ class Jobs:
             if self.timeline.cancel_job("finish", job_id) and done is not None and done <= expired:
                 self.apply({"type": "finish", "jobId": job_id}, done, base_url)
             self.scheduler.untrack(job)
+            if job.outcome == "completed":
+                self.assets.keep_render(job)
             store.delete(JOB, job_id)
             store.index_remove("jobs", job_id)
 

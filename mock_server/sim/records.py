@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
-from ltxstudio_mock.mock_server.sim.catalog import Generation
+from ltxstudio_mock.mock_server.sim.catalog import CATALOG, Generation
 from ltxstudio_mock.mock_server.store.base import Store
 
 JOB = "job"
@@ -123,11 +123,47 @@ class Job:
 
     # -- serialised forms ------------------------------------------------------
     def to_row(self) -> list[Any]:
-        return _strip([getattr(self, f) for f in _JOB_FIELDS[1:]], self.REQUIRED - 1)
+        """The values after ``jobId`` in field order; what ``jobId`` and the catalog already say is None."""
+        row = [getattr(self, f) for f in _JOB_FIELDS[1:]]
+        if self.jobId.startswith(f"email:{self.email}-job:"):
+            row[_EMAIL] = None
+        gen = CATALOG.get(self.model)
+        if gen is not None and (gen.media, gen.mime, gen.subtype, gen.credits) == (
+                self.media, self.mime, self.subtype, self.credits):
+            row[_MEDIA:_CREDITS + 1] = [None, None, None, None]
+        if self.start_ms == self.created_ms:
+            row[_START] = None
+        if self.generationId.startswith("gen_"):
+            row[_GEN] = self.generationId[4:]
+        if self.outcome == "completed":
+            row[_OUTCOME] = None
+        if self.end_ms is not None:
+            row[_END] = self.end_ms - self.start_ms  # a small int: 5 bytes, not 11
+        if not self.webhook:
+            row[_WEBHOOK] = None
+        return _strip(row, self.REQUIRED - 1)
 
     @classmethod
-    def from_row(cls, key: str, row: list[Any]) -> Job:
-        return cls(key, *row)
+    def from_row(cls, key: str, row: list[Any] | dict[str, Any]) -> Job:
+        if type(row) is dict:  # a record written before rows (a --state file of an older version)
+            return cls.from_dict({**row, "jobId": key})
+        job = cls(key, *row)
+        if not job.generationId.startswith("gen_"):
+            job.generationId = "gen_" + job.generationId
+        if job.outcome is None:
+            job.outcome = "completed"
+        if job.webhook is None:
+            job.webhook = {}
+        if job.email is None:
+            job.email = key[6:key.index("-job:")]
+        if job.media is None:
+            gen = CATALOG[job.model]
+            job.media, job.mime, job.subtype, job.credits = gen.media, gen.mime, gen.subtype, gen.credits
+        if job.start_ms is None:
+            job.start_ms = job.created_ms
+        if job.end_ms is not None:
+            job.end_ms += job.start_ms
+        return job
 
     def to_dict(self) -> dict[str, Any]:
         """The public record: every field, the optional ones only when set (as the dict records had them)."""
@@ -140,6 +176,10 @@ class Job:
 
 
 _JOB_FIELDS = tuple(f.name for f in fields(Job))
+# positions in a row (the fields after jobId)
+_GEN, _EMAIL, _MEDIA, _CREDITS, _START, _OUTCOME, _END, _WEBHOOK = (
+    _JOB_FIELDS.index(f) - 1
+    for f in ("generationId", "email", "media", "credits", "start_ms", "outcome", "end_ms", "webhook"))
 
 
 def progress(job: Job, now: int) -> int:
@@ -201,27 +241,50 @@ class Asset:
         return cls(uuid, tenant, email, upload_type, mime, created_ms, size)
 
     @classmethod
-    def artifact(cls, job: Job, created_ms: int) -> Asset:
+    def artifact(cls, job: Job, created_ms: int, *, render: bool = False) -> Asset:
+        """A finished job's artifact; ``render``: with its own copy of what draws it (kept once the job is gone;
+        while the job is stored, the job says it)."""
         return cls(job.artifact_uuid, job.tenant, job.email, "artifact", job.mime, created_ms, None, job.jobId,
-                   job.subtype, Render.of(job))
+                   job.subtype, Render.of(job) if render else None)
 
     @property
     def folder(self) -> str:
         return f"artifacts/{self.subtype}" if self.jobId else UPLOADS_FOLDER
 
     def to_row(self) -> list[Any]:
-        r = self.render
-        # the render's jobId is the asset's own: not written twice
+        """An upload: ``[tenant, email, type, mimeType, created_ms, size]``. An artifact: type None, its job's
+        uuid for ``jobId`` when the id is the usual one, and its render (kept once its job has expired)."""
+        if self.jobId is None:
+            return [self.tenant, self.email, self.type, self.mimeType, self.created_ms, self.size]
+        job_ref = self.jobId
+        uuid = job_ref[len(f"email:{self.email}-job:"):][:36]
+        if job_ref == _job_id(self.email, uuid, self.mimeType):
+            job_ref = uuid
+        r = self.render  # its jobId is the asset's own: not written twice
         render = None if r is None else [r.media, r.operation, r.source, r.params]
-        return _strip([self.tenant, self.email, self.type, self.mimeType, self.created_ms, self.size, self.jobId,
-                       self.subtype, render], 5)
+        return _strip([self.tenant, self.email, None, self.mimeType, self.created_ms, None, job_ref, self.subtype,
+                       render], 5)
 
     @classmethod
-    def from_row(cls, key: str, row: list[Any]) -> Asset:
+    def from_row(cls, key: str, row: list[Any] | dict[str, Any]) -> Asset:
+        if type(row) is dict:  # a record written before rows (a --state file of an older version)
+            render = row.get("render")
+            return cls(key, row["tenant"], row["email"], row["type"], row["mimeType"], row["created_ms"],
+                       row.get("size"), row.get("jobId"), row.get("subtype"),
+                       Render(**{k: render.get(k) for k in ("jobId", "media", "operation", "source", "params")})
+                       if render else None)
         asset = cls(key, *row)
-        if asset.render is not None:
-            asset.render = Render(asset.jobId or "", *row[8])
+        if asset.type is None:
+            asset.type = "artifact"
+            if asset.jobId and len(asset.jobId) == 36:
+                asset.jobId = _job_id(asset.email, asset.jobId, asset.mimeType)
+            if asset.render is not None:
+                asset.render = Render(asset.jobId or "", *row[8])
         return asset
+
+
+def _job_id(email: str, uuid: str, mime: str) -> str:
+    return f"email:{email}-job:{uuid}-type:{mime.partition('/')[0]}"
 
 
 # -- reading and writing them (the only code that knows their stored form) ----------------------------------

@@ -1,0 +1,111 @@
+"""Typed records (sim/records.py): one constructor, rows that round-trip exactly and stay small, old dict rows load.
+
+In-process and store-free where possible: milliseconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import marshal
+from typing import Any
+
+import pytest
+from ltxstudio_mock.mock_server.config import SimConfig
+from ltxstudio_mock.mock_server.sim import Simulator, tenant_id
+from ltxstudio_mock.mock_server.sim.catalog import CATALOG
+from ltxstudio_mock.mock_server.sim.records import Asset, Job, Render, phase
+
+EMAIL = "demo@example.com"
+UUID = "7a34b821-9fd0-405e-921b-4abc6f7839e7"
+
+
+def _job(**changes: Any) -> Job:
+    job = Job.admit(job_uuid=UUID, generation_id="gen_0123456789abcdef01234567", tenant="t_1", email=EMAIL,
+                    operation="images/create", gen=CATALOG["flux"], params={"prompt": "a fox"}, source=None,
+                    start_ms=1_700_000_000_000, total_ms=12_000, artifact_uuid="0" * 8 + UUID[8:])
+    job.plan_end({"outcome": "completed"}, job.start_ms)
+    return dataclasses.replace(job, **changes)
+
+
+@pytest.mark.parametrize("changes", [
+    {},
+    {"outcome": "failed", "fail_progress": 40, "message": "boom", "end_ms": 1_700_000_004_800},
+    {"end_ms": None, "stall_progress": 50, "start_ms_resume": 1_700_000_009_000, "cancelled_ms": 5},
+    {"jobId": "email:other@example.com-job:x-type:image"},  # an id that does not name the email: kept whole
+    {"media": "video", "credits": 99},  # not the catalog's figures: kept as given
+    {"start_ms": 1_700_000_000_500, "replyUrl": "http://127.0.0.1:9/h", "replyRef": "r", "maxJobs": 3,
+     "webhook": {"copies": 2}},
+])
+def test_a_job_round_trips_through_its_row_and_its_public_record(changes: dict[str, Any]) -> None:
+    job = _job(**changes)
+    row = marshal.loads(marshal.dumps(job.to_row()))  # as the memory store keeps it
+    assert Job.from_row(job.jobId, row) == job
+    assert Job.from_dict(job.to_dict()) == job
+
+
+def test_the_public_record_has_the_dict_records_keys() -> None:
+    """Snapshots write ``to_dict``: the keys the ~25-key dicts had, optional ones only when set."""
+    plain = _job().to_dict()
+    assert "fail_progress" not in plain and "cancelled_ms" not in plain and "start_ms_resume" not in plain
+    assert {"jobId", "generationId", "tenant", "email", "media", "mime", "subtype", "credits", "params", "source",
+            "created_ms", "start_ms", "total_ms", "artifact_uuid", "maxJobs", "replyUrl", "replyRef", "outcome",
+            "artifact_delay_ms", "stall_progress", "end_ms", "webhook", "operation", "model"} == set(plain)
+    failed = _job(outcome="failed", fail_progress=10, message="m").to_dict()
+    assert failed["fail_progress"] == 10 and failed["message"] == "m"
+
+
+def test_a_row_is_much_smaller_than_the_dict_record() -> None:
+    job = _job()
+    assert len(marshal.dumps(job.to_row())) * 2 < len(marshal.dumps(job.to_dict()))
+
+
+@pytest.mark.parametrize("render", [False, True])
+def test_an_artifact_round_trips_and_stores_its_job_by_uuid(render: bool) -> None:
+    job = _job()
+    asset = Asset.artifact(job, 1_700_000_012_000, render=render)
+    row = asset.to_row()
+    assert job.jobId not in row and UUID in row  # the job's uuid stands for its usual id
+    back = Asset.from_row(asset.uuid, marshal.loads(marshal.dumps(row)))
+    assert back == asset and back.folder == "artifacts/vertex-ai"
+    assert (back.render == Render.of(job)) is render
+
+
+def test_an_upload_round_trips() -> None:
+    asset = Asset.upload(UUID, "t_1", EMAIL, "reference-image", "image/webp", 5, 123)
+    assert Asset.from_row(UUID, asset.to_row()) == asset and asset.folder == "artifacts/user-uploads"
+
+
+def test_records_written_as_dicts_by_an_older_version_still_load() -> None:
+    job = _job()
+    assert Job.from_row(job.jobId, {k: v for k, v in job.to_dict().items() if k != "jobId"}) == job
+    old = {"uuid": job.artifact_uuid, "tenant": "t_1", "email": EMAIL, "type": "artifact", "mimeType": "image/png",
+           "created_ms": 7, "jobId": job.jobId, "subtype": "vertex-ai", "folder": "artifacts/vertex-ai",
+           "render": {"jobId": job.jobId, "media": "image", "operation": "images/create", "source": None,
+                      "params": {"prompt": "a fox"}}}
+    assert Asset.from_row(job.artifact_uuid, old) == Asset.artifact(job, 7, render=True)
+
+
+def test_status_phases_are_pure_functions_of_the_record_and_the_instant() -> None:
+    job = _job()
+    assert phase(job, job.start_ms + 6_000) == ("active", 50)
+    assert phase(job, job.start_ms + 12_000) == ("completed", 100)
+    stalled = _job(end_ms=None, stall_progress=30)
+    assert phase(stalled, stalled.start_ms + 100_000) == ("active", 30)
+    assert phase(_job(outcome="failed", fail_progress=40, end_ms=job.start_ms + 4_800), job.start_ms + 5_000) \
+        == ("failed", 40)
+
+
+def test_a_declared_scenario_job_is_built_like_a_created_one() -> None:
+    """One constructor: a job declared in a scenario and one created through the rules carry the same fields."""
+    sim = Simulator(SimConfig(paused=True, background=False, seed=5))
+    try:
+        from ltxstudio_mock.mock_server.scenario import apply, parse
+
+        apply(sim, parse("version: 1\ntokens: [demo-token]\njobs:\n  - {state: failed, progress: 30}\n"), demo=True)
+        created = sim.jobs.create(tenant_id("demo-token"), "images/create", {"prompt": "a"}, sim.now())
+        declared = next(j for j in sim.jobs.all() if j.jobId != created.jobId)
+        assert declared.outcome == "failed" and declared.fail_progress == 30
+        assert declared.end_ms == declared.start_ms + declared.total_ms * 30 // 100
+        assert set(declared.to_dict()) == set(created.to_dict()) | {"fail_progress", "message"}
+    finally:
+        sim.close()
