@@ -116,8 +116,8 @@ class Jobs:
             # dated before them (it could overlap a job that ended "before" it: maxJobs + 1).
             now = max(now, ctx.clock.now_ms())
             email, source = self._bound_email(tenant, operation, body, now)
-            account = self.scheduler.choose(tenant, email, body.get("maxJobs"), now)
-            self.ltx.charge(account["email"], gen.credits, now)
+            account, user = self.scheduler.choose(tenant, email, body.get("maxJobs"), now)
+            self.ltx.charge(account["email"], gen.credits, now, user)
             outcome = self._next_outcome(operation, model)
             job_uuid = ctx.uuid()  # drawn before the jitter: a --seed run mints the same ids as before
             seconds = run_seconds(gen, operation, video_seconds(operation, model, body), ctx.random() * 2 - 1,

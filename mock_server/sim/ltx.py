@@ -186,13 +186,14 @@ class LtxStudio:
         return None
 
     # -- credits -----------------------------------------------------------
-    def charge(self, email: str, credits: int, now: int) -> None:
+    def charge(self, email: str, credits: int, now: int, user: dict[str, Any] | None = None) -> None:
         """Spend credits for a generation (inside the caller's atomic block).
 
         Only credits decide here: the generation pages document one 402, "Insufficient credits". The
         subscription is checked when useapi.net verifies the cookie (POST /accounts), not per generation.
         """
-        user = self.require_user(email)
+        if user is None:  # else the caller read it in this atomic block
+            user = self.require_user(email)
         if user["credits"] < credits:
             raise ApiError(402, "Insufficient credits")
         user["credits"] -= credits

@@ -65,11 +65,13 @@ class Scheduler:
         return {"email": account["email"], "maxJobs": account["maxJobs"], "executing": executing,
                 "available": max(0, account["maxJobs"] - executing)}
 
-    def choose(self, tenant: str, email: str | None, override: int | None, now: int) -> dict[str, Any]:
-        """The account a new job runs on (call inside ``store.atomic()``).
+    def choose(self, tenant: str, email: str | None, override: int | None,
+               now: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The account a new job runs on, and its LTX user (call inside ``store.atomic()``).
 
         With ``email``, that account or an error; without, a random account that has a free
-        slot and a working session (the docs' load balancing).
+        slot and a working session (the docs' load balancing). The user comes back so that
+        charging it reads it no second time.
         """
         if email:
             account = self.accounts.get(tenant, email)
@@ -80,7 +82,8 @@ class Scheduler:
             candidates = self.accounts.all(tenant)
             if not candidates:
                 raise bad_request("No LTX Studio account configured, use POST /accounts first")
-        usable = [a for a in candidates if not self.ltx.session_error(self.ltx.get_user(a["email"]), now)]
+        users = {a["email"]: self.ltx.get_user(a["email"]) for a in candidates}
+        usable = [a for a in candidates if not self.ltx.session_error(users[a["email"]], now)]
         if not usable:
             raise bad_request(self.ltx.session_error(self.ltx.get_user(candidates[0]["email"]), now)
                               or "No usable LTX Studio account")
@@ -90,7 +93,10 @@ class Scheduler:
                                for a in usable)
             raise ApiError(429, f"All LTX Studio accounts are at maximum capacity (maxJobs): {detail}; "
                                 "retry after a running job completes")
-        return free[0] if len(free) == 1 else free[int(self.ctx.random() * len(free))]
+        chosen = free[0] if len(free) == 1 else free[int(self.ctx.random() * len(free))]
+        user = users[chosen["email"]]
+        assert user is not None  # usable: its session works
+        return chosen, user
 
     def track(self, job: Job) -> None:
         end = job.end_ms if job.end_ms is not None else INFINITY

@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 import requests
 from helpers import Receiver, free_port
+from ltxstudio_mock.mock_server.sim.records import get_jobs
 from ltxstudio_mock.mock_server.store.redis import RedisStore
 from scale_helpers import Serve, max_overlap
 
@@ -171,7 +172,7 @@ def test_scale_four_workers_on_redis_keep_every_rule_under_load_and_a_sigkill(re
         # Let every job end (simulated time), then wait (real time) for the webhooks.
         assert requests.post(f"{admin}/clock", json={"advance": 300}, timeout=30).status_code == 200
         ids = store.index_range("jobs")
-        jobs = {j["jobId"]: j for j in store.get_many("job", ids) if j}
+        jobs = {j.jobId: j.to_dict() for j in get_jobs(store, ids)}  # the public records
         due = {jid for jid, j in jobs.items() if j.get("replyUrl") and not j.get("cancelled_ms")}
         wait_until = time.monotonic() + 20
         while time.monotonic() < wait_until:
