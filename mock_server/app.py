@@ -31,6 +31,7 @@ from ltxstudio_mock.mock_server.config import SimConfig
 from ltxstudio_mock.mock_server.cookies import install_log_filter, mask_text
 from ltxstudio_mock.mock_server.errors import ApiError
 from ltxstudio_mock.mock_server.journal import Exchange, environ_headers, journal_body
+from ltxstudio_mock.mock_server.scenario import configured
 from ltxstudio_mock.mock_server.sim import Simulator
 from ltxstudio_mock.mock_server.store.base import Store
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
@@ -43,7 +44,7 @@ def create_app(config: SimConfig | None = None, *, store: Store | None = None,
                simulator: Simulator | None = None) -> Flask:
     """Build a simulator app. Pass ``simulator`` to share one between apps (tests), else one is made."""
     config = config or (simulator.config if simulator else SimConfig())
-    sim = simulator or Simulator(config, store)
+    sim = simulator or Simulator(config, store, scenario=configured(config))
     app = Flask(__name__)
     # One byte over the limit so that a chunked body (no Content-Length) that werkzeug cuts at the limit
     # still shows it was too long: the upload rule then answers 413 instead of storing a truncated file.

@@ -25,10 +25,11 @@ def loaded(config: SimConfig) -> dict[str, Any]:
 
     The banner reports this rather than the flags, so a scenario's tokens, clock and ``demo: false`` show.
     """
+    from ltxstudio_mock.mock_server.scenario import configured
     from ltxstudio_mock.mock_server.sim import Simulator
 
     sim = Simulator(dataclasses.replace(config, background=False, store_url=None) if not config.store_url
-                    else dataclasses.replace(config, background=False))
+                    else dataclasses.replace(config, background=False), scenario=configured(config))
     try:
         tokens = list(sim.tenant_tokens(1000).values())
         st = sim.clock.state()
@@ -139,6 +140,7 @@ def serve(host: str, port: int, tokens: tuple[str, ...], empty: bool, speed: flo
         _check_scenario(dataclasses.replace(config, scenario=scenario))  # errors name the path as given
     if store:
         # Bootstrap once here so that N workers do not each reset a shared store.
+        from ltxstudio_mock.mock_server.scenario import configured
         from ltxstudio_mock.mock_server.sim import Simulator
         from ltxstudio_mock.mock_server.store import open_store
 
@@ -148,7 +150,7 @@ def serve(host: str, port: int, tokens: tuple[str, ...], empty: bool, speed: flo
             raise click.ClickException(str(exc)) from None
         joining = probe.get_meta("initialised") is not None
         probe.close()
-        sim = Simulator(config)
+        sim = Simulator(config, scenario=configured(config))
         if joining:
             # Another server set this store up: its clock and data stand; our tokens join it.
             for token in config.tokens:
@@ -193,11 +195,11 @@ def exposure_warning(config: SimConfig) -> str | None:
 
 def _check_scenario(config: SimConfig) -> None:
     """Load the scenario into a throw-away in-memory simulator: every mistake stops us here, named."""
-    from ltxstudio_mock.mock_server.scenario import ScenarioError
+    from ltxstudio_mock.mock_server.scenario import ScenarioError, configured
     from ltxstudio_mock.mock_server.sim import Simulator
 
     try:
-        Simulator(dataclasses.replace(config, store_url=None, background=False))
+        Simulator(dataclasses.replace(config, store_url=None, background=False), scenario=configured(config))
     except ScenarioError as exc:
         raise click.ClickException(f"invalid scenario:\n{exc}") from None
 

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from ltxstudio_mock.mock_server.clock import Clock
@@ -35,6 +37,7 @@ from ltxstudio_mock.mock_server.sim.journal import open_journal
 from ltxstudio_mock.mock_server.sim.ltx import LtxStudio
 from ltxstudio_mock.mock_server.sim.overview import Overview
 from ltxstudio_mock.mock_server.sim.records import Job
+from ltxstudio_mock.mock_server.sim.scenario import apply as apply_scenario
 from ltxstudio_mock.mock_server.sim.scheduler import Scheduler
 from ltxstudio_mock.mock_server.sim.timeline import Timeline
 from ltxstudio_mock.mock_server.store import Store, open_store
@@ -66,8 +69,16 @@ def configured_base_url(config: SimConfig) -> str:
 class Simulator:
     """One simulated service: all state behind ``store``, all time behind ``clock``."""
 
-    def __init__(self, config: SimConfig | None = None, store: Store | None = None) -> None:
+    def __init__(self, config: SimConfig | None = None, store: Store | None = None, *,
+                 scenario: Callable[[], dict[str, Any]] | None = None) -> None:
+        """``scenario``: reads ``config.scenario`` (a file) into a checked document, at start-up and on every
+        reset (``mock_server.scenario.configured(config)``); required when ``config.scenario`` is set, as the
+        rules do not read YAML themselves."""
         self.config = config or SimConfig()
+        if self.config.scenario and scenario is None:
+            raise ValueError("config.scenario names a file: pass its reader too, "
+                             "Simulator(config, scenario=mock_server.scenario.configured(config))")
+        self.configured_scenario = scenario
         self.store = store or open_store(self.config.store_url)
         self.clock = Clock(self.store)
         self.ctx = Context(self.store, self.clock, self.config)
@@ -112,14 +123,10 @@ class Simulator:
             now = self.clock.now_ms()
             for token in self.config.tokens:
                 self.add_token(token)
-            if scenario is None and self.config.scenario:
-                from ltxstudio_mock.mock_server.scenario import read_scenario
-
-                scenario = read_scenario(self.config.scenario)
+            if scenario is None and self.configured_scenario is not None:
+                scenario = self.configured_scenario()
             if scenario is not None:
-                from ltxstudio_mock.mock_server.scenario import apply
-
-                apply(self, scenario)  # sets its clock first, then the demo data (unless demo: false)
+                apply_scenario(self, scenario)  # sets its clock first, then the demo data (unless demo: false)
             elif self.config.demo:
                 self.add_demo_accounts(now)
             self.store.put_meta("initialised", {"at": time.time()})
@@ -132,6 +139,10 @@ class Simulator:
 
     def now(self) -> int:
         return self.clock.now_ms()
+
+    def atomic(self) -> AbstractContextManager[None]:
+        """A block of rule calls that no other writer interleaves with (applying a scenario)."""
+        return self.store.atomic()
 
     # -- tenants -----------------------------------------------------------
     def add_token(self, token: str) -> str:

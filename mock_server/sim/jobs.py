@@ -84,6 +84,14 @@ class Jobs:
         queued: list[dict[str, Any]] = self.ctx.store.get_meta(OUTCOMES) or []
         return queued
 
+    def timing(self) -> dict[str, float] | None:
+        """Recorded run times (a scenario's ``timing``): ``{"<operation> <model>" or "<model>": seconds}``."""
+        timing: dict[str, float] | None = self.ctx.store.get_meta(TIMING_META)
+        return timing
+
+    def set_timing(self, timing: dict[str, float]) -> None:
+        self.ctx.store.put_meta(TIMING_META, timing)
+
     def clear_outcomes(self) -> None:
         self.ctx.store.put_meta(OUTCOMES, [])
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import requests
 import yaml
 from ltxstudio_mock.mock_server import SimConfig
-from ltxstudio_mock.mock_server.scenario import dump_yaml, snapshot
+from ltxstudio_mock.mock_server.scenario import configured, dump_yaml, snapshot
 from ltxstudio_mock.mock_server.sim import Simulator, tenant_id
 from proxy_helpers import API, proxy_in_front
 
@@ -53,7 +53,8 @@ def test_a_pollforresult_wait_goes_through_and_times_the_job() -> None:
 def _sim(scenario: str, tmp_path: Path) -> Simulator:
     path = tmp_path / "timing.yaml"
     path.write_text(scenario, encoding="utf-8")
-    return Simulator(SimConfig(paused=True, background=False, seed=3, scenario=str(path)))
+    config = SimConfig(paused=True, background=False, seed=3, scenario=str(path))
+    return Simulator(config, scenario=configured(config))
 
 
 def _run_ms(sim: Simulator, operation: str, body: dict[str, str]) -> int:

@@ -1,94 +1,46 @@
-"""Scenario files: declare a simulator's state in YAML, load it, write it back.
+"""Applying a scenario: build the state a checked scenario document declares, through the rules.
 
-A scenario lists tokens, LTX users, configured accounts, uploaded assets (from
-files or inline), jobs in given states, faults, queued outcomes and the clock
-(the format: ``scenario-schema.yaml`` beside this file, with a description of
-every field). ``ltx-mock serve --scenario FILE`` loads one at start-up and on
-every reset; ``POST /__admin/scenario`` loads one into a running simulator until
-its next reset; ``ltx-mock snapshot FILE`` writes the live state back as one,
-exact enough that serving the snapshot answers every API read the same way.
-
-Loading checks the whole file first and reports every mistake as
-``FILE:LINE: field.path: problem``, so nothing is half-loaded from a bad file.
+The document comes parsed and checked (``mock_server/scenario/read.py`` reads YAML with line numbers and
+validates it against ``scenario-schema.yaml``; ``POST /__admin/scenario`` posts JSON). Applying it is
+rules work (users, accounts, uploads, jobs in given states, faults, queued outcomes, the clock), so it
+lives here beside the rules and calls them: a declared job is built by the same constructor and end
+planner as a created one (``Job.admit`` + ``Job.plan_end``). A problem found while applying is a
+``ScenarioError`` naming the file, line and field, like the reader's.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import mimetypes
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import jsonschema_rs
-import yaml
+from ltxstudio_mock.mock_server.cookies import SECRET_FIELDS, parse_cookie
 from ltxstudio_mock.mock_server.errors import ApiError
-from ltxstudio_mock.mock_server.sim.records import Asset, Job
+from ltxstudio_mock.mock_server.sim.accounts import DEFAULT_MAX_JOBS
+from ltxstudio_mock.mock_server.sim.catalog import CATALOG, run_seconds
+from ltxstudio_mock.mock_server.sim.jobs import DEFAULT_MODEL, video_seconds
+from ltxstudio_mock.mock_server.sim.records import WEBHOOK_KEYS, Asset, Job
 
 if TYPE_CHECKING:
     from ltxstudio_mock.mock_server.sim import Simulator
 
-SCHEMA_PATH = Path(__file__).with_name("scenario-schema.yaml")
-UPLOADS_FOLDER = "artifacts/user-uploads"
 USER_FIELDS = {  # scenario field -> user record field
     "name": "name", "credits": "credits", "subscription": "subscription", "created": "created_ms",
     "lt_id": "lt_id", "lt_token": "lt_token", "lt_refresh_token": "lt_refresh_token",
     "tokenExpire": "token_expire", "refreshTokenExpire": "refresh_expire", "revoked": "revoked",
     "latestCreatedAtMs": "latest_created_ms",
 }
-WEBHOOK_KEYS = ("copies", "delay_s", "fail_first")
+__all__ = ["USER_FIELDS", "WEBHOOK_KEYS", "ScenarioError", "apply", "line_of"]
 
 
 class ScenarioError(ValueError):
     """A scenario that cannot be loaded; the message names file, line and field of each problem."""
 
 
-# -- reading -------------------------------------------------------------------------------------
-class _Located(dict):
-    """A mapping that remembers the line of itself and of each of its keys."""
-
-    line: int = 1
-    lines: dict[str, int]
-
-
-class _LocatedList(list):
-    line: int = 1
-
-
-class _LineLoader(yaml.SafeLoader):
-    """A safe YAML loader whose mappings and sequences know their line numbers."""
-
-
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _Located:
-    out = _Located(loader.construct_mapping(node, deep=True))
-    out.line = node.start_mark.line + 1
-    out.lines = {str(k.value): k.start_mark.line + 1 for k, _ in node.value}
-    return out
-
-
-def _construct_sequence(loader: _LineLoader, node: yaml.SequenceNode) -> _LocatedList:
-    out = _LocatedList(loader.construct_sequence(node, deep=True))
-    out.line = node.start_mark.line + 1
-    return out
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
-
-
-def _plain(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {str(k): _plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_plain(v) for v in node]
-    if isinstance(node, datetime):  # YAML reads an unquoted timestamp as a datetime
-        return node.isoformat().replace("+00:00", "Z")
-    return node
-
-
-def _line(doc: Any, path: list[Any]) -> int:
+def line_of(doc: Any, path: list[Any]) -> int:
     """The line of the deepest part of ``path`` that the document knows."""
     node, line = doc, getattr(doc, "line", 1)
     for part in path:
@@ -103,85 +55,7 @@ def _line(doc: Any, path: list[Any]) -> int:
     return line
 
 
-@functools.cache
-def _schema() -> tuple[dict[str, Any], jsonschema_rs.Validator]:
-    schema = yaml.safe_load(SCHEMA_PATH.read_text(encoding="utf-8"))
-    return schema, jsonschema_rs.Draft202012Validator(schema)
 
-
-def _message(schema: dict[str, Any], err: Any) -> tuple[list[Any], str]:
-    """A readable message and the instance path it is about (an unexpected key: that key)."""
-    path = list(err.instance_path)
-    node: Any = schema
-    for part in list(err.schema_path)[:-1]:
-        node = node.get(part) if isinstance(node, dict) else node[part] if isinstance(node, list) else None
-        if node is None:
-            break
-    kind = type(err.kind).__name__
-    if isinstance(node, dict) and node.get("errorMessage"):
-        return path, node["errorMessage"]
-    if kind == "AdditionalProperties":
-        unexpected = list(getattr(err.kind, "unexpected", []))
-        if unexpected:
-            return [*path, unexpected[0]], f"unknown field {unexpected[0]!r}"
-    if kind == "Enum" and isinstance(node, dict) and "enum" in node:
-        return path, "must be one of: " + ", ".join(str(v) for v in node["enum"])
-    return path, err.message
-
-
-def parse(text: str, source: str = "<scenario>") -> dict[str, Any]:
-    """Parse and check a scenario; raise ScenarioError naming every bad line and field."""
-    try:
-        doc = yaml.load(text, Loader=_LineLoader)  # a SafeLoader subclass: no arbitrary objects
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark is not None else source
-        raise ScenarioError(f"{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from None
-    if doc is None:
-        doc = _Located()
-        doc.lines = {}
-    if not isinstance(doc, dict):
-        raise ScenarioError(f"{source}:1: (top level): a scenario is a mapping (tokens:, ltx_users:, ...)")
-    check(doc, source)
-    return doc
-
-
-def check(doc: dict[str, Any], source: str = "<scenario>") -> None:
-    """Validate a scenario document (parsed YAML or posted JSON) against the schema."""
-    schema, validator = _schema()
-    problems = []
-    for err in validator.iter_errors(_plain(doc)):
-        path, message = _message(schema, err)
-        field = ".".join(str(p) for p in path) or "(top level)"
-        problems.append((_line(doc, path), field, message))
-    if problems:
-        problems = sorted(set(problems), key=lambda p: (p[0], p[1]))
-        raise ScenarioError("\n".join(f"{source}:{line}: {field}: {msg}" for line, field, msg in problems))
-
-
-def read_scenario(path: str | Path) -> dict[str, Any]:
-    """Read and check a scenario file; its ``file:`` entries are relative to its directory."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError(f"{path}: cannot read the scenario: {exc.strerror or exc}") from None
-    doc = parse(text, str(path))
-    doc.source = str(path)  # type: ignore[attr-defined]
-    doc.base_dir = path.parent.resolve()  # type: ignore[attr-defined]
-    for i, asset in enumerate(doc.get("assets") or []):
-        if "file" in asset and not (doc.base_dir / asset["file"]).is_file():  # type: ignore[attr-defined]
-            raise ScenarioError(f"{path}:{_line(doc, ['assets', i, 'file'])}: assets.{i}.file: "
-                                f"no such file {asset['file']!r} (paths are relative to the scenario)")
-    return doc
-
-
-def load_scenario(sim: Simulator, path: str | Path) -> None:
-    """Apply a scenario file on top of a simulator's current state."""
-    apply(sim, read_scenario(path), demo=False)
-
-
-# -- applying ------------------------------------------------------------------------------------
 class _Loader:
     """Applies one checked document; turns rule errors into ScenarioErrors that say where."""
 
@@ -195,7 +69,7 @@ class _Loader:
 
     def fail(self, path: list[Any], message: str) -> ScenarioError:
         field = ".".join(str(p) for p in path)
-        return ScenarioError(f"{self.source}:{_line(self.doc, path)}: {field}: {message}")
+        return ScenarioError(f"{self.source}:{line_of(self.doc, path)}: {field}: {message}")
 
     def tenant(self, item: dict[str, Any], path: list[Any]) -> str:
         token = item.get("token") or self.default_token
@@ -205,7 +79,7 @@ class _Loader:
 
     def account_email(self, tenant: str, item: dict[str, Any], path: list[Any]) -> str:
         try:
-            return self.sim.accounts.resolve(tenant, item.get("email"))["email"]
+            return str(self.sim.accounts.resolve(tenant, item.get("email"))["email"])
         except ApiError as exc:
             raise self.fail([*path, "email"], f"{exc.message}: declare the account under accounts:") from None
 
@@ -251,9 +125,6 @@ class _Loader:
                 sim.ltx.patch_user(now, email, new_session=True)
 
     def accounts(self) -> None:
-        from ltxstudio_mock.mock_server.sim.accounts import DEFAULT_MAX_JOBS
-        from ltxstudio_mock.mock_server.sim.ltx import parse_cookie
-
         sim = self.sim
         for i, spec in enumerate(self.doc.get("accounts") or []):
             path = ["accounts", i]
@@ -319,9 +190,6 @@ class _Loader:
 
     def _declared_job(self, tenant: str, spec: dict[str, Any], path: list[Any]) -> Job:
         """A job record in the declared state, as if the simulator had run it up to now."""
-        from ltxstudio_mock.mock_server.sim.catalog import CATALOG, TIMING_META, run_seconds
-        from ltxstudio_mock.mock_server.sim.jobs import DEFAULT_MODEL, video_seconds
-
         sim = self.sim
         email = self.account_email(tenant, spec, path)
         operation = spec.get("operation", "images/create")
@@ -334,7 +202,7 @@ class _Loader:
         if model != "upscale" and operation != "images/upscale":
             params.setdefault("model", model)
         total = int((spec.get("runTime") or run_seconds(gen, operation, video_seconds(operation, model, params), 0,
-                                                        sim.store.get_meta(TIMING_META))) * 1000)
+                                                        sim.jobs.timing())) * 1000)
         state = spec.get("state", "completed")
         progress = int(spec.get("progress", 0 if state == "failed" else 50))
         now = self.now()
@@ -355,11 +223,9 @@ class _Loader:
 
     def timing(self) -> None:
         """Recorded run times: jobs of these models (and operations) take them instead of the catalog's."""
-        from ltxstudio_mock.mock_server.sim.catalog import TIMING_META
-
         entries = self.doc.get("timing") or []
         if entries:
-            self.sim.store.put_meta(TIMING_META, {
+            self.sim.jobs.set_timing({
                 (f"{e['operation']} {e['model']}" if e.get("operation") else e["model"]): float(e["seconds"])
                 for e in entries})
 
@@ -386,7 +252,7 @@ def apply(sim: Simulator, doc: dict[str, Any], *, demo: bool | None = None) -> N
     """
     loader = _Loader(sim, doc)
     demo = sim.config.demo if demo is None else demo
-    with sim.store.atomic():
+    with sim.atomic():
         loader.clock()
         loader.tokens()
         if demo and doc.get("demo", True):
@@ -405,77 +271,6 @@ def _account_cookie(declared: dict[str, str] | None, session: dict[str, str]) ->
 
     Snapshots write cookies without ``lt_token``/``lt_refresh_token`` (they never leave in clear).
     """
-    from ltxstudio_mock.mock_server.cookies import SECRET_FIELDS
-
     if not declared:
         return session
     return {**declared, **{k: session[k] for k in SECRET_FIELDS if not declared.get(k) and k in session}}
-
-
-# -- writing -------------------------------------------------------------------------------------
-def snapshot(sim: Simulator) -> dict[str, Any]:
-    """The live state as a scenario document that loads back to the same API answers.
-
-    Uploaded bytes are inlined as base64 (``ltx-mock snapshot --assets-dir`` writes them as files).
-    No LTX session secret is written: users and account cookies go without ``lt_token`` and
-    ``lt_refresh_token`` (loading issues fresh ones). The API tokens are written: they are the
-    snapshot's tenants, chosen by whoever configured the simulator (protect /__admin with --admin-token).
-    Tenants whose token is unknown (state written before tokens were kept) are left out.
-    """
-    from ltxstudio_mock.mock_server.cookies import SECRET_FIELDS, mask_value
-
-    store = sim.store
-    st = sim.clock.state()
-    doc: dict[str, Any] = {"version": 1, "demo": False,
-                           "clock": {"now": sim.now(), "speed": st.speed, "paused": st.paused},
-                           "tokens": [], "ltx_users": [], "accounts": [], "assets": [], "jobs": [],
-                           "faults": [], "outcomes": []}
-    tokens = sim.tenant_tokens()
-    doc["tokens"] = list(tokens.values())
-    for user in sim.ltx.list_users(0, 10**9):
-        # the user's definition, not its live session secrets (a fresh session is issued on load)
-        out = {field: user[key] for field, key in USER_FIELDS.items() if key in user and field not in SECRET_FIELDS}
-        out["revoked"] = bool(user.get("revoked"))
-        doc["ltx_users"].append({"email": user["email"], **out})
-    for tid, token in tokens.items():
-        for account in sim.accounts.all(tid):
-            doc["accounts"].append({"token": token, "email": account["email"], "maxJobs": account["maxJobs"],
-                                    "created": account["created_ms"], "updated": account["updated_ms"],
-                                    "cookie": {k: v for k, v in account.get("cookie", {}).items()
-                                               if k not in SECRET_FIELDS}})
-            for upload in sim.assets.uploads(tid, account["email"]):
-                data = sim.assets.blob(upload.uuid) or b""
-                doc["assets"].append({"token": token, "email": account["email"], "uuid": upload.uuid,
-                                      "mimeType": upload.mimeType, "type": upload.type,
-                                      "created": upload.created_ms, "base64": base64.b64encode(data).decode()})
-    for job in sim.jobs.all():
-        if job.tenant in tokens:
-            # a prompt may quote a cookie
-            record = mask_value({k: v for k, v in job.to_dict().items() if k != "tenant"})
-            doc["jobs"].append({"token": tokens[job.tenant], "record": record})
-    from ltxstudio_mock.mock_server.sim.catalog import TIMING_META
-
-    for key, seconds in (store.get_meta(TIMING_META) or {}).items():
-        operation, _, model = key.rpartition(" ")
-        doc.setdefault("timing", []).append({**({"operation": operation} if operation else {}), "model": model,
-                                             "seconds": seconds})
-    for rule in sim.faults.list():
-        if rule.get("count") == 0 and rule.get("fraction") is None:
-            continue
-        doc["faults"].append({k: v for k, v in rule.items()
-                              if k not in ("id", "hits") and v is not None and v is not False})
-    for spec in store.get_meta("outcomes") or []:
-        out = {k: v for k, v in spec.items() if k not in WEBHOOK_KEYS}
-        hook = {k: spec[k] for k in WEBHOOK_KEYS if spec.get(k)}
-        if hook:
-            out["webhook"] = hook
-        doc["outcomes"].append(out)
-    return doc
-
-
-def dump_yaml(doc: dict[str, Any]) -> str:
-    """A snapshot as YAML text (key order kept, long base64 unwrapped)."""
-    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=2**31 - 1)
-
-
-__all__ = ["ScenarioError", "apply", "check", "dump_yaml", "load_scenario", "parse", "read_scenario", "snapshot"]
