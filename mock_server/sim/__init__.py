@@ -44,6 +44,7 @@ from ltxstudio_mock.mock_server.store import Store, open_store
 
 TENANT = "tenant"
 POLL_INTERVAL_S = 3  # "each attempt waits 3 seconds"
+CLAIM_BATCH = 256  # timeline tasks claimed and applied per step of settle
 POLL_SLICE_S = 0.25  # a pollForResult wait looks at the clock again this often (real seconds)
 
 
@@ -214,11 +215,11 @@ class Simulator:
                 self.store.index_remove("jobs", job_id)  # even if its record was already gone
                 n += 1
             while True:
-                batch = self.timeline.claim_due(now)
+                batch = self.timeline.claim_due(now, CLAIM_BATCH)
                 for due, task in batch:
                     self.jobs.apply(task, due, self.base_url)
                 n += len(batch)
-                if not batch:
+                if len(batch) < CLAIM_BATCH:  # all due work is claimed (applying a task schedules none)
                     return n
 
     def poll_for_result(self, job: Job, polls: int) -> Job | None:
