@@ -31,6 +31,37 @@ UPLOADS_FOLDER = "artifacts/user-uploads"
 WEBHOOK_KEYS = ("copies", "delay_s", "fail_first")
 
 
+def _uuid_int(text: str) -> int | str:
+    """A canonical (lowercase, dashed) UUID as its 128-bit int: 23 marshal bytes, not 38; anything else as given."""
+    if len(text) == 36:
+        try:
+            n = int(text.replace("-", ""), 16)
+        except ValueError:
+            return text
+        if _uuid_str(n) == text:
+            return n
+    return text
+
+
+def _uuid_str(value: int | str) -> str:
+    if type(value) is not int:
+        return str(value)
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _hex_int(text: str) -> int | str:
+    """A generationId's 24 lowercase hex digits as their int (19 marshal bytes, not 26); anything else as given."""
+    if len(text) == 24:
+        try:
+            n = int(text, 16)
+        except ValueError:
+            return text
+        if f"{n:024x}" == text:
+            return n
+    return text
+
+
 def _strip(row: list[Any], required: int) -> list[Any]:
     """A row without its trailing ``None``s past the required fields (they come back as defaults)."""
     n = len(row)
@@ -135,7 +166,8 @@ class Job:
         if self.start_ms == self.created_ms:
             row[_START] = None
         if self.generationId.startswith("gen_"):
-            row[_GEN] = self.generationId[4:]
+            row[_GEN] = _hex_int(self.generationId[4:])
+        row[_ARTIFACT] = _uuid_int(self.artifact_uuid)
         if self.outcome == "completed":
             row[_OUTCOME] = None
         if self.end_ms is not None:
@@ -149,8 +181,12 @@ class Job:
         if type(row) is dict:  # a record written before rows (a --state file of an older version)
             return cls.from_dict({**row, "jobId": key})
         job = cls(key, *row)
-        if not job.generationId.startswith("gen_"):
-            job.generationId = "gen_" + job.generationId
+        gen_id: Any = job.generationId
+        if type(gen_id) is int:
+            job.generationId = f"gen_{gen_id:024x}"
+        elif not gen_id.startswith("gen_"):
+            job.generationId = "gen_" + gen_id
+        job.artifact_uuid = _uuid_str(job.artifact_uuid)
         if job.outcome is None:
             job.outcome = "completed"
         if job.webhook is None:
@@ -179,9 +215,10 @@ class Job:
 _JOB_FIELDS = tuple(f.name for f in fields(Job))
 _JOB_VALUES = attrgetter(*_JOB_FIELDS[1:])  # every field after jobId, read in C
 # positions in a row (the fields after jobId)
-_GEN, _EMAIL, _MEDIA, _CREDITS, _START, _OUTCOME, _END, _WEBHOOK = (
+_GEN, _EMAIL, _MEDIA, _CREDITS, _START, _ARTIFACT, _OUTCOME, _END, _WEBHOOK = (
     _JOB_FIELDS.index(f) - 1
-    for f in ("generationId", "email", "media", "credits", "start_ms", "outcome", "end_ms", "webhook"))
+    for f in ("generationId", "email", "media", "credits", "start_ms", "artifact_uuid", "outcome", "end_ms",
+              "webhook"))
 
 
 def progress(job: Job, now: int) -> int:
@@ -258,14 +295,20 @@ class Asset:
         uuid for ``jobId`` when the id is the usual one, and its render (kept once its job has expired)."""
         if self.jobId is None:
             return [self.tenant, self.email, self.type, self.mimeType, self.created_ms, self.size]
-        job_ref = self.jobId
-        uuid = job_ref[len(f"email:{self.email}-job:"):][:36]
-        if job_ref == _job_id(self.email, uuid, self.mimeType):
-            job_ref = uuid
+        job_ref: int | str = self.jobId
+        uuid = self.jobId[len(f"email:{self.email}-job:"):][:36]
+        if self.jobId == _job_id(self.email, uuid, self.mimeType):
+            job_ref = _uuid_int(uuid)
+            if type(job_ref) is not int:
+                job_ref = self.jobId
         r = self.render  # its jobId is the asset's own: not written twice
         render = None if r is None else [r.media, r.operation, r.source, r.params]
-        return _strip([self.tenant, self.email, None, self.mimeType, self.created_ms, None, job_ref, self.subtype,
-                       render], 5)
+        kind: int | str = self.mimeType
+        subtype = self.subtype
+        pair = _ARTIFACT_KINDS.get((self.mimeType, self.subtype or ""))
+        if pair is not None:  # a catalog model's (mimeType, artifactSubtype): one small int for both
+            kind, subtype = pair, None
+        return _strip([self.tenant, self.email, None, kind, self.created_ms, None, job_ref, subtype, render], 5)
 
     @classmethod
     def from_row(cls, key: str, row: list[Any] | dict[str, Any]) -> Asset:
@@ -278,11 +321,20 @@ class Asset:
         asset = cls(key, *row)
         if asset.type is None:
             asset.type = "artifact"
-            if asset.jobId and len(asset.jobId) == 36:
-                asset.jobId = _job_id(asset.email, asset.jobId, asset.mimeType)
+            kind: Any = asset.mimeType
+            if type(kind) is int:
+                asset.mimeType, asset.subtype = _ARTIFACT_PAIRS[kind]
+            ref: Any = asset.jobId
+            if type(ref) is int:
+                asset.jobId = _job_id(asset.email, _uuid_str(ref), asset.mimeType)
             if asset.render is not None:
                 asset.render = Render(asset.jobId or "", *row[8])
         return asset
+
+
+# (mimeType, artifactSubtype) of the catalog's models. Append only: stored rows name a pair by its index.
+_ARTIFACT_PAIRS = (("image/png", "vertex-ai"), ("video/mp4", "model-serving"), ("video/mp4", "vertex-ai"))
+_ARTIFACT_KINDS = {pair: i for i, pair in enumerate(_ARTIFACT_PAIRS)}
 
 
 def _job_id(email: str, uuid: str, mime: str) -> str:

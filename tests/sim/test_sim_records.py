@@ -6,6 +6,7 @@ In-process and store-free where possible: milliseconds.
 from __future__ import annotations
 
 import dataclasses
+import json
 import marshal
 from typing import Any
 
@@ -32,6 +33,8 @@ def _job(**changes: Any) -> Job:
     {"outcome": "failed", "fail_progress": 40, "message": "boom", "end_ms": 1_700_000_004_800},
     {"end_ms": None, "stall_progress": 50, "start_ms_resume": 1_700_000_009_000, "cancelled_ms": 5},
     {"jobId": "email:other@example.com-job:x-type:image"},  # an id that does not name the email: kept whole
+    {"generationId": "gen_ABC", "artifact_uuid": "not-a-uuid"},  # not the usual shapes: kept as given
+    {"generationId": "gen_00000000000000000000000a", "artifact_uuid": "00000000-0000-4000-8000-000000000000"},
     {"media": "video", "credits": 99},  # not the catalog's figures: kept as given
     {"start_ms": 1_700_000_000_500, "replyUrl": "http://127.0.0.1:9/h", "replyRef": "r", "maxJobs": 3,
      "webhook": {"copies": 2}},
@@ -40,6 +43,7 @@ def test_a_job_round_trips_through_its_row_and_its_public_record(changes: dict[s
     job = _job(**changes)
     row = marshal.loads(marshal.dumps(job.to_row()))  # as the memory store keeps it
     assert Job.from_row(job.jobId, row) == job
+    assert Job.from_row(job.jobId, json.loads(json.dumps(job.to_row()))) == job  # as SQLite and Redis keep it
     assert Job.from_dict(job.to_dict()) == job
 
 
@@ -64,9 +68,10 @@ def test_an_artifact_round_trips_and_stores_its_job_by_uuid(render: bool) -> Non
     job = _job()
     asset = Asset.artifact(job, 1_700_000_012_000, render=render)
     row = asset.to_row()
-    assert job.jobId not in row and UUID in row  # the job's uuid stands for its usual id
+    assert job.jobId not in row and int(UUID.replace("-", ""), 16) in row  # the job's uuid stands for its id
     back = Asset.from_row(asset.uuid, marshal.loads(marshal.dumps(row)))
     assert back == asset and back.folder == "artifacts/vertex-ai"
+    assert Asset.from_row(asset.uuid, json.loads(json.dumps(row))) == asset
     assert (back.render == Render.of(job)) is render
 
 
@@ -109,3 +114,10 @@ def test_a_declared_scenario_job_is_built_like_a_created_one() -> None:
         assert set(declared.to_dict()) == set(created.to_dict()) | {"fail_progress", "message"}
     finally:
         sim.close()
+
+
+def test_every_catalog_artifact_kind_has_its_stored_index() -> None:
+    """Rows name a model's (mimeType, subtype) by index: a new model's pair must be appended to the table."""
+    from ltxstudio_mock.mock_server.sim.records import _ARTIFACT_KINDS
+
+    assert {(g.mime, g.subtype) for g in CATALOG.values()} <= set(_ARTIFACT_KINDS)
