@@ -134,18 +134,25 @@ def answered(res: dict[str, Any]) -> str:
 
 
 # -- measuring ---------------------------------------------------------------
+def _request(route: str, base: str, job_path: str,
+             headers: dict[str, str]) -> tuple[str, str, dict[str, str], str | None]:
+    """(method, url, headers, body) of one benchmarked route against the API root ``base``."""
+    method, path = route.split(" ", 1)
+    url = base + (job_path if "{jobId}" in path else path)
+    hdrs = dict(headers)
+    body = None
+    if method == "POST":
+        hdrs["Content-Type"] = "application/json"
+        body = POST_BODY
+    return method, url, hdrs, body
+
+
 def _measure(base: str, job_path: str, routes: list[str], duration: float, warmup: float,
              headers: dict[str, str], connections: tuple[int, ...] = CONNECTIONS) -> dict[str, dict[str, Any]]:
     """Every (route, connections) figure for one target whose API root is ``base``."""
     out: dict[str, dict[str, Any]] = {}
     for route in routes:
-        method, path = route.split(" ", 1)
-        url = base + (job_path if "{jobId}" in path else path)
-        hdrs = dict(headers)
-        body = None
-        if method == "POST":
-            hdrs["Content-Type"] = "application/json"
-            body = POST_BODY
+        method, url, hdrs, body = _request(route, base, job_path, headers)
         if warmup:
             loadgen.run(url, method=method, headers=hdrs, body=body, connections=16, duration=warmup)
         for conns in connections:
@@ -163,13 +170,7 @@ def _measure_libraries(base: str, job_path: str, routes: list[str], duration: fl
     out: dict[str, dict[str, Any]] = {}
     for library in libraries:
         for route in routes:
-            method, path = route.split(" ", 1)
-            url = base + (job_path if "{jobId}" in path else path)
-            hdrs = dict(headers)
-            body = None
-            if method == "POST":
-                hdrs["Content-Type"] = "application/json"
-                body = POST_BODY
+            method, url, hdrs, body = _request(route, base, job_path, headers)
             res = loadgen.run_library(url, library, method=method, headers=hdrs, body=body, connections=connections,
                                       duration=duration)
             out[f"{library} {route} c{connections}"] = {"route": route, "library": library,

@@ -8,8 +8,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,14 +17,6 @@ from ltxstudio_mock.mock_server.store.redis import LockLost, RedisStore
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture
-def url(redis_url: str) -> Iterator[str]:
-    prefix = f"ltxtest:{uuid.uuid4().hex[:12]}:"
-    yield f"{redis_url}?prefix={prefix}"
-    raw = redis.Redis.from_url(redis_url)
-    for key in raw.scan_iter(match=prefix + "*"):
-        raw.delete(key)
-    raw.close()
 
 
 HOLDER = """

@@ -3,22 +3,10 @@
 from __future__ import annotations
 
 import threading
-import uuid
-from collections.abc import Iterator
 
 import pytest
 import redis
 from ltxstudio_mock.mock_server.store.redis import RedisStore, transaction
-
-
-@pytest.fixture
-def url(redis_url: str) -> Iterator[str]:
-    prefix = f"ltxmirror:{uuid.uuid4().hex[:12]}:"
-    yield f"{redis_url}?prefix={prefix}"
-    raw = redis.Redis.from_url(redis_url)
-    for key in raw.scan_iter(match=prefix + "*"):
-        raw.delete(key)
-    raw.close()
 
 
 def test_redis_mirror_catches_up_from_the_log_and_reloads_when_it_fell_behind(
