@@ -67,7 +67,7 @@ def run_in_process(n: int, speed: float) -> dict[str, Any]:
     tenant = tenant_id(DEMO_TOKEN)
     sim.accounts.set_max_jobs(tenant, DEMO_EMAIL, 1000)
     sim.ltx.patch_user(sim.now(), DEMO_EMAIL, credits=10**9)
-    credits0 = sim.ltx.get_user(DEMO_EMAIL)["credits"]
+    credits0 = sim.ltx.get_user(DEMO_EMAIL).credits
     body = {"prompt": "A serene mountain landscape at sunset"}
     blocks: list[float] = []
     cpu0 = time.process_time()
@@ -93,7 +93,7 @@ def run_in_process(n: int, speed: float) -> dict[str, Any]:
     for i in range(0, len(ids), BLOCK):  # in blocks: materialising 100k records at once would be the peak RSS
         completed += sum(1 for job in get_jobs(sim.store, ids[i:i + BLOCK])
                          if sim.jobs.status(job, now)["type"] == "completed")
-    credits1 = sim.ltx.get_user(DEMO_EMAIL)["credits"]
+    credits1 = sim.ltx.get_user(DEMO_EMAIL).credits
     ok = (completed == n and sim.store.count("asset") == n and sim.scheduler.executing(tenant, DEMO_EMAIL, now) == 0
           and credits0 - credits1 == 12 * n)
     # Per-request cost with N jobs stored: the two hot GET paths, timed in-process.

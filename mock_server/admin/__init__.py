@@ -17,6 +17,7 @@ from ltxstudio_mock.mock_server.cookies import mask_text
 from ltxstudio_mock.mock_server.errors import ApiError, not_found
 from ltxstudio_mock.mock_server.sim import Simulator, tenant_id
 from ltxstudio_mock.mock_server.sim.context import iso
+from ltxstudio_mock.mock_server.sim.ltx import LtxUser
 
 bp = Blueprint("admin", __name__)
 SPEC = Path(__file__).with_name("admin-openapi.yaml")
@@ -41,17 +42,17 @@ def clock_view(s: Simulator) -> dict[str, Any]:
     return {"now": now, "nowUTC": iso(now), "paused": st.paused, "speed": st.speed}
 
 
-def user_view(s: Simulator, user: dict[str, Any], *, cookie: bool = False, issued: bool = False) -> dict[str, Any]:
+def user_view(s: Simulator, user: LtxUser, *, cookie: bool = False, issued: bool = False) -> dict[str, Any]:
     """A fake LTX user as the control API shows it.
 
     ``cookie``: with the session cookie, its lt_token and lt_refresh_token masked as the API masks them;
     ``issued``: in clear, only in the answer that issues the session (create, ``newSession``), like an API
     key shown once. Secrets then never come back from a read (``GET``, lists, snapshots).
     """
-    out = {"email": user["email"], "name": user.get("name"), "lt_id": user["lt_id"], "credits": user["credits"],
-           "subscription": user["subscription"], "tokenExpire": user["token_expire"],
-           "refreshTokenExpire": user["refresh_expire"], "revoked": bool(user.get("revoked")),
-           "latestCreatedAtMs": user.get("latest_created_ms")}
+    out = {"email": user.email, "name": user.name, "lt_id": user.lt_id, "credits": user.credits,
+           "subscription": user.subscription, "tokenExpire": user.token_expire,
+           "refreshTokenExpire": user.refresh_expire, "revoked": bool(user.revoked),
+           "latestCreatedAtMs": user.latest_created_ms}
     if cookie or issued:
         out["cookie"] = s.ltx.cookie_of(user) if issued else mask_text(s.ltx.cookie_of(user))
     return out

@@ -13,7 +13,7 @@ def list_accounts(call: Call) -> Any:
     accounts = call.sim.accounts.all(call.tenant)
     if not accounts:
         raise not_found("Configuration not found. To create configuration use POST /accounts")
-    return {a["email"]: call.sim.accounts.view(a, call.now) for a in accounts}
+    return {a.email: call.sim.accounts.view(a, call.now) for a in accounts}
 
 
 @route("POST", "/accounts", "createAccount")

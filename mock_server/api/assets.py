@@ -12,7 +12,7 @@ from ltxstudio_mock.mock_server.errors import bad_request
 def list_assets(call: Call) -> Any:
     s, q = call.sim, call.query
     account = s.accounts.resolve(call.tenant, q.get("email"))
-    return s.assets.listing(call.tenant, account["email"], q.get("page", 1), q.get("limit", 20), q.get("filter"),
+    return s.assets.listing(call.tenant, account.email, q.get("page", 1), q.get("limit", 20), q.get("filter"),
                             call.now, call.base_url())
 
 
@@ -28,7 +28,7 @@ def upload_asset(call: Call) -> Any:
     if req.content_length is not None and len(data) < req.content_length:
         # The client went away mid-upload; granian hands the app the short body without an error.
         raise bad_request(f"Request body ended after {len(data)} of {req.content_length} bytes")
-    return call.sim.assets.upload(call.tenant, account["email"], data, req.mimetype, call.query.get("type", "image"),
+    return call.sim.assets.upload(call.tenant, account.email, data, req.mimetype, call.query.get("type", "image"),
                                   call.now, call.base_url())
 
 

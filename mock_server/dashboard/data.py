@@ -112,8 +112,8 @@ class DashboardData:
                 row: dict[str, Any] = dict(figures.capacity)
                 user = figures.user
                 if user is not None:
-                    row.update(credits=user["credits"], subscription=user["subscription"],
-                               tokenExpire=user["token_expire"], tokenExpireUTC=iso(user["token_expire"]))
+                    row.update(credits=user.credits, subscription=user.subscription,
+                               tokenExpire=user.token_expire, tokenExpireUTC=iso(user.token_expire))
                 row["sessionError"] = figures.session_error
                 rows.append(row)
             out.append({"id": tenant.id, "hint": tenant.hint, "accountCount": tenant.account_count, "accounts": rows})
@@ -123,12 +123,12 @@ class DashboardData:
         offset, limit = max(0, offset), clamp(limit, 1, MAX_LIMIT)
         items = []
         for user in self.sim.ltx.list_users(offset, limit):
-            items.append({"email": user["email"], "name": user.get("name"), "credits": user["credits"],
-                          "subscription": user["subscription"], "tokenExpire": user["token_expire"],
-                          "tokenExpireUTC": iso(user["token_expire"]), "refreshTokenExpire": user["refresh_expire"],
-                          "refreshTokenExpireUTC": iso(user["refresh_expire"]), "revoked": bool(user.get("revoked")),
+            items.append({"email": user.email, "name": user.name, "credits": user.credits,
+                          "subscription": user.subscription, "tokenExpire": user.token_expire,
+                          "tokenExpireUTC": iso(user.token_expire), "refreshTokenExpire": user.refresh_expire,
+                          "refreshTokenExpireUTC": iso(user.refresh_expire), "revoked": bool(user.revoked),
                           "sessionError": self.sim.ltx.session_error(user, self.now),
-                          "latestCreatedAtMs": user.get("latest_created_ms")})
+                          "latestCreatedAtMs": user.latest_created_ms})
         return {"total": self.sim.ltx.user_count(), "offset": offset, "limit": limit, "items": items}
 
     # -- jobs --------------------------------------------------------------

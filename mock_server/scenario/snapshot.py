@@ -33,18 +33,18 @@ def snapshot(sim: Simulator) -> dict[str, Any]:
     doc["tokens"] = list(tokens.values())
     for user in sim.ltx.list_users(0, 10**9):
         # the user's definition, not its live session secrets (a fresh session is issued on load)
-        out = {field: user[key] for field, key in USER_FIELDS.items() if key in user and field not in SECRET_FIELDS}
-        out["revoked"] = bool(user.get("revoked"))
-        doc["ltx_users"].append({"email": user["email"], **out})
+        out = {field: getattr(user, key) for field, key in USER_FIELDS.items() if field not in SECRET_FIELDS}
+        out["revoked"] = bool(user.revoked)
+        doc["ltx_users"].append({"email": user.email, **out})
     for tid, token in tokens.items():
         for account in sim.accounts.all(tid):
-            doc["accounts"].append({"token": token, "email": account["email"], "maxJobs": account["maxJobs"],
-                                    "created": account["created_ms"], "updated": account["updated_ms"],
-                                    "cookie": {k: v for k, v in account.get("cookie", {}).items()
+            doc["accounts"].append({"token": token, "email": account.email, "maxJobs": account.maxJobs,
+                                    "created": account.created_ms, "updated": account.updated_ms,
+                                    "cookie": {k: v for k, v in account.cookie.items()
                                                if k not in SECRET_FIELDS}})
-            for upload in sim.assets.uploads(tid, account["email"]):
+            for upload in sim.assets.uploads(tid, account.email):
                 data = sim.assets.blob(upload.uuid) or b""
-                doc["assets"].append({"token": token, "email": account["email"], "uuid": upload.uuid,
+                doc["assets"].append({"token": token, "email": account.email, "uuid": upload.uuid,
                                       "mimeType": upload.mimeType, "type": upload.type,
                                       "created": upload.created_ms, "base64": base64.b64encode(data).decode()})
     for job in sim.jobs.all():

@@ -11,17 +11,21 @@ from typing import Any
 from ltxstudio_mock.mock_server.errors import ApiError, bad_request, not_found
 from ltxstudio_mock.mock_server.sim.context import Context, iso
 from ltxstudio_mock.mock_server.sim.ltx import LtxStudio, parse_cookie
+from ltxstudio_mock.mock_server.sim.records import (
+    ACCOUNT,
+    DEFAULT_MAX_JOBS,
+    Account,
+    account_key,
+    get_account,
+    get_accounts,
+    put_account,
+)
 
-ACCOUNT = "account"
+__all__ = ["ACCOUNT", "DEFAULT_MAX_JOBS", "Account", "Accounts", "account_key", "accounts_index"]
 SECURED = "…secured…"
 # The LTX Studio session cookies useapi.net keeps. A browser's Cookie header also carries others
 # (optimizelyEndUserId, x-country-code, ...); both documented account views show only these three.
 LTX_COOKIES = ("lt_id", "lt_token", "lt_refresh_token")
-DEFAULT_MAX_JOBS = 20
-
-
-def account_key(tenant: str, email: str) -> str:
-    return f"{tenant}\x1f{email}"
 
 
 def accounts_index(tenant: str) -> str:
@@ -41,33 +45,30 @@ class Accounts:
         store = self.ctx.store
         with store.atomic():
             user = self.ltx.resolve_cookie(now, fields)
-            if not user["subscription"]:
+            if not user.subscription:
                 raise ApiError(402, "Subscription required")
-            key = account_key(tenant, user["email"])
-            account = store.get(ACCOUNT, key) or {"tenant": tenant, "email": user["email"], "created_ms": now,
-                                                    "maxJobs": DEFAULT_MAX_JOBS}
+            account = get_account(store, tenant, user.email) or Account.configure(tenant, user.email, now, now)
             if max_jobs is not None:
-                account["maxJobs"] = int(max_jobs)
+                account.maxJobs = int(max_jobs)
             # Keep the LTX Studio session only (lt_token is the refreshed one); other browser cookies are dropped.
-            account["cookie"] = {"lt_id": user["lt_id"], "lt_token": user["lt_token"],
-                                 "lt_refresh_token": user["lt_refresh_token"]}
-            account["updated_ms"] = now
-            store.put(ACCOUNT, key, account)
-            store.index_add(accounts_index(tenant), user["email"], account["created_ms"])
-            store.index_add(f"account-tenants:{user['email']}", tenant, account["created_ms"])
+            account.cookie = {"lt_id": user.lt_id, "lt_token": user.lt_token,
+                              "lt_refresh_token": user.lt_refresh_token}
+            account.updated_ms = now
+            put_account(store, account)
+            store.index_add(accounts_index(tenant), user.email, account.created_ms)
+            store.index_add(f"account-tenants:{user.email}", tenant, account.created_ms)
             return self.view(account, now)
 
-    def get(self, tenant: str, email: str) -> dict[str, Any] | None:
-        return self.ctx.store.get(ACCOUNT, account_key(tenant, email))
+    def get(self, tenant: str, email: str) -> Account | None:
+        return get_account(self.ctx.store, tenant, email)
 
     def emails(self, tenant: str) -> list[str]:
         return self.ctx.store.index_range(accounts_index(tenant))
 
-    def all(self, tenant: str) -> list[dict[str, Any]]:
-        keys = [account_key(tenant, e) for e in self.emails(tenant)]
-        return [a for a in self.ctx.store.get_many(ACCOUNT, keys) if a]
+    def all(self, tenant: str) -> list[Account]:
+        return get_accounts(self.ctx.store, tenant, self.emails(tenant))
 
-    def require(self, tenant: str, email: str) -> dict[str, Any]:
+    def require(self, tenant: str, email: str) -> Account:
         account = self.get(tenant, email)
         if account is None:
             raise not_found(f"Account configuration not found for {email}")
@@ -81,27 +82,27 @@ class Accounts:
             store.index_remove(accounts_index(tenant), email)
             store.index_remove(f"account-tenants:{email}", tenant)
 
-    def restore(self, account: dict[str, Any]) -> None:
+    def restore(self, account: Account) -> None:
         """Write a configuration back exactly as given (scenarios, snapshots), without asking LTX Studio."""
         store = self.ctx.store
-        tenant, email = account["tenant"], account["email"]
+        tenant, email = account.tenant, account.email
         with store.atomic():
-            store.put(ACCOUNT, account_key(tenant, email), account)
-            store.index_add(accounts_index(tenant), email, account["created_ms"])
-            store.index_add(f"account-tenants:{email}", tenant, account["created_ms"])
+            put_account(store, account)
+            store.index_add(accounts_index(tenant), email, account.created_ms)
+            store.index_add(f"account-tenants:{email}", tenant, account.created_ms)
 
     def tenants_of(self, email: str) -> list[str]:
         """Every tenant that has configured this LTX Studio user."""
         return self.ctx.store.index_range(f"account-tenants:{email}")
 
-    def set_max_jobs(self, tenant: str, email: str, max_jobs: int) -> dict[str, Any]:
+    def set_max_jobs(self, tenant: str, email: str, max_jobs: int) -> Account:
         with self.ctx.store.atomic():
             account = self.require(tenant, email)
-            account["maxJobs"] = int(max_jobs)
-            self.ctx.store.put(ACCOUNT, account_key(tenant, email), account)
+            account.maxJobs = int(max_jobs)
+            put_account(self.ctx.store, account)
             return account
 
-    def resolve(self, tenant: str, email: str | None) -> dict[str, Any]:
+    def resolve(self, tenant: str, email: str | None) -> Account:
         """The account a request acts on: ``email`` optional with one account, required with several."""
         if email:
             account = self.get(tenant, email)
@@ -116,26 +117,26 @@ class Accounts:
         return self.require(tenant, emails[0])
 
     # -- views -------------------------------------------------------------
-    def view(self, account: dict[str, Any], now: int, *, with_balance: bool = False) -> dict[str, Any]:
+    def view(self, account: Account, now: int, *, with_balance: bool = False) -> dict[str, Any]:
         """The documented account model, secrets masked."""
-        user = self.ltx.get_user(account["email"])
-        stored = account.get("cookie", {})  # restored configurations may still carry other cookies: not shown
+        user = self.ltx.get_user(account.email)
+        stored = account.cookie  # restored configurations may still carry other cookies: not shown
         cookie = {k: (stored[k] if k == "lt_id" else SECURED) for k in LTX_COOKIES if k in stored}
         out: dict[str, Any] = {
-            "email": account["email"],
+            "email": account.email,
             "cookie": cookie,
-            "maxJobs": account["maxJobs"],
-            "updated": account["updated_ms"],
-            "updatedUTC": iso(account["updated_ms"]),
+            "maxJobs": account.maxJobs,
+            "updated": account.updated_ms,
+            "updatedUTC": iso(account.updated_ms),
         }
         if user is not None:
-            out.update(tokenExpire=user["token_expire"], tokenExpireUTC=iso(user["token_expire"]),
-                       refreshTokenExpire=user["refresh_expire"], refreshTokenExpireUTC=iso(user["refresh_expire"]))
+            out.update(tokenExpire=user.token_expire, tokenExpireUTC=iso(user.token_expire),
+                       refreshTokenExpire=user.refresh_expire, refreshTokenExpireUTC=iso(user.refresh_expire))
         error = self.ltx.session_error(user, now)
         if error:
             out["error"] = error
         if with_balance and user is not None:
-            out["balance"] = {"LTXStudio_token": user["credits"]}
-            if user.get("latest_created_ms"):
-                out["latestCreatedAtMs"] = {"LTXStudio_token": user["latest_created_ms"]}
+            out["balance"] = {"LTXStudio_token": user.credits}
+            if user.latest_created_ms:
+                out["latestCreatedAtMs"] = {"LTXStudio_token": user.latest_created_ms}
         return out

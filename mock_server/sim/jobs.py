@@ -125,13 +125,13 @@ class Jobs:
             now = max(now, ctx.clock.now_ms())
             email, source = self._bound_email(tenant, operation, body, now)
             account, user = self.scheduler.choose(tenant, email, body.get("maxJobs"), now)
-            self.ltx.charge(account["email"], gen.credits, now, user)
+            self.ltx.charge(account.email, gen.credits, now, user)
             outcome = self._next_outcome(operation, model)
             job_uuid = ctx.uuid()  # drawn before the jitter: a --seed run mints the same ids as before
             seconds = run_seconds(gen, operation, video_seconds(operation, model, body), ctx.random() * 2 - 1,
                                   store.get_meta(TIMING_META))
             job = Job.admit(job_uuid=job_uuid, generation_id=f"gen_{ctx.token_hex(12)}", tenant=tenant,
-                            email=account["email"], operation=operation, gen=gen,
+                            email=account.email, operation=operation, gen=gen,
                             params={k: v for k, v in body.items() if k not in ("replyUrl", "replyRef")},
                             source=source, start_ms=now, total_ms=int(seconds * 1000), artifact_uuid=ctx.uuid(),
                             max_jobs=body.get("maxJobs"), reply_url=body.get("replyUrl"),

@@ -14,12 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ltxstudio_mock.mock_server.sim.accounts import ACCOUNT, account_key, accounts_index
+from ltxstudio_mock.mock_server.sim.accounts import accounts_index
 from ltxstudio_mock.mock_server.sim.context import Context
 from ltxstudio_mock.mock_server.sim.deliveries import DUE, LOG
 from ltxstudio_mock.mock_server.sim.journal import Journal, RequestRing
-from ltxstudio_mock.mock_server.sim.ltx import USER, LtxStudio
-from ltxstudio_mock.mock_server.sim.records import Job, get_job, get_jobs
+from ltxstudio_mock.mock_server.sim.ltx import LtxStudio
+from ltxstudio_mock.mock_server.sim.records import Account, Job, LtxUser, get_accounts, get_job, get_jobs
 from ltxstudio_mock.mock_server.sim.scheduler import Scheduler, running_index
 
 TENANT = "tenant"
@@ -32,8 +32,8 @@ LTX_USERS = "ltxusers"
 class AccountFigures:
     """One configured account: its record, its LTX user (None if gone), and its capacity row."""
 
-    account: dict[str, Any]
-    user: dict[str, Any] | None
+    account: Account
+    user: LtxUser | None
     capacity: dict[str, Any]  # Scheduler.capacity: email, maxJobs, executing, available
     session_error: str | None  # why a job on it would be refused now (LtxStudio.session_error), or None
 
@@ -79,11 +79,11 @@ class Overview:
         for tid in store.index_range(TENANTS, 0, limit):
             record = store.get(TENANT, tid) or {"id": tid}
             emails = store.index_range(accounts_index(tid), 0, account_limit)
-            records = store.get_many(ACCOUNT, [account_key(tid, e) for e in emails])
-            users = store.get_many(USER, emails)
+            records = get_accounts(store, tid, emails)
+            users = self.ltx.users([a.email for a in records])
             rows = [AccountFigures(account, user, self.scheduler.capacity(tid, account, now),
                                    self.ltx.session_error(user, now))
-                    for account, user in zip(records, users, strict=True) if account is not None]
+                    for account, user in zip(records, users, strict=True)]
             out.append(TenantAccounts(tid, record.get("hint", ""), store.index_count(accounts_index(tid)), rows))
         return out
 

@@ -1,8 +1,9 @@
-"""The typed records the rules keep: ``Job`` and ``Asset`` (with the ``Render`` an artifact keeps of its job).
+"""The typed records the rules keep: ``Job`` and ``Asset`` (with the ``Render`` an artifact keeps of its job),
+``Account`` (a useapi.net account configuration) and ``LtxUser`` (a user of the simulated LTX Studio).
 
 Each record has one constructor used by the rules and by the scenario loader alike (``Job.admit`` with
-``plan_end``; ``Asset.upload`` / ``Asset.artifact``), pure functions for what is derived from it and an
-instant (``progress``, ``done_by``, ``ends_at``), and two serialised forms:
+``plan_end``; ``Asset.upload`` / ``Asset.artifact``; ``Account.configure``; ``LtxUser.new``), pure functions
+for what is derived from it and an instant (``progress``, ``done_by``, ``ends_at``), and two serialised forms:
 
 * ``to_row()`` / ``from_row(key, row)``: what the stores keep. A list of the values in field order, without
   the key it is stored under and without trailing defaults: no field names in every stored record, so a
@@ -26,6 +27,9 @@ from ltxstudio_mock.mock_server.store.base import Store
 
 JOB = "job"
 ASSET = "asset"
+ACCOUNT = "account"
+USER = "ltxuser"
+DEFAULT_MAX_JOBS = 20
 DEFAULT_FAILURE = "Generation failed at LTX Studio"
 UPLOADS_FOLDER = "artifacts/user-uploads"
 WEBHOOK_KEYS = ("copies", "delay_s", "fail_first")
@@ -369,3 +373,151 @@ def get_assets(store: Store, uuids: list[str]) -> list[Asset]:
 
 def put_asset(store: Store, asset: Asset) -> None:
     store.put(ASSET, asset.uuid, asset.to_row())
+
+
+@dataclass(slots=True)
+class Account:
+    """A useapi.net account configuration: one per (API token's tenant, LTX Studio email).
+
+    ``cookie`` keeps the LTX Studio session (lt_id, lt_token, lt_refresh_token): secrets, never shown
+    (``Accounts.view`` masks them). Stored under ``account_key(tenant, email)``, so a row holds neither.
+    """
+
+    tenant: str
+    email: str
+    created_ms: int
+    updated_ms: int
+    maxJobs: int = DEFAULT_MAX_JOBS  # the public record's key
+    cookie: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def configure(cls, tenant: str, email: str, created_ms: int, updated_ms: int, *, max_jobs: int | None = None,
+                  cookie: dict[str, str] | None = None) -> Account:
+        """The one constructor (POST /accounts, a scenario's declared account)."""
+        return cls(tenant, email, int(created_ms), int(updated_ms),
+                   DEFAULT_MAX_JOBS if max_jobs is None else int(max_jobs), dict(cookie or {}))
+
+    @property
+    def key(self) -> str:
+        return account_key(self.tenant, self.email)
+
+    def to_row(self) -> list[Any]:
+        """``[created_ms, updated_ms, maxJobs, cookie]``: tenant and email are in the key."""
+        return [self.created_ms, self.updated_ms, self.maxJobs, self.cookie]
+
+    @classmethod
+    def from_row(cls, key: str, row: list[Any] | dict[str, Any]) -> Account:
+        if type(row) is dict:  # a record written before rows (a --state file of an older version)
+            return cls.from_dict(row)
+        tenant, _, email = key.partition(_KEY_SEP)
+        return cls(tenant, email, *row)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The keys the dict records had."""
+        return {"tenant": self.tenant, "email": self.email, "created_ms": self.created_ms,
+                "updated_ms": self.updated_ms, "maxJobs": self.maxJobs, "cookie": dict(self.cookie)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Account:
+        return cls(d["tenant"], d["email"], d["created_ms"], d.get("updated_ms", d["created_ms"]),
+                   d.get("maxJobs", DEFAULT_MAX_JOBS), dict(d.get("cookie") or {}))
+
+
+_KEY_SEP = "\x1f"
+
+
+def account_key(tenant: str, email: str) -> str:
+    return f"{tenant}{_KEY_SEP}{email}"
+
+
+@dataclass(slots=True)
+class LtxUser:
+    """A user of the simulated LTX Studio: a session (``lt_id``, an expiring JWT-shaped ``lt_token``, an
+    ``lt_refresh_token``), a subscription flag and a credit balance. The tokens are secrets: the views show
+    them masked, or in clear only in the answer that issues them. Stored under its email.
+    """
+
+    email: str
+    name: str | None
+    lt_id: str
+    credits: int
+    subscription: bool
+    created_ms: int
+    lt_token: str = ""  # "" until a session is issued
+    lt_refresh_token: str = ""
+    token_expire: int = 0
+    refresh_expire: int = 0
+    latest_created_ms: int | None = None  # the last generation it paid for
+    revoked: bool = False  # the session was ended upstream (PATCH tokenExpired)
+
+    @classmethod
+    def new(cls, email: str, name: str | None, lt_id: str, credits: int, subscription: bool,
+            created_ms: int) -> LtxUser:
+        """The one constructor (``LtxStudio.create_user``, which a scenario's declared user goes through too);
+        the session comes from ``LtxStudio``, which signs it."""
+        return cls(email, name, lt_id, int(credits), bool(subscription), created_ms)
+
+    def to_row(self) -> list[Any]:
+        """The values after ``email`` in field order, without trailing defaults."""
+        row = list(_USER_VALUES(self))
+        n = len(row)
+        while n > _USER_REQUIRED and row[n - 1] == _USER_DEFAULTS[n - 1]:
+            n -= 1
+        return row[:n]
+
+    @classmethod
+    def from_row(cls, key: str, row: list[Any] | dict[str, Any]) -> LtxUser:
+        if type(row) is dict:  # a record written before rows (a --state file of an older version)
+            return cls.from_dict({**row, "email": key})
+        return cls(key, *row)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The keys the dict records had (secrets included: a record, not a view)."""
+        return {f: getattr(self, f) for f in _USER_FIELDS}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LtxUser:
+        """A dict record; keys it lacks (older versions) take their defaults, unknown keys are ignored."""
+        values = {f: d[f] for f in _USER_FIELDS if f in d and (d[f] is not None or f in _USER_NULLABLE)}
+        values.setdefault("name", None)
+        values["revoked"] = bool(values.get("revoked"))
+        return cls(**values)
+
+
+_USER_FIELDS = tuple(f.name for f in fields(LtxUser))
+_USER_VALUES = attrgetter(*_USER_FIELDS[1:])
+_USER_NULLABLE = ("name", "latest_created_ms")
+_USER_REQUIRED = 5  # name .. created_ms
+_USER_DEFAULTS = (None,) * _USER_REQUIRED + ("", "", 0, 0, None, False)
+
+
+def get_account(store: Store, tenant: str, email: str) -> Account | None:
+    key = account_key(tenant, email)
+    row = store.get(ACCOUNT, key)
+    return None if row is None else Account.from_row(key, row)
+
+
+def get_accounts(store: Store, tenant: str, emails: list[str]) -> list[Account]:
+    """The stored ones of these accounts, in order (one round trip)."""
+    keys = [account_key(tenant, e) for e in emails]
+    return [Account.from_row(k, row) for k, row in zip(keys, store.get_many(ACCOUNT, keys), strict=True)
+            if row is not None]
+
+
+def put_account(store: Store, account: Account) -> None:
+    store.put(ACCOUNT, account.key, account.to_row())
+
+
+def get_user(store: Store, email: str) -> LtxUser | None:
+    row = store.get(USER, email)
+    return None if row is None else LtxUser.from_row(email, row)
+
+
+def get_users(store: Store, emails: list[str]) -> list[LtxUser | None]:
+    """Users for ``emails`` in order, None where missing (one round trip)."""
+    return [None if row is None else LtxUser.from_row(k, row)
+            for k, row in zip(emails, store.get_many(USER, emails), strict=True)]
+
+
+def put_user(store: Store, user: LtxUser) -> None:
+    store.put(USER, user.email, user.to_row())

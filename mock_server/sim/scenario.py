@@ -19,10 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from ltxstudio_mock.mock_server.cookies import SECRET_FIELDS, parse_cookie
 from ltxstudio_mock.mock_server.errors import ApiError
-from ltxstudio_mock.mock_server.sim.accounts import DEFAULT_MAX_JOBS
 from ltxstudio_mock.mock_server.sim.catalog import CATALOG, run_seconds
 from ltxstudio_mock.mock_server.sim.jobs import DEFAULT_MODEL, video_seconds
-from ltxstudio_mock.mock_server.sim.records import WEBHOOK_KEYS, Asset, Job
+from ltxstudio_mock.mock_server.sim.records import WEBHOOK_KEYS, Account, Asset, Job
 
 if TYPE_CHECKING:
     from ltxstudio_mock.mock_server.sim import Simulator
@@ -79,7 +78,7 @@ class _Loader:
 
     def account_email(self, tenant: str, item: dict[str, Any], path: list[Any]) -> str:
         try:
-            return str(self.sim.accounts.resolve(tenant, item.get("email"))["email"])
+            return self.sim.accounts.resolve(tenant, item.get("email")).email
         except ApiError as exc:
             raise self.fail([*path, "email"], f"{exc.message}: declare the account under accounts:") from None
 
@@ -114,14 +113,14 @@ class _Loader:
                 now, email=email, credits=spec.get("credits"), subscription=spec.get("subscription", True))
             for field, key in USER_FIELDS.items():
                 if field in spec:
-                    user[key] = spec[field]
+                    setattr(user, key, spec[field])
             if "lt_token" not in spec:
                 # Snapshots carry no live session secrets: a fresh session, valid as long as the written one.
                 sim.ltx.reissue_tokens(user, now)
             sim.ltx.restore(user)
             if spec.get("tokenExpired"):
                 sim.ltx.patch_user(now, email, token_expired=True)
-            elif spec.get("tokenExpired") is False and user.get("revoked"):
+            elif spec.get("tokenExpired") is False and user.revoked:
                 sim.ltx.patch_user(now, email, new_session=True)
 
     def accounts(self) -> None:
@@ -133,14 +132,11 @@ class _Loader:
             if user is None:
                 raise self.fail([*path, "email"], f"no LTX Studio user {spec['email']}: declare it under ltx_users:")
             now = self.now()
-            old = sim.accounts.get(tenant, spec["email"]) or {}
-            sim.accounts.restore({
-                "tenant": tenant, "email": user["email"],
-                "created_ms": spec.get("created", old.get("created_ms", now)),
-                "updated_ms": spec.get("updated", now),
-                "maxJobs": spec.get("maxJobs", old.get("maxJobs", DEFAULT_MAX_JOBS)),
-                "cookie": _account_cookie(spec.get("cookie"), parse_cookie(sim.ltx.cookie_of(user))),
-            })
+            old = sim.accounts.get(tenant, spec["email"])
+            sim.accounts.restore(Account.configure(
+                tenant, user.email, spec.get("created", old.created_ms if old else now), spec.get("updated", now),
+                max_jobs=spec.get("maxJobs", old.maxJobs if old else None),
+                cookie=_account_cookie(spec.get("cookie"), parse_cookie(sim.ltx.cookie_of(user)))))
 
     def assets(self) -> None:
         sim = self.sim

@@ -17,7 +17,7 @@ from ltxstudio_mock.mock_server.sim.accounts import Accounts
 from ltxstudio_mock.mock_server.sim.context import Context, iso, mmss
 from ltxstudio_mock.mock_server.sim.ids import require_job_id
 from ltxstudio_mock.mock_server.sim.ltx import LtxStudio
-from ltxstudio_mock.mock_server.sim.records import JOB, Job, get_job, get_jobs, put_job
+from ltxstudio_mock.mock_server.sim.records import JOB, Account, Job, LtxUser, get_job, get_jobs, put_job
 
 __all__ = ["JOB", "Scheduler", "running_index"]
 INFINITY = math.inf  # the end of a stalled job
@@ -49,7 +49,7 @@ class Scheduler:
         """
         return [j for j in get_jobs(self.ctx.store, self.running_ids(tenant, email, now)) if j.start_ms <= now]
 
-    def capacity(self, tenant: str, account: dict[str, Any], now: int,
+    def capacity(self, tenant: str, account: Account, now: int,
                  running: list[Job] | None = None) -> dict[str, Any]:
         """One account's row of GET /scheduler/available (and of the dashboard: one source of the figures).
 
@@ -61,12 +61,12 @@ class Scheduler:
         dashboard: a cost that does not grow with the number of jobs). The two differ only by a job
         another process admitted after ``now``.
         """
-        executing = len(running) if running is not None else self.executing(tenant, account["email"], now)
-        return {"email": account["email"], "maxJobs": account["maxJobs"], "executing": executing,
-                "available": max(0, account["maxJobs"] - executing)}
+        executing = len(running) if running is not None else self.executing(tenant, account.email, now)
+        return {"email": account.email, "maxJobs": account.maxJobs, "executing": executing,
+                "available": max(0, account.maxJobs - executing)}
 
     def choose(self, tenant: str, email: str | None, override: int | None,
-               now: int) -> tuple[dict[str, Any], dict[str, Any]]:
+               now: int) -> tuple[Account, LtxUser]:
         """The account a new job runs on, and its LTX user (call inside ``store.atomic()``).
 
         With ``email``, that account or an error; without, a random account that has a free
@@ -82,19 +82,19 @@ class Scheduler:
             candidates = self.accounts.all(tenant)
             if not candidates:
                 raise bad_request("No LTX Studio account configured, use POST /accounts first")
-        users = {a["email"]: self.ltx.get_user(a["email"]) for a in candidates}
-        usable = [a for a in candidates if not self.ltx.session_error(users[a["email"]], now)]
+        users = {a.email: self.ltx.get_user(a.email) for a in candidates}
+        usable = [a for a in candidates if not self.ltx.session_error(users[a.email], now)]
         if not usable:
-            raise bad_request(self.ltx.session_error(self.ltx.get_user(candidates[0]["email"]), now)
+            raise bad_request(self.ltx.session_error(self.ltx.get_user(candidates[0].email), now)
                               or "No usable LTX Studio account")
-        free = [a for a in usable if self.executing(tenant, a["email"], now) < (override or a["maxJobs"])]
+        free = [a for a in usable if self.executing(tenant, a.email, now) < (override or a.maxJobs)]
         if not free:
-            detail = ", ".join(f"{a['email']} {self.executing(tenant, a['email'], now)}/{override or a['maxJobs']}"
+            detail = ", ".join(f"{a.email} {self.executing(tenant, a.email, now)}/{override or a.maxJobs}"
                                for a in usable)
             raise ApiError(429, f"All LTX Studio accounts are at maximum capacity (maxJobs): {detail}; "
                                 "retry after a running job completes")
         chosen = free[0] if len(free) == 1 else free[int(self.ctx.random() * len(free))]
-        user = users[chosen["email"]]
+        user = users[chosen.email]
         assert user is not None  # usable: its session works
         return chosen, user
 
@@ -127,7 +127,7 @@ class Scheduler:
         available: list[dict[str, Any]] = []
         executing: list[dict[str, Any]] = []
         for account in self.accounts.all(tenant):
-            running = self.started(tenant, account["email"], now)
+            running = self.started(tenant, account.email, now)
             available.append(self.capacity(tenant, account, now, running))
             executing.extend(self._entry(j, now) for j in running)
         executing.sort(key=lambda e: e["started"])

@@ -309,5 +309,5 @@ def test_dashboard_browser_requests_and_webhooks(page: Any, ltx_mock: Any, api: 
     # no secret anywhere in what the browser got
     html = page.content()
     user = ltx_mock.simulator.ltx.get_user(DEMO_EMAIL)
-    for secret in (ltx_mock.token, user["lt_token"], user["lt_refresh_token"]):
+    for secret in (ltx_mock.token, user.lt_token, user.lt_refresh_token):
         assert secret not in html

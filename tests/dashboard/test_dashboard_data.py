@@ -180,7 +180,7 @@ def test_dashboard_never_shows_a_secret(ltx_mock: Any, api: Api) -> None:
         secrets.add(next(p.split("=", 1)[1] for p in cookie.split("; ") if p.startswith(name + "=")))
     for email in ("secret@example.com", DEMO_EMAIL):
         record = ltx_mock.simulator.ltx.get_user(email)
-        secrets.update({record["lt_token"], record["lt_refresh_token"]})
+        secrets.update({record.lt_token, record.lt_refresh_token})
 
     pages = [requests.get(f"{ltx_mock.url}/__admin/dashboard", timeout=10).text]
     d = api.dashboard()

@@ -32,7 +32,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     server, app = start_simulator(tokens=[UPSTREAM_TOKEN], seed=5)
     sim = app.extensions["ltx_sim"]
     user = sim.ltx.get_user(DEMO_EMAIL)
-    secrets = [UPSTREAM_TOKEN, user["lt_token"], user["lt_refresh_token"]]
+    secrets = [UPSTREAM_TOKEN, user.lt_token, user.lt_refresh_token]
     path = tmp_path_factory.mktemp("record") / "recorded.yaml"
     up = {"Authorization": f"Bearer {UPSTREAM_TOKEN}"}
     png = render_image("recorded upload", "1:1")

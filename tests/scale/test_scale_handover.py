@@ -47,10 +47,10 @@ def test_scale_refund_claimed_by_a_killed_process_is_applied_once_by_another(red
     url = _url(redis_url)
     sim = Simulator(SimConfig(store_url=url, tokens=[TOKEN], paused=True, background=False))
     try:
-        start = sim.ltx.get_user(DEMO_EMAIL)["credits"]
+        start = sim.ltx.get_user(DEMO_EMAIL).credits
         sim.jobs.queue_outcome({"outcome": "failed", "progress": 40})
         job = sim.jobs.create(tenant_id(TOKEN), "images/create", {"prompt": "a refund"}, sim.now())
-        assert sim.ltx.get_user(DEMO_EMAIL)["credits"] == start - job.credits
+        assert sim.ltx.get_user(DEMO_EMAIL).credits == start - job.credits
         sim.clock.set(advance_s=60)  # the job has failed: its refund is due
         proc = subprocess.Popen([sys.executable, "-c", DIES_APPLYING, url, TOKEN], cwd=ROOT,
                                 stdout=subprocess.PIPE, text=True)
@@ -61,10 +61,10 @@ def test_scale_refund_claimed_by_a_killed_process_is_applied_once_by_another(red
         finally:
             proc.kill()
             proc.stdout.close()
-        assert sim.ltx.get_user(DEMO_EMAIL)["credits"] == start - job.credits  # the dead block wrote nothing
+        assert sim.ltx.get_user(DEMO_EMAIL).credits == start - job.credits  # the dead block wrote nothing
         assert sim.settle(sim.now()) == 1  # still due: this process applies it (after the lock's TTL)
         assert sim.settle(sim.now()) == 0
-        assert sim.ltx.get_user(DEMO_EMAIL)["credits"] == start  # refunded exactly once
+        assert sim.ltx.get_user(DEMO_EMAIL).credits == start  # refunded exactly once
         assert sim.jobs.status(sim.jobs.find(job.jobId), sim.now())["type"] == "failed"
     finally:
         sim.store.clear()

@@ -119,7 +119,7 @@ def _everything_shown(url: str, admin: AdminClient) -> dict[str, str]:
 def _live_secrets(app_sim: Any) -> list[str]:
     out = []
     for user in app_sim.ltx.list_users(0, 1000):
-        out += [user["lt_token"], user["lt_refresh_token"]]
+        out += [user.lt_token, user.lt_refresh_token]
     return out
 
 
@@ -218,8 +218,8 @@ def test_security_snapshot_carries_definitions_not_live_tokens(ltx_mock: Any) ->
     assert parse_cookie(fresh)["lt_token"] not in live
     assert requests.post(ltx_mock.base_url + "/accounts", json={"cookie": fresh}, headers=ltx_mock.headers,
                          timeout=10).status_code == 200
-    reloaded = {u["email"]: u for u in ltx_mock.simulator.ltx.list_users(0, 100)}
-    assert reloaded["demo@example.com"]["token_expire"] == \
+    reloaded = {u.email: u for u in ltx_mock.simulator.ltx.list_users(0, 100)}
+    assert reloaded["demo@example.com"].token_expire == \
         next(u for u in snap["ltx_users"] if u["email"] == "demo@example.com")["tokenExpire"]
     assert admin.snapshot() == snap  # loads back to the same definitions
 
