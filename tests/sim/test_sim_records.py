@@ -14,7 +14,7 @@ import pytest
 from ltxstudio_mock.mock_server.config import SimConfig
 from ltxstudio_mock.mock_server.sim import Simulator, tenant_id
 from ltxstudio_mock.mock_server.sim.catalog import CATALOG
-from ltxstudio_mock.mock_server.sim.records import Asset, Job, Render, phase
+from ltxstudio_mock.mock_server.sim.records import Account, Asset, Job, LtxUser, Render, account_key, phase
 
 EMAIL = "demo@example.com"
 UUID = "7a34b821-9fd0-405e-921b-4abc6f7839e7"
@@ -121,3 +121,75 @@ def test_every_catalog_artifact_kind_has_its_stored_index() -> None:
     from ltxstudio_mock.mock_server.sim.records import _ARTIFACT_KINDS
 
     assert {(g.mime, g.subtype) for g in CATALOG.values()} <= set(_ARTIFACT_KINDS)
+
+
+def _user(**changes: Any) -> LtxUser:
+    user = LtxUser.new(EMAIL, "Demo User", "AbCdEfGhIjKlMnOpQrStU", 500, True, 1_700_000_000_000)
+    return dataclasses.replace(user, lt_token="h.p.s", lt_refresh_token="r" * 32, token_expire=1_702_592_000_000,
+                               refresh_expire=1_707_776_000_000, **changes)
+
+
+@pytest.mark.parametrize("changes", [{}, {"latest_created_ms": 1_700_000_100_000}, {"revoked": True, "name": None},
+                                     {"credits": 0, "subscription": False}])
+def test_an_ltx_user_round_trips_through_its_row_and_its_dict(changes: dict[str, Any]) -> None:
+    user = _user(**changes)
+    row = user.to_row()
+    assert EMAIL not in row  # the key says it
+    assert LtxUser.from_row(EMAIL, marshal.loads(marshal.dumps(row))) == user  # the memory store
+    assert LtxUser.from_row(EMAIL, json.loads(json.dumps(row))) == user  # SQLite, Redis
+    assert LtxUser.from_dict(user.to_dict()) == user
+    if not changes:
+        assert len(row) == 9  # latest_created_ms None and revoked False are left off
+
+
+@pytest.mark.parametrize("changes", [{}, {"maxJobs": 1, "cookie": {"lt_id": "x", "optimizelyEndUserId": "o"}}])
+def test_an_account_round_trips_through_its_row_and_its_dict(changes: dict[str, Any]) -> None:
+    account = dataclasses.replace(Account.configure("t_1", EMAIL, 5, 9, cookie={"lt_id": "x", "lt_token": "t"}),
+                                  **changes)
+    key = account_key("t_1", EMAIL)
+    row = account.to_row()
+    assert "t_1" not in row and EMAIL not in row
+    assert Account.from_row(key, marshal.loads(marshal.dumps(row))) == account
+    assert Account.from_row(key, json.loads(json.dumps(row))) == account
+    assert Account.from_dict(account.to_dict()) == account
+
+
+def test_account_and_user_dicts_of_an_older_version_still_load() -> None:
+    old_account = {"tenant": "t_1", "email": EMAIL, "created_ms": 5, "updated_ms": 9, "maxJobs": 3,
+                   "cookie": {"lt_id": "x", "lt_token": "t", "lt_refresh_token": "r"}}
+    account = Account.from_row(account_key("t_1", EMAIL), old_account)
+    assert account == Account.configure("t_1", EMAIL, 5, 9, max_jobs=3, cookie=old_account["cookie"])
+    assert account.to_dict() == old_account
+    # a user written before "revoked" existed, its latest generation never set
+    old_user = {k: v for k, v in _user().to_dict().items() if k not in ("revoked", "email")}
+    old_user["latest_created_ms"] = None
+    assert LtxUser.from_row(EMAIL, old_user) == _user()
+
+
+def test_declared_users_and_accounts_are_built_by_the_rules_constructors(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One constructor each: a scenario's user and account go through ``LtxUser.new`` / ``Account.configure``,
+    as POST /__admin/ltx-users and POST /accounts do, and come back as typed records."""
+    built: list[str] = []
+    for cls, name in ((Account, "configure"), (LtxUser, "new")):
+        original = getattr(cls, name)
+        monkeypatch.setattr(cls, name, classmethod(
+            lambda c, *a, _o=original, _n=name, **k: built.append(_n) or _o(*a, **k)))
+    sim = Simulator(SimConfig(paused=True, background=False, seed=5))
+    built.clear()  # the start-up demo account
+    try:
+        from ltxstudio_mock.mock_server.scenario import apply, parse
+
+        apply(sim, parse("version: 1\ntokens: [demo-token]\nltx_users:\n  - {email: erin@example.com, credits: 7}\n"
+                         "accounts:\n  - {email: erin@example.com, maxJobs: 2}\n"), demo=False)
+        assert built == ["new", "configure"]
+        tid = tenant_id("demo-token")
+        account = sim.accounts.get(tid, "erin@example.com")
+        user = sim.ltx.get_user("erin@example.com")
+        assert isinstance(account, Account) and isinstance(user, LtxUser)
+        assert (account.maxJobs, user.credits) == (2, 7)
+        assert account.cookie["lt_token"] == user.lt_token  # the live session, as POST /accounts keeps it
+        sim.accounts.upsert(tid, sim.ltx.cookie_of(user), None, sim.now())
+        assert built == ["new", "configure"]  # an existing configuration is updated, not built again
+        assert sim.accounts.require(tid, "erin@example.com").maxJobs == 2
+    finally:
+        sim.close()
