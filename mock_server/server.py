@@ -35,9 +35,11 @@ port first); and around it:
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import errno
+import io
 import json
 import logging
 import os
@@ -55,6 +57,8 @@ from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler, make_server
 
 CONFIG_ENV = "LTX_MOCK_CONFIG"
 WORKERS_ENV = "LTX_MOCK_WORKERS"
+RUNNING_ENV = "LTX_MOCK_RUNNING"  # granian: how many requests its worker lets run Python at once (0: no limit)
+GRANIAN_RUNNING = 2  # measured: POST /images/create c16 p99 30-39 -> 11-14 ms at load 6-9 (docs/performance.md)
 SERVERS = ("granian", "waitress", "werkzeug")
 ADMISSION_WAIT_S = 3.0  # a request not admitted within this gets 503 + Retry-After (clients time out at >= 5 s)
 IDLE_TIMEOUT_S = 30  # a connection with no request and no bytes for this long is closed
@@ -117,15 +121,26 @@ class Admission:
 
     The slot is held until the response iterable is closed (the server has sent the body).
     ``environ["ltx.admission"]`` lets a view hand its slot back while it only sleeps (pollForResult).
+    Waiting requests are admitted first come, first served (:class:`FifoGate`).
+
+    ``buffered=False`` is for a server that hands the app a request before its body has arrived (granian):
+    a body of at most ``prefetch`` bytes is read *before* the request queues for a slot (a client dripping its
+    body then holds no slot), a larger or chunked body's request runs without a slot (as every request did
+    before), and a list answer gives its slot back as soon as the app returns it (the server only writes it).
     """
 
-    def __init__(self, app: Callable[..., Any], slots: int, wait_s: float = ADMISSION_WAIT_S) -> None:
+    def __init__(self, app: Callable[..., Any], slots: int, wait_s: float = ADMISSION_WAIT_S, *,
+                 buffered: bool = True, prefetch: int = 64 * 1024) -> None:
         self.app = app
         self.slots = slots
         self.wait_s = wait_s
-        self._sem = threading.BoundedSemaphore(slots)
+        self.buffered = buffered
+        self.prefetch = prefetch
+        self._sem = FifoGate(slots)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if not self.buffered and not self._prefetch(environ):
+            return self.app(environ, start_response)
         if not self._sem.acquire(timeout=self.wait_s):
             body = json.dumps({"error": f"Simulator saturated: {self.slots} requests running and more waited "
                                         f"over {self.wait_s:g} s; retry shortly", "code": 503}).encode()
@@ -139,13 +154,70 @@ class Admission:
         except BaseException:
             held.release()
             raise
+        if not self.buffered and type(result) is list:
+            held.release()
+            return result
         return _Closing(result, held.release)
+
+    def _prefetch(self, environ: dict[str, Any]) -> bool:
+        """Read a small body now (True), or say the request must run without a slot (False)."""
+        if "HTTP_TRANSFER_ENCODING" in environ:
+            return False
+        length = environ.get("CONTENT_LENGTH", "")
+        if not length or length == "0":
+            return True
+        if not length.isdigit() or int(length) > self.prefetch:
+            return False
+        try:
+            raw = environ["wsgi.input"].read(int(length))
+        except Exception:  # the client went away mid-body: the app sees a short body and answers as it always did
+            raw = b""
+        environ["wsgi.input"] = io.BytesIO(raw)
+        return True
+
+
+class FifoGate:
+    """A semaphore that hands a freed slot straight to the longest waiter (no barging).
+
+    ``threading.Semaphore`` lets a thread that is running take a slot just freed before the woken waiter gets
+    the GIL back, so under load a few requests wait many times over (the p99 tail). Here each waiter blocks
+    on its own lock and ``release`` gives the slot to the first of them.
+    """
+
+    def __init__(self, slots: int) -> None:
+        self._free = slots
+        self._mutex = threading.Lock()
+        self._waiters: collections.deque[threading.Lock] = collections.deque()
+
+    def acquire(self, timeout: float | None = None) -> bool:
+        with self._mutex:
+            if self._free > 0 and not self._waiters:
+                self._free -= 1
+                return True
+            mine = threading.Lock()
+            mine.acquire()
+            self._waiters.append(mine)
+        if mine.acquire(timeout=-1 if timeout is None else max(timeout, 0.0)):
+            return True
+        with self._mutex:
+            try:
+                self._waiters.remove(mine)
+            except ValueError:  # handed the slot as the wait ran out: it is ours
+                return True
+            return False
+
+    def release(self) -> None:
+        with self._mutex:
+            if self._waiters:
+                self._waiters.popleft().release()
+            else:
+                self._free += 1
 
 
 class _Held:
     """One request's admission slot: ``released()`` gives it back for the duration of a wait."""
 
-    def __init__(self, sem: threading.BoundedSemaphore) -> None:
+    def __init__(self, sem: FifoGate) -> None:
         self._sem = sem
         self._held = True
         self._lock = threading.Lock()
@@ -277,7 +349,9 @@ def app_from_env() -> Any:
 def granian_app_from_env() -> Any:
     """granian's factory target (in its worker process): as ``app_from_env``, and die with the master."""
     die_with_parent(pdeathsig=False)  # granian may fork from a thread that ends before the master
-    return app_from_env()
+    app = app_from_env()
+    running = int(os.environ.get(RUNNING_ENV, "0"))
+    return Admission(app, running, buffered=False) if running > 0 else app
 
 
 def _serve_waitress(app: Any, sock: socket.socket, config: SimConfig, threads: int) -> None:
@@ -351,6 +425,7 @@ def _serve_granian(config: SimConfig, host: str, port: int, workers: int, thread
 
     os.environ[CONFIG_ENV] = json.dumps(dataclasses.asdict(config))
     os.environ[WORKERS_ENV] = str(workers)
+    os.environ[RUNNING_ENV] = str(min(threads, GRANIAN_RUNNING))
     # Workers die with the master (granian_app_from_env).
     Granian("ltxstudio_mock.mock_server.server:granian_app_from_env", address=host, port=port,
             interface=Interfaces.WSGI, workers=workers, factory=True, log_level=LogLevels.error,

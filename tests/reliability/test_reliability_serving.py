@@ -348,3 +348,57 @@ def test_admission_limit_answers_503_with_retry_after_when_saturated() -> None:
     first.join(5)
     assert seen["status"].startswith("503") and seen["headers"]["Retry-After"] == "1", seen
     assert b'"code": 503' in body
+
+
+def test_admission_gate_admits_waiters_first_come_first_served() -> None:
+    """A freed slot goes to the longest waiter, never to a later arrival (the p99 tail under c16)."""
+    from ltxstudio_mock.mock_server.server import FifoGate
+
+    gate = FifoGate(1)
+    assert gate.acquire(timeout=0)
+    order: list[int] = []
+    threads = []
+    for i in range(4):
+        t = threading.Thread(target=lambda i=i: (gate.acquire(), order.append(i), gate.release()))
+        t.start()
+        threads.append(t)
+        time.sleep(0.02)  # each is queued before the next arrives
+    assert not gate.acquire(timeout=0.01)  # a newcomer waits behind the queue (and leaves it on timeout)
+    gate.release()
+    assert not gate.acquire(timeout=0)  # the freed slot went to waiter 0, not to this running thread
+    for t in threads:
+        t.join(5)
+    assert order == [0, 1, 2, 3]
+    assert gate.acquire(timeout=0) and not gate.acquire(timeout=0)  # exactly the one slot is left
+
+
+def test_unbuffered_admission_reads_small_bodies_before_queuing_and_never_gates_big_ones() -> None:
+    """granian: a client dripping its body must not hold a slot; a list answer frees the slot at once."""
+    import io
+
+    from ltxstudio_mock.mock_server.server import Admission
+
+    seen: list[tuple[bytes, bool]] = []
+
+    class Dripping(io.BytesIO):
+        def read(self, n: int = -1) -> bytes:
+            seen.append((b"read", app._sem.acquire(timeout=0) and (app._sem.release() or True)))
+            return super().read(n)
+
+    def inner(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.append((environ["wsgi.input"].read(), "ltx.admission" in environ))
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    app = Admission(inner, slots=1, wait_s=0.2, buffered=False, prefetch=8)
+    assert app({"CONTENT_LENGTH": "5", "wsgi.input": Dripping(b"hello")}, lambda *a: None) == [b"ok"]
+    assert seen == [(b"read", True), (b"hello", True)]  # read while the slot was free, then run with a slot
+    assert app._sem.acquire(timeout=0)  # the list answer gave the slot back already
+    seen.clear()
+    # the slot is now taken: a big or chunked body still runs (without a slot), a small one waits -> 503
+    assert app({"CONTENT_LENGTH": "9", "wsgi.input": io.BytesIO(b"123456789")}, lambda *a: None) == [b"ok"]
+    assert app({"HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input": io.BytesIO(b"x")}, lambda *a: None) == [b"ok"]
+    assert seen == [(b"123456789", False), (b"x", False)]
+    statuses: list[str] = []
+    app({"CONTENT_LENGTH": "1", "wsgi.input": io.BytesIO(b"x")}, lambda status, headers: statuses.append(status))
+    assert statuses and statuses[0].startswith("503")
