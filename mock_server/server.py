@@ -58,7 +58,7 @@ from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler, make_server
 CONFIG_ENV = "LTX_MOCK_CONFIG"
 WORKERS_ENV = "LTX_MOCK_WORKERS"
 RUNNING_ENV = "LTX_MOCK_RUNNING"  # granian: how many requests its worker lets run Python at once (0: no limit)
-GRANIAN_RUNNING = 2  # measured: POST /images/create c16 p99 30-39 -> 11-14 ms at load 6-9 (docs/performance.md)
+GRANIAN_RUNNING = 2  # writes at once; measured: POST /images/create c16 p99 25-35 -> 9-11 ms (docs/performance.md)
 SERVERS = ("granian", "waitress", "werkzeug")
 ADMISSION_WAIT_S = 3.0  # a request not admitted within this gets 503 + Retry-After (clients time out at >= 5 s)
 IDLE_TIMEOUT_S = 30  # a connection with no request and no bytes for this long is closed
@@ -116,6 +116,9 @@ def _bind_error(exc: OSError, host: str, port: int) -> BindError:
 
 
 # -- admission ---------------------------------------------------------------
+READS = frozenset({"GET", "HEAD"})
+
+
 class Admission:
     """WSGI middleware: at most ``slots`` requests run the app at once; the rest wait, then get 503.
 
@@ -123,10 +126,12 @@ class Admission:
     ``environ["ltx.admission"]`` lets a view hand its slot back while it only sleeps (pollForResult).
     Waiting requests are admitted first come, first served (:class:`FifoGate`).
 
-    ``buffered=False`` is for a server that hands the app a request before its body has arrived (granian):
-    a body of at most ``prefetch`` bytes is read *before* the request queues for a slot (a client dripping its
-    body then holds no slot), a larger or chunked body's request runs without a slot (as every request did
-    before), and a list answer gives its slot back as soon as the app returns it (the server only writes it).
+    ``buffered=False`` is for a server that hands the app a request before its body has arrived (granian).
+    There only writes queue: GET and HEAD run as they come (gating them too doubled their c16 p99, 8 -> 18 ms:
+    they are short, and each handoff waits for the GIL); a body of at most ``prefetch`` bytes is read *before*
+    the request queues for a slot (a client dripping its body then holds no slot), a larger or chunked body's
+    request runs without a slot (as every request did before), and a list answer gives its slot back as soon
+    as the app returns it (the server only writes it).
     """
 
     def __init__(self, app: Callable[..., Any], slots: int, wait_s: float = ADMISSION_WAIT_S, *,
@@ -139,7 +144,7 @@ class Admission:
         self._sem = FifoGate(slots)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if not self.buffered and not self._prefetch(environ):
+        if not self.buffered and (environ.get("REQUEST_METHOD") in READS or not self._prefetch(environ)):
             return self.app(environ, start_response)
         if not self._sem.acquire(timeout=self.wait_s):
             body = json.dumps({"error": f"Simulator saturated: {self.slots} requests running and more waited "

@@ -373,7 +373,8 @@ def test_admission_gate_admits_waiters_first_come_first_served() -> None:
 
 
 def test_unbuffered_admission_reads_small_bodies_before_queuing_and_never_gates_big_ones() -> None:
-    """granian: a client dripping its body must not hold a slot; a list answer frees the slot at once."""
+    """granian: a client dripping its body must not hold a slot; a list answer frees the slot at once; reads
+    run ungated."""
     import io
 
     from ltxstudio_mock.mock_server.server import Admission
@@ -398,7 +399,8 @@ def test_unbuffered_admission_reads_small_bodies_before_queuing_and_never_gates_
     # the slot is now taken: a big or chunked body still runs (without a slot), a small one waits -> 503
     assert app({"CONTENT_LENGTH": "9", "wsgi.input": io.BytesIO(b"123456789")}, lambda *a: None) == [b"ok"]
     assert app({"HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input": io.BytesIO(b"x")}, lambda *a: None) == [b"ok"]
-    assert seen == [(b"123456789", False), (b"x", False)]
+    assert app({"REQUEST_METHOD": "GET", "wsgi.input": io.BytesIO(b"")}, lambda *a: None) == [b"ok"]
+    assert seen == [(b"123456789", False), (b"x", False), (b"", False)]  # reads are never gated either
     statuses: list[str] = []
     app({"CONTENT_LENGTH": "1", "wsgi.input": io.BytesIO(b"x")}, lambda status, headers: statuses.append(status))
     assert statuses and statuses[0].startswith("503")
