@@ -404,3 +404,26 @@ def test_unbuffered_admission_reads_small_bodies_before_queuing_and_never_gates_
     statuses: list[str] = []
     app({"CONTENT_LENGTH": "1", "wsgi.input": io.BytesIO(b"x")}, lambda status, headers: statuses.append(status))
     assert statuses and statuses[0].startswith("503")
+
+
+def test_serving_clients_dripping_post_bodies_hold_no_write_slot() -> None:
+    """granian lets 2 writes run at once; 6 POSTs whose bodies never finish must not take those slots."""
+    port = free_port()
+    proc = spawn(port)
+    socks: list[socket.socket] = []
+    try:
+        wait_serving(port, proc)
+        for _ in range(6):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.sendall(b"POST /v1/ltxstudio/images/create HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer demo-token\r\n"
+                      b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+            socks.append(s)
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        resp = requests.post(f"http://127.0.0.1:{port}/v1/ltxstudio/images/create", json={"prompt": "x"},
+                             headers={"Authorization": "Bearer demo-token"}, timeout=10)
+        assert resp.status_code == 200 and time.monotonic() - t0 < 2.0, (resp.status_code, resp.text[:200])
+    finally:
+        for s in socks:
+            s.close()
+        cleanup(proc)
