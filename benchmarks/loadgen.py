@@ -274,16 +274,25 @@ def run_library(url: str, library: str = "requests", *, method: str = "GET", hea
         return requests.Session()
 
     clients = [make_client() for _ in range(connections)]  # built first: an httpx.Client costs milliseconds
-    start = time.time() + 0.05
-    deadline = start + duration
+    window = [0.0]
+
+    def open_window() -> None:
+        window[0] = time.time() + duration
+
+    # The timed window opens once every thread is running (on a busy machine starting 16 threads can take longer
+    # than a short window), and every connection sends at least one request: a connection that never asked
+    # cannot tell whether the server would have answered it.
+    ready = threading.Barrier(connections, action=open_window)
 
     def loop(client: Any) -> None:
         lat: list[float] = []
         ok = non2xx = errors = 0
-        while time.time() < start:
-            time.sleep(0.005)
+        ready.wait()
+        deadline = window[0]
         try:
-            while time.time() < deadline:
+            first = True
+            while first or time.time() < deadline:
+                first = False
                 t0 = time.perf_counter()
                 try:
                     if library == "httpx":

@@ -116,4 +116,4 @@ def test_wrk_one_thread_per_connection_catches_the_starving_server() -> None:
 
 def test_requests_sessions_count_answers_per_connection(server: tuple[str, int | None]) -> None:
     url, answer_first = server
-    _check(loadgen.run_library(url, "requests", connections=CONNECTIONS, duration=0.2, timeout=0.3), answer_first)
+    _check(loadgen.run_library(url, "requests", connections=CONNECTIONS, duration=0.3, timeout=0.3), answer_first)
