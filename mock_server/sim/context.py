@@ -14,6 +14,7 @@ from typing import Any
 
 from ltxstudio_mock.mock_server.clock import Clock
 from ltxstudio_mock.mock_server.config import SimConfig
+from ltxstudio_mock.mock_server.sim.records import GENERATION_HEX
 from ltxstudio_mock.mock_server.store.base import Store
 
 SIGNING_KEY = "signing-key"
@@ -87,6 +88,10 @@ class Context:
         """``n`` random hex digits from the (seeded) stream: one draw of 4n bits, not n choices."""
         with self._rng_lock:
             return f"{self.rng.getrandbits(4 * n):0{n}x}"
+
+    def generation_id(self) -> str:
+        """A new job's ``generationId``: ``gen_`` and hex digits from the (seeded) stream."""
+        return "gen_" + self.token_hex(GENERATION_HEX)
 
     def signing_key(self) -> bytes:
         """The key behind every signature: ``config.secret`` if given, else random, made once and kept in the store.

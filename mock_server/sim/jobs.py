@@ -130,7 +130,7 @@ class Jobs:
             job_uuid = ctx.uuid()  # drawn before the jitter: a --seed run mints the same ids as before
             seconds = run_seconds(gen, operation, video_seconds(operation, model, body), ctx.random() * 2 - 1,
                                   store.get_meta(TIMING_META))
-            job = Job.admit(job_uuid=job_uuid, generation_id=f"gen_{ctx.token_hex(12)}", tenant=tenant,
+            job = Job.admit(job_uuid=job_uuid, generation_id=ctx.generation_id(), tenant=tenant,
                             email=account.email, operation=operation, gen=gen,
                             params={k: v for k, v in body.items() if k not in ("replyUrl", "replyRef")},
                             source=source, start_ms=now, total_ms=int(seconds * 1000), artifact_uuid=ctx.uuid(),

@@ -33,6 +33,7 @@ DEFAULT_MAX_JOBS = 20
 DEFAULT_FAILURE = "Generation failed at LTX Studio"
 UPLOADS_FOLDER = "artifacts/user-uploads"
 WEBHOOK_KEYS = ("copies", "delay_s", "fail_first")
+GENERATION_HEX = 12  # the hex digits of a generationId the simulator mints ("gen_abc123def456" in the docs)
 
 
 def _uuid_int(text: str) -> int | str:
@@ -55,13 +56,13 @@ def _uuid_str(value: int | str) -> str:
 
 
 def _hex_int(text: str) -> int | str:
-    """A generationId's 24 lowercase hex digits as their int (19 marshal bytes, not 26); anything else as given."""
-    if len(text) == 24:
+    """The hex digits of a generationId as the simulator mints them, as their int; anything else as given."""
+    if len(text) == GENERATION_HEX:
         try:
             n = int(text, 16)
         except ValueError:
             return text
-        if f"{n:024x}" == text:
+        if f"{n:0{GENERATION_HEX}x}" == text:
             return n
     return text
 
@@ -187,7 +188,7 @@ class Job:
         job = cls(key, *row)
         gen_id: Any = job.generationId
         if type(gen_id) is int:
-            job.generationId = f"gen_{gen_id:024x}"
+            job.generationId = f"gen_{gen_id:0{GENERATION_HEX}x}"
         elif not gen_id.startswith("gen_"):
             job.generationId = "gen_" + gen_id
         job.artifact_uuid = _uuid_str(job.artifact_uuid)

@@ -209,7 +209,7 @@ class _Loader:
             start = now - int(spec["age"] * 1000) if "age" in spec else now - total * progress // 100
         else:
             start = now - int(spec["age"] * 1000) if "age" in spec else now - total
-        job = Job.admit(job_uuid=spec.get("id") or sim.ctx.uuid(), generation_id=f"gen_{sim.ctx.token_hex(12)}",
+        job = Job.admit(job_uuid=spec.get("id") or sim.ctx.uuid(), generation_id=sim.ctx.generation_id(),
                         tenant=tenant, email=email, operation=operation, gen=gen, params=params, source=None,
                         start_ms=start, total_ms=total, artifact_uuid=sim.ctx.uuid(),
                         reply_url=spec.get("replyUrl"), reply_ref=spec.get("replyRef"))

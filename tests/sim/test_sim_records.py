@@ -35,6 +35,7 @@ def _job(**changes: Any) -> Job:
     {"jobId": "email:other@example.com-job:x-type:image"},  # an id that does not name the email: kept whole
     {"generationId": "gen_ABC", "artifact_uuid": "not-a-uuid"},  # not the usual shapes: kept as given
     {"generationId": "gen_00000000000000000000000a", "artifact_uuid": "00000000-0000-4000-8000-000000000000"},
+    {"generationId": "gen_00000000000a"},  # the shape the simulator mints: kept as an int, leading zeros back
     {"media": "video", "credits": 99},  # not the catalog's figures: kept as given
     {"start_ms": 1_700_000_000_500, "replyUrl": "http://127.0.0.1:9/h", "replyRef": "r", "maxJobs": 3,
      "webhook": {"copies": 2}},
@@ -193,3 +194,14 @@ def test_declared_users_and_accounts_are_built_by_the_rules_constructors(monkeyp
         assert sim.accounts.require(tid, "erin@example.com").maxJobs == 2
     finally:
         sim.close()
+
+
+def test_a_generation_id_as_the_simulator_mints_it_is_stored_as_an_int() -> None:
+    """The compaction must match the ids the rules make (``Context.generation_id``), not some other width."""
+    from ltxstudio_mock.mock_server.config import SimConfig
+    from ltxstudio_mock.mock_server.sim import Simulator
+
+    minted = Simulator(SimConfig(seed=7)).ctx.generation_id()
+    row = _job(generationId=minted).to_row()
+    assert type(row[0]) is int
+    assert Job.from_row(_job().jobId, row).generationId == minted
