@@ -100,7 +100,36 @@ def _filtered(method: str | None, path: str | None, status: int | None, operatio
     return bool(method or path or status is not None or operation or contains or since is not None)
 
 
-class RequestRing:
+class _Reads:
+    """The one query both journals answer, over their own ``page``, ``newest`` and ``count``."""
+
+    def count(self) -> int:
+        raise NotImplementedError
+
+    def page(self, offset: int, limit: int) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def newest(self) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def query(self, *, method: str | None = None, path: str | None = None, status: int | None = None,
+              since: int | None = None, operation: str | None = None, contains: str | None = None,
+              limit: int = 100, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """Entries matching every filter given, newest first, rendered, and how many matched in all.
+
+        ``path`` is a glob (``/v1/ltxstudio/images/*``); ``since`` an entry id or epoch ms. Without a
+        filter only the page is read and rendered; with one every entry is looked at, but only the page
+        is rendered.
+        """
+        if not _filtered(method, path, status, operation, contains, since):
+            total = self.count()
+            items = self.page(offset, limit) if limit > 0 and offset < total else []
+            return [render(e) for e in items], total
+        matched = [e for e in self.newest() if _matches(e, method, path, status, operation, contains, since)]
+        return [render(e) for e in matched[offset:offset + max(0, limit)]], len(matched)
+
+
+class RequestRing(_Reads):
     """This process's journal: the newest ``limit`` entries within ``max_bytes``, masked when read."""
 
     def __init__(self, limit: int = 10000, max_bytes: int = MAX_BYTES) -> None:
@@ -167,19 +196,6 @@ class RequestRing:
         i = wanted - items[0][0]  # ids in the ring are consecutive
         return self._stored(items[i]) if 0 <= i < len(items) and items[i][0] == wanted else None
 
-    def query(self, *, method: str | None = None, path: str | None = None, status: int | None = None,
-              since: int | None = None, operation: str | None = None, contains: str | None = None,
-              limit: int = 100, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
-        """Entries matching every filter given, newest first, rendered, and how many matched in all.
-
-        ``path`` is a glob (``/v1/ltxstudio/images/*``); ``since`` an entry id or epoch ms. Without a
-        filter only the page is masked and rendered.
-        """
-        if not _filtered(method, path, status, operation, contains, since):
-            return [render(e) for e in self.page(offset, limit)], self.count()
-        matched = [e for e in self.newest() if _matches(e, method, path, status, operation, contains, since)]
-        return [render(e) for e in matched[offset:offset + max(0, limit)]], len(matched)
-
     def clear(self) -> None:
         """Forget every entry; ids keep counting."""
         with self._lock:
@@ -196,7 +212,7 @@ class RequestRing:
         self._bytes = 0
 
 
-class Journal:
+class Journal(_Reads):
     """The journal in a shared store: append, query, count, clear; bounded to ``limit`` entries and ``max_bytes``."""
 
     def __init__(self, store: Store, limit: int = 10000, max_bytes: int = MAX_BYTES) -> None:
@@ -261,21 +277,6 @@ class Journal:
 
     def get(self, entry_id: int | str) -> dict[str, Any] | None:
         return self.store.get(ENTRY, str(entry_id))
-
-    def query(self, *, method: str | None = None, path: str | None = None, status: int | None = None,
-              since: int | None = None, operation: str | None = None, contains: str | None = None,
-              limit: int = 100, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
-        """Entries matching every filter given, newest first, and how many matched in all.
-
-        ``path`` is a glob (``/v1/ltxstudio/images/*``); ``since`` an entry id or epoch ms. Without a
-        filter only the page is read; with one every entry is looked at, but only the page is rendered.
-        """
-        if not _filtered(method, path, status, operation, contains, since):
-            total = self.count()
-            items = self.page(offset, limit) if limit > 0 and offset < total else []
-            return [render(e) for e in items], total
-        matched = [e for e in self.newest() if _matches(e, method, path, status, operation, contains, since)]
-        return [render(e) for e in matched[offset:offset + limit]], len(matched)
 
     def reset(self) -> None:
         """Nothing to do: the journal lives in the store, which a reset clears (ids from 1 again)."""
