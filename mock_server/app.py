@@ -26,7 +26,14 @@ from flask import Flask, Response, g, request
 from ltxstudio_mock.contracts.spec import Contract, Operation, get_contract
 from ltxstudio_mock.mock_server import api
 from ltxstudio_mock.mock_server.admin.guard import AdminGuard
-from ltxstudio_mock.mock_server.api.gateway import Gateway, allowed_methods, http_error_message, strict_problem
+from ltxstudio_mock.mock_server.api.gateway import (
+    Gateway,
+    allowed_methods,
+    http_error_message,
+    internal_error,
+    strict_problem,
+    violation_error,
+)
 from ltxstudio_mock.mock_server.config import SimConfig
 from ltxstudio_mock.mock_server.cookies import install_log_filter, mask_text
 from ltxstudio_mock.mock_server.errors import ApiError
@@ -81,7 +88,7 @@ def _strict_check(op: Operation, response: Response) -> Response:
     problem = strict_problem(op, response.status_code, response.content_type or "", response.get_data())
     if problem is None:
         return response
-    return api.json_response({"error": f"Simulator response violates openapi.yaml: {problem}", "code": 500}, 500)
+    return api.json_response(violation_error(problem), 500)
 
 
 class FlaskHooks:
@@ -153,4 +160,4 @@ class FlaskHooks:
 
     def crash(self, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, mask_text(request.path[:500]))
-        return api.json_response({"error": f"Internal simulator error: {type(exc).__name__}", "code": 500}, 500)
+        return api.json_response(internal_error(exc), 500)

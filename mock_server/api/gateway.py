@@ -67,6 +67,16 @@ def http_error_message(status: int, name: str, description: str | None, method: 
     return HTTP_MESSAGES.get(status, name)
 
 
+def internal_error(exc: Exception) -> dict[str, Any]:
+    """The 500 body of an unhandled error: its type, never its text (which may quote the request)."""
+    return {"error": f"Internal simulator error: {type(exc).__name__}", "code": 500}
+
+
+def violation_error(problem: str) -> dict[str, Any]:
+    """The 500 body strict mode answers instead of a response outside the contract."""
+    return {"error": f"Simulator response violates openapi.yaml: {problem}", "code": 500}
+
+
 def strict_problem(op: Operation, status: int, content_type: str, body: bytes) -> str | None:
     """In strict mode: why this answer violates the contract (None: it conforms)."""
     problems = response_problems(op, status, content_type, body)
@@ -147,7 +157,7 @@ class Gateway:
             status, body, headers = self.http_error(req, exc)
         except Exception as exc:
             log.exception("unhandled error on %s %s", req.method, mask_text(req.path[:500]))
-            status, body, headers = 500, {"error": f"Internal simulator error: {type(exc).__name__}", "code": 500}, ()
+            status, body, headers = 500, internal_error(exc), ()
         return self.answer(environ, start_response, req, reached, status, body, headers, now, t0, tenant, fault)
 
     def route(self, environ: dict[str, Any]) -> tuple[Request, tuple[Route, Operation], dict[str, Any]] | None:
@@ -232,7 +242,7 @@ class Gateway:
             problem = strict_problem(op, status, content_type, payload)
             if problem is not None:
                 status, headers, content_type = 500, (), JSON
-                payload = dump_json({"error": f"Simulator response violates openapi.yaml: {problem}", "code": 500})
+                payload = dump_json(violation_error(problem))
         if payload:
             out = [("Content-Type", content_type), ("Content-Length", str(len(payload))), *headers]
         else:
