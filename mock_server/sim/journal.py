@@ -293,9 +293,7 @@ class Journal(_Reads):
 
 def open_journal(ctx: Context) -> RequestRing | Journal:
     """The journal for this simulator's store: in this process's memory unless the store is shared."""
-    from ltxstudio_mock.mock_server.store.memory import MemoryStore
-
     config = ctx.config
-    if isinstance(ctx.store, MemoryStore):
+    if not ctx.store.shared:
         return RequestRing(config.journal_limit, config.journal_max_bytes)
     return Journal(ctx.store, config.journal_limit, config.journal_max_bytes)

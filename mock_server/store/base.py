@@ -22,7 +22,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, ClassVar
 
 # Offsets and limits past any index's size: stores read bigger ones as this, so a caller's huge number
 # can never overflow SQLite's or Redis's 64-bit integers (the contracts refuse such numbers first).
@@ -33,6 +33,10 @@ Record = Any  # a JSON-able dict or list (sim/records.py: a typed record's row)
 
 class Store(abc.ABC):
     """Abstract store. Implementations: ``memory.MemoryStore``, ``sqlite.SQLiteStore``, ``redis.RedisStore``."""
+
+    # Whether other processes read and write this store (a SQLite file, Redis): what one process keeps in its own
+    # memory instead (the request journal's ring) would then be missing from theirs.
+    shared: ClassVar[bool] = True
 
     # -- records -----------------------------------------------------------
     @abc.abstractmethod

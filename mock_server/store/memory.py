@@ -74,6 +74,8 @@ class _Index:
 class MemoryStore(Store):
     """Everything in this process's memory; lost on exit."""
 
+    shared = False
+
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self.clear()
