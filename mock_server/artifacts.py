@@ -2,9 +2,10 @@
 
 Images are rendered with Pillow from the job's seed and prompt (same job, same
 bytes), at the requested aspect ratio, so a client's image pipeline meets real
-PNG and WebP files. Videos are small H.264/AAC MP4 files made once with ffmpeg
-and shipped in ``mock_server/data`` (one per aspect ratio): valid for any MP4
-parser or player, and nothing to download or encode at run time.
+PNG and WebP files. Videos are real H.264 MP4 files as the request asked for them
+(``sim.catalog.video_format``: duration to the frame, the model's resolution, the
+aspect ratio, an AAC track exactly when ``audioSFX`` is true), made on first
+download by ``video.py``. Thumbnails have the aspect ratio of what they show.
 """
 
 from __future__ import annotations
@@ -12,12 +13,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
-from importlib import resources
 
-from ltxstudio_mock.mock_server.sim.catalog import ASPECT_SIZES
+from ltxstudio_mock.mock_server.sim.catalog import ASPECT_SIZES, video_format
 from ltxstudio_mock.mock_server.sim.records import Render
-
-VIDEO_FILES = {"16:9": "sample-16x9.mp4", "9:16": "sample-9x16.mp4", "1:1": "sample-1x1.mp4"}
+from ltxstudio_mock.mock_server.video import Clip, mp4
 
 
 def _palette(seed_text: str) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
@@ -47,23 +46,27 @@ def render_image(seed_text: str, aspect: str = "16:9", scale: int = 1, fmt: str 
     return buf.getvalue()
 
 
-@functools.cache
-def video_bytes(aspect: str = "16:9") -> bytes:
-    name = VIDEO_FILES.get(aspect, VIDEO_FILES["16:9"])
-    return (resources.files("ltxstudio_mock.mock_server") / "data" / name).read_bytes()
+def video_bytes(seconds: float = 5, width: int = 1280, height: int = 720, audio: bool = False) -> bytes:
+    """A real MP4 of that length, frame size and sound (see ``video.py``)."""
+    return mp4(Clip(seconds, width, height, audio))
 
 
 def artifact_bytes(job: Render) -> tuple[bytes, str]:
     """The bytes and MIME type of a finished job's artifact."""
     params = job.params or {}
-    aspect = params.get("aspectRatio") or "16:9"
     if job.media == "video":
-        return video_bytes(aspect), "video/mp4"
+        return video_bytes(*video_format(job.operation, params)), "video/mp4"
     scale = 2 if job.operation == "images/upscale" else 1
     seed_text = f"{job.source or ''}|{params.get('prompt', '')}|{params.get('seed', job.jobId)}"
-    return render_image(seed_text, aspect, scale), "image/png"
+    return render_image(seed_text, aspect_of(job), scale), "image/png"
 
 
-def thumbnail_bytes(seed_text: str) -> bytes:
-    """A small WebP, as LTX Studio's ``thumbnails.large``."""
-    return render_image(seed_text, "16:9", 1, "WEBP")
+def aspect_of(job: Render | None) -> str:
+    """The aspect ratio of a job's artifact (16:9 when the request named none, as documented)."""
+    aspect = (job.params or {}).get("aspectRatio") if job is not None else None
+    return aspect if aspect in ASPECT_SIZES else "16:9"
+
+
+def thumbnail_bytes(seed_text: str, aspect: str = "16:9") -> bytes:
+    """A small WebP, as LTX Studio's ``thumbnails.large``, at the aspect ratio of the image or video it shows."""
+    return render_image(seed_text, aspect, 1, "WEBP")

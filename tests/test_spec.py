@@ -35,6 +35,8 @@ OPERATIONS: dict[tuple[str, str], tuple[str, str]] = {
     ("get", "/assets/{jobId}"): ("getJob", "get-ltxstudio-assets-jobId"),
     ("post", "/images/create"): ("createImage", "post-ltxstudio-images-flux-create"),
     ("post", "/images/edit"): ("editImage", "post-ltxstudio-images-flux-edit"),
+    ("post", "/images/flux-create"): ("createImageFlux", "post-ltxstudio-images-flux-create"),
+    ("post", "/images/flux-edit"): ("editImageFlux", "post-ltxstudio-images-flux-edit"),
     ("post", "/images/upscale"): ("upscaleImage", "post-ltxstudio-images-upscale"),
     ("post", "/videos/ltx-create"): ("createLtxVideo", "post-ltxstudio-videos-ltx-create"),
     ("post", "/videos/veo-create"): ("createVeoVideo", "post-ltxstudio-videos-veo-create"),
@@ -55,6 +57,8 @@ EXPECTED_STATUSES: dict[str, set[str]] = {
     "getJob": {"200", "400", "401", "404"},
     "createImage": {"200", "400", "401", "402", "413", "429", "503"},
     "editImage": {"200", "400", "401", "402", "413", "429", "503"},
+    "createImageFlux": {"200", "400", "401", "402", "413", "429", "503"},
+    "editImageFlux": {"200", "400", "401", "402", "413", "429", "503"},
     "upscaleImage": {"200", "400", "401", "402", "404", "413", "429", "503"},
     "createLtxVideo": {"200", "400", "401", "402", "413", "429", "503"},
     "createVeoVideo": {"200", "400", "401", "402", "413", "429", "503"},
@@ -62,11 +66,16 @@ EXPECTED_STATUSES: dict[str, set[str]] = {
     "getSchedulerAvailable": {"200", "401"},
     "cancelJob": {"204", "400", "401", "404"},
 }
-GENERATION = ["createImage", "editImage", "upscaleImage", "createLtxVideo", "createVeoVideo"]
+GENERATION = ["createImage", "editImage", "createImageFlux", "editImageFlux", "upscaleImage", "createLtxVideo",
+              "createVeoVideo"]
+# The documented older paths (docs/fidelity.md, "Endpoint names"): alias -> the operation it repeats.
+ALIASES = {"createImageFlux": "createImage", "editImageFlux": "editImage"}
 REQUEST_SCHEMAS = {
     "createAccount": "CreateAccountRequest",
     "createImage": "CreateImageRequest",
     "editImage": "EditImageRequest",
+    "createImageFlux": "CreateImageRequest",
+    "editImageFlux": "EditImageRequest",
     "upscaleImage": "UpscaleImageRequest",
     "createLtxVideo": "CreateLtxVideoRequest",
     "createVeoVideo": "CreateVeoVideoRequest",
@@ -187,7 +196,7 @@ def test_servers_and_global_security() -> None:
     assert SPEC["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
 
 
-def test_exactly_the_fifteen_operations() -> None:
+def test_exactly_the_fifteen_operations_and_two_older_paths() -> None:
     found = {
         (method, path): op["operationId"]
         for path, item in SPEC["paths"].items()
@@ -195,6 +204,18 @@ def test_exactly_the_fifteen_operations() -> None:
         if method in {"get", "post", "put", "patch", "delete", "head", "options", "trace"}
     }
     assert found == {key: op_id for key, (op_id, _) in OPERATIONS.items()}
+
+
+@pytest.mark.parametrize(("alias", "op_id"), ALIASES.items())
+def test_older_paths_are_their_successors_deprecated(alias: str, op_id: str) -> None:
+    """images/flux-create and images/flux-edit: the same request, callbacks and answers, marked deprecated; only
+    their own operationId, summary and description differ."""
+    old, new = operation(alias), operation(op_id)
+    assert old["deprecated"] is True and "deprecated" not in new
+    same = {"tags", "security", "requestBody", "callbacks", "responses"}
+    assert set(old) == same | {"operationId", "summary", "description", "deprecated"}
+    assert all(old[key] == new[key] for key in same)
+    assert f"`{op_id}`" in old["description"]
 
 
 def test_schemathesis_loads_every_operation() -> None:
@@ -564,6 +585,8 @@ EXPECTED_LINKS = {
     *((op_id, "CancelJob", "cancelJob") for op_id in GENERATION),
     ("createImage", "UpscaleImage", "upscaleImage"),
     ("editImage", "UpscaleImage", "upscaleImage"),
+    ("createImageFlux", "UpscaleImage", "upscaleImage"),  # the older paths answer the same (shared responses)
+    ("editImageFlux", "UpscaleImage", "upscaleImage"),
 }
 
 

@@ -1,4 +1,5 @@
-"""POST /images/create, /images/edit, /images/upscale."""
+"""POST /images/create, /images/edit, /images/upscale, and the older paths /images/flux-create and /images/flux-edit
+(the names the docs' links and page slugs use: the same operations, docs/fidelity.md)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from ltxstudio_mock.mock_server.api.generation import start
 
 
 @route("POST", "/images/create", "createImage")
+@route("POST", "/images/flux-create", "createImageFlux")
 def create_image(call: Call) -> Any:
     return start(call, "images/create")
 
 
 @route("POST", "/images/edit", "editImage")
+@route("POST", "/images/flux-edit", "editImageFlux")
 def edit_image(call: Call) -> Any:
     return start(call, "images/edit")
 

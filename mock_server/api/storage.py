@@ -10,7 +10,7 @@ import re
 
 from flask import Blueprint, Response, request
 from ltxstudio_mock.mock_server.api import now, sim
-from ltxstudio_mock.mock_server.artifacts import artifact_bytes, thumbnail_bytes
+from ltxstudio_mock.mock_server.artifacts import artifact_bytes, aspect_of, thumbnail_bytes
 from ltxstudio_mock.mock_server.errors import not_found
 from ltxstudio_mock.mock_server.sim.assets import BUCKET
 
@@ -26,8 +26,8 @@ def fetch(path: str) -> Response:
     if not m:
         raise not_found("No such object")
     uuid = m["uuid"]
-    if m["thumb"]:
-        return Response(thumbnail_bytes(uuid), mimetype="image/webp")
+    if m["thumb"]:  # an artifact's thumbnail has its aspect ratio; an upload's is 16:9
+        return Response(thumbnail_bytes(uuid, aspect_of(s.jobs.of_artifact(uuid))), mimetype="image/webp")
     upload = s.assets.upload_bytes(uuid)
     if upload is not None:
         return Response(upload[0], mimetype=upload[1])

@@ -34,6 +34,7 @@ from ltxstudio_mock.mock_server.proxy.forward import Exchange
 
 LOCAL_TOKEN = "recorded-token"
 OPERATIONS = {"createImage": "images/create", "editImage": "images/edit", "upscaleImage": "images/upscale",
+              "createImageFlux": "images/create", "editImageFlux": "images/edit",
               "createLtxVideo": "videos/ltx-create", "createVeoVideo": "videos/veo-create"}
 #: Left out of a recorded job's parameters: a webhook receiver of the caller's is not there offline, and a
 #: wait is the request's, not the job's.
@@ -195,6 +196,7 @@ class Recorder:
                            status.get("error") or status.get("message"))
 
     _on_createImage = _on_editImage = _on_upscaleImage = _on_createLtxVideo = _on_createVeoVideo = _generation
+    _on_createImageFlux = _on_editImageFlux = _generation
 
     def _on_getJob(self, tenant: str, exchange: Exchange, body: Any) -> None:
         status = body.get("status") if isinstance(body, dict) else None
@@ -343,7 +345,7 @@ def generated_bytes(mime: str, seed: str) -> bytes:
     if mime in formats:
         return render_image(seed, "1:1", 1, formats[mime])
     if mime.startswith("video/"):
-        return video_bytes("16:9")
+        return video_bytes()
     if mime.startswith("audio/"):
         buf = io.BytesIO()
         with wave.open(buf, "wb") as out:

@@ -9,6 +9,7 @@ in docs/fidelity.md. Durations (simulated seconds) resemble what users report.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,9 @@ class Generation:
     media: str  # "image" or "video"
     mime: str
     subtype: str  # artifactSubtype of the produced asset
+    seconds: int = 0  # videos: the default duration
+    resolution: str | None = None  # videos: the default (veo3, veo3-fast) or only (ltxv, veo2) resolution
+    resolutions: tuple[str, ...] = ()  # videos: the `resolution` values the model takes (docs/fidelity.md)
 
 
 CATALOG: dict[str, Generation] = {
@@ -31,17 +35,53 @@ CATALOG: dict[str, Generation] = {
         Generation("flux-premium", 24, 18, 0, "image", "image/png", "vertex-ai"),
         Generation("nano-banana", 12, 10, 0, "image", "image/png", "vertex-ai"),
         Generation("upscale", 12, 8, 0, "image", "image/png", "vertex-ai"),
-        Generation("ltxv-turbo", 20, 10, 2, "video", "video/mp4", "model-serving"),
-        Generation("ltxv", 65, 20, 6, "video", "video/mp4", "model-serving"),
-        Generation("veo2", 903, 60, 6, "video", "video/mp4", "vertex-ai"),
-        Generation("veo3", 1160, 90, 6, "video", "video/mp4", "vertex-ai"),
-        Generation("veo3-fast", 433, 45, 3, "video", "video/mp4", "vertex-ai"),
+        Generation("ltxv-turbo", 20, 10, 2, "video", "video/mp4", "model-serving", 3, "720p"),
+        Generation("ltxv", 65, 20, 6, "video", "video/mp4", "model-serving", 3, "720p"),
+        Generation("veo2", 903, 60, 6, "video", "video/mp4", "vertex-ai", 5, "720p"),
+        Generation("veo3", 1160, 90, 6, "video", "video/mp4", "vertex-ai", 8, "1080p", ("720p", "1080p")),
+        Generation("veo3-fast", 433, 45, 3, "video", "video/mp4", "vertex-ai", 8, "1080p", ("720p", "1080p")),
     )
 }
+DEFAULT_MODEL = {"images/create": "flux", "images/edit": "flux", "images/upscale": "upscale",
+                 "videos/ltx-create": "ltxv-turbo", "videos/veo-create": "veo2"}
 
 TIMING_META = "timing"  # store meta: recorded run times, {"<operation> <model>" or "<model>": seconds}
 
-ASPECT_SIZES = {"16:9": (640, 360), "9:16": (360, 640), "1:1": (512, 512)}
+ASPECT_SIZES = {"16:9": (640, 360), "9:16": (360, 640), "1:1": (512, 512)}  # images (and thumbnails)
+# Video frame sizes by resolution and aspect ratio: the docs give veo2 720p and veo3/veo3-fast 720p or 1080p; the
+# LTX models' size is not documented, 720p is our choice (docs/fidelity.md).
+VIDEO_SIZES = {
+    "720p": {"16:9": (1280, 720), "9:16": (720, 1280), "1:1": (720, 720)},
+    "1080p": {"16:9": (1920, 1080), "9:16": (1080, 1920), "1:1": (1080, 1080)},
+}
+
+
+def model_of(operation: str, params: dict[str, Any]) -> str:
+    """The model a generation request runs on: its ``model``, else the operation's documented default."""
+    return "upscale" if operation == "images/upscale" else params.get("model") or DEFAULT_MODEL[operation]
+
+
+def video_seconds(operation: str, model: str, params: dict[str, Any]) -> int:
+    """The requested video length: ``duration`` (a string of whole seconds), else the model's default; 0 for
+    images."""
+    gen = CATALOG.get(model)
+    if gen is None or gen.media != "video" or not operation.startswith("videos/"):
+        return 0
+    return int(params.get("duration") or gen.seconds)
+
+
+def video_format(operation: str, params: dict[str, Any]) -> tuple[int, int, int, bool]:
+    """What a video job's file is, from its request: (seconds, width, height, has sound).
+
+    Sound exactly when ``audioSFX`` is true (its documented default is false, for every model); the frame size from
+    the model's resolution (``resolution`` where the model takes one) and ``aspectRatio`` (default 16:9)."""
+    model = model_of(operation, params)
+    gen = CATALOG[model]
+    resolution = params.get("resolution") if params.get("resolution") in gen.resolutions else gen.resolution
+    sizes = VIDEO_SIZES[resolution or "720p"]
+    width, height = sizes.get(params.get("aspectRatio") or "16:9", sizes["16:9"])
+    audio = params.get("audioSFX") in (True, "true", "1")
+    return video_seconds(operation, model, params), width, height, audio
 
 
 def planned_seconds(gen: Generation, video_seconds: float, jitter: float) -> float:

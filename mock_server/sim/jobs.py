@@ -14,7 +14,15 @@ from typing import Any
 from ltxstudio_mock.mock_server.errors import bad_request, not_found
 from ltxstudio_mock.mock_server.sim.accounts import Accounts
 from ltxstudio_mock.mock_server.sim.assets import Assets
-from ltxstudio_mock.mock_server.sim.catalog import CATALOG, TIMING_META, Generation, run_seconds
+from ltxstudio_mock.mock_server.sim.catalog import (
+    CATALOG,
+    DEFAULT_MODEL,
+    TIMING_META,
+    Generation,
+    model_of,
+    run_seconds,
+    video_seconds,
+)
 from ltxstudio_mock.mock_server.sim.context import Context
 from ltxstudio_mock.mock_server.sim.deliveries import Deliveries
 from ltxstudio_mock.mock_server.sim.ids import require_job_id
@@ -36,7 +44,7 @@ from ltxstudio_mock.mock_server.sim.timeline import Timeline
 
 OUTCOMES = "outcomes"  # meta: queued outcomes for the next jobs (POST /__admin/next-outcome)
 COMPLETED: dict[str, Any] = {"outcome": "completed"}
-__all__ = ["DEFAULT_FAILURE", "JOB", "Jobs", "video_seconds"]
+__all__ = ["DEFAULT_FAILURE", "DEFAULT_MODEL", "JOB", "Jobs", "video_seconds"]
 
 # The request fields that name assets, per operation.
 ASSET_FIELDS = {
@@ -46,16 +54,6 @@ ASSET_FIELDS = {
     "videos/veo-create": ("startAssetId",),
     "images/upscale": (),
 }
-DEFAULT_MODEL = {"images/create": "flux", "images/edit": "flux", "images/upscale": "upscale",
-                 "videos/ltx-create": "ltxv-turbo", "videos/veo-create": "veo2"}
-
-
-def video_seconds(operation: str, model: str, body: dict[str, Any]) -> int:
-    if operation == "videos/ltx-create":
-        return int(body.get("duration") or 3)
-    if operation == "videos/veo-create":
-        return int(body.get("duration") or (5 if model == "veo2" else 8))
-    return 0
 
 
 class Jobs:
@@ -114,7 +112,7 @@ class Jobs:
     # -- admission ---------------------------------------------------------
     def create(self, tenant: str, operation: str, body: dict[str, Any], now: int) -> Job:
         """Admit a generation request: pick the account, charge credits, start the job."""
-        model = "upscale" if operation == "images/upscale" else body.get("model") or DEFAULT_MODEL[operation]
+        model = model_of(operation, body)
         gen: Generation = CATALOG[model]
         ctx = self.ctx
         store = ctx.store
