@@ -27,6 +27,7 @@ from rich.table import Table
 
 from ._client import LTXStudioClient
 from .exceptions import LTXStudioError, NotFoundError, ValidationError
+from .media import describe
 from .models import Job, JobCreated
 
 __all__ = ["client", "main"]
@@ -125,8 +126,15 @@ def _finish(api: LTXStudioClient, created: JobCreated | Job, out_path: str | Non
         out.print(created.job_id or "", highlight=False)
         return
     job = _wait_with_progress(api, created, timeout, poll_interval)
-    path = api.download(job, out_path or ".")
+    _saved(api.download(job, out_path or "."))
+
+
+def _saved(path: Path) -> None:
+    """The saved file's path on stdout (scriptable), what it is on stderr: duration, frame size, sound."""
     out.print(str(path), highlight=False)
+    media = describe(path)
+    if media is not None:
+        err.print(f"{path.name}: {media}", highlight=False)
 
 
 def _asset_id(api: LTXStudioClient, value: str | None, kind: str) -> str | None:
@@ -248,7 +256,7 @@ def wait_command(ctx: click.Context, job_id: str, out_path: str | None, timeout:
     with _errors():
         job = _wait_with_progress(api, JobCreated(job_id=job_id), timeout, poll_interval)
         if out_path:
-            out.print(str(api.download(job, out_path)), highlight=False)
+            _saved(api.download(job, out_path))
         else:
             out.print(job.asset_url or "", highlight=False)
 

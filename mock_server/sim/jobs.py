@@ -157,6 +157,9 @@ class Jobs:
             status = self.status(src, now)
             if src.media != "image" or status["type"] != "completed" or "artifact" not in status:
                 raise bad_request(f"jobId {src.jobId} is not a completed image generation")
+            if src.operation == "images/upscale":  # the docs: a jobId "from POST images/edit or images/create"
+                raise bad_request(f"jobId {src.jobId} is already an upscale: upscale the images/create or "
+                                  f"images/edit job it came from ({src.source})")
             owners.add(src.email)
             source = src.jobId
         if len(owners) > 1:

@@ -35,4 +35,4 @@ def test_contracts_whole_contract_passes_on_the_healthy_simulator() -> None:
     with serving(healthy_app(paused=False, speed=1000)) as url:
         report = run_checks(url, "demo-token", max_examples=3, seed=2, phases=["examples", "fuzzing", "stateful"])
     assert report.ok, report.format()
-    assert len(report.tested) == len(report.operations) == 15
+    assert len(report.tested) == len(report.operations) == 17  # 15 and the 2 older image paths
