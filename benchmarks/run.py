@@ -1,4 +1,5 @@
-"""Run the benchmarks of issue 17 and end with ONE table: every figure of the issue next to its target.
+"""Run the benchmarks of issue 17 (and issue 25's video memory) and end with ONE table: every figure next to its
+target.
 
     python -m benchmarks.run            # everything, as recorded in docs/performance.md (~6-10 min)
     python -m benchmarks.run --quick    # shorter loads (~4 min): a smoke run, figures noisier
@@ -33,7 +34,8 @@ from typing import Any
 
 from benchmarks import emit, machine_info, table, write_results
 
-BENCHMARKS = ("http", "hotpath", "scale", "jobs", "startup")  # issue 17's figures (hotpath: the profile)
+BENCHMARKS = ("http", "hotpath", "scale", "jobs", "startup", "media")  # issue 17's figures (hotpath: the profile)
+# and issue 25's (media: RSS after 1,000 video downloads)
 GET_ROUTES = ("GET /scheduler/available", "GET /assets/{jobId}")
 POST_ROUTE = "POST /images/create"
 HTTP_ROUTES = (*GET_ROUTES, POST_ROUTE)
@@ -50,6 +52,7 @@ def argvs(quick: bool, suite: bool) -> dict[str, list[list[str]]]:
         "jobs": [["--sizes", "100000", "--no-http", "--stored", ""], ["--sizes", "100000"], []],
         "startup": [(["--runs", "3"] if quick else ["--runs", "5"]) + (["--suite"] if suite else [])],
         "validation": [["--duration", "2", "--seconds", "1"] if quick else []],
+        "media": [["--quick"] if quick else []],
     }
 
 
@@ -204,6 +207,11 @@ def targets(res: dict[str, Any], loads: dict[str, float]) -> list[list[Any]]:
     median, server = startup_median(res.get("startup"))
     rows.append(["start-up to first 200 (median)", "-" if median is None else f"{median:.2f} s ({server})",
                  "< 0.5 s", _verdict(None if median is None else median < 0.5), loads.get("startup")])
+    media = res.get("media") or {}
+    growth = media.get("rss_growth_mb")
+    rows.append([f"RSS growth over {media.get('downloads', 1000):,} video downloads (issue 25)",
+                 "-" if growth is None else f"{growth:.0f} MB", "< 100 MB",
+                 _verdict(None if growth is None else growth < 100), loads.get("media")])
     return rows
 
 

@@ -7,7 +7,7 @@ of a still picture and its P-frames) is encoded once per frame size with libx264
 and again with shifted timestamps (a shorter tail uses the first packets of the group, which refer only back).
 Sound is likewise one steady AAC packet of a quiet 375 Hz tone (8 whole periods per 1,024-sample frame, so
 every frame is the same and repeating the packet is seamless). The files stay small (a 30 s 1080p clip with
-sound is ~250 KB) and every decoder reads them as ordinary H.264/AAC MP4s.
+sound is ~300 KB) and every decoder reads them as ordinary H.264/AAC MP4s.
 
 Clips are made on first download, never at job creation, and kept in a bounded cache keyed by what they are
 (duration, width, height, sound), so the API's POST throughput and the server's start-up do not change: PyAV is
@@ -29,7 +29,7 @@ GOP_FRAMES = 2 * FPS  # one IDR frame every 2 s: the IDR frame is most of a stil
 SAMPLE_RATE = 48_000
 AAC_FRAME = 1024  # samples per AAC-LC frame
 TONE_HZ = 375  # 375 * 1024 / 48000 = 8 whole periods per AAC frame
-CLIP_CACHE = 48  # files kept (each at most ~250 KB: ~12 MB); the documented options make ~60 different clips
+CLIP_CACHE = 64  # files kept (at most ~300 KB each): the documented options make 46 different clips
 FRAME_CACHE = 8  # encoded groups of pictures kept, one per frame size (~15 KB each)
 
 

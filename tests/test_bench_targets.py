@@ -34,6 +34,7 @@ def _results(*, starve_post: bool = False) -> dict[str, Any]:
                                   "POST /images/create": {"round_trips": 23.0}}},
         "jobs": {"in_process": [{"n": 100_000, "peak_rss_mb": 140.0}]},
         "startup": {"startup": [{"server": "waitress", "median_s": 0.42}]},
+        "media": {"downloads": 1000, "rss_growth_mb": 120.0},
     }
 
 
@@ -43,7 +44,7 @@ def _verdicts(rows: list[list[Any]]) -> dict[str, str]:
 
 def test_every_issue_17_row_is_judged() -> None:
     v = _verdicts(targets(_results(), {}))
-    assert len(v) == 13
+    assert len(v) == 14
     assert v["GET /scheduler/available c16: simulator / bare Flask"] == "holds"  # 0.8 >= 0.7
     assert v["POST /images/create c16: simulator / WireMock (journal on, cap 10k)"] == "holds"  # 2.0 >= 1.5
     assert v["POST /images/create c16: p99, no connection starved"] == "holds"
@@ -51,6 +52,7 @@ def test_every_issue_17_row_is_judged() -> None:
     assert v["Redis round trips per GET"] == "holds" and v["Redis round trips per POST"] == "MISSED"
     assert v["peak RSS with 100k completed jobs"] == "holds"
     assert v["start-up to first 200 (median)"] == "holds"
+    assert v["RSS growth over 1,000 video downloads (issue 25)"] == "MISSED"  # 120 MB >= 100
 
 
 def test_a_fine_p99_with_starved_connections_is_missed() -> None:
@@ -62,12 +64,13 @@ def test_a_fine_p99_with_starved_connections_is_missed() -> None:
 def test_the_redis_benchmarks_own_ratio_wins_and_missing_benchmarks_are_not_measured() -> None:
     res = _results()
     res["scale"]["per_route"] = {"GET /scheduler/available": {"redis_1w_over_memory_1w": 0.75}}
-    del res["jobs"], res["startup"], res["http"]["wiremock"]
+    del res["jobs"], res["startup"], res["http"]["wiremock"], res["media"]
     res["http"]["skipped"] = {"wiremock": "java not found on PATH"}
     rows = targets(res, {})
     v = _verdicts(rows)
     assert v["Redis 1 worker / memory 1 worker: GET"] == "holds"
     assert v["peak RSS with 100k completed jobs"] == "not measured"
     assert v["start-up to first 200 (median)"] == "not measured"
+    assert v["RSS growth over 1,000 video downloads (issue 25)"] == "not measured"
     wm = next(r for r in rows if "WireMock" in r[0])
     assert wm[3] == "not measured" and "java not found" in wm[1]

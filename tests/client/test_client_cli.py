@@ -83,6 +83,31 @@ def test_video_uploads_a_file_first(run, mocked, tmp_path: Path) -> None:
                                                          "duration": "5"}
 
 
+def test_downloads_report_what_the_file_is(run, mocked, tmp_path: Path) -> None:
+    """Issue 25: a saved video's duration, frame size and sound, and an image's size, read from the file itself."""
+    import io
+
+    from ltxstudio_mock.mock_server.video import Clip, mp4
+    from PIL import Image
+
+    mocked.post(f"{BASE}/videos/veo-create", json={"jobId": VIDEO_JOB, "generationId": "g"})
+    mocked.get(job_url(VIDEO_JOB), json=done(VIDEO_JOB, "https://storage.test/clip.mp4"))
+    mocked.get("https://storage.test/clip.mp4", body=mp4(Clip(8, 1280, 720, True)))
+    result = run("veo", "--model", "veo3", "--resolution", "720p", "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == str(tmp_path / "clip.mp4")  # stdout stays the path alone
+    assert "clip.mp4: video 8.00 s, 1280x720, 24 fps, with sound" in result.stderr
+    png = io.BytesIO()
+    Image.new("RGB", (360, 640)).save(png, "PNG")
+    mocked.get(job_url(JOB_ID), json=done(JOB_ID))
+    mocked.get(ASSET_URL, body=png.getvalue())
+    result = run("wait", JOB_ID, "--out", str(tmp_path / "still.png"))
+    assert result.exit_code == 0 and "still.png: image 360x640" in result.stderr
+    mocked.get(ASSET_URL, body=PNG)  # not a readable image: saved, nothing said about it
+    result = run("wait", JOB_ID, "--out", str(tmp_path / "odd.png"))
+    assert result.exit_code == 0 and "odd.png:" not in result.stderr
+
+
 def test_veo_takes_an_asset_id_as_is(run, mocked) -> None:
     mocked.post(f"{BASE}/videos/veo-create", json={"jobId": VIDEO_JOB, "generationId": "g"})
     result = run("veo", "--prompt", "sky", "--start-asset", "asset:existing", "--no-wait")
