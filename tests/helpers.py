@@ -47,6 +47,20 @@ def wait_serving(url: str, proc: subprocess.Popen[Any], log: Path, timeout: floa
         time.sleep(0.05)
 
 
+def probe_mp4(data: bytes) -> dict[str, Any]:
+    """What a player sees in an MP4, read with PyAV from the container and its streams (not our metadata): the
+    video's length (its last frame's end), the container's duration, frame size, codecs and audio streams."""
+    import av
+
+    with av.open(io.BytesIO(data)) as container:
+        assert container.format.name.startswith("mov,mp4"), container.format.name
+        video = container.streams.video[0]
+        end = max(float((p.pts + p.duration) * p.time_base) for p in container.demux(video) if p.pts is not None)
+        return {"seconds": end, "container_seconds": container.duration / av.time_base,
+                "size": (video.width, video.height), "video": video.codec_context.name,
+                "audio": [a.codec_context.name for a in container.streams.audio]}
+
+
 def png_bytes(size: tuple[int, int] = (8, 8), color: tuple[int, int, int] = (10, 120, 200)) -> bytes:
     """A real PNG made with Pillow (same arguments, same bytes), so uploads carry believable files."""
     buf = io.BytesIO()

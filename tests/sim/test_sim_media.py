@@ -10,24 +10,13 @@ from __future__ import annotations
 import io
 from typing import Any
 
-import av
 import pytest
 import requests
+from helpers import probe_mp4 as probe
 from PIL import Image
 from sim_helpers import Api
 
 FRAME = 1 / 24  # one frame at the clips' 24 fps: the tolerance on every duration
-
-
-def probe(data: bytes) -> dict[str, Any]:
-    """What a player sees in an MP4: its length (the video's last frame's end), frame size, codecs, streams."""
-    with av.open(io.BytesIO(data)) as container:
-        assert container.format.name.startswith("mov,mp4"), container.format.name
-        video = container.streams.video[0]
-        end = max(float((p.pts + p.duration) * p.time_base) for p in container.demux(video) if p.pts is not None)
-        return {"seconds": end, "container_seconds": container.duration / av.time_base,
-                "size": (video.width, video.height), "video": video.codec_context.name,
-                "audio": [a.codec_context.name for a in container.streams.audio]}
 
 
 def finished(api: Api, admin: Any, operation: str, body: dict[str, Any], **kw: Any) -> dict[str, Any]:
