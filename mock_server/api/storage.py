@@ -35,4 +35,5 @@ def fetch(path: str) -> Response:
     if job is None:
         raise not_found("No such object")
     data, mime = artifact_bytes(job)
-    return Response(data, mimetype=mime)
+    # Range requests, as a cloud bucket answers them: a browser's <video> asks for the end of an MP4 (its index)
+    return Response(data, mimetype=mime).make_conditional(request, accept_ranges=True, complete_length=len(data))

@@ -98,3 +98,14 @@ def test_images_keep_their_sizes(api: Api, admin: Any) -> None:
         job = finished(api, admin, "images/create", {"prompt": "p", "aspectRatio": aspect})
         sizes[aspect] = Image.open(io.BytesIO(download(api, job["status"]["artifact"]["assetUrl"]))).size
     assert sizes == {"16:9": (640, 360), "9:16": (360, 640), "1:1": (512, 512)}
+
+
+def test_video_answers_range_requests(api: Api, admin: Any) -> None:
+    """A player reads an MP4's index (at its end) with a Range request, as from a cloud bucket."""
+    job = finished(api, admin, "videos/veo-create", {"model": "veo3-fast", "resolution": "720p"})
+    url = job["status"]["artifact"]["assetUrl"]
+    whole = download(api, url)
+    part = requests.get(url, headers={"Range": "bytes=-100"}, timeout=30)
+    assert part.status_code == 206 and part.content == whole[-100:]
+    assert part.headers["Content-Range"] == f"bytes {len(whole) - 100}-{len(whole) - 1}/{len(whole)}"
+    assert requests.get(url, timeout=30).headers["Accept-Ranges"] == "bytes"
