@@ -56,6 +56,9 @@ VIDEO_SIZES = {
 }
 
 
+MAX_VIDEO_SECONDS = 60  # the docs' longest is 30 s; a scenario asking for more gets 60 s, not an hour of video
+
+
 def model_of(operation: str, params: dict[str, Any]) -> str:
     """The model a generation request runs on: its ``model``, else the operation's documented default."""
     return "upscale" if operation == "images/upscale" else params.get("model") or DEFAULT_MODEL[operation]
@@ -67,7 +70,11 @@ def video_seconds(operation: str, model: str, params: dict[str, Any]) -> int:
     gen = CATALOG.get(model)
     if gen is None or gen.media != "video" or not operation.startswith("videos/"):
         return 0
-    return int(params.get("duration") or gen.seconds)
+    try:  # the API admits only the documented strings; a scenario's or a recording's params are not checked so
+        seconds = int(params.get("duration") or gen.seconds)
+    except (TypeError, ValueError):
+        return gen.seconds
+    return min(max(seconds, 1), MAX_VIDEO_SECONDS)
 
 
 def video_format(operation: str, params: dict[str, Any]) -> tuple[int, int, int, bool]:
@@ -75,12 +82,17 @@ def video_format(operation: str, params: dict[str, Any]) -> tuple[int, int, int,
 
     Sound exactly when ``audioSFX`` is true (its documented default is false, for every model); the frame size from
     the model's resolution (``resolution`` where the model takes one) and ``aspectRatio`` (default 16:9)."""
-    model = model_of(operation, params)
-    gen = CATALOG[model]
-    resolution = params.get("resolution") if params.get("resolution") in gen.resolutions else gen.resolution
+    text = {k: v for k, v in params.items() if isinstance(v, str)}  # a scenario's params are not checked: no lists
+    model = model_of(operation, text)
+    gen = CATALOG.get(model)
+    if gen is None or gen.media != "video":  # ... nor models: the operation's own default, else LTX's
+        model = DEFAULT_MODEL.get(operation, "ltxv-turbo")
+        model = model if CATALOG[model].media == "video" else "ltxv-turbo"
+        gen = CATALOG[model]
+    resolution = text.get("resolution") if text.get("resolution") in gen.resolutions else gen.resolution
     sizes = VIDEO_SIZES[resolution or "720p"]
-    width, height = sizes.get(params.get("aspectRatio") or "16:9", sizes["16:9"])
-    audio = params.get("audioSFX") in (True, "true", "1")
+    width, height = sizes.get(text.get("aspectRatio") or "16:9", sizes["16:9"])
+    audio = params.get("audioSFX") is True or text.get("audioSFX") in ("true", "1")
     return video_seconds(operation, model, params), width, height, audio
 
 

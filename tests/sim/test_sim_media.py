@@ -109,3 +109,16 @@ def test_video_answers_range_requests(api: Api, admin: Any) -> None:
     assert part.status_code == 206 and part.content == whole[-100:]
     assert part.headers["Content-Range"] == f"bytes {len(whole) - 100}-{len(whole) - 1}/{len(whole)}"
     assert requests.get(url, timeout=30).headers["Accept-Ranges"] == "bytes"
+
+
+@pytest.mark.parametrize(("params", "expected"), [
+    ({"duration": "abc"}, (3, 1280, 720, False)),  # unreadable: the model's default
+    ({"duration": "100000"}, (60, 1280, 720, False)),  # bounded: no hour-long file from one scenario line
+    ({"model": ["veo3"], "aspectRatio": ["9:16"], "audioSFX": "true"}, (3, 1280, 720, True)),
+    ({"model": "flux"}, (3, 1280, 720, False)),  # an image model on a video operation: the operation's default
+])
+def test_unchecked_params_still_make_a_file(params: dict[str, Any], expected: tuple[int, int, int, bool]) -> None:
+    """Scenario files and recordings carry params the API never checked: the file is still made, never a 500."""
+    from ltxstudio_mock.mock_server.sim.catalog import video_format
+
+    assert video_format("videos/ltx-create", params) == expected
