@@ -36,4 +36,6 @@ def fetch(path: str) -> Response:
         raise not_found("No such object")
     data, mime = artifact_bytes(job)
     # Range requests, as a cloud bucket answers them: a browser's <video> asks for the end of an MP4 (its index)
-    return Response(data, mimetype=mime).make_conditional(request, accept_ranges=True, complete_length=len(data))
+    response = Response(data, mimetype=mime)
+    response.make_conditional(request, accept_ranges=True, complete_length=len(data))  # (in place)
+    return response
