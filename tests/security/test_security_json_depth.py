@@ -30,6 +30,9 @@ def json_operations() -> list[tuple[str, str]]:
     return out
 
 
+API_JSON_OPERATIONS = 8  # the journal keeps the API's exchanges: six operations and the two older image paths
+
+
 def nested(depth: int, inner: str = "1") -> str:
     return "[" * depth + inner + "]" * depth
 
@@ -41,7 +44,8 @@ def state(live: Any) -> dict[str, Any]:
 
 def test_security_json_operations_are_all_covered() -> None:
     ops = json_operations()
-    assert len([p for _, p in ops if p.startswith("/v1/")]) == 6, ops  # the six API operations of the issue
+    # the six API operations of the issue, and the two older image paths (issue 25)
+    assert len([p for _, p in ops if p.startswith("/v1/")]) == 8, ops
     assert len(ops) >= 12, ops  # and the control API's
 
 
@@ -60,9 +64,9 @@ def test_security_deep_json_is_400_on_every_json_operation_and_journal_still_rea
     journal = requests.get(f"{live.admin}/requests", timeout=10)
     assert journal.status_code == 200, journal.text[:300]
     entries = journal.json()["items"]
-    assert len(entries) == 6 and all(e["status"] == 400 for e in entries)
+    assert len(entries) == API_JSON_OPERATIONS and all(e["status"] == 400 for e in entries)
     assert all(isinstance(e["body"], str) for e in entries)  # too deep to parse: shown as the text it was
-    assert requests.get(f"{live.admin}/requests/count", timeout=10).json() == {"count": 6}
+    assert requests.get(f"{live.admin}/requests/count", timeout=10).json() == {"count": API_JSON_OPERATIONS}
     detail = requests.get(f"{live.admin}/dashboard/requests/{entries[0]['id']}", timeout=10)
     assert detail.status_code == 200, detail.text[:300]
     assert requests.get(f"{live.admin}/dashboard/data", timeout=10).status_code == 200
