@@ -64,7 +64,7 @@ def artifact_bytes(job: Render) -> tuple[bytes, str]:
 def aspect_of(job: Render | None) -> str:
     """The aspect ratio of a job's artifact (16:9 when the request named none, as documented)."""
     aspect = (job.params or {}).get("aspectRatio") if job is not None else None
-    return aspect if aspect in ASPECT_SIZES else "16:9"
+    return aspect if isinstance(aspect, str) and aspect in ASPECT_SIZES else "16:9"  # (a scenario's params: any JSON)
 
 
 def thumbnail_bytes(seed_text: str, aspect: str = "16:9") -> bytes:
