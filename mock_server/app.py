@@ -35,9 +35,9 @@ from ltxstudio_mock.mock_server.api.gateway import (
     violation_error,
 )
 from ltxstudio_mock.mock_server.config import SimConfig
-from ltxstudio_mock.mock_server.cookies import install_log_filter, mask_text
 from ltxstudio_mock.mock_server.errors import ApiError
 from ltxstudio_mock.mock_server.journal import Exchange, environ_headers, journal_body
+from ltxstudio_mock.mock_server.masking import install_log_filter, mask_text
 from ltxstudio_mock.mock_server.scenario import configured
 from ltxstudio_mock.mock_server.sim import Simulator
 from ltxstudio_mock.mock_server.store.base import Store

@@ -1,4 +1,5 @@
-"""The request journal, HTTP side: what one exchange records, and how its secrets are masked.
+"""The request journal, HTTP side: what one exchange records, and when its secrets are masked (with the one
+masking engine, ``mock_server/masking.py``).
 
 A request appends an :class:`Exchange`: the raw bytes and a few fields, no parsing and no masking, so the
 journal costs the hot path a few microseconds. ``masked()`` builds the stored form (headers, query, path and
@@ -14,7 +15,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from ltxstudio_mock.mock_server.cookies import SECURED, mask_raw, mask_text
+from ltxstudio_mock.mock_server.masking import SECURED, mask_headers, mask_query, mask_raw, mask_text
 from ltxstudio_mock.mock_server.sim.journal import ENTRY, ENTRY_OVERHEAD, INDEX, MAX_BYTES, Journal, entry_size, render
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.wrappers import Request
@@ -22,7 +23,6 @@ from werkzeug.wrappers import Request
 __all__ = ["ENTRY", "INDEX", "MAX_BYTES", "SECURED", "Exchange", "Journal", "entry_size", "mask_form", "mask_headers",
            "mask_query", "mask_text", "raw_body", "render"]
 
-SECRET_HEADERS = {"authorization", "cookie", "proxy-authorization", "x-api-key", "x-admin-token"}
 BODY_LIMIT = 16 * 1024  # characters of one body kept (request and response each); the rest is cut ("…")
 HEADER_NAME = 16  # a header's name, as counted towards the byte cap (the values are counted exactly)
 RAW_LIMIT = 65536  # a request body above this (Content-Length) is logged as its size and type only
@@ -32,28 +32,11 @@ FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
 def mask_form(form: Mapping[str | None, str | None]) -> dict[str, str]:
-    """Form fields as logged: each value bounded and masked like a JSON body's strings (same parser).
+    """Form fields as logged: each value bounded and masked (``masking.mask_query``: credential names secured).
 
     A part whose name werkzeug cannot read (e.g. ``name="x\\"``: the quote escaped) comes with the name None.
     """
-    return {mask_text((k or "")[:256]): mask_text((v or "")[:BODY_LIMIT]) for k, v in form.items()}
-
-
-def mask_headers(headers: Any) -> dict[str, str]:
-    """Headers as a dict, credentials masked (``Authorization: Bearer …secured…``), cookie parts masked anywhere."""
-    out = {}
-    for name, value in headers.items():
-        if name.lower() in SECRET_HEADERS:
-            scheme = value.split(" ", 1)[0] if " " in value else ""
-            out[name] = f"{scheme} {SECURED}".strip()
-        else:
-            out[name] = mask_text(value[:BODY_LIMIT])
-    return out
-
-
-def mask_query(args: Any) -> dict[str, str]:
-    """Query parameters as logged: values bounded and masked."""
-    return {mask_text(k[:256]): mask_text(v[:BODY_LIMIT]) for k, v in args.items()}
+    return mask_query({(k or "")[:256]: (v or "")[:BODY_LIMIT] for k, v in form.items()})
 
 
 def raw_body(raw: bytes, mimetype: str | None) -> str | None:

@@ -13,8 +13,8 @@ from flask import Blueprint, Response, current_app
 from ltxstudio_mock.contracts.spec import Contract, get_contract
 from ltxstudio_mock.mock_server.api import base_url, json_response, no_content
 from ltxstudio_mock.mock_server.api.inputs import operation as _operation
-from ltxstudio_mock.mock_server.cookies import mask_text
 from ltxstudio_mock.mock_server.errors import ApiError, not_found
+from ltxstudio_mock.mock_server.masking import mask_text
 from ltxstudio_mock.mock_server.sim import Simulator, tenant_id
 from ltxstudio_mock.mock_server.sim.context import iso
 from ltxstudio_mock.mock_server.sim.ltx import LtxUser
@@ -59,8 +59,12 @@ def user_view(s: Simulator, user: LtxUser, *, cookie: bool = False, issued: bool
 
 
 def state_view(s: Simulator) -> dict[str, Any]:
-    return {"clock": clock_view(s), "counts": s.counts(), "faults": s.faults.list(),
-            "outcomes": s.jobs.queued_outcomes()}
+    out = {"clock": clock_view(s), "counts": s.counts(), "faults": s.faults.list(),
+           "outcomes": s.jobs.queued_outcomes()}
+    recorded = s.jobs.timing()
+    if recorded:  # a scenario's recorded run times, and which one each job key used
+        out["timing"] = {"recorded": recorded, "applied": s.jobs.timing_applied()}
+    return out
 
 
 @bp.post("/reset")

@@ -32,10 +32,10 @@ from ltxstudio_mock.contracts.validate import response_problems, violation_messa
 from ltxstudio_mock.mock_server.api import API_PREFIX, Call, Reply, Route
 from ltxstudio_mock.mock_server.api.inputs import check_body, check_params, parse_body, parse_json_body
 from ltxstudio_mock.mock_server.config import SimConfig
-from ltxstudio_mock.mock_server.cookies import mask_text
 from ltxstudio_mock.mock_server.errors import ApiError
 from ltxstudio_mock.mock_server.faults import apply_before
 from ltxstudio_mock.mock_server.journal import Exchange, environ_headers, journal_body
+from ltxstudio_mock.mock_server.masking import mask_text
 from ltxstudio_mock.mock_server.sim import Simulator
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 from werkzeug.http import HTTP_STATUS_CODES

@@ -16,7 +16,8 @@ import fnmatch
 import re
 from typing import Any
 
-from ltxstudio_mock.mock_server.journal import SECURED, mask_text, render
+from ltxstudio_mock.mock_server.journal import render
+from ltxstudio_mock.mock_server.masking import SECURED, mask_text
 from ltxstudio_mock.mock_server.sim import Simulator, tenant_id
 from ltxstudio_mock.mock_server.sim.context import iso
 from ltxstudio_mock.mock_server.sim.records import Job
@@ -31,8 +32,6 @@ PREVIEW_PREFIX = "/__admin/dashboard/storage"  # artifact previews; /__admin/* i
 
 SECRET_KEYS = {"lt_token", "lt_refresh_token", "authorization", "proxy-authorization", "x-api-key", "token",
                "cookie", "refreshtoken", "refresh_token", "access_token"}
-BEARER = re.compile(r"(?i)\b(bearer\s+)(?!…secured…)[^\s\"',;]+")
-JWT = re.compile(r"\beyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]{4,}")
 WORD = re.compile(r"[\w.~+/-]{6,}")  # what an API token looks like
 
 
@@ -56,7 +55,9 @@ def scrub(value: Any, tokens: tuple[str, ...] = (), tenants: frozenset[str] = fr
     if isinstance(value, list):
         return [scrub(v, tokens, tenants) for v in value]
     if isinstance(value, str):
-        text = JWT.sub(SECURED, BEARER.sub(lambda m: m[1] + SECURED, mask_text(value)))
+        # cookies, JWTs, bearer tokens, URL credentials (the one masking engine); artifact previews are our own
+        # signed URLs, so their signatures stay
+        text = mask_text(value, signed_urls=False)
         for token in tokens:
             if len(token) >= 6 and token in text:
                 text = text.replace(token, SECURED)

@@ -19,6 +19,7 @@ import requests
 from ltxstudio_mock.contracts import checks as semantic
 from ltxstudio_mock.contracts.runner import READ_ONLY_METHODS, UnsafeTarget, is_loopback, select_operations
 from ltxstudio_mock.contracts.spec import get_contract
+from ltxstudio_mock.mock_server.masking import mask_url
 from ltxstudio_mock.mock_server.proxy.forward import SENT_CLOCK, Exchange, Forwarder, json_error
 from ltxstudio_mock.mock_server.proxy.recorder import OPERATIONS, Recorder
 from ltxstudio_mock.mock_server.proxy.violations import Violations
@@ -71,7 +72,7 @@ class ProxyApp:
         if method.upper() in HARMLESS_METHODS or self.allow_spend or is_loopback(self.upstream):
             return None
         op = semantic.operation_for(method, unquote(path))
-        label = f"{op.method} {op.path}" if op else f"{method} {path}"
+        label = f"{op.method} {op.path}" if op else f"{method} {mask_url(path)}"
         try:
             if op is not None:
                 select_operations(self.upstream, include=[op.operation_id])
@@ -100,15 +101,15 @@ class ProxyApp:
 
     def own(self, method: str, path: str, start_response: Callable[..., Any]) -> list[bytes]:
         if method != "GET":
-            return json_error(start_response, 405, "Method Not Allowed", f"{method} {path}: only GET")
+            return json_error(start_response, 405, "Method Not Allowed", f"{method} {mask_url(path)}: only GET")
         if path.rstrip("/") == f"{OWN_PREFIX}/violations":
             payload: Any = self.violations.snapshot()
         elif path.rstrip("/") == f"{OWN_PREFIX}/operations":
             with self.violations.lock:
                 payload = dict(self.violations.seen)
         else:
-            return json_error(start_response, 404, "Not Found", f"{path}: the proxy has /__proxy/violations and "
-                                                                "/__proxy/operations")
+            return json_error(start_response, 404, "Not Found", f"{mask_url(path)}: the proxy has "
+                                                                "/__proxy/violations and /__proxy/operations")
         body = json.dumps(payload, indent=1).encode()
         start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body))),
                                   ("Cache-Control", "no-store")])

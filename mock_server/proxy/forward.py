@@ -3,8 +3,10 @@
 Method, path, query, headers (the caller's own ``Authorization`` included) and the raw
 body go out as they came; the answer's status, headers and raw bytes (still
 compressed if the upstream compressed them) come back as they were. Only hop-by-hop
-headers and ``Host`` are left to each connection, which is what makes a proxied
-answer byte-identical to a direct one. Both bodies are streamed: an upload is sent
+headers (the fixed ones and any a ``Connection`` header names, both ways) and ``Host``
+are left to each connection, which is what makes a proxied answer byte-identical to a
+direct one. Header names are case-insensitive everywhere (HTTP/2 and CDNs send them in
+lower case): both sides are kept as ``requests``' ``CaseInsensitiveDict``. Both bodies are streamed: an upload is sent
 while it is read, a ``pollForResult`` wait simply holds the connection open.
 
 A copy of each body (up to ``capture_limit`` bytes) is kept for the observer, which
@@ -25,6 +27,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+
+try:  # br answers (a CDN's choice when the caller accepts it) are judged when a brotli module is there
+    import brotli  # type: ignore[import-untyped, import-not-found, unused-ignore]
+except ImportError:  # pragma: no cover - depends on the environment
+    try:
+        import brotlicffi as brotli  # type: ignore[import-untyped, import-not-found, no-redef, unused-ignore]
+    except ImportError:
+        brotli = None
+from requests.structures import CaseInsensitiveDict
 from werkzeug.wrappers import Request
 
 log = logging.getLogger("ltxstudio_mock.proxy")
@@ -47,11 +58,11 @@ class Exchange:
     method: str
     path: str  # as the caller sent it, e.g. /v1/ltxstudio/accounts
     query: str
-    request_headers: dict[str, str]
+    request_headers: CaseInsensitiveDict[str]
     request_body: bytes | None  # None: not kept (over the capture limit)
     status_code: int
-    headers: dict[str, str]
-    content: bytes | None  # decoded body; None when over the capture limit or in an unknown encoding
+    headers: CaseInsensitiveDict[str]
+    content: bytes | None  # decoded body; None when over the capture limit or in an encoding it cannot decode
     complete: bool = True  # False: the upstream's answer broke off
     sent_clock: float | None = None  # the recorder's clock when the request left (set for generations)
     at: float = field(default_factory=time.time)
@@ -117,11 +128,10 @@ class _TeeBody:
         return bytes(self.copy) if self.read_bytes == len(self.copy) else None
 
 
-def _decoded(raw: bytes, encoding: str) -> bytes | None:
-    encoding = encoding.strip().lower()
-    if encoding in ("", "identity"):
-        return raw
+def _decode_one(raw: bytes, encoding: str) -> bytes | None:
     try:
+        if encoding in ("", "identity"):
+            return raw
         if encoding in ("gzip", "x-gzip"):
             return zlib.decompress(raw, 16 + zlib.MAX_WBITS)
         if encoding == "deflate":
@@ -129,9 +139,25 @@ def _decoded(raw: bytes, encoding: str) -> bytes | None:
                 return zlib.decompress(raw)
             except zlib.error:
                 return zlib.decompress(raw, -zlib.MAX_WBITS)
-    except zlib.error:
+        if encoding == "br" and brotli is not None:
+            out: bytes = brotli.decompress(raw)
+            return out
+    except Exception:  # zlib.error, brotli.error: a corrupt body is not judged
         return None
-    return None  # br, zstd, ...: passed through untouched, not inspected
+    return None  # zstd, or br without the brotli module: passed through untouched, not inspected
+
+
+def _decoded(raw: bytes, encoding: str) -> bytes | None:
+    """The body under its ``Content-Encoding`` (a list: decoded last-applied first), or None when it cannot be."""
+    out: bytes | None = raw
+    for coding in reversed([c.strip().lower() for c in encoding.split(",") if c.strip()]):
+        out = _decode_one(out, coding) if out is not None else None
+    return out
+
+
+def connection_headers(headers: CaseInsensitiveDict[str] | Any) -> frozenset[str]:
+    """The names a message's ``Connection`` header lists (hop-by-hop for that message, RFC 9110 7.6.1)."""
+    return frozenset(t.strip().lower() for t in headers.get("Connection", "").split(",") if t.strip())
 
 
 def json_error(start_response: Callable[..., Any], status: int, reason: str, message: str) -> list[bytes]:
@@ -174,7 +200,8 @@ class Forwarder:
             path = path_part or path
         query = environ.get("QUERY_STRING", "")
         url = self.target(path) + (f"?{query}" if query else "")
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in NOT_FORWARDED}
+        dropped = NOT_FORWARDED | connection_headers(request.headers)
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in dropped}
         length = request.content_length
         body: Any
         tee: _TeeBody | None = None
@@ -194,12 +221,14 @@ class Forwarder:
         except requests.RequestException as exc:
             return json_error(start_response, 502, "Bad Gateway", f"ltx-mock proxy: cannot reach the upstream: "
                                                                   f"{type(exc).__name__}")
-        response_headers = [(k, v) for k, v in upstream.raw.headers.items() if k.lower() not in HOP_BY_HOP]
+        hop = HOP_BY_HOP | connection_headers(upstream.headers)
+        # raw.headers: each header as the upstream sent it (a repeated Set-Cookie stays two lines)
+        response_headers = [(k, v) for k, v in upstream.raw.headers.items() if k.lower() not in hop]
         start_response(f"{upstream.status_code} {upstream.reason or ''}".rstrip(), response_headers)
-        sent = {k.lower(): v for k, v in request.headers.items()}
-        exchange = Exchange(method=request.method, path=path, query=query, request_headers=sent,
+        exchange = Exchange(method=request.method, path=path, query=query,
+                            request_headers=CaseInsensitiveDict(request.headers.items()),
                             request_body=(tee.kept() if tee else b""), status_code=upstream.status_code,
-                            headers={k: v for k, v in upstream.headers.items()}, content=None,
+                            headers=CaseInsensitiveDict(upstream.headers), content=None,
                             sent_clock=environ.get(SENT_CLOCK))
         return self._relay(upstream, exchange, observe)
 

@@ -19,6 +19,7 @@ import base64
 import hashlib
 import io
 import re
+import statistics
 import threading
 import time
 import wave
@@ -30,6 +31,7 @@ from urllib.parse import parse_qsl, unquote
 
 import requests
 from ltxstudio_mock.contracts import checks as semantic
+from ltxstudio_mock.mock_server.masking import mask_text, mask_url, mask_value
 from ltxstudio_mock.mock_server.proxy.forward import Exchange
 
 LOCAL_TOKEN = "recorded-token"
@@ -58,6 +60,15 @@ class _Job:
     started: float | None = None  # clock() when its creation was answered
     ended: float | None = None  # clock() when first seen completed/failed
     cancelled: bool = False
+    duration: int | None = None  # the requested video duration (its default when not given); None for images
+    resolution: str | None = None  # the requested resolution, where the model has a choice
+
+    @property
+    def run_time(self) -> float | None:
+        """Seconds from its request to the first answer showing it ended; None when not seen whole or cancelled."""
+        if self.started is None or self.ended is None or self.cancelled or not self.operation:
+            return None
+        return max(self.ended - self.started, 0.001)
 
 
 @dataclass
@@ -66,9 +77,18 @@ class _Asset:
     uuid: str
     mime: str
     type: str = "image"
-    email: str | None = None
+    email: str | None = None  # the upload's ?email=
     data: bytes | None = None
     url: str | None = None
+    # Who owns it, from the upstream's answers (strongest first): the account of a job the upstream accepted
+    # referencing it, the account whose listing (GET /assets/?email=) showed it, the upload's ?email=, the one
+    # account the caller had when an upload without email was accepted (the API requires email with several).
+    used_by: str | None = None
+    listed_by: str | None = None
+    only_account: str | None = None
+
+    def owner(self) -> str | None:
+        return self.used_by or self.listed_by or self.email or self.only_account
 
 
 class Recorder:
@@ -152,18 +172,30 @@ class Recorder:
         for job in body if isinstance(body, list) else []:
             self._sighting(tenant, job, "active", None, None)
 
+    def _only_account(self, tenant: str) -> str | None:
+        """The tenant's one account, when the answers so far showed exactly one (an answer to a request without
+        ``email`` came from it: the API requires ``email`` once there are several)."""
+        emails = [email for t, email in self.accounts if t == tenant]
+        return emails[0] if len(emails) == 1 else None
+
     def _on_uploadAsset(self, tenant: str, exchange: Exchange, body: Any) -> None:
         asset = body.get("asset") if isinstance(body, dict) else None
         m = semantic.FILE_ID.match(asset.get("fileId") or "") if isinstance(asset, dict) else None
         if m is None:
             return
         query = dict(parse_qsl(exchange.query))
+        known = self.assets.get(m["uuid"])
         self.assets[m["uuid"]] = _Asset(tenant=tenant, uuid=m["uuid"], mime=m["mime"],
                                         type=query.get("type") or "image", email=query.get("email") or None,
-                                        data=exchange.request_body or None, url=body.get("assetUrl"))
+                                        data=exchange.request_body or None, url=body.get("assetUrl"),
+                                        used_by=known.used_by if known else None,
+                                        listed_by=known.listed_by if known else None,
+                                        only_account=None if query.get("email") else self._only_account(tenant))
 
     def _on_listAssets(self, tenant: str, exchange: Exchange, body: Any) -> None:
-        email = dict(parse_qsl(exchange.query)).get("email") or None
+        email = dict(parse_qsl(exchange.query)).get("email") or self._only_account(tenant)
+        if email:
+            self._account(tenant, email, None)
         for item in (body.get("items") if isinstance(body, dict) else None) or []:
             signed = item.get("signedAsset") if isinstance(item, dict) else None
             if not isinstance(signed, dict):
@@ -172,13 +204,16 @@ class Recorder:
             if not isinstance(asset, dict) or asset.get("type") == "artifact":
                 continue
             m = semantic.FILE_ID.match(asset.get("fileId") or "")
-            if m is not None and m["uuid"] not in self.assets:
+            if m is None:
+                continue
+            if m["uuid"] not in self.assets:
                 self.assets[m["uuid"]] = _Asset(tenant=tenant, uuid=m["uuid"], mime=m["mime"],
-                                                type=asset.get("type") or "image", email=email,
-                                                url=signed.get("assetUrl"))
+                                                type=asset.get("type") or "image", url=signed.get("assetUrl"))
+            if email:
+                self.assets[m["uuid"]].listed_by = email  # the upstream listed it under this account
 
     def _generation(self, tenant: str, exchange: Exchange, body: Any) -> None:
-        from ltxstudio_mock.mock_server.sim.jobs import DEFAULT_MODEL
+        from ltxstudio_mock.mock_server.sim.jobs import ASSET_FIELDS, DEFAULT_MODEL
 
         op = semantic.operation_for(exchange.method, unquote(exchange.path))
         m = semantic.JOB_ID.match(body.get("jobId") or "") if isinstance(body, dict) else None
@@ -188,8 +223,18 @@ class Recorder:
         params = {k: v for k, v in (_request_params(exchange) or {}).items() if k not in NOT_PARAMS}
         model = "upscale" if operation == "images/upscale" else params.get("model") or DEFAULT_MODEL[operation]
         started = exchange.sent_clock if exchange.sent_clock is not None else self.clock()
+        duration, resolution = _timing_params(operation, str(model), params)
         self.jobs[body["jobId"]] = _Job(tenant=tenant, email=m["email"], uuid=m["uuid"], media=m["type"],
-                                        operation=operation, model=str(model), params=params, started=started)
+                                        operation=operation, model=str(model), params=params, started=started,
+                                        duration=duration, resolution=resolution)
+        for name in ASSET_FIELDS.get(operation, ()):
+            # The upstream accepted the job with this asset on this account: the asset is the account's.
+            ref = semantic.FILE_ID.match(str(params.get(name) or ""))
+            if ref is not None:
+                asset = self.assets.get(ref["uuid"])
+                if asset is None:
+                    asset = self.assets[ref["uuid"]] = _Asset(tenant=tenant, uuid=ref["uuid"], mime=ref["mime"])
+                asset.used_by = m["email"]
         status = body.get("status")
         if isinstance(status, dict):  # pollForResult: the job itself, finished in the wait
             self._sighting(tenant, body, status.get("type"), status.get("progress"),
@@ -231,13 +276,26 @@ class Recorder:
 
     # -- writing -----------------------------------------------------------------------------
     def timing(self) -> list[dict[str, Any]]:
-        """Mean observed run time per (operation, model), over jobs seen created and seen ending."""
-        runs: dict[tuple[str, str], list[float]] = {}
+        """Observed run times per (operation, model, requested duration, resolution), over jobs seen created and
+        seen ending: the mean, the sample count and the spread (standard deviation)."""
+        runs: dict[tuple[str, str, int, str], list[float]] = {}
         for job in self.jobs.values():
-            if job.started is not None and job.ended is not None and not job.cancelled and job.operation:
-                runs.setdefault((job.operation, job.model or ""), []).append(max(job.ended - job.started, 0.001))
-        return [{"operation": op, "model": model, "seconds": round(sum(v) / len(v), 3), "samples": len(v)}
-                for (op, model), v in sorted(runs.items()) if _known_model(model)]
+            if job.run_time is not None and job.operation:
+                key = (job.operation, job.model or "", job.duration or 0, job.resolution or "")
+                runs.setdefault(key, []).append(job.run_time)
+        out = []
+        for (op, model, duration, resolution), v in sorted(runs.items()):
+            if not _known_model(model):
+                continue
+            entry: dict[str, Any] = {"operation": op, "model": model}
+            if duration:
+                entry["duration"] = duration
+            if resolution:
+                entry["resolution"] = resolution
+            entry.update(seconds=round(statistics.fmean(v), 3), samples=len(v),
+                         spread=round(statistics.pstdev(v), 3))
+            out.append(entry)
+        return out
 
     def scenario(self) -> dict[str, Any]:
         """The scenario document (asset bytes fetched or generated now)."""
@@ -259,7 +317,7 @@ class Recorder:
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         doc: dict[str, Any] = {
             "version": 1,
-            "description": f"Recorded by ltx-mock proxy from {self.upstream} at {stamp}: {self.exchanges} "
+            "description": f"Recorded by ltx-mock proxy from {mask_url(self.upstream)} at {stamp}: {self.exchanges} "
                            f"exchanges. Upstream tokens replaced by {', '.join(tokens) or LOCAL_TOKEN}; no "
                            "upstream secret is kept.",
             "demo": False,
@@ -273,29 +331,34 @@ class Recorder:
             "jobs": [],
         }
         by_tenant: dict[str, list[str]] = {}
-        for tenant, email in accounts:
+        for tenant, email in accounts:  # in the order the answers showed them
             by_tenant.setdefault(tenant, []).append(email)
         for asset in assets:
-            known = sorted(by_tenant.get(asset.tenant, []))
-            email = asset.email or (known[0] if known else None)
+            known = by_tenant.get(asset.tenant, [])
+            email = asset.owner() or (known[0] if known else None)
             doc["assets"].append({"token": asset.tenant, **({"email": email} if email else {}), "uuid": asset.uuid,
                                   "mimeType": asset.mime, "type": asset.type,
                                   "base64": base64.b64encode(self._asset_bytes(asset)).decode()})
-        runs = {(t["operation"], t["model"]): t["seconds"] for t in timing}
+        runs = {(t["operation"], t["model"], t.get("duration") or 0, t.get("resolution") or ""): t["seconds"]
+                for t in timing}
         for job_id, job in jobs.items():
             operation = job.operation or ("videos/ltx-create" if job.media == "video" else "images/create")
             model = job.model or DEFAULT_MODEL[operation]
             if not _known_model(model) or CATALOG[model].media != job.media or not UUID.match(job.uuid):
                 continue  # a model the simulator does not know: nothing to replay it with
             entry: dict[str, Any] = {"token": job.tenant, "email": job.email, "id": job.uuid, "operation": operation,
-                                     "model": model, "params": job.params or {"prompt": f"(recorded job {job_id})"},
+                                     "model": model,
+                                     "params": mask_value(job.params) or {"prompt": f"(recorded job {job_id})"},
                                      "state": job.state}
             if job.state in ("active", "failed"):
                 entry["progress"] = max(0, min(99, job.progress))
             if job.state == "failed" and job.message:
-                entry["message"] = job.message
-            if (operation, model) in runs:
-                entry["runTime"] = runs[(operation, model)]
+                entry["message"] = mask_text(job.message)
+            key = (operation, model, job.duration or 0, job.resolution or "")
+            if job.run_time is not None and job.state != "active":
+                entry["runTime"] = round(job.run_time, 3)  # its own, as seen
+            elif key in runs:
+                entry["runTime"] = runs[key]
             doc["jobs"].append(entry)
         return doc
 
@@ -329,6 +392,17 @@ def _known_model(model: str) -> bool:
     from ltxstudio_mock.mock_server.sim.catalog import CATALOG
 
     return model in CATALOG
+
+
+def _timing_params(operation: str, model: str, params: dict[str, Any]) -> tuple[int | None, str | None]:
+    """A generation's requested video duration and resolution, as the simulator keys run times by them."""
+    from ltxstudio_mock.mock_server.sim.catalog import video_resolution, video_seconds
+
+    try:
+        duration = video_seconds(operation, model, params) or None
+    except (TypeError, ValueError):  # a duration the upstream took but the simulator cannot read
+        duration = None
+    return duration, video_resolution(operation, model, params)
 
 
 def _request_params(exchange: Exchange) -> dict[str, Any] | None:

@@ -1,34 +1,39 @@
-"""Serving the proxy: werkzeug's threaded server (one thread per connection, so a long ``pollForResult``
-wait holds only its own), and the reports written when it stops (Ctrl-C, SIGTERM).
+"""Serving the proxy: waitress, in this process (the violations and the recording live in the app), and the
+reports written when it stops (Ctrl-C, SIGTERM).
 
-The simulator's production server (waitress, behind an admission limit of a few request threads) is not
-used here: long upstream waits would hold those slots, and the proxy's cost is the upstream's latency,
-not its own.
+waitress because it speaks HTTP/1.1 as a proxy must: connections are kept alive to the caller (werkzeug's
+server closes every one), and it adds ``Server`` and ``Date`` only when the answer has none, so the caller sees
+the upstream's own (and a ``Via`` naming the proxy). It reads each request body before the app runs, so an
+unread body never corrupts the next request on a kept-alive connection. Each request holds one thread while
+the upstream answers, so a long ``pollForResult`` wait holds only its own: ``THREADS`` of them at once.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import signal
 import sys
+import threading
 from types import FrameType
-from typing import Any
+from typing import Any, Self
 
+from ltxstudio_mock.mock_server.masking import install_log_filter
 from ltxstudio_mock.mock_server.proxy.app import ProxyApp
-from ltxstudio_mock.mock_server.server import ServerThread
-from werkzeug.serving import BaseWSGIServer, ThreadedWSGIServer, WSGIRequestHandler
+
+THREADS = 64  # requests (pollForResult waits included) served at once
+IDLE_TIMEOUT_S = 120  # a kept-alive connection with no request for this long is closed
+IDENT = "ltx-mock-proxy"  # the Via header's name for the proxy (the Server header is the upstream's)
 
 
-class _QuietHandler(WSGIRequestHandler):
-    """No access log line per request: stderr is for violations."""
+def _server(app: ProxyApp, host: str, port: int) -> Any:
+    import waitress
 
-    def log_request(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-
-def _server(app: ProxyApp, host: str, port: int) -> BaseWSGIServer:
-    server = ThreadedWSGIServer(host, port, app, handler=_QuietHandler)  # what make_server(threaded=True) builds
-    server.daemon_threads = True
-    return server
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+    install_log_filter("waitress", "ltxstudio_mock.proxy")
+    return waitress.create_server(app, host=host, port=port, threads=THREADS, channel_timeout=IDLE_TIMEOUT_S,
+                                  ident=IDENT, max_request_body_size=256 * 1024 * 1024, expose_tracebacks=False,
+                                  asyncore_use_poll=True, clear_untrusted_proxy_headers=True)
 
 
 def run(app: ProxyApp, host: str, port: int, *, junit_xml: str | None = None, record: str | None = None,
@@ -41,14 +46,14 @@ def run(app: ProxyApp, host: str, port: int, *, junit_xml: str | None = None, re
 
     previous = signal.signal(signal.SIGTERM, stop)
     if banner:
-        print(banner.format(port=server.server_port), flush=True)
+        print(banner.format(port=server.effective_port), flush=True)
     try:
-        server.serve_forever()
+        server.run()  # returns on KeyboardInterrupt (waitress catches it and stops its threads)
     except KeyboardInterrupt:
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
-        server.server_close()
+        _close(server)
         app.finish(junit_xml=junit_xml, record=record)
         written = [f"{what} {path}" for what, path in (("JUnit report", junit_xml), ("scenario", record)) if path]
         count = len(app.violations.items)
@@ -56,8 +61,42 @@ def run(app: ProxyApp, host: str, port: int, *, junit_xml: str | None = None, re
               file=sys.stderr, flush=True)
 
 
-class ProxyServer(ServerThread):
-    """The proxy on a free loopback port inside this process (tests): the simulator's test server, quiet."""
+def _close(server: Any) -> None:
+    """Close the listening socket and every connection, and stop the worker threads."""
+    from waitress import wasyncore
+
+    server.task_dispatcher.shutdown(timeout=1)
+    wasyncore.close_all(server._map)
+
+
+class ProxyServer:
+    """The proxy on a free loopback port inside this process (tests), on the same server the command uses."""
 
     def __init__(self, app: ProxyApp, host: str = "127.0.0.1", port: int = 0) -> None:
-        super().__init__(app, host, port, handler=_QuietHandler)
+        self.app = app
+        self.host = host
+        self._server = _server(app, host, port)
+        self.port: int = self._server.effective_port
+        self._thread = threading.Thread(target=self._run, name="ltx-mock-proxy", daemon=True)
+
+    def _run(self) -> None:
+        with contextlib.suppress(OSError, ValueError):  # the map closed under the loop by stop()
+            self._server.run()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> Self:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        _close(self._server)
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

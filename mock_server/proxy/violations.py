@@ -28,12 +28,13 @@ from urllib.parse import parse_qsl, unquote
 from ltxstudio_mock.contracts import checks as semantic
 from ltxstudio_mock.contracts.spec import Operation, get_contract
 from ltxstudio_mock.contracts.validate import response_problems
+from ltxstudio_mock.mock_server.masking import mask_text, mask_url
 from ltxstudio_mock.mock_server.proxy.forward import Exchange
 
 
 @dataclass
 class Violation:
-    """One way one exchange left the contract."""
+    """One way one exchange left the contract; its texts already masked (``mock_server/masking.py``)."""
 
     method: str
     path: str
@@ -56,7 +57,7 @@ class Violation:
 
 
 def _label(op: Operation | None, method: str, path: str) -> str:
-    return f"{op.method} {op.path}" if op else f"{method} {path}"
+    return f"{op.method} {op.path}" if op else f"{method} {mask_url(path)}"
 
 
 def request_problems(op: Operation, exchange: Exchange) -> list[tuple[str, str]]:
@@ -150,10 +151,11 @@ class Violations:
                 view = semantic.ResponseView(exchange, op.operation_id)
                 for name, exc in semantic.semantic_failures(view, self.history):
                     found.append((name, f"{exc.defect}: {exc.detail}", getattr(exc, "where", "") or None))
-            out = [Violation(method=exchange.method, path=exchange.path + (f"?{exchange.query}" if exchange.query
-                                                                          else ""),
-                             status=status, operation=label, operation_id=op.operation_id if op else None,
-                             check=check, problem=problem, json_path=where, at=self.clock())
+            # Masked once, here: the stderr line, /__proxy/violations and the JUnit report all show this
+            shown = mask_url(exchange.path + (f"?{exchange.query}" if exchange.query else ""))
+            out = [Violation(method=exchange.method, path=shown, status=status, operation=label,
+                             operation_id=op.operation_id if op else None, check=check, problem=mask_text(problem),
+                             json_path=mask_text(where) if where else None, at=self.clock())
                    for check, problem, where in found]
             self.items.extend(out)
         for v in out:

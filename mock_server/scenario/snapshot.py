@@ -6,7 +6,7 @@ import base64
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from ltxstudio_mock.mock_server.cookies import SECRET_FIELDS, mask_value
+from ltxstudio_mock.mock_server.masking import SECRET_FIELDS, mask_value
 from ltxstudio_mock.mock_server.sim.scenario import USER_FIELDS, WEBHOOK_KEYS
 
 if TYPE_CHECKING:
@@ -52,10 +52,8 @@ def snapshot(sim: Simulator) -> dict[str, Any]:
             # a prompt may quote a cookie
             record = mask_value({k: v for k, v in job.to_dict().items() if k != "tenant"})
             doc["jobs"].append({"token": tokens[job.tenant], "record": record})
-    for key, seconds in (sim.jobs.timing() or {}).items():
-        operation, _, model = key.rpartition(" ")
-        doc.setdefault("timing", []).append({**({"operation": operation} if operation else {}), "model": model,
-                                             "seconds": seconds})
+    for entry in sim.jobs.timing():
+        doc.setdefault("timing", []).append(dict(entry))
     for rule in sim.faults.list():
         if rule.get("count") == 0 and rule.get("fraction") is None:
             continue

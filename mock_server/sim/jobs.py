@@ -17,10 +17,15 @@ from ltxstudio_mock.mock_server.sim.assets import Assets
 from ltxstudio_mock.mock_server.sim.catalog import (
     CATALOG,
     DEFAULT_MODEL,
+    TIMING_APPLIED_META,
     TIMING_META,
     Generation,
+    closest_timing,
     model_of,
     run_seconds,
+    timing_entries,
+    timing_key,
+    video_resolution,
     video_seconds,
 )
 from ltxstudio_mock.mock_server.sim.context import Context
@@ -82,13 +87,33 @@ class Jobs:
         queued: list[dict[str, Any]] = self.ctx.store.get_meta(OUTCOMES) or []
         return queued
 
-    def timing(self) -> dict[str, float] | None:
-        """Recorded run times (a scenario's ``timing``): ``{"<operation> <model>" or "<model>": seconds}``."""
-        timing: dict[str, float] | None = self.ctx.store.get_meta(TIMING_META)
-        return timing
+    def timing(self) -> list[dict[str, Any]]:
+        """Recorded run times: a scenario's ``timing`` entries (operation, model, duration, resolution, seconds)."""
+        return timing_entries(self.ctx.store.get_meta(TIMING_META))
 
-    def set_timing(self, timing: dict[str, float]) -> None:
+    def set_timing(self, timing: list[dict[str, Any]]) -> None:
         self.ctx.store.put_meta(TIMING_META, timing)
+        self.ctx.store.put_meta(TIMING_APPLIED_META, {})
+
+    def timing_applied(self) -> list[dict[str, Any]]:
+        """For each key jobs were created with since the timing was set: the recorded entry it used and how many
+        jobs (``GET /__admin/state``'s ``timing.applied``), oldest first."""
+        applied: dict[str, dict[str, Any]] = self.ctx.store.get_meta(TIMING_APPLIED_META) or {}
+        return list(applied.values())
+
+    def _note_timing(self, operation: str, model: str, duration: int | None, resolution: str | None,
+                     timing: Any, seconds: float) -> None:
+        """Remember which recorded entry a job of this key used (only when a scenario recorded run times)."""
+        entry = closest_timing(timing, operation, model, duration, resolution)
+        if entry is None:
+            return
+        requested = {"operation": operation, "model": model, "duration": duration, "resolution": resolution}
+        key = timing_key(requested)
+        store = self.ctx.store
+        applied: dict[str, dict[str, Any]] = store.get_meta(TIMING_APPLIED_META) or {}
+        seen = applied.get(key) or {"requested": key, "used": timing_key(entry), "jobs": 0}
+        applied[key] = {**seen, "seconds": round(seconds, 3), "jobs": seen["jobs"] + 1}
+        store.put_meta(TIMING_APPLIED_META, applied)
 
     def clear_outcomes(self) -> None:
         self.ctx.store.put_meta(OUTCOMES, [])
@@ -126,8 +151,12 @@ class Jobs:
             self.ltx.charge(account.email, gen.credits, now, user)
             outcome = self._next_outcome(operation, model)
             job_uuid = ctx.uuid()  # drawn before the jitter: a --seed run mints the same ids as before
-            seconds = run_seconds(gen, operation, video_seconds(operation, model, body), ctx.random() * 2 - 1,
-                                  store.get_meta(TIMING_META))
+            timing = store.get_meta(TIMING_META)
+            length = video_seconds(operation, model, body)
+            resolution = video_resolution(operation, model, body)
+            seconds = run_seconds(gen, operation, length, ctx.random() * 2 - 1, timing, resolution)
+            if timing:
+                self._note_timing(operation, model, length or None, resolution, timing, seconds)
             job = Job.admit(job_uuid=job_uuid, generation_id=ctx.generation_id(), tenant=tenant,
                             email=account.email, operation=operation, gen=gen,
                             params={k: v for k, v in body.items() if k not in ("replyUrl", "replyRef")},

@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ltxstudio_mock.mock_server.cookies import SECRET_FIELDS, parse_cookie
 from ltxstudio_mock.mock_server.errors import ApiError
-from ltxstudio_mock.mock_server.sim.catalog import CATALOG, run_seconds
-from ltxstudio_mock.mock_server.sim.jobs import DEFAULT_MODEL, video_seconds
+from ltxstudio_mock.mock_server.sim.catalog import CATALOG, DEFAULT_MODEL, run_seconds, video_resolution, video_seconds
 from ltxstudio_mock.mock_server.sim.records import WEBHOOK_KEYS, Account, Asset, Job
 
 if TYPE_CHECKING:
@@ -198,7 +197,8 @@ class _Loader:
         if model != "upscale" and operation != "images/upscale":
             params.setdefault("model", model)
         total = int((spec.get("runTime") or run_seconds(gen, operation, video_seconds(operation, model, params), 0,
-                                                        sim.jobs.timing())) * 1000)
+                                                        sim.jobs.timing(),
+                                                        video_resolution(operation, model, params))) * 1000)
         state = spec.get("state", "completed")
         progress = int(spec.get("progress", 0 if state == "failed" else 50))
         now = self.now()
@@ -221,9 +221,9 @@ class _Loader:
         """Recorded run times: jobs of these models (and operations) take them instead of the catalog's."""
         entries = self.doc.get("timing") or []
         if entries:
-            self.sim.jobs.set_timing({
-                (f"{e['operation']} {e['model']}" if e.get("operation") else e["model"]): float(e["seconds"])
-                for e in entries})
+            self.sim.jobs.set_timing([{k: e[k] for k in ("operation", "model", "duration", "resolution", "seconds",
+                                                          "samples", "spread") if e.get(k) is not None}
+                                      for e in entries])
 
     def faults(self) -> None:
         faults = self.sim.faults

@@ -21,7 +21,8 @@ import requests
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ltxstudio_mock.mock_server.cookies import SECRET_FIELDS, SECURED, mask_raw, mask_text, parse_cookie
+from ltxstudio_mock.mock_server.cookies import SECRET_FIELDS, parse_cookie
+from ltxstudio_mock.mock_server.masking import SECURED, mask_raw, mask_text
 from ltxstudio_mock.mock_server.journal import raw_body
 
 from ltxstudio_mock.admin_client import AdminClient
