@@ -16,6 +16,7 @@ caller, so anything the observer records is visible by the time the caller has i
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import time
@@ -45,6 +46,7 @@ HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy
                         "trailers", "transfer-encoding", "upgrade", "proxy-connection"})
 NOT_FORWARDED = HOP_BY_HOP | {"host", "content-length", "expect"}
 CHUNK = 64 * 1024
+BUFFER_LIMIT = 1024 * 1024  # a chunked answer up to this size is read whole and sent with a Content-Length
 SENT_CLOCK = "ltx_mock.proxy.sent_clock"  # environ key: set by the app before forwarding a generation
 DEFAULT_CAPTURE_LIMIT = 32 * 1024 * 1024  # above the API's upload limit; bodies beyond it are not inspected
 #: (connect, read) seconds. The read timeout outlasts the longest pollForResult wait the docs allow.
@@ -160,6 +162,10 @@ def connection_headers(headers: CaseInsensitiveDict[str] | Any) -> frozenset[str
     return frozenset(t.strip().lower() for t in headers.get("Connection", "").split(",") if t.strip())
 
 
+def _has_body(method: str, status: int) -> bool:
+    return method != "HEAD" and status not in (204, 304) and not 100 <= status < 200
+
+
 def json_error(start_response: Callable[..., Any], status: int, reason: str, message: str) -> list[bytes]:
     """An answer of the proxy's own, in the API's error shape."""
     body = json.dumps({"error": message, "code": status}).encode()
@@ -224,23 +230,49 @@ class Forwarder:
         hop = HOP_BY_HOP | connection_headers(upstream.headers)
         # raw.headers: each header as the upstream sent it (a repeated Set-Cookie stays two lines)
         response_headers = [(k, v) for k, v in upstream.raw.headers.items() if k.lower() not in hop]
-        start_response(f"{upstream.status_code} {upstream.reason or ''}".rstrip(), response_headers)
+        status = f"{upstream.status_code} {upstream.reason or ''}".rstrip()
+        prefix: list[bytes] = []
+        if "content-length" not in upstream.headers and _has_body(request.method, upstream.status_code):
+            # A chunked answer (a CDN's usual framing): read it whole when it is small, so the caller gets a
+            # Content-Length and keeps its connection (the server closes it after a chunked answer); a large
+            # one streams as it comes.
+            prefix = self._read_small(upstream)
+            if prefix and prefix[-1] == b"":
+                response_headers.append(("Content-Length", str(sum(map(len, prefix)))))
+        start_response(status, response_headers)
         exchange = Exchange(method=request.method, path=path, query=query,
                             request_headers=CaseInsensitiveDict(request.headers.items()),
                             request_body=(tee.kept() if tee else b""), status_code=upstream.status_code,
                             headers=CaseInsensitiveDict(upstream.headers), content=None,
                             sent_clock=environ.get(SENT_CLOCK))
-        return self._relay(upstream, exchange, observe)
+        return self._relay(upstream, exchange, observe, prefix)
+
+    def _read_small(self, upstream: requests.Response) -> list[bytes]:
+        """The first chunks of the answer, up to ``BUFFER_LIMIT`` bytes; ending with ``b""`` when that was all."""
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in upstream.raw.stream(CHUNK, decode_content=False):
+                chunks.append(chunk)
+                size += len(chunk)
+                if size > BUFFER_LIMIT:
+                    return chunks
+        except Exception:  # a broken stream: _relay reads on, notices and reports it
+            return chunks
+        chunks.append(b"")
+        return chunks
 
     def _relay(self, upstream: requests.Response, exchange: Exchange,
-               observe: Callable[[Exchange], None]) -> Iterator[bytes]:
-        """Yield the upstream's raw bytes; observe the exchange before the last chunk leaves."""
+               observe: Callable[[Exchange], None], prefix: list[bytes]) -> Iterator[bytes]:
+        """Yield the upstream's raw bytes (``prefix`` first: already read); observe the exchange before the last
+        chunk leaves."""
         kept = bytearray()
         over = False
         held: bytes | None = None
         try:
             try:
-                for chunk in upstream.raw.stream(CHUNK, decode_content=False):
+                rest = () if prefix and prefix[-1] == b"" else upstream.raw.stream(CHUNK, decode_content=False)
+                for chunk in itertools.chain(prefix, rest):
                     if not chunk:
                         continue
                     if not over:

@@ -1,27 +1,25 @@
-"""Through the proxy, the README's flows answer byte for byte as direct calls, and nothing is reported."""
+"""Through the proxy, the README's flows answer byte for byte as direct calls, and nothing is reported: in front of
+the default ``ltx-mock serve`` (granian), the werkzeug helper and a CDN-like upstream (tests/proxy/conftest.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import gzip
+import http.client
+import json
+from urllib.parse import urlsplit
 
+import brotli
 import pytest
 import requests
-from proxy_helpers import API, FLOW_SCENARIO, Flow, proxy_in_front, violations
-
-from ltxstudio_mock.pytest_plugin import start_simulator
-
-
-@pytest.fixture
-def flow_simulator(tmp_path: Path):  # type: ignore[no-untyped-def]
-    scenario = tmp_path / "flow.yaml"
-    scenario.write_text(FLOW_SCENARIO, encoding="utf-8")
-    server, _app = start_simulator(scenario=str(scenario), seed=42)
-    yield server
-    server.stop()
+from cdn_upstream import HOP_HEADER
+from proxy_helpers import API, Flow, proxy_in_front, violations
 
 
-def test_proxy_flows_are_byte_identical_and_clean(flow_simulator) -> None:  # type: ignore[no-untyped-def]
-    origin = flow_simulator.url
+def test_proxy_flows_are_byte_identical_and_clean(api_upstream: str) -> None:
+    """The README's read/write flow (accounts, upload, create, poll, list, cancel, the 4xx answers): through the
+    proxy every answer is the upstream's, byte for byte, and not one is reported, whatever the upstream's
+    header case, compression or framing."""
+    origin = api_upstream
     direct = Flow(origin, origin).run()
     requests.post(f"{origin}/__admin/reset", timeout=10).raise_for_status()
     with proxy_in_front(origin) as (proxy, _app):
@@ -38,8 +36,51 @@ def test_proxy_flows_are_byte_identical_and_clean(flow_simulator) -> None:  # ty
     assert seen["POST /images/create"] == 4 and seen["DELETE /scheduler/{jobId}"] == 1
 
 
-def test_proxy_streams_headers_and_query_unchanged(flow_simulator) -> None:  # type: ignore[no-untyped-def]
-    origin = flow_simulator.url
+def _exchange(conn: http.client.HTTPConnection, path: str, accept: str) -> tuple[http.client.HTTPResponse, bytes]:
+    conn.request("GET", path, headers={"Authorization": "Bearer demo-token", "Accept-Encoding": accept})
+    resp = conn.getresponse()
+    return resp, resp.read()
+
+
+@pytest.mark.parametrize("accept", ["gzip", "br", "identity"])
+def test_proxy_keeps_the_connection_and_the_upstreams_headers(api_upstream: str, accept: str) -> None:
+    """One connection to the proxy carries several exchanges (keep-alive), each answer has one ``Server`` and one
+    ``Date`` (the upstream's), no hop-by-hop header of the upstream's hop (``Connection``, the headers it names,
+    ``Transfer-Encoding``), and the upstream's encoding and bytes as they were."""
+    with proxy_in_front(api_upstream) as (proxy, _app):
+        conn = http.client.HTTPConnection(urlsplit(proxy).netloc, timeout=10)
+        sockets = set()
+        try:
+            for _ in range(4):  # the CDN-like upstream cycles keep-alive, close, no header, a named hop header
+                resp, raw = _exchange(conn, f"{API}/accounts", accept)
+                assert resp.status == 200
+                sockets.add(id(conn.sock))
+                names = [name.lower() for name, _ in resp.getheaders()]
+                assert names.count("server") == 1 and names.count("date") == 1, resp.getheaders()
+                assert HOP_HEADER not in names and "keep-alive" not in names
+                assert resp.getheader("Connection", "").lower() != "close"
+                direct = requests.get(f"{api_upstream}{API}/accounts", stream=True, timeout=10,
+                                      headers={"Authorization": "Bearer demo-token", "Accept-Encoding": accept})
+                assert resp.getheader("Content-Encoding") == direct.headers.get("Content-Encoding")
+                assert resp.getheader("Server") == direct.headers.get("Server")
+                body = _decode(raw, resp.getheader("Content-Encoding") or "")
+                assert json.loads(body)["demo@example.com"]["email"] == "demo@example.com"
+        finally:
+            conn.close()
+        assert len(sockets) == 1, "the proxy closed the connection between exchanges"
+        assert violations(proxy) == []
+
+
+def _decode(raw: bytes, encoding: str) -> bytes:
+    if encoding == "gzip":
+        return gzip.decompress(raw)
+    if encoding == "br":
+        return brotli.decompress(raw)
+    return raw
+
+
+def test_proxy_streams_headers_and_query_unchanged(werkzeug_upstream: str) -> None:
+    origin = werkzeug_upstream
     with proxy_in_front(origin) as (proxy, _app):
         # the caller's own Authorization goes through: a wrong token gets the upstream's 401
         bad = requests.get(f"{proxy}{API}/accounts", headers={"Authorization": "Bearer nope"}, timeout=10)
