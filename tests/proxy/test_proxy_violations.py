@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import pytest
 import requests
+from cdn_upstream import CdnUpstream
 from proxy_helpers import API, broken_servers, proxy_in_front, upstream, violations
 
 H = {"Authorization": "Bearer demo-token"}
@@ -153,3 +156,57 @@ def test_request_problems_read_json_and_form_bodies_like_the_service() -> None:
     assert [w for w, _ in request_problems(op, exchange("application/json", b'{"prompt": 5}'))] == ["body.prompt"]
     not_json = request_problems(op, exchange("application/json", b"{not json"))
     assert not_json == [("body", "the request body is not JSON")]
+
+
+def _job_status_edit(edit: Any) -> Any:
+    """GET /assets/{jobId} answers with ``edit(status)`` applied to the job's ``status`` object."""
+    servers = broken_servers()
+
+    def fn(request: Any, response: Any) -> None:
+        if request.method == "GET" and "-job:" in request.path and response.status_code == 200:
+            def apply(body: Any) -> None:
+                edit(body["status"])
+
+            servers.edit_json(response, apply)
+
+    return servers.rewrite(servers.healthy_app(), fn)
+
+
+def _missing_field() -> Any:
+    """A job's ``status`` without its required ``type``."""
+    return _job_status_edit(lambda status: status.pop("type"))
+
+
+def _wrong_job_status() -> Any:
+    """An active job's ``status.type`` answered as ``running``, a value the contract does not have."""
+    return _job_status_edit(lambda status: status.update(type="running"))
+
+
+BROKEN = {  # name: (server, what to call, the JSON path the violation must name, a word of its problem)
+    "wrong type": (lambda: broken_servers().wrong_field_type(), "accounts", "demo@example.com.maxJobs", "integer"),
+    "missing field": (_missing_field, "job", "status", "required property"),
+    "wrong status": (_wrong_job_status, "job", "status.type", "running"),
+}
+
+
+@pytest.mark.parametrize("front", ["werkzeug", "cdn"])
+@pytest.mark.parametrize("defect", sorted(BROKEN))
+def test_proxy_names_each_broken_field_by_its_json_path(defect: str, front: str) -> None:
+    """Each of three broken upstreams, answering as werkzeug does or as a CDN does (lower-case headers, gzip or
+    br, chunked): exactly its one violation, named with its JSON path; the healthy answers around it are clean."""
+    make, call, where, word = BROKEN[defect]
+    app = make()
+    with contextlib.ExitStack() as stack:
+        origin = stack.enter_context(CdnUpstream(app)).url if front == "cdn" else stack.enter_context(upstream(app))
+        proxy, _app = stack.enter_context(proxy_in_front(origin))
+        session = requests.Session()
+        session.headers.update({**H, "Accept-Encoding": "br, gzip"})
+        if call == "accounts":
+            assert session.get(f"{proxy}{API}/accounts", timeout=10).status_code == 200
+        else:
+            job = session.post(f"{proxy}{API}/images/create", json={"prompt": "a fox"}, timeout=10).json()
+            assert session.get(f"{proxy}{API}/assets/{quote(job['jobId'], safe='')}", timeout=10).status_code == 200
+        assert session.get(f"{proxy}{API}/scheduler/available", timeout=10).status_code == 200
+        found = violations(proxy)
+    assert [(v["check"], v["json_path"]) for v in found] == [("response_schema_conformance", where)], found
+    assert word in found[0]["problem"]
