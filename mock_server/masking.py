@@ -49,8 +49,9 @@ BODY_LIMIT = 16 * 1024  # characters of one header or parameter value kept by th
 
 # name (any case, any whitespace the parser strips) '=' value up to the next ';' (the cookie parser's part end)
 _COOKIE_PART = re.compile(r"(?i)(lt_(?:refresh_)?token\s*=)[^;]*")
-# a JWT: base64url header and payload (both JSON objects, so both start eyJ), then the signature
-_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
+# a JWT: base64url header (a JSON object, so it starts eyJ), payload, signature; also one cut short after its
+# payload began (a message that clips a long value: "eyJhbGciOiJIUzI1NiJ9.eyJzdWIi…")
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*)?")
 # an API bearer token in text (a pasted header, a curl line): 8+ token characters after "Bearer"
 _BEARER = re.compile(r"(?i)\b(bearer\s+)(?!…)([A-Za-z0-9._~+/:@=-]{3,})")
 # a credential parameter written in text (a URL in a prompt, a signed assetUrl): name=value up to a separator

@@ -92,8 +92,13 @@ class ProxyServer:
         return self
 
     def stop(self) -> None:
-        _close(self._server)
+        from waitress import wasyncore
+
+        # Closed from inside its own I/O loop (the trigger runs the thunk there), which then ends at once: closing
+        # from this thread would leave the loop asleep in poll() for its 1 s timeout.
+        self._server.trigger.pull_trigger(lambda: wasyncore.close_all(self._server._map))
         self._thread.join(timeout=5)
+        _close(self._server)
 
     def __enter__(self) -> Self:
         return self.start()

@@ -143,11 +143,13 @@ class CdnUpstream:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        self._server.block_on_close = False  # a kept-alive connection's thread ends with the process
         self.port = self._server.server_address[1]
         sim = getattr(app, "extensions", {}).get("ltx_sim")
         if sim is not None:
             sim.base_url = self.url  # signed URLs and webhooks name the CDN's origin, as the real ones name theirs
-        self._thread = threading.Thread(target=self._server.serve_forever, name="cdn-upstream", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="cdn-upstream", daemon=True)
 
     @property
     def url(self) -> str:
