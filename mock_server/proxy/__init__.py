@@ -4,7 +4,7 @@
 - ``violations.py``: each exchange through the contract's validators and semantic checks;
 - ``recorder.py``: what was seen, as a scenario file with real run times and no secrets;
 - ``app.py``: the three together, plus the safety rule and ``/__proxy/violations``;
-- ``serve.py``: serving it (werkzeug's threaded server), and writing the reports on exit.
+- ``serve.py``: serving it (waitress: keep-alive, the upstream's own Server and Date), and writing the reports on exit.
 """
 
 from ltxstudio_mock.mock_server.proxy.app import ProxyApp
