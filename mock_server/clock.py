@@ -71,10 +71,11 @@ class Clock:
         self._store.put_meta(CLOCK_KEY, asdict(st))
         return st
 
-    def reset(self, *, speed: float = 1.0, start_ms: int | None = None) -> ClockState:
-        """Start simulated time at ``start_ms`` (default: now, real time)."""
+    def reset(self, *, speed: float = 1.0, start_ms: int | None = None, paused: bool = False) -> ClockState:
+        """Start simulated time at ``start_ms`` (default: now, real time), paused there if asked (in the same
+        write: pausing afterwards would let it run for however long the thread waited in between)."""
         real = self._real()
-        return self._save(ClockState(real, int(real * 1000) if start_ms is None else start_ms, speed))
+        return self._save(ClockState(real, int(real * 1000) if start_ms is None else start_ms, speed, paused))
 
     def set(self, *, paused: bool | None = None, speed: float | None = None, advance_s: float = 0.0) -> ClockState:
         """Pause/resume, change speed and/or jump ahead, re-anchoring so no time is lost or repeated."""

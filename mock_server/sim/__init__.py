@@ -118,9 +118,7 @@ class Simulator:
             if key:
                 self.store.put_meta(SIGNING_KEY, key)  # the store's signing key outlives a reset
             self.ctx.reseed()
-            self.clock.reset(speed=self.config.speed)
-            if self.config.paused:
-                self.clock.set(paused=True)
+            self.clock.reset(speed=self.config.speed, paused=self.config.paused)
             now = self.clock.now_ms()
             for token in self.config.tokens:
                 self.add_token(token)

@@ -96,8 +96,8 @@ class _Loader:
             start = int(start.timestamp() * 1000)
         elif isinstance(start, str):
             start = int(datetime.fromisoformat(start.replace("Z", "+00:00")).timestamp() * 1000)
-        sim.clock.reset(speed=float(clock.get("speed", before.speed)), start_ms=start)
-        sim.clock.set(paused=bool(clock.get("paused", before.paused)))
+        sim.clock.reset(speed=float(clock.get("speed", before.speed)), start_ms=start,
+                        paused=bool(clock.get("paused", before.paused)))
 
     def tokens(self) -> None:
         for token in self.doc.get("tokens") or []:
