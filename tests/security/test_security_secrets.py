@@ -22,8 +22,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ltxstudio_mock.mock_server.cookies import SECRET_FIELDS, parse_cookie
-from ltxstudio_mock.mock_server.masking import SECURED, mask_raw, mask_text
 from ltxstudio_mock.mock_server.journal import raw_body
+from ltxstudio_mock.mock_server.masking import SECURED, mask_raw, mask_text
 
 from ltxstudio_mock.admin_client import AdminClient
 from ltxstudio_mock.pytest_plugin import start_simulator
