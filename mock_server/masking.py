@@ -55,15 +55,32 @@ _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*)?")
 # an API bearer token in text (a pasted header, a curl line): 8+ token characters after "Bearer"
 _BEARER = re.compile(r"(?i)\b(bearer\s+)(?!…)([A-Za-z0-9._~+/:@=-]{3,})")
 # a credential parameter written in text (a URL in a prompt, a signed assetUrl): name=value up to a separator
-_PARAM = re.compile(r"(?i)(?<![A-Za-z0-9_-])(token|access_token|refresh_token|id_token|api_key|apikey|api-key|"
-                    r"signature|sig|x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|"
-                    r"x-goog-credential|client_secret|password)(\s*[=:]\s*)(?!…)([^&\s;,\"'<>#)]+)")
-_TOKEN_PARAM = re.compile(r"(?i)(?<![A-Za-z0-9_-])(token|access_token|refresh_token|id_token|api_key|apikey|api-key|"
-                          r"client_secret|password)(\s*[=:]\s*)(?!…)([^&\s;,\"'<>#)]+)")
+_PARAM_NAMES = (r"token|access_token|refresh_token|id_token|api_key|apikey|api-key|client_secret|password")
+_SIGNATURE_NAMES = (r"signature|sig|x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|"
+                    r"x-goog-credential")
+_PARAM = re.compile(rf"(?i)(?<![A-Za-z0-9_-])({_PARAM_NAMES}|{_SIGNATURE_NAMES})(=\s*|:\s*)(?!…)([^&\s;,\"'<>#)]+)")
+_TOKEN_PARAM = re.compile(rf"(?i)(?<![A-Za-z0-9_-])({_PARAM_NAMES})(=\s*|:\s*)(?!…)([^&\s;,\"'<>#)]+)")
+_STEMS = ("token", "key", "secret", "password", "signature", "sig", "credential")  # what _PARAM's names end with
+_HINT = re.compile(r"lt_|lt%5f|eyj|bearer|(?:token|key|secret|password|signature|sig|credential)[=:]")
 # a URL's user:password@
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]+:)[^/\s@]+@")
 _ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
-_HINTS = ("lt_", "lt%5f", "eyj", "bearer", "token", "sig", "key", "secret", "password", "credential", "://")
+
+
+def _param_hint(low: str) -> bool:
+    """A credential parameter name (by its ending) followed by ``=`` or ``:``, found with ``str.find`` only."""
+    for stem in _STEMS:
+        i = low.find(stem)
+        while i >= 0:
+            if low[i + len(stem):i + len(stem) + 1] in ("=", ":"):
+                return True
+            i = low.find(stem, i + 1)
+    return False
+
+
+def _userinfo_hint(low: str) -> bool:
+    """``user:password@`` right after a scheme's ``://`` (a plain ``@`` in a job id or an email is no hint)."""
+    return "://" in low and any("@" in part.split("/", 1)[0] for part in low.split("://")[1:])
 
 
 def _hint(text: str) -> bool:
@@ -72,7 +89,8 @@ def _hint(text: str) -> bool:
     if "\\u" in text:
         return True
     low = text.lower()
-    return any(h in low for h in _HINTS)
+    return ("lt_" in low or "lt%5f" in low or "eyj" in low or "bearer" in low or _param_hint(low)
+            or _userinfo_hint(low))
 
 
 def mask_text(text: str, *, signed_urls: bool = True) -> str:
@@ -81,15 +99,18 @@ def mask_text(text: str, *, signed_urls: bool = True) -> str:
     ``signed_urls=False`` leaves signed-URL signatures (``Signature=``, ``sig=``, ...) alone: for the
     simulator's own admin views, whose artifact previews are its own signed URLs.
     """
-    if not _hint(text):
-        return text
-    if "=" in text:
+    low = text.lower()  # each pattern runs only where its plain-text hint is found
+    if "=" in text and ("lt_" in low or "lt%5f" in low):
         text = _COOKIE_PART.sub(lambda m: m[1] + SECURED, text)
-    text = _JWT.sub(SECURED, text)
-    text = _BEARER.sub(lambda m: m[1] + SECURED, text)
-    params = _PARAM if signed_urls else _TOKEN_PARAM
-    text = params.sub(lambda m: m[1] + m[2] + SECURED, text)
-    return _USERINFO.sub(lambda m: m[1] + SECURED + "@", text)
+    if "eyj" in low:
+        text = _JWT.sub(SECURED, text)
+    if "bearer" in low:
+        text = _BEARER.sub(lambda m: m[1] + SECURED, text)
+    if _param_hint(low):
+        text = (_PARAM if signed_urls else _TOKEN_PARAM).sub(lambda m: m[1] + m[2] + SECURED, text)
+    if _userinfo_hint(low):
+        text = _USERINFO.sub(lambda m: m[1] + SECURED + "@", text)
+    return text
 
 
 def mask_value(value: Any) -> Any:

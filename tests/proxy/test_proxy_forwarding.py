@@ -94,6 +94,13 @@ def test_proxy_streams_headers_and_query_unchanged(werkzeug_upstream: str) -> No
         assert up.status_code == 200, up.text
         url = up.json()["assetUrl"]
         assert requests.get(url, timeout=10).content == body
+        # hop-by-hop headers of the caller's hop stay there, the ones its Connection header names included
+        requests.get(f"{proxy}{API}/accounts", timeout=10, headers={
+            "Authorization": "Bearer demo-token", "Connection": "keep-alive, X-Client-Hop", "X-Client-Hop": "1",
+            "X-End-To-End": "2"})
+        (entry,) = requests.get(f"{origin}/__admin/requests?limit=1", timeout=10).json()["items"]
+        sent = {name.lower() for name in entry["headers"]}
+        assert "x-end-to-end" in sent and "x-client-hop" not in sent, sent
         # non-API paths go to the upstream's origin (its storage, its control API)
         assert requests.get(f"{proxy}/__admin/clock", timeout=10).json()["paused"] is True
         assert violations(proxy) == []
