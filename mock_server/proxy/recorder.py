@@ -213,7 +213,8 @@ class Recorder:
                 self.assets[m["uuid"]].listed_by = email  # the upstream listed it under this account
 
     def _generation(self, tenant: str, exchange: Exchange, body: Any) -> None:
-        from ltxstudio_mock.mock_server.sim.jobs import ASSET_FIELDS, DEFAULT_MODEL
+        from ltxstudio_mock.mock_server.sim.catalog import model_of
+        from ltxstudio_mock.mock_server.sim.jobs import ASSET_FIELDS
 
         op = semantic.operation_for(exchange.method, unquote(exchange.path))
         m = semantic.JOB_ID.match(body.get("jobId") or "") if isinstance(body, dict) else None
@@ -221,7 +222,7 @@ class Recorder:
             return
         operation = OPERATIONS[op.operation_id]
         params = {k: v for k, v in (_request_params(exchange) or {}).items() if k not in NOT_PARAMS}
-        model = "upscale" if operation == "images/upscale" else params.get("model") or DEFAULT_MODEL[operation]
+        model = model_of(operation, params)
         started = exchange.sent_clock if exchange.sent_clock is not None else self.clock()
         duration, resolution = _timing_params(operation, str(model), params)
         self.jobs[body["jobId"]] = _Job(tenant=tenant, email=m["email"], uuid=m["uuid"], media=m["type"],
@@ -299,8 +300,7 @@ class Recorder:
 
     def scenario(self) -> dict[str, Any]:
         """The scenario document (asset bytes fetched or generated now)."""
-        from ltxstudio_mock.mock_server.sim.catalog import CATALOG
-        from ltxstudio_mock.mock_server.sim.jobs import DEFAULT_MODEL
+        from ltxstudio_mock.mock_server.sim.catalog import CATALOG, DEFAULT_MODEL
 
         with self.lock:
             accounts = dict(self.accounts)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ltxstudio_mock.mock_server.cookies import SECRET_FIELDS, parse_cookie
 from ltxstudio_mock.mock_server.errors import ApiError
-from ltxstudio_mock.mock_server.sim.catalog import CATALOG, DEFAULT_MODEL, run_seconds, video_resolution, video_seconds
+from ltxstudio_mock.mock_server.sim.catalog import CATALOG, model_of, run_seconds, video_resolution, video_seconds
 from ltxstudio_mock.mock_server.sim.records import WEBHOOK_KEYS, Account, Asset, Job
 
 if TYPE_CHECKING:
@@ -188,7 +188,7 @@ class _Loader:
         sim = self.sim
         email = self.account_email(tenant, spec, path)
         operation = spec.get("operation", "images/create")
-        model = "upscale" if operation == "images/upscale" else spec.get("model") or DEFAULT_MODEL[operation]
+        model = model_of(operation, spec)
         gen = CATALOG[model]
         want_media = "video" if operation.startswith("videos/") else "image"
         if gen.media != want_media:
