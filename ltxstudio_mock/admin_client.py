@@ -138,6 +138,39 @@ class AdminClient:
     def clear_faults(self) -> None:
         self._call("DELETE", "/faults")
 
+    # per-test answers (stubs)
+    def stub(self, operation_id: str | None = None, *, method: str | None = None, path: str | None = None,
+             token: str | None = None, body_matches: dict[str, Any] | None = None, times: int | None = None,
+             status: int | None = None, headers: dict[str, Any] | None = None, body: Any = None,
+             text: str | None = None, patch: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Answer the next matching API requests this way (every one, or the next ``times``); returns the stub.
+
+        Match by ``operation_id`` (e.g. ``"getAsset"``) or ``path`` (a glob) and ``method``; only ``token``'s
+        requests; ``body_matches``: JSONPath -> value the request body must hold. Answer with ``status``,
+        ``headers`` and a JSON ``body`` or a raw ``text``, or ``patch`` (JSONPath -> value) the simulator's own
+        answer. ``ltx.admin.stub("getAsset", body={...})``.
+        """
+        match = {k: v for k, v in {"operationId": operation_id, "method": method, "path": path, "token": token,
+                                    "body": body_matches}.items() if v is not None}
+        answer = {k: v for k, v in {"status": status, "headers": headers, "text": text, "patch": patch}.items()
+                  if v is not None}
+        if body is not None:
+            answer["body"] = body
+        spec: dict[str, Any] = {"match": match, "answer": answer}
+        if times is not None:
+            spec["times"] = times
+        return self._call("POST", "/stubs", spec)
+
+    def stubs(self) -> list[dict[str, Any]]:
+        """The stubs in force, oldest first, each with ``hits`` (requests it answered) and ``remaining``."""
+        return self._call("GET", "/stubs")
+
+    def remove_stub(self, stub_id: str) -> None:
+        self._call("DELETE", f"/stubs/{stub_id}")
+
+    def clear_stubs(self) -> None:
+        self._call("DELETE", "/stubs")
+
     # journal and webhooks
     def requests(self, **filters: Any) -> list[dict[str, Any]]:
         """Journal entries, newest first. Filters: method, path (glob), status, since, operation, contains, limit."""

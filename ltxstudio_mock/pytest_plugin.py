@@ -103,7 +103,7 @@ def ltx_mock_server() -> Iterator[Any]:
 
 @pytest.fixture
 def ltx_mock(ltx_mock_server: Any) -> Iterator[LtxMock]:
-    """A live simulator in its start-up state: demo token, demo account, paused clock, no faults.
+    """A live simulator in its start-up state: demo token, demo account, paused clock, no faults, no stubs.
 
     While the test runs, LTXStudioClients aimed at it (without their own ``sleep=``) move its clock
     instead of sleeping.

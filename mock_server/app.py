@@ -146,7 +146,10 @@ class FlaskHooks:
             operation=op.operation_id if op is not None else None, tenant=None, fault=None))
 
     def api_error(self, exc: ApiError) -> Response:
-        return api.json_response(exc.body(), exc.status)
+        response = api.json_response(exc.body(), exc.status)
+        for name, value in exc.headers:
+            response.headers[name] = value
+        return response
 
     def http_error(self, exc: HTTPException) -> Response:
         status = exc.code or 500

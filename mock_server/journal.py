@@ -100,12 +100,15 @@ class Exchange:
     """
 
     __slots__ = ("_masked", "body", "body_type", "duration_ms", "fault", "headers", "method", "operation", "path",
-                 "query_string", "response", "response_type", "sim_ms", "size", "status", "tenant", "time_ms")
+                 "query_string", "response", "response_type", "sim_ms", "size", "status", "stub", "stub_violation",
+                 "tenant", "time_ms")
 
     def __init__(self, *, sim_ms: int | None, method: str, path: str, query_string: str, headers: dict[str, str],
                  body: bytes | str | dict[str, str] | None, body_type: str | None, status: int, response: bytes,
                  response_type: str | None, duration_ms: float, operation: str | None, tenant: str | None,
-                 fault: str | None) -> None:
+                 fault: str | None, stub: str | None = None, stub_violation: str | None = None) -> None:
+        """``stub``: the id of the stub that answered; ``stub_violation``: how that answer breaks openapi.yaml
+        (allowed: it is the stub's doing, and marked so)."""
         self.time_ms = int(time.time() * 1000)
         self.sim_ms = sim_ms
         self.method = method
@@ -121,6 +124,8 @@ class Exchange:
         self.operation = operation
         self.tenant = tenant
         self.fault = fault
+        self.stub = stub
+        self.stub_violation = stub_violation
         self.size = (ENTRY_OVERHEAD + len(self.path) + len(self.query_string) + _chars(self.body)
                      + _chars(self.response) + sum(map(len, headers.values())) + HEADER_NAME * len(headers))
         self._masked: dict[str, Any] | None = None
@@ -143,4 +148,6 @@ class Exchange:
                 "body_type": self.body_type, "status": self.status, "response": response,
                 "response_type": self.response_type, "duration_ms": self.duration_ms, "operation": self.operation,
                 "tenant": self.tenant, "fault": self.fault}
+            if self.stub is not None:
+                self._masked.update(stub=self.stub, stub_violation=self.stub_violation)
         return dict(self._masked)

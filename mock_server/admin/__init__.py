@@ -1,7 +1,7 @@
 """The control API under ``/__admin`` (its contract: ``admin-openapi.yaml`` beside this file).
 
 Tests and people drive the simulator through it: reset, fake LTX users, the
-clock, queued job outcomes, HTTP faults, the request journal, webhooks.
+clock, queued job outcomes, HTTP faults, per-test answers (stubs), the request journal, webhooks.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def user_view(s: Simulator, user: LtxUser, *, cookie: bool = False, issued: bool
 
 def state_view(s: Simulator) -> dict[str, Any]:
     out = {"clock": clock_view(s), "counts": s.counts(), "faults": s.faults.list(),
-           "outcomes": s.jobs.queued_outcomes()}
+           "outcomes": s.jobs.queued_outcomes(), "stubs": s.stubs.list()}
     recorded = s.jobs.timing()
     if recorded:  # a scenario's recorded run times, and which one each job key used
         out["timing"] = {"recorded": recorded, "applied": s.jobs.timing_applied()}
@@ -223,6 +223,34 @@ def clear_faults(query: dict[str, Any]) -> Response:
 def delete_fault(query: dict[str, Any], fault_id: str) -> Response:
     if not sim().faults.clear(fault_id):
         raise not_found(f"No fault {fault_id}")
+    return no_content()
+
+
+@bp.get("/stubs")
+@operation("adminListStubs")
+def list_stubs(query: dict[str, Any]) -> Response:
+    return json_response(sim().stubs.list())
+
+
+@bp.post("/stubs")
+@operation("adminAddStub")
+def add_stub(query: dict[str, Any], data: dict[str, Any]) -> Response:
+    token = (data.get("match") or {}).get("token")
+    return json_response(sim().stubs.add(data, tenant_id(token) if token else None))
+
+
+@bp.delete("/stubs")
+@operation("adminClearStubs")
+def clear_stubs(query: dict[str, Any]) -> Response:
+    sim().stubs.remove()
+    return no_content()
+
+
+@bp.delete("/stubs/<stub_id>")
+@operation("adminDeleteStub")
+def delete_stub(query: dict[str, Any], stub_id: str) -> Response:
+    if not sim().stubs.remove(stub_id):
+        raise not_found(f"No stub {stub_id}")
     return no_content()
 
 

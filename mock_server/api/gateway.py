@@ -7,6 +7,7 @@ An API request (``/v1/ltxstudio/...`` matching an operation) never enters Flask'
     route           the operation's view and path arguments (werkzeug's URL map, the API's rules only)
     pin_clock       the simulated instant for this request; settle the work due by then
     inject_fault    an HTTP fault rule matching the request: sleep, answer now, or carry on
+    find_stub       a per-test answer (stub) matching the request: its answer now, or a patch for the view's
     authenticate    bearer token -> tenant, else 401
     validate        query and body against the operation's compiled checks (``api/inputs.py``)
     view            ``api/<resource>.py``: the simulation answers
@@ -110,6 +111,7 @@ class Gateway:
         self.fallback = fallback
         self.sim = sim
         self.faults = sim.faults  # the rules are the simulator's; their HTTP shaping (apply_before) is faults.py's
+        self.stubs = sim.stubs  # likewise: which stub answers is sim/stubs.py's; its bytes are sent here
         self.journal = sim.journal
         self.config = config
         self.max_body = config.max_upload_bytes + 1  # one byte over: a cut chunked body still shows it was long
@@ -138,12 +140,16 @@ class Gateway:
         """Fault, authentication, validation, the view, the answer and its journal entry."""
         tenant: str | None = None
         fault: dict[str, Any] | None = None
+        stub: dict[str, Any] | None = None
         reached: Operation | None = None  # set once authenticated: what strict mode and the journal name
         try:
             fault = self.faults.match(req.method, req.path)
             early = self.inject_fault(fault) if fault is not None else None
             if early is not None:
                 return self.send_response(environ, start_response, req, early, now, t0, tenant, fault)
+            stub = self.find_stub(req, op)
+            if stub is not None and "patch" not in stub["answer"]:
+                return self.answer(environ, start_response, req, op, 200, None, (), now, t0, tenant, fault, stub)
             tenant = self.authenticate(req)
             reached = op
             query, data = self.validate(req, route, op)
@@ -152,13 +158,16 @@ class Gateway:
             status, body, headers = (result.status, result.body, result.headers) if type(result) is Reply \
                 else (200, result, ())
         except ApiError as exc:
-            status, body, headers = exc.status, exc.body(), ()
+            status, body, headers = exc.status, exc.body(), exc.headers
         except HTTPException as exc:
             status, body, headers = self.http_error(req, exc)
         except Exception as exc:
             log.exception("unhandled error on %s %s", req.method, mask_text(req.path[:500]))
             status, body, headers = 500, internal_error(exc), ()
-        return self.answer(environ, start_response, req, reached, status, body, headers, now, t0, tenant, fault)
+        if stub is not None:
+            reached = op
+        return self.answer(environ, start_response, req, reached, status, body, headers, now, t0, tenant, fault,
+                           stub)
 
     def route(self, environ: dict[str, Any]) -> tuple[Request, tuple[Route, Operation], dict[str, Any]] | None:
         """The request, its operation and path arguments; None for anything that is not an API operation."""
@@ -191,6 +200,50 @@ class Gateway:
         """Apply a matching fault rule: latency sleeps here; a status raises; a dropped connection answers now."""
         return apply_before(self.faults, fault)
 
+    def find_stub(self, req: Request, op: Operation) -> dict[str, Any] | None:
+        """The stub that answers this request (sim/stubs.py decides; its count is taken), else None.
+
+        Matched before authentication, so a stub can answer what the simulator would refuse; a stub naming a
+        tenant matches only that token's requests. The body is parsed only if a candidate matches on it."""
+        environ = req.environ
+
+        def tenant() -> str | None:
+            scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+            return self.sim.tenant_for(token.strip()) if scheme.lower() == "bearer" and token else None
+
+        def body() -> Any:
+            if "ltx.stub_body" not in environ:
+                raw = self.json_body(environ)
+                try:
+                    environ["ltx.stub_body"] = parse_json_body(raw) if raw else None
+                except ApiError:
+                    environ["ltx.stub_body"] = None  # not JSON: no body field matches (validate answers 400)
+            return environ["ltx.stub_body"]
+
+        return self.stubs.match(op.operation_id, req.method, req.path, tenant, body)
+
+    def stub_answer(self, stub: dict[str, Any], status: int, body: Any, headers: tuple[tuple[str, str], ...]
+                    ) -> tuple[int, bytes, str, tuple[tuple[str, str], ...]]:
+        """A stub's answer as (status, bytes, content type, headers): its fixed answer, or the simulator's with
+        the stub's patch applied; the stub's status and headers win."""
+        answer = stub["answer"]
+        extra = {k: str(v) for k, v in (answer.get("headers") or {}).items()}
+        content_type = next((v for k, v in extra.items() if k.lower() == "content-type"), None)
+        if "patch" in answer:
+            if body is not None:
+                body = self.stubs.patched(stub, body)
+            payload = dump_json(body) if body is not None else b""
+        elif "text" in answer:
+            payload = str(answer["text"]).encode()
+            content_type = content_type or "text/plain; charset=utf-8"
+        else:
+            payload = dump_json(answer["body"]) if answer.get("body") is not None else b""
+            status = 200
+        content_type = content_type or (JSON if payload else NO_BODY_TYPE)
+        kept = tuple((k, v) for k, v in headers if k.lower() not in {n.lower() for n in extra})
+        out = kept + tuple((k, v) for k, v in extra.items() if k.lower() not in ("content-type", "content-length"))
+        return int(answer.get("status") or status), payload, content_type, out
+
     def authenticate(self, req: Request) -> str:
         """The tenant of the bearer token, else 401."""
         scheme, _, token = req.environ.get("HTTP_AUTHORIZATION", "").partition(" ")
@@ -214,6 +267,8 @@ class Gateway:
         """The body of a plain ``application/json`` request with a Content-Length within the limit, read directly
         (werkzeug's stream wrapper and header parsing cost more than the read); None: any other request, which
         ``parse_body`` reads through werkzeug. The bytes are kept for the journal."""
+        if "ltx.body" in environ:
+            return environ["ltx.body"]  # type: ignore[no-any-return]  # read already (a stub matched on it)
         length = environ.get("CONTENT_LENGTH", "")
         if environ.get("CONTENT_TYPE") != JSON or not length.isdigit() or "HTTP_TRANSFER_ENCODING" in environ:
             return None
@@ -234,11 +289,20 @@ class Gateway:
 
     def answer(self, environ: dict[str, Any], start_response: Callable[..., Any], req: Request,
                op: Operation | None, status: int, body: Any, headers: tuple[tuple[str, str], ...], now: int,
-               t0: float, tenant: str | None, fault: dict[str, Any] | None) -> Iterable[bytes]:
-        """Send the JSON answer (strict mode: checked against the contract first) and record it."""
-        payload = dump_json(body) if body is not None else b""
-        content_type = JSON if body is not None else NO_BODY_TYPE
-        if op is not None and self.config.strict_responses:
+               t0: float, tenant: str | None, fault: dict[str, Any] | None,
+               stub: dict[str, Any] | None = None) -> Iterable[bytes]:
+        """Send the JSON answer (strict mode: checked against the contract first) and record it.
+
+        A stub's answer is sent as the stub says even outside the contract (that is what it is for): strict
+        mode then logs the violation as the stub's and the journal entry carries it (``stub_violation``)."""
+        violation: str | None = None
+        if stub is not None:
+            status, payload, content_type, headers = self.stub_answer(stub, status, body, headers)
+            violation = self.stub_violation(stub, op, status, content_type, payload)
+        else:
+            payload = dump_json(body) if body is not None else b""
+            content_type = JSON if body is not None else NO_BODY_TYPE
+        if op is not None and self.config.strict_responses and stub is None:
             problem = strict_problem(op, status, content_type, payload)
             if problem is not None:
                 status, headers, content_type = 500, (), JSON
@@ -248,9 +312,23 @@ class Gateway:
         else:
             out = [("Content-Type", content_type), *headers]
         if self.config.journal:
-            self.record(req, op, status, payload, content_type, now, t0, tenant, fault)
+            self.record(req, op, status, payload, content_type, now, t0, tenant, fault, stub, violation)
         start_response(status_line(status), out)
         return [] if req.method == "HEAD" else [payload]
+
+    def stub_violation(self, stub: dict[str, Any], op: Operation | None, status: int, content_type: str,
+                       payload: bytes) -> str | None:
+        """How a stub's answer breaks the contract (None: it conforms); strict mode logs it as the stub's doing."""
+        if op is None:
+            return None
+        problems = response_problems(op, status, content_type, payload)
+        if not problems:
+            return None
+        problem = f"stub {stub['id']} answered outside openapi.yaml (the stub's doing, not the simulator's): " \
+                  f"{violation_message(op, status, problems)}"
+        if self.config.strict_responses:
+            log.warning("%s", problem)
+        return problem
 
     def send_response(self, environ: dict[str, Any], start_response: Callable[..., Any], req: Request,
                       response: Response, now: int, t0: float, tenant: str | None,
@@ -262,7 +340,8 @@ class Gateway:
         return response(environ, start_response)
 
     def record(self, req: Request, op: Operation | None, status: int, payload: bytes, content_type: str | None,
-               now: int, t0: float, tenant: str | None, fault: dict[str, Any] | None) -> None:
+               now: int, t0: float, tenant: str | None, fault: dict[str, Any] | None,
+               stub: dict[str, Any] | None = None, stub_violation: str | None = None) -> None:
         """Append this exchange to the journal: raw parts only; masking and parsing wait for a reader."""
         environ = req.environ
         body: bytes | str | dict[str, str] | None = environ.get("ltx.body")  # read by json_body
@@ -278,4 +357,5 @@ class Gateway:
             sim_ms=now, method=req.method, path=req.path, query_string=environ.get("QUERY_STRING", ""),
             headers=environ_headers(environ), body=body, body_type=mimetype, status=status, response=payload,
             response_type=content_type, duration_ms=round((time.perf_counter() - t0) * 1000, 3),
-            operation=op.operation_id if op else None, tenant=tenant, fault=fault.get("id") if fault else None))
+            operation=op.operation_id if op else None, tenant=tenant, fault=fault.get("id") if fault else None,
+            stub=stub["id"] if stub else None, stub_violation=stub_violation))

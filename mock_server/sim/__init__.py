@@ -11,6 +11,7 @@
 ``timeline.py``     once-only work due at a simulated time
 ``deliveries.py``   the webhook outbox
 ``faults.py``       HTTP fault rules (which requests get latency, errors, drops)
+``stubs.py``        per-test answers (stubs): which requests get an answer a test chose
 ``overview.py``     counts and pages for the dashboard and the control API
 ``journal.py``      the request journal's storage (what HTTP recorded; bounded, filtered)
 ``catalog.py``      prices and run times per model
@@ -32,6 +33,7 @@ from ltxstudio_mock.mock_server.sim.assets import Assets
 from ltxstudio_mock.mock_server.sim.context import SIGNING_KEY, Context
 from ltxstudio_mock.mock_server.sim.deliveries import Deliveries
 from ltxstudio_mock.mock_server.sim.faults import Faults
+from ltxstudio_mock.mock_server.sim.stubs import Stubs
 from ltxstudio_mock.mock_server.sim.jobs import Jobs
 from ltxstudio_mock.mock_server.sim.journal import open_journal
 from ltxstudio_mock.mock_server.sim.ltx import LtxStudio
@@ -93,6 +95,7 @@ class Simulator:
         self.jobs = Jobs(self.ctx, self.ltx, self.accounts, self.assets, self.scheduler, self.timeline,
                          self.deliveries)
         self.faults = Faults(self.ctx)  # HTTP fault rules (their state; app.py shapes the answers)
+        self.stubs = Stubs(self.ctx)  # per-test answers (their state; api/gateway.py sends them)
         self.journal = open_journal(self.ctx)  # the request journal: this process's ring, or the shared store
         self.overview = Overview(self.ctx, self.ltx, self.scheduler, self.journal)  # the dashboard's and admin's pages
         # The origin of URLs in webhooks (which answer no request): --public-url, else the bound host:port

@@ -1,0 +1,249 @@
+"""Per-test answers (stubs): which API requests get an answer a test chose, and how many times.
+
+A stub matches by operationId, or by method and a path glob; optionally by tenant (its token's) and by body
+fields (JSONPath -> the value a node there must equal); for the next ``times`` matching requests (then it
+expires) or for every one. Its answer is fixed (status, headers, a JSON ``body`` or a raw ``text``), or
+``patch``: the simulator answers as usual, then these JSONPath fields of its JSON answer are set. The newest
+matching stub wins (a test's stub overrides a scenario's), as in WireMock.
+
+Stubs live in the store, so every process of a shared simulator answers and counts the same. They are kept
+per *key* (the operationId, or the method for a path stub, ``*`` for any method) with a small index of the keys
+in use, so a request reads only the stubs that could match it: no stubs is one small meta read, and 100 stubs
+on other operations cost the same. Compiled matchers are cached per process by stub id and definition.
+Turning a matched stub into bytes on the wire is the HTTP side's: ``api/gateway.py``.
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jsonpath
+
+from ltxstudio_mock.mock_server.errors import ApiError
+from ltxstudio_mock.mock_server.sim.context import Context
+
+KEYS = "stub-keys"  # meta: {key: how many stubs it holds}
+SEQ = "stub-seq"  # meta: the last stub number handed out
+PREFIX = "stubs:"  # meta per key: its stubs, newest last
+MAX_STUBS = 10_000
+MAX_TIMES = 1_000_000
+# A path a patch may create when nothing is there yet: $.a.b, $['a'], $.a[0] (a singular query).
+SINGULAR = re.compile(r"^\$(?:\.[A-Za-z_][\w-]*|\['[^'\\]*'\]|\[\d+\])+$")
+SEGMENT = re.compile(r"\.([A-Za-z_][\w-]*)|\['([^'\\]*)'\]|\[(\d+)\]")
+ANSWER_KEYS = ("status", "headers", "body", "text", "patch")
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    """A stub's matchers, compiled once per process."""
+
+    body: tuple[tuple[jsonpath.JSONPath | jsonpath.CompoundJSONPath, Any], ...]
+    patch: tuple[tuple[str, jsonpath.JSONPath | jsonpath.CompoundJSONPath, Any], ...]
+
+
+def _compile(expr: str, where: str) -> jsonpath.JSONPath | jsonpath.CompoundJSONPath:
+    if not isinstance(expr, str) or not expr.startswith("$"):
+        raise ApiError(400, f"{where}: {expr!r} is not a JSONPath (it starts with $)")
+    try:
+        return jsonpath.compile(expr)
+    except jsonpath.JSONPathError as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ApiError(400, f"{where}: {expr!r} is not a JSONPath: {reason}") from None
+
+
+def _compile_stub(stub: dict[str, Any]) -> Compiled:
+    body = tuple((_compile(k, "match.body"), v) for k, v in (stub["match"].get("body") or {}).items())
+    patch = tuple((k, _compile(k, "answer.patch"), v) for k, v in (stub["answer"].get("patch") or {}).items())
+    return Compiled(body, patch)
+
+
+def _key(match: dict[str, Any]) -> str:
+    return match["operationId"] if match.get("operationId") else (match.get("method") or "*")
+
+
+def set_path(doc: Any, expr: str, path: jsonpath.JSONPath | jsonpath.CompoundJSONPath, value: Any) -> Any:
+    """``doc`` with every node at ``path`` set to ``value``; a singular path that finds nothing is created.
+    Returns the (possibly new) document: ``$`` itself replaces the whole answer."""
+    if expr == "$":
+        return copy.deepcopy(value)
+    matches = list(path.finditer(doc))
+    if matches:
+        for m in matches:
+            parent = m.parent.obj if m.parent is not None else None
+            if isinstance(parent, (dict, list)) and m.parts:
+                parent[m.parts[-1]] = copy.deepcopy(value)  # type: ignore[index]
+        return doc
+    if not SINGULAR.match(expr):
+        return doc  # a filter or wildcard that selects nothing sets nothing
+    node = doc
+    segments = [name or quoted if index == "" else int(index) for name, quoted, index in SEGMENT.findall(expr)]
+    for seg, nxt in zip(segments, [*segments[1:], None], strict=True):
+        if isinstance(seg, int):
+            if not isinstance(node, list) or seg >= len(node):
+                return doc  # arrays are not grown
+            if nxt is None:
+                node[seg] = copy.deepcopy(value)
+            node = node[seg]
+        else:
+            if not isinstance(node, dict):
+                return doc
+            if nxt is None:
+                node[seg] = copy.deepcopy(value)
+            else:
+                node = node.setdefault(seg, [] if isinstance(nxt, int) else {})
+    return doc
+
+
+class Stubs:
+    """The stubs in force: add, list (with match counts), remove, and the one (if any) that answers a request."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self._compiled: dict[tuple[str, str], Compiled] = {}  # (id, repr of the definition) -> matchers
+
+    # -- control ---------------------------------------------------------------------------------------------
+    def add(self, spec: dict[str, Any], tenant: str | None = None) -> dict[str, Any]:
+        """Check and store a stub (``tenant``: the id of the token it names); 400 naming what is wrong."""
+        match = dict(spec.get("match") or {})
+        answer = dict(spec.get("answer") or {})
+        if not match.get("operationId") and not match.get("path"):
+            raise ApiError(400, "match needs operationId, or a path (glob) with an optional method")
+        if match.get("operationId") and match.get("path"):
+            raise ApiError(400, "match takes operationId or path, not both")
+        if not any(k in answer for k in ANSWER_KEYS):
+            raise ApiError(400, f"answer needs one of {', '.join(ANSWER_KEYS)}")
+        if "patch" in answer and ("body" in answer or "text" in answer):
+            raise ApiError(400, "answer.patch edits the simulator's answer: it cannot go with body or text")
+        if "body" in answer and "text" in answer:
+            raise ApiError(400, "answer takes body (JSON) or text (raw), not both")
+        times = spec.get("times")
+        if times is not None and not (isinstance(times, int) and 1 <= times <= MAX_TIMES):
+            raise ApiError(400, f"times must be an integer from 1 to {MAX_TIMES}")
+        if match.get("method"):
+            match["method"] = str(match["method"]).upper()
+        match.pop("token", None)
+        stored: dict[str, Any] = {"match": {**match, "tenant": tenant}, "answer": answer, "times": times,
+                                  "remaining": times, "hits": 0}
+        _compile_stub(stored)  # refuse a bad JSONPath now, not at the first request
+        store = self.ctx.store
+        with store.atomic():
+            keys: dict[str, int] = store.get_meta(KEYS) or {}
+            if sum(keys.values()) >= MAX_STUBS:
+                raise ApiError(400, f"at most {MAX_STUBS} stubs at once")
+            seq = (store.get_meta(SEQ) or 0) + 1
+            store.put_meta(SEQ, seq)
+            stored = {"id": f"stub-{seq}", "seq": seq, **stored}
+            key = _key(match)
+            group = store.get_meta(PREFIX + key) or []
+            group.append(stored)
+            store.put_meta(PREFIX + key, group)
+            keys[key] = len(group)
+            store.put_meta(KEYS, keys)
+        return stored
+
+    def list(self) -> list[dict[str, Any]]:
+        """Every stub, oldest first, each with ``hits`` (how many requests it answered) and ``remaining``."""
+        store = self.ctx.store
+        out: list[dict[str, Any]] = []
+        for key in store.get_meta(KEYS) or {}:
+            out.extend(store.get_meta(PREFIX + key) or [])
+        return sorted(out, key=lambda s: s["seq"])
+
+    def remove(self, stub_id: str | None = None) -> int:
+        """Remove one stub (``stub_id``) or all of them; returns how many went."""
+        store = self.ctx.store
+        with store.atomic():
+            keys: dict[str, int] = store.get_meta(KEYS) or {}
+            gone = 0
+            for key in list(keys):
+                group = store.get_meta(PREFIX + key) or []
+                keep = [s for s in group if stub_id is not None and s["id"] != stub_id]
+                gone += len(group) - len(keep)
+                self._put_group(keys, key, keep)
+            store.put_meta(KEYS, keys or None)
+        return gone
+
+    def _put_group(self, keys: dict[str, int], key: str, group: list[dict[str, Any]]) -> None:
+        self.ctx.store.put_meta(PREFIX + key, group if group else None)
+        if group:
+            keys[key] = len(group)
+        else:
+            keys.pop(key, None)
+
+    # -- the request path --------------------------------------------------------------------------------------
+    def active(self) -> bool:
+        """Whether any stub is in force: one small meta read (the gateway asks this before anything else)."""
+        return bool(self.ctx.store.get_meta(KEYS))
+
+    def match(self, operation_id: str, method: str, path: str, tenant: Callable[[], str | None],
+              body: Callable[[], Any]) -> dict[str, Any] | None:
+        """The newest stub that answers this request, its count taken (expired at 0); None: no stub does.
+
+        ``tenant`` and ``body`` return the request's tenant id and parsed JSON body (None: none); each is called
+        only if a candidate matches on it, so a request no stub could answer costs one small meta read.
+        """
+        store = self.ctx.store
+        keys = store.get_meta(KEYS)
+        if not keys:
+            return None
+        names = [k for k in (operation_id, method, "*") if k in keys]
+        if not names:
+            return None
+        with store.atomic():
+            groups = {k: store.get_meta(PREFIX + k) or [] for k in names}
+            candidates = sorted(((s["seq"], k, i) for k, g in groups.items() for i, s in enumerate(g)), reverse=True)
+            for _, key, i in candidates:
+                stub = groups[key][i]
+                if not self._matches(stub, operation_id, path, tenant, body):
+                    continue
+                stub["hits"] += 1
+                if stub["remaining"] is not None:
+                    stub["remaining"] -= 1
+                fired = dict(stub)
+                group = groups[key]
+                if stub["remaining"] is not None and stub["remaining"] <= 0:
+                    group.pop(i)
+                    keys = store.get_meta(KEYS) or {}
+                    self._put_group(keys, key, group)
+                    store.put_meta(KEYS, keys or None)
+                else:
+                    store.put_meta(PREFIX + key, group)
+                return fired
+        return None
+
+    def _matches(self, stub: dict[str, Any], operation_id: str, path: str, tenant: Callable[[], str | None],
+                 body: Callable[[], Any]) -> bool:
+        match = stub["match"]
+        if match.get("path") is not None:
+            if not fnmatch.fnmatchcase(path, match["path"]):
+                return False
+        if match.get("tenant") is not None and match["tenant"] != tenant():
+            return False
+        compiled = self.compiled(stub)
+        for path_expr, expected in compiled.body:
+            doc = body()
+            if doc is None or not any(m.obj == expected for m in path_expr.finditer(doc)):
+                return False
+        return True
+
+    def compiled(self, stub: dict[str, Any]) -> Compiled:
+        """The stub's compiled JSONPaths (cached per process; a redefined id compiles afresh)."""
+        cache_key = (stub["id"], repr((stub["match"].get("body"), stub["answer"].get("patch"))))
+        found = self._compiled.get(cache_key)
+        if found is None:
+            if len(self._compiled) > 4 * MAX_STUBS:
+                self._compiled.clear()
+            found = self._compiled[cache_key] = _compile_stub(stub)
+        return found
+
+    def patched(self, stub: dict[str, Any], body: Any) -> Any:
+        """The simulator's JSON answer with the stub's ``patch`` fields set (a copy; ``body`` is not changed)."""
+        doc = copy.deepcopy(body)
+        for expr, path, value in self.compiled(stub).patch:
+            doc = set_path(doc, expr, path, value)
+        return doc
