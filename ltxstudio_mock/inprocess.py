@@ -34,6 +34,7 @@ from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers
 
 from ltxstudio_mock.admin_client import AdminClient
+from ltxstudio_mock.mock_server.faults import CONNECTION_FAULT_HEADER
 from ltxstudio_mock.simtime import SimulatedTime
 
 __all__ = ["DEFAULT_URL", "MockLTXStudio", "mock_ltxstudio"]
@@ -51,6 +52,53 @@ Headers = list[tuple[str, str]]
 
 class DroppedConnection(Exception):
     """The simulator's ``drop`` fault: the answer promised more bytes than it sent."""
+
+
+class ConnectionFault(DroppedConnection):
+    """A connection fault that breaks a socket below HTTP (``reset``, ``empty_reply``, ``garbage``,
+    ``malformed_chunk``): with no socket here, each interceptor raises what its library raises for it."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(CONNECTION_FAULT_TEXT.get(kind, kind))
+        self.kind = kind
+
+
+#: What each library's own message says for these failures on a real socket (see tests/faults/).
+CONNECTION_FAULT_TEXT = {
+    "reset": "[Errno 104] Connection reset by peer",
+    "empty_reply": "Server disconnected without sending a response.",
+    "garbage": "illegal status line (the server sent bytes that are no HTTP)",
+    "malformed_chunk": "illegal chunk header (the chunk size line is not hexadecimal)",
+}
+
+
+def requests_error(exc: DroppedConnection, request: requests.PreparedRequest) -> requests.RequestException:
+    """What ``requests`` raises for this failure on a real socket."""
+    import http.client
+
+    from urllib3.exceptions import ProtocolError
+
+    kind = getattr(exc, "kind", "drop")
+    if kind == "reset":
+        return requests.exceptions.ConnectionError(
+            ProtocolError("Connection aborted.", ConnectionResetError(104, "Connection reset by peer")),
+            request=request)
+    if kind == "empty_reply":
+        return requests.exceptions.ConnectionError(ProtocolError("Connection aborted.", http.client.RemoteDisconnected(
+            "Remote end closed connection without response")), request=request)
+    if kind == "garbage":
+        return requests.exceptions.ConnectionError(
+            ProtocolError("Connection aborted.", http.client.BadStatusLine(str(exc))), request=request)
+    return requests.exceptions.ChunkedEncodingError(str(exc), request=request)  # drop, truncated, malformed chunk
+
+
+def httpx_error(exc: DroppedConnection, request: Any) -> Exception:
+    """What ``httpx`` raises for this failure on a real socket."""
+    import httpx
+
+    if getattr(exc, "kind", None) == "reset":
+        return httpx.ReadError(str(exc), request=request)
+    return httpx.RemoteProtocolError(str(exc), request=request)
 
 
 # -- one request through the app, without a socket ----------------------------------------------------------------
@@ -94,6 +142,9 @@ def dispatch(app: Any, method: str, url: str, headers: Any, body: Any) -> tuple[
         if close is not None:
             close()
     code = int(status.split(None, 1)[0])
+    kind = response_headers.get(CONNECTION_FAULT_HEADER)
+    if kind:
+        raise ConnectionFault(kind)
     promised = response_headers.get("Content-Length")
     if method.upper() != "HEAD" and code not in (204, 304) and promised and int(promised) > len(content):
         raise DroppedConnection(f"Connection broken: IncompleteRead({len(content)} bytes read, "
@@ -114,7 +165,7 @@ class WSGIAdapter(BaseAdapter):
             status, headers, content = dispatch(self.app, request.method or "GET", request.url or "",
                                                 request.headers, request.body)
         except DroppedConnection as exc:
-            raise requests.exceptions.ChunkedEncodingError(str(exc), request=request) from None
+            raise requests_error(exc, request) from None
         response = requests.Response()
         response.status_code = status
         response.headers = CaseInsensitiveDict(headers)
@@ -298,7 +349,7 @@ class MockLTXStudio:
             try:
                 return dispatch(app, request.method or "GET", request.url or "", request.headers, request.body)
             except DroppedConnection as exc:
-                raise requests.exceptions.ChunkedEncodingError(str(exc), request=request) from None
+                raise requests_error(exc, request) from None
 
         for method in METHODS:
             mock.add_callback(method, served, callback=answer, content_type=None)
@@ -322,7 +373,7 @@ class MockLTXStudio:
                 status, headers, content = dispatch(app, request.method, str(request.url), request.headers,
                                                     request.read())
             except DroppedConnection as exc:
-                raise httpx.RemoteProtocolError(str(exc), request=request) from None
+                raise httpx_error(exc, request) from None
             headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
             return httpx.Response(status, headers=headers, content=content, request=request)
 

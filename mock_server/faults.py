@@ -1,31 +1,113 @@
-"""HTTP fault injection, the HTTP half: a matched fault rule turned into latency, an error or a dropped connection.
+"""HTTP fault injection, the HTTP half: a matched fault rule turned into latency, an error or a broken connection.
 
 The rules and their state (which requests, how many left, hits) belong to the simulator: ``sim/faults.py``,
 one ``Faults`` per Simulator (``sim.faults``), shared by the app, the control API and scenarios. This module
-only shapes the answer, in ``before_request`` (``app.py``).
+only shapes the answer: :func:`apply_before` (the gateway's ``inject_fault`` step) and :func:`shape_body`
+(its ``answer`` step, for faults that spoil the simulator's own answer).
+
+Connection faults, each what a real network or a broken front end does to a client:
+
+``drop``            headers promising a body that never comes, then close
+``truncated_body``  the simulator's answer, cut half-way (its full Content-Length promised), then close
+``dribble``         the simulator's answer, ``dribble_bps`` bytes a second
+``reset``           a TCP reset before any byte of an answer
+``empty_reply``     the connection closed (FIN) before any byte of an answer
+``garbage``         bytes that are no HTTP at all, then close
+``malformed_chunk`` a chunked answer whose chunk size line is not hexadecimal, then close
+
+The last four break the connection below HTTP (``wire.py`` finds the socket under any server). With no socket
+(the in-process mode) the answer carries :data:`CONNECTION_FAULT_HEADER` instead, and ``inprocess.py`` raises
+what each HTTP library raises for that network failure.
 """
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from flask import Response
+from ltxstudio_mock.mock_server import wire
 from ltxstudio_mock.mock_server.errors import ApiError
-from ltxstudio_mock.mock_server.sim.faults import Faults
+from ltxstudio_mock.mock_server.sim.faults import Faults, retry_after_header
+
+CONNECTION_FAULT_HEADER = "X-Ltx-Mock-Connection-Fault"  # the in-process mode's signal (no socket to break)
+RAW_KINDS = ("reset", "empty_reply", "garbage", "malformed_chunk")  # broken below HTTP, before the view
+BODY_KINDS = ("truncated_body", "dribble")  # the view answers; its bytes are spoiled on the way out
+GARBAGE = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not HTTP \xff\xfe\x00\r\n\r\n"
+MALFORMED_CHUNKED = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+                     b"Connection: close\r\n\r\n8\r\n{\"jobId\"\r\nZZ-not-hex\r\n:\"x\"}\r\n0\r\n\r\n")
+DRIBBLE_PIECE_S = 0.05  # a dribble writes every 50 ms (bps / 20 bytes at a time, at least one)
 
 
-def apply_before(faults: Faults, rule: dict[str, Any]) -> Response | None:
-    """Sleep for latency faults; answer now for status and drop faults (None: carry on)."""
+def apply_before(faults: Faults, rule: dict[str, Any], environ: dict[str, Any] | None = None,
+                 now_ms: int = 0) -> Response | None:
+    """Sleep for latency faults; answer now for status, drop and raw connection faults (None: carry on)."""
     delay = faults.delay_ms(rule)
     if delay:
         time.sleep(delay / 1000)
-    if rule.get("drop"):
+    kind = rule.get("connection") or ("drop" if rule.get("drop") else None)
+    if kind == "drop":
         # Promise a body that never comes and close: the client sees the connection drop mid-response.
         resp = Response(b"", status=200, mimetype="application/json")
         resp.headers["Content-Length"] = "1024"
         resp.headers["Connection"] = "close"
         return resp
+    if kind in RAW_KINDS:
+        return break_connection(kind, environ or {})
     if rule.get("status"):
-        raise ApiError(int(rule["status"]), faults.message(rule))
+        headers: tuple[tuple[str, str], ...] = ()
+        if rule.get("retry_after") is not None:
+            headers = (retry_after_header(int(rule["retry_after"]), rule.get("retry_after_format") or "seconds",
+                                          now_ms),)
+        raise ApiError(int(rule["status"]), faults.message(rule), headers)
     return None
+
+
+def break_connection(kind: str, environ: dict[str, Any]) -> Response:
+    """Break the client's connection below HTTP; the returned answer is what the server then fails to send
+    (or, with no socket, the in-process mode's signal; promised bytes that never come, for anyone else)."""
+    resp = Response(b"", status=200, mimetype="application/json")
+    resp.headers["Content-Length"] = "1024"
+    resp.headers["Connection"] = "close"
+    sock = wire.client_socket(environ)
+    if sock is None:
+        resp.headers[CONNECTION_FAULT_HEADER] = kind
+        return resp
+    try:
+        if kind == "reset":
+            wire.reset(sock)
+        else:
+            try:
+                if kind == "garbage":
+                    sock.sendall(GARBAGE + os.urandom(32))
+                elif kind == "malformed_chunk":
+                    sock.sendall(MALFORMED_CHUNKED)
+            except OSError:
+                pass  # the client went first
+            wire.finish(sock)
+    finally:
+        sock.close()
+    return resp
+
+
+def shape_body(rule: dict[str, Any] | None, headers: list[tuple[str, str]],
+               payload: bytes) -> tuple[list[tuple[str, str]], Iterable[bytes]] | None:
+    """The answer of a ``truncated_body`` or ``dribble`` fault: (headers, body); None for any other rule."""
+    kind = rule.get("connection") if rule else None
+    if kind not in BODY_KINDS or not payload:
+        return None
+    assert rule is not None
+    if kind == "truncated_body":
+        return [*headers, ("Connection", "close")], [payload[: len(payload) // 2]]
+    return headers, dribble(payload, float(rule.get("dribble_bps") or 256))
+
+
+def dribble(payload: bytes, bps: float) -> Iterator[bytes]:
+    """``payload`` a few bytes at a time, at ``bps`` bytes a second (real seconds: a socket is real)."""
+    step = max(1, int(bps * DRIBBLE_PIECE_S))
+    for i in range(0, len(payload), step):
+        if i:
+            time.sleep(step / bps)
+        yield payload[i:i + step]

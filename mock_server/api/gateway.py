@@ -34,7 +34,7 @@ from ltxstudio_mock.mock_server.api import API_PREFIX, Call, Reply, Route
 from ltxstudio_mock.mock_server.api.inputs import check_body, check_params, parse_body, parse_json_body
 from ltxstudio_mock.mock_server.config import SimConfig
 from ltxstudio_mock.mock_server.errors import ApiError
-from ltxstudio_mock.mock_server.faults import apply_before
+from ltxstudio_mock.mock_server.faults import apply_before, shape_body
 from ltxstudio_mock.mock_server.journal import Exchange, environ_headers, journal_body
 from ltxstudio_mock.mock_server.masking import mask_text
 from ltxstudio_mock.mock_server.sim import Simulator
@@ -144,7 +144,7 @@ class Gateway:
         reached: Operation | None = None  # set once authenticated: what strict mode and the journal name
         try:
             fault = self.faults.match(req.method, req.path)
-            early = self.inject_fault(fault) if fault is not None else None
+            early = self.inject_fault(fault, environ, now) if fault is not None else None
             if early is not None:
                 return self.send_response(environ, start_response, req, early, now, t0, tenant, fault)
             stub = self.find_stub(req, op)
@@ -196,9 +196,9 @@ class Gateway:
         of the store for the request (Redis: the lock and catching up in one round trip when it ``writes``)."""
         return self.sim.begin_request(writes=writes)
 
-    def inject_fault(self, fault: dict[str, Any]) -> Response | None:
-        """Apply a matching fault rule: latency sleeps here; a status raises; a dropped connection answers now."""
-        return apply_before(self.faults, fault)
+    def inject_fault(self, fault: dict[str, Any], environ: dict[str, Any], now: int) -> Response | None:
+        """Apply a matching fault rule: latency sleeps here; a status raises; a broken connection answers now."""
+        return apply_before(self.faults, fault, environ, now)
 
     def find_stub(self, req: Request, op: Operation) -> dict[str, Any] | None:
         """The stub that answers this request (sim/stubs.py decides; its count is taken), else None.
@@ -313,6 +313,10 @@ class Gateway:
             out = [("Content-Type", content_type), *headers]
         if self.config.journal:
             self.record(req, op, status, payload, content_type, now, t0, tenant, fault, stub, violation)
+        spoiled = shape_body(fault, out, payload) if fault is not None and req.method != "HEAD" else None
+        if spoiled is not None:  # a truncated_body or dribble fault: the answer's bytes, spoiled on the way out
+            start_response(status_line(status), spoiled[0])
+            return spoiled[1]
         start_response(status_line(status), out)
         return [] if req.method == "HEAD" else [payload]
 

@@ -11,6 +11,7 @@ are queued outcomes: see ``Jobs.queue_outcome``.
 
 from __future__ import annotations
 
+import email.utils
 import fnmatch
 from typing import Any
 
@@ -30,6 +31,42 @@ ERROR_TEXT = {
     504: "Gateway timeout (injected fault)",
 }
 ALLOWED_STATUS = set(ERROR_TEXT)
+#: Connection-level faults (what real clients' retry code must survive); shaped by ``mock_server/faults.py``.
+CONNECTION_KINDS = ("drop", "reset", "empty_reply", "truncated_body", "malformed_chunk", "dribble", "garbage")
+RETRY_AFTER_STATUS = (429, 503)
+RETRY_AFTER_FORMATS = ("seconds", "http-date")
+RETRY_AFTER = "retry-after"  # meta: the simulator's own 429 carries Retry-After (set by a scenario only)
+
+
+DRIBBLE_BPS = 256.0  # a dribble fault's default pace, bytes per second
+
+
+def retry_after_of(spec: dict[str, Any], status: int | None) -> tuple[int, str] | None:
+    """A fault's or scenario's Retry-After ask: (seconds, format), checked; None when not asked for."""
+    seconds = spec.get("retry_after")
+    if seconds is None:
+        return None
+    if status is not None and status not in RETRY_AFTER_STATUS:
+        raise ApiError(400, "retry_after goes with status 429 or 503")
+    if isinstance(seconds, bool) or not isinstance(seconds, int) or not 0 <= seconds <= 86400:
+        raise ApiError(400, "retry_after must be whole seconds from 0 to 86400")
+    fmt = spec.get("retry_after_format") or "seconds"
+    if fmt not in RETRY_AFTER_FORMATS:
+        raise ApiError(400, f"retry_after_format must be one of {', '.join(RETRY_AFTER_FORMATS)}")
+    return seconds, fmt
+
+
+def retry_after_header(seconds: int, fmt: str, now_ms: int) -> tuple[str, str]:
+    """The Retry-After header: delta-seconds, or the HTTP date that far past the simulated now."""
+    if fmt == "http-date":
+        return "Retry-After", email.utils.formatdate(now_ms / 1000 + seconds, usegmt=True)
+    return "Retry-After", str(seconds)
+
+
+def own_retry_after(ctx: Context, now_ms: int) -> tuple[tuple[str, str], ...]:
+    """The header the simulator's own 429 carries: none, as documented, unless a scenario set one."""
+    spec = ctx.store.get_meta(RETRY_AFTER)
+    return (retry_after_header(spec["seconds"], spec["format"], now_ms),) if spec else ()
 
 
 class Faults:
@@ -47,8 +84,14 @@ class Faults:
         status = rule.get("status")
         if status is not None and status not in ALLOWED_STATUS:
             raise ApiError(400, f"status must be one of {sorted(ALLOWED_STATUS)}")
-        if not any(rule.get(k) is not None for k in ("status", "latency_ms", "latency_range_ms", "drop")):
-            raise ApiError(400, "a fault needs one of status, latency_ms, latency_range_ms, drop")
+        connection = rule.get("connection") or ("drop" if rule.get("drop") else None)
+        if connection is not None and connection not in CONNECTION_KINDS:
+            raise ApiError(400, f"connection must be one of {', '.join(CONNECTION_KINDS)}")
+        if connection is not None and status is not None:
+            raise ApiError(400, "a fault breaks the connection or answers a status, not both")
+        if not any(rule.get(k) is not None for k in ("status", "latency_ms", "latency_range_ms")) and not connection:
+            raise ApiError(400, "a fault needs one of status, latency_ms, latency_range_ms, connection (or drop)")
+        retry_after = retry_after_of(rule, status)
         fraction = rule.get("fraction")
         if fraction is not None and not 0 < float(fraction) <= 1:
             raise ApiError(400, "fraction must be in (0, 1]")
@@ -60,8 +103,12 @@ class Faults:
             stored = {"id": f"fault-{seq}", "method": (rule.get("method") or "*").upper(),
                       "path": rule.get("path") or "*", "count": rule.get("count"), "fraction": fraction,
                       "status": status, "message": rule.get("message"), "latency_ms": rule.get("latency_ms"),
-                      "latency_range_ms": rule.get("latency_range_ms"), "drop": bool(rule.get("drop")),
-                      "hits": 0}
+                      "latency_range_ms": rule.get("latency_range_ms"), "drop": connection == "drop",
+                      "connection": connection, "hits": 0}
+            if connection == "dribble":
+                stored["dribble_bps"] = float(rule.get("dribble_bps") or DRIBBLE_BPS)
+            if retry_after is not None:
+                stored["retry_after"], stored["retry_after_format"] = retry_after
             if stored["count"] is None and fraction is None:
                 stored["count"] = 1
             rules.append(stored)
@@ -120,6 +167,11 @@ class Faults:
         if delay:
             self.ctx.store.refresh()
         return float(delay or 0)
+
+    def set_own_retry_after(self, spec: dict[str, Any] | None) -> None:
+        """A scenario's ``retry_after`` for the simulator's own 429 (None: back to none)."""
+        ask = retry_after_of(spec or {}, 429)
+        self.ctx.store.put_meta(RETRY_AFTER, {"seconds": ask[0], "format": ask[1]} if ask else None)
 
     @staticmethod
     def message(rule: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 from ltxstudio_mock.mock_server.errors import ApiError, bad_request, not_found
 from ltxstudio_mock.mock_server.sim.accounts import Accounts
 from ltxstudio_mock.mock_server.sim.context import Context, iso, mmss
+from ltxstudio_mock.mock_server.sim.faults import own_retry_after
 from ltxstudio_mock.mock_server.sim.ids import require_job_id
 from ltxstudio_mock.mock_server.sim.ltx import LtxStudio
 from ltxstudio_mock.mock_server.sim.records import JOB, Account, Job, LtxUser, get_job, get_jobs, put_job
@@ -34,6 +35,10 @@ class Scheduler:
         self.ctx = ctx
         self.accounts = accounts
         self.ltx = ltx
+
+    def retry_after(self, now: int) -> tuple[tuple[str, str], ...]:
+        """Retry-After on the capacity 429: none (as documented) unless a scenario asked for one."""
+        return own_retry_after(self.ctx, now)
 
     def executing(self, tenant: str, email: str, now: int) -> int:
         return self.ctx.store.index_count(running_index(tenant, email), min_score=now + 1)
@@ -92,7 +97,7 @@ class Scheduler:
             detail = ", ".join(f"{a.email} {self.executing(tenant, a.email, now)}/{override or a.maxJobs}"
                                for a in usable)
             raise ApiError(429, f"All LTX Studio accounts are at maximum capacity (maxJobs): {detail}; "
-                                "retry after a running job completes")
+                                "retry after a running job completes", self.retry_after(now))
         chosen = free[0] if len(free) == 1 else free[int(self.ctx.random() * len(free))]
         user = users[chosen.email]
         assert user is not None  # usable: its session works
