@@ -11,6 +11,7 @@ matches (the in-process mode: no socket at all); the caller then signals the fau
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -108,7 +109,5 @@ def reset(sock: socket.socket) -> None:
 
 def finish(sock: socket.socket) -> None:
     """End the connection after what was written (FIN both ways): the server's next write fails."""
-    try:
+    with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass

@@ -246,11 +246,11 @@ def clear_stubs(query: dict[str, Any]) -> Response:
     return no_content()
 
 
-@bp.delete("/stubs/<stub_id>")
+@bp.delete("/stubs/<stubId>")
 @operation("adminDeleteStub")
-def delete_stub(query: dict[str, Any], stub_id: str) -> Response:
-    if not sim().stubs.remove(stub_id):
-        raise not_found(f"No stub {stub_id}")
+def delete_stub(query: dict[str, Any], stubId: str) -> Response:
+    if not sim().stubs.remove(stubId):
+        raise not_found(f"No stub {stubId}")
     return no_content()
 
 

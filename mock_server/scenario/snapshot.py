@@ -59,6 +59,19 @@ def snapshot(sim: Simulator) -> dict[str, Any]:
             continue
         doc["faults"].append({k: v for k, v in rule.items()
                               if k not in ("id", "hits") and v is not None and v is not False})
+    for stub in sim.stubs.list():
+        match = {k: v for k, v in stub["match"].items() if k != "tenant" and v is not None}
+        if stub["match"].get("tenant"):
+            if stub["match"]["tenant"] not in tokens:
+                continue  # its token is unknown: it could not be written back
+            match["token"] = tokens[stub["match"]["tenant"]]
+        written: dict[str, Any] = {"match": match, "answer": stub["answer"]}
+        if stub.get("remaining") is not None:
+            written["times"] = stub["remaining"]
+        doc.setdefault("stubs", []).append(written)
+    retry_after = sim.faults.own_retry_after_spec()
+    if retry_after:
+        doc["retry_after"] = retry_after
     for spec in sim.jobs.queued_outcomes():
         out = {k: v for k, v in spec.items() if k not in WEBHOOK_KEYS}
         hook = {k: spec[k] for k in WEBHOOK_KEYS if spec.get(k)}

@@ -33,7 +33,6 @@ from ltxstudio_mock.mock_server.sim.assets import Assets
 from ltxstudio_mock.mock_server.sim.context import SIGNING_KEY, Context
 from ltxstudio_mock.mock_server.sim.deliveries import Deliveries
 from ltxstudio_mock.mock_server.sim.faults import Faults
-from ltxstudio_mock.mock_server.sim.stubs import Stubs
 from ltxstudio_mock.mock_server.sim.jobs import Jobs
 from ltxstudio_mock.mock_server.sim.journal import open_journal
 from ltxstudio_mock.mock_server.sim.ltx import LtxStudio
@@ -41,6 +40,7 @@ from ltxstudio_mock.mock_server.sim.overview import Overview
 from ltxstudio_mock.mock_server.sim.records import Job
 from ltxstudio_mock.mock_server.sim.scenario import apply as apply_scenario
 from ltxstudio_mock.mock_server.sim.scheduler import Scheduler
+from ltxstudio_mock.mock_server.sim.stubs import Stubs
 from ltxstudio_mock.mock_server.sim.timeline import Timeline
 from ltxstudio_mock.mock_server.store import Store, open_store
 

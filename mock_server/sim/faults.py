@@ -168,6 +168,11 @@ class Faults:
             self.ctx.store.refresh()
         return float(delay or 0)
 
+    def own_retry_after_spec(self) -> dict[str, Any] | None:
+        """The scenario form of the own 429's Retry-After (for snapshots), or None."""
+        spec: dict[str, Any] | None = self.ctx.store.get_meta(RETRY_AFTER)
+        return spec
+
     def set_own_retry_after(self, spec: dict[str, Any] | None) -> None:
         """A scenario's ``retry_after`` for the simulator's own 429 (None: back to none)."""
         ask = retry_after_of(spec or {}, 429)

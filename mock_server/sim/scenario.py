@@ -233,6 +233,24 @@ class _Loader:
             except ApiError as exc:
                 raise self.fail(["faults", i], exc.message) from None
 
+    def stubs(self) -> None:
+        from ltxstudio_mock.mock_server.sim import tenant_id
+
+        for i, spec in enumerate(self.doc.get("stubs") or []):
+            token = (spec.get("match") or {}).get("token")
+            try:
+                self.sim.stubs.add(dict(spec), tenant_id(token) if token else None)
+            except ApiError as exc:
+                raise self.fail(["stubs", i], exc.message) from None
+
+    def retry_after(self) -> None:
+        try:
+            self.sim.faults.set_own_retry_after(self.doc.get("retry_after") and
+                                                {"retry_after": self.doc["retry_after"]["seconds"],
+                                                 "retry_after_format": self.doc["retry_after"].get("format")})
+        except ApiError as exc:
+            raise self.fail(["retry_after"], exc.message) from None
+
     def outcomes(self) -> None:
         for spec in self.doc.get("outcomes") or []:
             flat = {k: v for k, v in spec.items() if k != "webhook"}
@@ -244,7 +262,8 @@ def apply(sim: Simulator, doc: dict[str, Any], *, demo: bool | None = None) -> N
     """Apply a checked scenario document, in one atomic step.
 
     Order: clock, tokens, the demo data (when ``demo``, default the server's setting, and the
-    scenario does not say ``demo: false``), users, accounts, assets, timing, jobs, faults, outcomes.
+    scenario does not say ``demo: false``), users, accounts, assets, timing, jobs, faults, stubs, the own
+    429's Retry-After, outcomes.
     """
     loader = _Loader(sim, doc)
     demo = sim.config.demo if demo is None else demo
@@ -259,6 +278,8 @@ def apply(sim: Simulator, doc: dict[str, Any], *, demo: bool | None = None) -> N
         loader.timing()
         loader.jobs()
         loader.faults()
+        loader.stubs()
+        loader.retry_after()
         loader.outcomes()
 
 

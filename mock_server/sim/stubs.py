@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import jsonpath
-
 from ltxstudio_mock.mock_server.errors import ApiError
 from ltxstudio_mock.mock_server.sim.context import Context
 
@@ -219,9 +218,8 @@ class Stubs:
     def _matches(self, stub: dict[str, Any], operation_id: str, path: str, tenant: Callable[[], str | None],
                  body: Callable[[], Any]) -> bool:
         match = stub["match"]
-        if match.get("path") is not None:
-            if not fnmatch.fnmatchcase(path, match["path"]):
-                return False
+        if match.get("path") is not None and not fnmatch.fnmatchcase(path, match["path"]):
+            return False
         if match.get("tenant") is not None and match["tenant"] != tenant():
             return False
         compiled = self.compiled(stub)
