@@ -236,6 +236,9 @@ def list_stubs(query: dict[str, Any]) -> Response:
 @operation("adminAddStub")
 def add_stub(query: dict[str, Any], data: dict[str, Any]) -> Response:
     token = (data.get("match") or {}).get("token")
+    operation_id = (data.get("match") or {}).get("operationId")
+    if operation_id and operation_id not in get_contract().operations:
+        raise ApiError(400, f"match.operationId: {operation_id!r} is not an operation of openapi.yaml")
     return json_response(sim().stubs.add(data, tenant_id(token) if token else None))
 
 

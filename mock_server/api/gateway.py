@@ -205,11 +205,17 @@ class Gateway:
 
         Matched before authentication, so a stub can answer what the simulator would refuse; a stub naming a
         tenant matches only that token's requests. The body is parsed only if a candidate matches on it."""
+        candidates = self.stubs.candidates(op.operation_id, req.method)
+        if not candidates:
+            return None  # no stub could answer: one small meta read, nothing else
         environ = req.environ
 
         def tenant() -> str | None:
-            scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
-            return self.sim.tenant_for(token.strip()) if scheme.lower() == "bearer" and token else None
+            if "ltx.stub_tenant" not in environ:
+                scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+                environ["ltx.stub_tenant"] = self.sim.tenant_for(token.strip()) \
+                    if scheme.lower() == "bearer" and token else None
+            return environ["ltx.stub_tenant"]  # type: ignore[no-any-return]
 
         def body() -> Any:
             if "ltx.stub_body" not in environ:
@@ -220,7 +226,7 @@ class Gateway:
                     environ["ltx.stub_body"] = None  # not JSON: no body field matches (validate answers 400)
             return environ["ltx.stub_body"]
 
-        return self.stubs.match(op.operation_id, req.method, req.path, tenant, body)
+        return self.stubs.match(op.operation_id, req.method, req.path, tenant, body, candidates)
 
     def stub_answer(self, stub: dict[str, Any], status: int, body: Any, headers: tuple[tuple[str, str], ...]
                     ) -> tuple[int, bytes, str, tuple[tuple[str, str], ...]]:

@@ -6,10 +6,11 @@ expires) or for every one. Its answer is fixed (status, headers, a JSON ``body``
 ``patch``: the simulator answers as usual, then these JSONPath fields of its JSON answer are set. The newest
 matching stub wins (a test's stub overrides a scenario's), as in WireMock.
 
-Stubs live in the store, so every process of a shared simulator answers and counts the same. They are kept
-per *key* (the operationId, or the method for a path stub, ``*`` for any method) with a small index of the keys
-in use, so a request reads only the stubs that could match it: no stubs is one small meta read, and 100 stubs
-on other operations cost the same. Compiled matchers are cached per process by stub id and definition.
+Stubs live in the store, so every process of a shared simulator answers and counts the same. A request reads
+one small meta value (the stubs' version; None: no stubs, and nothing more is done); each process keeps an index
+of the stubs by *key* (the operationId, or the method for a path stub, ``*`` for any method), rebuilt when the
+version changes, so a request looks only at the stubs that could answer it: 100 stubs on other operations cost
+a dictionary look-up. Compiled JSONPaths are cached per process by stub id.
 Turning a matched stub into bytes on the wire is the HTTP side's: ``api/gateway.py``.
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import copy
 import fnmatch
 import re
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,9 +28,9 @@ import jsonpath
 from ltxstudio_mock.mock_server.errors import ApiError
 from ltxstudio_mock.mock_server.sim.context import Context
 
-KEYS = "stub-keys"  # meta: {key: how many stubs it holds}
+STUBS = "stubs"  # meta: the stubs, oldest first
+VERSION = "stub-version"  # meta: changes with every change to the stubs; None: no stubs
 SEQ = "stub-seq"  # meta: the last stub number handed out
-PREFIX = "stubs:"  # meta per key: its stubs, newest last
 MAX_STUBS = 10_000
 MAX_TIMES = 1_000_000
 # A path a patch may create when nothing is there yet: $.a.b, $['a'], $.a[0] (a singular query).
@@ -103,7 +105,8 @@ class Stubs:
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self._compiled: dict[tuple[str, str], Compiled] = {}  # (id, repr of the definition) -> matchers
+        self._compiled: dict[tuple[str, str], Compiled] = {}  # (stub id, its JSONPaths) -> matchers
+        self._index: tuple[Any, dict[str, tuple[dict[str, Any], ...]]] = (None, {})  # (version, key -> newest first)
 
     # -- control ---------------------------------------------------------------------------------------------
     def add(self, spec: dict[str, Any], tenant: str | None = None) -> dict[str, Any]:
@@ -131,112 +134,110 @@ class Stubs:
         _compile_stub(stored)  # refuse a bad JSONPath now, not at the first request
         store = self.ctx.store
         with store.atomic():
-            keys: dict[str, int] = store.get_meta(KEYS) or {}
-            if sum(keys.values()) >= MAX_STUBS:
+            stubs = self.list()
+            if len(stubs) >= MAX_STUBS:
                 raise ApiError(400, f"at most {MAX_STUBS} stubs at once")
             seq = (store.get_meta(SEQ) or 0) + 1
             store.put_meta(SEQ, seq)
             stored = {"id": f"stub-{seq}", "seq": seq, **stored}
-            key = _key(match)
-            group = store.get_meta(PREFIX + key) or []
-            group.append(stored)
-            store.put_meta(PREFIX + key, group)
-            keys[key] = len(group)
-            store.put_meta(KEYS, keys)
+            self._save([*stubs, stored])
         return stored
 
     def list(self) -> list[dict[str, Any]]:
         """Every stub, oldest first, each with ``hits`` (how many requests it answered) and ``remaining``."""
-        store = self.ctx.store
-        out: list[dict[str, Any]] = []
-        for key in store.get_meta(KEYS) or {}:
-            out.extend(store.get_meta(PREFIX + key) or [])
-        return sorted(out, key=lambda s: s["seq"])
+        stubs: list[dict[str, Any]] = self.ctx.store.get_meta(STUBS) or []
+        return stubs
 
     def remove(self, stub_id: str | None = None) -> int:
         """Remove one stub (``stub_id``) or all of them; returns how many went."""
-        store = self.ctx.store
-        with store.atomic():
-            keys: dict[str, int] = store.get_meta(KEYS) or {}
-            gone = 0
-            for key in list(keys):
-                group = store.get_meta(PREFIX + key) or []
-                keep = [s for s in group if stub_id is not None and s["id"] != stub_id]
-                gone += len(group) - len(keep)
-                self._put_group(keys, key, keep)
-            store.put_meta(KEYS, keys or None)
-        return gone
+        with self.ctx.store.atomic():
+            stubs = self.list()
+            keep = [s for s in stubs if stub_id is not None and s["id"] != stub_id]
+            self._save(keep)
+            return len(stubs) - len(keep)
 
-    def _put_group(self, keys: dict[str, int], key: str, group: list[dict[str, Any]]) -> None:
-        self.ctx.store.put_meta(PREFIX + key, group if group else None)
-        if group:
-            keys[key] = len(group)
-        else:
-            keys.pop(key, None)
+    def _save(self, stubs: list[dict[str, Any]]) -> None:
+        """Store the list and a new version (None with no stubs: the request path's one cheap read)."""
+        store = self.ctx.store
+        store.put_meta(STUBS, stubs or None)
+        store.put_meta(VERSION, secrets.token_hex(8) if stubs else None)  # not the seeded stream: ids stay put
 
     # -- the request path --------------------------------------------------------------------------------------
-    def active(self) -> bool:
-        """Whether any stub is in force: one small meta read (the gateway asks this before anything else)."""
-        return bool(self.ctx.store.get_meta(KEYS))
+    def candidates(self, operation_id: str, method: str) -> tuple[dict[str, Any], ...]:
+        """The stubs that could answer this operation and method, newest first: one small meta read, then this
+        process's index of the stubs by key (rebuilt when the stored version changes)."""
+        version = self.ctx.store.get_meta(VERSION)
+        if version is None:
+            return ()
+        cached_version, index = self._index
+        if cached_version != version:
+            index = self._build_index()
+            self._index = (version, index)
+        found = index.get(operation_id, ()) + index.get(method, ()) + index.get("*", ())
+        if len(found) > 1:
+            found = tuple(sorted(found, key=lambda s: -s["seq"]))
+        return found
+
+    def _build_index(self) -> dict[str, tuple[dict[str, Any], ...]]:
+        index: dict[str, list[dict[str, Any]]] = {}
+        for stub in self.list():
+            index.setdefault(_key(stub["match"]), []).append(stub)
+        return {k: tuple(sorted(v, key=lambda s: -s["seq"])) for k, v in index.items()}
 
     def match(self, operation_id: str, method: str, path: str, tenant: Callable[[], str | None],
-              body: Callable[[], Any]) -> dict[str, Any] | None:
+              body: Callable[[], Any], candidates: tuple[dict[str, Any], ...] | None = None) -> dict[str, Any] | None:
         """The newest stub that answers this request, its count taken (expired at 0); None: no stub does.
 
         ``tenant`` and ``body`` return the request's tenant id and parsed JSON body (None: none); each is called
-        only if a candidate matches on it, so a request no stub could answer costs one small meta read.
+        only if a candidate matches on it. ``candidates``: what :meth:`candidates` gave, if the caller asked.
         """
-        store = self.ctx.store
-        keys = store.get_meta(KEYS)
-        if not keys:
-            return None
-        names = [k for k in (operation_id, method, "*") if k in keys]
-        if not names:
-            return None
-        with store.atomic():
-            groups = {k: store.get_meta(PREFIX + k) or [] for k in names}
-            candidates = sorted(((s["seq"], k, i) for k, g in groups.items() for i, s in enumerate(g)), reverse=True)
-            for _, key, i in candidates:
-                stub = groups[key][i]
-                if not self._matches(stub, operation_id, path, tenant, body):
+        if candidates is None:
+            candidates = self.candidates(operation_id, method)
+        for stub in candidates:
+            if self._matches(stub, path, tenant, body):
+                fired = self._fire(stub["id"])
+                if fired is not None:
+                    return fired
+        return None
+
+    def _fire(self, stub_id: str) -> dict[str, Any] | None:
+        """Count one answer of this stub (expiring it at 0); None if another request used it up first."""
+        with self.ctx.store.atomic():
+            stubs = self.list()
+            for i, stub in enumerate(stubs):
+                if stub["id"] != stub_id:
                     continue
                 stub["hits"] += 1
                 if stub["remaining"] is not None:
                     stub["remaining"] -= 1
-                fired = dict(stub)
-                group = groups[key]
                 if stub["remaining"] is not None and stub["remaining"] <= 0:
-                    group.pop(i)
-                    keys = store.get_meta(KEYS) or {}
-                    self._put_group(keys, key, group)
-                    store.put_meta(KEYS, keys or None)
-                else:
-                    store.put_meta(PREFIX + key, group)
-                return fired
+                    stubs.pop(i)
+                self._save(stubs)
+                return stub
         return None
 
-    def _matches(self, stub: dict[str, Any], operation_id: str, path: str, tenant: Callable[[], str | None],
+    def _matches(self, stub: dict[str, Any], path: str, tenant: Callable[[], str | None],
                  body: Callable[[], Any]) -> bool:
         match = stub["match"]
         if match.get("path") is not None and not fnmatch.fnmatchcase(path, match["path"]):
             return False
         if match.get("tenant") is not None and match["tenant"] != tenant():
             return False
-        compiled = self.compiled(stub)
-        for path_expr, expected in compiled.body:
+        if match.get("body"):
             doc = body()
-            if doc is None or not any(m.obj == expected for m in path_expr.finditer(doc)):
-                return False
+            for path_expr, expected in self.compiled(stub).body:
+                if doc is None or not any(m.obj == expected for m in path_expr.finditer(doc)):
+                    return False
         return True
 
     def compiled(self, stub: dict[str, Any]) -> Compiled:
-        """The stub's compiled JSONPaths (cached per process; a redefined id compiles afresh)."""
-        cache_key = (stub["id"], repr((stub["match"].get("body"), stub["answer"].get("patch"))))
-        found = self._compiled.get(cache_key)
+        """The stub's compiled JSONPaths, cached per process by id and definition (ids restart after a reset)."""
+        key = (stub["id"], repr((stub["match"].get("body"), stub["answer"].get("patch"))))
+        found = self._compiled.get(key)
         if found is None:
             if len(self._compiled) > 4 * MAX_STUBS:
                 self._compiled.clear()
-            found = self._compiled[cache_key] = _compile_stub(stub)
+            found = self._compiled[key] = _compile_stub(stub)
         return found
 
     def patched(self, stub: dict[str, Any], body: Any) -> Any:

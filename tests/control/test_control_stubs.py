@@ -81,14 +81,15 @@ def test_stub_in_the_journal_and_strict_mode_blames_the_stub(ltx_mock: Any) -> N
 
 def test_stub_removed_one_or_all_and_refused_when_malformed(ltx_mock: Any) -> None:
     a = ltx_mock.admin.stub("listAccounts", status=500, body={"error": "a", "code": 500})
-    ltx_mock.admin.stub("getScheduler", status=500, body={"error": "b", "code": 500})
+    ltx_mock.admin.stub("getSchedulerAvailable", status=500, body={"error": "b", "code": 500})
     ltx_mock.admin.remove_stub(a["id"])
-    assert [s["match"]["operationId"] for s in ltx_mock.admin.stubs()] == ["getScheduler"]
+    assert [s["match"]["operationId"] for s in ltx_mock.admin.stubs()] == ["getSchedulerAvailable"]
     ltx_mock.admin.clear_stubs()
     assert ltx_mock.admin.stubs() == []
     admin = f"{ltx_mock.url}/__admin/stubs"
     for bad, says in [({"match": {}, "answer": {"status": 200}}, "operationId"),
-                      ({"match": {"operationId": "x"}, "answer": {}}, "answer needs"),
+                      ({"match": {"operationId": "listAccounts"}, "answer": {}}, "answer needs"),
+                      ({"match": {"operationId": "x"}, "answer": {"status": 200}}, "not an operation"),
                       ({"match": {"path": "/x", "body": {"$[?": 1}}, "answer": {"status": 200}}, "JSONPath"),
                       ({"match": {"path": "/x"}, "answer": {"patch": {}, "body": 1}}, "patch")]:
         resp = requests.post(admin, json=bad, timeout=10)
