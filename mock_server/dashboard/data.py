@@ -28,6 +28,8 @@ ACCOUNT_LIMIT = 50
 SCAN_CAP = 2000  # a filtered request search looks at this many newest entries at most
 SCAN_CHUNK = 250
 POLL_MS = 1000
+TIMELINE_JOBS = 500  # the newest jobs the timeline draws
+TIMELINE_REFUSALS = 200  # the newest 429s, and as many 402s, it marks
 PREVIEW_PREFIX = "/__admin/dashboard/storage"  # artifact previews; /__admin/* is never journaled
 
 SECRET_KEYS = {"lt_token", "lt_refresh_token", "authorization", "proxy-authorization", "x-api-key", "token",
@@ -101,7 +103,53 @@ class DashboardData:
             "jobs": self.jobs(q.get("jobs_offset", 0), q.get("jobs_limit", 25)),
             "requests": self.requests(q),
             "webhooks": self.webhooks(q.get("webhooks_offset", 0), q.get("webhooks_limit", 25), counts),
+            "timeline": self.timeline(tenants),
         }
+
+    # -- the timeline --------------------------------------------------------
+    def timeline(self, tenants: list[dict[str, Any]]) -> dict[str, Any]:
+        """Account lanes (height: maxJobs), job bars (admission to end, by outcome), 429/402 marks, credits.
+
+        The figures are ``sim.overview.timeline``'s; this only lays them out by lane for the page's SVG.
+        """
+        data = self.sim.overview.timeline(self.now, TIMELINE_JOBS, TIMELINE_REFUSALS)
+        lanes: dict[str, dict[str, Any]] = {}
+        first_lane: dict[str, str] = {}
+        for tenant in tenants:
+            for account in tenant["accounts"]:
+                key = f"{tenant['id']}/{account['email']}"
+                lanes[key] = {"key": key, "tenant": tenant["id"], "hint": tenant["hint"], "email": account["email"],
+                              "maxJobs": account["maxJobs"]}
+                first_lane.setdefault(tenant["id"], key)
+        bars = []
+        for job in data.jobs:
+            key = f"{job.tenant}/{job.email}"
+            if key not in lanes:  # an account removed since, or past the lanes shown: its own lane
+                lanes[key] = {"key": key, "tenant": job.tenant, "hint": "", "email": job.email, "maxJobs": 1}
+            status = self.sim.jobs.status(job, self.now, self.base_url)["type"]
+            if job.cancelled_ms:
+                status, end = "cancelled", job.cancelled_ms
+            elif status in ("completed", "failed"):
+                end = job.end_ms
+            else:
+                status, end = ("stalled" if job.end_ms is None else "running"), None  # it reaches now
+            bars.append({"jobId": job.jobId, "lane": key, "start": job.start_ms, "end": end, "status": status,
+                         "model": job.model, "operation": job.operation, "stalled": job.end_ms is None})
+        marks = []
+        for entry in data.refusals:
+            body = entry.get("body") if isinstance(entry.get("body"), dict) else {}
+            tenant = entry.get("tenant") or ""
+            key = f"{tenant}/{body.get('email')}" if body.get("email") else first_lane.get(tenant, "")
+            if key not in lanes:
+                key = next(iter(lanes), "")
+            response = entry.get("response") if isinstance(entry.get("response"), dict) else {}
+            marks.append({"lane": key, "at": entry.get("sim_ms"), "status": entry.get("status"),
+                          "operation": entry.get("operation"), "error": str(response.get("error") or "")[:300]})
+        for lane in lanes.values():
+            lane["credits"] = [list(step) for step in data.credits.get(lane["email"], [])]
+        starts = [b["start"] for b in bars] + [m["at"] for m in marks if m["at"] is not None]
+        return {"now": self.now, "start": min(starts) if starts else self.now, "lanes": list(lanes.values()),
+                "bars": bars, "marks": [m for m in marks if m["lane"]]}
 
     # -- tenants and accounts ----------------------------------------------
     def tenants(self) -> list[dict[str, Any]]:

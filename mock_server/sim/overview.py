@@ -48,6 +48,22 @@ class TenantAccounts:
     accounts: list[AccountFigures]
 
 
+REFUSALS = (429, 402)  # what the timeline marks: capacity and credit refusals
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """What the dashboard's timeline draws: jobs (admission to end), refusals, credits over time.
+
+    ``credits``: per LTX user shown, (ms, credits) steps, oldest first, derived backwards from its credits now
+    through the charges (at admission) and refunds (at failure) of the jobs listed: the rules' own bookkeeping.
+    """
+
+    jobs: list[Job]
+    refusals: list[dict[str, Any]]  # journal entries (rendered): sim_ms, status, tenant, body, response
+    credits: dict[str, list[tuple[int, int]]]
+
+
 class Overview:
     """Read-only pages over the simulator's records for views that show many of them at once."""
 
@@ -103,6 +119,38 @@ class Overview:
     def job(self, job_id: str) -> Job | None:
         """Any tenant's job by id (the views that call this are the operator's, not a tenant's)."""
         return get_job(self.ctx.store, job_id)
+
+    # -- the timeline ------------------------------------------------------------
+    def timeline(self, now: int, job_limit: int, refusal_limit: int) -> Timeline:
+        """The newest ``job_limit`` jobs, the newest ``refusal_limit`` 429/402 answers, and credit steps."""
+        store = self.ctx.store
+        jobs = get_jobs(store, store.index_range(JOBS, 0, job_limit, reverse=True))
+        refusals: list[dict[str, Any]] = []
+        for status in REFUSALS:
+            items, _ = self.journal.query(status=status, path="/v1/ltxstudio/*", limit=refusal_limit)
+            refusals.extend(items)
+        refusals.sort(key=lambda e: (e.get("sim_ms") or 0, e.get("id") or 0))
+        credits: dict[str, list[tuple[int, int]]] = {}
+        emails = sorted({j.email for j in jobs})
+        for email, user in zip(emails, self.ltx.users(emails), strict=True):
+            if user is None:
+                continue
+            events: list[tuple[int, int]] = []  # (ms, change)
+            for job in jobs:
+                if job.email != email:
+                    continue
+                events.append((job.start_ms, -job.credits))
+                if job.outcome == "failed" and job.end_ms is not None and job.end_ms <= now:
+                    events.append((job.end_ms, job.credits))  # refunded when it failed
+            level = user.credits
+            steps = [(now, level)]
+            for ms, change in sorted(events, reverse=True):
+                steps.append((ms, level))
+                level -= change
+                steps.append((ms, level))
+            steps.reverse()
+            credits[email] = steps
+        return Timeline(jobs, refusals, credits)
 
     # -- the request journal -------------------------------------------------
     def requests(self, offset: int, limit: int) -> list[dict[str, Any]]:

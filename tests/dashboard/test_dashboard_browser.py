@@ -311,3 +311,67 @@ def test_dashboard_browser_requests_and_webhooks(page: Any, ltx_mock: Any, api: 
     user = ltx_mock.simulator.ltx.get_user(DEMO_EMAIL)
     for secret in (ltx_mock.token, user.lt_token, user.lt_refresh_token):
         assert secret not in html
+
+
+def test_dashboard_browser_timeline_scripted_run(page: Any, ltx_mock: Any, tmp_path: Path) -> None:
+    """3 accounts of maxJobs 2, 10 jobs, 4 refusals (429 when all six slots are busy): 10 bars, 4 marks, 3 lanes.
+
+    The run is scripted through the API and the control API on the simulated clock; the page draws it live."""
+    import requests
+    from playwright.sync_api import expect
+
+    token = "timeline-token"
+    ltx_mock.admin.add_token(token)
+    headers = {"Authorization": f"Bearer {token}"}
+    for i, email in enumerate(["ana@studio.example", "ben@studio.example", "cy@studio.example"]):
+        cookie = ltx_mock.admin.create_ltx_user(email=email, credits=400 + 100 * i)["cookie"]
+        resp = requests.post(f"{ltx_mock.base_url}/accounts", json={"cookie": cookie, "maxJobs": 2}, headers=headers,
+                             timeout=10)
+        assert resp.status_code == 200, resp.text
+
+    def create(prompt: str) -> int:
+        return requests.post(f"{ltx_mock.base_url}/images/create", json={"prompt": prompt}, headers=headers,
+                             timeout=10).status_code
+
+    ltx_mock.admin.fail_next("Upstream moderation rejected the prompt", progress=40)
+    statuses = []
+    for i in range(6):  # fills all six slots (an image takes several simulated seconds)
+        statuses.append(create(f"job {i}"))
+        ltx_mock.admin.advance(0.2)
+    statuses += [create("refused 1"), create("refused 2")]  # 6/6 busy: 429
+    ltx_mock.admin.advance(1)
+    statuses += [create("refused 3"), create("refused 4")]  # still busy
+    ltx_mock.admin.advance(30)  # all six done
+    for i in range(6, 10):
+        statuses.append(create(f"job {i}"))
+        ltx_mock.admin.advance(1.5)
+    assert sorted(statuses) == [200] * 10 + [429] * 4, statuses
+
+    open_dashboard(page, ltx_mock, "timeline")
+    svg = page.locator("#timeline-svg")
+    expect(svg.locator("g.tl-lane[data-email$='studio.example']")).to_have_count(3)
+    lanes = svg.locator("g.tl-lane[data-email$='studio.example']")
+    expect(lanes.locator("rect.tl-bar")).to_have_count(10)
+    expect(lanes.locator("path.tl-mark[data-status='429']")).to_have_count(4)
+    expect(lanes.locator("rect.tl-bar[data-status='failed']")).to_have_count(1)
+    for i in range(3):
+        assert lanes.nth(i).get_attribute("data-max-jobs") == "2"
+        assert lanes.nth(i).locator("polyline.tl-credits").count() == 1
+    # each lane is as tall as its maxJobs (two slots) and holds its jobs without overlap; the idle demo lane hides
+    heights = page.evaluate("() => [...document.querySelectorAll('g.tl-lane')].map(g => "
+                            "g.querySelector('rect.tl-capacity').getBBox().height)")
+    assert len(heights) == 3 and len(set(heights)) == 1
+    assert svg.get_attribute("data-idle-lanes") == "1"
+    # paused with the clock: nothing moves between polls; advancing the clock moves "now"
+    end = svg.get_attribute("data-end")
+    page.wait_for_timeout(450)
+    assert svg.get_attribute("data-end") == end
+    ltx_mock.admin.advance(60)
+    expect(svg).not_to_have_attribute("data-end", end)
+    expect(lanes.locator("rect.tl-bar[data-status='running']")).to_have_count(0)
+    # zoom to a window of simulated time: the buttons narrow it, Fit shows everything again
+    span = int(svg.get_attribute("data-end")) - int(svg.get_attribute("data-start"))
+    page.click("#tl-zoom-in")
+    assert int(svg.get_attribute("data-end")) - int(svg.get_attribute("data-start")) == pytest.approx(span / 2, rel=0.01)
+    page.click("#tl-fit")
+    shoot(page, tmp_path, "timeline")

@@ -228,6 +228,7 @@
     renderUsers(d.ltxUsers);
     renderRequests(d.requests);
     renderWebhooks(d.webhooks);
+    if (d.timeline) renderTimeline(d.timeline);
     if (state.drawer && state.drawer.kind === "job" && !state.drawer.final) refreshJobDrawer();
   }
 
@@ -538,13 +539,160 @@
       jsonBlock("Body", w.body));
   }
 
+  // -- the timeline: plain SVG, redrawn from each poll ------------------------------
+  // Lanes per account (height: its maxJobs, in slots), bars from admission to end coloured by outcome, marks
+  // for 429/402 refusals, the LTX user's credits as a line. The window is simulated time: it follows the
+  // simulator's clock (so it stands still while the clock is paused); zoom with the wheel or the buttons.
+  const SVG_NS = "http://www.w3.org/2000/svg";
+  const TL = { label: 210, slot: 20, gap: 14, axis: 28, right: 16 };
+  state.tl = { window: "all", zoom: null }; // zoom: {start, end} chosen by the user, else the window
+  function s(tag, attrs, text) {
+    const el = document.createElementNS(SVG_NS, tag);
+    for (const [k, v] of Object.entries(attrs || {})) if (v !== undefined && v !== null) el.setAttribute(k, String(v));
+    if (text !== undefined) el.textContent = text;
+    return el;
+  }
+  function tlRange(t) {
+    if (state.tl.zoom) return state.tl.zoom;
+    const end = t.now;
+    if (state.tl.window !== "all") return { start: end - Number(state.tl.window) * 1000, end };
+    const span = Math.max(10_000, end - t.start);
+    return { start: t.start - span * 0.03, end: end + span * 0.03 };
+  }
+  function slots(bars, now) {
+    // interval partitioning: each bar takes the lowest slot free at its start, so bars never overlap
+    const ends = [];
+    for (const b of [...bars].sort((a, c) => a.start - c.start)) {
+      const end = b.end === null ? now : b.end;
+      let i = ends.findIndex((e) => e <= b.start);
+      if (i < 0) { i = ends.length; ends.push(end); } else ends[i] = end;
+      b.slot = i;
+    }
+    return ends.length;
+  }
+  function tickStep(ms) {
+    for (const st of [1e3, 2e3, 5e3, 1e4, 15e3, 3e4, 6e4, 12e4, 3e5, 6e5, 9e5, 18e5, 36e5, 72e5, 216e5, 864e5]) {
+      if (ms / st <= 8) return st;
+    }
+    return 864e5 * 7;
+  }
+  function renderTimeline(t) {
+    const svg = $("#timeline-svg");
+    setText($("#timeline-count"), `${t.bars.length} jobs · ${t.marks.length} refusals`);
+    $("#timeline-empty").hidden = t.bars.length + t.marks.length > 0;
+    svg.dataset.bars = String(t.bars.length);
+    svg.dataset.marks = String(t.marks.length);
+    if (state.tab !== "timeline") return;
+    const width = Math.max(640, $("#timeline-wrap").clientWidth || 1200);
+    const { start, end } = tlRange(t);
+    svg.dataset.start = String(Math.round(start));
+    svg.dataset.end = String(Math.round(end));
+    const plot = width - TL.label - TL.right;
+    const x = (ms) => TL.label + ((ms - start) / (end - start)) * plot;
+    const clipX = (ms) => Math.max(TL.label, Math.min(TL.label + plot, x(ms)));
+    const byLane = new Map(t.lanes.map((l) => [l.key, []]));
+    for (const b of t.bars) (byLane.get(b.lane) || byLane.set(b.lane, []).get(b.lane)).push({ ...b });
+    const nodes = [];
+    let y = TL.axis;
+    // axis: ticks of simulated time
+    const step = tickStep(end - start);
+    for (let ms = Math.ceil(start / step) * step; ms <= end; ms += step) {
+      nodes.push(s("line", { x1: x(ms), x2: x(ms), y1: TL.axis - 6, y2: "100%", class: "tl-grid" }));
+      const label = new Date(ms).toISOString().slice(step >= 864e5 ? 5 : 11, step >= 864e5 ? 16 : step >= 6e4 ? 16 : 19).replace("T", " ");
+      if (Math.abs(x(ms) - x(t.now)) > 70 || t.now < start || t.now > end) nodes.push(s("text", { x: x(ms) + 3, y: TL.axis - 10, class: "tl-tick" }, label));
+    }
+    const active = t.lanes.filter((l) => (byLane.get(l.key) || []).length || t.marks.some((m) => m.lane === l.key));
+    const idle = t.lanes.length - active.length;
+    svg.dataset.idleLanes = String(idle);
+    if (idle) nodes.push(s("text", { x: 8, y: TL.axis - 10, class: "tl-sub" }, `${idle} idle account${idle > 1 ? "s" : ""} not shown`));
+    for (const lane of active) {
+      const bars = byLane.get(lane.key) || [];
+      const used = slots(bars, t.now);
+      const rows = Math.max(lane.maxJobs || 1, used);
+      const height = rows * TL.slot;
+      const g = s("g", { class: "tl-lane", "data-email": lane.email, "data-max-jobs": lane.maxJobs });
+      g.append(s("rect", { x: TL.label, y, width: plot, height: (lane.maxJobs || 1) * TL.slot, class: "tl-capacity" }));
+      if (used > (lane.maxJobs || 1)) {
+        g.append(s("rect", { x: TL.label, y: y + (lane.maxJobs || 1) * TL.slot, width: plot, height: (used - (lane.maxJobs || 1)) * TL.slot, class: "tl-over" }));
+      }
+      g.append(s("text", { x: 8, y: y + 13, class: "tl-email" }, lane.email));
+      g.append(s("text", { x: 8, y: y + 27, class: "tl-sub" }, `maxJobs ${lane.maxJobs}${lane.hint ? " · token " + lane.hint : ""}`));
+      // credits: a step line across the lane, from its least (bottom) to its most (top) in the data
+      const pts = (lane.credits || []).filter((p) => p[0] <= end);
+      if (pts.length) {
+        const hi = Math.max(...pts.map((p) => p[1])), lo = Math.min(...pts.map((p) => p[1]));
+        const cy = (c) => (hi === lo ? y + 3 : y + height - 3 - ((c - lo) / (hi - lo)) * (height - 6));
+        g.append(s("text", { x: TL.label + plot - 4, y: y + 11, class: "tl-credit-label", "text-anchor": "end" }, `${pts[pts.length - 1][1]} credits`));
+        const path = [[start, pts.filter((p) => p[0] <= start).map((p) => p[1]).pop() ?? pts[0][1]], ...pts.filter((p) => p[0] > start), [Math.min(end, t.now), pts[pts.length - 1][1]]];
+        const line = s("polyline", { class: "tl-credits", points: path.map((p) => `${clipX(p[0]).toFixed(1)},${cy(p[1]).toFixed(1)}`).join(" ") });
+        line.append(s("title", {}, `${lane.email}: ${pts[pts.length - 1][1]} credits now`));
+        g.append(line);
+      }
+      for (const b of bars) {
+        const bEnd = b.end === null ? t.now : b.end;
+        if (bEnd < start || b.start > end) continue;
+        const x0 = clipX(b.start), x1 = Math.max(clipX(bEnd), x0 + 2);
+        const r = s("rect", { x: x0, y: y + b.slot * TL.slot + 2, width: x1 - x0, height: TL.slot - 4, rx: 3,
+          class: `tl-bar st-${b.status}`, "data-job-id": b.jobId, "data-status": b.status });
+        r.append(s("title", {}, `${b.operation} ${b.model} · ${b.status} · ${fmtDuration(bEnd - b.start)}\n${b.jobId}`));
+        r.addEventListener("click", () => openJob(b.jobId));
+        g.append(r);
+      }
+      for (const m of t.marks.filter((mk) => mk.lane === lane.key)) {
+        if (m.at < start || m.at > end) continue;
+        const mx = x(m.at);
+        g.append(s("line", { x1: mx, x2: mx, y1: y, y2: y + height, class: `tl-mark-line m${m.status}` }));
+        const d = m.status === 402 ? `M${mx} ${y - 1} l5 5 l-5 5 l-5 -5 z` : `M${mx - 5} ${y - 2} l10 0 l-5 9 z`;
+        const mark = s("path", { d, class: `tl-mark m${m.status}`, "data-status": m.status, "data-at": m.at });
+        mark.append(s("title", {}, `${m.status} ${m.operation || ""} at ${new Date(m.at).toISOString().slice(11, 23)}: ${m.error}`));
+        g.append(mark);
+      }
+      nodes.push(g);
+      y += height + TL.gap;
+    }
+    if (t.now >= start && t.now <= end) {
+      nodes.push(s("line", { x1: x(t.now), x2: x(t.now), y1: TL.axis - 6, y2: y, class: "tl-now" }));
+      nodes.push(s("text", { x: x(t.now) - 4, y: TL.axis - 10, class: "tl-now-label", "text-anchor": "end" }, "now"));
+    }
+    svg.setAttribute("width", width);
+    svg.setAttribute("height", Math.max(y, TL.axis + 40));
+    svg.setAttribute("viewBox", `0 0 ${width} ${Math.max(y, TL.axis + 40)}`);
+    svg.replaceChildren(...nodes);
+  }
+  function tlZoom(factor, atMs) {
+    const t = state.data && state.data.timeline;
+    if (!t) return;
+    const { start, end } = tlRange(t);
+    const at = atMs === undefined ? (start + end) / 2 : atMs;
+    const span = Math.max(1000, (end - start) * factor);
+    const left = (at - start) / (end - start);
+    state.tl.zoom = { start: at - span * left, end: at + span * (1 - left) };
+    renderTimeline(t);
+  }
+  function wireTimeline() {
+    $("#tl-window").addEventListener("change", () => { state.tl.window = $("#tl-window").value; state.tl.zoom = null; if (state.data) renderTimeline(state.data.timeline); });
+    $("#tl-zoom-in").addEventListener("click", () => tlZoom(0.5));
+    $("#tl-zoom-out").addEventListener("click", () => tlZoom(2));
+    $("#tl-fit").addEventListener("click", () => { state.tl.zoom = null; state.tl.window = "all"; $("#tl-window").value = "all"; if (state.data) renderTimeline(state.data.timeline); });
+    $("#timeline-svg").addEventListener("wheel", (e) => {
+      const t = state.data && state.data.timeline;
+      if (!t) return;
+      e.preventDefault();
+      const box = $("#timeline-svg").getBoundingClientRect();
+      const { start, end } = tlRange(t);
+      const frac = (e.clientX - box.left - TL.label) / (box.width - TL.label - TL.right);
+      tlZoom(e.deltaY < 0 ? 0.8 : 1.25, start + Math.max(0, Math.min(1, frac)) * (end - start));
+    }, { passive: false });
+  }
+
   // -- tabs and controls ---------------------------------------------------
   function showTab(name) {
-    if (!["jobs", "accounts", "requests", "webhooks"].includes(name)) name = "jobs";
+    if (!["jobs", "timeline", "accounts", "requests", "webhooks"].includes(name)) name = "jobs";
     state.tab = name;
     for (const s of document.querySelectorAll("section.tab")) s.hidden = s.dataset.tab !== name;
     for (const a of document.querySelectorAll("nav.tabs a")) a.classList.toggle("active", a.dataset.tab === name);
     body.dataset.tab = name;
+    if (name === "timeline" && state.data && state.data.timeline) renderTimeline(state.data.timeline);
   }
   function fromHash() {
     const hash = location.hash.replace(/^#/, "");
@@ -606,6 +754,7 @@
   }
 
   wire();
+  wireTimeline();
   fromHash();
   refresh().then(schedule);
 })();
