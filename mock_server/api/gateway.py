@@ -215,7 +215,7 @@ class Gateway:
                 scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
                 environ["ltx.stub_tenant"] = self.sim.tenant_for(token.strip()) \
                     if scheme.lower() == "bearer" and token else None
-            return environ["ltx.stub_tenant"]  # type: ignore[no-any-return]
+            return environ["ltx.stub_tenant"]
 
         def body() -> Any:
             if "ltx.stub_body" not in environ:
@@ -274,7 +274,7 @@ class Gateway:
         (werkzeug's stream wrapper and header parsing cost more than the read); None: any other request, which
         ``parse_body`` reads through werkzeug. The bytes are kept for the journal."""
         if "ltx.body" in environ:
-            return environ["ltx.body"]  # type: ignore[no-any-return]  # read already (a stub matched on it)
+            return environ["ltx.body"]  # read already (a stub matched on it)
         length = environ.get("CONTENT_LENGTH", "")
         if environ.get("CONTENT_TYPE") != JSON or not length.isdigit() or "HTTP_TRANSFER_ENCODING" in environ:
             return None

@@ -127,6 +127,7 @@ class DashboardData:
             if key not in lanes:  # an account removed since, or past the lanes shown: its own lane
                 lanes[key] = {"key": key, "tenant": job.tenant, "hint": "", "email": job.email, "maxJobs": 1}
             status = self.sim.jobs.status(job, self.now, self.base_url)["type"]
+            end: int | None
             if job.cancelled_ms:
                 status, end = "cancelled", job.cancelled_ms
             elif status in ("completed", "failed"):
@@ -137,12 +138,14 @@ class DashboardData:
                          "model": job.model, "operation": job.operation, "stalled": job.end_ms is None})
         marks = []
         for entry in data.refusals:
-            body = entry.get("body") if isinstance(entry.get("body"), dict) else {}
-            tenant = entry.get("tenant") or ""
-            key = f"{tenant}/{body.get('email')}" if body.get("email") else first_lane.get(tenant, "")
+            raw_body = entry.get("body")
+            body: dict[str, Any] = raw_body if isinstance(raw_body, dict) else {}
+            tid = str(entry.get("tenant") or "")
+            key = f"{tid}/{body.get('email')}" if body.get("email") else first_lane.get(tid, "")
             if key not in lanes:
                 key = next(iter(lanes), "")
-            response = entry.get("response") if isinstance(entry.get("response"), dict) else {}
+            raw_response = entry.get("response")
+            response: dict[str, Any] = raw_response if isinstance(raw_response, dict) else {}
             marks.append({"lane": key, "at": entry.get("sim_ms"), "status": entry.get("status"),
                           "operation": entry.get("operation"), "error": str(response.get("error") or "")[:300]})
         for lane in lanes.values():

@@ -16,6 +16,7 @@ Turning a matched stub into bytes on the wire is the HTTP side's: ``api/gateway.
 
 from __future__ import annotations
 
+import builtins
 import copy
 import fnmatch
 import re
@@ -156,7 +157,7 @@ class Stubs:
             self._save(keep)
             return len(stubs) - len(keep)
 
-    def _save(self, stubs: list[dict[str, Any]]) -> None:
+    def _save(self, stubs: builtins.list[dict[str, Any]]) -> None:
         """Store the list and a new version (None with no stubs: the request path's one cheap read)."""
         store = self.ctx.store
         store.put_meta(STUBS, stubs or None)
@@ -179,7 +180,7 @@ class Stubs:
         return found
 
     def _build_index(self) -> dict[str, tuple[dict[str, Any], ...]]:
-        index: dict[str, list[dict[str, Any]]] = {}
+        index: dict[str, builtins.list[dict[str, Any]]] = {}
         for stub in self.list():
             index.setdefault(_key(stub["match"]), []).append(stub)
         return {k: tuple(sorted(v, key=lambda s: -s["seq"])) for k, v in index.items()}
