@@ -245,10 +245,13 @@ class Gateway:
         else:
             payload = dump_json(answer["body"]) if answer.get("body") is not None else b""
             status = 200
+        status = int(answer.get("status") or status)
+        if status in (204, 304):
+            payload = b""  # no body on these, whatever the stub says
         content_type = content_type or (JSON if payload else NO_BODY_TYPE)
         kept = tuple((k, v) for k, v in headers if k.lower() not in {n.lower() for n in extra})
         out = kept + tuple((k, v) for k, v in extra.items() if k.lower() not in ("content-type", "content-length"))
-        return int(answer.get("status") or status), payload, content_type, out
+        return status, payload, content_type, out
 
     def authenticate(self, req: Request) -> str:
         """The tenant of the bearer token, else 401."""

@@ -24,7 +24,7 @@ bp = Blueprint("dashboard", __name__, template_folder="templates", static_folder
                static_url_path="/static")
 
 INT_PARAMS = ("jobs_offset", "jobs_limit", "running_limit", "requests_offset", "requests_limit",
-              "webhooks_offset", "webhooks_limit", "users_offset", "users_limit")
+              "webhooks_offset", "webhooks_limit", "users_offset", "users_limit", "timeline_limit")
 TEXT_PARAMS = ("requests_method", "requests_status", "requests_path")
 TENANT_SCAN = 1000  # tenants whose tokens the scrubber recognises (hash lookups, no secrets kept)
 CSP = ("default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self'; script-src 'self'; "

@@ -103,16 +103,17 @@ class DashboardData:
             "jobs": self.jobs(q.get("jobs_offset", 0), q.get("jobs_limit", 25)),
             "requests": self.requests(q),
             "webhooks": self.webhooks(q.get("webhooks_offset", 0), q.get("webhooks_limit", 25), counts),
-            "timeline": self.timeline(tenants),
-        }
+        } | ({"timeline": self.timeline(tenants, q["timeline_limit"])} if q.get("timeline_limit") else {})
 
     # -- the timeline --------------------------------------------------------
-    def timeline(self, tenants: list[dict[str, Any]]) -> dict[str, Any]:
+    def timeline(self, tenants: list[dict[str, Any]], limit: int) -> dict[str, Any]:
         """Account lanes (height: maxJobs), job bars (admission to end, by outcome), 429/402 marks, credits.
 
-        The figures are ``sim.overview.timeline``'s; this only lays them out by lane for the page's SVG.
+        Only when asked (``timeline_limit``: the page asks while its Timeline tab is open), as it reads up to
+        that many of the newest jobs (at most ``TIMELINE_JOBS``). The figures are ``sim.overview.timeline``'s;
+        this only lays them out by lane for the page's SVG.
         """
-        data = self.sim.overview.timeline(self.now, TIMELINE_JOBS, TIMELINE_REFUSALS)
+        data = self.sim.overview.timeline(self.now, clamp(limit, 1, TIMELINE_JOBS), TIMELINE_REFUSALS)
         lanes: dict[str, dict[str, Any]] = {}
         first_lane: dict[str, str] = {}
         for tenant in tenants:

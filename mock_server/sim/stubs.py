@@ -38,6 +38,10 @@ MAX_TIMES = 1_000_000
 SINGULAR = re.compile(r"^\$(?:\.[A-Za-z_][\w-]*|\['[^'\\]*'\]|\[\d+\])+$")
 SEGMENT = re.compile(r"\.([A-Za-z_][\w-]*)|\['([^'\\]*)'\]|\[(\d+)\]")
 ANSWER_KEYS = ("status", "headers", "body", "text", "patch")
+HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,200}$")
+# Framing the server owns (WSGI forbids hop-by-hop headers; a wrong Content-Length would hang a client).
+HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
+              "transfer-encoding", "upgrade", "content-length"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +128,14 @@ class Stubs:
             raise ApiError(400, "answer.patch edits the simulator's answer: it cannot go with body or text")
         if "body" in answer and "text" in answer:
             raise ApiError(400, "answer takes body (JSON) or text (raw), not both")
+        status = answer.get("status")
+        if status is not None and not (isinstance(status, int) and 200 <= status <= 599):
+            raise ApiError(400, "answer.status must be a final status from 200 to 599")
+        for name, value in (answer.get("headers") or {}).items():
+            if not HEADER_NAME.match(str(name)) or name.lower() in HOP_BY_HOP:
+                raise ApiError(400, f"answer.headers: {str(name)[:100]!r} cannot be set by a stub")
+            if any(c in str(value) for c in "\r\n\x00"):
+                raise ApiError(400, f"answer.headers: the value of {name} has a line break or NUL")
         times = spec.get("times")
         if times is not None and not (isinstance(times, int) and 1 <= times <= MAX_TIMES):
             raise ApiError(400, f"times must be an integer from 1 to {MAX_TIMES}")

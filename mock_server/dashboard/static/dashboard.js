@@ -128,6 +128,7 @@
       requests_offset: state.requestsOffset, requests_limit: state.requestsLimit,
       webhooks_offset: state.webhooksOffset, webhooks_limit: state.webhooksLimit,
     });
+    if (state.tab === "timeline") p.set("timeline_limit", 500); // read only while the tab is open
     if (state.filters.method) p.set("requests_method", state.filters.method);
     if (state.filters.status) p.set("requests_status", state.filters.status);
     if (state.filters.path) p.set("requests_path", state.filters.path);
@@ -692,7 +693,10 @@
     for (const s of document.querySelectorAll("section.tab")) s.hidden = s.dataset.tab !== name;
     for (const a of document.querySelectorAll("nav.tabs a")) a.classList.toggle("active", a.dataset.tab === name);
     body.dataset.tab = name;
-    if (name === "timeline" && state.data && state.data.timeline) renderTimeline(state.data.timeline);
+    if (name === "timeline") {
+      if (state.data && state.data.timeline) renderTimeline(state.data.timeline);
+      refresh();
+    }
   }
   function fromHash() {
     const hash = location.hash.replace(/^#/, "");
