@@ -53,6 +53,7 @@ def argvs(quick: bool, suite: bool) -> dict[str, list[list[str]]]:
         "startup": [(["--runs", "3"] if quick else ["--runs", "5"]) + (["--suite"] if suite else [])],
         "validation": [["--duration", "2", "--seconds", "1"] if quick else []],
         "media": [["--quick"] if quick else []],
+        "stubs": [["--quick"] if quick else []],  # issue 30: --with stubs
     }
 
 

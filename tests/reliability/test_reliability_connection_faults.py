@@ -18,7 +18,6 @@ import requests
 
 from benchmarks import simulator
 from ltxstudio_mock import mock_ltxstudio
-from ltxstudio_mock.pytest_plugin import start_simulator
 
 ACCOUNTS = "/v1/ltxstudio/accounts"
 HEADERS = {"Authorization": "Bearer demo-token"}
@@ -45,13 +44,15 @@ EXPECTED: dict[str, dict[str, tuple[type[BaseException], ...]]] = {
 
 @pytest.fixture(scope="module", params=["granian", "werkzeug"])
 def server_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """``ltx-mock serve`` (granian), or the session's werkzeug test server (the ``ltx_mock`` fixture's)."""
     if request.param == "granian":
         with simulator("--paused", name="connfaults") as srv:
             yield srv.url
     else:
-        server, _ = start_simulator()
+        server = request.getfixturevalue("ltx_mock_server")
+        requests.delete(f"{server.url}/__admin/faults", timeout=10)
         yield server.url
-        server.stop()
+        requests.delete(f"{server.url}/__admin/faults", timeout=10)
 
 
 def fault(url: str, kind: str, count: int = 1, **extra: Any) -> None:
