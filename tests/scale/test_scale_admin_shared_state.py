@@ -56,6 +56,14 @@ def test_scale_admin_clock_faults_journal_and_reset_act_on_every_process(redis_u
         assert admin(other.url, "GET", "/requests/count")["count"] == 20
         assert admin(main.url, "GET", "/requests/count", None) == {"count": 20}
 
+        # A stub for the next 3 matching requests answers 3 times in all, and every process sees it go.
+        admin(other.url, "POST", "/stubs", {"match": {"operationId": "getSchedulerAvailable"}, "times": 3,
+                                           "answer": {"status": 200, "body": {"stubbed": True}}})
+        answers = [requests.get(f"{u}/v1/ltxstudio/scheduler/available", headers=AUTH, timeout=30).json()
+                   for u in urls[:8]]
+        assert sum(a == {"stubbed": True} for a in answers) == 3
+        assert admin(main.url, "GET", "/stubs") == [] and admin(other.url, "GET", "/stubs") == []
+
         # Bytes: an upload made through one process, and a finished job's artifact, are served by all.
         png = bytes.fromhex("89504e470d0a1a0a") + uuid.uuid4().bytes * 64
         up = requests.post(f"{main.url}/v1/ltxstudio/assets/", data=png, timeout=30,
