@@ -376,3 +376,10 @@ def test_dashboard_browser_timeline_scripted_run(page: Any, ltx_mock: Any, tmp_p
     assert zoomed == pytest.approx(span / 2, rel=0.01)
     page.click("#tl-fit")
     shoot(page, tmp_path, "timeline")
+    # live: jobs and a refusal made while the page is open appear on their own
+    more = [requests.post(f"{ltx_mock.base_url}/images/create", json={"prompt": f"live {i}", "maxJobs": 1},
+                          headers=headers, timeout=10).status_code for i in range(4)]
+    assert more == [200, 200, 200, 429]  # one running job per account is the cap these requests ask for
+    expect(lanes.locator("rect.tl-bar")).to_have_count(13)
+    expect(lanes.locator("rect.tl-bar[data-status='running']")).to_have_count(3)
+    expect(lanes.locator("path.tl-mark[data-status='429']")).to_have_count(5)

@@ -127,3 +127,13 @@ def test_retry_after_on_a_fault_in_seconds_or_as_a_date(ltx_mock: Any) -> None:
     assert abs(parsedate_to_datetime(date).timestamp() - (now_s + 30)) <= 1
     refused = requests.post(f"{ltx_mock.url}/__admin/faults", json={"status": 500, "retry_after": 3}, timeout=10)
     assert refused.status_code == 400 and "429 or 503" in refused.json()["error"]
+
+
+def test_inprocess_dribble_answers_whole_after_the_bytes_time() -> None:
+    with mock_ltxstudio() as ltx:
+        baseline = post("requests", ltx.url)
+        ltx.admin.fault(method="POST", path="/v1/ltxstudio/*", connection="dribble",
+                        dribble_bps=len(baseline) / 0.3, count=1)
+        started = time.monotonic()
+        assert post("requests", ltx.url) == baseline
+        assert time.monotonic() - started >= 0.2
