@@ -77,7 +77,7 @@ def break_connection(kind: str, environ: dict[str, Any]) -> Response:
         return resp
     try:
         if kind == "reset":
-            wire.reset(sock)
+            wire.reset(sock, environ)
         else:
             try:
                 if kind == "garbage":
