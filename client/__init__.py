@@ -1,6 +1,7 @@
 """Reference Python client of the useapi.net LTX Studio API v1 (and of this project's simulator).
 
-Point it at the simulator with USEAPI_BASE_URL=http://127.0.0.1:PORT/v1/ltxstudio and USEAPI_TOKEN;
+`LTXStudioClient` blocks (requests); `AsyncLTXStudioClient` is the same client for async code (httpx).
+Point either at the simulator with USEAPI_BASE_URL=http://127.0.0.1:PORT/v1/ltxstudio and USEAPI_TOKEN;
 code written for the real service needs no other change.
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from ._async_client import AsyncLTXStudioClient
 from ._client import DEFAULT_BASE_URL, LTXStudioClient, ResponseHook
 from ._retry import RetryPolicy
 from .exceptions import (
@@ -53,6 +55,7 @@ __all__ = [
     "AssetList",
     "AssetListMeta",
     "AssetRef",
+    "AsyncLTXStudioClient",
     "AuthenticationError",
     "BadRequestError",
     "CapacityError",

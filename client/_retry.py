@@ -5,10 +5,11 @@ Kept apart from the client so the policy can be read (and tested) on its own.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,10 +46,13 @@ def request_was_not_sent(exc: BaseException) -> bool:
     """True when a connection error certainly happened before any byte of the request left us.
 
     requests wraps urllib3's errors (often inside a MaxRetryError), so walk the causes; connect-phase
-    failures (refused, DNS, connect timeout) are the only ones known to be safe for a POST.
+    failures (refused, DNS, connect timeout) are the only ones known to be safe for a POST. httpx's
+    connect-phase errors (the async client's) say so by their class.
     """
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return True
+    if type(exc).__module__.startswith("httpx"):
+        return type(exc).__name__ in ("ConnectError", "ConnectTimeout", "PoolTimeout")
     seen: set[int] = set()
     stack: list[object] = [exc]
     while stack:
@@ -102,22 +106,34 @@ class RetryPolicy:
         """Whether a transport failure is worth another try."""
         if not isinstance(exc, TRANSPORT_ERRORS):
             return False
-        if idempotent or method.upper() in {"GET", "HEAD", "DELETE"}:
-            return True
-        return request_was_not_sent(exc)
+        return RetryPolicy.should_retry_failure(method, not_sent=request_was_not_sent(exc), idempotent=idempotent)
+
+    @staticmethod
+    def should_retry_failure(method: str, *, not_sent: bool, idempotent: bool) -> bool:
+        """Whether a transport failure (of any HTTP library) is worth another try: always for idempotent
+        requests, for a POST only when it certainly was not sent (``not_sent``)."""
+        return idempotent or method.upper() in {"GET", "HEAD", "DELETE"} or not_sent
 
 
 # -- where the client's waiting goes ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class TimeSource:
-    """How a client lets time pass (``sleep``) and reads it (``clock``, seconds)."""
+    """How a client lets time pass (``sleep``; ``asleep`` for the async client) and reads it (``clock``, s)."""
 
     sleep: Callable[[float], Any]
     clock: Callable[[], float]
+    asleep: Callable[[float], Awaitable[Any]] | None = None
+
+    async def async_sleep(self, seconds: float) -> None:
+        """What the async client awaits: ``asleep``, or ``sleep`` when it is only a clock's (quick) advance."""
+        if self.asleep is not None:
+            await self.asleep(seconds)
+        else:
+            self.sleep(seconds)
 
 
-#: Real time, bound now: a later patch of ``time.sleep`` (``simulate_sleep``) does not reach it.
-REAL_TIME = TimeSource(time.sleep, time.monotonic)
+#: Real time, bound now: a later patch of ``time.sleep`` or ``asyncio.sleep`` (``simulate_sleep``) does not reach it.
+REAL_TIME = TimeSource(time.sleep, time.monotonic, asyncio.sleep)
 
 _sources: list[tuple[str, TimeSource]] = []
 _sources_lock = threading.Lock()

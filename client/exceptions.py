@@ -1,7 +1,8 @@
 """The client's exceptions: one tree under `LTXStudioError`, so callers can catch everything at once.
 
 HTTP errors carry `.status` (the HTTP status), `.error` (the API's `error` text, or the raw body when it
-is not JSON) and `.response` (the `requests.Response`), because the API's only machine-readable failure
+is not JSON) and `.response` (the transport's response: `requests.Response` from `LTXStudioClient`,
+`httpx.Response` from `AsyncLTXStudioClient`), because the API's only machine-readable failure
 detail is the status code plus a free-text `error`.
 """
 
@@ -10,8 +11,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import requests
-
     from .models import Job
 
 __all__ = [
@@ -37,7 +36,7 @@ class LTXStudioError(Exception):
 
     status: int | None = None
 
-    def __init__(self, message: str, *, error: str | None = None, response: requests.Response | None = None):
+    def __init__(self, message: str, *, error: str | None = None, response: Any = None):
         super().__init__(message)
         self.error = error if error is not None else message
         self.response = response
@@ -64,7 +63,7 @@ class TransportError(LTXStudioError):
 class APIError(LTXStudioError):
     """The API answered with an error status; the subclass tells which kind."""
 
-    def __init__(self, message: str, *, error: str | None = None, response: requests.Response | None = None,
+    def __init__(self, message: str, *, error: str | None = None, response: Any = None,
                  status: int | None = None, body: Any = None):
         super().__init__(message, error=error, response=response)
         if status is not None:
@@ -148,8 +147,15 @@ _BY_STATUS: dict[int, type[APIError]] = {
 }
 
 
-def error_for_response(response: requests.Response) -> APIError:
-    """Build the exception for an error response; never raises, whatever the body is."""
+def _request_of(response: Any) -> Any:
+    try:
+        return response.request  # httpx raises when a response was built without one
+    except RuntimeError:
+        return None
+
+
+def error_for_response(response: Any) -> APIError:
+    """Build the exception for an error response (requests' or httpx's); never raises, whatever the body is."""
     status = response.status_code
     body: Any = None
     error: str | None = None
@@ -170,14 +176,21 @@ def error_for_response(response: requests.Response) -> APIError:
             text = response.text or ""
         except Exception:  # undecodable bytes must not hide the real error
             text = ""
-        error = text.strip()[:500] or (response.reason or "") or f"HTTP {status}"
+        reason = getattr(response, "reason", None) or getattr(response, "reason_phrase", None) or ""
+        error = text.strip()[:500] or reason or f"HTTP {status}"
     if status in _BY_STATUS:
         cls = _BY_STATUS[status]
     elif status >= 500:
         cls = ServerError
     else:
         cls = APIError
-    method = response.request.method if response.request is not None else ""
-    url = response.url or (response.request.url if response.request is not None else "")
+    request = _request_of(response)
+    method = request.method if request is not None else ""
+    try:
+        url = str(response.url or "")
+    except RuntimeError:  # an httpx.Response without its request
+        url = ""
+    if not url and request is not None:
+        url = str(request.url)
     message = f"{status} {error} ({method} {url})".replace(" ()", "")
     return cls(message, error=error, response=response, status=status, body=body)
