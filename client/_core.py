@@ -609,7 +609,8 @@ class BlockingRunner(ClientCore):
             elif isinstance(effect, Sleep):
                 reply = self.sleep(effect.seconds)
             elif isinstance(effect, Discard):
-                reply = self._close_response(effect.response)
+                self._close_response(effect.response)
+                reply = None
             else:
                 if hasattr(effect.value, "__await__"):
                     flow.close()
@@ -649,7 +650,8 @@ class AsyncRunner(ClientCore):
                 if hasattr(reply, "__await__"):
                     reply = await reply
             elif isinstance(effect, Discard):
-                reply = await self._aclose_response(effect.response)
+                await self._aclose_response(effect.response)
+                reply = None
             else:
                 reply = (await effect.value) if hasattr(effect.value, "__await__") else effect.value
 
