@@ -31,13 +31,14 @@ if not _os.path.isdir(_os.path.join(_here, "mock_server")) and _os.path.isfile(
 
 if TYPE_CHECKING:  # pragma: no cover
     from ltxstudio_mock.inprocess import MockLTXStudio, mock_ltxstudio
+    from ltxstudio_mock.netguard import NetworkGuardError
 
-__all__ = ["MockLTXStudio", "__version__", "mock_ltxstudio"]
+__all__ = ["MockLTXStudio", "NetworkGuardError", "__version__", "mock_ltxstudio"]
 
 
 def __getattr__(name: str) -> Any:
     """``mock_ltxstudio`` is imported on first use: importing the package stays free."""
-    if name in ("mock_ltxstudio", "MockLTXStudio"):
+    if name in ("mock_ltxstudio", "MockLTXStudio", "NetworkGuardError"):
         from ltxstudio_mock import inprocess
 
         return getattr(inprocess, name)

@@ -18,6 +18,7 @@ from ltxstudio_mock.client import CapacityError, JobTimeoutError, LTXStudioClien
 from ltxstudio_mock.client._retry import REAL_TIME, time_source_for
 
 from ltxstudio_mock import MockLTXStudio, mock_ltxstudio
+from ltxstudio_mock.netguard import NetworkGuardError
 
 API = "https://api.useapi.net/v1/ltxstudio"
 
@@ -143,9 +144,13 @@ def test_the_fixture_is_active_for_the_test(ltx_mock_inprocess: MockLTXStudio) -
 def test_other_urls_go_through_untouched(local: LocalServer) -> None:
     with mock_ltxstudio():
         assert requests.get(f"{local.url}/elsewhere").json() == {"from": "local server"}
-    # The intercepted host may be any: its simulator paths are answered here, every other path passes.
+    # The intercepted host may be any: its simulator paths are answered here; another path on it is refused
+    # by the network guard (the real host would be reached with a real token) unless the guard is off.
     with mock_ltxstudio(url=local.url) as ltx:
         assert requests.get(f"{local.url}/v1/ltxstudio/accounts", headers=ltx.headers).json()["demo@example.com"]
+        with pytest.raises(NetworkGuardError, match=r"/v1/other is not a path the simulator serves"):
+            requests.get(f"{local.url}/v1/other")
+    with mock_ltxstudio(url=local.url, guard=False):
         assert requests.get(f"{local.url}/v1/other").json() == {"from": "local server"}
     assert [(m, p) for m, p, _ in local.seen] == [("GET", "/elsewhere"), ("GET", "/v1/other")]
 

@@ -1,0 +1,343 @@
+"""One interceptor per HTTP library: each hands a request for the simulator's paths to the app in process.
+
+- requests: ``responses`` (moto uses it too), its passthrough lets every other URL through.
+- httpx (sync and async clients): ``respx``.
+- aiohttp: ``aioresponses``, when installed (the ``[aiohttp]`` extra; without it the network guard refuses).
+- urllib3 used directly, ``urllib.request`` and ``http.client``: no well-kept interceptor covers them, so a small
+  one here (VCR.py's approach): the connection classes of ``http.client`` and urllib3 connect the mocked
+  host to an in-memory socket that parses the request they write and replays the app's answer.
+
+All of them end in ``dispatch`` (one request through the WSGI app, no socket). Every interceptor imports its
+library lazily and does nothing when that library is not installed.
+"""
+
+from __future__ import annotations
+
+import http.client
+import io
+import json
+import re
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import requests
+
+from ltxstudio_mock.netguard import NetworkGuardError, library_in_stack
+
+__all__ = ["DroppedConnection", "dispatch", "intercept_aiohttp", "intercept_http_client", "intercept_httpx",
+           "intercept_requests"]
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE")
+Headers = list[tuple[str, str]]
+
+
+class DroppedConnection(Exception):
+    """The simulator's ``drop`` fault: the answer promised more bytes than it sent."""
+
+
+# -- one request through the app, without a socket ----------------------------------------------------------------
+def _body_bytes(body: Any) -> bytes:
+    if body is None:
+        return b""
+    if isinstance(body, str):
+        return body.encode("utf-8")
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        return bytes(body)
+    if hasattr(body, "read"):
+        data = body.read()
+        return data.encode("utf-8") if isinstance(data, str) else bytes(data)
+    return b"".join(part.encode("utf-8") if isinstance(part, str) else bytes(part) for part in body)
+
+
+def dispatch(app: Any, method: str, url: str, headers: Any, body: Any, *,
+             allow_short: bool = False) -> tuple[int, Headers, bytes]:
+    """Run one HTTP request through the WSGI app: (status, headers, body).
+
+    Raises ``DroppedConnection`` where a socket would have broken (the ``drop`` fault), so each
+    interceptor can raise its own library's error for it; ``allow_short`` returns the short body instead
+    (the in-memory socket lets http.client find it short, as it would on a real socket).
+    """
+    from werkzeug.test import EnvironBuilder, run_wsgi_app
+
+    parts = urlsplit(url)
+    data = _body_bytes(body)
+    skip = {"content-length", "transfer-encoding", "host"}
+    items = headers.items() if hasattr(headers, "items") else headers or []
+    builder = EnvironBuilder(path=parts.path or "/", base_url=f"{parts.scheme}://{parts.netloc}",
+                             query_string=parts.query, method=method, data=data,
+                             headers=[(k, v) for k, v in items if k.lower() not in skip],
+                             environ_overrides={"REMOTE_ADDR": "127.0.0.1"})
+    try:
+        environ = builder.get_environ()
+    finally:
+        builder.close()
+    app_iter, status, response_headers = run_wsgi_app(app, environ, buffered=True)
+    try:
+        content = b"".join(app_iter)
+    finally:
+        close = getattr(app_iter, "close", None)
+        if close is not None:
+            close()
+    code = int(status.split(None, 1)[0])
+    promised = response_headers.get("Content-Length")
+    if not allow_short and method.upper() != "HEAD" and code not in (204, 304) and promised \
+            and int(promised) > len(content):
+        raise DroppedConnection(f"Connection broken: IncompleteRead({len(content)} bytes read, "
+                                f"{int(promised) - len(content)} more expected)")
+    return code, list(response_headers.items()), content
+
+
+def reason(status: int) -> str:
+    return HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
+
+
+# -- requests: responses ----------------------------------------------------------------------------------------
+@contextmanager
+def intercept_requests(app: Any, served: re.Pattern[str]) -> Iterator[None]:
+    """``responses``: the simulator's paths answered in process, everything else passed through.
+
+    Passed-through requests go to whatever ``HTTPAdapter.send`` was when we started, so a
+    ``responses`` mock the test had already started keeps answering its own URLs.
+    """
+    import responses
+    from requests.adapters import HTTPAdapter
+
+    mock = responses.RequestsMock(assert_all_requests_are_fired=False, real_adapter_send=HTTPAdapter.send)
+
+    def answer(request: requests.PreparedRequest) -> Any:  # (status, header list, body): responses takes a list
+        try:
+            return dispatch(app, request.method or "GET", request.url or "", request.headers, request.body)
+        except DroppedConnection as exc:
+            raise requests.exceptions.ChunkedEncodingError(str(exc), request=request) from None
+
+    for method in METHODS:
+        mock.add_callback(method, served, callback=answer, content_type=None)
+    mock.add_passthru(re.compile(rf"^(?!{served.pattern[1:]})", re.IGNORECASE))
+    with mock:
+        yield
+
+
+# -- httpx: respx -------------------------------------------------------------------------------------------------
+@contextmanager
+def intercept_httpx(app: Any, served: re.Pattern[str]) -> Iterator[None]:
+    """``respx`` for ``httpx`` (sync and async clients)."""
+    try:
+        import httpx
+        import respx
+    except ImportError:
+        yield
+        return
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        try:
+            status, headers, content = dispatch(app, request.method, str(request.url), request.headers.multi_items(),
+                                                request.read())
+        except DroppedConnection as exc:
+            raise httpx.RemoteProtocolError(str(exc), request=request) from None
+        headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+        return httpx.Response(status, headers=headers, content=content, request=request)
+
+    router = respx.mock(assert_all_mocked=True, assert_all_called=False)
+    router.route(url__regex=served.pattern).mock(side_effect=answer)
+    router.route().pass_through()
+    with router:
+        yield
+
+
+# -- aiohttp: aioresponses ----------------------------------------------------------------------------------------
+def _aiohttp_body(kwargs: dict[str, Any], headers: dict[str, str]) -> bytes:
+    """The bytes aiohttp would have sent for ``json=`` / ``data=``, with the content type it would set."""
+    lower = {k.lower() for k in headers}
+    if kwargs.get("json") is not None:
+        if "content-type" not in lower:
+            headers["Content-Type"] = "application/json"
+        return json.dumps(kwargs["json"]).encode("utf-8")
+    data = kwargs.get("data")
+    if isinstance(data, dict):
+        if "content-type" not in lower:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        return urlencode(data, doseq=True).encode("ascii")
+    if data is not None and "content-type" not in lower:
+        headers["Content-Type"] = "text/plain; charset=utf-8" if isinstance(data, str) else "application/octet-stream"
+    return _body_bytes(data)
+
+
+class _SentWriter:
+    """Stands for the stream writer of a request already sent (what aiohttp >= 3.12 asks a response for)."""
+
+    output_size = 0
+
+
+def _aiohttp_response_class(aiohttp: Any) -> type:
+    """aiohttp's ClientResponse as aioresponses builds it; newer aiohttp added a required ``stream_writer``
+    that aioresponses 0.7.x does not pass (measured: aiohttp 3.14 + aioresponses 0.7.9), so it is given here."""
+    import inspect
+
+    needs_writer = "stream_writer" in inspect.signature(aiohttp.ClientResponse.__init__).parameters
+
+    class Response(aiohttp.ClientResponse):  # type: ignore[misc, name-defined]
+        def __init__(self, method: str, url: Any, **kwargs: Any) -> None:
+            if needs_writer:
+                kwargs.setdefault("stream_writer", _SentWriter())
+            super().__init__(method, url, **kwargs)
+
+    return Response
+
+
+@contextmanager
+def intercept_aiohttp(app: Any, served: re.Pattern[str]) -> Iterator[None]:
+    """``aioresponses`` for aiohttp's ClientSession, when both are installed; else the guard refuses."""
+    try:
+        import aiohttp
+        from aioresponses import CallbackResult, aioresponses
+    except ImportError:
+        yield
+        return
+    mock = aioresponses(passthrough_unmatched=True)
+    response_class = _aiohttp_response_class(aiohttp)
+
+    def answerer(method: str) -> Callable[..., Any]:
+        def answer(url: Any, **kwargs: Any) -> Any:
+            mock.requests.clear()  # aioresponses keeps a deep copy of every call: not for a whole test run
+            headers = {str(k): str(v) for k, v in (kwargs.get("headers") or {}).items()}
+            body = _aiohttp_body(kwargs, headers)
+            try:
+                status, answer_headers, content = dispatch(app, method, str(url), headers, body)
+            except DroppedConnection as exc:
+                raise aiohttp.ClientPayloadError(str(exc)) from None
+            content_type = next((v for k, v in answer_headers if k.lower() == "content-type"), "")
+            return CallbackResult(method=method, status=status, body=content, content_type=content_type,
+                                  headers=[(k, v) for k, v in answer_headers if k.lower() != "content-type"],
+                                  reason=reason(status), response_class=response_class)
+
+        return answer
+
+    with mock:
+        for method in METHODS:
+            mock.add(served, method=method, callback=answerer(method), repeat=True)
+        yield
+
+
+# -- urllib3, urllib.request, http.client: an in-memory socket ------------------------------------------------------
+def _read_request(raw: bytes) -> tuple[str, str, Headers, bytes]:
+    """(method, target, headers, body) from the bytes http.client wrote."""
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    method, target = lines[0].split(" ")[:2]
+    headers: Headers = []
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers.append((name.strip(), value.strip()))
+    fields = {k.lower(): v for k, v in headers}
+    if "chunked" in fields.get("transfer-encoding", "").lower():
+        body, stream = bytearray(), io.BytesIO(rest)
+        while True:
+            size = int(stream.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                break
+            body += stream.read(size)
+            stream.readline()
+        return method, target, headers, bytes(body)
+    if "content-length" in fields:
+        return method, target, headers, rest[:int(fields["content-length"])]
+    return method, target, headers, rest
+
+
+class InProcessSocket:
+    """The socket http.client and urllib3 get for the mocked host: what they write is one HTTP/1.1 request,
+    answered by the app when they read (``makefile``), with ``Connection: close`` so none is reused."""
+
+    def __init__(self, answer: Callable[[bytes], Any]) -> None:
+        self._answer = answer
+        self._written = bytearray()
+        self._timeout: float | None = None
+
+    def sendall(self, data: Any) -> None:
+        self._written += bytes(data)
+
+    def send(self, data: Any) -> int:
+        self._written += bytes(data)
+        return len(data)
+
+    def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> Any:
+        raw, self._written = bytes(self._written), bytearray()
+        return self._answer(raw)
+
+    def settimeout(self, value: float | None) -> None:
+        self._timeout = value
+
+    def gettimeout(self) -> float | None:
+        return self._timeout
+
+    def setsockopt(self, *args: Any) -> None:
+        """No socket options on memory."""
+
+    def shutdown(self, how: int) -> None:
+        """Nothing to shut down."""
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+@contextmanager
+def intercept_http_client(app: Any, served: re.Pattern[str], scheme: str, host: str, port: int, *,
+                          guard: bool = True) -> Iterator[None]:
+    """Connections of ``http.client`` and urllib3 to ``host:port`` talk to the app instead of a socket.
+
+    A path the simulator does not serve is refused (``guard``) or, with the guard off, sent for real: the
+    connection then connects as it would have and the request's bytes go out unchanged.
+    """
+    netloc = host if port == {"https": 443, "http": 80}[scheme] else f"{host}:{port}"
+
+    def answer(raw: bytes, connection: Any, connect: Callable[[Any], None]) -> Any:
+        method, target, headers, body = _read_request(raw)
+        url = target if "://" in target else f"{scheme}://{netloc}{target}"
+        if not served.match(url):
+            if guard:
+                raise NetworkGuardError(host, port, library_in_stack(3),
+                                        f"{urlsplit(url).path} is not a path the simulator serves")
+            connect(connection)  # the real socket (and TLS) this connection would have had
+            connection.sock.sendall(raw)
+            return connection.sock.makefile("rb")
+        status, answer_headers, content = dispatch(app, method, url, headers, body, allow_short=True)
+        lines = [f"HTTP/1.1 {status} {reason(status)}"]
+        lines += [f"{k}: {v}" for k, v in answer_headers if k.lower() not in ("connection", "transfer-encoding")]
+        if not any(k.lower() == "content-length" for k, _ in answer_headers):
+            lines.append(f"Content-Length: {len(content)}")
+        lines.append("Connection: close")
+        return io.BytesIO(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + content)
+
+    def ours(connection: Any) -> bool:
+        return (str(connection.host).lower() == host and int(connection.port or 0) == port
+                and not getattr(connection, "_tunnel_host", None))
+
+    def patch(cls: type, *, https: bool) -> Callable[[], None]:
+        original = cls.__dict__["connect"]
+
+        def connect(self: Any) -> None:
+            if (scheme == "https") != https or not ours(self):
+                return original(self)  # type: ignore[no-any-return]
+            connection = self
+            self.sock = InProcessSocket(lambda raw: answer(raw, connection, original))
+            if hasattr(self, "is_verified"):
+                self.is_verified = True  # urllib3: no InsecureRequestWarning for a TLS that never was
+            return None
+
+        cls.connect = connect  # type: ignore[attr-defined]
+        return lambda: setattr(cls, "connect", original)
+
+    with ExitStack() as stack:
+        classes: list[tuple[type, bool]] = [(http.client.HTTPConnection, False), (http.client.HTTPSConnection, True)]
+        try:
+            import urllib3.connection
+
+            classes += [(urllib3.connection.HTTPConnection, False), (urllib3.connection.HTTPSConnection, True)]
+        except ImportError:
+            pass
+        for cls, https in classes:
+            if "connect" in cls.__dict__:
+                stack.callback(patch(cls, https=https))
+        yield
