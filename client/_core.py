@@ -156,7 +156,7 @@ class DownloadPlan:
 
 
 # -- turning a flow into each client's method ---------------------------------------------------------------------
-class operation(Generic[P, T]):  # noqa: N801 - used as a decorator, like property
+class operation(Generic[P, T]):
     """A client method written once as a flow; read from a client, it is that client's kind of method.
 
     On ``LTXStudioClient`` (a ``BlockingRunner``) it returns the result; on ``AsyncLTXStudioClient`` (an

@@ -1,30 +1,20 @@
-"""Fixtures of the client's offline tests: a fake clock and a client whose HTTP goes to `responses`."""
+"""Fixtures of the client's tests: a fake clock, and clients of both kinds whose HTTP goes to `responses`
+(`clients.py`: every behaviour test runs with the blocking and the async client)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import responses
-from ltxstudio_mock.client import LTXStudioClient
-
-BASE = "https://api.test/v1/ltxstudio"
-TOKEN = "test-token"
+from clients import BASE, KINDS, TOKEN, FakeClock, open_client
 
 
-class FakeClock:
-    """Monotonic time that only moves when the client sleeps: tests never wait for real."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def time(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+@pytest.fixture(params=KINDS)
+def client_kind(request: pytest.FixtureRequest) -> str:
+    """Which client a test runs with: every behaviour test runs with both."""
+    return str(request.param)
 
 
 @pytest.fixture
@@ -40,6 +30,20 @@ def mocked() -> Iterator[responses.RequestsMock]:
 
 
 @pytest.fixture
-def api(fake_clock: FakeClock, mocked: responses.RequestsMock) -> Iterator[LTXStudioClient]:
-    with LTXStudioClient(TOKEN, BASE, retries=3, sleep=fake_clock.sleep, clock=fake_clock.time) as client:
-        yield client
+def make_client(client_kind: str) -> Iterator[Callable[..., Any]]:
+    """Clients of this test's kind (closed at the end); arguments as `LTXStudioClient`'s."""
+    with_stack: list[Any] = []
+
+    def factory(*args: Any, **kwargs: Any) -> Any:
+        manager = open_client(client_kind, *args, **kwargs)
+        with_stack.append(manager)
+        return manager.__enter__()
+
+    yield factory
+    for manager in reversed(with_stack):
+        manager.__exit__(None, None, None)
+
+
+@pytest.fixture
+def api(make_client: Callable[..., Any], fake_clock: FakeClock, mocked: responses.RequestsMock) -> Any:
+    return make_client(TOKEN, BASE, retries=3, sleep=fake_clock.sleep, clock=fake_clock.time)

@@ -14,6 +14,7 @@ from typing import Any
 import jsonschema_rs
 import pytest
 import responses
+from clients import open_client
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from ltxstudio_mock.client import (
@@ -193,7 +194,7 @@ def _serve(mock: responses.RequestsMock, api: LTXStudioClient, name: str, status
 
 
 @pytest.mark.parametrize("name", sorted(CHECKS))
-def test_every_contract_valid_200_body_parses(name: str) -> None:
+def test_every_contract_valid_200_body_parses(name: str, client_kind: str) -> None:
     contract = _contract()
     schema = _response_schema(contract, name, "200")
     assert schema is not None, f"{name}: the contract documents no JSON 200 response"
@@ -205,7 +206,7 @@ def test_every_contract_valid_200_body_parses(name: str) -> None:
     @given(body=_strategy_for(schema))
     def run(body: Any) -> None:
         assume(validator.is_valid(body))
-        with responses.RequestsMock() as mock, LTXStudioClient("t", BASE, retries=0) as api:
+        with responses.RequestsMock() as mock, open_client(client_kind, "t", BASE, retries=0) as api:
             _serve(mock, api, name, 200, body)
             result = CALLS[name](api)
         CHECKS[name](result, body)
@@ -228,7 +229,7 @@ def _documented_errors() -> list[tuple[str, int]]:
 
 
 @pytest.mark.parametrize(("name", "status"), _documented_errors())
-def test_every_documented_error_body_maps_to_its_exception(name: str, status: int) -> None:
+def test_every_documented_error_body_maps_to_its_exception(name: str, status: int, client_kind: str) -> None:
     contract = _contract()
     schema = _response_schema(contract, name, str(status))
     assert schema is not None
@@ -239,7 +240,7 @@ def test_every_documented_error_body_maps_to_its_exception(name: str, status: in
     @given(body=_strategy_for(schema))
     def run(body: Any) -> None:
         assume(validator.is_valid(body))
-        with responses.RequestsMock() as mock, LTXStudioClient("t", BASE, retries=0) as api:
+        with responses.RequestsMock() as mock, open_client(client_kind, "t", BASE, retries=0) as api:
             _serve(mock, api, name, status, body)
             with pytest.raises(APIError) as info:
                 CALLS[name](api)
@@ -250,9 +251,9 @@ def test_every_documented_error_body_maps_to_its_exception(name: str, status: in
     run()
 
 
-def test_204_operations_tolerate_an_empty_body() -> None:
+def test_204_operations_tolerate_an_empty_body(client_kind: str) -> None:
     _contract()
-    with responses.RequestsMock() as mock, LTXStudioClient("t", BASE) as api:
+    with responses.RequestsMock() as mock, open_client(client_kind, "t", BASE) as api:
         for name in ("delete_account", "cancel_job"):
             op = _operation(api.contract, name)
             assert "204" in op.responses
@@ -261,7 +262,7 @@ def test_204_operations_tolerate_an_empty_body() -> None:
             assert CALLS[name](api) is None
 
 
-def test_documentation_examples_parse() -> None:
+def test_documentation_examples_parse(client_kind: str) -> None:
     """Every `examples` value the contract attaches to a 200 response goes through the client."""
     contract = _contract()
     count = 0
@@ -271,7 +272,7 @@ def test_documentation_examples_parse() -> None:
         media = (response or {}).get("content", {}).get("application/json", {})
         for example in (media.get("examples") or {}).values():
             body = example.get("value")
-            with responses.RequestsMock() as mock, LTXStudioClient("t", BASE) as api:
+            with responses.RequestsMock() as mock, open_client(client_kind, "t", BASE) as api:
                 _serve(mock, api, name, 200, body)
                 CHECKS[name](CALLS[name](api), body)
             count += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 import requests
 import responses
@@ -52,23 +53,56 @@ def job_url(api: LTXStudioClient) -> str:
 
 
 # -- configuration -------------------------------------------------------------------------------
-def test_token_and_base_url_come_from_the_environment(monkeypatch) -> None:
+def test_token_and_base_url_come_from_the_environment(make_client, monkeypatch) -> None:
     monkeypatch.setenv("USEAPI_TOKEN", "env-token")
     monkeypatch.setenv("USEAPI_BASE_URL", "http://127.0.0.1:9/v1/ltxstudio/")
-    with LTXStudioClient() as api:
-        assert api.token == "env-token"
-        assert api.base_url == "http://127.0.0.1:9/v1/ltxstudio"
-    with LTXStudioClient("explicit", "https://other.test/v1") as api:
-        assert (api.token, api.base_url) == ("explicit", "https://other.test/v1")
+    api = make_client()
+    assert api.token == "env-token"
+    assert api.base_url == "http://127.0.0.1:9/v1/ltxstudio"
+    api = make_client("explicit", "https://other.test/v1")
+    assert (api.token, api.base_url) == ("explicit", "https://other.test/v1")
 
 
-def test_defaults_to_the_real_service(monkeypatch) -> None:
+def test_defaults_to_the_real_service(make_client, monkeypatch) -> None:
     monkeypatch.delenv("USEAPI_TOKEN", raising=False)
     monkeypatch.delenv("USEAPI_BASE_URL", raising=False)
-    api = LTXStudioClient()
+    api = make_client()
     assert api.base_url == "https://api.useapi.net/v1/ltxstudio"
     assert api.token is None
     assert "unset" in repr(api)
+
+
+def test_the_async_client_closes_only_its_own_session() -> None:
+    import asyncio
+
+    from ltxstudio_mock.client import AsyncLTXStudioClient
+
+    async def run() -> tuple[bool, bool]:
+        async with AsyncLTXStudioClient("t") as own:
+            pass
+        given = httpx.AsyncClient()
+        async with AsyncLTXStudioClient("t", session=given):
+            pass
+        closed = given.is_closed
+        await given.aclose()
+        return own.session.is_closed, closed
+
+    assert asyncio.run(run()) == (True, False)
+
+
+def test_both_clients_have_the_same_methods_and_signatures() -> None:
+    import inspect
+
+    from ltxstudio_mock.client import AsyncLTXStudioClient
+
+    def surface(cls: type) -> dict[str, list[inspect.Parameter]]:  # returns differ: T and awaitable T
+        return {name: list(inspect.signature(getattr(cls, name)).parameters.values()) for name in dir(cls)
+                if not name.startswith("_") and callable(getattr(cls, name)) and name not in ("close", "aclose")}
+
+    sync, asynchronous = surface(LTXStudioClient), surface(AsyncLTXStudioClient)
+    assert sync.keys() == asynchronous.keys()
+    assert sync == asynchronous
+    assert {"wait", "download", "iter_assets", "create_image", "upload_asset"} <= sync.keys()
 
 
 def test_context_manager_closes_its_session() -> None:
@@ -117,10 +151,11 @@ def test_non_json_or_odd_error_bodies_do_not_crash(api: LTXStudioClient, mocked,
     assert isinstance(info.value.error, str) and info.value.error
 
 
-def test_401_without_a_token_says_how_to_set_one(fake_clock, mocked, monkeypatch) -> None:
+def test_401_without_a_token_says_how_to_set_one(make_client, fake_clock, mocked, monkeypatch) -> None:
     monkeypatch.delenv("USEAPI_TOKEN", raising=False)
     mocked.get("https://api.test/v1/accounts", json={"error": "Unauthorized", "code": 401}, status=401)
-    with LTXStudioClient(base_url="https://api.test/v1") as api, pytest.raises(AuthenticationError) as info:
+    api = make_client(base_url="https://api.test/v1")
+    with pytest.raises(AuthenticationError) as info:
         api.list_accounts()
     assert "USEAPI_TOKEN" in str(info.value)
     assert "Authorization" not in mocked.calls[0].request.headers
@@ -247,7 +282,8 @@ def test_post_not_retried_when_the_request_may_have_arrived(api: LTXStudioClient
     with pytest.raises(TransportError) as info:
         api.create_ltx_video("x", start_asset_id="a")
     assert len(mocked.calls) == 1
-    assert isinstance(info.value.__cause__, requests.ConnectionError)
+    cause = info.value.__cause__  # the transport's own error: requests' or httpx's
+    assert isinstance(cause, (requests.ConnectionError, httpx.ReadError))
 
 
 def test_get_retried_after_a_reset_and_gives_up(api: LTXStudioClient, mocked, fake_clock) -> None:
@@ -267,20 +303,19 @@ def test_parse_retry_after(header: str, seconds: float | None) -> None:
 
 
 # -- response hook -------------------------------------------------------------------------------
-def test_response_hook_sees_every_api_response_with_its_operation_id(fake_clock, mocked) -> None:
+def test_response_hook_sees_every_api_response_with_its_operation_id(make_client, fake_clock, mocked) -> None:
     seen: list[tuple[str, int]] = []
     def hook(operation_id: str, response: requests.Response) -> None:
         seen.append((operation_id, response.status_code))
 
-    with LTXStudioClient("t", "https://api.test/v1", response_hook=hook, sleep=fake_clock.sleep,
-                         clock=fake_clock.time) as api:
-        mocked.post("https://api.test/v1/images/create", json={"error": "busy", "code": 429}, status=429)
-        mocked.post("https://api.test/v1/images/create", json={"jobId": JOB_ID, "generationId": "g"})
-        mocked.get("https://api.test/v1/scheduler", json=[])
-        mocked.get(ASSET_URL, body=PNG)
-        api.create_image("x")
-        api.list_running_jobs()
-        api.download(ASSET_URL, Path("/dev/null"))
+    api = make_client("t", "https://api.test/v1", response_hook=hook, sleep=fake_clock.sleep, clock=fake_clock.time)
+    mocked.post("https://api.test/v1/images/create", json={"error": "busy", "code": 429}, status=429)
+    mocked.post("https://api.test/v1/images/create", json={"jobId": JOB_ID, "generationId": "g"})
+    mocked.get("https://api.test/v1/scheduler", json=[])
+    mocked.get(ASSET_URL, body=PNG)
+    api.create_image("x")
+    api.list_running_jobs()
+    api.download(ASSET_URL, Path("/dev/null"))
     assert seen == [("createImage", 429), ("createImage", 200), ("listRunningJobs", 200)]
 
 

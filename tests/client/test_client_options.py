@@ -231,10 +231,10 @@ def test_accepted_and_sent(api: LTXStudioClient, mocked, method, args, kwargs) -
     assert len(mocked.calls) == 1
 
 
-def test_validate_false_sends_anything(fake_clock, mocked) -> None:
-    with LTXStudioClient("t", "https://api.test/v1/ltxstudio", validate=False) as raw:
-        mocked.post("https://api.test/v1/ltxstudio/videos/veo-create", json=CREATED)
-        raw.create_veo_video(model="veo3", duration=5)
+def test_validate_false_sends_anything(make_client, fake_clock, mocked) -> None:
+    raw = make_client("t", "https://api.test/v1/ltxstudio", validate=False)
+    mocked.post("https://api.test/v1/ltxstudio/videos/veo-create", json=CREATED)
+    raw.create_veo_video(model="veo3", duration=5)
     assert json.loads(mocked.calls[0].request.body) == {"model": "veo3", "duration": 5}
 
 
@@ -274,7 +274,7 @@ def test_upload_takes_any_media_type(api: LTXStudioClient, mocked, mime: str) ->
 
 
 # -- the rules come from openapi.yaml ------------------------------------------------------------
-def test_rules_follow_the_spec_not_the_code(fake_clock, mocked) -> None:
+def test_rules_follow_the_spec_not_the_code(make_client, fake_clock, mocked) -> None:
     """Edit the contract (a copy) and the client's checks change with it: nothing is hard-coded."""
     spec = copy.deepcopy(get_contract().document)
     schemas = spec["components"]["schemas"]
@@ -282,10 +282,10 @@ def test_rules_follow_the_spec_not_the_code(fake_clock, mocked) -> None:
     schemas["MaxJobs"]["maximum"] = 5
     contract = Contract(spec)
     mocked.post("https://api.test/v1/ltxstudio/images/create", json=CREATED)
-    with LTXStudioClient("t", "https://api.test/v1/ltxstudio", contract=contract) as custom:
-        custom.create_image("x", aspect_ratio="4:3")
-        with pytest.raises(ValidationError, match="maximum of 5"):
-            custom.create_image("x", max_jobs=6)
+    custom = make_client("t", "https://api.test/v1/ltxstudio", contract=contract)
+    custom.create_image("x", aspect_ratio="4:3")
+    with pytest.raises(ValidationError, match="maximum of 5"):
+        custom.create_image("x", max_jobs=6)
     assert len(mocked.calls) == 1
 
 
