@@ -7,10 +7,11 @@ URL, token, a control-API helper and a ready reference client.
 
 Three fixtures:
 
-- ``ltx_mock``: that live simulator (a socket on 127.0.0.1). Any ``LTXStudioClient`` aimed at it advances
-  its simulated clock where it would sleep (``wait()`` polling, 429 retries), so nothing waits for real.
-- ``ltx_mock_sleep``: ``ltx_mock`` with ``time.sleep`` simulated for the whole test, so the code under
-  test's own poll loop (``time.sleep(5)``) moves simulated time instead of waiting.
+- ``ltx_mock``: that live simulator (a socket on 127.0.0.1). Any ``LTXStudioClient`` or
+  ``AsyncLTXStudioClient`` aimed at it advances its simulated clock where it would sleep (``wait()`` polling,
+  429 retries), so nothing waits for real; ``.client`` and ``.aclient`` are ready ones.
+- ``ltx_mock_sleep``: ``ltx_mock`` with ``time.sleep`` and ``asyncio.sleep`` simulated for the whole test, so
+  the code under test's own poll loop (``time.sleep(5)``, ``await asyncio.sleep(3)``) moves simulated time.
 - ``ltx_mock_inprocess``: ``mock_ltxstudio()`` active for the test: https://api.useapi.net itself is
   answered in process (no socket); ``.simulate_sleep()`` switches simulated sleeping on for a block.
 """
@@ -65,8 +66,15 @@ class LtxMock:
         openapi.yaml, and where it would sleep (wait() polling, 429 retries) simulated time moves instead."""
         return self.time.client(self.token, self.base_url)
 
+    @property
+    def aclient(self) -> Any:
+        """The same for async tests (pytest-asyncio, anyio): an AsyncLTXStudioClient whose waits and retries
+        move this simulator's clock; ``async with ltx_mock.aclient as api:``."""
+        return self.time.aclient(self.token, self.base_url)
+
     def simulate_sleep(self) -> Any:
-        """Context manager: ``time.sleep`` advances this simulator's clock while it is open."""
+        """Context manager: ``time.sleep`` and ``asyncio.sleep`` (anyio, trio) advance this simulator's clock
+        while it is open."""
         return self.time.simulate_sleep()
 
     def reset(self) -> None:
@@ -119,15 +127,17 @@ def ltx_mock(ltx_mock_server: Any) -> Iterator[LtxMock]:
 
 @pytest.fixture
 def ltx_mock_sleep(ltx_mock: LtxMock) -> Iterator[LtxMock]:
-    """``ltx_mock`` with ``time.sleep`` simulated for the test: each call advances the simulated clock."""
+    """``ltx_mock`` with ``time.sleep`` and ``asyncio.sleep`` simulated for the test: each call advances the
+    simulated clock."""
     with ltx_mock.simulate_sleep():
         yield ltx_mock
 
 
 @pytest.fixture
 def ltx_mock_inprocess() -> Iterator[Any]:
-    """``mock_ltxstudio()`` for the test: requests/httpx calls to https://api.useapi.net/v1/ltxstudio are
-    answered in this process (no socket). Yields the ``MockLTXStudio`` (token, headers, base_url, admin, client).
+    """``mock_ltxstudio()`` for the test: calls to https://api.useapi.net/v1/ltxstudio (requests, httpx,
+    aiohttp, urllib3, urllib) are answered in this process (no socket), anything else aimed at that host is
+    refused. Yields the ``MockLTXStudio`` (token, headers, base_url, admin, client, aclient).
     """
     from ltxstudio_mock.inprocess import MockLTXStudio
 

@@ -100,19 +100,18 @@ class Blocking:
 
 
 @contextmanager
-def open_client(kind: str, *args: Any, transport: httpx.AsyncBaseTransport | None = None,
-                **kwargs: Any) -> Iterator[Any]:
+def open_client(kind: str, *args: Any, network: bool = False, **kwargs: Any) -> Iterator[Any]:
     """A client of `kind` ("sync" or "async", the latter through `Blocking`), closed afterwards.
 
-    The async one's HTTP goes through `ResponsesBridge` unless another `transport` is given (None and
-    `real=True`... see `make_client`); the sync one's is requests', which `responses` intercepts.
+    The async one's HTTP goes through `ResponsesBridge` (where `responses` answers the sync one's), or over
+    the network with httpx's own transport (`network=True`: a live simulator).
     """
     if kind == "sync":
         with LTXStudioClient(*args, **kwargs) as client:
             yield client
         return
     with asyncio.Runner() as runner:
-        session = httpx.AsyncClient(transport=transport or ResponsesBridge())
+        session = httpx.AsyncClient() if network else httpx.AsyncClient(transport=ResponsesBridge())
         client = AsyncLTXStudioClient(*args, session=session, **kwargs)
         try:
             yield Blocking(client, runner)

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import requests
 from click.testing import CliRunner
+from clients import open_client
 from helpers import png_bytes
 from ltxstudio_mock.client import (
     AuthenticationError,
@@ -81,21 +82,22 @@ def checked() -> Checked:
 
 
 @pytest.fixture
-def make(ltx_mock, checked: Checked) -> Iterator[Callable[..., LTXStudioClient]]:
-    """Clients on the simulator; keyword arguments override the defaults."""
-    made: list[LTXStudioClient] = []
+def make(ltx_mock, checked: Checked, client_kind: str) -> Iterator[Callable[..., LTXStudioClient]]:
+    """Clients on the simulator, of this test's kind (both run: one suite); keyword arguments override the
+    defaults."""
+    made: list[Any] = []
 
     def factory(*, time: SimTime | None = None, token: str | None = None, **kwargs: Any) -> LTXStudioClient:
         time = time or SimTime(ltx_mock.admin)
         options: dict[str, Any] = {"response_hook": checked, "sleep": time.sleep, "clock": time.time,
                                    **kwargs}
-        api = LTXStudioClient(token or ltx_mock.token, ltx_mock.base_url, **options)
-        made.append(api)
-        return api
+        manager = open_client(client_kind, token or ltx_mock.token, ltx_mock.base_url, network=True, **options)
+        made.append(manager)
+        return manager.__enter__()  # type: ignore[no-any-return]
 
     yield factory
-    for api in made:
-        api.close()
+    for manager in reversed(made):
+        manager.__exit__(None, None, None)
 
 
 @pytest.fixture
@@ -369,3 +371,17 @@ def test_the_fixture_client_is_this_client(ltx_mock) -> None:
     assert isinstance(fixture_client, LTXStudioClient)
     with fixture_client:
         assert DEMO_EMAIL in fixture_client.list_accounts()
+
+
+@pytest.mark.asyncio
+async def test_the_fixture_async_client_waits_in_simulated_time(ltx_mock) -> None:
+    import time as real_time
+
+    from ltxstudio_mock.client import AsyncLTXStudioClient
+
+    async with ltx_mock.aclient as api:
+        assert isinstance(api, AsyncLTXStudioClient)
+        t0, start = real_time.monotonic(), ltx_mock.time.now()
+        done = await api.wait(await api.create_veo_video(prompt="A fox", model="veo3-fast"))
+        assert done.is_done and ltx_mock.time.now() - start >= 45  # about 70 simulated seconds
+        assert real_time.monotonic() - t0 < 5
