@@ -178,7 +178,7 @@ def _aiohttp_response_class(aiohttp: Any) -> type:
 
     needs_writer = "stream_writer" in inspect.signature(aiohttp.ClientResponse.__init__).parameters
 
-    class Response(aiohttp.ClientResponse):  # type: ignore[misc, name-defined]
+    class Response(aiohttp.ClientResponse):
         def __init__(self, method: str, url: Any, **kwargs: Any) -> None:
             if needs_writer:
                 kwargs.setdefault("stream_writer", _SentWriter())
@@ -193,6 +193,7 @@ def intercept_aiohttp(app: Any, served: re.Pattern[str]) -> Iterator[None]:
     try:
         import aiohttp
         from aioresponses import CallbackResult, aioresponses
+        from multidict import CIMultiDict
     except ImportError:
         yield
         return
@@ -210,7 +211,9 @@ def intercept_aiohttp(app: Any, served: re.Pattern[str]) -> Iterator[None]:
                 raise aiohttp.ClientPayloadError(str(exc)) from None
             content_type = next((v for k, v in answer_headers if k.lower() == "content-type"), "")
             return CallbackResult(method=method, status=status, body=content, content_type=content_type,
-                                  headers=[(k, v) for k, v in answer_headers if k.lower() != "content-type"],
+                                  # a CIMultiDict keeps repeated headers; aioresponses' hint says dict only
+                                  headers=CIMultiDict([(k, v) for k, v in answer_headers  # type: ignore[arg-type]
+                                                       if k.lower() != "content-type"]),
                                   reason=reason(status), response_class=response_class)
 
         return answer
@@ -319,7 +322,7 @@ def intercept_http_client(app: Any, served: re.Pattern[str], scheme: str, host: 
 
         def connect(self: Any) -> None:
             if (scheme == "https") != https or not ours(self):
-                return original(self)  # type: ignore[no-any-return]
+                return original(self)
             connection = self
             self.sock = InProcessSocket(lambda raw: answer(raw, connection, original))
             if hasattr(self, "is_verified"):

@@ -184,8 +184,8 @@ def _install() -> None:
     socket.getaddrinfo = guarded_getaddrinfo
     socket.gethostbyname = guarded_gethostbyname
     socket.gethostbyname_ex = guarded_gethostbyname_ex
-    socket.socket.connect = guarded_connect  # type: ignore[method-assign]
-    socket.socket.connect_ex = guarded_connect_ex  # type: ignore[method-assign]
+    socket.socket.connect = guarded_connect  # type: ignore[method-assign, assignment]
+    socket.socket.connect_ex = guarded_connect_ex  # type: ignore[method-assign, assignment]
     asyncio.base_events.BaseEventLoop.getaddrinfo = guarded_loop_getaddrinfo  # type: ignore[method-assign]
 
 
