@@ -26,6 +26,7 @@ __all__ = ["NetworkGuardError", "guard_host", "library_in_stack"]
 #: Outermost match wins: requests over urllib3 over http.client, aiohttp over asyncio.
 _LIBRARIES = (
     ("requests", "requests"), ("httpx", "httpx"), ("httpcore", "httpx"), ("aiohttp", "aiohttp"),
+    ("aiohappyeyeballs", "aiohttp"),
     ("urllib3", "urllib3"), ("urllib.request", "urllib.request"), ("http.client", "http.client"),
     ("pycurl", "pycurl"), ("anyio", "anyio"), ("trio", "trio"), ("asyncio", "asyncio"), ("socket", "socket"),
 )
@@ -64,29 +65,39 @@ def _library_of(module: str) -> str | None:
     return None
 
 
+_GENERIC = ("anyio", "trio", "asyncio", "socket")  # named only when no HTTP library is in the stack
+
+
 def library_in_stack(depth: int = 2) -> str | None:
     """The HTTP library that made this call, read from the stack (the outermost one known).
 
     A coroutine run as its own task (aiohttp resolves names in one) has only the event loop above it, so
-    then the task's coroutine chain is read too.
+    then the task's coroutine chain is read too. The event loop and the socket module are named only when
+    no HTTP library is found (every asyncio call has the loop's frames outermost).
     """
     found: str | None = None
+    generic: str | None = None
     frame: Any = sys._getframe(depth)
     while frame is not None:
-        found = _library_of(str(frame.f_globals.get("__name__", ""))) or found
+        name = _library_of(str(frame.f_globals.get("__name__", "")))
+        if name in _GENERIC:
+            generic = generic or name
+        elif name is not None:
+            found = name
         frame = frame.f_back
-    if found in (None, "asyncio", "socket"):
+    if found is None:
         try:
             task = asyncio.current_task()
         except RuntimeError:
             task = None
         awaited: Any = task.get_coro() if task is not None else None
-        while awaited is not None and found in (None, "asyncio", "socket"):
+        while awaited is not None and found is None:
             code_frame = getattr(awaited, "cr_frame", None)
-            if code_frame is not None:
-                found = _library_of(str(code_frame.f_globals.get("__name__", ""))) or found
+            name = _library_of(str(code_frame.f_globals.get("__name__", ""))) if code_frame is not None else None
+            if name is not None and name not in _GENERIC:
+                found = name
             awaited = getattr(awaited, "cr_await", None)
-    return found
+    return found or generic
 
 
 # -- which hosts are guarded (one registry: mocks may nest) --------------------------------------------------------

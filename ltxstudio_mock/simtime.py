@@ -75,6 +75,17 @@ def _next_timer(loop: asyncio.AbstractEventLoop) -> float | None:
     return min(live) if live else None
 
 
+def _trio_next_deadline() -> float:
+    """trio's earliest cancel-scope deadline (``move_on_after``, ``fail_after``); trio publishes no reader for
+    it, so its runner is asked and, should that change, none is assumed (sleeps then move in one step)."""
+    try:
+        from trio._core._run import GLOBAL_RUN_CONTEXT
+
+        return float(GLOBAL_RUN_CONTEXT.runner.deadlines.next_deadline())
+    except Exception:
+        return math.inf
+
+
 class SimulatedTime:
     """The clock of one simulator app running in this process (``create_app(...)``)."""
 
@@ -269,17 +280,38 @@ class SimulatedTime:
         except ImportError:
             return ExitStack()
 
+        sleepers_var: Any = trio.lowlevel.RunVar("ltx_mock_sleepers")
+
         def make(previous: Callable[[float], Coroutine[Any, Any, None]]) -> Any:
             async def simulated_sleep(seconds: float) -> None:
                 if _own_caller() or seconds <= 0 or not math.isfinite(seconds):
                     await previous(seconds)
                     return
                 seconds = _checked(seconds)
-                self.advance(seconds)
                 clock = trio.lowlevel.current_clock()
-                if type(clock).__name__ == "SystemClock":  # trio's default clock: an offset we can move
-                    object.__setattr__(clock, "offset", clock.offset + seconds)  # type: ignore[attr-defined]
-                await previous(min(seconds, REAL_YIELD_S))
+                if type(clock).__name__ != "SystemClock":  # a MockClock (autojump) is the test's own
+                    self.advance(seconds)
+                    await previous(seconds)
+                    return
+                # As asleep() does for asyncio: trio's clock (an offset we can move) goes deadline by deadline.
+                target = trio.current_time() + seconds
+                sleepers: dict[object, float] = sleepers_var.get({})
+                sleepers_var.set(sleepers)
+                me = object()
+                sleepers[me] = target
+                try:
+                    while True:
+                        await trio.lowlevel.checkpoint()
+                        await trio.lowlevel.checkpoint()
+                        now = trio.current_time()
+                        if now >= target:
+                            return
+                        wake = min(min(sleepers.values()), _trio_next_deadline())
+                        if wake > now:
+                            self.advance(wake - now)
+                            object.__setattr__(clock, "offset", clock.offset + (wake - now))
+                finally:
+                    del sleepers[me]
 
             simulated_sleep.__doc__ = "trio.sleep, simulated by ltxstudio-mock: advances the simulator's clock."
             return simulated_sleep
