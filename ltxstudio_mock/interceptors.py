@@ -343,4 +343,27 @@ def intercept_http_client(app: Any, served: re.Pattern[str], scheme: str, host: 
         for cls, https in classes:
             if "connect" in cls.__dict__:
                 stack.callback(patch(cls, https=https))
+        if scheme == "https":
+            stack.callback(share_tls_context(host))
         yield
+
+
+def share_tls_context(host: str) -> Callable[[], None]:
+    """``http.client.HTTPSConnection`` to ``host`` built without a context (``urllib.request`` does that for
+    every request) gets one default context, made once: building it reads the system's CA bundle, ~10-130 ms a
+    request (measured), for a TLS session the in-memory socket never opens. Returns the undo."""
+    import ssl
+
+    cls = http.client.HTTPSConnection
+    original = cls.__dict__["__init__"]
+    shared: list[ssl.SSLContext] = []
+
+    def __init__(self: Any, target: str, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("context") is None and str(target).rsplit(":", 1)[0].strip("[]").lower() == host:
+            if not shared:
+                shared.append(ssl.create_default_context())
+            kwargs["context"] = shared[0]
+        original(self, target, *args, **kwargs)
+
+    cls.__init__ = __init__  # type: ignore[method-assign]
+    return lambda: setattr(cls, "__init__", original)

@@ -1,5 +1,7 @@
 """The wheel, installed into a fresh virtualenv, used from a separate project that has its own ``client/``,
-``contracts/`` and ``mock_server/`` packages: the fixture, the in-process mode and a poll loop that sleeps.
+``contracts/`` and ``mock_server/`` packages: the fixture, the in-process mode and a poll loop that sleeps, in
+each transport (requests, httpx sync and async, aiohttp, urllib.request), with an audit-hook count of the
+connection attempts to api.useapi.net (none allowed) and pytest-asyncio with the async reference client.
 
 What is isolated, and why it is still fast (the whole test must take under 30 s of wall time, build included):
 
@@ -7,7 +9,8 @@ What is isolated, and why it is still fast (the whole test must take under 30 s 
   is in the test extras, so no build environment is downloaded per run; that alone took ~16 s).
 - ``python -m venv --without-pip`` makes a fresh virtualenv (no ``--system-site-packages``), and this
   interpreter's pip installs the wheel into it (``pip --python``): our package is there only as the wheel has it,
-  never the editable checkout.
+  never the editable checkout. The wheel's metadata is checked for what the README's install line brings
+  (``ltxstudio-mock[aiohttp]``: httpx and respx always, aioresponses with the extra).
 - Its dependencies (flask, requests, pytest, ...) are third-party and identical to the test venv's, so a ``.pth``
   file adds the test venv's site-packages *after* the new venv's own. A ``.pth`` line only extends sys.path: the
   ``.pth`` files inside that folder (our editable install's import hook) are not run, so ``ltxstudio_mock``
@@ -22,6 +25,7 @@ at most twice the cores, as in CI) and reported as a warning otherwise; a hard c
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -75,6 +79,133 @@ PROJECT = {
                     return status, polls
                 time.sleep(5)
                 polls += 1
+    """,
+    # The same poll loop in each transport a user may pick: 20 polls 3 s apart, each with the loop's own sleep.
+    "myapp/pollers.py": """
+        import asyncio
+        import json
+        import time
+        import urllib.request
+
+        import aiohttp
+        import httpx
+        import requests
+
+        API = "https://api.useapi.net/v1/ltxstudio"
+        HEADERS = {"Authorization": "Bearer demo-token"}
+
+
+        def with_requests():
+            job = requests.post(f"{API}/images/create", json={"prompt": "a fox"}, headers=HEADERS).json()
+            for poll in range(20):
+                status = requests.get(f"{API}/assets/{job['jobId']}", headers=HEADERS).json()["status"]
+                if status["type"] != "active":
+                    return status["type"]
+                time.sleep(3)
+
+
+        def with_httpx():
+            with httpx.Client(headers=HEADERS) as client:
+                job = client.post(f"{API}/images/create", json={"prompt": "a fox"}).json()
+                for poll in range(20):
+                    status = client.get(f"{API}/assets/{job['jobId']}").json()["status"]
+                    if status["type"] != "active":
+                        return status["type"]
+                    time.sleep(3)
+
+
+        async def with_httpx_async():
+            async with httpx.AsyncClient(headers=HEADERS) as client:
+                job = (await client.post(f"{API}/images/create", json={"prompt": "a fox"})).json()
+                for poll in range(20):
+                    status = (await client.get(f"{API}/assets/{job['jobId']}")).json()["status"]
+                    if status["type"] != "active":
+                        return status["type"]
+                    await asyncio.sleep(3)
+
+
+        async def with_aiohttp():
+            async with aiohttp.ClientSession(headers=HEADERS) as session:
+                async with session.post(f"{API}/images/create", json={"prompt": "a fox"}) as resp:
+                    job = await resp.json()
+                for poll in range(20):
+                    async with session.get(f"{API}/assets/{job['jobId']}") as resp:
+                        status = (await resp.json())["status"]
+                    if status["type"] != "active":
+                        return status["type"]
+                    await asyncio.sleep(3)
+
+
+        def with_urllib():
+            def call(url, body=None):
+                data = json.dumps(body).encode() if body is not None else None
+                request = urllib.request.Request(url, data=data, headers={**HEADERS, "Content-Type": "application/json"})
+                with urllib.request.urlopen(request) as resp:
+                    return json.loads(resp.read())
+
+            job = call(f"{API}/images/create", {"prompt": "a fox"})
+            for poll in range(20):
+                status = call(f"{API}/assets/{job['jobId']}")["status"]
+                if status["type"] != "active":
+                    return status["type"]
+                time.sleep(3)
+    """,
+    # A socket-level count, from CPython's own audit events: name lookups and connects to the real API.
+    "tests/conftest.py": """
+        import sys
+
+        import pytest
+
+        ATTEMPTS = []
+
+
+        def audit(event, args):
+            if event in ("socket.getaddrinfo", "socket.gethostbyname", "socket.connect"):
+                if "api.useapi.net" in str(args[1] if event == "socket.connect" else args[0]):
+                    ATTEMPTS.append(event)
+
+
+        sys.addaudithook(audit)
+
+
+        @pytest.fixture(autouse=True)
+        def no_connection_to_the_real_api():
+            yield
+            assert ATTEMPTS == [], f"connection attempts to api.useapi.net: {ATTEMPTS}"
+    """,
+    "tests/test_transports.py": """
+        import asyncio
+        import inspect
+        import json
+        import os
+        import time
+
+        import pytest
+        from myapp import pollers
+
+        from ltxstudio_mock import mock_ltxstudio
+
+
+        @pytest.mark.parametrize("name", ["with_requests", "with_httpx", "with_httpx_async", "with_aiohttp",
+                                          "with_urllib"])
+        def test_every_transport_polls_in_process_on_simulated_time(name):
+            poll = getattr(pollers, name)
+            with mock_ltxstudio(simulate_sleep=True) as ltx:
+                t0 = time.monotonic()
+                status = asyncio.run(poll()) if inspect.iscoroutinefunction(poll) else poll()
+                elapsed = time.monotonic() - t0
+                polls = ltx.admin.count_requests(path="*/assets/*")
+            assert status == "completed", status
+            assert elapsed < 2, f"{name}: {elapsed:.2f} s"
+            with open(os.environ["TIMINGS"], "a") as out:
+                out.write(json.dumps({"transport": name, "seconds": elapsed, "polls": polls}) + "\\n")
+
+
+        @pytest.mark.asyncio
+        async def test_pytest_asyncio_and_the_async_reference_client(ltx_mock_inprocess):
+            async with ltx_mock_inprocess.aclient as api:
+                done = await api.wait(await api.create_image("A lighthouse"))
+            assert done.is_done
     """,
     "tests/test_with_ltxstudio_mock.py": """
         import os
@@ -179,13 +310,23 @@ def test_wheel_in_a_fresh_venv_serves_a_separate_project(tmp_path: Path) -> None
 
     project = tmp_path / "project"
     write_project(project)
-    env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path), "EXPECTED_SITE": str(site)}
+    timings = tmp_path / "timings.jsonl"
+    env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path), "EXPECTED_SITE": str(site),
+           "TIMINGS": str(timings)}
     proc = run([str(python), "-m", "pytest", "-q", "-p", "no:xdist", "tests"], cwd=project, env=env)
     times["pytest"] = time.monotonic() - t0 - times["wheel"] - times["venv"]
     total = time.monotonic() - t0
     summary = ", ".join(f"{k} {v:.1f}s" for k, v in times.items())
     print(f"wheel project: {summary}; total {total:.1f}s (load average {os.getloadavg()[0]:.1f})")
-    assert "6 passed" in proc.stdout, proc.stdout
+    assert "12 passed" in proc.stdout, proc.stdout
+    for line in timings.read_text().splitlines():  # the per-transport figures (under 2 s each, asserted inside)
+        entry = json.loads(line)
+        print(f"  {entry['transport']}: {entry['polls']} polls in {entry['seconds'] * 1000:.0f} ms of real time")
+    metadata = zipfile.ZipFile(wheel).read(wheel.name.split("-py")[0] + ".dist-info/METADATA").decode()
+    requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
+    assert any(line.startswith("Requires-Dist: httpx") for line in requires)  # the async client, respx
+    assert any(line.startswith("Requires-Dist: respx") and "extra" not in line for line in requires)
+    assert any(line.startswith("Requires-Dist: aioresponses") and "extra == 'aiohttp'" in line for line in requires)
     assert total < CEILING_S, f"took {total:.1f}s ({summary})"
     oversubscribed = max(load_before, os.getloadavg()[0]) > 2 * (os.cpu_count() or 1)
     if oversubscribed:
