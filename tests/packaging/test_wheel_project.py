@@ -139,7 +139,8 @@ PROJECT = {
         def with_urllib():
             def call(url, body=None):
                 data = json.dumps(body).encode() if body is not None else None
-                request = urllib.request.Request(url, data=data, headers={**HEADERS, "Content-Type": "application/json"})
+                headers = {**HEADERS, "Content-Type": "application/json"}
+                request = urllib.request.Request(url, data=data, headers=headers)
                 with urllib.request.urlopen(request) as resp:
                     return json.loads(resp.read())
 
