@@ -54,6 +54,7 @@ def argvs(quick: bool, suite: bool) -> dict[str, list[list[str]]]:
         "validation": [["--duration", "2", "--seconds", "1"] if quick else []],
         "media": [["--quick"] if quick else []],
         "stubs": [["--quick"] if quick else []],  # issue 30: --with stubs
+        "inprocess": [["--quick"] if quick else []],  # issue 23: mock_ltxstudio vs static stubs (--with inprocess)
     }
 
 
