@@ -169,11 +169,10 @@ def respx_stub(url: str, status: int, headers: list[tuple[str, str]], body: byte
 
 @contextmanager
 def aioresponses_stub(url: str, status: int, headers: list[tuple[str, str]], body: bytes) -> Iterator[None]:
+    import aiohttp
     from aioresponses import aioresponses
 
     from ltxstudio_mock.interceptors import _aiohttp_response_class
-
-    import aiohttp
 
     content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
     with aioresponses() as mock:

@@ -395,5 +395,5 @@ def share_tls_context(host: str) -> Callable[[], None]:
             kwargs["context"] = shared[0]
         original(self, target, *args, **kwargs)
 
-    cls.__init__ = __init__  # type: ignore[method-assign]
+    cls.__init__ = __init__  # type: ignore[method-assign, assignment]
     return lambda: setattr(cls, "__init__", original)
