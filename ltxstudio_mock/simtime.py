@@ -309,7 +309,7 @@ class SimulatedTime:
                         wake = min(min(sleepers.values()), _trio_next_deadline())
                         if wake > now:
                             self.advance(wake - now)
-                            object.__setattr__(clock, "offset", getattr(clock, "offset") + (wake - now))
+                            object.__setattr__(clock, "offset", clock.offset + (wake - now))
                 finally:
                     del sleepers[me]
 
