@@ -288,7 +288,7 @@ class SimulatedTime:
                     await previous(seconds)
                     return
                 seconds = _checked(seconds)
-                clock = trio.lowlevel.current_clock()
+                clock: Any = trio.lowlevel.current_clock()
                 if type(clock).__name__ != "SystemClock":  # a MockClock (autojump) is the test's own
                     self.advance(seconds)
                     await previous(seconds)
