@@ -189,9 +189,11 @@ def test_the_guard_refuses_what_nobody_intercepts_before_dns() -> None:
             asyncio.run(raw())
         with pytest.raises(NetworkGuardError, match=r"refused a connection to api\.useapi\.net"):
             socket.gethostbyname(HOST)
-        with pytest.raises(NetworkGuardError):
-            socket.socket().connect((HOST, 80))  # a name guarded on every port
-    assert attempts_to(HOST) == []
+        with pytest.raises(NetworkGuardError), socket.socket() as raw_socket:
+            raw_socket.connect((HOST, 80))  # a name guarded on every port
+    with mock_ltxstudio(guard=["cdn.useapi.test"]), pytest.raises(NetworkGuardError, match=r"cdn\.useapi\.test"):
+        socket.getaddrinfo("cdn.useapi.test", 443)  # more hosts to refuse, named by the user
+    assert attempts_to(HOST) == [] and attempts_to("cdn.useapi.test") == []
 
 
 def test_a_transport_without_its_interceptor_is_refused_with_what_to_do() -> None:
