@@ -36,11 +36,12 @@ from requests.utils import get_encoding_from_headers
 
 from ltxstudio_mock import interceptors
 from ltxstudio_mock.admin_client import AdminClient
-from ltxstudio_mock.interceptors import DroppedConnection, dispatch, reason
+from ltxstudio_mock.interceptors import ConnectionFault, DroppedConnection, dispatch, reason, requests_error
 from ltxstudio_mock.netguard import NetworkGuardError, guard_host
 from ltxstudio_mock.simtime import SimulatedTime
 
-__all__ = ["DEFAULT_URL", "DroppedConnection", "MockLTXStudio", "NetworkGuardError", "dispatch", "mock_ltxstudio"]
+__all__ = ["DEFAULT_URL", "ConnectionFault", "DroppedConnection", "MockLTXStudio", "NetworkGuardError", "dispatch",
+           "mock_ltxstudio"]
 
 DEFAULT_URL = "https://api.useapi.net"
 API_PATH = "/v1/ltxstudio"
@@ -64,7 +65,7 @@ class WSGIAdapter(BaseAdapter):
             status, headers, content = dispatch(self.app, request.method or "GET", request.url or "",
                                                 request.headers, request.body)
         except DroppedConnection as exc:
-            raise requests.exceptions.ChunkedEncodingError(str(exc), request=request) from None
+            raise requests_error(exc, request) from None
         response = requests.Response()
         response.status_code = status
         response.headers = CaseInsensitiveDict(headers)

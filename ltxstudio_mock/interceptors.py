@@ -26,10 +26,11 @@ from urllib.parse import unquote, urlencode, urlsplit
 
 import requests
 
+from ltxstudio_mock.mock_server.faults import CONNECTION_FAULT_HEADER
 from ltxstudio_mock.netguard import NetworkGuardError, library_in_stack
 
-__all__ = ["DroppedConnection", "dispatch", "intercept_aiohttp", "intercept_http_client", "intercept_httpx",
-           "intercept_requests"]
+__all__ = ["ConnectionFault", "DroppedConnection", "aiohttp_error", "dispatch", "httpx_error", "intercept_aiohttp",
+           "intercept_http_client", "intercept_httpx", "intercept_requests", "requests_error"]
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE")
 Headers = list[tuple[str, str]]
@@ -37,6 +38,76 @@ Headers = list[tuple[str, str]]
 
 class DroppedConnection(Exception):
     """The simulator's ``drop`` fault: the answer promised more bytes than it sent."""
+
+
+class ConnectionFault(DroppedConnection):
+    """A connection fault that breaks a socket below HTTP (``reset``, ``empty_reply``, ``garbage``,
+    ``malformed_chunk``): with no socket here, each interceptor raises what its library raises for it."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(CONNECTION_FAULT_TEXT.get(kind, kind))
+        self.kind = kind
+
+
+#: What each library's own message says for these failures on a real socket (see tests/faults/).
+CONNECTION_FAULT_TEXT = {
+    "reset": "[Errno 104] Connection reset by peer",
+    "empty_reply": "Server disconnected without sending a response.",
+    "garbage": "illegal status line (the server sent bytes that are no HTTP)",
+    "malformed_chunk": "illegal chunk header (the chunk size line is not hexadecimal)",
+}
+
+
+def requests_error(exc: DroppedConnection, request: requests.PreparedRequest) -> requests.RequestException:
+    """What ``requests`` raises for this failure on a real socket."""
+    from urllib3.exceptions import ProtocolError
+
+    kind = getattr(exc, "kind", "drop")
+    if kind == "reset":
+        return requests.exceptions.ConnectionError(
+            ProtocolError("Connection aborted.", ConnectionResetError(104, "Connection reset by peer")),
+            request=request)
+    if kind == "empty_reply":
+        return requests.exceptions.ConnectionError(ProtocolError("Connection aborted.", http.client.RemoteDisconnected(
+            "Remote end closed connection without response")), request=request)
+    if kind == "garbage":
+        return requests.exceptions.ConnectionError(
+            ProtocolError("Connection aborted.", http.client.BadStatusLine(str(exc))), request=request)
+    return requests.exceptions.ChunkedEncodingError(str(exc), request=request)  # drop, truncated, malformed chunk
+
+
+def httpx_error(exc: DroppedConnection, request: Any) -> Exception:
+    """What ``httpx`` raises for this failure on a real socket."""
+    import httpx
+
+    if getattr(exc, "kind", None) == "reset":
+        return httpx.ReadError(str(exc), request=request)
+    return httpx.RemoteProtocolError(str(exc), request=request)
+
+
+def aiohttp_error(exc: DroppedConnection, method: str, url: Any) -> Exception:
+    """What ``aiohttp`` raises for this failure on a real socket (tests/reliability/: measured per kind)."""
+    import aiohttp
+    from multidict import CIMultiDict, CIMultiDictProxy
+    from yarl import URL
+
+    kind = getattr(exc, "kind", "drop")
+    if kind == "reset":
+        return aiohttp.ClientOSError(104, "Connection reset by peer")
+    if kind == "empty_reply":
+        return aiohttp.ServerDisconnectedError()
+    if kind == "garbage":
+        info = aiohttp.RequestInfo(URL(str(url)), method, CIMultiDictProxy(CIMultiDict()), URL(str(url)))
+        return aiohttp.ClientResponseError(info, (), status=400, message=f"Bad status line: {exc}")
+    return aiohttp.ClientPayloadError(str(exc))  # drop, truncated body, malformed chunk
+
+
+#: What http.client reads for each connection fault from the in-memory socket: it then fails as on a real one.
+_SOCKET_BYTES = {
+    "empty_reply": b"",
+    "garbage": b"\x16\x03\x01garbage, no HTTP\r\n\r\n",
+    "malformed_chunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\n",
+}
 
 
 # -- one request through the app, without a socket ----------------------------------------------------------------
@@ -112,6 +183,9 @@ def dispatch(app: Any, method: str, url: str, headers: Any, body: Any, *,
             close()
     status, response_headers = started
     code = int(status.split(None, 1)[0])
+    kind = next((v for k, v in response_headers if k == CONNECTION_FAULT_HEADER), None)
+    if kind:
+        raise ConnectionFault(kind)
     promised = next((v for k, v in response_headers if k.lower() == "content-length"), None)
     if not allow_short and method.upper() != "HEAD" and code not in (204, 304) and promised \
             and int(promised) > len(content):
@@ -141,7 +215,7 @@ def intercept_requests(app: Any, served: re.Pattern[str]) -> Iterator[None]:
         try:
             return dispatch(app, request.method or "GET", request.url or "", request.headers, request.body)
         except DroppedConnection as exc:
-            raise requests.exceptions.ChunkedEncodingError(str(exc), request=request) from None
+            raise requests_error(exc, request) from None
 
     for method in METHODS:
         mock.add_callback(method, served, callback=answer, content_type=None)
@@ -166,7 +240,7 @@ def intercept_httpx(app: Any, served: re.Pattern[str]) -> Iterator[None]:
             status, headers, content = dispatch(app, request.method, str(request.url), request.headers.multi_items(),
                                                 request.read())
         except DroppedConnection as exc:
-            raise httpx.RemoteProtocolError(str(exc), request=request) from None
+            raise httpx_error(exc, request) from None
         headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
         return httpx.Response(status, headers=headers, content=content, request=request)
 
@@ -238,7 +312,7 @@ def intercept_aiohttp(app: Any, served: re.Pattern[str]) -> Iterator[None]:
             try:
                 status, answer_headers, content = dispatch(app, method, str(url), headers, body)
             except DroppedConnection as exc:
-                raise aiohttp.ClientPayloadError(str(exc)) from None
+                raise aiohttp_error(exc, method, url) from None
             content_type = next((v for k, v in answer_headers if k.lower() == "content-type"), "")
             return CallbackResult(method=method, status=status, body=content, content_type=content_type,
                                   # a CIMultiDict keeps repeated headers; aioresponses' hint says dict only
@@ -335,7 +409,12 @@ def intercept_http_client(app: Any, served: re.Pattern[str], scheme: str, host: 
             connect(connection)  # the real socket (and TLS) this connection would have had
             connection.sock.sendall(raw)
             return connection.sock.makefile("rb")
-        status, answer_headers, content = dispatch(app, method, url, headers, body, allow_short=True)
+        try:
+            status, answer_headers, content = dispatch(app, method, url, headers, body, allow_short=True)
+        except ConnectionFault as fault:
+            if fault.kind == "reset":
+                raise ConnectionResetError(104, "Connection reset by peer") from None
+            return io.BytesIO(_SOCKET_BYTES.get(fault.kind, b""))
         lines = [f"HTTP/1.1 {status} {reason(status)}"]
         lines += [f"{k}: {v}" for k, v in answer_headers if k.lower() not in ("connection", "transfer-encoding")]
         if not any(k.lower() == "content-length" for k, _ in answer_headers):
