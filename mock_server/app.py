@@ -29,6 +29,7 @@ from ltxstudio_mock.mock_server.admin.guard import AdminGuard
 from ltxstudio_mock.mock_server.api.gateway import (
     Gateway,
     allowed_methods,
+    body_timeout_message,
     http_error_message,
     internal_error,
     strict_problem,
@@ -45,6 +46,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 log = logging.getLogger("ltx_mock")
 API_PREFIX_SLASH = api.API_PREFIX + "/"
+RESETS = frozenset({"/__admin/reset", "/__admin/scenario"})  # they rebuild the start-up state
 
 
 def create_app(config: SimConfig | None = None, *, store: Store | None = None,
@@ -117,7 +119,8 @@ class FlaskHooks:
         ctx = g._get_current_object()
         ctx.t0 = time.perf_counter()
         writes = req.method not in ("GET", "HEAD") or (self.config.journal and not path.startswith("/__admin"))
-        ctx.now = self.sim.begin_request(writes=writes)  # one store view; Redis: lock + catch up in one round trip
+        resetting = req.method == "POST" and path in RESETS  # a lost shared store answers 503 to all but these
+        ctx.now = self.sim.begin_request(writes=writes, resetting=resetting)  # Redis: lock + catch up in one trip
         return None
 
     def finish(self, response: Response) -> Response:
@@ -152,6 +155,9 @@ class FlaskHooks:
         return response
 
     def http_error(self, exc: HTTPException) -> Response:
+        original = getattr(exc, "original_exception", None)  # Flask's 500 for an error raised outside a view
+        if isinstance(original, Exception):
+            return self.crash(original)
         status = exc.code or 500
         message = http_error_message(status, exc.name, exc.description, request.method, request.path,
                                      self.config.max_upload_bytes)
@@ -162,5 +168,11 @@ class FlaskHooks:
         return response
 
     def crash(self, exc: Exception) -> Response:
+        failure = self.sim.store_failure(exc)
+        if failure is not None:  # the store is down or refuses writes: 503 + Retry-After, never an empty 500
+            log.warning("%s %s: %s", request.method, mask_text(request.path[:500]), failure.message)
+            return self.api_error(failure)
+        if isinstance(exc, TimeoutError):  # --server werkzeug reads bodies in the view: silent past --body-timeout
+            return api.json_response({"error": body_timeout_message(self.config.body_timeout_s), "code": 408}, 408)
         log.exception("unhandled error on %s %s", request.method, mask_text(request.path[:500]))
         return api.json_response(internal_error(exc), 500)

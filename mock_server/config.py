@@ -33,6 +33,7 @@ class SimConfig:
     webhook_log_limit: int = 5000  # deliveries kept in the log (oldest finished dropped first)
     webhook_log_bytes: int = 32 * 1024 * 1024  # and about this many bytes of them
     webhook_allow: list[str] | None = None  # hosts (or host:port) webhooks may reach; None: any (--webhook-allow)
+    body_timeout_s: float = 10.0  # a request body silent this long gets 408 and its connection closed (--body-timeout)
     poll_waits: int = 32  # pollForResult waits held at once; one more is refused with 503 (--poll-waits)
     webhook_lease_s: float = 30.0  # a claimed delivery whose process died is retried by another after this
     background: bool = True  # run the worker thread (webhooks, settling) in this process

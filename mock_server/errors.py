@@ -25,3 +25,18 @@ def bad_request(message: str) -> ApiError:
 
 def not_found(message: str) -> ApiError:
     return ApiError(404, message)
+
+
+STORE_RETRY_AFTER_S = 1
+
+
+class StoreUnavailable(ApiError):
+    """503: the store cannot be reached, refuses writes, or lost its data; nothing was changed, retry shortly.
+
+    Raised by the rules (a shared store found reset) or made by ``Simulator.store_failure`` from a store's own
+    exception (Redis down, a read-only or full SQLite file), so every route answers the API's error shape with
+    ``Retry-After`` instead of an empty 500.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(503, f"Simulator store unavailable: {reason}", (("Retry-After", str(STORE_RETRY_AFTER_S)),))

@@ -59,6 +59,7 @@ from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler, make_server
 
 CONFIG_ENV = "LTX_MOCK_CONFIG"
 WORKERS_ENV = "LTX_MOCK_WORKERS"
+THREADS_ENV = "LTX_MOCK_THREADS"  # granian: request threads per worker (the pool adds the poll-wait threads)
 RUNNING_ENV = "LTX_MOCK_RUNNING"  # granian: how many requests its worker lets run Python at once (0: no limit)
 GRANIAN_RUNNING = 2  # writes at once; measured: POST /images/create c16 p99 25-35 -> 9-11 ms (docs/performance.md)
 SERVERS = ("granian", "waitress", "werkzeug")
@@ -337,8 +338,35 @@ def waitress_options(threads: int, poll_waits: int) -> dict[str, Any]:
     """
     limit = max(64, min(1000, raise_fd_limit() - 64))
     return {"threads": threads + poll_waits + 2, "connection_limit": limit, "channel_timeout": IDLE_TIMEOUT_S,
-            "cleanup_interval": 5, "asyncore_use_poll": True, "backlog": 2048, "ident": "ltxstudio-mock",
+            "cleanup_interval": 1, "asyncore_use_poll": True, "backlog": 2048, "ident": "ltxstudio-mock",
             "max_request_body_size": 256 * 1024 * 1024, "expose_tracebacks": False}
+
+
+def body_deadline(server: Any, body_timeout_s: float) -> None:
+    """waitress: a request whose headers arrived but whose body has sent nothing for ``body_timeout_s`` gets
+    ``408 {"error", "code": 408}`` and its connection is closed (waitress itself only closes a connection silent
+    for ``IDLE_TIMEOUT_S``, without a word). Checked once a second by waitress' own maintenance pass."""
+    from ltxstudio_mock.mock_server.api.gateway import body_timeout_message
+
+    idle = server.maintenance
+
+    def maintenance(now: float) -> None:
+        cutoff = now - body_timeout_s
+        for channel in list(server.active_channels.values()):
+            request = channel.request
+            if (request is not None and request.headers_finished and not request.completed and not channel.requests
+                    and channel.last_activity < cutoff and not channel.close_when_flushed and not channel.will_close):
+                body = json.dumps({"error": body_timeout_message(body_timeout_s), "code": 408},
+                                  separators=(",", ":")).encode()
+                head = (f"HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"
+                        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+                with contextlib.suppress(Exception):
+                    channel.write_soon(head + body)
+                channel.request = None
+                channel.close_when_flushed = True
+        idle(now)
+
+    server.maintenance = maintenance
 
 
 def app_from_env() -> Any:
@@ -354,11 +382,29 @@ def app_from_env() -> Any:
 
 
 def granian_app_from_env() -> Any:
-    """granian's factory target (in its worker process): as ``app_from_env``, and die with the master."""
+    """granian's factory target (in its worker process): the app behind the RSGI front that reads bodies in the
+    event loop (:mod:`rsgi`), writes through the FIFO gate; the worker dies with the master."""
+    from ltxstudio_mock.mock_server.rsgi import BufferedWsgi
+
     die_with_parent(pdeathsig=False)  # granian may fork from a thread that ends before the master
     app = app_from_env()
+    config: SimConfig = app.extensions["ltx_sim"].config
     running = int(os.environ.get(RUNNING_ENV, "0"))
-    return Admission(app, running, buffered=False) if running > 0 else app
+    threads = int(os.environ.get(THREADS_ENV, "8")) + config.poll_waits
+    wsgi = Admission(app, running, buffered=False) if running > 0 else app
+    return BufferedWsgi(wsgi, threads, body_timeout_s=config.body_timeout_s, max_body=config.max_upload_bytes + 1,
+                        on_stop=lambda: _stop_worker_process(app))
+
+
+def _stop_worker_process(app: Any) -> None:
+    """A granian worker told to stop: hand in-flight webhook deliveries back (as waitress does), then end at
+    once (requests still running, long polls included, are abandoned, never waited for)."""
+    worker = app.extensions.get("ltx_worker")
+    if worker is not None:
+        worker.stop(grace_s=SHUTDOWN_GRACE_S)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _serve_waitress(app: Any, sock: socket.socket, config: SimConfig, threads: int) -> None:
@@ -368,6 +414,7 @@ def _serve_waitress(app: Any, sock: socket.socket, config: SimConfig, threads: i
     _on_stop_signals(_raise_stop)
     options = waitress_options(threads, config.poll_waits)
     server = waitress.create_server(Admission(app, threads), sockets=[sock], **options)
+    body_deadline(server, config.body_timeout_s)
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "Task queue depth" is what admission is for
     code = 0
     try:
@@ -433,17 +480,19 @@ def _serve_granian(config: SimConfig, host: str, port: int, workers: int, thread
     os.environ[CONFIG_ENV] = json.dumps(dataclasses.asdict(config))
     os.environ[WORKERS_ENV] = str(workers)
     os.environ[RUNNING_ENV] = str(min(threads, GRANIAN_RUNNING))
+    os.environ[THREADS_ENV] = str(threads)
     # Workers die with the master (granian_app_from_env).
     Granian("ltxstudio_mock.mock_server.server:granian_app_from_env", address=host, port=port,
-            interface=Interfaces.WSGI, workers=workers, factory=True, log_level=LogLevels.error,
+            interface=Interfaces.RSGI, workers=workers, factory=True, log_level=LogLevels.error,
             respawn_failed_workers=True, **granian_options(threads, config.poll_waits)).serve()
 
 
 def granian_options(threads: int, poll_waits: int = 32) -> dict[str, Any]:
     """How ``--server granian`` runs: ``backpressure`` caps *connections* in granian, not requests, so it is
-    kept far above any plausible client count (at 8, eight idle keep-alive connections froze the server);
-    blocking threads cover the request threads plus the pollForResult waits (docs/reliability.md)."""
-    return {"blocking_threads": threads + poll_waits, "backpressure": 1024, "backlog": 2048,
+    kept far above any plausible client count (at 8, eight idle keep-alive connections froze the server).
+    The RSGI front (:mod:`rsgi`) runs the app in its own pool of request threads plus pollForResult waits;
+    granian's one blocking thread is unused (docs/reliability.md)."""
+    return {"blocking_threads": 1, "backpressure": 1024, "backlog": 2048,
             "workers_kill_timeout": GRANIAN_KILL_TIMEOUT_S}
 
 
@@ -467,7 +516,8 @@ def run(config: SimConfig, host: str, port: int, *, server: str = "granian", wor
     if server == "werkzeug":
         app = create_app(config)
         start_listening(sock, host, port)
-        srv = make_server(host, port, app, threaded=True, fd=sock.fileno())
+        handler = type("BodyTimeoutHandler", (WSGIRequestHandler,), {"timeout": config.body_timeout_s})
+        srv = make_server(host, port, app, threaded=True, fd=sock.fileno(), request_handler=handler)
         if on_bound:
             on_bound()
         _on_stop_signals(_raise_stop)

@@ -117,9 +117,18 @@ class Worker:
                     del self._busy[key]
 
     def _run(self) -> None:
+        down: str | None = None  # the store failure last logged: said once, not every tick until it recovers
         while not self._stop.is_set():
             try:
                 self.tick()
-            except Exception:
-                log.exception("worker tick failed")
+                if down is not None:
+                    log.warning("store available again: webhooks and settling resume")
+                    down = None
+            except Exception as exc:
+                failure = self.sim.store_failure(exc)
+                if failure is None:
+                    log.exception("worker tick failed")
+                elif failure.message != down:
+                    down = failure.message
+                    log.warning("worker paused: %s", down)
             self._stop.wait(TICK_S)

@@ -50,10 +50,11 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> RedisServer:
+    def start(self, port: int | None = None) -> RedisServer:
+        """Start on a free port, or on ``port`` (a restart: loading ``dump.rdb`` from the same directory, if any)."""
         last = ""
-        for _ in range(5):  # the free port may be taken between probe and bind: try another
-            self.port = free_port()
+        for _ in range(5 if port is None else 1):  # the free port may be taken between probe and bind: try another
+            self.port = port or free_port()
             self.proc = subprocess.Popen(
                 [redis_executable(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                  "--appendonly", "no", "--dir", self._dir.name, "--daemonize", "no", "--loglevel", "warning",
@@ -83,6 +84,20 @@ class RedisServer:
         if self.proc is not None and self.proc.stdout:
             self.proc.stdout.close()
         self.proc = None
+
+    def restart(self, *, keep_data: bool) -> None:
+        """Stop and start again on the same port: with its data (``SAVE`` first, loaded back at start) or empty
+        (what a Redis without persistence comes back as)."""
+        if keep_data:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+                s.sendall(b"SAVE\r\n")
+                if not s.recv(16).startswith(b"+OK"):
+                    raise RuntimeError("redis SAVE failed")
+        self.stop()
+        dump = Path(self._dir.name) / "dump.rdb"
+        if not keep_data:
+            dump.unlink(missing_ok=True)
+        self.start(self.port)
 
     def __enter__(self) -> RedisServer:
         return self.start()

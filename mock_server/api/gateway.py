@@ -68,6 +68,11 @@ def http_error_message(status: int, name: str, description: str | None, method: 
     return HTTP_MESSAGES.get(status, name)
 
 
+def body_timeout_message(seconds: float) -> str:
+    """The ``error`` of a 408: a request body that sent nothing for ``--body-timeout`` seconds."""
+    return f"Request body incomplete: nothing received for {seconds:g} s (--body-timeout); the connection is closed"
+
+
 def internal_error(exc: Exception) -> dict[str, Any]:
     """The 500 body of an unhandled error: its type, never its text (which may quote the request)."""
     return {"error": f"Internal simulator error: {type(exc).__name__}", "code": 500}
@@ -126,14 +131,57 @@ class Gateway:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         found = self.route(environ)
         if found is None:
-            return self.fallback(environ, start_response)
+            return self.guarded(self.fallback, environ, start_response)
         req, (route, op), args = found
         t0 = time.perf_counter()
-        now = self.pin_clock(req.method not in ("GET", "HEAD") or self.config.journal)
+        started: list[Any] = []
+
+        def later(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+            started[:] = (status, headers)
+
         try:
-            return self.serve(environ, start_response, req, route, op, args, now, t0)
-        finally:
-            self.sim.end_request()  # Redis: the request's one commit, before the server writes the body
+            try:
+                now = self.pin_clock(req.method not in ("GET", "HEAD") or self.config.journal)
+                result = self.serve(environ, later, req, route, op, args, now, t0)
+            finally:
+                self.sim.end_request()  # Redis: the request's one commit, before the server writes the body
+        except Exception as exc:  # the store failed where no view could answer (start, journal, commit)
+            return self.failed(exc, req.method, req.path, start_response)
+        start_response(*started)  # only now: a failed commit above still answers 503, not the view's 200
+        return result
+
+    def guarded(self, app: WsgiApp, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        """Flask's requests: a store failure that escapes its handlers (its teardown's commit) still answers
+        in the error shape."""
+        started: list[Any] = []
+
+        def later(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+            started[:] = (status, headers)
+
+        try:
+            result = app(environ, later)
+        except Exception as exc:
+            return self.failed(exc, environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", ""), start_response)
+        start_response(*started)
+        return result
+
+    def failed(self, exc: Exception, method: str, path: str, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        """503 ``{error, code}`` with Retry-After for a store failure, else the 500 of an unhandled error."""
+        status, body, headers = self.error_answer(exc, method, path)
+        payload = dump_json(body)
+        start_response(status_line(status), [("Content-Type", JSON), ("Content-Length", str(len(payload))),
+                                             *headers])
+        return [] if method == "HEAD" else [payload]
+
+    def error_answer(self, exc: Exception, method: str,
+                     path: str) -> tuple[int, dict[str, Any], tuple[tuple[str, str], ...]]:
+        """(status, body, headers) for an exception no rule answered: the store's 503, else a 500."""
+        failure = self.sim.store_failure(exc)
+        if failure is not None:
+            log.warning("%s %s: %s", method, mask_text(path[:500]), failure.message)
+            return failure.status, failure.body(), failure.headers
+        log.exception("unhandled error on %s %s", method, mask_text(path[:500]))
+        return 500, internal_error(exc), ()
 
     def serve(self, environ: dict[str, Any], start_response: Callable[..., Any], req: Request, route: Route,
               op: Operation, args: dict[str, Any], now: int, t0: float) -> Iterable[bytes]:
@@ -161,9 +209,11 @@ class Gateway:
             status, body, headers = exc.status, exc.body(), exc.headers
         except HTTPException as exc:
             status, body, headers = self.http_error(req, exc)
+        except TimeoutError:  # --server werkzeug reads the body here: it went silent past --body-timeout
+            environ["ltx.body"] = b""
+            status, body, headers = 408, {"error": body_timeout_message(self.config.body_timeout_s), "code": 408}, ()
         except Exception as exc:
-            log.exception("unhandled error on %s %s", req.method, mask_text(req.path[:500]))
-            status, body, headers = 500, internal_error(exc), ()
+            status, body, headers = self.error_answer(exc, req.method, req.path)
         if stub is not None:
             reached = op
         return self.answer(environ, start_response, req, reached, status, body, headers, now, t0, tenant, fault,

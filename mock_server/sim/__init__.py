@@ -28,6 +28,7 @@ from typing import Any
 
 from ltxstudio_mock.mock_server.clock import Clock
 from ltxstudio_mock.mock_server.config import DEMO_EMAIL, SimConfig
+from ltxstudio_mock.mock_server.errors import StoreUnavailable
 from ltxstudio_mock.mock_server.sim.accounts import Accounts
 from ltxstudio_mock.mock_server.sim.assets import Assets
 from ltxstudio_mock.mock_server.sim.context import SIGNING_KEY, Context
@@ -45,6 +46,8 @@ from ltxstudio_mock.mock_server.sim.timeline import Timeline
 from ltxstudio_mock.mock_server.store import Store, open_store
 
 TENANT = "tenant"
+STORE_RESET = ("the shared store was reset (Redis restarted empty or its keys were deleted): restart the simulators "
+               "or POST /__admin/reset")
 POLL_INTERVAL_S = 3  # "each attempt waits 3 seconds"
 CLAIM_BATCH = 256  # timeline tasks claimed and applied per step of settle
 POLL_SLICE_S = 0.25  # a pollForResult wait looks at the clock again this often (real seconds)
@@ -185,13 +188,26 @@ class Simulator:
         return tid if self.store.get(TENANT, tid) is not None else None
 
     # -- requests --------------------------------------------------------------
-    def begin_request(self, *, writes: bool = True) -> int:
+    def begin_request(self, *, writes: bool = True, resetting: bool = False) -> int:
         """Where every request starts: one consistent view of the store (Redis: at most one round trip,
-        taking its lock when the request ``writes``), then due work settled. Returns the pinned instant."""
+        taking its lock when the request ``writes``), then due work settled. Returns the pinned instant.
+
+        A shared store that has lost its start-up state under us (Redis restarted empty, its keys flushed)
+        raises :class:`StoreUnavailable` on every request but one that ``resetting`` it (``POST /__admin/reset``):
+        answering 401 to every token, as it otherwise would, says nothing of the cause."""
         self.store.request_begin(write=writes)
+        if self.store.volatile and not resetting and self.store.get_meta("initialised") is None:
+            raise StoreUnavailable(STORE_RESET)
         now = self.clock.now_ms()
         self.settle(now)
         return now
+
+    def store_failure(self, exc: BaseException) -> StoreUnavailable | None:
+        """The 503 an exception from the store stands for (unreachable, refusing writes), else None."""
+        if isinstance(exc, StoreUnavailable):
+            return exc
+        reason = self.store.unavailable(exc)
+        return None if reason is None else StoreUnavailable(reason)
 
     def end_request(self) -> None:
         """The request has its answer: its writes become durable (Redis: one round trip, the lock let go)."""

@@ -37,6 +37,9 @@ class Store(abc.ABC):
     # Whether other processes read and write this store (a SQLite file, Redis): what one process keeps in its own
     # memory instead (the request journal's ring) would then be missing from theirs.
     shared: ClassVar[bool] = True
+    # Whether the data can vanish under a running process (a Redis restarted without persistence, or flushed):
+    # the simulator then checks, on every request, that its start-up state is still there.
+    volatile: ClassVar[bool] = False
 
     # -- records -----------------------------------------------------------
     @abc.abstractmethod
@@ -129,3 +132,8 @@ class Store(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections/files."""
+
+    def unavailable(self, exc: BaseException) -> str | None:
+        """Whether ``exc`` (raised by this store) means it cannot be reached or refuses writes: a short reason
+        (the HTTP layer answers 503 with it), or None (a bug, answered 500). Memory never is."""
+        return None

@@ -67,6 +67,9 @@ HEADER = b"SQLite format 3\x00"
 SYNC_MODES = ("off", "normal", "full", "extra")
 BUSY_TIMEOUT_S = 60.0  # how long a writer waits for another's transaction before "database is locked"
 CHUNK = 500  # keys per IN (...) query
+# SQLite's answers when the file cannot be written or reached (not a bug in a statement): a 503, not a 500.
+REFUSALS = ("readonly", "read-only", "disk is full", "disk i/o error", "unable to open", "database is locked",
+            "no such table")
 
 
 class StateFileError(ValueError):
@@ -161,8 +164,31 @@ class SQLiteStore(Store):
         self._all_lock = threading.Lock()
         self._inherited: list[_Connection] = []
         self._closed = False
-        conn = self._conn()
-        conn.db.executescript(SCHEMA)
+        try:
+            conn = self._conn()
+            conn.db.executescript(SCHEMA)
+            self._probe_write(conn.db)
+        except sqlite3.OperationalError as exc:  # a read-only file, directory or disk; a full disk
+            self.close()
+            raise StateFileError(f"state file {self.path} cannot be written ({exc}): make it (and its directory) "
+                                 "writable, free some disk space, or give --state another path") from None
+
+    @staticmethod
+    def _probe_write(db: sqlite3.Connection) -> None:
+        """Write one row and roll it back: a state SQLite can only read (a read-only file or file system) opens
+        without a word and fails on every write after; this fails here, at start-up, instead."""
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('write-probe', '0')")
+        finally:
+            db.execute("ROLLBACK")
+
+    def unavailable(self, exc: BaseException) -> str | None:
+        """The file cannot be written or read now (read-only, disk full, I/O error, locked past the busy
+        timeout): a short reason naming the file; other errors are bugs (None)."""
+        if isinstance(exc, sqlite3.OperationalError) and any(r in str(exc).lower() for r in REFUSALS):
+            return f"the state file {self.path.name} cannot be written ({str(exc)[:160]})"
+        return None
 
     # -- connections -------------------------------------------------------
     def _conn(self) -> _Connection:

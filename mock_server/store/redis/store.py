@@ -52,6 +52,7 @@ from ltxstudio_mock.mock_server.store.redis.wire import Wire
 
 DEFAULT_PREFIX = "ltxmock:"
 DEFAULT_LOCK_TTL_MS = 5000
+REFUSALS = frozenset({"READONLY", "MISCONF", "OOM", "LOADING", "MASTERDOWN", "NOREPLICAS"})  # Redis error codes
 
 
 def score_text(x: float) -> str:
@@ -85,6 +86,8 @@ _EMPTY: dict[str, Any] = {}
 
 class RedisStore(Store):
     """All state in one Redis database, shared by every process that opens the same URL."""
+
+    volatile = True
 
     def __init__(self, url: str, *, prefix: str | None = None, lock_ttl_ms: int | None = None) -> None:
         clean, options = parse_url(url)
@@ -461,3 +464,14 @@ class RedisStore(Store):
 
     def close(self) -> None:
         self.wire.close()
+
+    def unavailable(self, exc: BaseException) -> str | None:
+        """Redis unreachable (refused, timed out, loading), refusing writes (READONLY, MISCONF, OOM), or this
+        process's lock lost with it: a short reason, no credentials (the URL is never quoted)."""
+        if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+            return f"Redis cannot be reached ({' '.join(str(exc).split())[:160]})"
+        if isinstance(exc, redis.ResponseError) and str(exc).split(" ", 1)[0] in REFUSALS:
+            return f"Redis refuses writes ({' '.join(str(exc).split())[:160]})"
+        if isinstance(exc, LockLost | TimeoutError):
+            return f"the Redis store lock was lost or not obtained ({str(exc)[:160]})"
+        return None
