@@ -16,6 +16,7 @@ Each returns a report dict whose ``problems`` list is empty when every invariant
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import socket
@@ -949,6 +950,87 @@ def bad_receivers(url: str, *, rss: Any, drips: int = 10, huge: int = 2, settle_
             "_receivers": [*receivers, healthy]}
 
 
+class StalledBodies:
+    """Connections that send a POST's headers and then stall: ``sized`` declare ``Content-Length: 4000`` and
+    send 9 bytes of it, ``chunked`` send one 5-byte chunk and never the last. Each records when the server
+    closed it and what it answered (issue 26: each used to hold a granian thread until it had all arrived)."""
+
+    HEAD = (f"POST {API}/images/create HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+            "Content-Type: application/json\r\n")
+
+    def __init__(self, port: int, *, sized: int, chunked: int) -> None:
+        self.port = port
+        self.sized = sized
+        self.chunked = chunked
+        self.socks: list[socket.socket] = []
+        self.closed_after: list[float] = []
+        self.answers: Counter[str] = Counter()
+        self.opened = 0.0
+        self.sample = ""  # one whole answer, head and body
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    def __enter__(self) -> StalledBodies:
+        for i in range(self.sized + self.chunked):
+            try:
+                c = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+            except OSError:
+                self.answers["connect failed"] += 1
+                continue
+            if i < self.sized:
+                c.sendall((self.HEAD + "Content-Length: 4000\r\n\r\n").encode() + b'{"prompt"')
+            else:
+                c.sendall((self.HEAD + "Transfer-Encoding: chunked\r\n\r\n").encode() + b'5\r\n{"pro\r\n')
+            self.socks.append(c)
+        self.opened = time.monotonic()
+        for c in self.socks:
+            t = threading.Thread(target=self._watch, args=(c,), daemon=True)
+            t.start()
+            self._threads.append(t)
+        return self
+
+    def _watch(self, c: socket.socket) -> None:
+        """Read until the server closes: the status line it sent (if any) and when."""
+        data = b""
+        c.settimeout(120)
+        try:
+            while chunk := c.recv(4096):
+                data += chunk
+        except OSError:
+            pass
+        status = data.split(b"\r\n", 1)[0].decode(errors="replace")[9:12] or "closed, no answer"
+        with self._lock:
+            self.sample = self.sample or data.decode(errors="replace")
+            self.closed_after.append(time.monotonic() - self.opened)
+            self.answers[status] += 1
+
+    def wait_closed(self, timeout: float) -> None:
+        end = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, end - time.monotonic()))
+
+    def __exit__(self, *exc: object) -> None:
+        for c in self.socks:
+            with contextlib.suppress(OSError):
+                c.close()
+
+
+def stalled_bodies(url: str, port: int, *, sized: int = 200, chunked: int = 20, probes: int = 20,
+                   body_timeout_s: float, settle_s: float = 0.5) -> dict[str, Any]:
+    """Issue 26's Done-when: with ``sized`` + ``chunked`` stalled bodies open, ``probes`` fresh GETs are answered
+    (p99 reported), and every stalled connection is answered 408 and closed at ``body_timeout_s``."""
+    with StalledBodies(port, sized=sized, chunked=chunked) as stalled:
+        time.sleep(settle_s)  # the server has read every head by now
+        report = probe(url, probes, timeout=2.0, budget_s=max(10.0, body_timeout_s - settle_s - 1))
+        stalled.wait_closed(body_timeout_s + 30)
+        closed = sorted(stalled.closed_after)
+        report.update(stalled=len(stalled.socks), sized=sized, chunked=chunked, body_timeout_s=body_timeout_s,
+                      answers=dict(stalled.answers), closed_first_s=round(closed[0], 2) if closed else None,
+                      closed_last_s=round(closed[-1], 2) if closed else None,
+                      still_open=len(stalled.socks) - len(closed), sample=stalled.sample)
+    return report
+
+
 def port_serves(port: int) -> bool:
     """True if something accepts a connection on loopback ``port`` and answers an HTTP request."""
     try:
@@ -973,6 +1055,16 @@ def main() -> None:  # pragma: no cover - a benchmark, run by hand
     parser.add_argument("--server", default="granian")
     args = parser.parse_args()
     out: dict[str, Any] = {"machine": machine_info(), "load_before": os.getloadavg(), "server": args.server}
+    import tempfile
+
+    out["stalled_bodies"] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for workers in (1, 2):
+            extra = ["--workers", "2", "--state", f"{tmp}/stalled.db"] if workers > 1 else []
+            with simulator("--server", args.server, "--body-timeout", "10", *extra, name="stalled") as srv:
+                report = stalled_bodies(srv.url, srv.port, body_timeout_s=10)
+            out["stalled_bodies"][f"workers {workers}"] = report
+            print("stalled bodies, workers", workers, report, flush=True)
     with simulator("--server", args.server, name="hostile") as srv:
         out["hostile"] = hostile_clients(srv.url, srv.port)
         print("hostile", out["hostile"], flush=True)
@@ -990,8 +1082,6 @@ def main() -> None:  # pragma: no cover - a benchmark, run by hand
             r.__exit__()
         out["bad_receivers"] = report
         print("webhooks", report, flush=True)
-    import tempfile
-
     from benchmarks.scale_bench import redis_server
 
     out["mixed_run"] = {}

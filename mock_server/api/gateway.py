@@ -73,6 +73,18 @@ def body_timeout_message(seconds: float) -> str:
     return f"Request body incomplete: nothing received for {seconds:g} s (--body-timeout); the connection is closed"
 
 
+def timed_out(exc: BaseException) -> bool:
+    """Whether a socket read timed out somewhere behind ``exc`` (werkzeug wraps it as a disconnect)."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, TimeoutError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def internal_error(exc: Exception) -> dict[str, Any]:
     """The 500 body of an unhandled error: its type, never its text (which may quote the request)."""
     return {"error": f"Internal simulator error: {type(exc).__name__}", "code": 500}
@@ -341,6 +353,9 @@ class Gateway:
         return raw
 
     def http_error(self, req: Request, exc: HTTPException) -> tuple[int, dict[str, Any], tuple[tuple[str, str], ...]]:
+        if isinstance(exc, ClientDisconnected) and timed_out(exc):  # werkzeug's stream: a silent chunked body
+            req.environ["ltx.body"] = b""
+            return 408, {"error": body_timeout_message(self.config.body_timeout_s), "code": 408}, ()
         status = exc.code or 500
         message = http_error_message(status, exc.name, exc.description, req.method, req.path,
                                      self.config.max_upload_bytes)

@@ -8,6 +8,7 @@ granian by default) unless a check is about the app alone. The full-size figures
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -32,6 +33,7 @@ from benchmarks.reliability import (
     hostile_clients,
     mixed_keepalive,
     port_serves,
+    stalled_bodies,
 )
 from ltxstudio_mock.admin_client import AdminClient
 from ltxstudio_mock.pytest_plugin import start_simulator
@@ -427,3 +429,39 @@ def test_serving_clients_dripping_post_bodies_hold_no_write_slot() -> None:
         for s in socks:
             s.close()
         cleanup(proc)
+
+
+# -- slow request bodies (issue 26) ------------------------------------------------------------------------------
+# Connections that send a POST's headers and then stall (a declared Content-Length never sent, a chunked body never
+# ended) used to take one granian thread each: 40 of them froze the server. Here 60 (more than its 40 threads) are
+# held open against ``--body-timeout 2``: fresh clients are answered as usual, and every stalled connection gets
+# 408 {"error", "code": 408} and is closed at the deadline. The full-size run (220 stalled, 10 s) is
+# ``python -m benchmarks.reliability serving``. Against the server before this work the same harness answered 0 of
+# 20 probes and closed no stalled connection in 40 s.
+BODY_TIMEOUT_S = 2.0
+CLOSE_SLACK_S = 2.5  # waitress checks its connections once a second; a loaded machine adds the rest
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("server", "workers"), [("granian", 1), ("granian", 2), ("waitress", 1), ("werkzeug", 1)])
+def test_stalled_bodies_freeze_nobody_and_get_408_at_the_deadline(server: str, workers: int, tmp_path: Path) -> None:
+    port = free_port()
+    extra = ["--workers", "2", "--state", str(tmp_path / "s.db")] if workers > 1 else []
+    proc = spawn(port, "--server", server, "--body-timeout", str(BODY_TIMEOUT_S), *extra)
+    try:
+        wait_serving(port, proc)
+        report = stalled_bodies(f"http://127.0.0.1:{port}", port, sized=50, chunked=10, probes=20,
+                                body_timeout_s=BODY_TIMEOUT_S)
+    finally:
+        cleanup(proc)
+    assert report["stalled"] == 60, report
+    assert report["answered"] == 20, report
+    assert report["p50_ms"] < HOSTILE_P50_MS and report["p99_ms"] < HOSTILE_P99_MS, report
+    assert report["answers"] == {"408": 60}, report
+    assert report["still_open"] == 0
+    assert report["closed_first_s"] >= BODY_TIMEOUT_S - 0.2, report  # not before the deadline
+    assert report["closed_last_s"] <= BODY_TIMEOUT_S + CLOSE_SLACK_S, report
+    head, _, body = report["sample"].partition("\r\n\r\n")
+    assert "connection: close" in head.lower()
+    assert json.loads(body) == {"code": 408, "error": "Request body incomplete: nothing received for 2 s "
+                                                      "(--body-timeout); the connection is closed"}
