@@ -27,7 +27,9 @@ import contextlib
 import io
 import json
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -67,10 +69,26 @@ class BufferedWsgi:
 
     # -- granian's hooks ------------------------------------------------------------------------------
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The worker's event loop is up: also hear its stop signals ourselves (:meth:`stop`)."""
         self.loop = loop
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            granians = getattr(loop, "_signal_handlers", {}).get(sig)  # granian's own handler: it keeps running
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self._on_signal, granians)
+
+    def _on_signal(self, granians: asyncio.Handle | None) -> None:
+        if granians is not None:
+            granians._run()  # granian stops accepting
+        threading.Thread(target=self.stop, name="ltx-stop", daemon=True).start()
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
-        """The worker was told to stop (SIGTERM/SIGINT from granian's master): hand work back, then end."""
+        self.stop()
+
+    def stop(self) -> None:
+        """The worker was told to stop (SIGTERM/SIGINT from granian's master). granian would call
+        ``__rsgi_del__`` only once every request has ended (long polls: 20 s; the master kills the worker after
+        ``workers_kill_timeout``, so webhook deliveries in flight were never handed back): ``on_stop`` hands
+        them back now and ends the process, as waitress does."""
         if self.on_stop is not None:
             self.on_stop()
 

@@ -417,16 +417,23 @@ def _serve_waitress(app: Any, sock: socket.socket, config: SimConfig, threads: i
     body_deadline(server, config.body_timeout_s)
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "Task queue depth" is what admission is for
     code = 0
+    sockets = getattr(server, "map", None)
     try:
-        server.run()
+        # waitress' own run() would wait up to 5 s for request threads on SIGTERM (8 long polls: 5.03 s)
+        server.asyncore.loop(timeout=server.adj.asyncore_loop_timeout,
+                             map=sockets if sockets is not None else server._map,
+                             use_poll=server.adj.asyncore_use_poll)
     except (_Stop, KeyboardInterrupt):
         pass
     except Exception:
         log.exception("server loop failed")
         code = 1
     _on_stop_signals(signal.SIG_IGN)
-    with contextlib.suppress(Exception):
-        server.close()
+    with contextlib.suppress(Exception):  # stop accepting: close the sockets, never wait for request threads
+        if sockets is not None:  # waitress' close() would wait for them
+            waitress.wasyncore.close_all(sockets)
+        else:
+            server.close()
     worker = app.extensions.get("ltx_worker")
     if worker is not None:
         worker.stop(grace_s=SHUTDOWN_GRACE_S)

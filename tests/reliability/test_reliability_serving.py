@@ -465,3 +465,77 @@ def test_stalled_bodies_freeze_nobody_and_get_408_at_the_deadline(server: str, w
     assert "connection: close" in head.lower()
     assert json.loads(body) == {"code": 408, "error": "Request body incomplete: nothing received for 2 s "
                                                       "(--body-timeout); the connection is closed"}
+
+
+class _HangThenAnswer:
+    """A webhook receiver that accepts and never answers while ``hang`` is set, then answers 200 to each POST
+    and notes when it came."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/hook"
+        self.hang = True
+        self.hung = threading.Event()
+        self.delivered: list[float] = []
+        self.held: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = self.sock.accept()
+                if self.hang:
+                    self.held.append(conn)
+                    self.hung.set()
+                    continue
+                data = b""
+                conn.settimeout(5)
+                with contextlib.suppress(OSError):
+                    while b"\r\n\r\n" not in data:
+                        data += conn.recv(65536)
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                self.delivered.append(time.monotonic())
+                conn.close()
+
+    def close(self) -> None:
+        for c in [*self.held, self.sock]:
+            c.close()
+
+
+@pytest.mark.parametrize("server", ["granian", "waitress"])
+def test_sigterm_hands_in_flight_webhook_deliveries_back(server: str, tmp_path: Path) -> None:
+    """SIGTERM while a delivery is in flight (its receiver hangs): the server exits within the 5 s bound and hands
+    the delivery back as due, so the next server on the same --state delivers it at once, not when its 30 s lease
+    runs out (granian before this work: 27 s)."""
+    state = tmp_path / "s.db"
+    receiver = _HangThenAnswer()
+    port = free_port()
+    proc = spawn(port, "--server", server, "--state", str(state), "--paused")
+    try:
+        wait_serving(port, proc)
+        base = f"http://127.0.0.1:{port}"
+        created = requests.post(f"{base}{API}/images/create", json={"prompt": "a fox", "replyUrl": receiver.url},
+                                headers=AUTH, timeout=10)
+        assert created.status_code == 200, created.text
+        AdminClient(base).advance(600)
+        assert receiver.hung.wait(10), "the delivery never started"
+        t0 = time.monotonic()
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=5)
+        assert time.monotonic() - t0 < 5
+    finally:
+        cleanup(proc)
+    receiver.hang = False
+    port = free_port()
+    proc = spawn(port, "--server", server, "--state", str(state), "--paused")
+    try:
+        wait_serving(port, proc)
+        started = time.monotonic()
+        end = started + 20
+        while not receiver.delivered and time.monotonic() < end:
+            time.sleep(0.05)
+        assert receiver.delivered, "not delivered within 20 s of the restart"
+        assert receiver.delivered[0] - started < 5, receiver.delivered[0] - started
+    finally:
+        cleanup(proc)
+        receiver.close()
