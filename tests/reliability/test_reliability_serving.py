@@ -539,3 +539,34 @@ def test_sigterm_hands_in_flight_webhook_deliveries_back(server: str, tmp_path: 
     finally:
         cleanup(proc)
         receiver.close()
+
+
+@pytest.mark.parametrize("server", ["granian", "waitress", "werkzeug"])
+def test_sigterm_with_long_polls_in_flight_exits_within_the_bound(server: str) -> None:
+    """8 ``pollForResult: 20`` waits in flight: SIGTERM still ends the server within 5 s (waitress waited 5.03 s
+    for its request threads before this work)."""
+    port = free_port()
+    proc = spawn(port, "--server", server)
+    answers: list[object] = []
+
+    def wait() -> None:
+        try:
+            answers.append(requests.post(f"http://127.0.0.1:{port}{API}/images/create", headers=AUTH, timeout=30,
+                                         json={"prompt": "a fox", "pollForResult": 20}).status_code)
+        except requests.RequestException as exc:
+            answers.append(type(exc).__name__)
+
+    try:
+        wait_serving(port, proc)
+        waits = [threading.Thread(target=wait, daemon=True) for _ in range(8)]
+        for t in waits:
+            t.start()
+        time.sleep(1.0)  # all 8 are waiting (a job takes ~12 s at speed 1)
+        assert not answers, answers
+        t0 = time.monotonic()
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+        assert time.monotonic() - t0 < 5.0
+        assert gone_within(port, 1.0)
+    finally:
+        cleanup(proc)
