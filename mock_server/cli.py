@@ -94,6 +94,9 @@ def main() -> None:
 @click.option("--body-timeout", "body_timeout", default=10.0, show_default=True, type=click.FloatRange(0.1, 3600),
               help="Seconds a request body may send nothing before it gets 408 and its connection is closed "
                    "(bodies are read before a request takes a thread).")
+@click.option("--upload-budget", "upload_budget", default=512, show_default=True, type=click.IntRange(1, 1 << 20),
+              metavar="MIB", help="MiB of uploaded files kept at once (all accounts); an upload past it gets 507 "
+                                  "until POST /__admin/reset.")
 @click.option("--webhook-allow", "webhook_allow", multiple=True, metavar="HOST[:PORT]",
               help="Deliver webhooks only to this host (repeat for several); default: any host.")
 @click.option("--webhook-lease", "webhook_lease", default=30.0, show_default=True, type=float,
@@ -107,7 +110,8 @@ def main() -> None:
                    "e.g. http://ltx-mock:8787. Default: each request's own Host; webhooks: the bound host:port.")
 def serve(host: str, port: int, tokens: tuple[str, ...], empty: bool, speed: float, paused: bool,
           seed: int | None, scenario: str | None, state_path: str | None, store_url: str | None, workers: int,
-          threads: int, server: str, poll_waits: int, body_timeout: float, webhook_allow: tuple[str, ...],
+          threads: int, server: str, poll_waits: int, body_timeout: float, upload_budget: int,
+          webhook_allow: tuple[str, ...],
           webhook_lease: float, admin_token: str | None, public_url: str | None) -> None:
     """Start the simulator (Ctrl-C or SIGTERM to stop)."""
     from ltxstudio_mock.mock_server.server import BindError, bind, run
@@ -130,6 +134,7 @@ def serve(host: str, port: int, tokens: tuple[str, ...], empty: bool, speed: flo
     config = SimConfig(tokens=list(tokens) or [DEMO_TOKEN], demo=not empty, speed=speed, paused=paused, seed=seed,
                        store_url=store, scenario=str(Path(scenario).resolve()) if scenario else None,
                        webhook_lease_s=webhook_lease, poll_waits=poll_waits, body_timeout_s=body_timeout,
+                       upload_budget_bytes=upload_budget * 1024 * 1024,
                        webhook_allow=[h.strip() for h in webhook_allow if h.strip()] or None,
                        admin_token=admin_token or None, public_url=_check_public_url(public_url), host=host, port=port)
     warning = exposure_warning(config)

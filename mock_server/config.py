@@ -21,6 +21,7 @@ class SimConfig:
     store_url: str | None = None  # None: memory; a path: SQLite; redis://: Redis
     scenario: str | None = None  # YAML scenario file loaded at start-up (and on reset)
     max_upload_bytes: int = 20 * 1024 * 1024
+    upload_budget_bytes: int = 512 * 1024 * 1024  # all stored uploads together; past it 507 (--upload-budget MiB)
     job_retention_s: int = 7 * DAY_S  # GET /assets/{jobId} answers 404 after this
     asset_url_ttl_s: int = DAY_S  # signed assetUrl lifetime
     demo_credits: int = 28000  # the Standard plan's monthly credits

@@ -115,6 +115,7 @@ class BufferedWsgi:
             with contextlib.suppress(Exception):  # the client is gone
                 proto.response_bytes(status, headers, body)
         finally:
+            environ.clear()  # the body goes now: granian keeps finished coroutines (and their frames) a while
             self.loop.call_soon_threadsafe(_resolve, done)
 
     # -- the request ----------------------------------------------------------------------------------

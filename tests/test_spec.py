@@ -46,22 +46,22 @@ OPERATIONS: dict[tuple[str, str], tuple[str, str]] = {
 }
 BY_ID = {op_id: key for key, (op_id, _) in OPERATIONS.items()}
 
-# The documented responses plus the contract's decisions (docs/fidelity.md).
+# The documented responses plus the contract's decisions (docs/fidelity.md): 408 on every operation with a body.
 EXPECTED_STATUSES: dict[str, set[str]] = {
     "listAccounts": {"200", "401", "404"},
-    "createAccount": {"200", "400", "401", "402", "413"},
+    "createAccount": {"200", "400", "401", "402", "408", "413"},
     "getAccount": {"200", "401", "404"},
     "deleteAccount": {"204", "401", "404"},
     "listAssets": {"200", "400", "401"},
-    "uploadAsset": {"200", "400", "401", "413"},
+    "uploadAsset": {"200", "400", "401", "408", "413", "507"},
     "getJob": {"200", "400", "401", "404"},
-    "createImage": {"200", "400", "401", "402", "413", "429", "503"},
-    "editImage": {"200", "400", "401", "402", "413", "429", "503"},
-    "createImageFlux": {"200", "400", "401", "402", "413", "429", "503"},
-    "editImageFlux": {"200", "400", "401", "402", "413", "429", "503"},
-    "upscaleImage": {"200", "400", "401", "402", "404", "413", "429", "503"},
-    "createLtxVideo": {"200", "400", "401", "402", "413", "429", "503"},
-    "createVeoVideo": {"200", "400", "401", "402", "413", "429", "503"},
+    "createImage": {"200", "400", "401", "402", "408", "413", "429", "503"},
+    "editImage": {"200", "400", "401", "402", "408", "413", "429", "503"},
+    "createImageFlux": {"200", "400", "401", "402", "408", "413", "429", "503"},
+    "editImageFlux": {"200", "400", "401", "402", "408", "413", "429", "503"},
+    "upscaleImage": {"200", "400", "401", "402", "404", "408", "413", "429", "503"},
+    "createLtxVideo": {"200", "400", "401", "402", "408", "413", "429", "503"},
+    "createVeoVideo": {"200", "400", "401", "402", "408", "413", "429", "503"},
     "listRunningJobs": {"200", "401"},
     "getSchedulerAvailable": {"200", "401"},
     "cancelJob": {"204", "400", "401", "404"},
@@ -98,9 +98,11 @@ ERROR_RESPONSES = {
     "401": "Unauthorized",
     "402": "PaymentRequired",
     "404": "NotFound",
+    "408": "RequestTimeout",  # a body silent past --body-timeout (docs/reliability.md)
     "413": "PayloadTooLarge",
     "429": "TooManyRequests",
     "503": "Saturated",  # the simulator's own pollForResult limit (docs/reliability.md)
+    "507": "InsufficientStorage",  # the simulator's upload budget (--upload-budget)
     "5XX": "ServerError",
 }
 JOB_ID = "email:user@example.com-job:7a34b821-9fd0-205e-d21b-4abc6f7839e7-type:image"

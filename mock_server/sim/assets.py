@@ -18,6 +18,7 @@ from ltxstudio_mock.mock_server.sim.records import ASSET, Asset, Job, Render, ge
 
 __all__ = ["ASSET", "Assets", "asset_type", "category", "file_id", "listing_index"]
 BUCKET = "lt-infinity-prd"
+UPLOAD_BYTES = "upload-bytes"  # meta: bytes of all stored uploads (the --upload-budget count); a reset clears it
 FILTERS = {"images": "image/", "videos": "video/", "audio": "audio/"}
 # RFC 6838 restricted-name: what a registered (or x-/vnd./prs.) MIME type or subtype may be; no wildcards.
 MIME_NAME = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
@@ -74,6 +75,7 @@ class Assets:
             raise ApiError(413, f"File exceeds the {self.ctx.config.max_upload_bytes} byte upload limit")
         record = Asset.upload(self.ctx.uuid(), tenant, email, upload_type, mime, now, len(data))
         with self.ctx.store.atomic():
+            self._spend(len(data))
             self.ctx.store.blob_put(record.uuid, data)
             self._add(record)
         return self.signed(record, now, base_url)
@@ -81,8 +83,26 @@ class Assets:
     def restore(self, record: Asset, data: bytes) -> None:
         """Put back an upload (scenarios, snapshots): its record as given, its bytes, its listings."""
         with self.ctx.store.atomic():
+            self._spend(len(data))
             self.ctx.store.blob_put(record.uuid, data)
             self._add(record)
+
+    def stored_bytes(self) -> int:
+        """Bytes of every upload stored now (what ``--upload-budget`` bounds)."""
+        return int(self.ctx.store.get_meta(UPLOAD_BYTES) or 0)
+
+    def _spend(self, size: int) -> None:
+        """(In the upload's block) count ``size`` bytes against the upload budget, or refuse: 507, nothing stored.
+
+        Uploads are kept until a reset (the service lists them for as long as the account exists), in the
+        store: memory by default, so the budget is what bounds the simulator's memory."""
+        budget = self.ctx.config.upload_budget_bytes
+        used = self.stored_bytes()
+        if used + size > budget:
+            raise ApiError(507, f"Upload budget spent: {used} bytes of uploads are stored, this upload of {size} "
+                                f"bytes would pass the {budget}-byte budget (--upload-budget); POST /__admin/reset "
+                                "frees it")
+        self.ctx.store.put_meta(UPLOAD_BYTES, used + size)
 
     def uploads(self, tenant: str, email: str) -> list[Asset]:
         """An account's uploads (not artifacts), oldest first: what a snapshot writes out."""
@@ -131,6 +151,8 @@ class Assets:
         if record is None:
             return
         store.delete(ASSET, uuid)
+        if not record.jobId:
+            store.put_meta(UPLOAD_BYTES, max(0, int(store.get_meta(UPLOAD_BYTES) or 0) - (record.size or 0)))
         store.blob_delete(uuid)
         store.index_remove(listing_index(record.tenant, record.email), uuid)
         store.index_remove(listing_index(record.tenant, record.email, category(record.mimeType)), uuid)
