@@ -90,6 +90,15 @@ def bare_app() -> Any:
     return app
 
 
+def bare_rsgi() -> Any:
+    """Bare Flask behind the same RSGI front as the simulator on granian (bodies read in the event loop, the app
+    in a pool of request + poll-wait threads): the same server and options."""
+    from ltxstudio_mock.mock_server.rsgi import BufferedWsgi
+
+    return BufferedWsgi(bare_app(), int(os.environ.get("LTX_BARE_THREADS", "40")), body_timeout_s=10.0,
+                        max_body=20 * 1024 * 1024 + 1)
+
+
 def serve_bare(port: int, server: str, threads: int, backpressure: int | None = None) -> None:
     """Serve ``bare_app`` exactly as ``mock_server.server.run`` serves the simulator (same server, same options).
 
@@ -101,9 +110,13 @@ def serve_bare(port: int, server: str, threads: int, backpressure: int | None = 
         from ltxstudio_mock.mock_server.server import granian_options
 
         options = granian_options(threads)
-        if backpressure is not None:
+        if backpressure is not None:  # the starvation self-check: granian's WSGI threads, as the old set-up had
             options.update(backpressure=backpressure, blocking_threads=threads)
-        Granian("benchmarks.http_bench:bare_app", address="127.0.0.1", port=port, interface=Interfaces.WSGI,
+            Granian("benchmarks.http_bench:bare_app", address="127.0.0.1", port=port, interface=Interfaces.WSGI,
+                    workers=1, factory=True, log_level="warning", **options).serve()
+            return
+        os.environ["LTX_BARE_THREADS"] = str(threads + 32)
+        Granian("benchmarks.http_bench:bare_rsgi", address="127.0.0.1", port=port, interface=Interfaces.RSGI,
                 workers=1, factory=True, log_level="warning", **options).serve()
     elif server == "waitress":
         import waitress

@@ -14,10 +14,14 @@ req/s and hostile clients (docs/performance.md, "Choosing the server" and docs/r
 
 granian's configuration is what makes that hold (:func:`granian_options`): ``backpressure`` counts
 *connections* in granian, so it is 1,024, not the thread count (at 8, eight idle keep-alive connections
-froze the server); its blocking threads are the request threads plus the pollForResult wait slots, so
-long polls cannot take every thread; ``workers_kill_timeout`` bounds a SIGTERM. In front of the app, at most
-``GRANIAN_RUNNING`` writes run at once, admitted first come, first served (:class:`Admission` unbuffered, with a
-:class:`FifoGate`): 16 writers queueing on the store lock made a convoy with the GIL (POST c16 p99 25-35 ms -> 9 ms).
+froze the server); ``workers_kill_timeout`` bounds a SIGTERM. granian serves through its RSGI interface with
+:class:`rsgi.BufferedWsgi` in front of the WSGI app: a body is read in granian's event loop (a body silent
+for ``--body-timeout`` gets 408), and only a complete request takes one of the request threads plus
+pollForResult wait slots (under granian's WSGI interface each unfinished body held a thread: 40 froze it).
+On SIGTERM a worker hands in-flight webhook deliveries back and exits at once, as waitress does. In front of the
+app, at most ``GRANIAN_RUNNING`` writes run at once, admitted first come, first served (:class:`Admission`
+unbuffered, with a :class:`FifoGate`): 16 writers queueing on the store lock made a convoy with the GIL (POST c16
+p99 25-35 ms -> 9 ms).
 
 **waitress** (``--server waitress``) stays for what granian does not give: it reads every request in one
 I/O loop and hands a thread only a request that has fully arrived (an idle or slowloris connection costs a
