@@ -216,7 +216,7 @@ def test_every_contract_valid_200_body_parses(name: str, client_kind: str) -> No
 
 
 ERRORS = {400: BadRequestError, 401: AuthenticationError, 402: PaymentRequiredError, 404: NotFoundError,
-          429: CapacityError, 503: ServerError}
+          429: CapacityError, 503: ServerError, 507: ServerError}
 
 
 def _documented_errors() -> list[tuple[str, int]]:
