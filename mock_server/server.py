@@ -133,7 +133,8 @@ class Admission:
     ``environ["ltx.admission"]`` lets a view hand its slot back while it only sleeps (pollForResult).
     Waiting requests are admitted first come, first served (:class:`FifoGate`).
 
-    ``buffered=False`` is for a server that hands the app a request before its body has arrived (granian).
+    ``buffered=False`` is for a server that may hand the app a request before its body has arrived (granian's
+    WSGI interface did; behind the RSGI front, :mod:`rsgi`, the body is already in memory and prefetching is free).
     There only writes queue: GET and HEAD run as they come (gating them too doubled their c16 p99, 8 -> 18 ms:
     they are short, and each handoff waits for the GIL); a body of at most ``prefetch`` bytes is read *before*
     the request queues for a slot (a client dripping its body then holds no slot), a larger or chunked body's
