@@ -2,7 +2,7 @@
 
 Under granian's WSGI interface every request takes a blocking thread *before* its body has arrived, and reads
 the body in that thread: 40 clients that sent headers and then nothing (or a body a byte at a time) held all 40
-threads and froze the server for everyone (issue 26; docs/reliability.md, "Slow request bodies"). Here granian
+threads and froze the server for everyone (issue 26; docs/reliability.md, "Serving, part 2"). Here granian
 calls :meth:`BufferedWsgi.__rsgi__` in its event loop for each request; the body is read there, as bytes
 arrive, costing a coroutine and a socket, never a thread; only a request whose body is complete is handed to
 the pool of ``threads`` threads that runs the WSGI app (the same count as granian's blocking threads before).
@@ -16,8 +16,9 @@ the pool of ``threads`` threads that runs the WSGI app (the same count as grania
   chunked body's ``Transfer-Encoding`` is replaced by its length).
 * A client that leaves mid-body: the app gets the bytes that came, with the declared length (the upload rule
   then answers 400 and stores nothing, as before).
-* SIGTERM: granian calls :meth:`__rsgi_del__` as soon as the worker is told to stop; it hands in-flight webhook
-  deliveries back to the store (``on_stop``) and ends the process without waiting for long polls.
+* SIGTERM/SIGINT: the front hears the worker's stop signal beside granian (whose own ``__rsgi_del__`` hook comes
+  only once every request has ended), hands in-flight webhook deliveries back to the store (``on_stop``) and
+  ends the process without waiting for long polls.
 """
 
 from __future__ import annotations
