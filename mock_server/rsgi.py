@@ -46,9 +46,20 @@ def error_body(status: int, message: str) -> bytes:
     return json.dumps({"error": message, "code": status}, separators=(",", ":")).encode()
 
 
-def _resolve(done: asyncio.Future[None]) -> None:
+Answer = tuple[int, list[tuple[str, str]], bytes]
+
+
+def _resolve(done: asyncio.Future[Answer | None], short: Answer | None) -> None:
     if not done.done():
-        done.set_result(None)
+        done.set_result(short)
+
+
+def _declared(headers: list[tuple[str, str]]) -> int | None:
+    """The Content-Length an answer's headers declare (None: none, or not a number)."""
+    for name, value in headers:
+        if name.lower() == "content-length":
+            return int(value) if value.isdigit() else None
+    return None
 
 
 class BufferedWsgi:
@@ -104,20 +115,30 @@ class BufferedWsgi:
                 status, message = refused
                 proto.response_bytes(status, JSON_HEADERS, error_body(status, message))
                 return
-        done = self.loop.create_future()
+        done: asyncio.Future[Answer | None] = self.loop.create_future()
         self.pool.submit(self.respond, environ, proto, done)
-        await done  # granian needs the coroutine to last until the answer is given; the answer does not wait for it
+        short = await done  # granian needs the coroutine to last until the answer is given; the answer does not wait
+        if short is not None:  # a body shorter than its Content-Length (a "drop" fault): streamed, so the header
+            status, headers, body = short  # stands and the client sees the connection close mid-body
+            with contextlib.suppress(Exception):
+                stream = proto.response_stream(status, headers)
+                await stream.send_bytes(body)
+                await asyncio.sleep(0.05)  # granian sends the head once the stream is polled: let it go first
 
-    def respond(self, environ: dict[str, Any], proto: Any, done: asyncio.Future[None]) -> None:
+    def respond(self, environ: dict[str, Any], proto: Any, done: asyncio.Future[Answer | None]) -> None:
         """(In a pool thread) run the app and send its answer from this thread (granian's protocol object takes
         it from any thread), so the answer never queues for the event loop; then let the coroutine end."""
+        short: Answer | None = None
         try:
             status, headers, body = self.call(environ)
-            with contextlib.suppress(Exception):  # the client is gone
-                proto.response_bytes(status, headers, body)
+            if environ.get("REQUEST_METHOD") != "HEAD" and _declared(headers) not in (None, len(body)):
+                short = (status, headers, body)  # response_bytes would correct the length
+            else:
+                with contextlib.suppress(Exception):  # the client is gone
+                    proto.response_bytes(status, headers, body)
         finally:
             environ.clear()  # the body goes now: granian keeps finished coroutines (and their frames) a while
-            self.loop.call_soon_threadsafe(_resolve, done)
+            self.loop.call_soon_threadsafe(_resolve, done, short)
 
     # -- the request ----------------------------------------------------------------------------------
     def environ(self, scope: Any) -> dict[str, Any]:
@@ -169,7 +190,7 @@ class BufferedWsgi:
             environ["CONTENT_LENGTH"] = str(len(body))
         return None
 
-    def call(self, environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
+    def call(self, environ: dict[str, Any]) -> Answer:
         """(In a pool thread) run the WSGI app to the end of its answer."""
         started: list[Any] = []
         written: list[bytes] = []

@@ -570,3 +570,25 @@ def test_sigterm_with_long_polls_in_flight_exits_within_the_bound(server: str) -
         assert gone_within(port, 1.0)
     finally:
         cleanup(proc)
+
+
+def test_a_drop_fault_still_drops_mid_response_on_the_production_server() -> None:
+    """The RSGI front sends what the app answers; a "drop" fault's head promises 1,024 bytes and the connection
+    closes after the head (granian would otherwise correct the Content-Length of a complete body to 0)."""
+    port = free_port()
+    proc = spawn(port)
+    try:
+        wait_serving(port, proc)
+        base = f"http://127.0.0.1:{port}"
+        AdminClient(base).fault(path=f"{API}/scheduler/available", drop=True)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+            c.sendall(f"GET {API}/scheduler/available HTTP/1.1\r\nHost: x\r\n{next(iter(AUTH))}: "
+                      f"{AUTH['Authorization']}\r\n\r\n".encode())
+            data = b""
+            while chunk := c.recv(4096):
+                data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200") and b"content-length: 1024" in head.lower(), data
+        assert body == b""
+    finally:
+        cleanup(proc)
