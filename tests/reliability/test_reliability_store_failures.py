@@ -34,7 +34,7 @@ EMAIL = "demo@example.com"
 JOB = "email:demo@example.com-job:00000000-0000-4000-8000-000000000000-type:image"
 ASSET = "asset:00000000-0000-4000-8000-000000000000-type:image/png"
 LTX_MOCK = str(Path(sys.executable).with_name("ltx-mock"))
-# Every operation of openapi.yaml (15), then control-API routes: (method, path, body).
+# Every operation of openapi.yaml (17), then control-API routes: (method, path, body).
 ROUTES: list[tuple[str, str, Any]] = [
     ("GET", f"{API}/accounts", None),
     ("POST", f"{API}/accounts", {"email": EMAIL, "cookie": "lt_id=a; lt_token=b; lt_refresh_token=c"}),
@@ -45,6 +45,8 @@ ROUTES: list[tuple[str, str, Any]] = [
     ("GET", f"{API}/assets/{JOB}", None),
     ("POST", f"{API}/images/create", {"prompt": "a fox"}),
     ("POST", f"{API}/images/edit", {"prompt": "a fox", "imageFileId": ASSET}),
+    ("POST", f"{API}/images/flux-create", {"prompt": "a fox"}),
+    ("POST", f"{API}/images/flux-edit", {"prompt": "a fox", "imageFileId": ASSET}),
     ("POST", f"{API}/images/upscale", {"imageFileId": ASSET}),
     ("POST", f"{API}/videos/ltx-create", {"prompt": "a fox", "startAssetId": ASSET}),
     ("POST", f"{API}/videos/veo-create", {"prompt": "a fox"}),
