@@ -31,6 +31,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -40,6 +41,7 @@ from ltxstudio_mock.mock_server.api.gateway import body_timeout_message
 log = logging.getLogger("ltx_mock.server")
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 JSON_HEADERS = [("content-type", "application/json"), ("connection", "close")]
+STREAM_AFTER_S = 0.02  # an answer part that took longer than this to come: stream the rest as it comes
 
 
 def error_body(status: int, message: str) -> bytes:
@@ -130,7 +132,10 @@ class BufferedWsgi:
         it from any thread), so the answer never queues for the event loop; then let the coroutine end."""
         short: Answer | None = None
         try:
-            status, headers, body = self.call(environ)
+            answer = self.call(environ, proto)
+            if answer is None:
+                return  # streamed as it came
+            status, headers, body = answer
             if environ.get("REQUEST_METHOD") != "HEAD" and _declared(headers) not in (None, len(body)):
                 short = (status, headers, body)  # response_bytes would correct the length
             else:
@@ -139,6 +144,19 @@ class BufferedWsgi:
         finally:
             environ.clear()  # the body goes now: granian keeps finished coroutines (and their frames) a while
             self.loop.call_soon_threadsafe(_resolve, done, short)
+
+    def _open_stream(self, proto: Any, status: str, headers: list[tuple[str, str]]) -> Any:
+        async def open_() -> Any:
+            return proto.response_stream(int(status[:3]), headers)
+
+        return asyncio.run_coroutine_threadsafe(open_(), self.loop).result()
+
+    def _send(self, stream: Any, data: bytes) -> None:
+        """(In a pool thread) one part of a streamed answer, sent by the event loop; waits until it is sent."""
+        async def send() -> None:  # send_bytes gives an awaitable, not a coroutine
+            await stream.send_bytes(data)
+
+        asyncio.run_coroutine_threadsafe(send(), self.loop).result()
 
     # -- the request ----------------------------------------------------------------------------------
     def environ(self, scope: Any) -> dict[str, Any]:
@@ -190,8 +208,10 @@ class BufferedWsgi:
             environ["CONTENT_LENGTH"] = str(len(body))
         return None
 
-    def call(self, environ: dict[str, Any]) -> Answer:
-        """(In a pool thread) run the WSGI app to the end of its answer."""
+    def call(self, environ: dict[str, Any], proto: Any = None) -> Answer | None:
+        """(In a pool thread) run the WSGI app to the end of its answer. An answer whose parts come slowly (a
+        ``dribble`` fault: more than ``STREAM_AFTER_S`` for a part) is streamed to ``proto`` from then on, as
+        it comes (None is returned); any other is returned whole."""
         started: list[Any] = []
         written: list[bytes] = []
 
@@ -210,7 +230,21 @@ class BufferedWsgi:
             if type(result) is list and not written:
                 body = result[0] if len(result) == 1 else b"".join(result)
             else:
-                body = b"".join([*written, *result])
+                parts = list(written)
+                clock = time.perf_counter()
+                stream = None
+                for part in result:
+                    if stream is not None:
+                        self._send(stream, part)
+                    elif proto is not None and time.perf_counter() - clock > STREAM_AFTER_S:
+                        stream = self._open_stream(proto, *started)
+                        self._send(stream, b"".join([*parts, part]))
+                    else:
+                        parts.append(part)
+                        clock = time.perf_counter()
+                if stream is not None:
+                    return None
+                body = b"".join(parts)
         finally:
             close = getattr(result, "close", None)
             if close is not None:

@@ -592,3 +592,29 @@ def test_a_drop_fault_still_drops_mid_response_on_the_production_server() -> Non
         assert body == b""
     finally:
         cleanup(proc)
+
+
+def test_a_dribble_fault_streams_on_the_production_server() -> None:
+    """The RSGI front returns an answer whole unless its parts come slowly: a ``dribble`` fault's bytes arrive
+    spread over its time, in many reads, not all at once at the end."""
+    port = free_port()
+    proc = spawn(port, "--paused")
+    try:
+        wait_serving(port, proc)
+        base = f"http://127.0.0.1:{port}"
+        whole = requests.get(f"{base}{API}/accounts", headers=AUTH, timeout=5).content
+        AdminClient(base).fault(method="GET", path=f"{API}/accounts", connection="dribble",
+                                dribble_bps=len(whole) / 0.5, count=1)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+            c.sendall(f"GET {API}/accounts HTTP/1.1\r\nHost: x\r\nAuthorization: {AUTH['Authorization']}\r\n"
+                      "Connection: close\r\n\r\n".encode())
+            t0 = time.monotonic()
+            arrivals: list[float] = []
+            data = b""
+            while chunk := c.recv(65536):
+                arrivals.append(time.monotonic() - t0)
+                data += chunk
+        assert data.partition(b"\r\n\r\n")[2] == whole
+        assert len(arrivals) >= 4 and arrivals[-1] - arrivals[0] >= 0.3, arrivals
+    finally:
+        cleanup(proc)
