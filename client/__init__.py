@@ -7,7 +7,7 @@ code written for the real service needs no other change.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from ltxstudio_mock import __version__  # the product's one version (ltxstudio_mock/__init__.py)
 
 from ._async_client import AsyncLTXStudioClient
 from ._client import DEFAULT_BASE_URL, LTXStudioClient, ResponseHook

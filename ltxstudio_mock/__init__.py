@@ -20,7 +20,7 @@ from __future__ import annotations
 import os as _os
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.2.0"
+__version__ = "0.2.0"  # the one version source: pyproject.toml reads it (hatch), so do `ltx-mock --version` and CHANGELOG.md's tags
 
 _here = _os.path.dirname(_os.path.abspath(__file__))
 _checkout = _os.path.dirname(_here)
