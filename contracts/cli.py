@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 import click
-from ltxstudio_mock.contracts.clitools import http_url
+from ltxstudio_mock.contracts.clitools import env_options, http_url
 from ltxstudio_mock.contracts.runner import (
     DEFAULT_ARTIFACT_TIMEOUT_S,
     DEFAULT_MAX_EXAMPLES,
@@ -24,6 +24,7 @@ def _split(values: tuple[str, ...]) -> list[str]:
     return [v.strip() for value in values for v in value.split(",") if v.strip()]
 
 
+@env_options("LTX_MOCK_CHECK_")  # every option from the environment too (README: the table)
 @click.command("check")
 @click.option("--base-url", envvar="USEAPI_BASE_URL", default=DEFAULT_BASE_URL, show_default=True, callback=http_url,
               help="API root of the server to test (env USEAPI_BASE_URL).")

@@ -7,7 +7,8 @@ missing argument or an unknown command print ``ltx-mock serve: error: Invalid va
 
 from __future__ import annotations
 
-from typing import IO, Any
+from collections.abc import Callable
+from typing import IO, Any, TypeVar
 from urllib.parse import urlsplit
 
 import click
@@ -53,3 +54,29 @@ def http_url(ctx: click.Context, param: click.Parameter, value: str | None) -> s
             raise click.BadParameter(f"{value!r} is not an http(s) URL like http://127.0.0.1:8787/v1/ltxstudio",
                                      ctx=ctx, param=param)
     return value
+
+
+C = TypeVar("C", bound=click.Command)
+
+
+def env_options(prefix: str) -> Callable[[C], C]:
+    """Decorator (put it above ``@click.command``): every option of the command can also come from an environment
+    variable, through click's own mechanism (``envvar``), and ``--help`` shows which (``show_envvar``).
+
+    An option that names its variable already keeps it (``--token`` of ``check``: ``USEAPI_TOKEN``); the others
+    get ``prefix`` + the long name in capitals (``--poll-waits`` -> ``LTX_MOCK_POLL_WAITS``). A flag takes
+    ``1``/``true``/``yes`` (or ``0``/``false``/``no``); a repeatable option takes its values separated by spaces.
+    A flag given on the command line wins over the variable.
+    """
+
+    def apply(command: C) -> C:
+        for param in command.params:
+            if not isinstance(param, click.Option):
+                continue
+            if param.envvar is None:
+                longs = [o for o in param.opts if o.startswith("--")] or param.opts
+                param.envvar = prefix + max(longs, key=len).lstrip("-").replace("-", "_").upper()
+            param.show_envvar = True
+        return command
+
+    return apply

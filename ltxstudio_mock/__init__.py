@@ -20,7 +20,9 @@ from __future__ import annotations
 import os as _os
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.2.0"  # the one version source: pyproject.toml reads it (hatch), so do `ltx-mock --version` and CHANGELOG.md's tags
+# The one version source: pyproject.toml reads it (hatch), and so do `ltx-mock --version`, the client's User-Agent,
+# GET /__admin/health and the metrics; each release in CHANGELOG.md has a tag v<version>.
+__version__ = "0.2.0"
 
 _here = _os.path.dirname(_os.path.abspath(__file__))
 _checkout = _os.path.dirname(_here)

@@ -10,10 +10,13 @@ One API request, end to end (``api/gateway.py``, a WSGI layer in front of Flask,
     view           mock_server/api/<resource>.py: call the simulation
     answer         JSON; strict mode checks it against the contract
     record         the request journal (raw, masked when read)
+    observe        the metrics and the access log line (``observe.py``), when either is on
 
 Everything else (the control API, the dashboard, artifact storage, 404/405/OPTIONS) is Flask's, with one
 before/after pair (:class:`FlaskHooks`): ``begin`` (Allow/405 for API paths, the control API's guard, the
-pinned clock) and ``finish`` (strict check, journal); its error handlers answer ``{"error", "code"}``.
+pinned clock) and ``finish`` (strict check, journal, observe); its error handlers answer ``{"error", "code"}``.
+``/__admin/health`` and ``/__admin/metrics`` take no pinned view (``UNPINNED``): they read the store themselves and
+must answer while it is down.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from ltxstudio_mock.mock_server.config import SimConfig
 from ltxstudio_mock.mock_server.errors import ApiError
 from ltxstudio_mock.mock_server.journal import Exchange, environ_headers, journal_body
 from ltxstudio_mock.mock_server.masking import install_log_filter, mask_text
+from ltxstudio_mock.mock_server.observe import Observer, observer
 from ltxstudio_mock.mock_server.scenario import configured
 from ltxstudio_mock.mock_server.sim import Simulator
 from ltxstudio_mock.mock_server.store.base import Store
@@ -47,6 +51,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 log = logging.getLogger("ltx_mock")
 API_PREFIX_SLASH = api.API_PREFIX + "/"
 RESETS = frozenset({"/__admin/reset", "/__admin/scenario"})  # they rebuild the start-up state
+UNPINNED = frozenset({"/__admin/health", "/__admin/health/live", "/__admin/metrics"})
 
 
 def create_app(config: SimConfig | None = None, *, store: Store | None = None,
@@ -60,7 +65,9 @@ def create_app(config: SimConfig | None = None, *, store: Store | None = None,
     app.config["MAX_CONTENT_LENGTH"] = config.max_upload_bytes + 1
     install_log_filter("ltx_mock", "ltx_mock.webhooks", "ltx_mock.worker", "werkzeug", "granian", "waitress")
     contract = get_contract()  # compile openapi.yaml once, at start-up
-    app.extensions.update(ltx_sim=sim, ltx_journal=sim.journal, ltx_contract=contract)
+    observe = observer(sim, config)  # metrics and access log (None when both are off)
+    app.extensions.update(ltx_sim=sim, ltx_journal=sim.journal, ltx_contract=contract, ltx_observer=observe,
+                          ltx_metrics=observe.metrics if observe else None, ltx_started=time.time())
 
     api.register(app)
     from ltxstudio_mock.mock_server.admin import bp as admin_bp
@@ -70,14 +77,15 @@ def create_app(config: SimConfig | None = None, *, store: Store | None = None,
 
     app.register_blueprint(dashboard_bp, url_prefix="/__admin/dashboard")
 
-    hooks = FlaskHooks(sim, config, contract, AdminGuard(config))
+    hooks = FlaskHooks(sim, config, contract, AdminGuard(config), observe)
     app.before_request(hooks.begin)
     app.after_request(hooks.finish)
     app.teardown_request(lambda exc: sim.end_request())  # Redis: the request's one commit, before the body is sent
     app.register_error_handler(ApiError, hooks.api_error)
     app.register_error_handler(HTTPException, hooks.http_error)
     app.register_error_handler(Exception, hooks.crash)
-    app.wsgi_app = Gateway(app.wsgi_app, sim, config, contract, api.api_routes())  # type: ignore[method-assign]
+    app.wsgi_app = Gateway(app.wsgi_app, sim, config, contract, api.api_routes(),  # type: ignore[method-assign]
+                           observe)
     if config.background:
         from ltxstudio_mock.mock_server.worker import Worker
 
@@ -96,8 +104,10 @@ def _strict_check(op: Operation, response: Response) -> Response:
 class FlaskHooks:
     """The requests Flask serves (not the API's operations): one before/after pair and the error handlers."""
 
-    def __init__(self, sim: Simulator, config: SimConfig, contract: Contract, guard: AdminGuard) -> None:
+    def __init__(self, sim: Simulator, config: SimConfig, contract: Contract, guard: AdminGuard,
+                 observe: Observer | None = None) -> None:
         self.sim = sim
+        self.observe = observe
         self.config = config
         self.contract = contract
         self.guard = guard
@@ -106,6 +116,8 @@ class FlaskHooks:
         """Allow/405 for API paths no operation matched, the control API's guard, then the pinned clock."""
         req = request._get_current_object()  # type: ignore[attr-defined]  # the real object: proxies cost per read
         path = req.path
+        ctx = g._get_current_object()
+        ctx.t0 = time.perf_counter()
         if path.startswith(API_PREFIX_SLASH):
             methods = allowed_methods(self.contract, path)
             if methods and req.method == "OPTIONS":
@@ -116,8 +128,8 @@ class FlaskHooks:
             refused = self.guard.check(req)  # cross-site requests, the admin token, JSON bodies
             if refused is not None:
                 return refused
-        ctx = g._get_current_object()
-        ctx.t0 = time.perf_counter()
+            if path in UNPINNED:
+                return None  # health and metrics read the store themselves, and answer while it is down
         writes = req.method not in ("GET", "HEAD") or (self.config.journal and not path.startswith("/__admin"))
         resetting = req.method == "POST" and path in RESETS  # a lost shared store answers 503 to all but these
         ctx.now = self.sim.begin_request(writes=writes, resetting=resetting)  # Redis: lock + catch up in one trip
@@ -133,6 +145,11 @@ class FlaskHooks:
             req = request._get_current_object()  # type: ignore[attr-defined]
             if not req.path.startswith("/__admin"):
                 self.record(req, ctx, response)
+        if self.observe is not None:
+            req = request._get_current_object()  # type: ignore[attr-defined]
+            self.observe(req.environ, req.method, req.path, response.status_code,
+                         time.perf_counter() - ctx.get("t0", time.perf_counter()),
+                         op.operation_id if op is not None else None, None)
         return response
 
     def record(self, req: Any, ctx: Any, response: Response) -> None:
@@ -168,6 +185,8 @@ class FlaskHooks:
         return response
 
     def crash(self, exc: Exception) -> Response:
+        if self.observe is not None:
+            self.observe.failed(exc)  # the metrics count the store's failures
         failure = self.sim.store_failure(exc)
         if failure is not None:  # the store is down or refuses writes: 503 + Retry-After, never an empty 500
             log.warning("%s %s: %s", request.method, mask_text(request.path[:500]), failure.message)

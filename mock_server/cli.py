@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import click
-from ltxstudio_mock.contracts.clitools import OneLineErrors
+from ltxstudio_mock.contracts.clitools import OneLineErrors, env_options
 from ltxstudio_mock.mock_server.config import DEMO_EMAIL, DEMO_TOKEN, SimConfig
 from ltxstudio_mock.mock_server.server import SERVERS
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
 def _mask(token: str) -> str:
@@ -67,12 +69,19 @@ def _banner(host: str, port: int, config: SimConfig, what: dict[str, Any], *, se
     return "\n".join(lines)
 
 
+def _version() -> str:
+    from ltxstudio_mock import __version__
+
+    return __version__
+
+
 @click.group(cls=OneLineErrors)
-@click.version_option(package_name="ltxstudio-mock")
+@click.version_option(_version(), prog_name="ltx-mock")  # the one version source (ltxstudio_mock.__version__)
 def main() -> None:
     """ltxstudio-mock: an offline, stateful simulator of the useapi.net LTX Studio API v1."""
 
 
+@env_options("LTX_MOCK_")  # every option from the environment too: LTX_MOCK_PORT, LTX_MOCK_STORE, ... (README)
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (loopback by default).")
 @click.option("--port", default=8787, show_default=True, type=int)
@@ -104,17 +113,37 @@ def main() -> None:
                    "(keep it above the 5 s delivery timeout).")
 @click.option("--admin-token", "admin_token", envvar="LTX_MOCK_ADMIN_TOKEN", default=None,
               help="Require this token on the control API (/__admin): 'Authorization: Bearer T' or "
-                   "'X-Admin-Token: T' [env LTX_MOCK_ADMIN_TOKEN].")
+                   "'X-Admin-Token: T'.")
 @click.option("--public-url", "public_url", default=None,
               help="The origin every URL the simulator hands out is built on (artifact URLs, webhooks), "
                    "e.g. http://ltx-mock:8787. Default: each request's own Host; webhooks: the bound host:port.")
+@click.option("--log-level", "log_level", type=click.Choice(LOG_LEVELS), default="warning", show_default=True,
+              help="The simulator's log (stderr); info and debug also turn granian's own log up.")
+@click.option("--access-log", "access_log", metavar="-|FILE", default=None,
+              help="One line per request (time, method, path, status, duration, operationId, tenant; no secrets) "
+                   "to standard output (-) or appended to FILE. Default: off.")
+@click.option("--log-format", "log_format", type=click.Choice(["plain", "json"]), default="plain",
+              show_default=True, help="The access log's lines: plain text or one JSON object a line.")
+@click.option("--metrics/--no-metrics", "metrics", default=True, show_default=True,
+              help="Count requests, latencies, credits, webhooks and store errors for GET /__admin/metrics "
+                   "(Prometheus; a few microseconds a request).")
 def serve(host: str, port: int, tokens: tuple[str, ...], empty: bool, speed: float, paused: bool,
           seed: int | None, scenario: str | None, state_path: str | None, store_url: str | None, workers: int,
           threads: int, server: str, poll_waits: int, body_timeout: float, upload_budget: int,
           webhook_allow: tuple[str, ...],
-          webhook_lease: float, admin_token: str | None, public_url: str | None) -> None:
+          webhook_lease: float, admin_token: str | None, public_url: str | None, log_level: str = "warning",
+          access_log: str | None = None, log_format: str = "plain", metrics: bool = True) -> None:
     """Start the simulator (Ctrl-C or SIGTERM to stop)."""
+    from ltxstudio_mock.mock_server.access_log import configure_logging
     from ltxstudio_mock.mock_server.server import BindError, bind, run
+
+    configure_logging(log_level)
+    if access_log and access_log != "-":
+        try:
+            with open(access_log, "a", encoding="utf-8"):
+                pass
+        except OSError as exc:
+            raise click.UsageError(f"--access-log {access_log}: {exc.strerror or exc}") from None
 
     if state_path and store_url:
         raise click.UsageError("--state and --store are alternatives: give one")
@@ -136,7 +165,8 @@ def serve(host: str, port: int, tokens: tuple[str, ...], empty: bool, speed: flo
                        webhook_lease_s=webhook_lease, poll_waits=poll_waits, body_timeout_s=body_timeout,
                        upload_budget_bytes=upload_budget * 1024 * 1024,
                        webhook_allow=[h.strip() for h in webhook_allow if h.strip()] or None,
-                       admin_token=admin_token or None, public_url=_check_public_url(public_url), host=host, port=port)
+                       admin_token=admin_token or None, public_url=_check_public_url(public_url), host=host, port=port,
+                       metrics=metrics, access_log=access_log or None, log_format=log_format, log_level=log_level)
     warning = exposure_warning(config)
     if warning:
         click.echo(warning, err=True)
@@ -173,10 +203,51 @@ def serve(host: str, port: int, tokens: tuple[str, ...], empty: bool, speed: flo
         click.echo(banner)
         sys.stdout.flush()
 
+    folder = metrics_dir() if metrics else None  # before any process imports prometheus_client
     try:
         run(config, host, port, server=server, workers=workers, threads=threads, sock=sock, on_bound=announce)
     except BindError as exc:  # granian re-binds the port itself
         raise click.ClickException(str(exc)) from None
+    finally:
+        if folder:
+            import shutil
+
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+METRICS_DIR_PREFIX = "ltx-mock-metrics-"
+
+
+def metrics_dir() -> str:
+    """A fresh directory for this run's metrics, named in ``PROMETHEUS_MULTIPROC_DIR`` for every worker.
+
+    prometheus-client's multiprocess mode keeps each process's counters in files there and sums them at scrape
+    time; a directory of an earlier run would add that run's counts, so each run gets its own. Most serving paths
+    end with ``os._exit`` (no cleanup), so the directories of runs whose process is gone are removed here.
+    """
+    import shutil
+    import tempfile
+
+    from ltxstudio_mock.mock_server.metrics import MULTIPROC_ENV
+
+    base = Path(tempfile.gettempdir())
+    for old in base.glob(METRICS_DIR_PREFIX + "*"):
+        pid = old.name[len(METRICS_DIR_PREFIX):].partition("-")[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    folder = tempfile.mkdtemp(prefix=f"{METRICS_DIR_PREFIX}{os.getpid()}-")
+    os.environ[MULTIPROC_ENV] = folder
+    return folder
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _check_public_url(url: str | None) -> str | None:
@@ -240,6 +311,7 @@ def snapshot(file: str, url: str, assets_dir: str | None, admin_token: str | Non
     click.echo(f"wrote {file}")
 
 
+@env_options("LTX_MOCK_PROXY_")  # every option from the environment too: LTX_MOCK_PROXY_UPSTREAM, ... (README)
 @main.command()
 @click.option("--upstream", required=True, help="The API root to forward to, e.g. https://api.useapi.net/v1/ltxstudio.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (loopback by default).")
@@ -249,12 +321,23 @@ def snapshot(file: str, url: str, assets_dir: str | None, admin_token: str | Non
 @click.option("--junit-xml", "junit_xml", type=click.Path(dir_okay=False, writable=True),
               help="On exit, write a JUnit report: one test case per operation seen.")
 @click.option("--allow-spend", is_flag=True, help="Forward credit-spending operations to a non-loopback upstream.")
-def proxy(upstream: str, host: str, port: int, record: str | None, junit_xml: str | None, allow_spend: bool) -> None:
+@click.option("--har", type=click.Path(dir_okay=False, writable=True),
+              help="Write every exchange to this HAR 1.2 file as it completes (secrets masked; closed on exit).")
+def proxy(upstream: str, host: str, port: int, record: str | None, junit_xml: str | None, allow_spend: bool,
+          har: str | None = None) -> None:
     """Forward to a real API, report where its answers leave the contract, record a scenario (docs/proxy.md)."""
     from ltxstudio_mock.mock_server.proxy import ProxyApp, run
 
+    recorder = None
+    if har:
+        from ltxstudio_mock.mock_server.har import HarRecorder
+
+        try:
+            recorder = HarRecorder(har, f"http://{host}:{port}")
+        except OSError as exc:
+            raise click.UsageError(f"--har {har}: {exc.strerror or exc}") from None
     try:
-        app = ProxyApp(upstream, allow_spend=allow_spend, record=bool(record))
+        app = ProxyApp(upstream, allow_spend=allow_spend, record=bool(record), har=recorder)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     run(app, host, port, junit_xml=junit_xml, record=record,

@@ -45,3 +45,7 @@ class SimConfig:
     host: str = "127.0.0.1"  # where the server is bound (webhooks, which have no request, use it without public_url)
     port: int | None = None
     admin_token: str | None = None  # --admin-token: /__admin then needs it (Authorization: Bearer / X-Admin-Token)
+    metrics: bool = True  # GET /__admin/metrics and its counters (--no-metrics: off; mock_server/metrics.py)
+    access_log: str | None = None  # --access-log: "-" (standard output) or a file; None: no access log
+    log_format: str = "plain"  # --log-format: the access log's lines, plain or json
+    log_level: str = "warning"  # --log-level: the simulator's own log (and granian's at info or debug)

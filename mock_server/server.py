@@ -392,6 +392,10 @@ def app_from_env() -> Any:
     from ltxstudio_mock.mock_server.app import create_app
 
     config = SimConfig(**json.loads(os.environ[CONFIG_ENV]))
+    if config.log_level != "warning":
+        from ltxstudio_mock.mock_server.access_log import configure_logging
+
+        configure_logging(config.log_level)  # --log-level, in this worker process too
     if config.seed is not None and int(os.environ.get(WORKERS_ENV, "1")) > 1:
         # N processes replaying one seeded stream would mint the same job and asset ids:
         # give each worker its own stream (several workers are not reproducible anyway).
@@ -509,7 +513,8 @@ def _serve_granian(config: SimConfig, host: str, port: int, workers: int, thread
     os.environ[THREADS_ENV] = str(threads)
     # Workers die with the master (granian_app_from_env).
     Granian("ltxstudio_mock.mock_server.server:granian_app_from_env", address=host, port=port,
-            interface=Interfaces.RSGI, workers=workers, factory=True, log_level=LogLevels.error,
+            interface=Interfaces.RSGI, workers=workers, factory=True,
+            log_level=LogLevels(config.log_level) if config.log_level in ("debug", "info") else LogLevels.error,
             respawn_failed_workers=True, **granian_options(threads, config.poll_waits)).serve()
 
 

@@ -6,6 +6,8 @@ clock, queued job outcomes, HTTP faults, per-test answers (stubs), the request j
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -318,3 +320,65 @@ def load_scenario(query: dict[str, Any], data: dict[str, Any]) -> Response:
 @bp.errorhandler(ValueError)
 def value_error(exc: ValueError) -> Response:
     return json_response(ApiError(400, str(exc)).body(), 400)
+
+
+# -- running it like a service: health, metrics, traffic as HAR -----------------------------------------------
+@bp.get("/health")
+@operation("adminHealth")
+def health(query: dict[str, Any]) -> Response:
+    """Liveness and readiness in one answer: 200 when the store takes a write and the clock reads, else 503.
+
+    Open without the admin token (``guard.OPEN_PATHS``) and outside the pinned store view (``app.UNPINNED``), so a
+    container's ``curl -f`` probe works and the answer comes even while the store is down.
+    """
+    from ltxstudio_mock import __version__
+
+    report = sim().health()
+    ready = report["ready"]
+    for part in ("store", "clock"):
+        if "error" in report[part]:
+            report[part]["error"] = mask_text(report[part]["error"])
+    counted = current_app.extensions.get("ltx_metrics")
+    if not report["store"]["ok"] and counted is not None:
+        counted.store_error()
+    body = {"status": "ok" if ready else "unavailable", "live": True, **report, "version": __version__,
+            "uptimeSeconds": round(time.time() - current_app.extensions["ltx_started"], 3), "pid": os.getpid()}
+    return json_response(body, 200 if ready else 503)
+
+
+@bp.get("/health/live")
+@operation("adminLive")
+def live(query: dict[str, Any]) -> Response:
+    """Liveness only: 200 while this process serves, the store untouched (a Kubernetes livenessProbe: a store
+    outage makes the server unready, it is no reason to restart it)."""
+    from ltxstudio_mock import __version__
+
+    return json_response({"status": "ok", "live": True, "version": __version__,
+                          "uptimeSeconds": round(time.time() - current_app.extensions["ltx_started"], 3)})
+
+
+@bp.get("/metrics")
+@operation("adminMetrics")
+def metrics(query: dict[str, Any]) -> Response:
+    """Prometheus text format (``mock_server/metrics.py``); 404 when the server runs with ``--no-metrics``."""
+    from ltxstudio_mock.mock_server.metrics import CONTENT_TYPE
+
+    collected = current_app.extensions.get("ltx_metrics")
+    if collected is None:
+        raise not_found("Metrics are off on this server (ltx-mock serve --no-metrics)")
+    return Response(collected.render(), 200, content_type=CONTENT_TYPE, headers={"Cache-Control": "no-store"})
+
+
+@bp.get("/requests.har")
+@operation("adminRequestsHar")
+def requests_har(query: dict[str, Any]) -> Response:
+    """The journal (same filters as ``GET /requests``) as a HAR 1.2 document, oldest first, secrets masked."""
+    from ltxstudio_mock.mock_server.har import journal_har
+
+    items, _ = current_app.extensions["ltx_journal"].query(
+        method=query.get("method"), path=query.get("path"), status=query.get("status"),
+        since=query.get("since"), operation=query.get("operation"), contains=query.get("contains"),
+        limit=query.get("limit", 10000), offset=query.get("offset", 0), stored=True)
+    return Response(journal_har(items, base_url()), 200, content_type="application/json",
+                    headers={"Content-Disposition": 'attachment; filename="ltx-mock-requests.har"',
+                             "Cache-Control": "no-store"})

@@ -14,7 +14,7 @@ the "simple" requests browsers make without asking (a form post, or ``fetch`` wi
 
 ``--admin-token T`` (``SimConfig.admin_token``) adds a credential: every ``/__admin`` call must carry
 ``Authorization: Bearer T`` or ``X-Admin-Token: T`` (``401`` otherwise), except the dashboard's page,
-script and stylesheet (no data; the page reads the token from its ``#token=`` fragment) and its
+script and stylesheet (no data; the page reads the token from its ``#token=`` fragment), the health check, and its
 artifact previews (signed URLs: the signature is their credential). A request carrying the token is
 trusted whatever its ``Origin``: a foreign page cannot know the token.
 """
@@ -32,7 +32,9 @@ from ltxstudio_mock.mock_server.config import SimConfig
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 OPEN_PREFIXES = ("/__admin/dashboard/static/", "/__admin/dashboard/storage/")
-OPEN_PATHS = frozenset({"/__admin/dashboard", "/__admin/dashboard/"})
+# Open without the admin token too: the dashboard's page (no data), and the health check (a container's or a CI
+# job's `curl -f` probe carries no credential; it shows readiness, the version and uptime, never a secret).
+OPEN_PATHS = frozenset({"/__admin/dashboard", "/__admin/dashboard/", "/__admin/health", "/__admin/health/live"})
 DEFAULT_PORTS = {"http": 80, "https": 443}
 LOOPBACK_NAMES = ("localhost",)
 

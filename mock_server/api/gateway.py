@@ -13,6 +13,7 @@ An API request (``/v1/ltxstudio/...`` matching an operation) never enters Flask'
     view            ``api/<resource>.py``: the simulation answers
     answer          JSON bytes, status line and headers; strict mode checks them against the contract
     record          the request journal: raw bytes and a few fields (``journal.Exchange``), masked when read
+    observe         the metrics and the access log line (``observe.py``), when either is on
 
 Everything else (the control API, the dashboard, artifact storage, 404s, 405s, ``OPTIONS``) goes to the Flask
 app behind it, whose one before/after pair (``app.py``) does the same clock, guard and journal steps.
@@ -37,6 +38,7 @@ from ltxstudio_mock.mock_server.errors import ApiError
 from ltxstudio_mock.mock_server.faults import apply_before, shape_body
 from ltxstudio_mock.mock_server.journal import Exchange, environ_headers, journal_body
 from ltxstudio_mock.mock_server.masking import mask_text
+from ltxstudio_mock.mock_server.observe import Observer
 from ltxstudio_mock.mock_server.sim import Simulator
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
@@ -124,8 +126,9 @@ class Gateway:
     """WSGI app serving the API's operations; anything else goes to ``fallback`` (the Flask app)."""
 
     def __init__(self, fallback: WsgiApp, sim: Simulator, config: SimConfig, contract: Contract,
-                 routes: list[Route]) -> None:
+                 routes: list[Route], observe: Observer | None = None) -> None:
         self.fallback = fallback
+        self.observe = observe
         self.sim = sim
         self.faults = sim.faults  # the rules are the simulator's; their HTTP shaping (apply_before) is faults.py's
         self.stubs = sim.stubs  # likewise: which stub answers is sim/stubs.py's; its bytes are sent here
@@ -146,6 +149,7 @@ class Gateway:
             return self.guarded(self.fallback, environ, start_response)
         req, (route, op), args = found
         t0 = time.perf_counter()
+        environ["ltx.operation"] = op.operation_id  # what the metrics and the access log name, even for a 401
         started: list[Any] = []
 
         def later(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
@@ -188,6 +192,8 @@ class Gateway:
     def error_answer(self, exc: Exception, method: str,
                      path: str) -> tuple[int, dict[str, Any], tuple[tuple[str, str], ...]]:
         """(status, body, headers) for an exception no rule answered: the store's 503, else a 500."""
+        if self.observe is not None:
+            self.observe.failed(exc)  # the metrics count the store's failures
         failure = self.sim.store_failure(exc)
         if failure is not None:
             log.warning("%s %s: %s", method, mask_text(path[:500]), failure.message)
@@ -387,6 +393,9 @@ class Gateway:
             out = [("Content-Type", content_type), *headers]
         if self.config.journal:
             self.record(req, op, status, payload, content_type, now, t0, tenant, fault, stub, violation)
+        if self.observe is not None:
+            self.observe(environ, req.method, req.path, status, time.perf_counter() - t0, environ["ltx.operation"],
+                         tenant)
         spoiled = shape_body(fault, out, payload) if fault is not None and req.method != "HEAD" else None
         if spoiled is not None:  # a truncated_body or dribble fault: the answer's bytes, spoiled on the way out
             start_response(status_line(status), spoiled[0])
@@ -415,6 +424,9 @@ class Gateway:
         if self.config.journal:
             data = response.get_data() if not response.direct_passthrough else b""
             self.record(req, None, response.status_code, data, response.mimetype, now, t0, tenant, fault)
+        if self.observe is not None:
+            self.observe(environ, req.method, req.path, response.status_code, time.perf_counter() - t0,
+                         environ["ltx.operation"], tenant)
         return response(environ, start_response)
 
     def record(self, req: Request, op: Operation | None, status: int, payload: bytes, content_type: str | None,

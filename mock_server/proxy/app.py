@@ -19,6 +19,7 @@ import requests
 from ltxstudio_mock.contracts import checks as semantic
 from ltxstudio_mock.contracts.runner import READ_ONLY_METHODS, UnsafeTarget, is_loopback, select_operations
 from ltxstudio_mock.contracts.spec import get_contract
+from ltxstudio_mock.mock_server.har import HarRecorder
 from ltxstudio_mock.mock_server.masking import mask_url
 from ltxstudio_mock.mock_server.proxy.forward import SENT_CLOCK, Exchange, Forwarder, json_error
 from ltxstudio_mock.mock_server.proxy.recorder import OPERATIONS, Recorder
@@ -52,19 +53,23 @@ class ProxyApp:
     """``ltx-mock proxy``'s WSGI app. ``violations`` and ``recorder`` hold what it has seen."""
 
     def __init__(self, upstream: str, *, allow_spend: bool = False, record: bool = False,
-                 clock: Callable[[], float] | None = None, stream: TextIO | None = sys.stderr) -> None:
+                 clock: Callable[[], float] | None = None, stream: TextIO | None = sys.stderr,
+                 har: HarRecorder | None = None) -> None:
         self.upstream = upstream.rstrip("/")
         self.allow_spend = allow_spend
         self.forwarder = Forwarder(self.upstream, get_contract().server_prefix)
         self.violations = Violations(stream=stream)
         self.recorder = Recorder(self.upstream, clock=clock or upstream_clock(self.upstream)) if record else None
         self.started = time.monotonic()
+        self.har = har  # --har: each exchange written as it completes (mock_server/har.py)
 
     def observe(self, exchange: Exchange) -> None:
         """Called by the forwarder with each complete exchange, before the caller has the last byte."""
         self.violations.inspect(exchange)
         if self.recorder is not None:
             self.recorder.observe(exchange)
+        if self.har is not None:
+            self.har.observe(exchange, (time.time() - exchange.at) * 1000)
 
     def refusal(self, method: str, path: str) -> str | None:
         """Why this request must not reach the upstream, or None: ``check``'s rule for a host that is not this
@@ -121,3 +126,5 @@ class ProxyApp:
             self.violations.write_junit(junit_xml, duration_s=time.monotonic() - self.started)
         if record and self.recorder is not None:
             self.recorder.write(record)
+        if self.har is not None:
+            self.har.close()

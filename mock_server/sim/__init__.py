@@ -14,6 +14,7 @@
 ``stubs.py``        per-test answers (stubs): which requests get an answer a test chose
 ``overview.py``     counts and pages for the dashboard and the control API
 ``journal.py``      the request journal's storage (what HTTP recorded; bounded, filtered)
+``health.py``       readiness: the store probed as a request uses it, and the clock
 ``catalog.py``      prices and run times per model
 ==================  ===========================================================
 """
@@ -34,6 +35,7 @@ from ltxstudio_mock.mock_server.sim.assets import Assets
 from ltxstudio_mock.mock_server.sim.context import SIGNING_KEY, Context
 from ltxstudio_mock.mock_server.sim.deliveries import Deliveries
 from ltxstudio_mock.mock_server.sim.faults import Faults
+from ltxstudio_mock.mock_server.sim.health import readiness
 from ltxstudio_mock.mock_server.sim.jobs import Jobs
 from ltxstudio_mock.mock_server.sim.journal import open_journal
 from ltxstudio_mock.mock_server.sim.ltx import LtxStudio
@@ -208,6 +210,19 @@ class Simulator:
             return exc
         reason = self.store.unavailable(exc)
         return None if reason is None else StoreUnavailable(reason)
+
+    def health(self) -> dict[str, Any]:
+        """Readiness (``sim/health.py``): the store probed as a request uses it, and the clock. Call it outside
+        ``begin_request``: it opens and ends its own request view, and answers (not ready) when the store is down."""
+        return readiness(self.ctx)
+
+    def job_states(self) -> dict[str, int]:
+        """Jobs by state now (``Overview.job_states``), in a reading request view of its own (the metrics' scrape)."""
+        self.store.request_begin(write=False)
+        try:
+            return self.overview.job_states(self.clock.now_ms())
+        finally:
+            self.store.request_end()
 
     def end_request(self) -> None:
         """The request has its answer: its writes become durable (Redis: one round trip, the lock let go)."""

@@ -8,6 +8,7 @@ import os
 import random
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -45,6 +46,14 @@ class Context:
     _rng_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _faker: Any = field(default=None, repr=False)
     _key: bytes | None = field(default=None, repr=False)
+    # Who hears what the rules did (``emit``): the metrics (mock_server/metrics.py) count credits charged and
+    # refunded and webhook attempts here, where they happen, without the rules knowing about Prometheus.
+    listeners: list[Callable[[str, int], None]] = field(default_factory=list, repr=False)
+
+    def emit(self, event: str, amount: int = 1) -> None:
+        """Tell the listeners that ``event`` happened ``amount`` times (``credits.charged``, ``webhook.ok``, ...)."""
+        for listener in self.listeners:
+            listener(event, amount)
 
     @property
     def faker(self) -> Any:

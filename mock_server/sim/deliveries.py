@@ -138,7 +138,9 @@ class Deliveries:
                 record["state"] = "retrying"
                 self.ctx.store.index_add(DUE, delivery_id, real_ms() + BACKOFF_MS[min(n - 1, len(BACKOFF_MS) - 1)])
             self.ctx.store.put(DELIVERY, delivery_id, record)
+            self.ctx.emit("webhook.attempt.ok" if ok else "webhook.attempt.error")
             if record["state"] != "retrying":
+                self.ctx.emit("webhook." + record["state"])  # webhook.delivered / webhook.failed
                 self._trim()  # an enqueue stepped over it while it was due: the budget holds once it is done
             return record
 

@@ -114,19 +114,20 @@ class _Reads:
 
     def query(self, *, method: str | None = None, path: str | None = None, status: int | None = None,
               since: int | None = None, operation: str | None = None, contains: str | None = None,
-              limit: int = 100, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+              limit: int = 100, offset: int = 0, stored: bool = False) -> tuple[list[dict[str, Any]], int]:
         """Entries matching every filter given, newest first, rendered, and how many matched in all.
 
         ``path`` is a glob (``/v1/ltxstudio/images/*``); ``since`` an entry id or epoch ms. Without a
         filter only the page is read and rendered; with one every entry is looked at, but only the page
-        is rendered.
+        is rendered. ``stored``: in the stored form instead (bodies as masked text with their types: the HAR export).
         """
+        shape = (lambda e: e) if stored else render
         if not _filtered(method, path, status, operation, contains, since):
             total = self.count()
             items = self.page(offset, limit) if limit > 0 and offset < total else []
-            return [render(e) for e in items], total
+            return [shape(e) for e in items], total
         matched = [e for e in self.newest() if _matches(e, method, path, status, operation, contains, since)]
-        return [render(e) for e in matched[offset:offset + max(0, limit)]], len(matched)
+        return [shape(e) for e in matched[offset:offset + max(0, limit)]], len(matched)
 
 
 class RequestRing(_Reads):

@@ -195,9 +195,11 @@ class LtxStudio:
         user.credits -= credits
         user.latest_created_ms = now
         self.save(user)
+        self.ctx.emit("credits.charged", credits)
 
     def refund(self, email: str, credits: int) -> None:
         user = self.get_user(email)
         if user is not None:
             user.credits += credits
             self.save(user)
+            self.ctx.emit("credits.refunded", credits)

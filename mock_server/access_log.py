@@ -1,0 +1,105 @@
+"""The access log (``ltx-mock serve --access-log -|FILE [--log-format plain|json]``): one line per request.
+
+Each line: the time (UTC, ms), the client address, method, path with its query, status, the time the simulator
+took, the operationId and the tenant's label (``t_`` + a hash of its token: never the token). Nothing else of the
+request is written: no header (so no ``Authorization``, ``Cookie`` or admin token), no body. Path and query are
+masked by the journal's own masks (``journal.mask_query``, ``cookies.mask_text``: an ``lt_token=`` in a path or a
+query parameter shows as ``…secured…``), and the logger carries the ``SecretFilter`` every other log has.
+
+``plain``::
+
+    2026-12-06T08:40:00.123Z 127.0.0.1 "POST /v1/ltxstudio/images/create" 200 1.84ms createImage t_3f0c9a1b2c4d5e6f
+
+``json`` (one object a line): ``{"time", "remote", "method", "path", "query", "status", "durationMs",
+"operationId", "tenant"}``.
+
+Several ``--workers`` append to one file: each line is one ``write`` on a file opened in append mode, so lines
+never interleave. Off by default: a CI log does not need a line per request unless asked (``docs/test-control.md``);
+on, it costs ~5-10 us a request (``benchmarks/observe_bench.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import IO, Any
+
+from ltxstudio_mock.mock_server.cookies import install_log_filter, mask_text
+from ltxstudio_mock.mock_server.journal import mask_query
+from werkzeug.wrappers import Request
+
+LOGGER = "ltx_mock.access"
+FORMATS = ("plain", "json")
+
+
+def _printable(text: str) -> str:
+    """``text`` with control characters escaped: a decoded ``%0A`` in a path cannot start a forged line."""
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+
+
+def masked_query(query_string: str) -> str:
+    """A raw query string as logged: parsed, masked like the journal's query, written back as ``k=v&...``."""
+    if not query_string:
+        return ""
+    args = Request({"QUERY_STRING": query_string[:8192]}).args.to_dict(flat=True)  # as Exchange.masked reads it
+    return "&".join(f"{k}={v}" for k, v in mask_query(args).items())
+
+
+class AccessLog:
+    """Writes one line per request to ``target`` (``-``: standard output; else a file, appended to)."""
+
+    def __init__(self, target: str, fmt: str = "plain") -> None:
+        if fmt not in FORMATS:
+            raise ValueError(f"log format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+        self.json = fmt == "json"
+        stream: IO[str] = sys.stdout if target == "-" else open(target, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+        self.logger = logging.getLogger(LOGGER)
+        self.logger.propagate = False
+        self.logger.setLevel(logging.INFO)
+        for old in list(self.logger.handlers):  # a second app in this process (tests) takes the log over
+            self.logger.removeHandler(old)
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        self.logger.addHandler(handler)
+        install_log_filter(LOGGER)
+        self.handler = handler
+
+    def __call__(self, environ: dict[str, Any], method: str, path: str, status: int, seconds: float,
+                 operation: str | None, tenant: str | None) -> None:
+        """Write the line of one answered request (the gateway's and Flask's ``observe`` step)."""
+        now = time.time()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
+        query = masked_query(environ.get("QUERY_STRING", ""))
+        path = mask_text(path[:2048])
+        remote = environ.get("REMOTE_ADDR") or "-"
+        if self.json:
+            line = json.dumps({"time": stamp, "remote": remote, "method": method, "path": path, "query": query,
+                               "status": status, "durationMs": round(seconds * 1000, 3), "operationId": operation,
+                               "tenant": tenant}, ensure_ascii=False, separators=(",", ":"))
+        else:
+            target = _printable(path + ("?" + query if query else ""))
+            line = (f'{stamp} {remote} "{_printable(method)} {target}" {status} {seconds * 1000:.2f}ms '
+                    f"{operation or '-'} {tenant or '-'}")
+        self.logger.info(line)
+
+    def close(self) -> None:
+        self.logger.removeHandler(self.handler)
+        if self.handler.stream is not sys.stdout:
+            self.handler.close()
+
+
+def configure_logging(level: str) -> None:
+    """``--log-level``: the level of the simulator's loggers (``ltx_mock.*``), written to stderr with the time.
+
+    Idempotent (each ``--workers`` process calls it as its app is built). The access log has its own handler
+    and is not affected.
+    """
+    root = logging.getLogger("ltx_mock")
+    root.setLevel(level.upper())
+    if not any(getattr(h, "ltx_mock", False) for h in root.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.ltx_mock = True  # type: ignore[attr-defined]
+        root.addHandler(handler)

@@ -1,0 +1,46 @@
+"""The request path's ``observe`` step: what each answered request tells the metrics and the access log.
+
+Both request paths call it once per answer, after the answer is made (``api/gateway.py: Gateway.answer``, the
+fault path, and ``app.py: FlaskHooks.finish`` for everything Flask serves), with the operationId the request
+was routed to and its tenant. ``failed`` hears the errors that did not become an answer of ours (a store that
+is down when a request begins): the metrics count the store's. Built only when one of the two is on
+(:func:`observer`): with both off the step is a single ``is None`` test.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ltxstudio_mock.mock_server.access_log import AccessLog
+from ltxstudio_mock.mock_server.config import SimConfig
+from ltxstudio_mock.mock_server.metrics import Metrics, is_store_error
+from ltxstudio_mock.mock_server.sim import Simulator
+
+
+class Observer:
+    """The metrics and the access log (either may be None) behind one call."""
+
+    def __init__(self, metrics: Metrics | None, access_log: AccessLog | None) -> None:
+        self.metrics = metrics
+        self.access_log = access_log
+
+    def __call__(self, environ: dict[str, Any], method: str, path: str, status: int, seconds: float,
+                 operation: str | None, tenant: str | None) -> None:
+        if self.metrics is not None:
+            self.metrics.observe(method, operation, status, seconds)
+        if self.access_log is not None:
+            self.access_log(environ, method, path, status, seconds, operation, tenant)
+
+    def failed(self, exc: BaseException) -> None:
+        """An error on the request path (answered 500 by us or by the server): counted when the store's."""
+        if self.metrics is not None and (is_store_error(exc) or self.metrics.sim.store_failure(exc) is not None):
+            self.metrics.store_error()
+
+
+def observer(sim: Simulator, config: SimConfig) -> Observer | None:
+    """The app's observer: metrics when ``config.metrics``, an access log when ``config.access_log``; else None."""
+    metrics = Metrics(sim) if config.metrics else None
+    access_log = AccessLog(config.access_log, config.log_format) if config.access_log else None
+    if metrics is None and access_log is None:
+        return None
+    return Observer(metrics, access_log)
