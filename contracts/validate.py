@@ -49,6 +49,8 @@ def response_problems(op: Operation, status: int, content_type: str, body: bytes
         return [Problem("content_type_conformance", "", f"{op.operation_id} {status}: media type "
                                                           f"{mimetype or '(none)'!r} is not documented "
                                                           f"(only {', '.join(content)})")]
+    if content and "json" not in mimetype:
+        return []  # a documented text answer (Prometheus' text/plain, HTML): its media type is what can be judged
     try:
         parsed = json.loads(body)
     except (ValueError, UnicodeDecodeError):

@@ -94,9 +94,12 @@ def test_security_mask_leaves_other_text_alone() -> None:
 
 # -- the live simulator -----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def live() -> Iterator[Any]:
-    """A simulator of this module's own (hypothesis runs many examples against one server)."""
-    server, _ = start_simulator()
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A simulator of this module's own (hypothesis runs many examples against one server), with its access log
+    in a file (``--access-log FILE``): the log is one more place no secret may show."""
+    log = tmp_path_factory.mktemp("access") / "access.log"
+    server, _ = start_simulator(access_log=str(log))
+    server.access_log = log
     yield server
     server.stop()
 
@@ -107,7 +110,8 @@ def _everything_shown(url: str, admin: AdminClient) -> dict[str, str]:
     session = requests.Session()
     texts = {path: session.get(url + path, headers=AUTH if path.startswith("/v1") else {}, timeout=30).text
              for path in ("/__admin/requests?limit=1000", "/__admin/dashboard/data?requests_limit=200",
-                          "/__admin/snapshot", "/__admin/ltx-users", "/__admin/webhooks", "/v1/ltxstudio/accounts")}
+                          "/__admin/snapshot", "/__admin/ltx-users", "/__admin/webhooks", "/v1/ltxstudio/accounts",
+                          "/__admin/requests.har", "/__admin/metrics")}
     for entry in admin.requests(limit=1000):
         path = f"/__admin/dashboard/requests/{entry['id']}"
         texts[path] = session.get(url + path, timeout=10).text
@@ -136,6 +140,7 @@ def test_security_no_token_in_clear_anywhere_over_cookie_syntax(live: Any, data:
     fields = parse_cookie(created["cookie"])
     issued = [fields["lt_token"], fields["lt_refresh_token"]]
     cookie, exact = data.draw(cookie_syntax({k: fields[k] for k in SECRET_FIELDS}, fields["lt_id"]))
+    logged = live.access_log.stat().st_size
     rnd = random.Random(data.draw(st.integers(0, 2**32)))
     encoding = data.draw(st.sampled_from(["json", "json-escaped", "json-all-escaped", "text/plain", "form",
                                           "multipart", "query", "header"]))
@@ -164,7 +169,12 @@ def test_security_no_token_in_clear_anywhere_over_cookie_syntax(live: Any, data:
             and COOKIE_RULE.search(cookie):
         assert resp.status_code == 200, (cookie, resp.text)  # the rules read this syntax: a session secret
     server_logs = "\n".join(r.getMessage() for r in caplog.records if r.name.split(".")[0] in SERVER_LOGGERS)
-    shown = {**_everything_shown(sim_url, admin), "server logs": server_logs, "the answer": resp.text}
+    access = live.access_log.read_text(encoding="utf-8")
+    request_line = access.encode()[logged:].decode().splitlines()[-1]  # this example's request, logged once
+    assert f" {resp.status_code} " in request_line and ("listAccounts" in request_line or "createAccount"
+                                                        in request_line or "listAssets" in request_line)
+    shown = {**_everything_shown(sim_url, admin), "server logs": server_logs, "the answer": resp.text,
+             "the access log": access}
     for secret in issued + _live_secrets(live.app.extensions["ltx_sim"]):
         leaks = [where for where, text in shown.items() if secret in text]
         assert not leaks, f"{encoding}: {cookie!r} shown in clear by {leaks}"
