@@ -445,7 +445,7 @@ export interface components {
             /** @description The entire `Cookie` header of an `app.ltx.studio` session; must contain `lt_token` and `lt_refresh_token` (and normally `lt_id`). */
             cookie: string & unknown;
             /** @default 20 */
-            maxJobs: components["schemas"]["MaxJobs"];
+            maxJobs?: components["schemas"]["MaxJobs"];
         };
         /** @description Fields shared by every generation request. */
         GenerationOptions: {
@@ -473,13 +473,13 @@ export interface components {
              * @description Strength of the reference image's influence (flux only).
              * @default 50
              */
-            reference_strength: number;
+            reference_strength?: number;
             /**
              * @description Style (flux only); `base` means no style.
              * @default base
              * @enum {string}
              */
-            style: "cinematic" | "vintage" | "low_key" | "indy" | "y2k" | "pop" | "grunge" | "dreamy" | "hand_drawn" | "2d_novel" | "boost" | "scribble" | "film_noir" | "anime" | "3d_cartoon" | "colored" | "base";
+            style?: "cinematic" | "vintage" | "low_key" | "indy" | "y2k" | "pop" | "grunge" | "dreamy" | "hand_drawn" | "2d_novel" | "boost" | "scribble" | "film_noir" | "anime" | "3d_cartoon" | "colored" | "base";
         } & (components["schemas"]["GenerationOptions"] & components["schemas"]["ImageSceneOptions"] & unknown & unknown & unknown & unknown & unknown & unknown);
         EditImageRequest: {
             prompt: components["schemas"]["Prompt"];
@@ -498,24 +498,24 @@ export interface components {
              * @default ltxv-turbo
              * @enum {string}
              */
-            model: "ltxv" | "ltxv-turbo";
+            model?: "ltxv" | "ltxv-turbo";
             /**
              * @description Duration in seconds, a string as the documentation writes it (`"5"`; the number `5` is a 400).
              * @default 3
              * @enum {string}
              */
-            duration: "3" | "5" | "7" | "9" | "15" | "30";
+            duration?: "3" | "5" | "7" | "9" | "15" | "30";
             /**
              * @default 16:9
              * @enum {string}
              */
-            aspectRatio: "16:9" | "9:16" | "1:1";
+            aspectRatio?: "16:9" | "9:16" | "1:1";
             /**
              * @description Motion intensity.
              * @default medium
              * @enum {string}
              */
-            intensity: "low" | "medium" | "high";
+            intensity?: "low" | "medium" | "high";
             seed?: components["schemas"]["Seed"];
             audioSFX?: components["schemas"]["AudioSFX"];
         } & (components["schemas"]["GenerationOptions"] & (unknown | unknown));
@@ -526,7 +526,7 @@ export interface components {
              * @default veo2
              * @enum {string}
              */
-            model: "veo2" | "veo3" | "veo3-fast";
+            model?: "veo2" | "veo3" | "veo3-fast";
             /**
              * @description Duration in seconds, a string as the documentation writes it (`"8"`; the number `8` is a 400); `5` (default) to `8` for veo2, only `8` for veo3 and veo3-fast.
              * @enum {string}
@@ -537,7 +537,7 @@ export interface components {
              * @default 16:9
              * @enum {string}
              */
-            aspectRatio: "16:9" | "9:16";
+            aspectRatio?: "16:9" | "9:16";
             /**
              * @description veo3 and veo3-fast only (default `1080p`); veo2 renders 720p.
              * @enum {string}
