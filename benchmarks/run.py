@@ -34,8 +34,8 @@ from typing import Any
 
 from benchmarks import emit, machine_info, table, write_results
 
-BENCHMARKS = ("http", "hotpath", "scale", "jobs", "startup", "media")  # issue 17's figures (hotpath: the profile)
-# and issue 25's (media: RSS after 1,000 video downloads)
+BENCHMARKS = ("http", "hotpath", "scale", "jobs", "startup", "media", "observe")  # issue 17's figures (hotpath: the
+# profile), issue 25's (media: RSS after 1,000 video downloads) and issue 27's (observe: access log and metrics on/off)
 GET_ROUTES = ("GET /scheduler/available", "GET /assets/{jobId}")
 POST_ROUTE = "POST /images/create"
 HTTP_ROUTES = (*GET_ROUTES, POST_ROUTE)
@@ -55,6 +55,7 @@ def argvs(quick: bool, suite: bool) -> dict[str, list[list[str]]]:
         "media": [["--quick"] if quick else []],
         "stubs": [["--quick"] if quick else []],  # issue 30: --with stubs
         "inprocess": [["--quick"] if quick else []],  # issue 23: mock_ltxstudio vs static stubs (--with inprocess)
+        "observe": [["--quick"] if quick else []],
     }
 
 
@@ -207,6 +208,11 @@ def targets(res: dict[str, Any], loads: dict[str, float]) -> list[list[Any]]:
     rows.append(["peak RSS with 100k completed jobs", "-" if rss is None else f"{rss:.0f} MB", "< 150 MB",
                  _verdict(None if rss is None else rss < 150), loads.get("jobs")])
     median, server = startup_median(res.get("startup"))
+    observe = (res.get("observe") or {}).get("ratios", {}).get("both", {})
+    for route in (SCALE_GET, POST_ROUTE):
+        r = observe.get(route)
+        rows.append([f"{route} c{C}: access log + metrics on / off", "-" if r is None else _floor2(r), ">= 0.9",
+                     _verdict(None if r is None else r >= 0.9), loads.get("observe")])
     rows.append(["start-up to first 200 (median)", "-" if median is None else f"{median:.2f} s ({server})",
                  "< 0.5 s", _verdict(None if median is None else median < 0.5), loads.get("startup")])
     media = res.get("media") or {}

@@ -4,7 +4,7 @@ Each line: the time (UTC, ms), the client address, method, path with its query, 
 took, the operationId and the tenant's label (``t_`` + a hash of its token: never the token). Nothing else of the
 request is written: no header (so no ``Authorization``, ``Cookie`` or admin token), no body. Path and query are
 masked by the journal's own masks (``journal.mask_query``, ``cookies.mask_text``: an ``lt_token=`` in a path or a
-query parameter shows as ``…secured…``), and the logger carries the ``SecretFilter`` every other log has.
+query parameter shows as ``…secured…``).
 
 ``plain``::
 
@@ -14,24 +14,26 @@ query parameter shows as ``…secured…``), and the logger carries the ``Secret
 "operationId", "tenant"}``.
 
 Several ``--workers`` append to one file: each line is one ``write`` on a file opened in append mode, so lines
-never interleave. Off by default: a CI log does not need a line per request unless asked (``docs/test-control.md``);
-on, it costs ~5-10 us a request (``benchmarks/observe_bench.py``).
+never interleave. Off by default: a CI log does not need a line per request unless asked (docs/service.md);
+on, it costs a few microseconds a request (``benchmarks/observe_bench.py``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import sys
 import time
-from typing import IO, Any
+from typing import Any
 
-from ltxstudio_mock.mock_server.cookies import install_log_filter, mask_text
+from ltxstudio_mock.mock_server.cookies import mask_text
 from ltxstudio_mock.mock_server.journal import mask_query
 from werkzeug.wrappers import Request
 
-LOGGER = "ltx_mock.access"
 FORMATS = ("plain", "json")
+_DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # one encoder: no per-call set-up
 
 
 def _printable(text: str) -> str:
@@ -48,46 +50,54 @@ def masked_query(query_string: str) -> str:
 
 
 class AccessLog:
-    """Writes one line per request to ``target`` (``-``: standard output; else a file, appended to)."""
+    """Writes one line per request to ``target`` (``-``: standard output; else a file, appended to).
+
+    Each line is one ``os.write`` on a descriptor in append mode: whole lines from every thread and every
+    ``--workers`` process, and ~5 us a line where the ``logging`` module's records, caller lookup and handler lock
+    cost ~75 us (measured: ``benchmarks/observe_bench.py``, docs/performance.md).
+    """
 
     def __init__(self, target: str, fmt: str = "plain") -> None:
         if fmt not in FORMATS:
             raise ValueError(f"log format must be one of {', '.join(FORMATS)}, got {fmt!r}")
         self.json = fmt == "json"
-        stream: IO[str] = sys.stdout if target == "-" else open(target, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
-        self.logger = logging.getLogger(LOGGER)
-        self.logger.propagate = False
-        self.logger.setLevel(logging.INFO)
-        for old in list(self.logger.handlers):  # a second app in this process (tests) takes the log over
-            self.logger.removeHandler(old)
-        handler = logging.StreamHandler(stream)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        self.logger.addHandler(handler)
-        install_log_filter(LOGGER)
-        self.handler = handler
+        self.own_fd = target != "-"
+        self.fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644) if self.own_fd \
+            else sys.stdout.fileno()
+        self._second = -1
+        self._stamp = ""
+
+    def _time(self) -> str:
+        """``2026-12-06T08:40:00.123Z``: the seconds part formatted once per second."""
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        return f"{self._stamp}.{int(now * 1000) % 1000:03d}Z"
 
     def __call__(self, environ: dict[str, Any], method: str, path: str, status: int, seconds: float,
                  operation: str | None, tenant: str | None) -> None:
         """Write the line of one answered request (the gateway's and Flask's ``observe`` step)."""
-        now = time.time()
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
-        query = masked_query(environ.get("QUERY_STRING", ""))
+        stamp = self._time()
+        query = environ.get("QUERY_STRING")
+        query = masked_query(query) if query else ""
         path = mask_text(path[:2048])
         remote = environ.get("REMOTE_ADDR") or "-"
         if self.json:
-            line = json.dumps({"time": stamp, "remote": remote, "method": method, "path": path, "query": query,
+            line = _DUMPS({"time": stamp, "remote": remote, "method": method, "path": path, "query": query,
                                "status": status, "durationMs": round(seconds * 1000, 3), "operationId": operation,
-                               "tenant": tenant}, ensure_ascii=False, separators=(",", ":"))
+                               "tenant": tenant})
         else:
             target = _printable(path + ("?" + query if query else ""))
             line = (f'{stamp} {remote} "{_printable(method)} {target}" {status} {seconds * 1000:.2f}ms '
                     f"{operation or '-'} {tenant or '-'}")
-        self.logger.info(line)
+        with contextlib.suppress(OSError):  # a full disk or a closed stdout must never fail the request it describes
+            os.write(self.fd, (line + "\n").encode("utf-8", "replace"))
 
     def close(self) -> None:
-        self.logger.removeHandler(self.handler)
-        if self.handler.stream is not sys.stdout:
-            self.handler.close()
+        if self.own_fd:
+            os.close(self.fd)
 
 
 def configure_logging(level: str) -> None:

@@ -1,0 +1,107 @@
+"""What the access log and the metrics cost: the same simulator with both off, each alone, and both on.
+
+Four ``ltx-mock serve`` processes (granian, the default server) run at once, identical but for
+``--no-metrics`` / ``--access-log FILE``; each route is measured on each of them in turn, ``--rounds`` times,
+alternately (so a burst of load on this shared machine falls on all four alike), and each keeps its best round.
+Reported as req/s and p99 per configuration and the ratio against ``off`` measured in the same run; the target
+(issue 27): both on >= 0.90 of off.
+
+Routes: ``GET /scheduler/available`` and ``POST /images/create`` (``--speed 100000``, maxJobs 100, 10^9
+credits, as ``http_bench``), at 16 keep-alive connections (``benchmarks/loadgen.py``). The access log goes to a
+file in a temporary directory, plain format (json costs the same within noise: one ``json.dumps`` a line).
+
+    python -m benchmarks.observe_bench [--duration 3] [--warmup 1] [--rounds 3] [--connections 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from benchmarks import API, AUTH, DEMO_EMAIL, DEMO_TOKEN, admin, emit, loadgen, simulator, table, write_results
+from benchmarks.http_bench import POST_BODY
+
+CONFIGS = ("off", "metrics", "access log", "both")
+ROUTES = ("GET /scheduler/available", "POST /images/create")
+TARGET = 0.90
+
+
+def _flags(config: str, log: Path) -> list[str]:
+    out = []
+    if config in ("off", "access log"):
+        out.append("--no-metrics")
+    if config in ("access log", "both"):
+        out += ["--access-log", str(log)]
+    return out
+
+
+def _load(url: str, route: str, connections: int, duration: float) -> dict[str, Any]:
+    method, path = route.split(" ", 1)
+    headers = dict(AUTH)
+    body = None
+    if method == "POST":
+        headers["Content-Type"] = "application/json"
+        body = POST_BODY
+    return loadgen.run(url + API + path, method=method, headers=headers, body=body, connections=connections,
+                       duration=duration)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds per measurement")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up per server and route")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; each configuration keeps its best")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--quick", action="store_true", help="--duration 1.5 --warmup 0.5 --rounds 2")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.duration, args.warmup, args.rounds = 1.5, 0.5, 2
+    best: dict[str, dict[str, dict[str, Any]]] = {c: {} for c in CONFIGS}
+    loads: list[float] = [os.getloadavg()[0]]
+    with tempfile.TemporaryDirectory(prefix="observe-bench-") as tmp, contextlib.ExitStack() as stack:
+        servers = {}
+        for i, config in enumerate(CONFIGS):
+            sim = simulator("--speed", "100000", *_flags(config, Path(tmp) / f"access-{i}.log"), name=f"obs-{i}")
+            servers[config] = stack.enter_context(sim)
+            admin(sim.url, "PATCH", f"/accounts/{DEMO_EMAIL}", {"token": DEMO_TOKEN, "maxJobs": 100})
+            admin(sim.url, "PATCH", f"/ltx-users/{DEMO_EMAIL}", {"credits": 10**9})
+        for route in ROUTES:
+            for config in CONFIGS:
+                _load(servers[config].url, route, args.connections, args.warmup)
+            for r in range(args.rounds):
+                order = CONFIGS if r % 2 == 0 else tuple(reversed(CONFIGS))
+                for config in order:
+                    res = _load(servers[config].url, route, args.connections, args.duration)
+                    loads.append(os.getloadavg()[0])
+                    emit(f"  round {r + 1} {config:<10} {route:<26} {res['rps']:>8,.0f} req/s  "
+                         f"p99 {res['p99_ms']:>7.2f} ms  non2xx {res['non2xx']}  errors {res['errors']}  "
+                         f"load {loads[-1]:.1f}")
+                    if route not in best[config] or res["rps"] > best[config][route]["rps"]:
+                        best[config][route] = res
+        log_lines = sum(1 for f in Path(tmp).glob("access-*.log") for _ in f.open(encoding="utf-8"))
+    rows = []
+    ratios: dict[str, dict[str, float]] = {}
+    for route in ROUTES:
+        off = best["off"][route]["rps"]
+        for config in CONFIGS:
+            res = best[config][route]
+            ratio = res["rps"] / off if off else 0.0
+            ratios.setdefault(config, {})[route] = round(ratio, 3)
+            rows.append([route, config, round(res["rps"]), round(res["p99_ms"], 2), f"{ratio:.2f}",
+                         "" if config == "off" else ("met" if ratio >= TARGET or config != "both" else "MISSED")])
+    emit(table(f"access log and metrics, c{args.connections}, best of {args.rounds} alternating rounds "
+               f"(load {min(loads):.1f}-{max(loads):.1f})",
+               ["route", "configuration", "req/s", "p99 ms", "/ off", f"both >= {TARGET}"], rows))
+    emit(f"  access-log lines written: {log_lines}")
+    results = {"best": best, "ratios": ratios, "target": TARGET, "loads": loads, "log_lines": log_lines,
+               "args": vars(args)}
+    write_results("observe", results)
+    return results
+
+
+if __name__ == "__main__":
+    main()
