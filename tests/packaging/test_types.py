@@ -66,6 +66,9 @@ def test_types_are_generated_from_the_contract_and_type_check_strict() -> None:
 
 
 def test_types_readme_node_test_passes_against_the_simulator() -> None:
+    """The README's Node test is types/example.test.mjs, word for word, and passes against a live simulator."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "```js\n" + (TYPES / "example.test.mjs").read_text(encoding="utf-8") + "```" in readme
     work = _workdir()
     server, _ = start_simulator(strict_responses=True)
     try:
