@@ -20,9 +20,9 @@ import pytest
 import requests
 from click.testing import CliRunner
 from helpers import free_port
+from ltxstudio_mock.mock_server.cli import main
 
 from ltxstudio_mock import __version__
-from ltxstudio_mock.mock_server.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLE = ROOT / "docs" / "service.md"

@@ -18,9 +18,9 @@ from urllib.parse import urlsplit
 import requests
 from haralyzer import HarEntry, HarParser
 from helpers import free_port
+from ltxstudio_mock.mock_server.cookies import SECURED, parse_cookie
 
 from ltxstudio_mock.admin_client import AdminClient
-from ltxstudio_mock.mock_server.cookies import SECURED, parse_cookie
 from ltxstudio_mock.pytest_plugin import start_simulator
 
 SECRET_TOKEN = "har-api-token-0123456789"

@@ -9,15 +9,13 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
-import pytest
 import requests
 from helpers import Receiver, free_port, wait_serving
+from ltxstudio_mock.mock_server.metrics import MULTIPROC_ENV
 from service_run import agreement, scrape, scripted_run, total
 
 from ltxstudio_mock.admin_client import AdminClient
-from ltxstudio_mock.mock_server.metrics import MULTIPROC_ENV
 from ltxstudio_mock.pytest_plugin import start_simulator
 
 
@@ -83,7 +81,6 @@ def test_control_metrics_is_store_error_names_the_stores_failures() -> None:
     import sqlite3
 
     import redis
-
     from ltxstudio_mock.mock_server.metrics import is_store_error
     from ltxstudio_mock.mock_server.store.redis.transaction import LockLost
 
@@ -93,7 +90,3 @@ def test_control_metrics_is_store_error_names_the_stores_failures() -> None:
     assert is_store_error(ConnectionRefusedError())
     assert not is_store_error(KeyError("x"))
     assert not is_store_error(ValueError("bad"))
-
-
-def _unused(_: Any) -> None:  # pragma: no cover - keeps the imports' names for readers of the fixtures above
-    pass
