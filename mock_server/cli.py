@@ -203,6 +203,9 @@ def serve(host: str, port: int, tokens: tuple[str, ...], empty: bool, speed: flo
         click.echo(banner)
         sys.stdout.flush()
 
+    from ltxstudio_mock.mock_server.metrics import MULTIPROC_ENV
+
+    previous = os.environ.get(MULTIPROC_ENV)
     folder = metrics_dir() if metrics else None  # before any process imports prometheus_client
     try:
         run(config, host, port, server=server, workers=workers, threads=threads, sock=sock, on_bound=announce)
@@ -213,6 +216,10 @@ def serve(host: str, port: int, tokens: tuple[str, ...], empty: bool, speed: flo
             import shutil
 
             shutil.rmtree(folder, ignore_errors=True)
+            if previous is None:  # serve called in a longer-lived process (tests): leave its environment as it was
+                os.environ.pop(MULTIPROC_ENV, None)
+            else:
+                os.environ[MULTIPROC_ENV] = previous
 
 
 METRICS_DIR_PREFIX = "ltx-mock-metrics-"

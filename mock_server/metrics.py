@@ -65,7 +65,8 @@ class Metrics:
         from prometheus_client import CollectorRegistry, Counter, Histogram
 
         self.sim = sim
-        self.multiprocess = bool(os.environ.get(MULTIPROC_ENV))
+        folder = os.environ.get(MULTIPROC_ENV)
+        self.multiprocess = bool(folder) and os.path.isdir(folder or "")
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter("ltx_mock_http_requests", "Requests answered, by operationId, method and status.",
