@@ -35,6 +35,7 @@ def _results(*, starve_post: bool = False) -> dict[str, Any]:
         "jobs": {"in_process": [{"n": 100_000, "peak_rss_mb": 140.0}]},
         "startup": {"startup": [{"server": "waitress", "median_s": 0.42}]},
         "media": {"downloads": 1000, "rss_growth_mb": 120.0},
+        "observe": {"ratios": {"both": {ROUTES[0]: 0.95, ROUTES[2]: 0.85}}},
     }
 
 
@@ -44,7 +45,7 @@ def _verdicts(rows: list[list[Any]]) -> dict[str, str]:
 
 def test_every_issue_17_row_is_judged() -> None:
     v = _verdicts(targets(_results(), {}))
-    assert len(v) == 14
+    assert len(v) == 16
     assert v["GET /scheduler/available c16: simulator / bare Flask"] == "holds"  # 0.8 >= 0.7
     assert v["POST /images/create c16: simulator / WireMock (journal on, cap 10k)"] == "holds"  # 2.0 >= 1.5
     assert v["POST /images/create c16: p99, no connection starved"] == "holds"
@@ -53,6 +54,8 @@ def test_every_issue_17_row_is_judged() -> None:
     assert v["peak RSS with 100k completed jobs"] == "holds"
     assert v["start-up to first 200 (median)"] == "holds"
     assert v["RSS growth over 1,000 video downloads (issue 25)"] == "MISSED"  # 120 MB >= 100
+    assert v["GET /scheduler/available c16: access log + metrics on / off"] == "holds"  # 0.95 >= 0.9 (issue 27)
+    assert v["POST /images/create c16: access log + metrics on / off"] == "MISSED"  # 0.85
 
 
 def test_a_fine_p99_with_starved_connections_is_missed() -> None:
