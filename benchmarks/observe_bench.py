@@ -11,7 +11,12 @@ credits: jobs end within microseconds of real time, so a loaded machine does not
 at 16 keep-alive connections (``benchmarks/loadgen.py``). The access log goes to a
 file in a temporary directory, plain format (json costs the same within noise: one ``json.dumps`` a line).
 
-    python -m benchmarks.observe_bench [--duration 3] [--warmup 1] [--rounds 3] [--connections 16]
+Then the same four configurations in this process, without a server: the CPU time (``time.thread_time``) one
+request takes through the app's WSGI callable, best of several alternating rounds. On a busy shared machine
+this is the steadier figure (a server's req/s there moves by +-30% between rounds); the multiprocess metrics
+directory is set as ``ltx-mock serve`` sets it.
+
+    python -m benchmarks.observe_bench [--duration 3] [--warmup 1] [--rounds 3] [--connections 16] [--cpu-only]
 """
 
 from __future__ import annotations
@@ -51,6 +56,66 @@ def _load(url: str, route: str, connections: int, duration: float) -> dict[str, 
                        duration=duration)
 
 
+def cpu_per_request(rounds: int = 7, n: int = 1500) -> dict[str, dict[str, float]]:
+    """Microseconds of CPU per request through the app (no server), per configuration and route; best round."""
+    import subprocess
+    import sys
+
+    out: dict[str, dict[str, float]] = {}
+    for config in CONFIGS:  # one process per configuration: prometheus-client picks its mode at import
+        with tempfile.TemporaryDirectory(prefix="observe-cpu-") as tmp:
+            env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": tmp} if config in ("metrics", "both") else {
+                k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+            code = (f"from benchmarks.observe_bench import _cpu_child; _cpu_child({config!r}, {rounds}, {n}, "
+                    f"{str(Path(tmp) / 'access.log')!r})")
+            res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+            out[config] = {k: float(v) for k, v in (line.split("=") for line in res.stdout.split())}
+    return out
+
+
+def _cpu_child(config: str, rounds: int, n: int, log: str) -> None:
+    import time
+
+    from ltxstudio_mock.mock_server.app import create_app
+    from ltxstudio_mock.mock_server.config import SimConfig
+    from werkzeug.test import EnvironBuilder
+
+    app = create_app(SimConfig(background=False, speed=1_000_000, metrics=config in ("metrics", "both"),
+                               access_log=log if config in ("access log", "both") else None))
+    admin_call = app.test_client()
+    admin_call.patch(f"/__admin/accounts/{DEMO_EMAIL}", json={"token": DEMO_TOKEN, "maxJobs": 100})
+    admin_call.patch(f"/__admin/ltx-users/{DEMO_EMAIL}", json={"credits": 10**9})
+
+    def start_response(*args: Any) -> None:
+        return None
+
+    for route in ROUTES:
+        method, path = route.split(" ", 1)
+        builder = EnvironBuilder(method=method, path=API + path, headers=AUTH,
+                                 data=POST_BODY if method == "POST" else None,
+                                 content_type="application/json" if method == "POST" else None)
+        body = POST_BODY.encode() if method == "POST" else b""
+        base = builder.get_environ()
+
+        def one(base: dict[str, Any] = base, body: bytes = body) -> None:
+            import io
+
+            environ = dict(base)
+            environ["wsgi.input"] = io.BytesIO(body)
+            for _ in app(environ, start_response):
+                pass
+
+        for _ in range(200):
+            one()
+        best = float("inf")
+        for _ in range(rounds):
+            t0 = time.thread_time()
+            for _ in range(n):
+                one()
+            best = min(best, (time.thread_time() - t0) / n)
+        print(f"{route.replace(' ', '_')}={best * 1e6:.2f}")
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=3.0, help="seconds per measurement")
@@ -58,9 +123,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; each configuration keeps its best")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--quick", action="store_true", help="--duration 1.5 --warmup 0.5 --rounds 2")
+    parser.add_argument("--cpu-only", action="store_true", help="only the in-process CPU per request")
     args = parser.parse_args(argv)
     if args.quick:
         args.duration, args.warmup, args.rounds = 1.5, 0.5, 2
+    cpu = cpu_per_request(rounds=3 if args.quick else 7)
+    cpu_rows = []
+    for route in ROUTES:
+        key = route.replace(" ", "_")
+        off = cpu["off"][key]
+        for config in CONFIGS:
+            us = cpu[config][key]
+            cpu_rows.append([route, config, f"{us:.1f}", f"+{us - off:.1f}", f"{off / us:.2f}"])
+    emit(table("CPU per request in the app (no server), best round", ["route", "configuration", "us", "vs off",
+                                                                     "off / this"], cpu_rows))
+    if args.cpu_only:
+        return {"cpu_us": cpu}
     best: dict[str, dict[str, dict[str, Any]]] = {c: {} for c in CONFIGS}
     loads: list[float] = [os.getloadavg()[0]]
     with tempfile.TemporaryDirectory(prefix="observe-bench-") as tmp, contextlib.ExitStack() as stack:
@@ -99,7 +177,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                ["route", "configuration", "req/s", "p99 ms", "non-2xx", "/ off", f"both >= {TARGET}"], rows))
     emit(f"  access-log lines written: {log_lines}")
     results = {"best": best, "ratios": ratios, "target": TARGET, "loads": loads, "log_lines": log_lines,
-               "args": vars(args)}
+               "args": vars(args), "cpu_us": cpu}
     write_results("observe", results)
     return results
 

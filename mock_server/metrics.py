@@ -16,14 +16,16 @@ What is counted, and where:
 ``ltx_mock_build_info``                     the version (value 1)
 ==========================================  =================================================================
 
-Across ``--workers``: ``ltx-mock serve`` gives every run a fresh directory in ``PROMETHEUS_MULTIPROC_DIR`` before
-any worker starts (``cli.metrics_dir``); each process's counters then live in its own memory-mapped file there and a
-scrape, answered by whichever worker, sums them all (prometheus-client's ``MultiProcessCollector``). The jobs gauge
-comes from the shared store, so every worker reads the same figure. Without that variable (tests, the in-process
-mode) the counters live in this app's own registry.
+Across ``--workers N`` (N > 1): ``ltx-mock serve`` gives every run a fresh directory in ``PROMETHEUS_MULTIPROC_DIR``
+before any worker starts (``cli.metrics_dir``); each process's counters then live in its own memory-mapped file there
+and a scrape, answered by whichever worker, sums them all (prometheus-client's ``MultiProcessCollector``). The jobs
+gauge comes from the shared store, so every worker reads the same figure. With one worker (the default), in tests and
+in the in-process mode, the counters live in this app's own registry: the one process that serves is the one
+scraped.
 
-Cost: one counter increment and one histogram observation per request (~2-4 us, memory-mapped in multiprocess mode;
-``benchmarks/observe_bench.py``), so metrics are on by default (``--no-metrics`` turns them off).
+Cost: one counter increment and one histogram observation per request, ~2 us in a registry of its own and ~6 us
+memory-mapped in multiprocess mode (``benchmarks/observe_bench.py``), so metrics are on by default (``--no-metrics``
+turns them off).
 """
 
 from __future__ import annotations
