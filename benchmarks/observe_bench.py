@@ -13,8 +13,9 @@ file in a temporary directory, plain format (json costs the same within noise: o
 
 Then the same four configurations in this process, without a server: the CPU time (``time.thread_time``) one
 request takes through the app's WSGI callable, best of several alternating rounds. On a busy shared machine
-this is the steadier figure (a server's req/s there moves by +-30% between rounds); the multiprocess metrics
-directory is set as ``ltx-mock serve`` sets it.
+this is the steadier figure (a server's req/s there moves by +-30% between rounds). Both sections run the
+default single worker (metrics in the process's own registry; ``--workers N`` adds ~4 us for the memory-mapped
+multiprocess files).
 
     python -m benchmarks.observe_bench [--duration 3] [--warmup 1] [--rounds 3] [--connections 16] [--cpu-only]
 """
@@ -64,8 +65,7 @@ def cpu_per_request(rounds: int = 7, n: int = 1500) -> dict[str, dict[str, float
     out: dict[str, dict[str, float]] = {}
     for config in CONFIGS:  # one process per configuration: prometheus-client picks its mode at import
         with tempfile.TemporaryDirectory(prefix="observe-cpu-") as tmp:
-            env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": tmp} if config in ("metrics", "both") else {
-                k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+            env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}  # as one worker runs
             code = (f"from benchmarks.observe_bench import _cpu_child; _cpu_child({config!r}, {rounds}, {n}, "
                     f"{str(Path(tmp) / 'access.log')!r})")
             res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
