@@ -51,4 +51,4 @@ bench: install-test
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .mypy_tree .mypy_cache
+	rm -rf $(VENV) build dist *.egg-info .mypy_tree .mypy_cache .cache
