@@ -205,6 +205,54 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/images/flux-create": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create images with AI models (older path of images/create)
+         * @deprecated
+         * @description The path the documentation's link text and page slug name: the same operation as `createImage`
+         *     (`POST /images/create`), the same request, rules and answers. Prefer `/images/create`.
+         *
+         *     Documentation page: [POST images/create](https://useapi.net/docs/api-ltxstudio-v1/post-ltxstudio-images-flux-create).
+         */
+        post: operations["createImageFlux"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/images/flux-edit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Edit images with AI models (older path of images/edit)
+         * @deprecated
+         * @description The path the documentation's link text and page slug name: the same operation as `editImage`
+         *     (`POST /images/edit`), the same request, rules and answers. Prefer `/images/edit`.
+         *
+         *     Documentation page: [POST images/edit](https://useapi.net/docs/api-ltxstudio-v1/post-ltxstudio-images-flux-edit).
+         */
+        post: operations["editImageFlux"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/images/upscale": {
         parameters: {
             query?: never;
@@ -216,8 +264,9 @@ export interface paths {
         put?: never;
         /**
          * Upscale generated images
-         * @description Upscales the image of a previously completed image job (`jobId` from `createImage` or `editImage`).
-         *     404 when the job is unknown. Responses otherwise as for `createImage`.
+         * @description Upscales the image of a previously completed image job (`jobId` from `createImage` or `editImage`, or
+         *     their older paths). 404 when the job is unknown; 400 when it is not a completed image job of those two,
+         *     an upscale included. Responses otherwise as for `createImage`.
          *
          *     Documentation page: [POST images/upscale](https://useapi.net/docs/api-ltxstudio-v1/post-ltxstudio-images-upscale).
          */
@@ -1059,6 +1108,54 @@ export interface operations {
         };
     };
     editImage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EditImageRequest"];
+                "multipart/form-data": components["schemas"]["EditImageRequest"];
+            };
+        };
+        responses: {
+            200: components["responses"]["ImageGenerationStarted"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            402: components["responses"]["PaymentRequired"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["Saturated"];
+            "5XX": components["responses"]["ServerError"];
+        };
+    };
+    createImageFlux: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateImageRequest"];
+                "multipart/form-data": components["schemas"]["CreateImageRequest"];
+            };
+        };
+        responses: {
+            200: components["responses"]["ImageGenerationStarted"];
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            402: components["responses"]["PaymentRequired"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["Saturated"];
+            "5XX": components["responses"]["ServerError"];
+        };
+    };
+    editImageFlux: {
         parameters: {
             query?: never;
             header?: never;
