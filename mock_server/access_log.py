@@ -3,8 +3,8 @@
 Each line: the time (UTC, ms), the client address, method, path with its query, status, the time the simulator
 took, the operationId and the tenant's label (``t_`` + a hash of its token: never the token). Nothing else of the
 request is written: no header (so no ``Authorization``, ``Cookie`` or admin token), no body. Path and query are
-masked by the journal's own masks (``journal.mask_query``, ``cookies.mask_text``: an ``lt_token=`` in a path or a
-query parameter shows as ``…secured…``).
+masked by the one masking engine (``masking.mask_text``, ``masking.mask_query_string``: an ``lt_token=`` in a path,
+a credential-named query parameter or a signature shows as ``…secured…``).
 
 ``plain``::
 
@@ -28,9 +28,7 @@ import sys
 import time
 from typing import Any
 
-from ltxstudio_mock.mock_server.cookies import mask_text
-from ltxstudio_mock.mock_server.journal import mask_query
-from werkzeug.wrappers import Request
+from ltxstudio_mock.mock_server.masking import mask_query_string, mask_text
 
 FORMATS = ("plain", "json")
 _DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # one encoder: no per-call set-up
@@ -42,11 +40,8 @@ def _printable(text: str) -> str:
 
 
 def masked_query(query_string: str) -> str:
-    """A raw query string as logged: parsed, masked like the journal's query, written back as ``k=v&...``."""
-    if not query_string:
-        return ""
-    args = Request({"QUERY_STRING": query_string[:8192]}).args.to_dict(flat=True)  # as Exchange.masked reads it
-    return "&".join(f"{k}={v}" for k, v in mask_query(args).items())
+    """A raw query string as logged: the masking engine's (``masking.mask_query_string``), bounded."""
+    return mask_query_string(query_string[:8192]) if query_string else ""
 
 
 class AccessLog:

@@ -7,9 +7,10 @@ Browser devtools, WireMock, Mockoon, Charles and many viewers read HAR. What eac
   the masked path and query), the request's masked headers and body, status, the answer's body and type, the time
   the simulator took (``time``, ``timings.wait``). The journal keeps no response headers, so an entry's response
   lists only ``Content-Type``; bodies cut at the journal's 16 KiB limit end with ``…``.
-* the proxy's (raw as forwarded, masked here by the journal's own masks: ``mask_headers``, ``mask_query``,
-  ``raw_body``, ``mask_text``): request and response headers, both bodies (decoded), status; ``time`` is the time
-  from the upstream's answer head to its last byte (the forwarder does not time the upstream's wait).
+* the proxy's (raw as forwarded, masked here by the one masking engine, ``masking.py``: ``mask_headers``,
+  ``mask_query``, ``mask_text``, and the journal's ``raw_body`` built on it): request and response headers, both
+  bodies (decoded), status; ``time`` is the time from the upstream's answer head to its last byte (the forwarder
+  does not time the upstream's wait).
 
 Nothing here parses bodies: the text is the masked text the journal shows.
 """
@@ -24,8 +25,8 @@ from typing import Any, TextIO
 from urllib.parse import quote, urlencode
 
 import harfile
-from ltxstudio_mock.mock_server.cookies import mask_text
-from ltxstudio_mock.mock_server.journal import mask_headers, mask_query, raw_body
+from ltxstudio_mock.mock_server.journal import raw_body
+from ltxstudio_mock.mock_server.masking import mask_headers, mask_query, mask_text
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wrappers import Request
 

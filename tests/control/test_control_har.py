@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 import requests
 from haralyzer import HarEntry, HarParser
 from helpers import free_port
-from ltxstudio_mock.mock_server.cookies import SECURED, parse_cookie
+from ltxstudio_mock.mock_server.cookies import parse_cookie
+from ltxstudio_mock.mock_server.masking import SECURED
 
 from ltxstudio_mock.admin_client import AdminClient
 from ltxstudio_mock.pytest_plugin import start_simulator
