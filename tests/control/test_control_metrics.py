@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import requests
@@ -41,7 +42,12 @@ def test_control_metrics_agree_with_the_journal_across_two_workers(receiver: Rec
     try:
         wait_serving(url, proc, log)
         AdminClient(url).reset()  # the session's Redis may hold an earlier test's state
-        pids = {requests.get(url + "/__admin/health", timeout=10).json()["pid"] for _ in range(40)}
+        # Both workers answer (the second may still be starting when the first does): fresh connections until
+        # each has answered once, within a bounded wait; else the run would not show the sum.
+        pids: set[int] = set()
+        deadline = time.monotonic() + 60
+        while len(pids) < 2 and time.monotonic() < deadline:
+            pids.add(requests.get(url + "/__admin/health", timeout=10).json()["pid"])
         assert len(pids) == 2, f"every probe met one worker ({pids}): the run would not show the sum"
         scripted_run(url, receiver.url)
         agreement(url)
