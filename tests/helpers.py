@@ -6,12 +6,16 @@ The ``receiver`` fixture in tests/conftest.py hands out a fresh :class:`Receiver
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import os
 import socket
 import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -45,6 +49,28 @@ def wait_serving(url: str, proc: subprocess.Popen[Any], log: Path, timeout: floa
         if time.monotonic() > deadline:
             raise TimeoutError(f"ltx-mock serve not up after {timeout}s: {log.read_text(errors='replace')[-2000:]}")
         time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def serve_process(args: list[str], log: Path) -> Iterator[str]:
+    """``ltx-mock serve ARGS`` (the default server, granian) as a subprocess on a free port, its output in ``log``:
+    its base URL once it answers; stopped by its own pid (SIGTERM, then kill after 20 s)."""
+    port = free_port()
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "ltxstudio_mock.mock_server.cli", "serve", "--port", str(port),
+                                 *args], stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_serving(url, proc, log)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def probe_mp4(data: bytes) -> dict[str, Any]:

@@ -10,16 +10,13 @@ Each loads the README flows' scenario (``FLOW_SCENARIO``, seed 42) and is reset 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 from cdn_upstream import CdnUpstream
-from helpers import free_port, wait_serving
+from helpers import serve_process
 from proxy_helpers import FLOW_SCENARIO
 
 from ltxstudio_mock.pytest_plugin import start_simulator
@@ -37,23 +34,8 @@ def flow_scenario(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def granian_upstream(flow_scenario: Path) -> Iterator[str]:
     """``ltx-mock serve`` as a user starts it (granian), once per session; stopped by its own pid."""
-    port = free_port()
-    log = flow_scenario.parent / "serve.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "ltxstudio_mock.mock_server.cli", "serve", "--port", str(port),
-                                 "--scenario", str(flow_scenario), "--seed", "42"],
-                                stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_serving(url, proc, log)
+    with serve_process(["--scenario", str(flow_scenario), "--seed", "42"], flow_scenario.parent / "serve.log") as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(scope="session")

@@ -10,16 +10,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 import requests
-from helpers import free_port, wait_serving
+from helpers import serve_process
 from ltxstudio_mock.mock_server.artifacts import render_image
 from ltxstudio_mock.mock_server.config import DEMO_EMAIL
 from ltxstudio_mock.mock_server.scenario import read_scenario
@@ -84,23 +81,9 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def replay(recording: dict[str, Any]) -> Iterator[str]:
     """``ltx-mock serve --scenario recorded.yaml --paused`` (granian), stopped by its own pid."""
-    port = free_port()
-    log = recording["path"].parent / "serve.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "ltxstudio_mock.mock_server.cli", "serve", "--port", str(port),
-                                 "--scenario", str(recording["path"]), "--paused", "--seed", "3"],
-                                stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_serving(url, proc, log)
+    with serve_process(["--scenario", str(recording["path"]), "--paused", "--seed", "3"],
+                       recording["path"].parent / "serve.log") as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_record_keys_timing_by_duration_with_samples_and_spread(recording: dict[str, Any]) -> None:
