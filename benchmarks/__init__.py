@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -226,7 +226,22 @@ def admin(url: str, method: str, path: str, body: Any = None) -> Any:
     return resp.json() if resp.content else None
 
 
+def cpu_us(fn: Callable[[], Any], n: int, warmup: int = 1) -> float:
+    """Best of three CPU-time runs of ``n`` calls, in microseconds per call, after ``warmup`` calls (CPU time:
+    other work on a shared machine does not count)."""
+    for _ in range(warmup):
+        fn()
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.process_time()
+        for _ in range(n):
+            fn()
+        best = min(best, (time.process_time() - t0) / n * 1e6)
+    return round(best, 1)
+
+
 # -- output ----------------------------------------------------------------
+
 def write_results(name: str, data: dict[str, Any]) -> Path:
     """``benchmarks/results/<name>-<UTC time>.json`` plus ``<name>-latest.json``; returns the first."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)

@@ -14,25 +14,12 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import time
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks import API, AUTH, DEMO_EMAIL, emit, table, write_results
+from benchmarks import API, AUTH, DEMO_EMAIL, cpu_us, emit, table, write_results
 
 ROUTES = ("GET /scheduler/available", "GET /assets/{jobId}", "POST /images/create")
-
-
-def _cpu_us(fn: Callable[[], Any], n: int) -> float:
-    """Best of three CPU-time runs of ``n`` calls, in microseconds per call."""
-    fn()
-    best = float("inf")
-    for _ in range(3):
-        t0 = time.process_time()
-        for _ in range(n):
-            fn()
-        best = min(best, (time.process_time() - t0) / n * 1e6)
-    return round(best, 1)
 
 
 def _caller(app: Any, route: str, job_id: str) -> Callable[[], str]:
@@ -95,16 +82,16 @@ def pieces(n: int) -> list[list[Any]]:
     check = get_contract()["createImage"].body_check("application/json")
     assert check is not None
     rows = [
-        ["clock: sim.now() (state read from the store)", _cpu_us(sim.now, n)],
-        ["sim.settle(now) with nothing due", _cpu_us(lambda: sim.settle(now), n)],
-        ["auth: sim.tenant_for(token)", _cpu_us(lambda: sim.tenant_for("demo-token"), n)],
-        ["faults.match (no rules)", _cpu_us(lambda: faults.match("GET", f"{API}/scheduler/available"), n)],
-        ["scheduler.available(tenant, now)", _cpu_us(lambda: sim.scheduler.available(tenant, now), n)],
-        ["dump_json(body) (the answer's bytes)", _cpu_us(lambda: dump_json(body), n)],
-        ["journal: Exchange(...) + append (the hot path's share)", _cpu_us(lambda: journal.append(exchange()), n)],
-        ["journal: masked() of one entry (paid when read)", _cpu_us(lambda: (setattr(ring_entry, "_masked", None),
-                                                                            ring_entry.masked()), n)],
-        ["createImage body schema check", _cpu_us(lambda: check.errors({"prompt": "x"}), n)],
+        ["clock: sim.now() (state read from the store)", cpu_us(sim.now, n)],
+        ["sim.settle(now) with nothing due", cpu_us(lambda: sim.settle(now), n)],
+        ["auth: sim.tenant_for(token)", cpu_us(lambda: sim.tenant_for("demo-token"), n)],
+        ["faults.match (no rules)", cpu_us(lambda: faults.match("GET", f"{API}/scheduler/available"), n)],
+        ["scheduler.available(tenant, now)", cpu_us(lambda: sim.scheduler.available(tenant, now), n)],
+        ["dump_json(body) (the answer's bytes)", cpu_us(lambda: dump_json(body), n)],
+        ["journal: Exchange(...) + append (the hot path's share)", cpu_us(lambda: journal.append(exchange()), n)],
+        ["journal: masked() of one entry (paid when read)", cpu_us(lambda: (setattr(ring_entry, "_masked", None),
+                                                                           ring_entry.masked()), n)],
+        ["createImage body schema check", cpu_us(lambda: check.errors({"prompt": "x"}), n)],
     ]
     return rows
 
@@ -122,7 +109,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results: dict[str, Any] = {"requests": {}, "pieces": []}
     for name, (app, job) in variants.items():
         emit(f"[hotpath] {name}")
-        results["requests"][name] = {r: _cpu_us(_caller(app, r, job), args.n if "GET" in r else args.n // 2)
+        results["requests"][name] = {r: cpu_us(_caller(app, r, job), args.n if "GET" in r else args.n // 2)
                                      for r in ROUTES}
     results["pieces"] = pieces(args.n * 5)
     base = results["requests"]["bare Flask (fixed JSON)"]

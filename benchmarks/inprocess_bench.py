@@ -23,28 +23,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from benchmarks import emit, table, write_results
+from benchmarks import cpu_us, emit, table, write_results
 
 HOST = "https://api.useapi.net"
 HEADERS = {"Authorization": "Bearer demo-token"}
 TARGET = 2.0
 
 
-def _cpu_us(fn: Callable[[], Any], n: int) -> float:
-    """Best of three CPU-time runs of ``n`` calls, in microseconds per call."""
-    for _ in range(max(1, n // 10)):
-        fn()
-    best = float("inf")
-    for _ in range(3):
-        t0 = time.process_time()
-        for _ in range(n):
-            fn()
-        best = min(best, (time.process_time() - t0) / n * 1e6)
-    return round(best, 1)
-
-
 def _async_cpu_us(make: Callable[[], Any], n: int) -> float:
-    """``_cpu_us`` for a coroutine function: ``n`` awaits inside one event loop, per request."""
+    """``cpu_us`` for a coroutine function: ``n`` awaits inside one event loop, per request."""
     runner = asyncio.Runner()
 
     async def batch(count: int) -> None:
@@ -184,7 +171,7 @@ def aioresponses_stub(url: str, status: int, headers: list[tuple[str, str]], bod
 
 def _measure(make: Callable[[str], Callable[[], Any]], is_async: bool, url: str, n: int) -> float:
     call = make(url)
-    return _async_cpu_us(call, n) if is_async else _cpu_us(call, n)
+    return _async_cpu_us(call, n) if is_async else cpu_us(call, n, warmup=max(1, n // 10))
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
