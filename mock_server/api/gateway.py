@@ -280,9 +280,7 @@ class Gateway:
 
         def tenant() -> str | None:
             if "ltx.stub_tenant" not in environ:
-                scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
-                environ["ltx.stub_tenant"] = self.sim.tenant_for(token.strip()) \
-                    if scheme.lower() == "bearer" and token else None
+                environ["ltx.stub_tenant"] = self.bearer_tenant(environ)
             return environ["ltx.stub_tenant"]
 
         def body() -> Any:
@@ -321,10 +319,14 @@ class Gateway:
         out = kept + tuple((k, v) for k, v in extra.items() if k.lower() not in ("content-type", "content-length"))
         return status, payload, content_type, out
 
+    def bearer_tenant(self, environ: dict[str, Any]) -> str | None:
+        """The tenant of the request's bearer token, else None (authentication's and a stub's tenant match)."""
+        scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+        return self.sim.tenant_for(token.strip()) if scheme.lower() == "bearer" else None
+
     def authenticate(self, req: Request) -> str:
         """The tenant of the bearer token, else 401."""
-        scheme, _, token = req.environ.get("HTTP_AUTHORIZATION", "").partition(" ")
-        tenant = self.sim.tenant_for(token.strip()) if scheme.lower() == "bearer" else None
+        tenant = self.bearer_tenant(req.environ)
         if tenant is None:
             raise ApiError(401, "Unauthorized")
         return tenant
