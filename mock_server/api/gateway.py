@@ -87,6 +87,17 @@ def timed_out(exc: BaseException) -> bool:
     return False
 
 
+def deferred_start() -> tuple[list[Any], Callable[..., None]]:
+    """A ``start_response`` that only remembers (status, headers), and where it puts them: the real one is called
+    once the store has committed, so a failed commit can still answer 503 instead of the view's status."""
+    started: list[Any] = []
+
+    def later(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        started[:] = (status, headers)
+
+    return started, later
+
+
 def internal_error(exc: Exception) -> dict[str, Any]:
     """The 500 body of an unhandled error: its type, never its text (which may quote the request)."""
     return {"error": f"Internal simulator error: {type(exc).__name__}", "code": 500}
@@ -150,10 +161,7 @@ class Gateway:
         req, (route, op), args = found
         t0 = time.perf_counter()
         environ["ltx.operation"] = op.operation_id  # what the metrics and the access log name, even for a 401
-        started: list[Any] = []
-
-        def later(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
-            started[:] = (status, headers)
+        started, later = deferred_start()
 
         try:
             try:
@@ -169,10 +177,7 @@ class Gateway:
     def guarded(self, app: WsgiApp, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         """Flask's requests: a store failure that escapes its handlers (its teardown's commit) still answers
         in the error shape."""
-        started: list[Any] = []
-
-        def later(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
-            started[:] = (status, headers)
+        started, later = deferred_start()
 
         try:
             result = app(environ, later)
