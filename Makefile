@@ -19,18 +19,10 @@ install-test: $(BIN)/python
 serve: install
 	$(BIN)/ltx-mock serve --port $(PORT)
 
-# mypy reads the package as it is imported (ltxstudio_mock.*): a tree of symlinks lays the repository's parts out
-# the way the wheel does (pyproject.toml [tool.mypy]); rebuilt each time, it costs nothing.
-define typecheck
-	@rm -rf .mypy_tree && mkdir -p .mypy_tree/ltxstudio_mock
-	@for f in ltxstudio_mock/*.py; do ln -s ../../$$f .mypy_tree/ltxstudio_mock/; done
-	@for p in mock_server client contracts; do ln -s ../../$$p .mypy_tree/ltxstudio_mock/$$p; done
-	$(BIN)/mypy
-endef
 
 test: install-test
 	$(BIN)/ruff check .
-	$(typecheck)
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -n 2 -q
 
 # The real-time runs of many minutes that `make test` skips (e.g. `ltx-mock check` with its defaults against a
@@ -42,7 +34,7 @@ lint: install-test
 	$(BIN)/ruff check .
 
 typecheck: install-test
-	$(typecheck)
+	$(BIN)/mypy
 
 # Every figure of issue 17 from one run, ending with the targets table (docs/performance.md); about 6-8 minutes.
 # `make bench BENCH_ARGS=--quick` for a shorter smoke run. WireMock comes from npm on first use (benchmarks/.peers).
@@ -51,4 +43,4 @@ bench: install-test
 	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .mypy_tree .mypy_cache .cache
+	rm -rf $(VENV) build dist *.egg-info .mypy_cache .cache

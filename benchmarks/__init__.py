@@ -215,7 +215,7 @@ class ServerProcess:
 def simulator(*args: str, port: int | None = None, name: str = "simulator") -> ServerProcess:
     """``ltx-mock serve`` (production server, default options unless ``args`` say otherwise), not started."""
     port = port or free_port()
-    argv = [PYTHON, "-m", "ltxstudio_mock.mock_server.cli", "serve", "--port", str(port), *args]
+    argv = [PYTHON, "-m", "mock_server.cli", "serve", "--port", str(port), *args]
     return ServerProcess(argv, port, name=name)
 
 

@@ -16,10 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ltxstudio_mock.mock_server.app import create_app
-from ltxstudio_mock.mock_server.bounds import too_deep
-from ltxstudio_mock.mock_server.config import SimConfig
-from ltxstudio_mock.mock_server.sim.deliveries import LOG
+from mock_server.app import create_app
+from mock_server.bounds import too_deep
+from mock_server.config import SimConfig
+from mock_server.sim.deliveries import LOG
 
 
 def timed(f: Callable[[], Any], n: int = 1) -> float:

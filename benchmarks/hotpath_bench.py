@@ -45,8 +45,8 @@ def _caller(app: Any, route: str, job_id: str) -> Callable[[], str]:
 
 
 def simulator_app(**config: Any) -> tuple[Any, str]:
-    from ltxstudio_mock.mock_server import SimConfig, create_app
-    from ltxstudio_mock.mock_server.sim import tenant_id
+    from mock_server import SimConfig, create_app
+    from mock_server.sim import tenant_id
 
     app = create_app(SimConfig(speed=10000, job_retention_s=400 * 86400, background=False, **config))
     sim = app.extensions["ltx_sim"]
@@ -58,10 +58,10 @@ def simulator_app(**config: Any) -> tuple[Any, str]:
 
 def pieces(n: int) -> list[list[Any]]:
     """The hot path's parts, one by one."""
-    from ltxstudio_mock.contracts.spec import get_contract
-    from ltxstudio_mock.mock_server.api.gateway import dump_json
-    from ltxstudio_mock.mock_server.journal import Exchange
-    from ltxstudio_mock.mock_server.sim import tenant_id
+    from contracts.spec import get_contract
+    from mock_server.api.gateway import dump_json
+    from mock_server.journal import Exchange
+    from mock_server.sim import tenant_id
 
     app, _ = simulator_app()
     sim = app.extensions["ltx_sim"]

@@ -93,7 +93,7 @@ def bare_app() -> Any:
 def bare_rsgi() -> Any:
     """Bare Flask behind the same RSGI front as the simulator on granian (bodies read in the event loop, the app
     in a pool of request + poll-wait threads): the same server and options."""
-    from ltxstudio_mock.mock_server.rsgi import BufferedWsgi
+    from mock_server.rsgi import BufferedWsgi
 
     return BufferedWsgi(bare_app(), int(os.environ.get("LTX_BARE_THREADS", "40")), body_timeout_s=10.0,
                         max_body=20 * 1024 * 1024 + 1)
@@ -107,7 +107,8 @@ def serve_bare(port: int, server: str, threads: int, backpressure: int | None = 
     if server == "granian":
         from granian import Granian
         from granian.constants import Interfaces
-        from ltxstudio_mock.mock_server.server import granian_options
+
+        from mock_server.server import granian_options
 
         options = granian_options(threads)
         if backpressure is not None:  # the starvation self-check: granian's WSGI threads, as the old set-up had
@@ -120,7 +121,8 @@ def serve_bare(port: int, server: str, threads: int, backpressure: int | None = 
                 workers=1, factory=True, log_level="warning", **options).serve()
     elif server == "waitress":
         import waitress
-        from ltxstudio_mock.mock_server.server import Admission, bind, waitress_options
+
+        from mock_server.server import Admission, bind, waitress_options
 
         waitress.create_server(Admission(bare_app(), threads), sockets=[bind("127.0.0.1", port)],
                                **waitress_options(threads, 32)).run()

@@ -58,9 +58,9 @@ YEAR_S = 400 * 24 * 3600
 
 def run_in_process(n: int, speed: float) -> dict[str, Any]:
     """Create and complete ``n`` jobs through the Simulator API; called in a child process."""
-    from ltxstudio_mock.mock_server.config import SimConfig
-    from ltxstudio_mock.mock_server.sim import Simulator, tenant_id
-    from ltxstudio_mock.mock_server.sim.records import get_jobs
+    from mock_server.config import SimConfig
+    from mock_server.sim import Simulator, tenant_id
+    from mock_server.sim.records import get_jobs
 
     rss_start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     sim = Simulator(SimConfig(speed=speed, seed=1, job_retention_s=YEAR_S, journal=False, background=False))
@@ -191,7 +191,7 @@ STORED_ENV = "LTX_BENCH_STORED_JOBS"
 
 def populate(sim: Any, n: int) -> str:
     """Store ``n`` completed jobs fast (paused clock, blocks of 1000, then advance); a job id from the middle."""
-    from ltxstudio_mock.mock_server.sim import tenant_id
+    from mock_server.sim import tenant_id
 
     tenant = tenant_id(DEMO_TOKEN)
     sim.clock.set(paused=True)
@@ -212,7 +212,7 @@ def populate(sim: Any, n: int) -> str:
 
 def app_with_jobs() -> Any:
     """Granian factory target: the simulator app holding ``$LTX_BENCH_STORED_JOBS`` completed jobs."""
-    from ltxstudio_mock.mock_server import SimConfig, create_app
+    from mock_server import SimConfig, create_app
 
     app = create_app(SimConfig(job_retention_s=YEAR_S))
     populate(app.extensions["ltx_sim"], int(os.environ.get(STORED_ENV, "0")) or 1)
@@ -255,9 +255,8 @@ def stored_latency(sizes: list[int], duration: float) -> list[dict[str, Any]]:
 
 def stored_cpu(sizes: list[int], n: int = 3000) -> list[dict[str, Any]]:
     """The same two GETs called in-process (CPU us per request, best of 3): immune to a shared machine's noise."""
-    from ltxstudio_mock.mock_server import SimConfig, create_app
-
     from benchmarks.hotpath_bench import _caller, _cpu_us
+    from mock_server import SimConfig, create_app
 
     out = []
     for size in sizes:

@@ -76,9 +76,10 @@ def cpu_per_request(rounds: int = 7, n: int = 1500) -> dict[str, dict[str, float
 def _cpu_child(config: str, rounds: int, n: int, log: str) -> None:
     import time
 
-    from ltxstudio_mock.mock_server.app import create_app
-    from ltxstudio_mock.mock_server.config import SimConfig
     from werkzeug.test import EnvironBuilder
+
+    from mock_server.app import create_app
+    from mock_server.config import SimConfig
 
     app = create_app(SimConfig(background=False, speed=1_000_000, metrics=config in ("metrics", "both"),
                                access_log=log if config in ("access log", "both") else None))

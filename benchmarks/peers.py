@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from ltxstudio_mock.contracts.spec import load_spec, resolve_refs
 
 from benchmarks import ROOT, ServerProcess, free_port
+from contracts.spec import load_spec, resolve_refs
 
 PEERS_DIR = ROOT / "benchmarks" / ".peers"
 PACKAGES = ("@stoplight/prism-cli@5", "wiremock@3")

@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
-from ltxstudio_mock.contracts.spec import get_contract
-from ltxstudio_mock.mock_server.sim.catalog import CATALOG
 
+from contracts.spec import get_contract
 from ltxstudio_mock.admin_client import AdminClient
+from mock_server.sim.catalog import CATALOG
 
 API = "/v1/ltxstudio"
 TOKEN = "demo-token"
@@ -337,7 +337,8 @@ def negative_inputs(url: str, *, max_examples: int = 10, seed: int = 0,
     """
     import schemathesis
     from hypothesis.errors import Unsatisfiable
-    from ltxstudio_mock.contracts.spec import spec_path
+
+    from contracts.spec import spec_path
 
     base = url + API
     cfg = schemathesis.Config.from_dict({"base-url": base, "headers": AUTH, "generation": {"database": "none"}})

@@ -160,7 +160,7 @@ def profile(redis_url: str, redis_pid: int, n: int = 400) -> dict[str, Any]:
 def _profile_store(store_url: str | None, redis_pid: int | None, n: int) -> dict[str, Any]:
     import time
 
-    from ltxstudio_mock.mock_server import SimConfig, create_app
+    from mock_server import SimConfig, create_app
 
     out: dict[str, Any] = {}
     app = create_app(SimConfig(store_url=store_url, speed=100000, background=False,

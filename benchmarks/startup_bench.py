@@ -38,13 +38,13 @@ def time_startup(server: str, runs: int) -> dict[str, Any]:
 def warm_bytecode() -> None:
     """Let the children cache bytecode (as a user's second start has it) and write those caches once."""
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
-    subprocess.run([PYTHON, "-c", "import granian, ltxstudio_mock.mock_server.app, ltxstudio_mock.mock_server.cli"],
+    subprocess.run([PYTHON, "-c", "import granian, mock_server.app, mock_server.cli"],
                    cwd=ROOT, check=True)
 
 
 def time_import(runs: int) -> float:
     """Seconds for a fresh interpreter to import and build the app (no server)."""
-    code = ("from ltxstudio_mock.mock_server import SimConfig, create_app; "
+    code = ("from mock_server import SimConfig, create_app; "
             "create_app(SimConfig(background=False))")
     times = []
     for _ in range(runs):

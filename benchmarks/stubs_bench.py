@@ -28,7 +28,7 @@ TARGETS = {"no stubs": 0.95, "100 stubs": 0.80}
 
 
 def add_stubs(sim: Any, route: str) -> None:
-    from ltxstudio_mock.mock_server.sim import tenant_id
+    from mock_server.sim import tenant_id
 
     operation = {"GET /scheduler/available": "getSchedulerAvailable", "GET /accounts": "listAccounts"}[route]
     for i in range(95):
@@ -41,7 +41,7 @@ def add_stubs(sim: Any, route: str) -> None:
 
 
 def measure(n: int, rounds: int) -> dict[str, dict[str, float]]:
-    from ltxstudio_mock.mock_server.api.gateway import Gateway
+    from mock_server.api.gateway import Gateway
 
     real_find = Gateway.find_stub
     out: dict[str, dict[str, float]] = {}

@@ -38,9 +38,9 @@ ROUTES = ("GET /scheduler/available", "GET /assets/{jobId}", "POST /images/creat
 
 def build_app(request_validation: bool, response_validation: bool) -> Any:
     """The simulator app with the chosen checks; jobs finish at once and never run out of capacity."""
-    from ltxstudio_mock.contracts.spec import Operation
-    from ltxstudio_mock.mock_server import SimConfig, create_app
-    from ltxstudio_mock.mock_server.sim import tenant_id
+    from contracts.spec import Operation
+    from mock_server import SimConfig, create_app
+    from mock_server.sim import tenant_id
 
     if not request_validation:
         Operation.param_check = lambda self, location, name: None  # type: ignore[method-assign,assignment]

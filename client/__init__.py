@@ -7,7 +7,7 @@ code written for the real service needs no other change.
 
 from __future__ import annotations
 
-from ltxstudio_mock import __version__  # the product's one version (ltxstudio_mock/__init__.py)
+from contracts.version import __version__  # the product's one version (contracts/version.py)
 
 from ._async_client import AsyncLTXStudioClient
 from ._client import DEFAULT_BASE_URL, LTXStudioClient, ResponseHook

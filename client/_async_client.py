@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from ltxstudio_mock.contracts.spec import Contract
+
+from contracts.spec import Contract
 
 from . import __version__
 from ._core import AsyncRunner, Failed, ResponseHook, Send

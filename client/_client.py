@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from ltxstudio_mock.contracts.spec import Contract
+
+from contracts.spec import Contract
 
 from . import __version__
 from ._core import DEFAULT_BASE_URL, BlockingRunner, Failed, ResponseHook, Send, sniff_content_type

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
-from ltxstudio_mock.contracts.spec import Contract, get_contract
+from contracts.spec import Contract, get_contract
 
 from ._retry import RetryPolicy, parse_retry_after, time_source_for
 from .exceptions import (

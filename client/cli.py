@@ -1,4 +1,4 @@
-"""Command line of the client: `ltx-mock client ...` or `python -m ltxstudio_mock.client ...`.
+"""Command line of the client: `ltx-mock client ...` or `python -m client ...`.
 
 Reads USEAPI_TOKEN and USEAPI_BASE_URL like the library, so the same commands drive the real service or
 the simulator. Results go to stdout (paths, tables); progress and errors to stderr.
@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from ltxstudio_mock.contracts.clitools import OneLineErrors, http_url
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -24,6 +23,8 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+
+from contracts.clitools import OneLineErrors, http_url
 
 from ._client import LTXStudioClient
 from .exceptions import LTXStudioError, NotFoundError, ValidationError
@@ -375,8 +376,8 @@ def status(ctx: click.Context, job_id: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of `python -m ltxstudio_mock.client`."""
-    client.main(args=argv if argv is not None else sys.argv[1:], prog_name="python -m ltxstudio_mock.client",
+    """Entry point of `python -m ltxstudio_mock.client` (`python -m client` in the checkout)."""
+    client.main(args=argv if argv is not None else sys.argv[1:], prog_name=f"python -m {__name__.rpartition('.')[0]}",
                 auto_envvar_prefix=None)
 
 

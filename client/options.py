@@ -15,7 +15,7 @@ import json
 import re
 from typing import Any
 
-from ltxstudio_mock.contracts.spec import Contract, SchemaCheck, get_contract
+from contracts.spec import Contract, SchemaCheck, get_contract
 
 from .exceptions import ValidationError
 

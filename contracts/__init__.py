@@ -2,22 +2,22 @@
 
 from typing import Any
 
-from ltxstudio_mock.contracts.spec import Contract, get_contract, load_spec, spec_path
-from ltxstudio_mock.contracts.validate import ContractViolation, validate_response
+from contracts.spec import Contract, get_contract, load_spec, spec_path
+from contracts.validate import ContractViolation, validate_response
 
 # Imported on first use: the simulator imports ``contracts.spec`` at start-up and should not pay for the
 # checks, the schemathesis runner or hypothesis (about 0.1 s).
 _LAZY = {
-    "response_body": "ltxstudio_mock.contracts.strategies",
-    "request_body": "ltxstudio_mock.contracts.strategies",
-    "CheckFailure": "ltxstudio_mock.contracts.checks",
-    "JobHistory": "ltxstudio_mock.contracts.checks",
-    "check_response": "ltxstudio_mock.contracts.checks",
-    "semantic_failures": "ltxstudio_mock.contracts.checks",
-    "Failure": "ltxstudio_mock.contracts.runner",
-    "Report": "ltxstudio_mock.contracts.runner",
-    "UnsafeTarget": "ltxstudio_mock.contracts.runner",
-    "run_checks": "ltxstudio_mock.contracts.runner",
+    "response_body": ".strategies",
+    "request_body": ".strategies",
+    "CheckFailure": ".checks",
+    "JobHistory": ".checks",
+    "check_response": ".checks",
+    "semantic_failures": ".checks",
+    "Failure": ".runner",
+    "Report": ".runner",
+    "UnsafeTarget": ".runner",
+    "run_checks": ".runner",
 }
 
 
@@ -26,8 +26,8 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'contracts' has no attribute {name!r}")
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [

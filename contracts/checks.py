@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from ltxstudio_mock.contracts.spec import Operation, get_contract
+from contracts.spec import Operation, get_contract
 
 SECURED = "…secured…"
 SECRET_FIELDS = ("lt_token", "lt_refresh_token")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import sys
 
 import click
-from ltxstudio_mock.contracts.clitools import env_options, http_url
-from ltxstudio_mock.contracts.runner import (
+
+from contracts.clitools import env_options, http_url
+from contracts.runner import (
     DEFAULT_ARTIFACT_TIMEOUT_S,
     DEFAULT_MAX_EXAMPLES,
     DEFAULT_REQUEST_TIMEOUT_S,
@@ -63,7 +64,7 @@ def check(base_url: str, token: str | None, max_examples: int, seed: int | None,
     ltx-mock check                                        # the local simulator on :8787
     ltx-mock check --base-url https://api.useapi.net/v1/ltxstudio --token "$USEAPI_TOKEN" --read-only
     """
-    from ltxstudio_mock.contracts.runner import run_checks
+    from contracts.runner import run_checks
 
     if token is None:
         if not is_loopback(base_url):

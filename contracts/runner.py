@@ -40,8 +40,9 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
-from ltxstudio_mock.contracts import checks as semantic
-from ltxstudio_mock.contracts.spec import get_contract, load_spec
+
+from contracts import checks as semantic
+from contracts.spec import get_contract, load_spec
 
 #: Examples per operation for the fuzzing and stateful phases. Measured: a full run against the
 #: simulator (``ltx-mock serve --speed 1000``) takes well under the two-minute budget with it.
@@ -238,7 +239,7 @@ def select_operations(base_url: str, *, include: Sequence[str] = (), exclude: Se
 
 def links_between(operations: Sequence[str]) -> list[tuple[str, str]]:
     """The spec's links (source, target operation id) whose two ends are both in ``operations``."""
-    from ltxstudio_mock.contracts.spec import resolve_refs
+    from contracts.spec import resolve_refs
 
     contract = get_contract()
     chosen = set(operations)

@@ -30,7 +30,7 @@ HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 
 def spec_path() -> Path:
     """Where ``openapi.yaml`` is: inside the installed package, else the source checkout's root."""
-    packaged = importlib.resources.files("ltxstudio_mock.contracts") / SPEC_NAME
+    packaged = importlib.resources.files(__name__.rpartition(".")[0]) / SPEC_NAME
     if packaged.is_file():
         return Path(str(packaged))
     return Path(__file__).resolve().parents[1] / SPEC_NAME

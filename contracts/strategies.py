@@ -3,7 +3,7 @@
 For people testing their own client against this API without a server::
 
     from hypothesis import given
-    from ltxstudio_mock.contracts.strategies import response_body
+    from contracts.strategies import response_body
 
     @given(response_body("getJob"))
     def test_my_client_parses_any_job(body): ...
@@ -30,8 +30,9 @@ import uuid as uuid_mod
 from typing import Any
 
 from hypothesis import strategies as st
-from ltxstudio_mock.contracts.checks import GENERATION_MEDIA, JOB_ID, SECRET_FIELDS, SECURED
-from ltxstudio_mock.contracts.spec import SchemaCheck, get_contract
+
+from contracts.checks import GENERATION_MEDIA, JOB_ID, SECRET_FIELDS, SECURED
+from contracts.spec import SchemaCheck, get_contract
 
 MIME = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}")  # RFC 6838
 DROPPED_KEYS = frozenset({"example", "examples", "description", "summary", "title", "$comment", "externalDocs"})

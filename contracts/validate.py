@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from ltxstudio_mock.contracts.spec import Operation, get_contract
+from contracts.spec import Operation, get_contract
 
 
 class ContractViolation(AssertionError):

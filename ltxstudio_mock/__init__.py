@@ -10,26 +10,17 @@ and, in this folder, the test tooling that sits above them: the pytest plugin (`
 admin client and the in-process mode (``mock_ltxstudio``).
 
 The repository keeps ``contracts/``, ``client/`` and ``mock_server/`` at its top level, as the design names
-them. The wheel maps them in here at build time (``pyproject.toml``, force-include); in a source checkout or an
-editable install (which exposes only this package) they are found through ``__path__`` below, so a user's own
-top-level ``client`` or ``contracts`` package never collides with ours.
+them, and they import each other by those names; the wheel build (``hatch_build.py``) copies them in here and
+rewrites those imports, so a user's own top-level ``client`` or ``contracts`` package never collides with ours.
 """
 
 from __future__ import annotations
 
-import os as _os
 from typing import TYPE_CHECKING, Any
 
 # The one version source: pyproject.toml reads it (hatch), and so do `ltx-mock --version`, the client's User-Agent,
 # GET /__admin/health and the metrics; each release in CHANGELOG.md has a tag v<version>.
 __version__ = "0.2.0"
-
-_here = _os.path.dirname(_os.path.abspath(__file__))
-_checkout = _os.path.dirname(_here)
-if not _os.path.isdir(_os.path.join(_here, "mock_server")) and _os.path.isfile(
-        _os.path.join(_checkout, "mock_server", "__init__.py")):
-    # Source checkout / editable install: the three parts live beside this folder.
-    __path__.append(_checkout)
 
 if TYPE_CHECKING:  # pragma: no cover
     from ltxstudio_mock.inprocess import MockLTXStudio, mock_ltxstudio

@@ -182,7 +182,7 @@ class MockLTXStudio:
         """Build a fresh simulator and start intercepting."""
         if self._stack is not None:
             raise RuntimeError("this mock_ltxstudio is already active")
-        from ltxstudio_mock.mock_server import SimConfig, create_app
+        from mock_server import SimConfig, create_app
 
         stack = ExitStack()
         try:

@@ -26,8 +26,8 @@ from urllib.parse import unquote, urlencode, urlsplit
 
 import requests
 
-from ltxstudio_mock.mock_server.faults import CONNECTION_FAULT_HEADER
 from ltxstudio_mock.netguard import NetworkGuardError, library_in_stack
+from mock_server.faults import CONNECTION_FAULT_HEADER
 
 __all__ = ["ConnectionFault", "DroppedConnection", "aiohttp_error", "dispatch", "httpx_error", "intercept_aiohttp",
            "intercept_http_client", "intercept_httpx", "intercept_requests", "requests_error"]

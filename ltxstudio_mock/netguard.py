@@ -21,7 +21,20 @@ import threading
 from collections import Counter
 from typing import Any
 
-__all__ = ["NetworkGuardError", "guard_host", "library_in_stack"]
+import client
+import contracts
+import mock_server
+
+__all__ = ["NetworkGuardError", "guard_host", "is_ours", "library_in_stack"]
+
+# Our modules' name prefixes: client., contracts., mock_server. and ltxstudio_mock. in the checkout; all under
+# ltxstudio_mock. once installed (hatch_build.py). Taken from the imported packages, never typed out.
+_OURS = tuple(sorted({f"{m.__name__}." for m in (client, contracts, mock_server)} | {f"{__name__.split('.')[0]}."}))
+
+
+def is_ours(module: str) -> bool:
+    """Whether a frame's module (``__name__``) is ltxstudio-mock's own code."""
+    return module.startswith(_OURS)
 
 #: Outermost match wins: requests over urllib3 over http.client, aiohttp over asyncio.
 _LIBRARIES = (
@@ -57,7 +70,7 @@ class NetworkGuardError(RuntimeError):
 
 
 def _library_of(module: str) -> str | None:
-    if module.startswith("ltxstudio_mock."):
+    if is_ours(module):
         return None
     for prefix, name in _LIBRARIES:
         if module == prefix or module.startswith(prefix + "."):

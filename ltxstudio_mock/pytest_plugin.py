@@ -86,15 +86,15 @@ class LtxMock:
         Options are ``contracts.run_checks``'s (``max_examples`` defaults to a suite-friendly
         ``SUITE_MAX_EXAMPLES``). Use ``report.raise_for_failures()`` or ``assert report.ok, report.format()``.
         """
-        from ltxstudio_mock.contracts.runner import run_checks
+        from contracts.runner import run_checks
 
         return run_checks(self.base_url, self.token, **{"max_examples": SUITE_MAX_EXAMPLES, **options})
 
 
 def start_simulator(**config: Any) -> tuple[Any, Any]:
     """Start a simulator on a free port in a thread; returns (ServerThread, app)."""
-    from ltxstudio_mock.mock_server import SimConfig, create_app
-    from ltxstudio_mock.mock_server.server import ServerThread
+    from mock_server import SimConfig, create_app
+    from mock_server.server import ServerThread
 
     settings = {"paused": True, "strict_responses": True, "seed": 1234, **config}
     app = create_app(SimConfig(**settings))
@@ -171,7 +171,7 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
     result = yield
     marker = item.get_closest_marker(CONTRACT_MARKER)
     if marker is not None:
-        from ltxstudio_mock.contracts.runner import run_checks
+        from contracts.runner import run_checks
 
         options = {"max_examples": SUITE_MAX_EXAMPLES, **marker.kwargs}
         base_url, token = options.pop("base_url", None), options.pop("token", None)

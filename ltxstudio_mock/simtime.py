@@ -24,7 +24,8 @@ from collections.abc import Callable, Coroutine, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
-from ltxstudio_mock.client._retry import TimeSource, use_time_source
+from client._retry import TimeSource, use_time_source
+from ltxstudio_mock.netguard import is_ours
 
 _real_sleep = time.sleep  # bound at import: never the patched one
 _real_asleep = asyncio.sleep
@@ -36,7 +37,7 @@ _SLEEPERS = "_ltx_mock_sleepers"  # attribute of that loop: when each simulated 
 
 def _own_caller(depth: int = 2) -> bool:
     """Whether the sleep was called by ltxstudio-mock itself (latency faults, pollForResult holds): real."""
-    return str(sys._getframe(depth).f_globals.get("__name__", "")).startswith("ltxstudio_mock.")
+    return is_ours(str(sys._getframe(depth).f_globals.get("__name__", "")))
 
 
 def _checked(seconds: Any) -> float:
@@ -162,16 +163,16 @@ class SimulatedTime:
     def client(self, token: str, base_url: str) -> Any:
         """A reference LTXStudioClient on ``base_url`` that checks every response against openapi.yaml and,
         where it would sleep (wait() polling, 429 retries), advances this clock instead."""
-        from ltxstudio_mock.client import LTXStudioClient
-        from ltxstudio_mock.contracts.validate import validate_response
+        from client import LTXStudioClient
+        from contracts.validate import validate_response
 
         return LTXStudioClient(token, base_url=base_url, response_hook=validate_response,
                                sleep=self.sleep, clock=self.now)
 
     def aclient(self, token: str, base_url: str) -> Any:
         """The same as ``client`` for async code: an AsyncLTXStudioClient whose waits move this clock."""
-        from ltxstudio_mock.client import AsyncLTXStudioClient
-        from ltxstudio_mock.contracts.validate import validate_response
+        from client import AsyncLTXStudioClient
+        from contracts.validate import validate_response
 
         return AsyncLTXStudioClient(token, base_url=base_url, response_hook=validate_response,
                                     sleep=self.asleep, clock=self.now)

@@ -28,7 +28,7 @@ import sys
 import time
 from typing import Any
 
-from ltxstudio_mock.mock_server.masking import mask_query_string, mask_text
+from mock_server.masking import mask_query_string, mask_text
 
 FORMATS = ("plain", "json")
 _DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # one encoder: no per-call set-up

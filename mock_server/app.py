@@ -26,10 +26,12 @@ import time
 from typing import Any
 
 from flask import Flask, Response, g, request
-from ltxstudio_mock.contracts.spec import Contract, Operation, get_contract
-from ltxstudio_mock.mock_server import api
-from ltxstudio_mock.mock_server.admin.guard import AdminGuard
-from ltxstudio_mock.mock_server.api.gateway import (
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+
+from contracts.spec import Contract, Operation, get_contract
+from mock_server import api
+from mock_server.admin.guard import AdminGuard
+from mock_server.api.gateway import (
     Gateway,
     allowed_methods,
     body_timeout_message,
@@ -38,15 +40,14 @@ from ltxstudio_mock.mock_server.api.gateway import (
     strict_problem,
     violation_error,
 )
-from ltxstudio_mock.mock_server.config import SimConfig
-from ltxstudio_mock.mock_server.errors import ApiError
-from ltxstudio_mock.mock_server.journal import Exchange, environ_headers, journal_body
-from ltxstudio_mock.mock_server.masking import install_log_filter, mask_text
-from ltxstudio_mock.mock_server.observe import Observer, observer
-from ltxstudio_mock.mock_server.scenario import configured
-from ltxstudio_mock.mock_server.sim import Simulator
-from ltxstudio_mock.mock_server.store.base import Store
-from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from mock_server.config import SimConfig
+from mock_server.errors import ApiError
+from mock_server.journal import Exchange, environ_headers, journal_body
+from mock_server.masking import install_log_filter, mask_text
+from mock_server.observe import Observer, observer
+from mock_server.scenario import configured
+from mock_server.sim import Simulator
+from mock_server.store.base import Store
 
 log = logging.getLogger("ltx_mock")
 API_PREFIX_SLASH = api.API_PREFIX + "/"
@@ -70,10 +71,10 @@ def create_app(config: SimConfig | None = None, *, store: Store | None = None,
                           ltx_metrics=observe.metrics if observe else None, ltx_started=time.time())
 
     api.register(app)
-    from ltxstudio_mock.mock_server.admin import bp as admin_bp
+    from mock_server.admin import bp as admin_bp
 
     app.register_blueprint(admin_bp, url_prefix="/__admin")
-    from ltxstudio_mock.mock_server.dashboard import bp as dashboard_bp  # the live page at /__admin/dashboard
+    from mock_server.dashboard import bp as dashboard_bp  # the live page at /__admin/dashboard
 
     app.register_blueprint(dashboard_bp, url_prefix="/__admin/dashboard")
 
@@ -87,7 +88,7 @@ def create_app(config: SimConfig | None = None, *, store: Store | None = None,
     app.wsgi_app = Gateway(app.wsgi_app, sim, config, contract, api.api_routes(),  # type: ignore[method-assign]
                            observe)
     if config.background:
-        from ltxstudio_mock.mock_server.worker import Worker
+        from mock_server.worker import Worker
 
         app.extensions["ltx_worker"] = Worker(sim, config).start()
     return app

@@ -14,9 +14,9 @@ import functools
 import hashlib
 import io
 
-from ltxstudio_mock.mock_server.sim.catalog import ASPECT_SIZES, video_format
-from ltxstudio_mock.mock_server.sim.records import Render
-from ltxstudio_mock.mock_server.video import Clip, mp4
+from mock_server.sim.catalog import ASPECT_SIZES, video_format
+from mock_server.sim.records import Render
+from mock_server.video import Clip, mp4
 
 
 def _palette(seed_text: str) -> tuple[tuple[int, int, int], tuple[int, int, int]]:

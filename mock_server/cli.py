@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import click
-from ltxstudio_mock.contracts.clitools import OneLineErrors, env_options
-from ltxstudio_mock.mock_server.config import DEMO_EMAIL, DEMO_TOKEN, SimConfig
-from ltxstudio_mock.mock_server.server import SERVERS
+
+from contracts.clitools import OneLineErrors, env_options
+from mock_server.config import DEMO_EMAIL, DEMO_TOKEN, SimConfig
+from mock_server.server import SERVERS
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
@@ -27,8 +28,8 @@ def loaded(config: SimConfig) -> dict[str, Any]:
 
     The banner reports this rather than the flags, so a scenario's tokens, clock and ``demo: false`` show.
     """
-    from ltxstudio_mock.mock_server.scenario import configured
-    from ltxstudio_mock.mock_server.sim import Simulator
+    from mock_server.scenario import configured
+    from mock_server.sim import Simulator
 
     sim = Simulator(dataclasses.replace(config, background=False, store_url=None) if not config.store_url
                     else dataclasses.replace(config, background=False), scenario=configured(config))
@@ -70,7 +71,7 @@ def _banner(host: str, port: int, config: SimConfig, what: dict[str, Any], *, se
 
 
 def _version() -> str:
-    from ltxstudio_mock import __version__
+    from contracts.version import __version__
 
     return __version__
 
@@ -134,8 +135,8 @@ def serve(host: str, port: int, tokens: tuple[str, ...], empty: bool, speed: flo
           webhook_lease: float, admin_token: str | None, public_url: str | None, log_level: str = "warning",
           access_log: str | None = None, log_format: str = "plain", metrics: bool = True) -> None:
     """Start the simulator (Ctrl-C or SIGTERM to stop)."""
-    from ltxstudio_mock.mock_server.access_log import configure_logging
-    from ltxstudio_mock.mock_server.server import BindError, bind, run
+    from mock_server.access_log import configure_logging
+    from mock_server.server import BindError, bind, run
 
     configure_logging(log_level)
     if access_log and access_log != "-":
@@ -178,9 +179,9 @@ def serve(host: str, port: int, tokens: tuple[str, ...], empty: bool, speed: flo
         _check_scenario(dataclasses.replace(config, scenario=scenario))  # errors name the path as given
     if store:
         # Bootstrap once here so that N workers do not each reset a shared store.
-        from ltxstudio_mock.mock_server.scenario import configured
-        from ltxstudio_mock.mock_server.sim import Simulator
-        from ltxstudio_mock.mock_server.store import open_store
+        from mock_server.scenario import configured
+        from mock_server.sim import Simulator
+        from mock_server.store import open_store
 
         try:
             probe = open_store(store)
@@ -203,7 +204,7 @@ def serve(host: str, port: int, tokens: tuple[str, ...], empty: bool, speed: flo
         click.echo(banner)
         sys.stdout.flush()
 
-    from ltxstudio_mock.mock_server.metrics import MULTIPROC_ENV
+    from mock_server.metrics import MULTIPROC_ENV
 
     previous = os.environ.get(MULTIPROC_ENV)
     # Several workers: prometheus-client's multiprocess mode (a directory per run, set before any process imports
@@ -237,7 +238,7 @@ def metrics_dir() -> str:
     import shutil
     import tempfile
 
-    from ltxstudio_mock.mock_server.metrics import MULTIPROC_ENV
+    from mock_server.metrics import MULTIPROC_ENV
 
     base = Path(tempfile.gettempdir())
     for old in base.glob(METRICS_DIR_PREFIX + "*"):
@@ -272,7 +273,7 @@ def _check_public_url(url: str | None) -> str | None:
 
 def exposure_warning(config: SimConfig) -> str | None:
     """The warning a bind beyond loopback without --admin-token gets (None when there is nothing to say)."""
-    from ltxstudio_mock.mock_server.admin.guard import loopback_bind
+    from mock_server.admin.guard import loopback_bind
 
     if loopback_bind(config.host) or config.admin_token:
         return None
@@ -283,8 +284,8 @@ def exposure_warning(config: SimConfig) -> str | None:
 
 def _check_scenario(config: SimConfig) -> None:
     """Load the scenario into a throw-away in-memory simulator: every mistake stops us here, named."""
-    from ltxstudio_mock.mock_server.scenario import ScenarioError, configured
-    from ltxstudio_mock.mock_server.sim import Simulator
+    from mock_server.scenario import ScenarioError, configured
+    from mock_server.sim import Simulator
 
     try:
         Simulator(dataclasses.replace(config, store_url=None, background=False), scenario=configured(config))
@@ -304,7 +305,7 @@ def snapshot(file: str, url: str, assets_dir: str | None, admin_token: str | Non
     import base64
     import mimetypes
 
-    from ltxstudio_mock.mock_server.scenario import dump_yaml
+    from mock_server.scenario import dump_yaml
 
     doc = _read_snapshot(url, admin_token)
     target = Path(file)
@@ -335,11 +336,11 @@ def snapshot(file: str, url: str, assets_dir: str | None, admin_token: str | Non
 def proxy(upstream: str, host: str, port: int, record: str | None, junit_xml: str | None, allow_spend: bool,
           har: str | None = None) -> None:
     """Forward to a real API, report where its answers leave the contract, record a scenario (docs/proxy.md)."""
-    from ltxstudio_mock.mock_server.proxy import ProxyApp, run
+    from mock_server.proxy import ProxyApp, run
 
     recorder = None
     if har:
-        from ltxstudio_mock.mock_server.har import HarRecorder
+        from mock_server.har import HarRecorder
 
         try:
             recorder = HarRecorder(har, f"http://{host}:{port}")
@@ -384,13 +385,13 @@ def _read_snapshot(url: str, admin_token: str | None = None) -> dict:
 def _mount_optional() -> None:
     """Subcommands that live in the other packages."""
     try:
-        from ltxstudio_mock.contracts.cli import check
+        from contracts.cli import check
 
         main.add_command(check)
     except ImportError:  # pragma: no cover - contracts always ships with us
         pass
     try:
-        from ltxstudio_mock.client.cli import client
+        from client.cli import client
 
         main.add_command(client)
     except ImportError:  # pragma: no cover

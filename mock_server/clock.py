@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from ltxstudio_mock.mock_server.store.base import Store
+from mock_server.store.base import Store
 
 CLOCK_KEY = "clock"
 # The latest simulated instant, 9000-01-01T00:00:00Z: far past any test, and ~1,000 years short of what dates

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ltxstudio_mock.mock_server.bounds import clip_message
+from mock_server.bounds import clip_message
 
 
 class ApiError(Exception):

@@ -28,9 +28,10 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from flask import Response
-from ltxstudio_mock.mock_server import wire
-from ltxstudio_mock.mock_server.errors import ApiError
-from ltxstudio_mock.mock_server.sim.faults import Faults, retry_after_header
+
+from mock_server import wire
+from mock_server.errors import ApiError
+from mock_server.sim.faults import Faults, retry_after_header
 
 CONNECTION_FAULT_HEADER = "X-Ltx-Mock-Connection-Fault"  # the in-process mode's signal (no socket to break)
 RAW_KINDS = ("reset", "empty_reply", "garbage", "malformed_chunk")  # broken below HTTP, before the view

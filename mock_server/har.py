@@ -25,12 +25,12 @@ from typing import Any, TextIO
 from urllib.parse import quote, urlencode
 
 import harfile
-from ltxstudio_mock.mock_server.journal import raw_body
-from ltxstudio_mock.mock_server.masking import mask_headers, mask_query, mask_text
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.wrappers import Request
 
-from ltxstudio_mock import __version__
+from contracts.version import __version__
+from mock_server.journal import raw_body
+from mock_server.masking import mask_headers, mask_query, mask_text
 
 CREATOR = harfile.Creator(name="ltxstudio-mock", version=__version__)
 MIME = "application/json"

@@ -15,10 +15,11 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from ltxstudio_mock.mock_server.masking import SECURED, mask_headers, mask_query, mask_raw, mask_text
-from ltxstudio_mock.mock_server.sim.journal import ENTRY, ENTRY_OVERHEAD, INDEX, MAX_BYTES, Journal, entry_size, render
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.wrappers import Request
+
+from mock_server.masking import SECURED, mask_headers, mask_query, mask_raw, mask_text
+from mock_server.sim.journal import ENTRY, ENTRY_OVERHEAD, INDEX, MAX_BYTES, Journal, entry_size, render
 
 __all__ = ["ENTRY", "INDEX", "MAX_BYTES", "SECURED", "Exchange", "Journal", "entry_size", "mask_form", "mask_headers",
            "mask_query", "mask_text", "raw_body", "render"]

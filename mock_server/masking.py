@@ -30,8 +30,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, quote, unquote, unquote_plus, urlencode, urlsplit, urlunsplit
 
-from ltxstudio_mock.mock_server.bounds import load_json
-from ltxstudio_mock.mock_server.cookies import SECRET_FIELDS
+from mock_server.bounds import load_json
+from mock_server.cookies import SECRET_FIELDS
 
 __all__ = ["SECRET_FIELDS", "SECRET_HEADERS", "SECRET_PARAMS", "SECURED", "SecretFilter", "install_log_filter",
            "mask_headers", "mask_query", "mask_query_string", "mask_raw", "mask_text", "mask_url", "mask_value"]

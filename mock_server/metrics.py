@@ -35,9 +35,8 @@ import os
 import sqlite3
 from typing import Any
 
-from ltxstudio_mock.mock_server.sim import Simulator
-
-from ltxstudio_mock import __version__
+from contracts.version import __version__
+from mock_server.sim import Simulator
 
 log = logging.getLogger("ltx_mock")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -51,13 +50,14 @@ EVENTS = {  # Context.emit events -> (counter attribute, label value or None)
     "webhook.delivered": ("webhook_deliveries", "delivered"), "webhook.failed": ("webhook_deliveries", "failed"),
 }
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_STORE = __name__.rpartition(".")[0] + ".store"  # mock_server.store here, ltxstudio_mock.mock_server.store installed
 
 
 def is_store_error(exc: BaseException) -> bool:
     """Did this failure come from the store (Redis unreachable or its lock lost, SQLite locked or read-only)?"""
     module = type(exc).__module__ or ""
     return isinstance(exc, OSError | sqlite3.Error) or module.startswith(
-        ("redis", "ltxstudio_mock.mock_server.store"))
+        ("redis", _STORE))
 
 
 class Metrics:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ltxstudio_mock.mock_server.access_log import AccessLog
-from ltxstudio_mock.mock_server.config import SimConfig
-from ltxstudio_mock.mock_server.metrics import Metrics, is_store_error
-from ltxstudio_mock.mock_server.sim import Simulator
+from mock_server.access_log import AccessLog
+from mock_server.config import SimConfig
+from mock_server.metrics import Metrics, is_store_error
+from mock_server.sim import Simulator
 
 
 class Observer:

@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ltxstudio_mock.mock_server.api.gateway import body_timeout_message
+from mock_server.api.gateway import body_timeout_message
 
 log = logging.getLogger("ltx_mock.server")
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]

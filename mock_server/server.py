@@ -58,8 +58,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Self
 
-from ltxstudio_mock.mock_server.config import SimConfig
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler, make_server
+
+from mock_server.config import SimConfig
 
 CONFIG_ENV = "LTX_MOCK_CONFIG"
 WORKERS_ENV = "LTX_MOCK_WORKERS"
@@ -72,6 +73,9 @@ IDLE_TIMEOUT_S = 30  # a connection with no request and no bytes for this long i
 SHUTDOWN_GRACE_S = 1.0  # in-flight webhook deliveries get this long at shutdown, then are handed back
 GRANIAN_KILL_TIMEOUT_S = 2  # a granian worker still busy this long after SIGTERM is killed (measured 4.7 s without)
 log = logging.getLogger("ltx_mock.server")
+# This module's import name (mock_server.server in the checkout, ltxstudio_mock.mock_server.server installed),
+# also when it runs as `python -m` (a --workers child): the children and granian's workers import it by name.
+_MODULE = __spec__.name if __name__ == "__main__" and __spec__ else __name__
 
 
 class BindError(Exception):
@@ -364,7 +368,7 @@ def body_deadline(server: Any, body_timeout_s: float) -> None:
     """waitress: a request whose headers arrived but whose body has sent nothing for ``body_timeout_s`` gets
     ``408 {"error", "code": 408}`` and its connection is closed (waitress itself only closes a connection silent
     for ``IDLE_TIMEOUT_S``, without a word). Checked once a second by waitress' own maintenance pass."""
-    from ltxstudio_mock.mock_server.api.gateway import body_timeout_message
+    from mock_server.api.gateway import body_timeout_message
 
     idle = server.maintenance
 
@@ -389,11 +393,11 @@ def body_deadline(server: Any, body_timeout_s: float) -> None:
 
 def app_from_env() -> Any:
     """A worker's app: rebuild the config the CLI put in the environment."""
-    from ltxstudio_mock.mock_server.app import create_app
+    from mock_server.app import create_app
 
     config = SimConfig(**json.loads(os.environ[CONFIG_ENV]))
     if config.log_level != "warning":
-        from ltxstudio_mock.mock_server.access_log import configure_logging
+        from mock_server.access_log import configure_logging
 
         configure_logging(config.log_level)  # --log-level, in this worker process too
     if config.seed is not None and int(os.environ.get(WORKERS_ENV, "1")) > 1:
@@ -406,7 +410,7 @@ def app_from_env() -> Any:
 def granian_app_from_env() -> Any:
     """granian's factory target (in its worker process): the app behind the RSGI front that reads bodies in the
     event loop (:mod:`rsgi`), writes through the FIFO gate; the worker dies with the master."""
-    from ltxstudio_mock.mock_server.rsgi import BufferedWsgi
+    from mock_server.rsgi import BufferedWsgi
 
     die_with_parent(pdeathsig=False)  # granian may fork from a thread that ends before the master
     tune_malloc()
@@ -471,7 +475,7 @@ def _supervise(config: SimConfig, sock: socket.socket, workers: int, threads: in
     _on_stop_signals(lambda signum, frame: stopping.set())
     watch_r, watch_w = os.pipe()  # the children watch watch_r: it reaches EOF when this process dies
     env = {**os.environ, CONFIG_ENV: json.dumps(dataclasses.asdict(config)), WORKERS_ENV: str(workers)}
-    argv = [sys.executable, "-m", "ltxstudio_mock.mock_server.server", "--fd", str(sock.fileno()),
+    argv = [sys.executable, "-m", _MODULE, "--fd", str(sock.fileno()),
             "--watch-fd", str(watch_r), "--threads", str(threads)]
 
     def spawn() -> subprocess.Popen[bytes]:
@@ -512,7 +516,7 @@ def _serve_granian(config: SimConfig, host: str, port: int, workers: int, thread
     os.environ[RUNNING_ENV] = str(min(threads, GRANIAN_RUNNING))
     os.environ[THREADS_ENV] = str(threads)
     # Workers die with the master (granian_app_from_env).
-    Granian("ltxstudio_mock.mock_server.server:granian_app_from_env", address=host, port=port,
+    Granian(f"{_MODULE}:granian_app_from_env", address=host, port=port,
             interface=Interfaces.RSGI, workers=workers, factory=True,
             log_level=LogLevels(config.log_level) if config.log_level in ("debug", "info") else LogLevels.error,
             respawn_failed_workers=True, **granian_options(threads, config.poll_waits)).serve()
@@ -543,7 +547,7 @@ def run(config: SimConfig, host: str, port: int, *, server: str = "granian", wor
             on_bound()
         _serve_granian(config, host, port, workers, threads)
         return
-    from ltxstudio_mock.mock_server.app import create_app
+    from mock_server.app import create_app
 
     if server == "werkzeug":
         app = create_app(config)

@@ -33,7 +33,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from ltxstudio_mock.mock_server.sim.deliveries import Deliveries
+from mock_server.sim.deliveries import Deliveries
 
 log = logging.getLogger("ltx_mock.webhooks")
 USER_AGENT = "ltxstudio-mock webhook"

@@ -21,9 +21,9 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ltxstudio_mock.mock_server.config import SimConfig
-from ltxstudio_mock.mock_server.sim import Simulator
-from ltxstudio_mock.mock_server.webhooks import deliver, netloc_key
+from mock_server.config import SimConfig
+from mock_server.sim import Simulator
+from mock_server.webhooks import deliver, netloc_key
 
 log = logging.getLogger("ltx_mock.worker")
 TICK_S = 0.05

@@ -10,6 +10,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -57,7 +58,7 @@ def serve_process(args: list[str], log: Path) -> Iterator[str]:
     its base URL once it answers; stopped by its own pid (SIGTERM, then kill after 20 s)."""
     port = free_port()
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "ltxstudio_mock.mock_server.cli", "serve", "--port", str(port),
+        proc = subprocess.Popen([sys.executable, "-m", "mock_server.cli", "serve", "--port", str(port),
                                  *args], stdout=out, stderr=subprocess.STDOUT,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
     url = f"http://127.0.0.1:{port}"
@@ -165,3 +166,9 @@ class Receiver:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def in_checkout(code: str) -> str:
+    """Documentation shows the installed names (``ltxstudio_mock.client``); the checkout imports each part by its
+    own name (hatch_build.py rewrites them for the wheel, and tests/packaging runs the installed names)."""
+    return re.sub(r"\bltxstudio_mock\.(client|contracts|mock_server)\b", r"\1", code)

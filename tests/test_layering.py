@@ -15,16 +15,17 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# Repository folder -> import name (pyproject.toml: the wheel maps them under ltxstudio_mock).
+# Repository folder -> import name: each part by its own folder name, as Python imports the checkout
+# (hatch_build.py moves them under ltxstudio_mock in the wheel).
 PARTS = {
     "ltxstudio_mock": "ltxstudio_mock",
-    "contracts": "ltxstudio_mock.contracts",
-    "client": "ltxstudio_mock.client",
-    "mock_server": "ltxstudio_mock.mock_server",
+    "contracts": "contracts",
+    "client": "client",
+    "mock_server": "mock_server",
 }
-CONTRACTS = "ltxstudio_mock.contracts"
-CLIENT = "ltxstudio_mock.client"
-SIM = "ltxstudio_mock.mock_server"
+CONTRACTS = "contracts"
+CLIENT = "client"
+SIM = "mock_server"
 
 # Modules outside mock_server/sim and mock_server/store that still read the store (``x.store``). This list may
 # only shrink: each entry is work to move behind a Simulator method (issue 16).
@@ -151,9 +152,9 @@ def test_the_graph_sees_our_modules() -> None:
     """A guard for the guards: the graph is not empty and finds known arrows (lazy ones too)."""
     graph = import_graph()
     assert len(graph) > 40
-    assert "ltxstudio_mock.contracts.spec" in graph["ltxstudio_mock.mock_server.app"]
-    assert "ltxstudio_mock.contracts.spec" in graph["ltxstudio_mock.client._client"]
-    assert "ltxstudio_mock.mock_server.scenario" in graph["ltxstudio_mock.mock_server.cli"]  # inside a function
+    assert "contracts.spec" in graph["mock_server.app"]
+    assert "contracts.spec" in graph["client._client"]
+    assert "mock_server.scenario" in graph["mock_server.cli"]  # inside a function
 
 
 def test_cycle_finder_finds_a_cycle() -> None:
@@ -208,8 +209,8 @@ def test_client_reaches_contracts_by_plain_imports() -> None:
 def test_one_reader_of_openapi_yaml() -> None:
     """Only the contract engine parses the API documents; YAML elsewhere is scenario files."""
     yaml_users = sorted(name for name, targets in _yaml_importers().items() if targets)
-    assert yaml_users == ["ltxstudio_mock.admin_client", "ltxstudio_mock.contracts.spec",
-                          "ltxstudio_mock.mock_server.scenario.read", "ltxstudio_mock.mock_server.scenario.snapshot"]
+    assert yaml_users == ["contracts.spec", "ltxstudio_mock.admin_client",
+                          "mock_server.scenario.read", "mock_server.scenario.snapshot"]
 
 
 def _yaml_importers() -> dict[str, bool]:
@@ -309,3 +310,59 @@ def test_fault_rules_are_built_once_by_the_simulator(monkeypatch: pytest.MonkeyP
     assert _constructions("Faults") == [f"{SIM}.sim"]
     _with_module(monkeypatch, f"{SIM}.admin.bad", "def view(sim):\n    return Faults(sim.ctx).list()\n")
     assert _constructions("Faults") == [f"{SIM}.admin.bad", f"{SIM}.sim"]  # and a second builder is seen
+
+
+def test_each_file_has_one_module_name() -> None:
+    """No file loads twice under two names (``mock_server.errors.ApiError`` raised and a second copy's class
+    caught would never match): the parts exist only under their own names in the checkout, and every loaded
+    module of ours comes from a different file."""
+    import importlib
+    import importlib.util
+
+    for name in ("ltxstudio_mock.mock_server", "ltxstudio_mock.client", "ltxstudio_mock.contracts"):
+        assert importlib.util.find_spec(name) is None, f"{name} is importable in the checkout"
+    for name in _module_files():
+        importlib.import_module(name)
+    ours = tuple(str(ROOT / folder) + "/" for folder in PARTS)
+    seen: dict[str, str] = {}
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if not file or not str(Path(file).resolve()).startswith(ours):
+            continue
+        other = seen.setdefault(str(Path(file).resolve()), name)
+        assert other == name, f"{file} is loaded as both {other} and {name}"
+
+
+def test_every_import_of_ours_survives_the_wheel_rewrite() -> None:
+    """hatch_build.rewrite moves each part's imports under ltxstudio_mock; it refuses what it cannot move
+    (``import client.x`` binds ``client``), so a file it cannot rewrite fails here, not in a user's install."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        import hatch_build
+    finally:
+        sys.path.remove(str(ROOT))
+    for name, path in _module_files().items():
+        out = hatch_build.rewrite(path.read_text(encoding="utf-8"), str(path))
+        for node in ast.walk(ast.parse(out)):
+            names = ([node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level
+                     else [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+            stray = [n for n in names if n.split(".")[0] in hatch_build.PARTS]
+            assert not stray, f"{name}:{node.lineno}: {stray} left outside ltxstudio_mock"
+
+
+def test_the_wheel_rewrite_keeps_what_each_import_binds() -> None:
+    sys.path.insert(0, str(ROOT))
+    try:
+        from hatch_build import RewriteError, rewrite
+    finally:
+        sys.path.remove(str(ROOT))
+    src = ("import client\nimport mock_server.sim as sim\nfrom contracts.spec import x\nfrom . import y\n"
+           "import clientele\n    from client import (\n        a,\n    )\ntext = 'from client import z'\n")
+    assert rewrite(src.replace("    from", "if 1:\n    from")) == (
+        "from ltxstudio_mock import client\nimport ltxstudio_mock.mock_server.sim as sim\n"
+        "from ltxstudio_mock.contracts.spec import x\nfrom . import y\nimport clientele\n"
+        "if 1:\n    from ltxstudio_mock.client import (\n        a,\n    )\ntext = 'from client import z'\n")
+    with pytest.raises(RewriteError, match="binds `mock_server`"):
+        rewrite("import mock_server.sim\n")
+    with pytest.raises(RewriteError, match="one part per statement"):
+        rewrite("import os, client\n")

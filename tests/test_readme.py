@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import in_checkout
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
 TESTS = [b for b in BLOCKS if "def test_" in b]
+
 
 
 def test_readme_has_the_examples_the_issues_ask_for() -> None:
@@ -27,7 +29,7 @@ def test_readme_has_the_examples_the_issues_ask_for() -> None:
 def test_readme_example(block: str, request: pytest.FixtureRequest) -> None:
     """Each test function of the block runs with the fixtures its parameters name, as pytest would."""
     namespace: dict[str, Any] = {"__name__": "readme_example"}
-    exec(compile(block, str(README), "exec"), namespace)
+    exec(compile(in_checkout(block), str(README), "exec"), namespace)
     ran = 0
     for name, fn in list(namespace.items()):
         if name.startswith("test_") and callable(fn):
@@ -41,5 +43,5 @@ def test_readme_client_in_five_lines(ltx_mock: Any, tmp_path: Path, monkeypatch:
     block = block.replace("http://127.0.0.1:8787/v1/ltxstudio", ltx_mock.base_url)
     ltx_mock.admin.clock(paused=False, speed=100000)  # the 12 s image takes a fraction of a millisecond
     monkeypatch.chdir(tmp_path)
-    exec(compile(block, str(README), "exec"), {})
+    exec(compile(in_checkout(block), str(README), "exec"), {})
     assert (tmp_path / "mountain.png").read_bytes().startswith(b"\x89PNG")

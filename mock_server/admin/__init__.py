@@ -12,14 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, current_app
-from ltxstudio_mock.contracts.spec import Contract, get_contract
-from ltxstudio_mock.mock_server.api import base_url, json_response, no_content
-from ltxstudio_mock.mock_server.api.inputs import operation as _operation
-from ltxstudio_mock.mock_server.errors import ApiError, not_found
-from ltxstudio_mock.mock_server.masking import mask_text
-from ltxstudio_mock.mock_server.sim import Simulator, tenant_id
-from ltxstudio_mock.mock_server.sim.context import iso
-from ltxstudio_mock.mock_server.sim.ltx import LtxUser
+
+from contracts.spec import Contract, get_contract
+from mock_server.api import base_url, json_response, no_content
+from mock_server.api.inputs import operation as _operation
+from mock_server.errors import ApiError, not_found
+from mock_server.masking import mask_text
+from mock_server.sim import Simulator, tenant_id
+from mock_server.sim.context import iso
+from mock_server.sim.ltx import LtxUser
 
 bp = Blueprint("admin", __name__)
 SPEC = Path(__file__).with_name("admin-openapi.yaml")
@@ -89,7 +90,7 @@ def add_token(query: dict[str, Any], data: dict[str, Any]) -> Response:
     s = sim()
     tid = s.add_token(data["token"])
     if data.get("demoAccount"):
-        from ltxstudio_mock.mock_server.config import DEMO_EMAIL
+        from mock_server.config import DEMO_EMAIL
 
         user = s.ltx.get_user(DEMO_EMAIL) or s.ltx.create_user(s.now(), email=DEMO_EMAIL)
         s.accounts.upsert(tid, s.ltx.cookie_of(user), None, s.now())
@@ -297,7 +298,7 @@ def list_webhooks(query: dict[str, Any]) -> Response:
 @bp.get("/snapshot")
 @operation("adminSnapshot")
 def snapshot(query: dict[str, Any]) -> Response:
-    from ltxstudio_mock.mock_server.scenario import snapshot as take
+    from mock_server.scenario import snapshot as take
 
     return json_response(take(sim()))
 
@@ -306,7 +307,7 @@ def snapshot(query: dict[str, Any]) -> Response:
 @operation("adminLoadScenario")
 def load_scenario(query: dict[str, Any], data: dict[str, Any]) -> Response:
     """Reset to the start-up state with this scenario in place of the configured one (until the next reset)."""
-    from ltxstudio_mock.mock_server.scenario import check
+    from mock_server.scenario import check
 
     check(data, "<posted scenario>")  # a ScenarioError is a ValueError: 400 naming the field
     try:
@@ -331,7 +332,7 @@ def health(query: dict[str, Any]) -> Response:
     Open without the admin token (``guard.OPEN_PATHS``) and outside the pinned store view (``app.UNPINNED``), so a
     container's ``curl -f`` probe works and the answer comes even while the store is down.
     """
-    from ltxstudio_mock import __version__
+    from contracts.version import __version__
 
     report = sim().health()
     ready = report["ready"]
@@ -351,7 +352,7 @@ def health(query: dict[str, Any]) -> Response:
 def live(query: dict[str, Any]) -> Response:
     """Liveness only: 200 while this process serves, the store untouched (a Kubernetes livenessProbe: a store
     outage makes the server unready, it is no reason to restart it)."""
-    from ltxstudio_mock import __version__
+    from contracts.version import __version__
 
     return json_response({"status": "ok", "live": True, "version": __version__,
                           "uptimeSeconds": round(time.time() - current_app.extensions["ltx_started"], 3)})
@@ -361,7 +362,7 @@ def live(query: dict[str, Any]) -> Response:
 @operation("adminMetrics")
 def metrics(query: dict[str, Any]) -> Response:
     """Prometheus text format (``mock_server/metrics.py``); 404 when the server runs with ``--no-metrics``."""
-    from ltxstudio_mock.mock_server.metrics import CONTENT_TYPE
+    from mock_server.metrics import CONTENT_TYPE
 
     collected = current_app.extensions.get("ltx_metrics")
     if collected is None:
@@ -373,7 +374,7 @@ def metrics(query: dict[str, Any]) -> Response:
 @operation("adminRequestsHar")
 def requests_har(query: dict[str, Any]) -> Response:
     """The journal (same filters as ``GET /requests``) as a HAR 1.2 document, oldest first, secrets masked."""
-    from ltxstudio_mock.mock_server.har import journal_har
+    from mock_server.har import journal_har
 
     items, _ = current_app.extensions["ltx_journal"].query(
         method=query.get("method"), path=query.get("path"), status=query.get("status"),

@@ -27,8 +27,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Response
-from ltxstudio_mock.mock_server.api import json_response
-from ltxstudio_mock.mock_server.config import SimConfig
+
+from mock_server.api import json_response
+from mock_server.config import SimConfig
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 OPEN_PREFIXES = ("/__admin/dashboard/static/", "/__admin/dashboard/storage/")

@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from flask import Flask, Response, current_app, g, request
-from ltxstudio_mock.mock_server.sim import Simulator
+
+from mock_server.sim import Simulator
 
 if TYPE_CHECKING:
-    from ltxstudio_mock.contracts.spec import Operation
     from werkzeug.wrappers import Request
+
+    from contracts.spec import Operation
 
 API_PREFIX = "/v1/ltxstudio"
 
@@ -120,13 +122,13 @@ def no_content() -> Response:
 
 def api_routes() -> list[Route]:
     """Every API operation's route (importing the view modules registers them)."""
-    from ltxstudio_mock.mock_server.api import accounts, assets, images, scheduler, videos  # noqa: F401
+    from mock_server.api import accounts, assets, images, scheduler, videos  # noqa: F401
 
     return list(ROUTES)
 
 
 def register(app: Flask) -> None:
     """The artifact storage blueprint (served by Flask: not an API operation, no token)."""
-    from ltxstudio_mock.mock_server.api import storage
+    from mock_server.api import storage
 
     app.register_blueprint(storage.bp)

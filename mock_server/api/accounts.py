@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ltxstudio_mock.mock_server.api import NO_CONTENT, Call, Reply, route
-from ltxstudio_mock.mock_server.errors import not_found
+from mock_server.api import NO_CONTENT, Call, Reply, route
+from mock_server.errors import not_found
 
 
 @route("GET", "/accounts", "listAccounts")

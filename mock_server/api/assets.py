@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ltxstudio_mock.mock_server.api import Call, route
-from ltxstudio_mock.mock_server.errors import bad_request
+from mock_server.api import Call, route
+from mock_server.errors import bad_request
 
 
 @route("GET", "/assets/", "listAssets", strict_slashes=False)

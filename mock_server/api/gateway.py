@@ -29,21 +29,22 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ltxstudio_mock.contracts.spec import Contract, Operation
-from ltxstudio_mock.contracts.validate import response_problems, violation_message
-from ltxstudio_mock.mock_server.api import API_PREFIX, Call, Reply, Route
-from ltxstudio_mock.mock_server.api.inputs import check_body, check_params, parse_body, parse_json_body
-from ltxstudio_mock.mock_server.config import SimConfig
-from ltxstudio_mock.mock_server.errors import ApiError
-from ltxstudio_mock.mock_server.faults import apply_before, shape_body
-from ltxstudio_mock.mock_server.journal import Exchange, environ_headers, journal_body
-from ltxstudio_mock.mock_server.masking import mask_text
-from ltxstudio_mock.mock_server.observe import Observer
-from ltxstudio_mock.mock_server.sim import Simulator
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
+
+from contracts.spec import Contract, Operation
+from contracts.validate import response_problems, violation_message
+from mock_server.api import API_PREFIX, Call, Reply, Route
+from mock_server.api.inputs import check_body, check_params, parse_body, parse_json_body
+from mock_server.config import SimConfig
+from mock_server.errors import ApiError
+from mock_server.faults import apply_before, shape_body
+from mock_server.journal import Exchange, environ_headers, journal_body
+from mock_server.masking import mask_text
+from mock_server.observe import Observer
+from mock_server.sim import Simulator
 
 log = logging.getLogger("ltx_mock")
 API_PREFIX_SLASH = API_PREFIX + "/"

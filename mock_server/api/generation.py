@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from ltxstudio_mock.mock_server.api import Call, Reply
+from mock_server.api import Call, Reply
 
 RETRY_AFTER_S = 3  # one pollForResult interval: by then a wait slot has usually freed
 

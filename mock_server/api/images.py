@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ltxstudio_mock.mock_server.api import Call, route
-from ltxstudio_mock.mock_server.api.generation import start
+from mock_server.api import Call, route
+from mock_server.api.generation import start
 
 
 @route("POST", "/images/create", "createImage")

@@ -17,10 +17,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import g, request
-from ltxstudio_mock.contracts.spec import Contract, Operation, get_contract, properties
-from ltxstudio_mock.mock_server.bounds import TooDeep, load_json
-from ltxstudio_mock.mock_server.errors import ApiError, bad_request
 from werkzeug.wrappers import Request
+
+from contracts.spec import Contract, Operation, get_contract, properties
+from mock_server.bounds import TooDeep, load_json
+from mock_server.errors import ApiError, bad_request
 
 INT = re.compile(r"^[+-]?\d+$")
 NUM = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")

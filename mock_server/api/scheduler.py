@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ltxstudio_mock.mock_server.api import NO_CONTENT, Call, Reply, route
+from mock_server.api import NO_CONTENT, Call, Reply, route
 
 
 @route("GET", "/scheduler", "listRunningJobs", strict_slashes=False)

@@ -9,10 +9,11 @@ from __future__ import annotations
 import re
 
 from flask import Blueprint, Response, request
-from ltxstudio_mock.mock_server.api import now, sim
-from ltxstudio_mock.mock_server.artifacts import artifact_bytes, aspect_of, thumbnail_bytes
-from ltxstudio_mock.mock_server.errors import not_found
-from ltxstudio_mock.mock_server.sim.assets import BUCKET
+
+from mock_server.api import now, sim
+from mock_server.artifacts import artifact_bytes, aspect_of, thumbnail_bytes
+from mock_server.errors import not_found
+from mock_server.sim.assets import BUCKET
 
 bp = Blueprint("storage", __name__)
 NAME = re.compile(r"^(?P<uuid>[0-9a-f-]{36})(?P<thumb>-thumbnail-large)?\.\w+$")

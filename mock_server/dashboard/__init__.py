@@ -14,11 +14,12 @@ import json
 from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, request
-from ltxstudio_mock.mock_server.bounds import MAX_OFFSET
-from ltxstudio_mock.mock_server.dashboard.data import POLL_MS, DashboardData, scrub
-from ltxstudio_mock.mock_server.errors import ApiError, not_found
-from ltxstudio_mock.mock_server.sim import Simulator
-from ltxstudio_mock.mock_server.sim.assets import BUCKET
+
+from mock_server.bounds import MAX_OFFSET
+from mock_server.dashboard.data import POLL_MS, DashboardData, scrub
+from mock_server.errors import ApiError, not_found
+from mock_server.sim import Simulator
+from mock_server.sim.assets import BUCKET
 
 bp = Blueprint("dashboard", __name__, template_folder="templates", static_folder="static",
                static_url_path="/static")
@@ -104,7 +105,7 @@ def storage(path: str) -> Response:
     Previews load through here so that looking at the dashboard never adds entries to the
     request journal that a running test suite may be counting.
     """
-    from ltxstudio_mock.mock_server.api.storage import fetch
+    from mock_server.api.storage import fetch
 
     resp = fetch(path)
     resp.headers["Cache-Control"] = "private, max-age=3600"

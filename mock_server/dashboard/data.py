@@ -16,11 +16,11 @@ import fnmatch
 import re
 from typing import Any
 
-from ltxstudio_mock.mock_server.journal import render
-from ltxstudio_mock.mock_server.masking import SECURED, mask_text
-from ltxstudio_mock.mock_server.sim import Simulator, tenant_id
-from ltxstudio_mock.mock_server.sim.context import iso
-from ltxstudio_mock.mock_server.sim.records import Job
+from mock_server.journal import render
+from mock_server.masking import SECURED, mask_text
+from mock_server.sim import Simulator, tenant_id
+from mock_server.sim.context import iso
+from mock_server.sim.records import Job
 
 MAX_LIMIT = 200
 TENANT_LIMIT = 20  # tenants shown, each with up to ACCOUNT_LIMIT accounts

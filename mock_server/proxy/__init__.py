@@ -7,7 +7,7 @@
 - ``serve.py``: serving it (waitress: keep-alive, the upstream's own Server and Date), and writing the reports on exit.
 """
 
-from ltxstudio_mock.mock_server.proxy.app import ProxyApp
-from ltxstudio_mock.mock_server.proxy.serve import ProxyServer, run
+from mock_server.proxy.app import ProxyApp
+from mock_server.proxy.serve import ProxyServer, run
 
 __all__ = ["ProxyApp", "ProxyServer", "run"]

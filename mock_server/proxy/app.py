@@ -16,14 +16,15 @@ from typing import Any, TextIO
 from urllib.parse import unquote, urlsplit
 
 import requests
-from ltxstudio_mock.contracts import checks as semantic
-from ltxstudio_mock.contracts.runner import READ_ONLY_METHODS, UnsafeTarget, is_loopback, select_operations
-from ltxstudio_mock.contracts.spec import get_contract
-from ltxstudio_mock.mock_server.har import HarRecorder
-from ltxstudio_mock.mock_server.masking import mask_url
-from ltxstudio_mock.mock_server.proxy.forward import SENT_CLOCK, Exchange, Forwarder, json_error
-from ltxstudio_mock.mock_server.proxy.recorder import OPERATIONS, Recorder
-from ltxstudio_mock.mock_server.proxy.violations import Violations
+
+from contracts import checks as semantic
+from contracts.runner import READ_ONLY_METHODS, UnsafeTarget, is_loopback, select_operations
+from contracts.spec import get_contract
+from mock_server.har import HarRecorder
+from mock_server.masking import mask_url
+from mock_server.proxy.forward import SENT_CLOCK, Exchange, Forwarder, json_error
+from mock_server.proxy.recorder import OPERATIONS, Recorder
+from mock_server.proxy.violations import Violations
 
 OWN_PREFIX = "/__proxy"
 HARMLESS_METHODS = frozenset({*READ_ONLY_METHODS, "HEAD", "OPTIONS"})

@@ -30,9 +30,10 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 import requests
-from ltxstudio_mock.contracts import checks as semantic
-from ltxstudio_mock.mock_server.masking import mask_text, mask_url, mask_value
-from ltxstudio_mock.mock_server.proxy.forward import Exchange
+
+from contracts import checks as semantic
+from mock_server.masking import mask_text, mask_url, mask_value
+from mock_server.proxy.forward import Exchange
 
 LOCAL_TOKEN = "recorded-token"
 OPERATIONS = {"createImage": "images/create", "editImage": "images/edit", "upscaleImage": "images/upscale",
@@ -213,8 +214,8 @@ class Recorder:
                 self.assets[m["uuid"]].listed_by = email  # the upstream listed it under this account
 
     def _generation(self, tenant: str, exchange: Exchange, body: Any) -> None:
-        from ltxstudio_mock.mock_server.sim.catalog import model_of
-        from ltxstudio_mock.mock_server.sim.jobs import ASSET_FIELDS
+        from mock_server.sim.catalog import model_of
+        from mock_server.sim.jobs import ASSET_FIELDS
 
         op = semantic.operation_for(exchange.method, unquote(exchange.path))
         m = semantic.JOB_ID.match(body.get("jobId") or "") if isinstance(body, dict) else None
@@ -300,7 +301,7 @@ class Recorder:
 
     def scenario(self) -> dict[str, Any]:
         """The scenario document (asset bytes fetched or generated now)."""
-        from ltxstudio_mock.mock_server.sim.catalog import CATALOG, DEFAULT_MODEL
+        from mock_server.sim.catalog import CATALOG, DEFAULT_MODEL
 
         with self.lock:
             accounts = dict(self.accounts)
@@ -376,7 +377,7 @@ class Recorder:
 
     def write(self, path: str) -> None:
         """Write the scenario file (checked against the scenario schema first: a file that would not load is a bug)."""
-        from ltxstudio_mock.mock_server.scenario import check, dump_yaml
+        from mock_server.scenario import check, dump_yaml
 
         doc = self.scenario()
         check(doc, path)
@@ -389,14 +390,14 @@ class Recorder:
 
 
 def _known_model(model: str) -> bool:
-    from ltxstudio_mock.mock_server.sim.catalog import CATALOG
+    from mock_server.sim.catalog import CATALOG
 
     return model in CATALOG
 
 
 def _timing_params(operation: str, model: str, params: dict[str, Any]) -> tuple[int | None, str | None]:
     """A generation's requested video duration and resolution, as the simulator keys run times by them."""
-    from ltxstudio_mock.mock_server.sim.catalog import video_resolution, video_seconds
+    from mock_server.sim.catalog import video_resolution, video_seconds
 
     try:
         duration = video_seconds(operation, model, params) or None
@@ -413,7 +414,7 @@ def _request_params(exchange: Exchange) -> dict[str, Any] | None:
 
 def generated_bytes(mime: str, seed: str) -> bytes:
     """Stand-in bytes of the given MIME type, for an asset whose bytes could not be fetched."""
-    from ltxstudio_mock.mock_server.artifacts import render_image, video_bytes
+    from mock_server.artifacts import render_image, video_bytes
 
     formats = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP", "image/gif": "GIF"}
     if mime in formats:

@@ -18,8 +18,8 @@ import threading
 from types import FrameType
 from typing import Any, Self
 
-from ltxstudio_mock.mock_server.masking import install_log_filter
-from ltxstudio_mock.mock_server.proxy.app import ProxyApp
+from mock_server.masking import install_log_filter
+from mock_server.proxy.app import ProxyApp
 
 THREADS = 64  # requests (pollForResult waits included) served at once
 IDLE_TIMEOUT_S = 120  # a kept-alive connection with no request for this long is closed

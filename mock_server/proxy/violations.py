@@ -25,11 +25,11 @@ from dataclasses import asdict, dataclass
 from typing import Any, TextIO
 from urllib.parse import parse_qsl, unquote
 
-from ltxstudio_mock.contracts import checks as semantic
-from ltxstudio_mock.contracts.spec import Operation, get_contract
-from ltxstudio_mock.contracts.validate import response_problems
-from ltxstudio_mock.mock_server.masking import mask_text, mask_url
-from ltxstudio_mock.mock_server.proxy.forward import Exchange
+from contracts import checks as semantic
+from contracts.spec import Operation, get_contract
+from contracts.validate import response_problems
+from mock_server.masking import mask_text, mask_url
+from mock_server.proxy.forward import Exchange
 
 
 @dataclass
@@ -62,8 +62,8 @@ def _label(op: Operation | None, method: str, path: str) -> str:
 
 def request_problems(op: Operation, exchange: Exchange) -> list[tuple[str, str]]:
     """(JSON path, message) for each way the request breaks the contract's parameters or JSON body."""
-    from ltxstudio_mock.contracts.spec import properties
-    from ltxstudio_mock.mock_server.api.inputs import coerce
+    from contracts.spec import properties
+    from mock_server.api.inputs import coerce
 
     out: list[tuple[str, str]] = []
     query = dict(parse_qsl(exchange.query, keep_blank_values=True))
@@ -172,7 +172,7 @@ class Violations:
 
         Built with ``contracts.runner.Report.write_junit``, the same writer ``ltx-mock check`` uses.
         """
-        from ltxstudio_mock.contracts.runner import Failure, Report
+        from contracts.runner import Failure, Report
 
         with self.lock:
             seen = dict(self.seen)

@@ -23,13 +23,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ltxstudio_mock.mock_server.config import SimConfig
-from ltxstudio_mock.mock_server.scenario.read import check, parse, read_scenario
-from ltxstudio_mock.mock_server.scenario.snapshot import dump_yaml, snapshot
-from ltxstudio_mock.mock_server.sim.scenario import ScenarioError, apply
+from mock_server.config import SimConfig
+from mock_server.scenario.read import check, parse, read_scenario
+from mock_server.scenario.snapshot import dump_yaml, snapshot
+from mock_server.sim.scenario import ScenarioError, apply
 
 if TYPE_CHECKING:
-    from ltxstudio_mock.mock_server.sim import Simulator
+    from mock_server.sim import Simulator
 
 
 def configured(config: SimConfig) -> Callable[[], dict[str, Any]] | None:

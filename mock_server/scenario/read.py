@@ -14,8 +14,9 @@ from typing import Any
 
 import jsonschema_rs
 import yaml
-from ltxstudio_mock.mock_server.sim.scenario import ScenarioError
-from ltxstudio_mock.mock_server.sim.scenario import line_of as _line
+
+from mock_server.sim.scenario import ScenarioError
+from mock_server.sim.scenario import line_of as _line
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "scenario-schema.yaml"
 __all__ = ["SCHEMA_PATH", "ScenarioError", "check", "parse", "read_scenario"]

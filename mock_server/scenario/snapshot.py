@@ -6,11 +6,12 @@ import base64
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from ltxstudio_mock.mock_server.masking import SECRET_FIELDS, mask_value
-from ltxstudio_mock.mock_server.sim.scenario import USER_FIELDS, WEBHOOK_KEYS
+
+from mock_server.masking import SECRET_FIELDS, mask_value
+from mock_server.sim.scenario import USER_FIELDS, WEBHOOK_KEYS
 
 if TYPE_CHECKING:
-    from ltxstudio_mock.mock_server.sim import Simulator
+    from mock_server.sim import Simulator
 
 __all__ = ["dump_yaml", "snapshot"]
 

@@ -27,25 +27,25 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
-from ltxstudio_mock.mock_server.clock import Clock
-from ltxstudio_mock.mock_server.config import DEMO_EMAIL, SimConfig
-from ltxstudio_mock.mock_server.errors import StoreUnavailable
-from ltxstudio_mock.mock_server.sim.accounts import Accounts
-from ltxstudio_mock.mock_server.sim.assets import Assets
-from ltxstudio_mock.mock_server.sim.context import SIGNING_KEY, Context
-from ltxstudio_mock.mock_server.sim.deliveries import Deliveries
-from ltxstudio_mock.mock_server.sim.faults import Faults
-from ltxstudio_mock.mock_server.sim.health import readiness
-from ltxstudio_mock.mock_server.sim.jobs import Jobs
-from ltxstudio_mock.mock_server.sim.journal import open_journal
-from ltxstudio_mock.mock_server.sim.ltx import LtxStudio
-from ltxstudio_mock.mock_server.sim.overview import Overview
-from ltxstudio_mock.mock_server.sim.records import Job
-from ltxstudio_mock.mock_server.sim.scenario import apply as apply_scenario
-from ltxstudio_mock.mock_server.sim.scheduler import Scheduler
-from ltxstudio_mock.mock_server.sim.stubs import Stubs
-from ltxstudio_mock.mock_server.sim.timeline import Timeline
-from ltxstudio_mock.mock_server.store import Store, open_store
+from mock_server.clock import Clock
+from mock_server.config import DEMO_EMAIL, SimConfig
+from mock_server.errors import StoreUnavailable
+from mock_server.sim.accounts import Accounts
+from mock_server.sim.assets import Assets
+from mock_server.sim.context import SIGNING_KEY, Context
+from mock_server.sim.deliveries import Deliveries
+from mock_server.sim.faults import Faults
+from mock_server.sim.health import readiness
+from mock_server.sim.jobs import Jobs
+from mock_server.sim.journal import open_journal
+from mock_server.sim.ltx import LtxStudio
+from mock_server.sim.overview import Overview
+from mock_server.sim.records import Job
+from mock_server.sim.scenario import apply as apply_scenario
+from mock_server.sim.scheduler import Scheduler
+from mock_server.sim.stubs import Stubs
+from mock_server.sim.timeline import Timeline
+from mock_server.store import Store, open_store
 
 TENANT = "tenant"
 STORE_RESET = ("the shared store was reset (Redis restarted empty or its keys were deleted): restart the simulators "

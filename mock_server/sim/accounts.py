@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ltxstudio_mock.mock_server.errors import ApiError, bad_request, not_found
-from ltxstudio_mock.mock_server.sim.context import Context, iso
-from ltxstudio_mock.mock_server.sim.ltx import LtxStudio, parse_cookie
-from ltxstudio_mock.mock_server.sim.records import (
+from mock_server.errors import ApiError, bad_request, not_found
+from mock_server.sim.context import Context, iso
+from mock_server.sim.ltx import LtxStudio, parse_cookie
+from mock_server.sim.records import (
     ACCOUNT,
     DEFAULT_MAX_JOBS,
     Account,

@@ -12,9 +12,9 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-from ltxstudio_mock.mock_server.errors import ApiError, bad_request
-from ltxstudio_mock.mock_server.sim.context import Context
-from ltxstudio_mock.mock_server.sim.records import ASSET, Asset, Job, Render, get_asset, get_assets, put_asset
+from mock_server.errors import ApiError, bad_request
+from mock_server.sim.context import Context
+from mock_server.sim.records import ASSET, Asset, Job, Render, get_asset, get_assets, put_asset
 
 __all__ = ["ASSET", "Assets", "asset_type", "category", "file_id", "listing_index"]
 BUCKET = "lt-infinity-prd"

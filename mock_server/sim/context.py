@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ltxstudio_mock.mock_server.clock import Clock
-from ltxstudio_mock.mock_server.config import SimConfig
-from ltxstudio_mock.mock_server.sim.records import GENERATION_HEX
-from ltxstudio_mock.mock_server.store.base import Store
+from mock_server.clock import Clock
+from mock_server.config import SimConfig
+from mock_server.sim.records import GENERATION_HEX
+from mock_server.store.base import Store
 
 SIGNING_KEY = "signing-key"
 # uuid.UUID(int=n, version=4): clear the variant and version bits, then set variant RFC 4122 and version 4

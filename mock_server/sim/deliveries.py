@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ltxstudio_mock.mock_server.sim.context import Context
+from mock_server.sim.context import Context
 
 DELIVERY = "delivery"
 DUE = "deliveries:due"  # scored by real epoch ms: network retries run on real time

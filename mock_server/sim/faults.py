@@ -15,8 +15,8 @@ import email.utils
 import fnmatch
 from typing import Any
 
-from ltxstudio_mock.mock_server.errors import ApiError
-from ltxstudio_mock.mock_server.sim.context import Context
+from mock_server.errors import ApiError
+from mock_server.sim.context import Context
 
 FAULTS = "faults"  # meta: the active rules, in order
 SEQ = "fault-seq"  # meta: the last rule number handed out

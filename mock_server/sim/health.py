@@ -11,7 +11,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-from ltxstudio_mock.mock_server.sim.context import Context, iso
+from mock_server.sim.context import Context, iso
 
 PROBE = "health-probe"  # meta key the probe writes (a nanosecond stamp) and reads back
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from ltxstudio_mock.mock_server.errors import bad_request
+from mock_server.errors import bad_request
 
 JOB_ID = re.compile(r"^email:(?P<email>\S+)-job:(?P<uuid>[0-9a-f-]{36})-type:(?P<type>image|video)$")
 

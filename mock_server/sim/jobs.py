@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ltxstudio_mock.mock_server.errors import bad_request, not_found
-from ltxstudio_mock.mock_server.sim.accounts import Accounts
-from ltxstudio_mock.mock_server.sim.assets import Assets
-from ltxstudio_mock.mock_server.sim.catalog import (
+from mock_server.errors import bad_request, not_found
+from mock_server.sim.accounts import Accounts
+from mock_server.sim.assets import Assets
+from mock_server.sim.catalog import (
     CATALOG,
     DEFAULT_MODEL,
     TIMING_APPLIED_META,
@@ -28,11 +28,11 @@ from ltxstudio_mock.mock_server.sim.catalog import (
     video_resolution,
     video_seconds,
 )
-from ltxstudio_mock.mock_server.sim.context import Context
-from ltxstudio_mock.mock_server.sim.deliveries import Deliveries
-from ltxstudio_mock.mock_server.sim.ids import require_job_id
-from ltxstudio_mock.mock_server.sim.ltx import LtxStudio
-from ltxstudio_mock.mock_server.sim.records import (
+from mock_server.sim.context import Context
+from mock_server.sim.deliveries import Deliveries
+from mock_server.sim.ids import require_job_id
+from mock_server.sim.ltx import LtxStudio
+from mock_server.sim.records import (
     DEFAULT_FAILURE,
     JOB,
     Job,
@@ -44,8 +44,8 @@ from ltxstudio_mock.mock_server.sim.records import (
     progress,
     put_job,
 )
-from ltxstudio_mock.mock_server.sim.scheduler import Scheduler, running_index
-from ltxstudio_mock.mock_server.sim.timeline import Timeline
+from mock_server.sim.scheduler import Scheduler, running_index
+from mock_server.sim.timeline import Timeline
 
 OUTCOMES = "outcomes"  # meta: queued outcomes for the next jobs (POST /__admin/next-outcome)
 COMPLETED: dict[str, Any] = {"outcome": "completed"}

@@ -23,9 +23,9 @@ import json
 import threading
 from typing import Any, Protocol
 
-from ltxstudio_mock.mock_server.bounds import load_json
-from ltxstudio_mock.mock_server.sim.context import Context
-from ltxstudio_mock.mock_server.store.base import Store
+from mock_server.bounds import load_json
+from mock_server.sim.context import Context
+from mock_server.store.base import Store
 
 ENTRY = "request"
 INDEX = "journal"

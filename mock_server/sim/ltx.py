@@ -13,10 +13,10 @@ import base64
 import json
 import secrets
 
-from ltxstudio_mock.mock_server.cookies import parse_cookie
-from ltxstudio_mock.mock_server.errors import ApiError, bad_request, not_found
-from ltxstudio_mock.mock_server.sim.context import Context
-from ltxstudio_mock.mock_server.sim.records import USER, LtxUser, get_user, get_users, put_user
+from mock_server.cookies import parse_cookie
+from mock_server.errors import ApiError, bad_request, not_found
+from mock_server.sim.context import Context
+from mock_server.sim.records import USER, LtxUser, get_user, get_users, put_user
 
 BY_TOKEN = "ltxtoken"
 BY_REFRESH = "ltxrefresh"

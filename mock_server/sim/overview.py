@@ -14,13 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ltxstudio_mock.mock_server.sim.accounts import accounts_index
-from ltxstudio_mock.mock_server.sim.context import Context
-from ltxstudio_mock.mock_server.sim.deliveries import DUE, LOG
-from ltxstudio_mock.mock_server.sim.journal import Journal, RequestRing
-from ltxstudio_mock.mock_server.sim.ltx import LtxStudio
-from ltxstudio_mock.mock_server.sim.records import Account, Job, LtxUser, get_accounts, get_job, get_jobs, phase
-from ltxstudio_mock.mock_server.sim.scheduler import Scheduler, running_index
+from mock_server.sim.accounts import accounts_index
+from mock_server.sim.context import Context
+from mock_server.sim.deliveries import DUE, LOG
+from mock_server.sim.journal import Journal, RequestRing
+from mock_server.sim.ltx import LtxStudio
+from mock_server.sim.records import Account, Job, LtxUser, get_accounts, get_job, get_jobs, phase
+from mock_server.sim.scheduler import Scheduler, running_index
 
 TENANT = "tenant"
 TENANTS = "tenants"

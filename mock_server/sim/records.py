@@ -22,8 +22,8 @@ from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from typing import Any, ClassVar
 
-from ltxstudio_mock.mock_server.sim.catalog import CATALOG, Generation
-from ltxstudio_mock.mock_server.store.base import Store
+from mock_server.sim.catalog import CATALOG, Generation
+from mock_server.store.base import Store
 
 JOB = "job"
 ASSET = "asset"

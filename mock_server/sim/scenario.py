@@ -17,13 +17,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ltxstudio_mock.mock_server.cookies import SECRET_FIELDS, parse_cookie
-from ltxstudio_mock.mock_server.errors import ApiError
-from ltxstudio_mock.mock_server.sim.catalog import CATALOG, model_of, run_seconds, video_resolution, video_seconds
-from ltxstudio_mock.mock_server.sim.records import WEBHOOK_KEYS, Account, Asset, Job
+from mock_server.cookies import SECRET_FIELDS, parse_cookie
+from mock_server.errors import ApiError
+from mock_server.sim.catalog import CATALOG, model_of, run_seconds, video_resolution, video_seconds
+from mock_server.sim.records import WEBHOOK_KEYS, Account, Asset, Job
 
 if TYPE_CHECKING:
-    from ltxstudio_mock.mock_server.sim import Simulator
+    from mock_server.sim import Simulator
 
 USER_FIELDS = {  # scenario field -> user record field
     "name": "name", "credits": "credits", "subscription": "subscription", "created": "created_ms",
@@ -234,7 +234,7 @@ class _Loader:
                 raise self.fail(["faults", i], exc.message) from None
 
     def stubs(self) -> None:
-        from ltxstudio_mock.mock_server.sim import tenant_id
+        from mock_server.sim import tenant_id
 
         for i, spec in enumerate(self.doc.get("stubs") or []):
             token = (spec.get("match") or {}).get("token")

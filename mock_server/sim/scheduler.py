@@ -12,13 +12,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ltxstudio_mock.mock_server.errors import ApiError, bad_request, not_found
-from ltxstudio_mock.mock_server.sim.accounts import Accounts
-from ltxstudio_mock.mock_server.sim.context import Context, iso, mmss
-from ltxstudio_mock.mock_server.sim.faults import own_retry_after
-from ltxstudio_mock.mock_server.sim.ids import require_job_id
-from ltxstudio_mock.mock_server.sim.ltx import LtxStudio
-from ltxstudio_mock.mock_server.sim.records import JOB, Account, Job, LtxUser, get_job, get_jobs, put_job
+from mock_server.errors import ApiError, bad_request, not_found
+from mock_server.sim.accounts import Accounts
+from mock_server.sim.context import Context, iso, mmss
+from mock_server.sim.faults import own_retry_after
+from mock_server.sim.ids import require_job_id
+from mock_server.sim.ltx import LtxStudio
+from mock_server.sim.records import JOB, Account, Job, LtxUser, get_job, get_jobs, put_job
 
 __all__ = ["JOB", "Scheduler", "running_index"]
 INFINITY = math.inf  # the end of a stalled job

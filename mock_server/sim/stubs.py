@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import jsonpath
-from ltxstudio_mock.mock_server.errors import ApiError
-from ltxstudio_mock.mock_server.sim.context import Context
+
+from mock_server.errors import ApiError
+from mock_server.sim.context import Context
 
 STUBS = "stubs"  # meta: the stubs, oldest first
 VERSION = "stub-version"  # meta: changes with every change to the stubs; None: no stubs

@@ -13,7 +13,7 @@ index write and claiming it one index read and one removal.
 
 from __future__ import annotations
 
-from ltxstudio_mock.mock_server.sim.context import Context
+from mock_server.sim.context import Context
 
 DUE = "due"
 Task = dict[str, str]  # {"type": "finish" | "expire", "jobId": ...}, rebuilt from the member

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ltxstudio_mock.mock_server.store.base import Record, Store
-from ltxstudio_mock.mock_server.store.memory import MemoryStore
+from mock_server.store.base import Record, Store
+from mock_server.store.memory import MemoryStore
 
 __all__ = ["MemoryStore", "Record", "Store", "open_store"]
 
@@ -13,9 +13,9 @@ def open_store(url: str | None = None) -> Store:
     if not url or url == "memory://":
         return MemoryStore()
     if url.startswith("redis://") or url.startswith("unix://"):
-        from ltxstudio_mock.mock_server.store.redis import RedisStore
+        from mock_server.store.redis import RedisStore
 
         return RedisStore(url)
-    from ltxstudio_mock.mock_server.store.sqlite import SQLiteStore
+    from mock_server.store.sqlite import SQLiteStore
 
     return SQLiteStore(url.removeprefix("sqlite://"))

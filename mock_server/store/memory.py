@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
-from ltxstudio_mock.mock_server.store.base import Record, Store
+from mock_server.store.base import Record, Store
 
 
 class _Pickled:

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from ltxstudio_mock.mock_server.store.base import INDEX_SPAN, Record, Store
+from mock_server.store.base import INDEX_SPAN, Record, Store
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (

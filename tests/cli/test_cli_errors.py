@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from ltxstudio_mock.client import cli as client_cli
-from ltxstudio_mock.contracts import runner
-from ltxstudio_mock.mock_server.cli import main
+
+from client import cli as client_cli
+from contracts import runner
+from mock_server.cli import main
 
 LTX_MOCK = Path(sys.executable).with_name("ltx-mock")
 

@@ -20,9 +20,9 @@ import pytest
 import requests
 from click.testing import CliRunner
 from helpers import free_port
-from ltxstudio_mock.mock_server.cli import main
 
 from ltxstudio_mock import __version__
+from mock_server.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLE = ROOT / "docs" / "service.md"
@@ -74,7 +74,7 @@ def test_cli_version_is_the_one_version() -> None:
     assert "version" not in project and project["dynamic"] == ["version"]
     from importlib.metadata import version
 
-    from ltxstudio_mock.client import __version__ as client_version
+    from client import __version__ as client_version
 
     assert version("ltxstudio-mock") == client_version == __version__
 
@@ -101,7 +101,7 @@ def test_cli_compose_style_run_with_environment_variables_only(tmp_path: Path) -
            "LTX_MOCK_LOG_FORMAT": "json", "LTX_MOCK_THREADS": "4"}
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "ltxstudio_mock.mock_server.cli", "serve"], stdout=out,
+        proc = subprocess.Popen([sys.executable, "-m", "mock_server.cli", "serve"], stdout=out,
                                 stderr=subprocess.STDOUT, env=env)
     try:
         deadline = time.monotonic() + 60

@@ -16,8 +16,9 @@ from typing import Any
 
 import httpx
 import requests
-from ltxstudio_mock.client import AsyncLTXStudioClient, LTXStudioClient
-from ltxstudio_mock.client._retry import request_was_not_sent
+
+from client import AsyncLTXStudioClient, LTXStudioClient
+from client._retry import request_was_not_sent
 
 BASE = "https://api.test/v1/ltxstudio"
 TOKEN = "test-token"

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import requests
 from click.testing import CliRunner
-from ltxstudio_mock.client import LTXStudioClient, cli
+
+from client import LTXStudioClient, cli
 
 BASE = "https://api.test/v1/ltxstudio"
 JOB_ID = "email:a@b.c-job:7a34b821-9fd0-205e-d21b-4abc6f7839e7-type:image"
@@ -87,8 +88,9 @@ def test_downloads_report_what_the_file_is(run, mocked, tmp_path: Path) -> None:
     """Issue 25: a saved video's duration, frame size and sound, and an image's size, read from the file itself."""
     import io
 
-    from ltxstudio_mock.mock_server.video import Clip, mp4
     from PIL import Image
+
+    from mock_server.video import Clip, mp4
 
     mocked.post(f"{BASE}/videos/veo-create", json={"jobId": VIDEO_JOB, "generationId": "g"})
     mocked.get(job_url(VIDEO_JOB), json=done(VIDEO_JOB, "https://storage.test/clip.mp4"))

@@ -17,7 +17,8 @@ import responses
 from clients import open_client
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from ltxstudio_mock.client import (
+
+from client import (
     Account,
     AssetList,
     BadRequestError,
@@ -31,9 +32,9 @@ from ltxstudio_mock.client import (
     SchedulerAvailable,
     UploadedAsset,
 )
-from ltxstudio_mock.client.exceptions import APIError, AuthenticationError, ServerError
-from ltxstudio_mock.client.options import api_name
-from ltxstudio_mock.contracts.spec import Contract, Operation, get_contract, resolve_refs
+from client.exceptions import APIError, AuthenticationError, ServerError
+from client.options import api_name
+from contracts.spec import Contract, Operation, get_contract, resolve_refs
 
 BASE = "https://api.test/v1/ltxstudio"
 JOB_ID = "email:a@b.c-job:7a34b821-9fd0-205e-d21b-4abc6f7839e7-type:image"

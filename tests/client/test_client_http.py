@@ -9,7 +9,9 @@ import httpx
 import pytest
 import requests
 import responses
-from ltxstudio_mock.client import (
+from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
+
+from client import (
     APIError,
     Artifact,
     AuthenticationError,
@@ -26,8 +28,7 @@ from ltxstudio_mock.client import (
     ServerError,
     TransportError,
 )
-from ltxstudio_mock.client._retry import RetryPolicy, parse_retry_after, request_was_not_sent
-from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError
+from client._retry import RetryPolicy, parse_retry_after, request_was_not_sent
 
 JOB_ID = "email:demo@example.com-job:7a34b821-9fd0-205e-d21b-4abc6f7839e7-type:image"
 ASSET_URL = "https://storage.test/artifacts/model-serving/result.png?sig=abc"
@@ -75,7 +76,7 @@ def test_defaults_to_the_real_service(make_client, monkeypatch) -> None:
 def test_the_async_client_closes_only_its_own_session() -> None:
     import asyncio
 
-    from ltxstudio_mock.client import AsyncLTXStudioClient
+    from client import AsyncLTXStudioClient
 
     async def run() -> tuple[bool, bool]:
         async with AsyncLTXStudioClient("t") as own:
@@ -93,7 +94,7 @@ def test_the_async_client_closes_only_its_own_session() -> None:
 def test_both_clients_have_the_same_methods_and_signatures() -> None:
     import inspect
 
-    from ltxstudio_mock.client import AsyncLTXStudioClient
+    from client import AsyncLTXStudioClient
 
     def surface(cls: type) -> dict[str, list[inspect.Parameter]]:  # returns differ: T and awaitable T
         return {name: list(inspect.signature(getattr(cls, name)).parameters.values()) for name in dir(cls)

@@ -15,7 +15,8 @@ import requests
 from click.testing import CliRunner
 from clients import open_client
 from helpers import png_bytes
-from ltxstudio_mock.client import (
+
+from client import (
     AuthenticationError,
     BadRequestError,
     CapacityError,
@@ -31,7 +32,7 @@ from ltxstudio_mock.client import (
     cli,
 )
 
-contracts = pytest.importorskip("ltxstudio_mock.contracts")
+contracts = pytest.importorskip("contracts")
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 DEMO_EMAIL = "demo@example.com"
@@ -377,7 +378,7 @@ def test_the_fixture_client_is_this_client(ltx_mock) -> None:
 async def test_the_fixture_async_client_waits_in_simulated_time(ltx_mock) -> None:
     import time as real_time
 
-    from ltxstudio_mock.client import AsyncLTXStudioClient
+    from client import AsyncLTXStudioClient
 
     async with ltx_mock.aclient as api:
         assert isinstance(api, AsyncLTXStudioClient)

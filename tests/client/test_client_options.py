@@ -8,9 +8,10 @@ import re
 
 import pytest
 import responses
-from ltxstudio_mock.client import LTXStudioClient, LTXStudioError, ValidationError
-from ltxstudio_mock.client.options import api_name, build_body, python_name
-from ltxstudio_mock.contracts.spec import Contract, get_contract
+
+from client import LTXStudioClient, LTXStudioError, ValidationError
+from client.options import api_name, build_body, python_name
+from contracts.spec import Contract, get_contract
 
 JOB_ID = "email:demo@example.com-job:7a34b821-9fd0-205e-d21b-4abc6f7839e7-type:image"
 CREATED = {"jobId": JOB_ID, "generationId": "gen_1"}

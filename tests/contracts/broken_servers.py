@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask
-from ltxstudio_mock.mock_server import SimConfig, create_app
-from ltxstudio_mock.mock_server.config import DEMO_EMAIL, DEMO_TOKEN
-from ltxstudio_mock.mock_server.server import ServerThread
-from ltxstudio_mock.mock_server.sim import tenant_id
 from werkzeug.wrappers import Request, Response
+
+from mock_server import SimConfig, create_app
+from mock_server.config import DEMO_EMAIL, DEMO_TOKEN
+from mock_server.server import ServerThread
+from mock_server.sim import tenant_id
 
 API = "/v1/ltxstudio"
 FAKE_JWT = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c2VyMTIzIiwiZXhwIjoxOTAwMDAwMDAwfQ.c2lnbmF0dXJl"

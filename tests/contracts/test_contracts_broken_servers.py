@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 from broken_servers import DEFECTS, Defect, healthy_app, serving
-from ltxstudio_mock.contracts import run_checks
+
+from contracts import run_checks
 
 RUN = {"max_examples": 8, "seed": 1}
 

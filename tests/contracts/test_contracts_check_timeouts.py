@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 from helpers import wait_serving
-from ltxstudio_mock.contracts.runner import DEFAULT_REQUEST_TIMEOUT_S, run_checks
-from ltxstudio_mock.mock_server import SimConfig, create_app
-from ltxstudio_mock.mock_server.server import ServerThread
+
+from contracts.runner import DEFAULT_REQUEST_TIMEOUT_S, run_checks
+from mock_server import SimConfig, create_app
+from mock_server.server import ServerThread
 
 LTX_MOCK = Path(sys.executable).with_name("ltx-mock")
 

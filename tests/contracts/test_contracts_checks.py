@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 from contracts_helpers import FILE_ID, JOB, VIDEO_JOB, fake_response, get_job, job_body
-from ltxstudio_mock.contracts.checks import (
+
+from contracts.checks import (
     CheckFailure,
     JobHistory,
     Observation,

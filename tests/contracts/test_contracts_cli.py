@@ -7,8 +7,9 @@ from pathlib import Path
 
 from broken_servers import healthy_app, leaked_secret, serving
 from click.testing import CliRunner
-from ltxstudio_mock.contracts.cli import check
-from ltxstudio_mock.mock_server.cli import main
+
+from contracts.cli import check
+from mock_server.cli import main
 
 FAST = ["--max-examples", "3", "--seed", "1", "--phases", "examples,fuzzing", "-q"]
 

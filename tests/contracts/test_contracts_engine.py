@@ -8,12 +8,13 @@ from typing import Any
 import pytest
 import requests
 from flask import Response
-from ltxstudio_mock.client import ValidationError
-from ltxstudio_mock.client.options import build_body
-from ltxstudio_mock.contracts import ContractViolation, validate_response
-from ltxstudio_mock.contracts.spec import Contract, SchemaCheck, get_contract
-from ltxstudio_mock.mock_server import SimConfig, create_app
-from ltxstudio_mock.mock_server.app import _strict_check
+
+from client import ValidationError
+from client.options import build_body
+from contracts import ContractViolation, validate_response
+from contracts.spec import Contract, SchemaCheck, get_contract
+from mock_server import SimConfig, create_app
+from mock_server.app import _strict_check
 
 JOB_ID = "email:demo@example.com-job:7a34b821-9fd0-205e-d21b-4abc6f7839e7-type:image"
 CREATED = json.dumps({"jobId": JOB_ID, "generationId": "gen_1"}).encode()
@@ -89,7 +90,7 @@ def test_x_error_message_of_an_anyof_branch_is_found() -> None:
 
 
 def test_the_admin_document_is_read_by_the_same_engine() -> None:
-    from ltxstudio_mock.mock_server.admin import SPEC, admin_contract
+    from mock_server.admin import SPEC, admin_contract
 
     contract = admin_contract()
     assert isinstance(contract, Contract)

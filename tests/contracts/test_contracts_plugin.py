@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from ltxstudio_mock.mock_server.config import DEMO_EMAIL
 
 from ltxstudio_mock.pytest_plugin import LtxMock
+from mock_server.config import DEMO_EMAIL
 
 QUICK = {"phases": ["examples", "fuzzing"], "max_examples": 3, "seed": 1}
 

@@ -6,7 +6,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from ltxstudio_mock.contracts.runner import (
+
+from contracts.runner import (
     NEVER_REMOTE,
     Failure,
     Report,
@@ -18,7 +19,7 @@ from ltxstudio_mock.contracts.runner import (
     run_checks,
     select_operations,
 )
-from ltxstudio_mock.contracts.spec import get_contract
+from contracts.spec import get_contract
 
 LOCAL = "http://127.0.0.1:8787/v1/ltxstudio"
 REMOTE = "https://api.useapi.net/v1/ltxstudio"

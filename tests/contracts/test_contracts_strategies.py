@@ -9,10 +9,11 @@ import requests
 from contracts_helpers import fake_response
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ltxstudio_mock.contracts import validate_response
-from ltxstudio_mock.contracts.checks import ResponseView, semantic_failures
-from ltxstudio_mock.contracts.spec import get_contract
-from ltxstudio_mock.contracts.strategies import clean_schema, close_objects, from_schema, request_body, response_body
+
+from contracts import validate_response
+from contracts.checks import ResponseView, semantic_failures
+from contracts.spec import get_contract
+from contracts.strategies import clean_schema, close_objects, from_schema, request_body, response_body
 
 FAST = settings(max_examples=8, database=None, deadline=None, derandomize=True,
                 suppress_health_check=list(HealthCheck))

@@ -34,7 +34,7 @@ def sim_time(ltx_mock: Any) -> SimTime:
 @pytest.fixture
 def client(ltx_mock: Any, sim_time: SimTime) -> Iterator[Any]:
     """The reference client on the simulator, its waits and retry back-offs spent in simulated time."""
-    from ltxstudio_mock.client import LTXStudioClient
+    from client import LTXStudioClient
 
     c = LTXStudioClient(ltx_mock.token, base_url=ltx_mock.base_url, sleep=sim_time.sleep, clock=sim_time.clock)
     yield c

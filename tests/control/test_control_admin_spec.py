@@ -6,8 +6,9 @@ import re
 from pathlib import Path
 
 import yaml
-from ltxstudio_mock.mock_server import SimConfig, create_app
 from openapi_spec_validator import validate
+
+from mock_server import SimConfig, create_app
 
 SPEC_PATH = Path(__file__).resolve().parents[2] / "mock_server" / "admin" / "admin-openapi.yaml"
 SPEC = yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))

@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ltxstudio_mock.mock_server.scenario import parse
+from helpers import in_checkout
+
+from mock_server.scenario import parse
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "test-control.md"
 BLOCKS = re.findall(r"```(python|yaml)\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
@@ -29,7 +31,7 @@ def test_control_docs_have_an_example_per_capability() -> None:
 @pytest.mark.parametrize("code", PYTHON, ids=[",".join(_tests(c)) or "snippet" for c in PYTHON])
 def test_control_docs_python_example_runs(code: str, request: pytest.FixtureRequest) -> None:
     namespace: dict[str, Any] = {"__name__": "docs_example"}
-    exec(compile(code, str(DOC), "exec"), namespace)
+    exec(compile(in_checkout(code), str(DOC), "exec"), namespace)
     tests = _tests(code)
     assert tests, "every Python example is a complete pytest test"
     for name in tests:

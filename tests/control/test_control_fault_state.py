@@ -6,9 +6,9 @@ control API lists and a snapshot writes out; a rule the control API adds is in `
 
 from __future__ import annotations
 
-from ltxstudio_mock.mock_server.app import create_app
-from ltxstudio_mock.mock_server.config import DEMO_TOKEN, SimConfig
-from ltxstudio_mock.mock_server.scenario import snapshot
+from mock_server.app import create_app
+from mock_server.config import DEMO_TOKEN, SimConfig
+from mock_server.scenario import snapshot
 
 AVAILABLE = "/v1/ltxstudio/scheduler/available"
 AUTH = {"Authorization": f"Bearer {DEMO_TOKEN}"}

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 import requests
-from ltxstudio_mock.client import (
+
+from client import (
     AuthenticationError,
     BadRequestError,
     CapacityError,
@@ -21,7 +22,7 @@ from ltxstudio_mock.client import (
     ServerError,
     TransportError,
 )
-from ltxstudio_mock.contracts import validate
+from contracts import validate
 
 IMAGES = "/v1/ltxstudio/images/create"
 DEMO = "demo@example.com"
@@ -124,7 +125,7 @@ def test_fault_fixed_latency_delays_the_answer(ltx_mock: Any) -> None:
 
 
 def test_fault_latency_makes_the_client_time_out(ltx_mock: Any) -> None:
-    from ltxstudio_mock.client import LTXStudioClient
+    from client import LTXStudioClient
 
     ltx_mock.admin.fault(method="GET", path="/v1/ltxstudio/accounts", latency_ms=600, count=4)
     with LTXStudioClient(ltx_mock.token, base_url=ltx_mock.base_url, timeout=(2, 0.2), retries=0) as c, \
@@ -248,7 +249,7 @@ def test_account_fault_drained_credits(ltx_mock: Any, client: Any) -> None:
 
 
 def test_account_fault_shrunk_max_jobs(ltx_mock: Any) -> None:
-    from ltxstudio_mock.client import LTXStudioClient
+    from client import LTXStudioClient
 
     ltx_mock.admin.set_max_jobs(ltx_mock.token, DEMO, 1)
     with LTXStudioClient(ltx_mock.token, base_url=ltx_mock.base_url, retries=0) as c:

@@ -18,11 +18,11 @@ from urllib.parse import urlsplit
 import requests
 from haralyzer import HarEntry, HarParser
 from helpers import free_port
-from ltxstudio_mock.mock_server.cookies import parse_cookie
-from ltxstudio_mock.mock_server.masking import SECURED
 
 from ltxstudio_mock.admin_client import AdminClient
 from ltxstudio_mock.pytest_plugin import start_simulator
+from mock_server.cookies import parse_cookie
+from mock_server.masking import SECURED
 
 SECRET_TOKEN = "har-api-token-0123456789"
 
@@ -100,7 +100,7 @@ def test_control_har_of_the_proxy_cli(tmp_path: Path) -> None:
     log = tmp_path / "proxy.log"
     env = {**os.environ, "LTX_MOCK_PROXY_HAR": str(har)}  # from the environment, like every proxy option
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "ltxstudio_mock.mock_server.cli", "proxy", "--upstream",
+        proc = subprocess.Popen([sys.executable, "-m", "mock_server.cli", "proxy", "--upstream",
                                  upstream.url + "/v1/ltxstudio", "--port", str(port)], stdout=out,
                                 stderr=subprocess.STDOUT, env=env)
     try:

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import requests
 from helpers import Receiver, free_port, wait_serving
-from ltxstudio_mock.mock_server.metrics import MULTIPROC_ENV
 from service_run import agreement, scrape, scripted_run, total
 
 from ltxstudio_mock.admin_client import AdminClient
 from ltxstudio_mock.pytest_plugin import start_simulator
+from mock_server.metrics import MULTIPROC_ENV
 
 
 def test_control_metrics_agree_with_the_journal_in_thread(receiver: Receiver) -> None:
@@ -36,7 +36,7 @@ def test_control_metrics_agree_with_the_journal_across_two_workers(receiver: Rec
     log = tmp_path / "serve.log"
     env = {k: v for k, v in os.environ.items() if k != MULTIPROC_ENV}
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "ltxstudio_mock.mock_server.cli", "serve", "--port", str(port),
+        proc = subprocess.Popen([sys.executable, "-m", "mock_server.cli", "serve", "--port", str(port),
                                  "--workers", "2", "--store", redis_url, "--paused", "--threads", "4"],
                                 stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
@@ -87,8 +87,9 @@ def test_control_metrics_is_store_error_names_the_stores_failures() -> None:
     import sqlite3
 
     import redis
-    from ltxstudio_mock.mock_server.metrics import is_store_error
-    from ltxstudio_mock.mock_server.store.redis.transaction import LockLost
+
+    from mock_server.metrics import is_store_error
+    from mock_server.store.redis.transaction import LockLost
 
     assert is_store_error(redis.ConnectionError("down"))
     assert is_store_error(sqlite3.OperationalError("database is locked"))

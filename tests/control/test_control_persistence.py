@@ -37,7 +37,7 @@ class Served:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ltxstudio_mock.mock_server.cli", "serve", "--port", str(self.port), *args],
+            [sys.executable, "-m", "mock_server.cli", "serve", "--port", str(self.port), *args],
             cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             wait_serving(self.url, self.proc, log, timeout=30)

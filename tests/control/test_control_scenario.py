@@ -12,12 +12,12 @@ import pytest
 import requests
 import yaml
 from click.testing import CliRunner
-from ltxstudio_mock.contracts import validate
-from ltxstudio_mock.mock_server.cli import main as cli
-from ltxstudio_mock.mock_server.scenario import ScenarioError, parse
 
+from contracts import validate
 from ltxstudio_mock.admin_client import AdminClient
 from ltxstudio_mock.pytest_plugin import start_simulator
+from mock_server.cli import main as cli
+from mock_server.scenario import ScenarioError, parse
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "scenario-demo.yaml"
 ALICE = "alice@example.com"

@@ -13,9 +13,10 @@ import threading
 from pathlib import Path
 
 import pytest
-from ltxstudio_mock.mock_server.store import open_store
-from ltxstudio_mock.mock_server.store.memory import MemoryStore
-from ltxstudio_mock.mock_server.store.sqlite import SQLiteStore
+
+from mock_server.store import open_store
+from mock_server.store.memory import MemoryStore
+from mock_server.store.sqlite import SQLiteStore
 
 INF = float("inf")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ltxstudio_mock.contracts.spec import get_contract
+from contracts.spec import get_contract
 
 
 def job_model_errors(body: Any) -> list[str]:

@@ -9,7 +9,8 @@ from typing import Any
 import requests
 from dashboard_helpers import DEMO_EMAIL, Api
 from helpers import Receiver
-from ltxstudio_mock.mock_server.dashboard.data import SECURED, scrub
+
+from mock_server.dashboard.data import SECURED, scrub
 
 
 def wait_for(predicate: Any, timeout: float = 5.0) -> Any:

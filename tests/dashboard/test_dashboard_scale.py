@@ -15,8 +15,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from dashboard_helpers import DEMO_EMAIL
-from ltxstudio_mock.mock_server.dashboard.data import SCAN_CAP
-from ltxstudio_mock.mock_server.sim import tenant_id
+
+from mock_server.dashboard.data import SCAN_CAP
+from mock_server.sim import tenant_id
 
 BIG_INDEXES = ("jobs", "journal", "running:", "deliveries:log")
 

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import requests
 import responses
-from ltxstudio_mock.client import CapacityError, JobTimeoutError, LTXStudioClient
-from ltxstudio_mock.client._retry import REAL_TIME, time_source_for
 
+from client import CapacityError, JobTimeoutError, LTXStudioClient
+from client._retry import REAL_TIME, time_source_for
 from ltxstudio_mock import MockLTXStudio, mock_ltxstudio
 from ltxstudio_mock.netguard import NetworkGuardError
 

@@ -223,6 +223,21 @@ PROJECT = {
         from ltxstudio_mock.client import LTXStudioClient
 
 
+        def test_every_installed_module_imports_beside_the_projects_own_parts():
+            # A part's import the wheel build left unrewritten would load this project's client/contracts/
+            # mock_server instead (or fail): every module of the wheel imports, and none of the project's own.
+            import importlib
+            import pkgutil
+            import sys
+
+            for info in pkgutil.walk_packages(ltxstudio_mock.__path__, "ltxstudio_mock."):
+                if not info.name.endswith("__main__"):
+                    importlib.import_module(info.name)
+            assert len([m for m in sys.modules if m.startswith("ltxstudio_mock.")]) > 80
+            assert sys.modules["client"].__file__.startswith(os.getcwd()), "the project's own client"
+            assert whoami() == "the project's own client"
+
+
         def test_our_packages_and_ltxstudio_mock_side_by_side():
             assert whoami() == "the project's own client"
             assert RULES == ["the project's own contracts"]
@@ -319,7 +334,7 @@ def test_wheel_in_a_fresh_venv_serves_a_separate_project(tmp_path: Path) -> None
     total = time.monotonic() - t0
     summary = ", ".join(f"{k} {v:.1f}s" for k, v in times.items())
     print(f"wheel project: {summary}; total {total:.1f}s (load average {os.getloadavg()[0]:.1f})")
-    assert "12 passed" in proc.stdout, proc.stdout
+    assert "13 passed" in proc.stdout, proc.stdout
     for line in timings.read_text().splitlines():  # the per-transport figures (under 2 s each, asserted inside)
         entry = json.loads(line)
         print(f"  {entry['transport']}: {entry['polls']} polls in {entry['seconds'] * 1000:.0f} ms of real time")

@@ -12,9 +12,10 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
-from ltxstudio_mock.mock_server.artifacts import render_image
-from ltxstudio_mock.mock_server.proxy import ProxyApp, ProxyServer
-from ltxstudio_mock.mock_server.server import ServerThread
+
+from mock_server.artifacts import render_image
+from mock_server.proxy import ProxyApp, ProxyServer
+from mock_server.server import ServerThread
 
 API = "/v1/ltxstudio"
 MISSING_JOB = "email:demo@example.com-job:00000000-0000-4000-8000-000000000000-type:image"

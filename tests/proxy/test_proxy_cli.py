@@ -12,8 +12,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import requests
-from ltxstudio_mock.mock_server.scenario import read_scenario
 from proxy_helpers import API, broken_servers, upstream
+
+from mock_server.scenario import read_scenario
 
 H = {"Authorization": "Bearer demo-token"}
 
@@ -29,7 +30,7 @@ def test_proxy_command_reports_and_writes_on_sigterm(tmp_path: Path) -> None:
     port = _free_port()
     with upstream(broken_servers().wrong_field_type()) as origin:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "ltxstudio_mock.mock_server.cli", "proxy", "--upstream", origin + API,
+            [sys.executable, "-m", "mock_server.cli", "proxy", "--upstream", origin + API,
              "--port", str(port), "--junit-xml", str(junit), "--record", str(record)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         try:
@@ -62,6 +63,6 @@ def test_proxy_command_reports_and_writes_on_sigterm(tmp_path: Path) -> None:
 
 
 def test_proxy_command_rejects_a_bad_upstream() -> None:
-    proc = subprocess.run([sys.executable, "-m", "ltxstudio_mock.mock_server.cli", "proxy", "--upstream", "ftp://x"],
+    proc = subprocess.run([sys.executable, "-m", "mock_server.cli", "proxy", "--upstream", "ftp://x"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "--upstream must be an http(s) URL" in proc.stderr

@@ -107,7 +107,7 @@ def test_proxy_streams_headers_and_query_unchanged(werkzeug_upstream: str) -> No
 
 
 def test_proxy_refuses_spending_on_a_remote_upstream_unless_allowed() -> None:
-    from ltxstudio_mock.mock_server.proxy import ProxyApp
+    from mock_server.proxy import ProxyApp
 
     remote = ProxyApp("https://api.useapi.net/v1/ltxstudio", stream=None)
     for method, path in (("POST", f"{API}/images/create"), ("POST", f"{API}/accounts"),

@@ -11,12 +11,12 @@ from urllib.parse import quote
 import pytest
 import requests
 import yaml
-from ltxstudio_mock.mock_server.artifacts import render_image
-from ltxstudio_mock.mock_server.config import DEMO_EMAIL
-from ltxstudio_mock.mock_server.scenario import dump_yaml, read_scenario
 from proxy_helpers import API, proxy_in_front
 
 from ltxstudio_mock.pytest_plugin import start_simulator
+from mock_server.artifacts import render_image
+from mock_server.config import DEMO_EMAIL
+from mock_server.scenario import dump_yaml, read_scenario
 
 UPSTREAM_TOKEN = "upstream-secret-token-4f1c9a7e"
 LOCAL = {"Authorization": "Bearer recorded-token"}
@@ -125,7 +125,7 @@ def test_record_run_time_is_used_in_simulated_time(recorded: dict[str, Any]) -> 
 
 
 def test_record_fetches_or_generates_bytes_of_assets_seen_only_in_a_listing(tmp_path: Path) -> None:
-    from ltxstudio_mock.mock_server.proxy.recorder import generated_bytes
+    from mock_server.proxy.recorder import generated_bytes
 
     server, _app = start_simulator(tokens=[UPSTREAM_TOKEN], seed=6)
     up = {"Authorization": f"Bearer {UPSTREAM_TOKEN}"}
@@ -148,8 +148,8 @@ def test_record_fetches_or_generates_bytes_of_assets_seen_only_in_a_listing(tmp_
 
 
 def test_record_gives_each_upstream_token_its_own_local_token() -> None:
-    from ltxstudio_mock.mock_server.proxy.forward import Exchange
-    from ltxstudio_mock.mock_server.proxy.recorder import Recorder
+    from mock_server.proxy.forward import Exchange
+    from mock_server.proxy.recorder import Recorder
 
     recorder = Recorder("https://api.example.invalid/v1/ltxstudio", clock=lambda: 0.0)
     for token, email in (("real-token-one", "a@example.com"), ("real-token-two", "b@example.com"),

@@ -17,13 +17,13 @@ from urllib.parse import quote
 import pytest
 import requests
 from helpers import serve_process
-from ltxstudio_mock.mock_server.artifacts import render_image
-from ltxstudio_mock.mock_server.config import DEMO_EMAIL
-from ltxstudio_mock.mock_server.scenario import read_scenario
 from proxy_helpers import API, proxy_in_front
 
 from ltxstudio_mock.admin_client import AdminClient
 from ltxstudio_mock.pytest_plugin import start_simulator
+from mock_server.artifacts import render_image
+from mock_server.config import DEMO_EMAIL
+from mock_server.scenario import read_scenario
 
 UPSTREAM = {"Authorization": "Bearer upstream-token-77aa01"}
 LOCAL = {"Authorization": "Bearer recorded-token"}

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import requests
 import yaml
-from ltxstudio_mock.mock_server import SimConfig
-from ltxstudio_mock.mock_server.scenario import configured, dump_yaml, snapshot
-from ltxstudio_mock.mock_server.sim import Simulator, tenant_id
 from proxy_helpers import API, proxy_in_front
 
 from ltxstudio_mock.admin_client import AdminClient
 from ltxstudio_mock.pytest_plugin import start_simulator
+from mock_server import SimConfig
+from mock_server.scenario import configured, dump_yaml, snapshot
+from mock_server.sim import Simulator, tenant_id
 
 H = {"Authorization": "Bearer demo-token"}
 

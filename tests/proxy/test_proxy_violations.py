@@ -135,10 +135,11 @@ def test_proxy_reports_a_request_the_upstream_should_have_refused() -> None:
 
 
 def test_request_problems_read_json_and_form_bodies_like_the_service() -> None:
-    from ltxstudio_mock.contracts.spec import get_contract
-    from ltxstudio_mock.mock_server.proxy.forward import Exchange
-    from ltxstudio_mock.mock_server.proxy.violations import request_problems
     from werkzeug.test import EnvironBuilder
+
+    from contracts.spec import get_contract
+    from mock_server.proxy.forward import Exchange
+    from mock_server.proxy.violations import request_problems
 
     def exchange(ctype: str, body: bytes, query: str = "") -> Exchange:
         return Exchange(method="POST", path=f"{API}/images/create", query=query,

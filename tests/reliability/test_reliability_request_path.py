@@ -13,10 +13,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from ltxstudio_mock.mock_server import SimConfig, create_app
-from ltxstudio_mock.mock_server.journal import Exchange
-from ltxstudio_mock.mock_server.sim.journal import Journal, RequestRing, entry_size
-from ltxstudio_mock.mock_server.store.memory import MemoryStore
+
+from mock_server import SimConfig, create_app
+from mock_server.journal import Exchange
+from mock_server.sim.journal import Journal, RequestRing, entry_size
+from mock_server.store.memory import MemoryStore
 
 AUTH = {"Authorization": "Bearer demo-token"}
 API = "/v1/ltxstudio"

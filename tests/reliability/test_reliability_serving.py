@@ -331,7 +331,7 @@ def test_poll_for_result_ends_as_soon_as_the_clock_is_advanced() -> None:
 
 
 def test_admission_limit_answers_503_with_retry_after_when_saturated() -> None:
-    from ltxstudio_mock.mock_server.server import Admission
+    from mock_server.server import Admission
 
     gate = threading.Event()
 
@@ -354,7 +354,7 @@ def test_admission_limit_answers_503_with_retry_after_when_saturated() -> None:
 
 def test_admission_gate_admits_waiters_first_come_first_served() -> None:
     """A freed slot goes to the longest waiter, never to a later arrival (the p99 tail under c16)."""
-    from ltxstudio_mock.mock_server.server import FifoGate
+    from mock_server.server import FifoGate
 
     gate = FifoGate(1)
     assert gate.acquire(timeout=0)
@@ -379,7 +379,7 @@ def test_unbuffered_admission_reads_small_bodies_before_queuing_and_never_gates_
     run ungated."""
     import io
 
-    from ltxstudio_mock.mock_server.server import Admission
+    from mock_server.server import Admission
 
     seen: list[tuple[bytes, bool]] = []
 

@@ -22,11 +22,11 @@ from typing import Any
 
 import pytest
 import requests
-from ltxstudio_mock.mock_server.app import create_app
-from ltxstudio_mock.mock_server.config import SimConfig
-from ltxstudio_mock.mock_server.server import ServerThread
 
 from benchmarks import free_port
+from mock_server.app import create_app
+from mock_server.config import SimConfig
+from mock_server.server import ServerThread
 
 API = "/v1/ltxstudio"
 AUTH = {"Authorization": "Bearer demo-token"}

@@ -11,11 +11,11 @@ import os
 import time
 
 import requests
-from ltxstudio_mock.mock_server.app import create_app
-from ltxstudio_mock.mock_server.config import SimConfig
 from werkzeug.test import Client
 
 from benchmarks import simulator
+from mock_server.app import create_app
+from mock_server.config import SimConfig
 
 API = "/v1/ltxstudio"
 HEADERS = {"Authorization": "Bearer demo-token", "Content-Type": "image/png"}

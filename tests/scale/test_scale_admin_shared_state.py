@@ -15,9 +15,10 @@ from typing import Any
 
 import requests
 from helpers import free_port
-from ltxstudio_mock.mock_server import SimConfig, create_app
-from ltxstudio_mock.mock_server.server import ServerThread
 from scale_helpers import Serve
+
+from mock_server import SimConfig, create_app
+from mock_server.server import ServerThread
 
 TOKEN = "shared-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -16,18 +16,19 @@ import uuid
 from pathlib import Path
 
 from helpers import Receiver
-from ltxstudio_mock.mock_server.config import DEMO_EMAIL, SimConfig
-from ltxstudio_mock.mock_server.sim import Simulator, tenant_id
-from ltxstudio_mock.mock_server.store.redis import RedisStore
-from ltxstudio_mock.mock_server.webhooks import deliver
+
+from mock_server.config import DEMO_EMAIL, SimConfig
+from mock_server.sim import Simulator, tenant_id
+from mock_server.store.redis import RedisStore
+from mock_server.webhooks import deliver
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "handover-token"
 
 DIES_APPLYING = """
 import sys, time
-from ltxstudio_mock.mock_server.config import SimConfig
-from ltxstudio_mock.mock_server.sim import Simulator
+from mock_server.config import SimConfig
+from mock_server.sim import Simulator
 sim = Simulator(SimConfig(store_url=sys.argv[1], tokens=[sys.argv[2]], paused=True, background=False))
 apply = sim.jobs.apply
 def apply_then_hang(task, due, base_url):

@@ -28,9 +28,10 @@ from typing import Any
 import pytest
 import requests
 from helpers import Receiver, free_port
-from ltxstudio_mock.mock_server.sim.records import get_jobs
-from ltxstudio_mock.mock_server.store.redis import RedisStore
 from scale_helpers import Serve, max_overlap
+
+from mock_server.sim.records import get_jobs
+from mock_server.store.redis import RedisStore
 
 TOKEN = "scale-token"
 MAX_JOBS = 2
@@ -131,8 +132,8 @@ def test_scale_four_workers_on_redis_keep_every_rule_under_load_and_a_sigkill(re
     try:
         main.wait_up()
         # A second, independent simulator on the same Redis: every job must be visible there too.
-        from ltxstudio_mock.mock_server import SimConfig, create_app
-        from ltxstudio_mock.mock_server.server import ServerThread
+        from mock_server import SimConfig, create_app
+        from mock_server.server import ServerThread
 
         other = ServerThread(create_app(SimConfig(store_url=store_url, tokens=[TOKEN], demo=False,
                                                   background=False))).start()

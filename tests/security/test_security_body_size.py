@@ -54,7 +54,7 @@ def test_security_chunked_json_over_20_mib_is_413_on_the_production_server(tmp_p
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "ltxstudio_mock.mock_server.cli", "serve", "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "mock_server.cli", "serve", "--port", str(port),
                              "--paused"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:

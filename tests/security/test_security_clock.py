@@ -7,7 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 import requests
-from ltxstudio_mock.mock_server.clock import MAX_SIM_ISO, MAX_SIM_MS, ClockState
+
+from mock_server.clock import MAX_SIM_ISO, MAX_SIM_MS, ClockState
 
 YEAR_S = 31_536_000  # the largest advance the control API accepts
 

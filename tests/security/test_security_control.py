@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 import requests
 from click.testing import CliRunner
-from ltxstudio_mock.mock_server import SimConfig, create_app
-from ltxstudio_mock.mock_server.cli import exposure_warning
-from ltxstudio_mock.mock_server.cli import main as cli
 
 from ltxstudio_mock.admin_client import AdminClient, AdminError
 from ltxstudio_mock.pytest_plugin import start_simulator
+from mock_server import SimConfig, create_app
+from mock_server.cli import exposure_warning
+from mock_server.cli import main as cli
 
 DASHBOARD_JS = Path(__file__).resolve().parents[2] / "mock_server" / "dashboard" / "static" / "dashboard.js"
 
@@ -83,7 +83,7 @@ def test_security_control_refuses_a_rebinding_host(ltx_mock: Any) -> None:
 
 def test_security_control_check_bites_without_the_guard(monkeypatch: pytest.MonkeyPatch) -> None:
     """Proof that the tests above can fail: with the guard disabled the planted token is accepted."""
-    from ltxstudio_mock.mock_server.admin import guard
+    from mock_server.admin import guard
 
     monkeypatch.setattr(guard.AdminGuard, "check", lambda self, req: None)
     client = create_app(SimConfig(background=False)).test_client()
@@ -159,7 +159,7 @@ def test_security_exposed_bind_without_token_warns() -> None:
 
 def test_security_serve_passes_options_and_warns(monkeypatch: pytest.MonkeyPatch) -> None:
     """``ltx-mock serve --host 0.0.0.0``: the warning on stderr; the options reach SimConfig (no socket opened)."""
-    from ltxstudio_mock.mock_server import server
+    from mock_server import server
 
     seen: dict[str, Any] = {}
     monkeypatch.setattr(server, "bind", lambda host, port, **kw: None)  # no socket beyond loopback, ever

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 import requests
-from ltxstudio_mock.mock_server.bounds import MESSAGE_LIMIT, QUOTE_LIMIT, clip_message
+
+from mock_server.bounds import MESSAGE_LIMIT, QUOTE_LIMIT, clip_message
 
 
 @pytest.fixture

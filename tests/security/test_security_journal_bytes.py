@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ltxstudio_mock.mock_server import SimConfig, create_app
-from ltxstudio_mock.mock_server.journal import BODY_LIMIT, ENTRY, INDEX, Journal, entry_size
-from ltxstudio_mock.mock_server.store.memory import MemoryStore
+from mock_server import SimConfig, create_app
+from mock_server.journal import BODY_LIMIT, ENTRY, INDEX, Journal, entry_size
+from mock_server.store.memory import MemoryStore
 
 AUTH = {"Authorization": "Bearer demo-token"}
 

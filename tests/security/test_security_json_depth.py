@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 import requests
 import yaml
-from ltxstudio_mock.mock_server.bounds import MAX_JSON_DEPTH, load_json, too_deep
+
+from mock_server.bounds import MAX_JSON_DEPTH, load_json, too_deep
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = {"/v1/ltxstudio": ROOT / "openapi.yaml", "/__admin": ROOT / "mock_server/admin/admin-openapi.yaml"}

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from ltxstudio_mock.mock_server.masking import (
+
+from mock_server.masking import (
     SECURED,
     mask_headers,
     mask_query,

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 import requests
 import yaml
-from ltxstudio_mock.mock_server.bounds import MAX_OFFSET, MAX_PAGE
-from ltxstudio_mock.mock_server.store import open_store
-from ltxstudio_mock.mock_server.store.base import INDEX_SPAN
+
+from mock_server.bounds import MAX_OFFSET, MAX_PAGE
+from mock_server.store import open_store
+from mock_server.store.base import INDEX_SPAN
 
 ROOT = Path(__file__).resolve().parents[2]
 HUGE = ["9223372036854775807", "9223372036854775808", "1" + "0" * 30, "9" * 5000]

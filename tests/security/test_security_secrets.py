@@ -21,12 +21,12 @@ import requests
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ltxstudio_mock.mock_server.cookies import SECRET_FIELDS, parse_cookie
-from ltxstudio_mock.mock_server.journal import raw_body
-from ltxstudio_mock.mock_server.masking import SECURED, mask_raw, mask_text
 
 from ltxstudio_mock.admin_client import AdminClient
 from ltxstudio_mock.pytest_plugin import start_simulator
+from mock_server.cookies import SECRET_FIELDS, parse_cookie
+from mock_server.journal import raw_body
+from mock_server.masking import SECURED, mask_raw, mask_text
 
 SPEC = yaml.safe_load((Path(__file__).resolve().parents[2] / "openapi.yaml").read_text(encoding="utf-8"))
 # the contract's check on POST /accounts' cookie (before the parser): both names at a part's start, then '=' and a value

@@ -13,9 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from ltxstudio_mock.mock_server.config import SimConfig
-from ltxstudio_mock.mock_server.sim import Simulator
-from ltxstudio_mock.mock_server.store.sqlite import SQLiteStore, StateFileError
+
+from mock_server.config import SimConfig
+from mock_server.sim import Simulator
+from mock_server.store.sqlite import SQLiteStore, StateFileError
 
 
 def real_state(path: Path) -> bytes:
@@ -74,7 +75,7 @@ def test_security_state_refuses_a_file_that_is_not_a_state(case: str, tmp_path: 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.run([sys.executable, "-m", "ltxstudio_mock.mock_server.cli", "serve", "--port", str(port),
+    proc = subprocess.run([sys.executable, "-m", "mock_server.cli", "serve", "--port", str(port),
                            "--state", str(path)], capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()

@@ -13,11 +13,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-from ltxstudio_mock.mock_server import SimConfig, create_app
 from PIL import Image
 
 from ltxstudio_mock.admin_client import AdminClient
 from ltxstudio_mock.pytest_plugin import start_simulator
+from mock_server import SimConfig, create_app
 
 AUTH = {"Authorization": "Bearer demo-token"}
 OLD_PUBLIC_SECRET = "ltxstudio-mock-signing-secret"  # what every simulator signed with before issue 19

@@ -7,7 +7,8 @@ import time
 from typing import Any
 
 import requests
-from ltxstudio_mock.mock_server.sim.deliveries import LOG, LOG_BYTES_KEY, record_size
+
+from mock_server.sim.deliveries import LOG, LOG_BYTES_KEY, record_size
 
 
 def finish_jobs(live: Any, n: int, reply_url: str) -> list[str]:

@@ -24,7 +24,7 @@ class Served:
 
     def __init__(self, args: list[str]) -> None:
         self.port = free_port()
-        module = ["-m", "ltxstudio_mock.mock_server.cli"]
+        module = ["-m", "mock_server.cli"]
         cmd = [str(BIN) if BIN.exists() else sys.executable, *([] if BIN.exists() else module),
                "serve", "--port", str(self.port), "--server", "werkzeug", *args]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,

@@ -8,10 +8,11 @@ One test per phase, each on its own simulator, so that pytest-xdist spreads the 
 from __future__ import annotations
 
 import pytest
-from ltxstudio_mock.contracts import run_checks
-from ltxstudio_mock.contracts.runner import PHASES
-from ltxstudio_mock.mock_server import SimConfig, create_app
-from ltxstudio_mock.mock_server.server import ServerThread
+
+from contracts import run_checks
+from contracts.runner import PHASES
+from mock_server import SimConfig, create_app
+from mock_server.server import ServerThread
 
 # The least each phase must reach with this seed (measured: examples 12 operations / 22 cases, coverage 15 / 1313,
 # fuzzing 15 / 290, stateful 10 / 193): a run that silently stops testing fails here, not only one that finds a defect.

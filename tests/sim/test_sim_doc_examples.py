@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 import requests
 from helpers import png_bytes, probe_mp4
-from ltxstudio_mock.contracts.validate import validate_response
 from sim_helpers import DEMO_EMAIL, Api
+
+from contracts.validate import validate_response
 
 REFERENCE = Path(os.environ.get("LTX_REFERENCE_DOCS", "/work/shared/reference"))
 PYTHON_BLOCK = re.compile(r"```python\n(.*?)```", re.S)

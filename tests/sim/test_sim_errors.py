@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 import requests
-from ltxstudio_mock.contracts.spec import get_contract
 from sim_helpers import DEMO_EMAIL, Api
+
+from contracts.spec import get_contract
 
 OPERATIONS = sorted(get_contract().operations.values(), key=lambda op: op.operation_id)
 SAMPLE_JOB = "email:demo@example.com-job:7a34b821-9fd0-405e-a21b-4abc6f7839e7-type:image"

@@ -119,6 +119,6 @@ def test_video_answers_range_requests(api: Api, admin: Any) -> None:
 ])
 def test_unchecked_params_still_make_a_file(params: dict[str, Any], expected: tuple[int, int, int, bool]) -> None:
     """Scenario files and recordings carry params the API never checked: the file is still made, never a 500."""
-    from ltxstudio_mock.mock_server.sim.catalog import video_format
+    from mock_server.sim.catalog import video_format
 
     assert video_format("videos/ltx-create", params) == expected

@@ -8,8 +8,9 @@ import json
 from typing import Any
 
 import pytest
-from ltxstudio_mock.contracts.validate import validate_response
 from sim_helpers import DEMO_EMAIL, Api
+
+from contracts.validate import validate_response
 
 # -- images/flux-create and images/flux-edit: the docs' own names for images/create and images/edit ----------
 

@@ -11,10 +11,11 @@ import marshal
 from typing import Any
 
 import pytest
-from ltxstudio_mock.mock_server.config import SimConfig
-from ltxstudio_mock.mock_server.sim import Simulator, tenant_id
-from ltxstudio_mock.mock_server.sim.catalog import CATALOG
-from ltxstudio_mock.mock_server.sim.records import Account, Asset, Job, LtxUser, Render, account_key, phase
+
+from mock_server.config import SimConfig
+from mock_server.sim import Simulator, tenant_id
+from mock_server.sim.catalog import CATALOG
+from mock_server.sim.records import Account, Asset, Job, LtxUser, Render, account_key, phase
 
 EMAIL = "demo@example.com"
 UUID = "7a34b821-9fd0-405e-921b-4abc6f7839e7"
@@ -105,7 +106,7 @@ def test_a_declared_scenario_job_is_built_like_a_created_one() -> None:
     """One constructor: a job declared in a scenario and one created through the rules carry the same fields."""
     sim = Simulator(SimConfig(paused=True, background=False, seed=5))
     try:
-        from ltxstudio_mock.mock_server.scenario import apply, parse
+        from mock_server.scenario import apply, parse
 
         apply(sim, parse("version: 1\ntokens: [demo-token]\njobs:\n  - {state: failed, progress: 30}\n"), demo=True)
         created = sim.jobs.create(tenant_id("demo-token"), "images/create", {"prompt": "a"}, sim.now())
@@ -119,7 +120,7 @@ def test_a_declared_scenario_job_is_built_like_a_created_one() -> None:
 
 def test_every_catalog_artifact_kind_has_its_stored_index() -> None:
     """Rows name a model's (mimeType, subtype) by index: a new model's pair must be appended to the table."""
-    from ltxstudio_mock.mock_server.sim.records import _ARTIFACT_KINDS
+    from mock_server.sim.records import _ARTIFACT_KINDS
 
     assert {(g.mime, g.subtype) for g in CATALOG.values()} <= set(_ARTIFACT_KINDS)
 
@@ -178,7 +179,7 @@ def test_declared_users_and_accounts_are_built_by_the_rules_constructors(monkeyp
     sim = Simulator(SimConfig(paused=True, background=False, seed=5))
     built.clear()  # the start-up demo account
     try:
-        from ltxstudio_mock.mock_server.scenario import apply, parse
+        from mock_server.scenario import apply, parse
 
         apply(sim, parse("version: 1\ntokens: [demo-token]\nltx_users:\n  - {email: erin@example.com, credits: 7}\n"
                          "accounts:\n  - {email: erin@example.com, maxJobs: 2}\n"), demo=False)
@@ -198,8 +199,8 @@ def test_declared_users_and_accounts_are_built_by_the_rules_constructors(monkeyp
 
 def test_a_generation_id_as_the_simulator_mints_it_is_stored_as_an_int() -> None:
     """The compaction must match the ids the rules make (``Context.generation_id``), not some other width."""
-    from ltxstudio_mock.mock_server.config import SimConfig
-    from ltxstudio_mock.mock_server.sim import Simulator
+    from mock_server.config import SimConfig
+    from mock_server.sim import Simulator
 
     minted = Simulator(SimConfig(seed=7)).ctx.generation_id()
     row = _job(generationId=minted).to_row()

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from ltxstudio_mock.mock_server.config import SimConfig
-from ltxstudio_mock.mock_server.scenario import configured
-from ltxstudio_mock.mock_server.sim import Simulator
+
+from mock_server.config import SimConfig
+from mock_server.scenario import configured
+from mock_server.sim import Simulator
 
 
 def test_a_configured_scenario_file_needs_its_reader(tmp_path: Path) -> None:

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import requests
 from helpers import Receiver, free_port
-from ltxstudio_mock.contracts.spec import get_contract
 from sim_helpers import Api
 
+from contracts.spec import get_contract
 from ltxstudio_mock.admin_client import AdminClient
 from ltxstudio_mock.pytest_plugin import start_simulator
 

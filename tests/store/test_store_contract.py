@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ltxstudio_mock.mock_server.store import open_store
-from ltxstudio_mock.mock_server.store.base import Store
+
+from mock_server.store import open_store
+from mock_server.store.base import Store
 
 INF = float("inf")
 ROOT = Path(__file__).resolve().parents[2]
-HAVE_SQLITE = importlib.util.find_spec("ltxstudio_mock.mock_server.store.sqlite") is not None
+HAVE_SQLITE = importlib.util.find_spec("mock_server.store.sqlite") is not None
 
 
 @dataclass
@@ -496,7 +497,7 @@ def test_store_exception_leaves_atomic_and_frees_it(store: Store) -> None:
 
 COUNTER = """
 import sys, time
-from ltxstudio_mock.mock_server.store import open_store
+from mock_server.store import open_store
 store = open_store(sys.argv[1])
 tag, n = sys.argv[2], int(sys.argv[3])
 print("ready", flush=True)
@@ -682,8 +683,8 @@ def test_store_agrees_with_the_reference_model_inside_and_outside_atomic(store: 
 
 
 def test_store_open_store_picks_by_url(tmp_path: Path, request: pytest.FixtureRequest) -> None:
-    from ltxstudio_mock.mock_server.store.memory import MemoryStore
-    from ltxstudio_mock.mock_server.store.redis import RedisStore
+    from mock_server.store.memory import MemoryStore
+    from mock_server.store.redis import RedisStore
 
     assert isinstance(open_store(None), MemoryStore)
     assert isinstance(open_store("memory://"), MemoryStore)
@@ -694,7 +695,7 @@ def test_store_open_store_picks_by_url(tmp_path: Path, request: pytest.FixtureRe
     finally:
         store.close()
     if HAVE_SQLITE:
-        from ltxstudio_mock.mock_server.store.sqlite import SQLiteStore
+        from mock_server.store.sqlite import SQLiteStore
 
         sqlite = open_store(str(tmp_path / "s.db"))
         assert isinstance(sqlite, SQLiteStore)

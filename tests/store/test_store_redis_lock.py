@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 import redis
-from ltxstudio_mock.mock_server.store.redis import LockLost, RedisStore
+
+from mock_server.store.redis import LockLost, RedisStore
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 HOLDER = """
 import sys, time
-from ltxstudio_mock.mock_server.store.redis import RedisStore
+from mock_server.store.redis import RedisStore
 store = RedisStore(sys.argv[1], lock_ttl_ms=600)
 with store.atomic():
     store.put("job", "half-done", {"claimed": True})
@@ -158,7 +159,7 @@ def test_redis_store_rejects_nan_scores_before_commit(url: str) -> None:
 def test_redis_store_lock_scripts_are_safe_to_retry(url: str) -> None:
     """A reply lost on the wire makes the client send a script again: taking the lock and
     committing must then answer as the first attempt did, not fail or apply twice."""
-    from ltxstudio_mock.mock_server.store.redis.transaction import COMMIT_SCRIPT, Txn, commit
+    from mock_server.store.redis.transaction import COMMIT_SCRIPT, Txn, commit
 
     store = RedisStore(url)
     lock, wire = store.lock, store.wire

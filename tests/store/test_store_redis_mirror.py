@@ -6,7 +6,8 @@ import threading
 
 import pytest
 import redis
-from ltxstudio_mock.mock_server.store.redis import RedisStore, transaction
+
+from mock_server.store.redis import RedisStore, transaction
 
 
 def test_redis_mirror_catches_up_from_the_log_and_reloads_when_it_fell_behind(

@@ -14,8 +14,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from ltxstudio_mock.mock_server import SimConfig, create_app
 from redis.connection import Connection
+
+from mock_server import SimConfig, create_app
 
 TOKEN = "rt-token"
 API = "/v1/ltxstudio"

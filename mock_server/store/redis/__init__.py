@@ -11,7 +11,7 @@
 docs/redis.md explains the design and its measurements.
 """
 
-from ltxstudio_mock.mock_server.store.redis.store import DEFAULT_LOCK_TTL_MS, DEFAULT_PREFIX, RedisStore, parse_url
-from ltxstudio_mock.mock_server.store.redis.transaction import LockLost
+from mock_server.store.redis.store import DEFAULT_LOCK_TTL_MS, DEFAULT_PREFIX, RedisStore, parse_url
+from mock_server.store.redis.transaction import LockLost
 
 __all__ = ["DEFAULT_LOCK_TTL_MS", "DEFAULT_PREFIX", "LockLost", "RedisStore", "parse_url"]

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
-from ltxstudio_mock.mock_server.store.redis.wire import Script, Wire
+
+from mock_server.store.redis.wire import Script, Wire
 
 WAIT_SLICE_S = 0.05  # longest a waiter sleeps before trying the lock again (an expired holder never wakes it)
 ACQUIRE_TIMEOUT_S = 60.0  # give up (raise) rather than hang a request forever

@@ -29,7 +29,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from ltxstudio_mock.mock_server.store.memory import _Index
+from mock_server.store.memory import _Index
 
 LOG_LIMIT = 4096  # changes kept in <p>log; a mirror further behind than this reloads everything
 

@@ -43,12 +43,13 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import redis
-from ltxstudio_mock.mock_server.store.base import INDEX_SPAN, Record, Store
-from ltxstudio_mock.mock_server.store.memory import _Index
-from ltxstudio_mock.mock_server.store.redis.lock import Keys, Lock
-from ltxstudio_mock.mock_server.store.redis.mirror import Mirror, Op
-from ltxstudio_mock.mock_server.store.redis.transaction import LockLost, Txn, commit, encode
-from ltxstudio_mock.mock_server.store.redis.wire import Wire
+
+from mock_server.store.base import INDEX_SPAN, Record, Store
+from mock_server.store.memory import _Index
+from mock_server.store.redis.lock import Keys, Lock
+from mock_server.store.redis.mirror import Mirror, Op
+from mock_server.store.redis.transaction import LockLost, Txn, commit, encode
+from mock_server.store.redis.wire import Wire
 
 DEFAULT_PREFIX = "ltxmock:"
 DEFAULT_LOCK_TTL_MS = 5000

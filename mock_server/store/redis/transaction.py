@@ -19,9 +19,10 @@ import json
 from typing import Any
 
 import redis
-from ltxstudio_mock.mock_server.store.redis.lock import Keys
-from ltxstudio_mock.mock_server.store.redis.mirror import LOG_LIMIT, Op
-from ltxstudio_mock.mock_server.store.redis.wire import Script, Wire
+
+from mock_server.store.redis.lock import Keys
+from mock_server.store.redis.mirror import LOG_LIMIT, Op
+from mock_server.store.redis.wire import Script, Wire
 
 # KEYS: lock, wake, done, ver, log, want, meta.
 # ARGV: token, release ('1'/'0'), expected version, the log entry (JSON; '' = nothing written), ttl ms, prefix,
