@@ -29,11 +29,12 @@ from typing import Any
 
 import requests
 
+from contracts.demo import DEMO_EMAIL as DEMO_EMAIL  # re-exported: the benchmarks import both from here
+from contracts.demo import DEMO_TOKEN
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "benchmarks" / "results"
 PYTHON = sys.executable
-DEMO_TOKEN = "demo-token"
-DEMO_EMAIL = "demo@example.com"
 API = "/v1/ltxstudio"
 AUTH = {"Authorization": f"Bearer {DEMO_TOKEN}"}
 

@@ -7,6 +7,7 @@ import sys
 import click
 
 from contracts.clitools import env_options, http_url
+from contracts.demo import DEMO_TOKEN
 from contracts.runner import (
     DEFAULT_ARTIFACT_TIMEOUT_S,
     DEFAULT_MAX_EXAMPLES,
@@ -17,7 +18,6 @@ from contracts.runner import (
 )
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8787/v1/ltxstudio"
-DEMO_TOKEN = "demo-token"
 
 
 def _split(values: tuple[str, ...]) -> list[str]:

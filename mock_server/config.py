@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-DEMO_TOKEN = "demo-token"
-DEMO_EMAIL = "demo@example.com"
+from contracts.demo import DEMO_EMAIL, DEMO_TOKEN
+
+__all__ = ["DAY_S", "DEMO_EMAIL", "DEMO_TOKEN", "SimConfig"]
+
 DAY_S = 24 * 3600
 
 

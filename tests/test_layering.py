@@ -366,3 +366,30 @@ def test_the_wheel_rewrite_keeps_what_each_import_binds() -> None:
         rewrite("import mock_server.sim\n")
     with pytest.raises(RewriteError, match="one part per statement"):
         rewrite("import os, client\n")
+
+
+SHARED_CONSTANTS = ("DEMO_TOKEN", "DEMO_EMAIL")
+
+
+def _definitions(name: str, sources: dict[str, str]) -> list[str]:
+    """Where a literal is assigned to ``name`` at a module's top level (``NAME = "..."``), as ``path:line``."""
+    found = []
+    for path, text in sources.items():
+        for node in ast.parse(text).body:
+            if isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(node.value, ast.Constant):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                found += [f"{path}:{node.lineno}" for t in targets if isinstance(t, ast.Name) and t.id == name]
+    return sorted(found)
+
+
+def test_the_demo_identity_is_defined_once() -> None:
+    """``DEMO_TOKEN`` and ``DEMO_EMAIL`` are written once (``contracts/demo.py``, below every part) and imported
+    everywhere else: the simulator, ``ltx-mock check``, the test tooling, the tests and the benchmarks (each once
+    had its own copy). A second definition is caught, shown on a copy."""
+    files = [*(p for folder in (*PARTS, "tests", "benchmarks") for p in (ROOT / folder).rglob("*.py"))]
+    sources = {str(p.relative_to(ROOT)): p.read_text(encoding="utf-8") for p in files}
+    for name in SHARED_CONSTANTS:
+        assert _definitions(name, sources) == ["contracts/demo.py:9" if name == "DEMO_TOKEN" else
+                                               "contracts/demo.py:10"], name
+    copy = {**sources, "benchmarks/x.py": 'DEMO_TOKEN: str = "demo-token"\n'}
+    assert _definitions("DEMO_TOKEN", copy) == ["benchmarks/x.py:1", "contracts/demo.py:9"]

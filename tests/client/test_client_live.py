@@ -33,9 +33,9 @@ from client import (
 )
 
 contracts = pytest.importorskip("contracts")
+DEMO_EMAIL = pytest.importorskip("contracts.demo").DEMO_EMAIL
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-DEMO_EMAIL = "demo@example.com"
 
 
 def is_mp4(data: bytes) -> bool:

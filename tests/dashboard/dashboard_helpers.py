@@ -7,7 +7,7 @@ from typing import Any
 import requests
 from helpers import png_bytes
 
-DEMO_EMAIL = "demo@example.com"
+from mock_server.config import DEMO_EMAIL as DEMO_EMAIL  # re-exported: the dashboard tests import it from here
 
 
 class Api:

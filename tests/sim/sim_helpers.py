@@ -12,8 +12,7 @@ from typing import Any
 import requests
 from helpers import png_bytes
 
-DEMO_EMAIL = "demo@example.com"
-DEMO_TOKEN = "demo-token"
+from mock_server.config import DEMO_EMAIL
 
 
 @dataclass
