@@ -34,20 +34,19 @@ from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers
 
+from contracts.demo import DEMO_TOKEN
 from ltxstudio_mock import interceptors
 from ltxstudio_mock.admin_client import AdminClient
+from ltxstudio_mock.handle import API_PATH, SimulatorHandle
 from ltxstudio_mock.interceptors import ConnectionFault, DroppedConnection, dispatch, reason, requests_error
 from ltxstudio_mock.netguard import NetworkGuardError, guard_host
-from ltxstudio_mock.simtime import SimulatedTime
 
 __all__ = ["DEFAULT_URL", "ConnectionFault", "DroppedConnection", "MockLTXStudio", "NetworkGuardError", "dispatch",
            "mock_ltxstudio"]
 
 DEFAULT_URL = "https://api.useapi.net"
-API_PATH = "/v1/ltxstudio"
 #: What the simulator serves on the intercepted host; every other path there goes through untouched.
 SERVED_PATHS = (API_PATH, "/storage", "/__admin")
-DEMO_TOKEN = "demo-token"
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -82,14 +81,15 @@ class WSGIAdapter(BaseAdapter):
 
 
 # -- the mock --------------------------------------------------------------------------------------------------
-class MockLTXStudio:
+class MockLTXStudio(SimulatorHandle):
     """An in-process simulator answering ``url``'s LTX Studio API for requests, httpx, aiohttp, urllib3 and
     urllib.request/http.client, with the network guard refusing anything else aimed at ``url``'s host.
 
-    The same control surface as the ``ltx_mock`` fixture: ``token``, ``headers``, ``base_url``, ``admin``
-    (fake LTX users, clock, faults, journal), ``client``. Use it as a context manager, or ``start()`` and
-    ``stop()``; ``mock_ltxstudio`` also makes it a decorator. Each activation starts from a fresh simulator
-    (demo token and account, paused clock), like the fixture after its reset.
+    The same control surface as the ``ltx_mock`` fixture (``SimulatorHandle``: ``base_url``, ``headers``,
+    ``simulator``, ``time``, ``client``, ``aclient``), plus ``token`` and ``admin`` (fake LTX users, clock,
+    faults, journal). Use it as a context manager, or ``start()`` and ``stop()``; ``mock_ltxstudio`` also makes
+    it a decorator. Each activation starts from a fresh simulator (demo token and account, paused clock), like
+    the fixture after its reset.
     """
 
     def __init__(self, *, simulate_sleep: bool = False, url: str = DEFAULT_URL, tokens: list[str] | None = None,
@@ -101,6 +101,7 @@ class MockLTXStudio:
             raise ValueError(f"url must be a scheme and host like {DEFAULT_URL!r}, got {url!r}")
         self.url = f"{parts.scheme}://{parts.netloc}"
         self.tokens = list(tokens) if tokens else [DEMO_TOKEN]
+        self.token = self.tokens[0]
         self.simulate_sleep_on_start = simulate_sleep
         self.intercept_httpx = httpx
         self.intercept_aiohttp = aiohttp
@@ -116,20 +117,7 @@ class MockLTXStudio:
         self._stack: ExitStack | None = None
         self._admin: AdminClient | None = None
 
-    # -- what tests read ------------------------------------------------------------------------------
-    @property
-    def token(self) -> str:
-        return self.tokens[0]
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-    @property
-    def base_url(self) -> str:
-        """The API root the code under test already uses: https://api.useapi.net/v1/ltxstudio."""
-        return self.url + API_PATH
-
+    # -- what tests read (the rest: SimulatorHandle) ------------------------------------------------
     @property
     def active(self) -> bool:
         return self._stack is not None
@@ -144,34 +132,6 @@ class MockLTXStudio:
             self._admin = AdminClient(self.url, session=session,
                                       token=self.app.extensions["ltx_sim"].config.admin_token)
         return self._admin
-
-    @property
-    def simulator(self) -> Any:
-        """The in-process Simulator (white-box access)."""
-        self._require_app()
-        return self.app.extensions["ltx_sim"]
-
-    @property
-    def time(self) -> SimulatedTime:
-        self._require_app()
-        return SimulatedTime(self.app)
-
-    @property
-    def client(self) -> Any:
-        """A reference LTXStudioClient on ``base_url`` (intercepted while active); it advances the simulated
-        clock where it would sleep, and checks every response against openapi.yaml."""
-        return self.time.client(self.token, self.base_url)
-
-    @property
-    def aclient(self) -> Any:
-        """The same for async code: an AsyncLTXStudioClient (httpx, intercepted while active) whose waits
-        advance the simulated clock; ``async with ltx.aclient as api:``."""
-        return self.time.aclient(self.token, self.base_url)
-
-    def simulate_sleep(self) -> Any:
-        """Context manager: ``time.sleep``, ``asyncio.sleep`` (anyio, trio) advance the simulated clock while
-        it is open."""
-        return self.time.simulate_sleep()
 
     def _require_app(self) -> None:
         if self.app is None:

@@ -24,58 +24,23 @@ from typing import Any
 
 import pytest
 
+from contracts.demo import DEMO_TOKEN
 from ltxstudio_mock.admin_client import AdminClient
-from ltxstudio_mock.simtime import SimulatedTime
+from ltxstudio_mock.handle import SimulatorHandle
 
-DEMO_TOKEN = "demo-token"
 SUITE_MAX_EXAMPLES = 10  # contract checks inside a test suite: seconds, not a minute
 CONTRACT_MARKER = "ltx_contract"
 
 
 @dataclass
-class LtxMock:
-    """A running simulator, as tests see it."""
+class LtxMock(SimulatorHandle):
+    """A running simulator, as tests see it (``base_url``, ``headers``, ``simulator``, ``time``, ``client``,
+    ``aclient``, ``simulate_sleep()``: ``SimulatorHandle``'s, shared with ``MockLTXStudio``)."""
 
     url: str  # http://127.0.0.1:PORT
     token: str
     admin: AdminClient
     app: Any = field(repr=False)
-
-    @property
-    def base_url(self) -> str:
-        """The API root to give a client instead of https://api.useapi.net/v1/ltxstudio."""
-        return f"{self.url}/v1/ltxstudio"
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-    @property
-    def simulator(self) -> Any:
-        """The in-process Simulator (white-box access for tests that need it)."""
-        return self.app.extensions["ltx_sim"]
-
-    @property
-    def time(self) -> SimulatedTime:
-        """The simulator's clock as this process sees it: ``sleep(s)`` advances it, ``now()`` reads it."""
-        return SimulatedTime(self.app)
-
-    @property
-    def client(self) -> Any:
-        """A reference LTXStudioClient pointed at this simulator; every response it reads is checked against
-        openapi.yaml, and where it would sleep (wait() polling, 429 retries) simulated time moves instead."""
-        return self.time.client(self.token, self.base_url)
-
-    @property
-    def aclient(self) -> Any:
-        """The same for async tests (pytest-asyncio, anyio): an AsyncLTXStudioClient whose waits and retries
-        move this simulator's clock; ``async with ltx_mock.aclient as api:``."""
-        return self.time.aclient(self.token, self.base_url)
-
-    def simulate_sleep(self) -> Any:
-        """Context manager: ``time.sleep`` and ``asyncio.sleep`` (anyio, trio) advance this simulator's clock
-        while it is open."""
-        return self.time.simulate_sleep()
 
     def reset(self) -> None:
         self.admin.reset()
