@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import re
 import sys
 from pathlib import Path
 
@@ -374,7 +375,10 @@ SHARED_CONSTANTS = ("DEMO_TOKEN", "DEMO_EMAIL")
 def _definitions(name: str, sources: dict[str, str]) -> list[str]:
     """Where a literal is assigned to ``name`` at a module's top level (``NAME = "..."``), as ``path:line``."""
     found = []
+    assigned = re.compile(rf"^{name}\s*(:[^=\n]*)?=", re.MULTILINE)  # parse only the files that may assign it
     for path, text in sources.items():
+        if not assigned.search(text):
+            continue
         for node in ast.parse(text).body:
             if isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(node.value, ast.Constant):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
