@@ -255,7 +255,8 @@ def stored_latency(sizes: list[int], duration: float) -> list[dict[str, Any]]:
 
 def stored_cpu(sizes: list[int], n: int = 3000) -> list[dict[str, Any]]:
     """The same two GETs called in-process (CPU us per request, best of 3): immune to a shared machine's noise."""
-    from benchmarks.hotpath_bench import _caller, _cpu_us
+    from benchmarks import cpu_us
+    from benchmarks.hotpath_bench import _caller
     from mock_server import SimConfig, create_app
 
     out = []
@@ -263,8 +264,8 @@ def stored_cpu(sizes: list[int], n: int = 3000) -> list[dict[str, Any]]:
         app = create_app(SimConfig(job_retention_s=YEAR_S, background=False))
         job_id = populate(app.extensions["ltx_sim"], max(1, size))
         out.append({"stored_jobs": app.extensions["ltx_sim"].store.count("job"),
-                    "available_us": _cpu_us(_caller(app, "GET /scheduler/available", job_id), n),
-                    "getJob_us": _cpu_us(_caller(app, "GET /assets/{jobId}", job_id), n)})
+                    "available_us": cpu_us(_caller(app, "GET /scheduler/available", job_id), n),
+                    "getJob_us": cpu_us(_caller(app, "GET /assets/{jobId}", job_id), n)})
         emit(f"  {out[-1]['stored_jobs']:>7,} jobs stored (in-process): available {out[-1]['available_us']} us, "
              f"getJob {out[-1]['getJob_us']} us")
     return out
