@@ -102,13 +102,6 @@ class RetryPolicy:
         return status in TRANSIENT_STATUSES and (idempotent or method.upper() in {"GET", "HEAD", "DELETE"})
 
     @staticmethod
-    def should_retry_exception(method: str, exc: BaseException, *, idempotent: bool) -> bool:
-        """Whether a transport failure is worth another try."""
-        if not isinstance(exc, TRANSPORT_ERRORS):
-            return False
-        return RetryPolicy.should_retry_failure(method, not_sent=request_was_not_sent(exc), idempotent=idempotent)
-
-    @staticmethod
     def should_retry_failure(method: str, *, not_sent: bool, idempotent: bool) -> bool:
         """Whether a transport failure (of any HTTP library) is worth another try: always for idempotent
         requests, for a POST only when it certainly was not sent (``not_sent``)."""

@@ -22,7 +22,6 @@ LOG_BYTES_KEY = "deliveries:bytes"  # meta: the log's size, as counted by record
 ERROR_LIMIT = 300  # characters of an attempt's error kept in the log
 ATTEMPT_BYTES = 512  # allowance per attempt (status, times, an error of at most ERROR_LIMIT characters)
 TRIM_SCAN = 64  # beyond the excess, how many still-due deliveries a trim steps over to find finished ones
-LEASE_MS = 30_000  # default; SimConfig.webhook_lease_s sets it (``ltx-mock serve --webhook-lease``)
 BACKOFF_MS = (500, 2_000, 8_000, 30_000)
 
 

@@ -322,11 +322,6 @@ class Jobs:
             out["replyUrl"] = job.replyUrl
         return out
 
-    @staticmethod
-    def done_by(job: Job) -> int | None:
-        """When the job is fully done (artifact included), or None while stalled."""
-        return job.done_by()
-
     # -- due work ----------------------------------------------------------
     def apply(self, task: dict[str, str], due: int, base_url: str) -> None:
         """Apply one claimed timeline task, ``{"type", "jobId"}`` (inside the caller's atomic block)."""
