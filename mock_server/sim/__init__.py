@@ -12,6 +12,7 @@
 ``deliveries.py``   the webhook outbox
 ``faults.py``       HTTP fault rules (which requests get latency, errors, drops)
 ``stubs.py``        per-test answers (stubs): which requests get an answer a test chose
+``tenants.py``      API tokens' tenants: who may call, and the bearer check
 ``overview.py``     counts and pages for the dashboard and the control API
 ``journal.py``      the request journal's storage (what HTTP recorded; bounded, filtered)
 ``health.py``       readiness: the store probed as a request uses it, and the clock
@@ -21,7 +22,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -33,21 +33,23 @@ from mock_server.errors import StoreUnavailable
 from mock_server.sim.accounts import Accounts
 from mock_server.sim.assets import Assets
 from mock_server.sim.context import SIGNING_KEY, Context
-from mock_server.sim.deliveries import Deliveries
+from mock_server.sim.deliveries import DELIVERY, Deliveries
 from mock_server.sim.faults import Faults
 from mock_server.sim.health import readiness
-from mock_server.sim.jobs import Jobs
+from mock_server.sim.jobs import JOBS, Jobs
 from mock_server.sim.journal import open_journal
 from mock_server.sim.ltx import LtxStudio
 from mock_server.sim.overview import Overview
-from mock_server.sim.records import Job
+from mock_server.sim.records import ACCOUNT, ASSET, JOB, USER, Job
 from mock_server.sim.scenario import apply as apply_scenario
 from mock_server.sim.scheduler import Scheduler
 from mock_server.sim.stubs import Stubs
+from mock_server.sim.tenants import TENANT, Tenants, tenant_id
 from mock_server.sim.timeline import Timeline
 from mock_server.store import Store, open_store
 
-TENANT = "tenant"
+__all__ = ["Simulator", "configured_base_url", "initialised", "tenant_id"]
+INITIALISED = "initialised"  # meta: a simulator wrote the start-up state (the last step of a reset)
 STORE_RESET = ("the shared store was reset (Redis restarted empty or its keys were deleted): restart the simulators "
                "or POST /__admin/reset")
 POLL_INTERVAL_S = 3  # "each attempt waits 3 seconds"
@@ -55,9 +57,9 @@ CLAIM_BATCH = 256  # timeline tasks claimed and applied per step of settle
 POLL_SLICE_S = 0.25  # a pollForResult wait looks at the clock again this often (real seconds)
 
 
-def tenant_id(token: str) -> str:
-    """Tenants are keyed by a hash of their token, so no secret is ever a store key or a log line."""
-    return "t_" + hashlib.sha256(token.encode()).hexdigest()[:16]
+def initialised(store: Store) -> bool:
+    """Whether a simulator has set ``store`` up (a shared store another server uses, a ``--state`` file)."""
+    return store.get_meta(INITIALISED) is not None
 
 
 def configured_base_url(config: SimConfig) -> str:
@@ -100,16 +102,18 @@ class Simulator:
         self.jobs = Jobs(self.ctx, self.ltx, self.accounts, self.assets, self.scheduler, self.timeline,
                          self.deliveries)
         self.faults = Faults(self.ctx)  # HTTP fault rules (their state; app.py shapes the answers)
+        self.tenants = Tenants(self.ctx)  # who may call: one per API token
         self.stubs = Stubs(self.ctx)  # per-test answers (their state; api/gateway.py sends them)
         self.journal = open_journal(self.ctx)  # the request journal: this process's ring, or the shared store
-        self.overview = Overview(self.ctx, self.ltx, self.scheduler, self.journal)  # the dashboard's and admin's pages
+        # the dashboard's and the control API's pages
+        self.overview = Overview(self.ctx, self.ltx, self.scheduler, self.tenants, self.journal)
         # The origin of URLs in webhooks (which answer no request): --public-url, else the bound host:port
         # (ServerThread fills the port in once bound). Never a request's Host header: that would let the
         # first caller choose the host of every tenant's artifact URLs.
         self.base_url = configured_base_url(self.config)
-        if self.store.get_meta("initialised") is None:
+        if not initialised(self.store):
             with self.store.atomic():  # two processes starting on one empty store: one resets
-                if self.store.get_meta("initialised") is None:
+                if not initialised(self.store):
                     self.reset()
 
     # -- lifecycle ---------------------------------------------------------
@@ -136,7 +140,7 @@ class Simulator:
                 apply_scenario(self, scenario)  # sets its clock first, then the demo data (unless demo: false)
             elif self.config.demo:
                 self.add_demo_accounts(now)
-            self.store.put_meta("initialised", {"at": time.time()})
+            self.store.put_meta(INITIALISED, {"at": time.time()})
 
     def add_demo_accounts(self, now: int) -> None:
         """The demo LTX user, configured as an account of every configured token (start-up, scenarios)."""
@@ -151,32 +155,21 @@ class Simulator:
         """A block of rule calls that no other writer interleaves with (applying a scenario)."""
         return self.store.atomic()
 
-    # -- tenants -----------------------------------------------------------
+    # -- tenants (sim/tenants.py) -------------------------------------------
     def add_token(self, token: str) -> str:
-        tid = tenant_id(token)
-        if self.store.get(TENANT, tid) is None:
-            # "token" is kept (as a value, never a key) only so that snapshots can write it back
-            hint = (token[:4] + "…") if len(token) >= 16 else "…"  # a short token would show whole
-            self.store.put(TENANT, tid, {"id": tid, "hint": hint, "created": time.time(), "token": token})
-            self.store.index_add("tenants", tid, time.time())
-        return tid
+        return self.tenants.add(token)
 
     def counts(self) -> dict[str, int]:
         """How many records of each kind are stored (GET /__admin/state)."""
-        return {k: self.store.count(k) for k in (TENANT, "ltxuser", "account", "asset", "job", "delivery")}
+        return {k: self.store.count(k) for k in (TENANT, USER, ACCOUNT, ASSET, JOB, DELIVERY)}
 
     def tenant_tokens(self, limit: int | None = None) -> dict[str, str]:
         """tenant id -> its token, for the (first ``limit``) tenants whose token is kept (snapshots, the banner)."""
-        out: dict[str, str] = {}
-        for tid in self.store.index_range("tenants", 0, limit):
-            record = self.store.get(TENANT, tid) or {}
-            if record.get("token"):
-                out[tid] = record["token"]
-        return out
+        return self.tenants.tokens(limit)
 
     def tenant_ids(self, limit: int | None = None) -> list[str]:
         """The tenants' ids, oldest first (at most ``limit``)."""
-        return self.store.index_range("tenants", 0, limit)
+        return self.tenants.ids(limit)
 
     def close(self) -> None:
         """Release the store (its connections, files); the simulator is not used afterwards."""
@@ -184,10 +177,7 @@ class Simulator:
 
     def tenant_for(self, token: str) -> str | None:
         """The tenant of a bearer token, or None (-> 401)."""
-        if not token:
-            return None
-        tid = tenant_id(token)
-        return tid if self.store.get(TENANT, tid) is not None else None
+        return self.tenants.of(token)
 
     # -- requests --------------------------------------------------------------
     def begin_request(self, *, writes: bool = True, resetting: bool = False) -> int:
@@ -198,7 +188,7 @@ class Simulator:
         raises :class:`StoreUnavailable` on every request but one that ``resetting`` it (``POST /__admin/reset``):
         answering 401 to every token, as it otherwise would, says nothing of the cause."""
         self.store.request_begin(write=writes)
-        if self.store.volatile and not resetting and self.store.get_meta("initialised") is None:
+        if self.store.volatile and not resetting and not initialised(self.store):
             raise StoreUnavailable(STORE_RESET)
         now = self.clock.now_ms()
         self.settle(now)
@@ -232,19 +222,19 @@ class Simulator:
     def settle(self, now: int) -> int:
         """Apply every timeline task due by ``now`` and forget jobs past retention.
 
-        Cheap when nothing is due: two index peeks. Expiry needs no task per job: the "jobs"
+        Cheap when nothing is due: two index peeks. Expiry needs no task per job: the ``JOBS``
         index is ordered by creation, so the jobs past retention are always at its head.
         """
         retention_end = now - self.config.job_retention_s * 1000
         nxt = self.timeline.next_due()
-        oldest = self.store.index_by_score("jobs", max_score=retention_end, limit=1)
+        oldest = self.store.index_by_score(JOBS, max_score=retention_end, limit=1)
         if (nxt is None or nxt > now) and not oldest:
             return 0
         n = 0
         with self.store.atomic():
-            for job_id, created in self.store.index_by_score("jobs", max_score=retention_end, limit=10_000):
+            for job_id, created in self.store.index_by_score(JOBS, max_score=retention_end, limit=10_000):
                 self.jobs.apply({"type": "expire", "jobId": job_id}, int(created), self.base_url)
-                self.store.index_remove("jobs", job_id)  # even if its record was already gone
+                self.store.index_remove(JOBS, job_id)  # even if its record was already gone
                 n += 1
             while True:
                 batch = self.timeline.claim_due(now, CLAIM_BATCH)

@@ -21,7 +21,8 @@ from mock_server.sim.records import (
     put_account,
 )
 
-__all__ = ["ACCOUNT", "DEFAULT_MAX_JOBS", "Account", "Accounts", "account_key", "accounts_index"]
+__all__ = ["ACCOUNT", "DEFAULT_MAX_JOBS", "Account", "Accounts", "account_key", "account_tenants_index",
+           "accounts_index"]
 SECURED = "…secured…"
 # The LTX Studio session cookies useapi.net keeps. A browser's Cookie header also carries others
 # (optimizelyEndUserId, x-country-code, ...); both documented account views show only these three.
@@ -29,7 +30,13 @@ LTX_COOKIES = ("lt_id", "lt_token", "lt_refresh_token")
 
 
 def accounts_index(tenant: str) -> str:
+    """Index: a tenant's configured accounts' emails, oldest first."""
     return f"accounts:{tenant}"
+
+
+def account_tenants_index(email: str) -> str:
+    """Index: the tenants that configured an LTX user's email as an account."""
+    return f"account-tenants:{email}"
 
 
 class Accounts:
@@ -56,7 +63,7 @@ class Accounts:
             account.updated_ms = now
             put_account(store, account)
             store.index_add(accounts_index(tenant), user.email, account.created_ms)
-            store.index_add(f"account-tenants:{user.email}", tenant, account.created_ms)
+            store.index_add(account_tenants_index(user.email), tenant, account.created_ms)
             return self.view(account, now)
 
     def get(self, tenant: str, email: str) -> Account | None:
@@ -80,7 +87,7 @@ class Accounts:
             if not store.delete(ACCOUNT, account_key(tenant, email)):
                 raise not_found(f"Account configuration not found for {email}")
             store.index_remove(accounts_index(tenant), email)
-            store.index_remove(f"account-tenants:{email}", tenant)
+            store.index_remove(account_tenants_index(email), tenant)
 
     def restore(self, account: Account) -> None:
         """Write a configuration back exactly as given (scenarios, snapshots), without asking LTX Studio."""
@@ -89,11 +96,11 @@ class Accounts:
         with store.atomic():
             put_account(store, account)
             store.index_add(accounts_index(tenant), email, account.created_ms)
-            store.index_add(f"account-tenants:{email}", tenant, account.created_ms)
+            store.index_add(account_tenants_index(email), tenant, account.created_ms)
 
     def tenants_of(self, email: str) -> list[str]:
         """Every tenant that has configured this LTX Studio user."""
-        return self.ctx.store.index_range(f"account-tenants:{email}")
+        return self.ctx.store.index_range(account_tenants_index(email))
 
     def set_max_jobs(self, tenant: str, email: str, max_jobs: int) -> Account:
         with self.ctx.store.atomic():

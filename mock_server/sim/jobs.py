@@ -47,6 +47,7 @@ from mock_server.sim.records import (
 from mock_server.sim.scheduler import Scheduler, running_index
 from mock_server.sim.timeline import Timeline
 
+JOBS = "jobs"  # index: every stored job by creation (retention expires its head: Simulator.settle)
 OUTCOMES = "outcomes"  # meta: queued outcomes for the next jobs (POST /__admin/next-outcome)
 COMPLETED: dict[str, Any] = {"outcome": "completed"}
 __all__ = ["DEFAULT_FAILURE", "DEFAULT_MODEL", "JOB", "Jobs", "video_seconds"]
@@ -165,7 +166,7 @@ class Jobs:
                             reply_ref=body.get("replyRef"))
             job.plan_end(outcome, now)
             put_job(store, job)
-            store.index_add("jobs", job.jobId, now)
+            store.index_add(JOBS, job.jobId, now)
             self.scheduler.track(job)
             if job.end_ms is not None:
                 self._schedule_finish(job)
@@ -237,7 +238,7 @@ class Jobs:
             return False
         with store.atomic():
             put_job(store, job)
-            store.index_add("jobs", job.jobId, job.created_ms)
+            store.index_add(JOBS, job.jobId, job.created_ms)
             self.timeline.schedule_job("expire", job.jobId, expires)
             done = job.done_by()
             if done is None or done > now:
@@ -251,14 +252,14 @@ class Jobs:
 
     def all(self, tenant: str | None = None) -> list[Job]:
         """Every stored job (of one tenant), oldest first: what a snapshot writes out."""
-        jobs = get_jobs(self.ctx.store, self.ctx.store.index_range("jobs"))
+        jobs = get_jobs(self.ctx.store, self.ctx.store.index_range(JOBS))
         return [j for j in jobs if tenant is None or j.tenant == tenant]
 
     def page(self, offset: int, limit: int) -> tuple[int, list[Job]]:
         """(how many jobs are stored, one page of them, newest first): the admin API's job list."""
         store = self.ctx.store
-        ids = store.index_range("jobs", offset, limit, reverse=True)
-        return store.index_count("jobs"), get_jobs(store, ids)
+        ids = store.index_range(JOBS, offset, limit, reverse=True)
+        return store.index_count(JOBS), get_jobs(store, ids)
 
     def of_artifact(self, uuid: str) -> Render | None:
         """What renders the artifact stored under ``uuid``: the artifact record's own copy of the job (kept past
@@ -342,7 +343,7 @@ class Jobs:
                 self.deliveries.enqueue(job.jobId, job.replyUrl, body, copies=int(hook.get("copies", 1)),
                                         delay_ms=int(float(hook.get("delay_s", 0)) * 1000),
                                         fail_first=int(hook.get("fail_first", 0)))
-        elif kind == "expire":  # queued by Simulator.settle from the "jobs" index
+        elif kind == "expire":  # queued by Simulator.settle from the JOBS index
             # useapi.net forgets its job record; the artifact stays in the LTX Studio library (GET assets/).
             # A job that ended before it expired but whose end was not applied yet (the clock jumped past
             # both at once) ends first, so its artifact is listed and its refund made.
@@ -354,7 +355,7 @@ class Jobs:
             if job.outcome == "completed":
                 self.assets.keep_render(job)
             store.delete(JOB, job_id)
-            store.index_remove("jobs", job_id)
+            store.index_remove(JOBS, job_id)
 
     def require_visible(self, tenant: str, job_id: str, now: int) -> Job:
         require_job_id(job_id)

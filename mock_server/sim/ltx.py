@@ -18,6 +18,7 @@ from mock_server.errors import ApiError, bad_request, not_found
 from mock_server.sim.context import Context
 from mock_server.sim.records import USER, LtxUser, get_user, get_users, put_user
 
+LTX_USERS = "ltxusers"  # index: users' emails, oldest first
 BY_TOKEN = "ltxtoken"
 BY_REFRESH = "ltxrefresh"
 TOKEN_TTL_MS = 30 * 24 * 3600 * 1000  # the docs' examples: tokenExpire one month after update
@@ -92,7 +93,7 @@ class LtxStudio:
                                ctx.config.demo_credits if credits is None else int(credits), bool(subscription), now)
             self._issue_session(user, now)
             put_user(ctx.store, user)
-            ctx.store.index_add("ltxusers", email, now)
+            ctx.store.index_add(LTX_USERS, email, now)
             return user
 
     def get_user(self, email: str) -> LtxUser | None:
@@ -118,11 +119,11 @@ class LtxStudio:
             store.put(BY_TOKEN, user.lt_token, {"email": user.email})
             store.put(BY_REFRESH, user.lt_refresh_token, {"email": user.email})
             self.save(user)
-            store.index_add("ltxusers", user.email, user.created_ms)
+            store.index_add(LTX_USERS, user.email, user.created_ms)
 
     def list_users(self, offset: int = 0, limit: int | None = 100) -> list[LtxUser]:
         """Users oldest first; ``limit=None``: all of them from ``offset``."""
-        emails = self.ctx.store.index_range("ltxusers", offset, limit)
+        emails = self.ctx.store.index_range(LTX_USERS, offset, limit)
         return [u for u in get_users(self.ctx.store, emails) if u is not None]
 
     def users(self, emails: list[str]) -> list[LtxUser | None]:
@@ -131,7 +132,7 @@ class LtxStudio:
 
     def user_count(self) -> int:
         """How many LTX users there are (GET /__admin/ltx-users' X-Total-Count)."""
-        return self.ctx.store.index_count("ltxusers")
+        return self.ctx.store.index_count(LTX_USERS)
 
     def patch_user(self, now: int, email: str, *, credits: int | None = None, subscription: bool | None = None,
                    token_expired: bool | None = None, new_session: bool = False) -> LtxUser:

@@ -17,15 +17,12 @@ from typing import Any
 from mock_server.sim.accounts import accounts_index
 from mock_server.sim.context import Context
 from mock_server.sim.deliveries import DUE, LOG
+from mock_server.sim.jobs import JOBS
 from mock_server.sim.journal import Journal, RequestRing
-from mock_server.sim.ltx import LtxStudio
+from mock_server.sim.ltx import LTX_USERS, LtxStudio
 from mock_server.sim.records import Account, Job, LtxUser, get_accounts, get_job, get_jobs, phase
 from mock_server.sim.scheduler import Scheduler, running_index
-
-TENANT = "tenant"
-TENANTS = "tenants"
-JOBS = "jobs"
-LTX_USERS = "ltxusers"
+from mock_server.sim.tenants import Tenants
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +64,12 @@ class Timeline:
 class Overview:
     """Read-only pages over the simulator's records for views that show many of them at once."""
 
-    def __init__(self, ctx: Context, ltx: LtxStudio, scheduler: Scheduler, journal: RequestRing | Journal) -> None:
+    def __init__(self, ctx: Context, ltx: LtxStudio, scheduler: Scheduler, tenants: Tenants,
+                 journal: RequestRing | Journal) -> None:
         self.ctx = ctx
         self.ltx = ltx
         self.scheduler = scheduler
+        self._tenants = tenants
         self.journal = journal
 
     def counts(self) -> dict[str, int]:
@@ -80,7 +79,7 @@ class Overview:
         ``LtxStudio.list_users``, ``Deliveries.log``.
         """
         count = self.ctx.store.index_count
-        return {"jobs": count(JOBS), "tenants": count(TENANTS), "ltxUsers": count(LTX_USERS),
+        return {"jobs": count(JOBS), "tenants": self._tenants.count(), "ltxUsers": count(LTX_USERS),
                 "requests": self.journal.count(), "webhooks": count(LOG), "webhooksPending": count(DUE)}
 
     def job_states(self, now: int, page: int = 1000) -> dict[str, int]:
@@ -107,15 +106,15 @@ class Overview:
         """
         store = self.ctx.store
         out = []
-        for tid in store.index_range(TENANTS, 0, limit):
-            record = store.get(TENANT, tid) or {"id": tid}
+        for tid in self._tenants.ids(limit):
+            tenant = self._tenants.get(tid)
             emails = store.index_range(accounts_index(tid), 0, account_limit)
             records = get_accounts(store, tid, emails)
             users = self.ltx.users([a.email for a in records])
             rows = [AccountFigures(account, user, self.scheduler.capacity(tid, account, now),
                                    self.ltx.session_error(user, now))
                     for account, user in zip(records, users, strict=True)]
-            out.append(TenantAccounts(tid, record.get("hint", ""), store.index_count(accounts_index(tid)), rows))
+            out.append(TenantAccounts(tid, tenant.hint if tenant else "", store.index_count(accounts_index(tid)), rows))
         return out
 
     # -- jobs --------------------------------------------------------------

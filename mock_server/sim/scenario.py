@@ -21,6 +21,7 @@ from mock_server.cookies import SECRET_FIELDS, parse_cookie
 from mock_server.errors import ApiError
 from mock_server.sim.catalog import CATALOG, model_of, run_seconds, video_resolution, video_seconds
 from mock_server.sim.records import WEBHOOK_KEYS, Account, Asset, Job
+from mock_server.sim.tenants import tenant_id
 
 if TYPE_CHECKING:
     from mock_server.sim import Simulator
@@ -234,8 +235,6 @@ class _Loader:
                 raise self.fail(["faults", i], exc.message) from None
 
     def stubs(self) -> None:
-        from mock_server.sim import tenant_id
-
         for i, spec in enumerate(self.doc.get("stubs") or []):
             token = (spec.get("match") or {}).get("token")
             try:
