@@ -23,17 +23,41 @@ def _mask(token: str) -> str:
     return token if token == DEMO_TOKEN else token[:4] + "…"
 
 
-def loaded(config: SimConfig) -> dict[str, Any]:
-    """What a server with ``config`` starts with, read back from a simulator built from it (scenario included).
+def loaded(config: SimConfig, scenario: str | None = None) -> dict[str, Any]:
+    """Build the simulator ``config`` describes once, before serving, and say what a server starts with.
 
-    The banner reports this rather than the flags, so a scenario's tokens, clock and ``demo: false`` show.
+    Once: it checks the scenario (``scenario``: its path as the user gave it, so an error names that), sets a
+    shared store up (so that N workers do not each reset it) or joins one that is set up already (its clock and
+    data stand; our tokens join it), and reads back what the banner reports (a scenario's tokens, clock and
+    ``demo: false``, not the flags). Without a store it is a throw-away in-memory simulator. Joining a set-up
+    store applies no scenario, so a scenario is then checked on a throw-away one apart: a mistake stops us now,
+    not at the next reset.
     """
-    from mock_server.scenario import configured
-    from mock_server.sim import Simulator
+    from mock_server.scenario import ScenarioError, configured
+    from mock_server.sim import Simulator, initialised
+    from mock_server.store import open_store
 
-    sim = Simulator(dataclasses.replace(config, background=False, store_url=None) if not config.store_url
-                    else dataclasses.replace(config, background=False), scenario=configured(config))
+    given = dataclasses.replace(config, background=False, scenario=scenario or config.scenario)
     try:
+        store = open_store(config.store_url) if config.store_url else None
+    except ValueError as exc:  # StateFileError and bad store URLs: one line, no traceback
+        raise click.ClickException(str(exc)) from None
+    joining = store is not None and initialised(store)
+    try:
+        if joining and given.scenario:
+            Simulator(dataclasses.replace(given, store_url=None), scenario=configured(given)).close()
+        sim = Simulator(given, store, scenario=configured(given))
+    except ScenarioError as exc:
+        if store is not None:
+            store.close()
+        raise click.ClickException(f"invalid scenario:\n{exc}") from None
+    try:
+        if joining:
+            for token in config.tokens:
+                sim.add_token(token)
+            click.echo("note: joining an existing store: its clock, speed and data are kept "
+                       "(--speed/--paused/--empty/--scenario apply only to a new store; POST /__admin/reset re-applies "
+                       "this server's)", err=True)
         tokens = list(sim.tenant_tokens(1000).values())
         st = sim.clock.state()
         demo = sim.ltx.get_user(DEMO_EMAIL) is not None
@@ -175,30 +199,7 @@ def serve(host: str, port: int, tokens: tuple[str, ...], empty: bool, speed: flo
         sock = bind(host, port, listen=False)  # first: a taken port is refused before anything is loaded
     except BindError as exc:
         raise click.ClickException(str(exc)) from None
-    if scenario:
-        _check_scenario(dataclasses.replace(config, scenario=scenario))  # errors name the path as given
-    if store:
-        # Bootstrap once here so that N workers do not each reset a shared store.
-        from mock_server.scenario import configured
-        from mock_server.sim import Simulator
-        from mock_server.store import open_store
-
-        try:
-            probe = open_store(store)
-        except ValueError as exc:  # StateFileError and bad store URLs: one line, no traceback
-            raise click.ClickException(str(exc)) from None
-        joining = probe.get_meta("initialised") is not None
-        probe.close()
-        sim = Simulator(config, scenario=configured(config))
-        if joining:
-            # Another server set this store up: its clock and data stand; our tokens join it.
-            for token in config.tokens:
-                sim.add_token(token)
-            click.echo("note: joining an existing store: its clock, speed and data are kept "
-                       "(--speed/--paused/--empty/--scenario apply only to a new store; POST /__admin/reset re-applies "
-                       "this server's)", err=True)
-        sim.close()
-    banner = _banner(host, port, config, loaded(config), server=server, workers=workers)
+    banner = _banner(host, port, config, loaded(config, scenario), server=server, workers=workers)
 
     def announce() -> None:
         click.echo(banner)
@@ -280,17 +281,6 @@ def exposure_warning(config: SimConfig) -> str | None:
     return (f"WARNING: binding {config.host} exposes the simulator beyond this machine with an unprotected control "
             "API: anyone who can reach the port can reset it, add API tokens, read the request journal and "
             "snapshots. Add --admin-token TOKEN (or bind 127.0.0.1).")
-
-
-def _check_scenario(config: SimConfig) -> None:
-    """Load the scenario into a throw-away in-memory simulator: every mistake stops us here, named."""
-    from mock_server.scenario import ScenarioError, configured
-    from mock_server.sim import Simulator
-
-    try:
-        Simulator(dataclasses.replace(config, store_url=None, background=False), scenario=configured(config))
-    except ScenarioError as exc:
-        raise click.ClickException(f"invalid scenario:\n{exc}") from None
 
 
 @main.command()
