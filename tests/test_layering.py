@@ -397,3 +397,40 @@ def test_the_demo_identity_is_defined_once() -> None:
                                                "contracts/demo.py:10"], name
     copy = {**sources, "benchmarks/x.py": 'DEMO_TOKEN: str = "demo-token"\n'}
     assert _definitions("DEMO_TOKEN", copy) == ["benchmarks/x.py:1", "contracts/demo.py:9"]
+
+
+def _unit(module: str) -> str:
+    """The row an arrow is shown on: a part, or one package or module of the simulator."""
+    parts = module.split(".")
+    return ".".join(parts[:2]) if parts[0] == SIM else parts[0]
+
+
+def arrow_table() -> str:
+    """docs/architecture.md's table of import arrows, from this graph: each part (each package or module of the
+    simulator) and what of ours it imports at run time, lazy imports included."""
+    arrows: dict[str, set[str]] = {}
+    for a, targets in import_graph().items():
+        row = arrows.setdefault(_unit(a), set())
+        row.update(_unit(b) for b in targets if _unit(b) != _unit(a))
+    lines = ["| from | imports |", "|---|---|"]
+    for row, targets in sorted(arrows.items()):
+        shown = sorted(t.removeprefix(f"{SIM}.") if _within(row, SIM) else t for t in targets)
+        lines.append(f"| `{row}` | " + (", ".join(f"`{t}`" for t in shown) or "nothing of ours") + " |")
+    return "\n".join(lines)
+
+
+ARROWS_DOC = ROOT / "docs" / "architecture.md"
+ARROWS_BEGIN = "<!-- the arrow table: `python tests/test_layering.py` prints it -->"
+
+
+def test_the_architecture_page_shows_the_arrows_as_they_are() -> None:
+    """The table on docs/architecture.md is this graph's (it once named arrows long gone); a changed import
+    fails here until the table is pasted again (``python tests/test_layering.py`` prints it)."""
+    text = ARROWS_DOC.read_text(encoding="utf-8")
+    shown = text.split(ARROWS_BEGIN, 1)[1].strip().split("\n\n", 1)[0]
+    assert shown == arrow_table()
+    assert "| `contracts` | nothing of ours |" in shown
+
+
+if __name__ == "__main__":
+    print(arrow_table())

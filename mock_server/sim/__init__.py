@@ -101,7 +101,7 @@ class Simulator:
         self.scheduler = Scheduler(self.ctx, self.accounts, self.ltx)
         self.jobs = Jobs(self.ctx, self.ltx, self.accounts, self.assets, self.scheduler, self.timeline,
                          self.deliveries)
-        self.faults = Faults(self.ctx)  # HTTP fault rules (their state; app.py shapes the answers)
+        self.faults = Faults(self.ctx)  # HTTP fault rules (their state; mock_server/faults.py shapes the answers)
         self.tenants = Tenants(self.ctx)  # who may call: one per API token
         self.stubs = Stubs(self.ctx)  # per-test answers (their state; api/gateway.py sends them)
         self.journal = open_journal(self.ctx)  # the request journal: this process's ring, or the shared store

@@ -4,7 +4,7 @@ A rule names a method and a path glob and applies to the next ``count`` matching
 requests, or to a seeded ``fraction`` of them. Rules live in the store (meta
 ``faults``), so every process of a shared simulator applies the same ones and
 counts once. This is the state and the matching; turning a matched rule into an
-HTTP answer (sleep, close, error body) is the app's job: ``mock_server/faults.py``.
+HTTP answer (sleep, close, error body) is the HTTP side's: ``mock_server/faults.py``.
 Job-level faults (fail at a progress, stall, no artifact yet) and webhook faults
 are queued outcomes: see ``Jobs.queue_outcome``.
 """
