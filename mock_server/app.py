@@ -131,7 +131,7 @@ class FlaskHooks:
                 return refused
             if path in UNPINNED:
                 return None  # health and metrics read the store themselves, and answer while it is down
-        writes = req.method not in ("GET", "HEAD") or (self.config.journal and not path.startswith("/__admin"))
+        writes = req.method not in ("GET", "HEAD")  # the journal's entries are buffered, not written by the request
         resetting = req.method == "POST" and path in RESETS  # a lost shared store answers 503 to all but these
         ctx.now = self.sim.begin_request(writes=writes, resetting=resetting)  # Redis: lock + catch up in one trip
         return None

@@ -166,7 +166,7 @@ class Gateway:
 
         try:
             try:
-                now = self.pin_clock(req.method not in ("GET", "HEAD") or self.config.journal)
+                now = self.pin_clock(req.method not in ("GET", "HEAD"))  # the journal is not written here
                 result = self.serve(environ, later, req, route, op, args, now, t0)
             finally:
                 self.sim.end_request()  # Redis: the request's one commit, before the server writes the body

@@ -33,6 +33,7 @@ SIZES = "journal-sizes"  # entry id -> its size, scored: the byte cap trims with
 STATE = "journal-state"  # {"seq": last id, "bytes": stored size of the entries kept}
 MAX_BYTES = 32 * 1024 * 1024  # default for SimConfig.journal_max_bytes
 ENTRY_OVERHEAD = 256  # the fixed fields of an entry, counted towards the byte cap
+FLUSH_AT = 2048  # entries buffered in a process (shared journal) before a request writes them itself
 
 
 class Recorded(Protocol):
@@ -101,16 +102,34 @@ def _filtered(method: str | None, path: str | None, status: int | None, operatio
 
 
 class _Reads:
-    """The one query both journals answer, over their own ``page``, ``newest`` and ``count``."""
+    """The reads both journals answer, over their own ``_page``, ``_newest`` and ``_count``; each read first
+    ``sync``s (the shared journal: every process's buffered entries reach the store)."""
+
+    def sync(self) -> None:
+        """Before a read: nothing (this process's ring)."""
+
+    def _count(self) -> int:
+        raise NotImplementedError
+
+    def _page(self, offset: int, limit: int) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def _newest(self) -> list[dict[str, Any]]:
+        raise NotImplementedError
 
     def count(self) -> int:
-        raise NotImplementedError
+        self.sync()
+        return self._count()
 
     def page(self, offset: int, limit: int) -> list[dict[str, Any]]:
-        raise NotImplementedError
+        """Entries ``offset`` .. ``offset + limit`` counted from the newest, in the stored form (not rendered)."""
+        self.sync()
+        return self._page(offset, limit)
 
     def newest(self) -> list[dict[str, Any]]:
-        raise NotImplementedError
+        """Every entry, newest first, in the stored form (filtered reads)."""
+        self.sync()
+        return self._newest()
 
     def query(self, *, method: str | None = None, path: str | None = None, status: int | None = None,
               since: int | None = None, operation: str | None = None, contains: str | None = None,
@@ -122,11 +141,12 @@ class _Reads:
         is rendered. ``stored``: in the stored form instead (bodies as masked text with their types: the HAR export).
         """
         shape = (lambda e: e) if stored else render
+        self.sync()
         if not _filtered(method, path, status, operation, contains, since):
-            total = self.count()
-            items = self.page(offset, limit) if limit > 0 and offset < total else []
+            total = self._count()
+            items = self._page(offset, limit) if limit > 0 and offset < total else []
             return [shape(e) for e in items], total
-        matched = [e for e in self.newest() if _matches(e, method, path, status, operation, contains, since)]
+        matched = [e for e in self._newest() if _matches(e, method, path, status, operation, contains, since)]
         return [shape(e) for e in matched[offset:offset + max(0, limit)]], len(matched)
 
 
@@ -165,11 +185,10 @@ class RequestRing(_Reads):
         with self._lock:
             return list(self._entries)
 
-    def count(self) -> int:
+    def _count(self) -> int:
         return len(self._entries)
 
-    def page(self, offset: int, limit: int) -> list[dict[str, Any]]:
-        """Entries ``offset`` .. ``offset + limit`` counted from the newest, in the stored form (not rendered)."""
+    def _page(self, offset: int, limit: int) -> list[dict[str, Any]]:
         items = self._snapshot()
         n = len(items)
         stop = min(n, offset + max(0, limit))
@@ -179,8 +198,7 @@ class RequestRing(_Reads):
         part.reverse()
         return [self._stored(i) for i in part]
 
-    def newest(self) -> list[dict[str, Any]]:
-        """Every entry, newest first, in the stored form (filtered reads)."""
+    def _newest(self) -> list[dict[str, Any]]:
         items = self._snapshot()
         items.reverse()
         return [self._stored(i) for i in items]
@@ -214,12 +232,22 @@ class RequestRing(_Reads):
 
 
 class Journal(_Reads):
-    """The journal in a shared store: append, query, count, clear; bounded to ``limit`` entries and ``max_bytes``."""
+    """The journal in a shared store: append, query, count, clear; bounded to ``limit`` entries and ``max_bytes``.
+
+    With a store that ``defer``s work (Redis), ``append`` only buffers the entry in this process: a thread of the
+    store writes the buffer in one block every few ms, off the request path, and every read first ``gather``s
+    (each process sharing the store writes its buffer, the reader waits for them), so a read sees every request
+    that was answered before it started. Entries are numbered as they reach the store: one process's in its order.
+    """
 
     def __init__(self, store: Store, limit: int = 10000, max_bytes: int = MAX_BYTES) -> None:
         self.store = store
         self.limit = limit
         self.max_bytes = max_bytes
+        self._buffer: list[Recorded | dict[str, Any]] = []
+        self._buffer_lock = threading.Lock()
+        self._flushing = threading.Lock()  # one flush at a time: entries reach the store in append order
+        self.deferred = store.defer(self.flush)
 
     def _state(self) -> dict[str, int]:
         state = self.store.get_meta(STATE)
@@ -229,22 +257,42 @@ class Journal(_Reads):
 
     def stored_bytes(self) -> int:
         """The size (characters) of the entries kept, as counted towards ``max_bytes``."""
+        self.sync()
         return int(self._state()["bytes"])
 
     def append(self, entry: Recorded | dict[str, Any]) -> None:
-        # One block for the number, the entry and the trimming: every request appends, and with a shared
-        # store (Redis) each block is a lock round trip that all processes queue for.
-        if not isinstance(entry, dict):
-            entry = entry.masked()  # masked before it leaves the process
-        size = entry_size(entry)
+        if not self.deferred:
+            self._write([entry])
+            return
+        with self._buffer_lock:
+            self._buffer.append(entry)
+            full = len(self._buffer) >= FLUSH_AT
+        if full:  # the thread fell behind (or there is none): this request writes the batch
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what this process buffered (the store's thread, a ``gather``, a full buffer)."""
+        with self._flushing:
+            with self._buffer_lock:
+                batch, self._buffer = self._buffer, []
+            if batch:
+                self._write(batch)
+
+    def _write(self, batch: list[Recorded | dict[str, Any]]) -> None:
+        """One block for the numbers, the entries and the trimming."""
+        entries = [e if isinstance(e, dict) else e.masked() for e in batch]  # masked before they leave the process
+        sizes = [entry_size(e) for e in entries]
         with self.store.atomic():
             state = self._state()
-            seq = state["seq"] + 1
-            total = state["bytes"] + size
-            entry["id"] = seq
-            self.store.put(ENTRY, str(seq), entry)
-            self.store.index_add(INDEX, str(seq), seq)
-            self.store.index_add(SIZES, str(seq), size)  # sizes beside the entries: trimming reads no entry
+            seq = state["seq"]
+            total = state["bytes"]
+            for entry, size in zip(entries, sizes, strict=True):
+                seq += 1
+                total += size
+                entry["id"] = seq
+                self.store.put(ENTRY, str(seq), entry)
+                self.store.index_add(INDEX, str(seq), seq)
+                self.store.index_add(SIZES, str(seq), size)  # sizes beside the entries: trimming reads no entry
             count = self.store.index_count(INDEX)
 
             def over() -> bool:
@@ -264,25 +312,32 @@ class Journal(_Reads):
                     count -= 1
             self.store.put_meta(STATE, {"seq": seq, "bytes": max(0, total)})
 
-    def count(self) -> int:
+    def sync(self) -> None:
+        """Every process's buffered entries (this one's too) are in the store before it is read."""
+        self.store.gather()
+
+    def _count(self) -> int:
         return self.store.index_count(INDEX)
 
-    def page(self, offset: int, limit: int) -> list[dict[str, Any]]:
-        """Entries ``offset`` .. ``offset + limit`` counted from the newest, in the stored form (not rendered)."""
+    def _page(self, offset: int, limit: int) -> list[dict[str, Any]]:
         ids = self.store.index_range(INDEX, offset, limit, reverse=True) if limit > 0 else []
         return [e for e in self.store.get_many(ENTRY, ids) if e is not None]
 
-    def newest(self) -> list[dict[str, Any]]:
-        """Every entry, newest first, in the stored form (filtered reads)."""
+    def _newest(self) -> list[dict[str, Any]]:
         return [e for e in self.store.get_many(ENTRY, self.store.index_range(INDEX, reverse=True)) if e is not None]
 
     def get(self, entry_id: int | str) -> dict[str, Any] | None:
+        self.sync()
         return self.store.get(ENTRY, str(entry_id))
 
     def reset(self) -> None:
-        """Nothing to do: the journal lives in the store, which a reset clears (ids from 1 again)."""
+        """The store's part goes with the store, which a reset clears (ids from 1 again); this process's buffer
+        goes here."""
+        with self._buffer_lock:
+            self._buffer = []
 
     def clear(self) -> None:
+        self.sync()  # entries of requests answered before the clear go with it
         with self.store.atomic():
             for old in self.store.index_range(INDEX):
                 self.store.delete(ENTRY, old)

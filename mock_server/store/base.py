@@ -20,7 +20,7 @@ that block atomic across everything that shares it (a lock in memory, an
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any, ClassVar
 
@@ -129,6 +129,16 @@ class Store(abc.ABC):
 
     def refresh(self) -> None:  # noqa: B027 - optional hook
         """A request is about to wait (real time) or has waited: let others write, then see what they wrote."""
+
+    def defer(self, work: Callable[[], None]) -> bool:
+        """Offer ``work`` (writing what this process buffered: the request journal) to run off the request path:
+        every few ms on a thread of the store, and whenever a process sharing the store calls ``gather()``.
+        False: this store does not (memory, SQLite), so the caller does its writes inline."""
+        return False
+
+    def gather(self) -> None:  # noqa: B027 - optional hook
+        """Run the ``defer``red work of every process sharing this store now, and wait for it (bounded): what a
+        reader calls before reading what they buffered (``GET /__admin/requests``)."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections/files."""

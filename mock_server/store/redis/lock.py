@@ -21,55 +21,15 @@ import os
 import threading
 import time
 from contextlib import suppress
-from dataclasses import dataclass
 from typing import Any
 
 import redis
 
+from mock_server.store.redis.keys import Keys
 from mock_server.store.redis.wire import Script, Wire
 
 WAIT_SLICE_S = 0.05  # longest a waiter sleeps before trying the lock again (an expired holder never wakes it)
 ACQUIRE_TIMEOUT_S = 60.0  # give up (raise) rather than hang a request forever
-
-
-@dataclass(frozen=True)
-class Keys:
-    """Every key name the store uses, from its prefix."""
-
-    prefix: str
-
-    @property
-    def pattern_prefix(self) -> str:
-        """The prefix with glob characters escaped, for SCAN MATCH."""
-        return "".join("\\" + c if c in "*?[]\\" else c for c in self.prefix)
-
-    @property
-    def lock(self) -> str:
-        return self.prefix + "lock"
-
-    @property
-    def wake(self) -> str:
-        return self.prefix + "lock:wake"
-
-    @property
-    def done(self) -> str:
-        return self.prefix + "lock:done"
-
-    @property
-    def want(self) -> str:
-        return self.prefix + "lock:want"
-
-    @property
-    def version(self) -> str:
-        return self.prefix + "ver"
-
-    @property
-    def log(self) -> str:
-        return self.prefix + "log"
-
-    @property
-    def meta(self) -> str:
-        return self.prefix + "meta"
 
 
 # KEYS: lock, ver, log, want, meta. ARGV: token ('' = no lock), ttl ms, my version, prefix, escaped prefix.

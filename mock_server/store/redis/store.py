@@ -37,7 +37,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -46,8 +46,10 @@ import redis
 
 from mock_server.store.base import INDEX_SPAN, Record, Store
 from mock_server.store.memory import _Index
-from mock_server.store.redis.lock import Keys, Lock
+from mock_server.store.redis.keys import Keys
+from mock_server.store.redis.lock import Lock
 from mock_server.store.redis.mirror import Mirror, Op
+from mock_server.store.redis.peers import Peers
 from mock_server.store.redis.transaction import LockLost, Txn, commit, encode
 from mock_server.store.redis.wire import Wire
 
@@ -104,6 +106,7 @@ class RedisStore(Store):
         # Counters for benchmarks and tests (approximate under threads): round trips, blocks, seconds
         # holding the lock and waiting for it, waits that had to block, catch-ups, full reloads.
         self.stats = self.wire.stats
+        self.peers = Peers(self.wire, self.keys)  # deferred work (the journal) and the flush handshake
         self._init_process()
 
     def _init_process(self) -> None:
@@ -118,6 +121,7 @@ class RedisStore(Store):
         self._active = 0  # writing requests in flight in this process
         self._draining = False  # another process asked for the lock: no new writing request until it is let go
         self._gen = 0  # bumped when a commit fails: requests whose writes it carried fail too
+        self.peers.ensure()  # a forked child runs its own deferred-work thread
 
     def _state(self) -> threading.local:
         if self._pid != os.getpid():
@@ -431,7 +435,7 @@ class RedisStore(Store):
                 return txn.blobs[key]
             if txn.cleared:
                 return None
-        data = self.wire.call("GET", self.keys.prefix + "b:" + key)
+        data = self.wire.call("GET", self.keys.blob(key))
         return None if data is None else bytes(data)
 
     def blob_delete(self, key: str) -> None:
@@ -463,7 +467,18 @@ class RedisStore(Store):
                  list(table.items())]
         yield from items
 
+    def defer(self, work: Callable[[], None]) -> bool:
+        self.peers.add(work)
+        return True
+
+    def gather(self) -> None:
+        if getattr(self._state(), "depth", 0):
+            return  # inside a block: the deferred work (its own blocks) could wait on this thread's local lock
+        self.peers.gather()
+        self._sync()  # what they wrote, for the rest of this request too
+
     def close(self) -> None:
+        self.peers.leave()
         self.wire.close()
 
     def unavailable(self, exc: BaseException) -> str | None:

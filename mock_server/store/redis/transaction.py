@@ -20,7 +20,7 @@ from typing import Any
 
 import redis
 
-from mock_server.store.redis.lock import Keys
+from mock_server.store.redis.keys import Keys
 from mock_server.store.redis.mirror import LOG_LIMIT, Op
 from mock_server.store.redis.wire import Script, Wire
 

@@ -15,7 +15,7 @@ import weakref
 from typing import Any
 
 import redis
-from redis.exceptions import NoScriptError
+from redis.exceptions import MovedError, NoScriptError
 
 
 def pack(args: tuple[Any, ...]) -> bytes:
@@ -50,6 +50,7 @@ class Wire:
         self.closing = threading.Event()  # set by close(): the watchdog stops
         self.stats: dict[str, float] = {"round_trips": 0, "blocks": 0, "held_s": 0.0, "wait_s": 0.0, "waits": 0,
                                         "syncs": 0, "reloads": 0}
+        self._moving = threading.Lock()
         self.reset_process()
 
     def reset_process(self) -> None:
@@ -71,28 +72,46 @@ class Wire:
             self._conns.add(conn)
         return conn
 
-    def call(self, *args: Any) -> Any:
-        """One command and its reply. A dropped connection is retried once on a new one: every
-        command sent here is safe to repeat (reads; scripts made idempotent by the lock token)."""
+    def call(self, *args: Any, counted: bool = True) -> Any:
+        """One command and its reply. A dropped connection is retried on a new one: every
+        command sent here is safe to repeat (reads; scripts made idempotent by the lock token).
+        ``counted``: a request's round trip (``stats``); the deferred-work thread's are not.
+
+        On Redis Cluster a node that does not serve the keys' slot answers ``MOVED slot host:port``:
+        every key of one store shares a hash tag (one slot), so the store moves to that node for good."""
         if self.pid != os.getpid():
             self.reset_process()
         conn = self._conn()
-        self.stats["round_trips"] += 1
+        if counted:
+            self.stats["round_trips"] += 1
         packed = pack(args)
-        for attempt in (1, 2):
+        for attempt in (1, 2, 3):
             try:
                 conn.send_packed_command([packed], check_health=False)
                 return conn.read_response()
             except (redis.ConnectionError, redis.TimeoutError):
                 conn.disconnect()
-                if attempt == 2:
+                if attempt == 3:
                     raise
+            except MovedError as exc:
+                if attempt == 3:
+                    raise
+                conn = self._move(exc.host, int(exc.port))
             except redis.ResponseError:
                 raise  # an error reply: the connection is in sync
             except BaseException:
                 conn.disconnect()  # interrupted mid-reply: never reuse a connection out of step
                 raise
         raise AssertionError("unreachable")
+
+    def _move(self, host: str, port: int) -> Any:
+        """Serve from the cluster node at ``host:port`` from now on (every thread's next connection goes there)."""
+        with self._moving:
+            kwargs = self._redis.connection_pool.connection_kwargs
+            kwargs.update(host=host, port=port)  # other threads' connections get MOVED once too, then follow
+        self._tl.conn.disconnect()
+        self._tl.conn = None
+        return self._conn()
 
     def run(self, script: Script, keys: list[str], args: list[Any]) -> Any:
         """Run a script by SHA; a server that does not know it yet gets it whole (a second round trip, once)."""

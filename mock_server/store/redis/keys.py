@@ -1,0 +1,72 @@
+"""Every Redis key name the store uses, made here from its prefix and nowhere else (docs/redis.md lists them).
+
+The default prefix carries a hash tag (``{ltxmock}:``): Redis Cluster then places every key of one simulator
+in one slot, so each script's keys (declared or reached by SCAN) are on the node that runs it. A prefix given
+with ``?prefix=`` should carry one too on a cluster (``?prefix={team-a}:``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+RECORDS = "r:"  # + kind: HASH record key -> JSON
+INDEXES = "i:"  # + index name: ZSET member -> score
+BLOBS = "b:"  # + blob key: STRING bytes
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Every key name the store uses, from its prefix."""
+
+    prefix: str
+
+    @property
+    def pattern_prefix(self) -> str:
+        """The prefix with glob characters escaped, for SCAN MATCH."""
+        return "".join("\\" + c if c in "*?[]\\" else c for c in self.prefix)
+
+    def record_kind(self, kind: str) -> str:
+        return self.prefix + RECORDS + kind
+
+    def index(self, name: str) -> str:
+        return self.prefix + INDEXES + name
+
+    def blob(self, key: str) -> str:
+        return self.prefix + BLOBS + key
+
+    @property
+    def lock(self) -> str:
+        return self.prefix + "lock"
+
+    @property
+    def wake(self) -> str:
+        return self.prefix + "lock:wake"
+
+    @property
+    def done(self) -> str:
+        return self.prefix + "lock:done"
+
+    @property
+    def want(self) -> str:
+        return self.prefix + "lock:want"
+
+    @property
+    def version(self) -> str:
+        return self.prefix + "ver"
+
+    @property
+    def log(self) -> str:
+        return self.prefix + "log"
+
+    @property
+    def meta(self) -> str:
+        return self.prefix + "meta"
+
+    @property
+    def procs(self) -> str:
+        """ZSET: the processes with a deferred-work thread, scored by their last heartbeat (``peers.py``)."""
+        return self.prefix + "procs"
+
+    def flush(self, token: str) -> str:
+        """LIST: where a process (``token``) is asked to run its deferred work, or a reader waits for answers."""
+        return self.prefix + "flush:" + token
