@@ -46,6 +46,14 @@ def redis_url() -> Iterator[str]:
         yield server.url
 
 
+@pytest.fixture(scope="session")
+def redis_cluster_url() -> Iterator[str]:
+    """The first node of a local 3-master Redis Cluster (the same redis-server binary), started on first use, once
+    per session: the store contract runs on it too (tests/store/test_store_contract.py)."""
+    with _redis_helper().RedisCluster(3) as cluster:
+        yield cluster.url
+
+
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     """A webhook receiver on a free loopback port (tests/helpers.py), stopped after the test."""

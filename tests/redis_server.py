@@ -38,6 +38,20 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+def free_cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is free too."""
+    for _ in range(200):
+        port = free_port()
+        if port + 10000 < 65536:
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port + 10000))
+                except OSError:
+                    continue
+            return port
+    raise RuntimeError("no free port pair for a cluster node")
+
+
 class RedisServer:
     """``with RedisServer() as r: r.url`` -> ``redis://127.0.0.1:PORT/0``."""
 
@@ -50,7 +64,7 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self, port: int | None = None) -> RedisServer:
+    def start(self, port: int | None = None, *extra: str) -> RedisServer:
         """Start on a free port, or on ``port`` (a restart: loading ``dump.rdb`` from the same directory, if any)."""
         last = ""
         for _ in range(5 if port is None else 1):  # the free port may be taken between probe and bind: try another
@@ -58,7 +72,7 @@ class RedisServer:
             self.proc = subprocess.Popen(
                 [redis_executable(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                  "--appendonly", "no", "--dir", self._dir.name, "--daemonize", "no", "--loglevel", "warning",
-                 "--maxclients", "2000"],
+                 "--maxclients", "2000", *extra],
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline and self.proc.poll() is None:
@@ -105,3 +119,58 @@ class RedisServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
         self._dir.cleanup()
+
+
+SLOTS = 16384
+
+
+class RedisCluster:
+    """A local Redis Cluster of ``n`` masters (no replicas), each a ``RedisServer`` with ``cluster-enabled``.
+
+    The slots are split evenly and the nodes introduced with ``CLUSTER MEET`` (no redis-cli); ready once every node
+    says ``cluster_state:ok``. ``url`` names the first node: a client that follows ``MOVED`` finds the others.
+    """
+
+    def __init__(self, n: int = 3) -> None:
+        self.nodes = [RedisServer() for _ in range(n)]
+
+    @property
+    def url(self) -> str:
+        return self.nodes[0].url
+
+    def start(self) -> RedisCluster:
+        import redis
+
+        try:
+            for node in self.nodes:
+                node.start(free_cluster_port(), "--cluster-enabled", "yes", "--cluster-config-file",
+                           f"{node._dir.name}/nodes.conf", "--cluster-node-timeout", "2000")
+            clients = [redis.Redis(port=node.port) for node in self.nodes]
+            share = SLOTS // len(clients)
+            for i, client in enumerate(clients):
+                last = SLOTS if i == len(clients) - 1 else (i + 1) * share
+                client.execute_command("CLUSTER", "ADDSLOTS", *range(i * share, last))
+                if i:
+                    client.execute_command("CLUSTER", "MEET", "127.0.0.1", self.nodes[0].port)
+            deadline = time.monotonic() + 20
+            while not all(b"cluster_state:ok" in c.execute_command("CLUSTER", "INFO") for c in clients):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the local Redis Cluster did not become ready")
+                time.sleep(0.05)
+            for client in clients:
+                client.close()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+            node._dir.cleanup()
+
+    def __enter__(self) -> RedisCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -12,7 +12,7 @@ How a request runs (docs/redis.md has the whole picture and the measurements):
 * A read outside any request or block catches up first (one round trip) unless this process
   holds the lock (then nobody else can have written).
 
-Layout (every key starts with ``prefix``; ``ltxmock:`` unless the URL says ``?prefix=...``):
+Layout (every key starts with ``prefix``; ``{ltxmock}:`` unless the URL says ``?prefix=...``):
 
 =======================  ========  ==============================================
 ``<p>r:<kind>``          HASH      record key -> JSON (one hash per kind)
@@ -53,7 +53,7 @@ from mock_server.store.redis.peers import Peers
 from mock_server.store.redis.transaction import LockLost, Txn, commit, encode
 from mock_server.store.redis.wire import Wire
 
-DEFAULT_PREFIX = "ltxmock:"
+DEFAULT_PREFIX = "{ltxmock}:"  # a hash tag: Redis Cluster keeps every key of the store in one slot
 DEFAULT_LOCK_TTL_MS = 5000
 REFUSALS = frozenset({"READONLY", "MISCONF", "OOM", "LOADING", "MASTERDOWN", "NOREPLICAS"})  # Redis error codes
 
