@@ -12,15 +12,16 @@ for what is derived from it and an instant (``progress``, ``done_by``, ``ends_at
 * ``to_dict()`` / ``from_dict(d)``: the public form (a snapshot's ``jobs[].record``, the dashboard's plan),
   exactly the keys the dict records had, optional ones only when set.
 
-A row written by one version and read by a later one with more (defaulted) fields still loads; a row is never
-shown to anyone.
+A row written by one version and read by a later one with more (defaulted) fields still loads (how many fields
+a row always has is counted from the dataclass, ``_required``); a row is never shown to anyone. A dict record (a
+--state file written before rows) loads through ``from_dict`` in one place, ``load_record``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from operator import attrgetter
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from mock_server.sim.catalog import CATALOG, Generation
 from mock_server.store.base import Store
@@ -112,7 +113,6 @@ class Job:
     cancelled_ms: int | None = None  # set by a cancel / account deletion
     start_ms_resume: int | None = None  # set when a stalled job is released
 
-    REQUIRED: ClassVar[int] = 19  # fields without a default
     OPTIONAL: ClassVar[tuple[str, ...]] = ("fail_progress", "message", "cancelled_ms", "start_ms_resume")
 
     @classmethod
@@ -179,12 +179,10 @@ class Job:
             row[_END] = self.end_ms - self.start_ms  # a small int: 5 bytes, not 11
         if not self.webhook:
             row[_WEBHOOK] = None
-        return _strip(row, self.REQUIRED - 1)
+        return _strip(row, _JOB_REQUIRED)
 
     @classmethod
-    def from_row(cls, key: str, row: list[Any] | dict[str, Any]) -> Job:
-        if type(row) is dict:  # a record written before rows (a --state file of an older version)
-            return cls.from_dict({**row, "jobId": key})
+    def from_row(cls, key: str, row: list[Any]) -> Job:
         job = cls(key, *row)
         gen_id: Any = job.generationId
         if type(gen_id) is int:
@@ -217,7 +215,13 @@ class Job:
         return cls(**{f: d[f] for f in _JOB_FIELDS if f in d})
 
 
+def _required(cls: type) -> int:
+    """How many fields of a record class have no default: the part of a row never stripped."""
+    return sum(1 for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING)
+
+
 _JOB_FIELDS = tuple(f.name for f in fields(Job))
+_JOB_REQUIRED = _required(Job) - 1  # of a row: without jobId, its key
 _JOB_VALUES = attrgetter(*_JOB_FIELDS[1:])  # every field after jobId, read in C
 # positions in a row (the fields after jobId)
 _GEN, _EMAIL, _MEDIA, _CREDITS, _START, _ARTIFACT, _OUTCOME, _END, _WEBHOOK = (
@@ -316,13 +320,16 @@ class Asset:
         return _strip([self.tenant, self.email, None, kind, self.created_ms, None, job_ref, subtype, render], 5)
 
     @classmethod
-    def from_row(cls, key: str, row: list[Any] | dict[str, Any]) -> Asset:
-        if type(row) is dict:  # a record written before rows (a --state file of an older version)
-            render = row.get("render")
-            return cls(key, row["tenant"], row["email"], row["type"], row["mimeType"], row["created_ms"],
-                       row.get("size"), row.get("jobId"), row.get("subtype"),
-                       Render(**{k: render.get(k) for k in ("jobId", "media", "operation", "source", "params")})
-                       if render else None)
+    def from_dict(cls, d: dict[str, Any]) -> Asset:
+        """The dict record (a --state file written before rows); unknown keys (``folder``) are ignored."""
+        render = d.get("render")
+        return cls(d["uuid"], d["tenant"], d["email"], d["type"], d["mimeType"], d["created_ms"], d.get("size"),
+                   d.get("jobId"), d.get("subtype"),
+                   Render(**{k: render.get(k) for k in ("jobId", "media", "operation", "source", "params")})
+                   if render else None)
+
+    @classmethod
+    def from_row(cls, key: str, row: list[Any]) -> Asset:
         asset = cls(key, *row)
         if asset.type is None:
             asset.type = "artifact"
@@ -347,14 +354,26 @@ def _job_id(email: str, uuid: str, mime: str) -> str:
 
 
 # -- reading and writing them (the only code that knows their stored form) ----------------------------------
+R = TypeVar("R", "Job", "Asset", "Account", "LtxUser")
+
+
+def load_record(cls: type[R], key: str, stored: Any) -> R:
+    """A record from what a store keeps: its row; or, the one upgrade path, the dict a --state file written
+    before rows holds (``from_dict``, its key put back as the field it names)."""
+    if type(stored) is dict:
+        name = _KEY_FIELD[cls]
+        return cls.from_dict({**stored, name: key} if name else stored)
+    return cls.from_row(key, stored)
+
+
 def get_job(store: Store, job_id: str) -> Job | None:
     row = store.get(JOB, job_id)
-    return None if row is None else Job.from_row(job_id, row)
+    return None if row is None else load_record(Job, job_id, row)
 
 
 def get_jobs(store: Store, job_ids: list[str]) -> list[Job]:
     """The stored ones of ``job_ids``, in order (one round trip)."""
-    return [Job.from_row(k, row) for k, row in zip(job_ids, store.get_many(JOB, job_ids), strict=True)
+    return [load_record(Job, k, row) for k, row in zip(job_ids, store.get_many(JOB, job_ids), strict=True)
             if row is not None]
 
 
@@ -364,11 +383,11 @@ def put_job(store: Store, job: Job) -> None:
 
 def get_asset(store: Store, uuid: str) -> Asset | None:
     row = store.get(ASSET, uuid)
-    return None if row is None else Asset.from_row(uuid, row)
+    return None if row is None else load_record(Asset, uuid, row)
 
 
 def get_assets(store: Store, uuids: list[str]) -> list[Asset]:
-    return [Asset.from_row(k, row) for k, row in zip(uuids, store.get_many(ASSET, uuids), strict=True)
+    return [load_record(Asset, k, row) for k, row in zip(uuids, store.get_many(ASSET, uuids), strict=True)
             if row is not None]
 
 
@@ -407,9 +426,7 @@ class Account:
         return [self.created_ms, self.updated_ms, self.maxJobs, self.cookie]
 
     @classmethod
-    def from_row(cls, key: str, row: list[Any] | dict[str, Any]) -> Account:
-        if type(row) is dict:  # a record written before rows (a --state file of an older version)
-            return cls.from_dict(row)
+    def from_row(cls, key: str, row: list[Any]) -> Account:
         tenant, _, email = key.partition(_KEY_SEP)
         return cls(tenant, email, *row)
 
@@ -467,9 +484,7 @@ class LtxUser:
         return row[:n]
 
     @classmethod
-    def from_row(cls, key: str, row: list[Any] | dict[str, Any]) -> LtxUser:
-        if type(row) is dict:  # a record written before rows (a --state file of an older version)
-            return cls.from_dict({**row, "email": key})
+    def from_row(cls, key: str, row: list[Any]) -> LtxUser:
         return cls(key, *row)
 
     def to_dict(self) -> dict[str, Any]:
@@ -488,20 +503,20 @@ class LtxUser:
 _USER_FIELDS = tuple(f.name for f in fields(LtxUser))
 _USER_VALUES = attrgetter(*_USER_FIELDS[1:])
 _USER_NULLABLE = ("name", "latest_created_ms")
-_USER_REQUIRED = 5  # name .. created_ms
-_USER_DEFAULTS = (None,) * _USER_REQUIRED + ("", "", 0, 0, None, False)
+_USER_REQUIRED = _required(LtxUser) - 1  # of a row: without email, its key
+_USER_DEFAULTS = tuple(None if f.default is MISSING else f.default for f in fields(LtxUser)[1:])
 
 
 def get_account(store: Store, tenant: str, email: str) -> Account | None:
     key = account_key(tenant, email)
     row = store.get(ACCOUNT, key)
-    return None if row is None else Account.from_row(key, row)
+    return None if row is None else load_record(Account, key, row)
 
 
 def get_accounts(store: Store, tenant: str, emails: list[str]) -> list[Account]:
     """The stored ones of these accounts, in order (one round trip)."""
     keys = [account_key(tenant, e) for e in emails]
-    return [Account.from_row(k, row) for k, row in zip(keys, store.get_many(ACCOUNT, keys), strict=True)
+    return [load_record(Account, k, row) for k, row in zip(keys, store.get_many(ACCOUNT, keys), strict=True)
             if row is not None]
 
 
@@ -511,14 +526,17 @@ def put_account(store: Store, account: Account) -> None:
 
 def get_user(store: Store, email: str) -> LtxUser | None:
     row = store.get(USER, email)
-    return None if row is None else LtxUser.from_row(email, row)
+    return None if row is None else load_record(LtxUser, email, row)
 
 
 def get_users(store: Store, emails: list[str]) -> list[LtxUser | None]:
     """Users for ``emails`` in order, None where missing (one round trip)."""
-    return [None if row is None else LtxUser.from_row(k, row)
+    return [None if row is None else load_record(LtxUser, k, row)
             for k, row in zip(emails, store.get_many(USER, emails), strict=True)]
 
 
 def put_user(store: Store, user: LtxUser) -> None:
     store.put(USER, user.email, user.to_row())
+
+
+_KEY_FIELD: dict[type, str | None] = {Job: "jobId", Asset: "uuid", LtxUser: "email", Account: None}  # in its key

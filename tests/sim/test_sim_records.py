@@ -15,7 +15,7 @@ import pytest
 from mock_server.config import SimConfig
 from mock_server.sim import Simulator, tenant_id
 from mock_server.sim.catalog import CATALOG
-from mock_server.sim.records import Account, Asset, Job, LtxUser, Render, account_key, phase
+from mock_server.sim.records import Account, Asset, Job, LtxUser, Render, account_key, load_record, phase
 
 EMAIL = "demo@example.com"
 UUID = "7a34b821-9fd0-405e-921b-4abc6f7839e7"
@@ -84,12 +84,12 @@ def test_an_upload_round_trips() -> None:
 
 def test_records_written_as_dicts_by_an_older_version_still_load() -> None:
     job = _job()
-    assert Job.from_row(job.jobId, {k: v for k, v in job.to_dict().items() if k != "jobId"}) == job
+    assert load_record(Job, job.jobId, {k: v for k, v in job.to_dict().items() if k != "jobId"}) == job
     old = {"uuid": job.artifact_uuid, "tenant": "t_1", "email": EMAIL, "type": "artifact", "mimeType": "image/png",
            "created_ms": 7, "jobId": job.jobId, "subtype": "vertex-ai", "folder": "artifacts/vertex-ai",
            "render": {"jobId": job.jobId, "media": "image", "operation": "images/create", "source": None,
                       "params": {"prompt": "a fox"}}}
-    assert Asset.from_row(job.artifact_uuid, old) == Asset.artifact(job, 7, render=True)
+    assert load_record(Asset, job.artifact_uuid, old) == Asset.artifact(job, 7, render=True)
 
 
 def test_status_phases_are_pure_functions_of_the_record_and_the_instant() -> None:
@@ -159,13 +159,13 @@ def test_an_account_round_trips_through_its_row_and_its_dict(changes: dict[str, 
 def test_account_and_user_dicts_of_an_older_version_still_load() -> None:
     old_account = {"tenant": "t_1", "email": EMAIL, "created_ms": 5, "updated_ms": 9, "maxJobs": 3,
                    "cookie": {"lt_id": "x", "lt_token": "t", "lt_refresh_token": "r"}}
-    account = Account.from_row(account_key("t_1", EMAIL), old_account)
+    account = load_record(Account, account_key("t_1", EMAIL), old_account)
     assert account == Account.configure("t_1", EMAIL, 5, 9, max_jobs=3, cookie=old_account["cookie"])
     assert account.to_dict() == old_account
     # a user written before "revoked" existed, its latest generation never set
     old_user = {k: v for k, v in _user().to_dict().items() if k not in ("revoked", "email")}
     old_user["latest_created_ms"] = None
-    assert LtxUser.from_row(EMAIL, old_user) == _user()
+    assert load_record(LtxUser, EMAIL, old_user) == _user()
 
 
 def test_declared_users_and_accounts_are_built_by_the_rules_constructors(monkeypatch: pytest.MonkeyPatch) -> None:
