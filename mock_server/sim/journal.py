@@ -25,12 +25,9 @@ from typing import Any, Protocol
 
 from mock_server.bounds import load_json
 from mock_server.sim.context import Context
-from mock_server.store.base import Store
+from mock_server.store.base import JOURNAL_ENTRY, JOURNAL_INDEX, JOURNAL_SIZES, JOURNAL_STATE, Store
 
-ENTRY = "request"
-INDEX = "journal"
-SIZES = "journal-sizes"  # entry id -> its size, scored: the byte cap trims without reading entries
-STATE = "journal-state"  # {"seq": last id, "bytes": stored size of the entries kept}
+ENTRY, INDEX, SIZES, STATE = JOURNAL_ENTRY, JOURNAL_INDEX, JOURNAL_SIZES, JOURNAL_STATE  # how a store keeps it
 MAX_BYTES = 32 * 1024 * 1024  # default for SimConfig.journal_max_bytes
 ENTRY_OVERHEAD = 256  # the fixed fields of an entry, counted towards the byte cap
 FLUSH_AT = 2048  # entries buffered in a process (shared journal) before a request writes them itself
@@ -249,16 +246,10 @@ class Journal(_Reads):
         self._flushing = threading.Lock()  # one flush at a time: entries reach the store in append order
         self.deferred = store.defer(self.flush)
 
-    def _state(self) -> dict[str, int]:
-        state = self.store.get_meta(STATE)
-        if state is None:  # a store written before the byte cap: its sequence, its size unknown (counted as 0)
-            state = {"seq": self.store.get_meta("journal-seq") or 0, "bytes": 0}
-        return {"seq": int(state["seq"]), "bytes": int(state["bytes"])}
-
     def stored_bytes(self) -> int:
         """The size (characters) of the entries kept, as counted towards ``max_bytes``."""
         self.sync()
-        return int(self._state()["bytes"])
+        return self.store.journal_bytes()
 
     def append(self, entry: Recorded | dict[str, Any]) -> None:
         if not self.deferred:
@@ -279,56 +270,26 @@ class Journal(_Reads):
                 self._write(batch)
 
     def _write(self, batch: list[Recorded | dict[str, Any]]) -> None:
-        """One block for the numbers, the entries and the trimming."""
         entries = [e if isinstance(e, dict) else e.masked() for e in batch]  # masked before they leave the process
-        sizes = [entry_size(e) for e in entries]
-        with self.store.atomic():
-            state = self._state()
-            seq = state["seq"]
-            total = state["bytes"]
-            for entry, size in zip(entries, sizes, strict=True):
-                seq += 1
-                total += size
-                entry["id"] = seq
-                self.store.put(ENTRY, str(seq), entry)
-                self.store.index_add(INDEX, str(seq), seq)
-                self.store.index_add(SIZES, str(seq), size)  # sizes beside the entries: trimming reads no entry
-            count = self.store.index_count(INDEX)
-
-            def over() -> bool:
-                return count > self.limit or (total > self.max_bytes and count > 1)  # the newest always stays
-
-            while over():
-                oldest = self.store.index_range(INDEX, 0, min(max(count - self.limit, 1), count - 1))
-                if not oldest:
-                    break
-                for member in oldest:
-                    if not over():
-                        break
-                    total -= int(self.store.index_score(SIZES, member) or 0)
-                    self.store.index_remove(INDEX, member)
-                    self.store.index_remove(SIZES, member)
-                    self.store.delete(ENTRY, member)
-                    count -= 1
-            self.store.put_meta(STATE, {"seq": seq, "bytes": max(0, total)})
+        self.store.journal_append(entries, [entry_size(e) for e in entries], limit=self.limit,
+                                  max_bytes=self.max_bytes)
 
     def sync(self) -> None:
         """Every process's buffered entries (this one's too) are in the store before it is read."""
         self.store.gather()
 
     def _count(self) -> int:
-        return self.store.index_count(INDEX)
+        return self.store.journal_count()
 
     def _page(self, offset: int, limit: int) -> list[dict[str, Any]]:
-        ids = self.store.index_range(INDEX, offset, limit, reverse=True) if limit > 0 else []
-        return [e for e in self.store.get_many(ENTRY, ids) if e is not None]
+        return self.store.journal_page(offset, limit) if limit > 0 else []
 
     def _newest(self) -> list[dict[str, Any]]:
-        return [e for e in self.store.get_many(ENTRY, self.store.index_range(INDEX, reverse=True)) if e is not None]
+        return self.store.journal_page(0, None)
 
     def get(self, entry_id: int | str) -> dict[str, Any] | None:
         self.sync()
-        return self.store.get(ENTRY, str(entry_id))
+        return self.store.journal_get(str(entry_id))
 
     def reset(self) -> None:
         """The store's part goes with the store, which a reset clears (ids from 1 again); this process's buffer
@@ -338,13 +299,7 @@ class Journal(_Reads):
 
     def clear(self) -> None:
         self.sync()  # entries of requests answered before the clear go with it
-        with self.store.atomic():
-            for old in self.store.index_range(INDEX):
-                self.store.delete(ENTRY, old)
-            self.store.index_drop(INDEX)
-            self.store.index_drop(SIZES)
-            state = self._state()
-            self.store.put_meta(STATE, {"seq": state["seq"], "bytes": 0})
+        self.store.journal_clear()
 
 
 def open_journal(ctx: Context) -> RequestRing | Journal:

@@ -30,6 +30,12 @@ INDEX_SPAN = 2**62
 
 Record = Any  # a JSON-able dict or list (sim/records.py: a typed record's row)
 
+# The request journal as the generic methods below keep it (memory, SQLite): records, two indexes and a meta value.
+JOURNAL_ENTRY = "request"  # record kind: entry id -> the entry (stored form)
+JOURNAL_INDEX = "journal"  # index: entry id -> id (oldest first)
+JOURNAL_SIZES = "journal-sizes"  # index: entry id -> its size, so trimming reads no entry
+JOURNAL_STATE = "journal-state"  # meta: {"seq": last id, "bytes": stored size of the entries kept}
+
 
 class Store(abc.ABC):
     """Abstract store. Implementations: ``memory.MemoryStore``, ``sqlite.SQLiteStore``, ``redis.RedisStore``."""
@@ -115,6 +121,69 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def dump(self) -> Iterator[tuple[str, str, Record]]:
         """Every record as (kind, key, value): for snapshots."""
+
+    # -- the request journal: a capped, numbered log ------------------------------------------
+    # Its own methods, so that a store may keep it apart from the rules' state: Redis writes it with one script,
+    # outside the lock and the change log (no process mirrors it). These generic ones use the methods above.
+    def _journal_state(self) -> tuple[int, int]:
+        state = self.get_meta(JOURNAL_STATE)
+        if state is None:  # a store written before the byte cap: its sequence, its size unknown (counted as 0)
+            return int(self.get_meta("journal-seq") or 0), 0
+        return int(state["seq"]), int(state["bytes"])
+
+    def journal_append(self, entries: list[dict[str, Any]], sizes: list[int], *, limit: int, max_bytes: int) -> None:
+        """Number and keep ``entries`` (``sizes``: what each counts towards ``max_bytes``), then drop the oldest
+        while more than ``limit`` are kept or they take more than ``max_bytes`` (the newest always stays)."""
+        with self.atomic():
+            seq, total = self._journal_state()
+            for entry, size in zip(entries, sizes, strict=True):
+                seq += 1
+                total += size
+                self.put(JOURNAL_ENTRY, str(seq), {**entry, "id": seq})
+                self.index_add(JOURNAL_INDEX, str(seq), seq)
+                self.index_add(JOURNAL_SIZES, str(seq), size)
+            count = self.index_count(JOURNAL_INDEX)
+
+            def over() -> bool:
+                return count > limit or (total > max_bytes and count > 1)
+
+            while over():
+                oldest = self.index_range(JOURNAL_INDEX, 0, min(max(count - limit, 1), count - 1))
+                if not oldest:
+                    break
+                for member in oldest:
+                    if not over():
+                        break
+                    total -= int(self.index_score(JOURNAL_SIZES, member) or 0)
+                    self.index_remove(JOURNAL_INDEX, member)
+                    self.index_remove(JOURNAL_SIZES, member)
+                    self.delete(JOURNAL_ENTRY, member)
+                    count -= 1
+            self.put_meta(JOURNAL_STATE, {"seq": seq, "bytes": max(0, total)})
+
+    def journal_page(self, offset: int, limit: int | None) -> list[dict[str, Any]]:
+        """Entries newest first, from ``offset``, at most ``limit`` (None: all), in their stored form with ``id``."""
+        ids = self.index_range(JOURNAL_INDEX, offset, limit, reverse=True)
+        return [e for e in self.get_many(JOURNAL_ENTRY, ids) if e is not None]
+
+    def journal_get(self, entry_id: str) -> dict[str, Any] | None:
+        entry: dict[str, Any] | None = self.get(JOURNAL_ENTRY, entry_id)
+        return entry
+
+    def journal_count(self) -> int:
+        return self.index_count(JOURNAL_INDEX)
+
+    def journal_bytes(self) -> int:
+        return self._journal_state()[1]
+
+    def journal_clear(self) -> None:
+        """Forget every entry; ids keep counting."""
+        with self.atomic():
+            for old in self.index_range(JOURNAL_INDEX):
+                self.delete(JOURNAL_ENTRY, old)
+            self.index_drop(JOURNAL_INDEX)
+            self.index_drop(JOURNAL_SIZES)
+            self.put_meta(JOURNAL_STATE, {"seq": self._journal_state()[0], "bytes": 0})
 
     # -- requests (optional) -----------------------------------------------
     def request_begin(self, *, write: bool = True) -> None:  # noqa: B027 - optional hook

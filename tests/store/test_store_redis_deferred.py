@@ -20,6 +20,7 @@ import redis
 
 from mock_server import SimConfig, create_app
 from mock_server.sim.journal import Journal
+from mock_server.store.memory import MemoryStore
 from mock_server.store.redis import RedisStore, peers
 
 TOKEN = "deferred-token"
@@ -49,6 +50,32 @@ def test_a_journal_read_gathers_every_process_s_buffered_entries(url: str, monke
     finally:
         a.close()
         b.close()
+
+
+def test_the_journal_in_redis_keeps_and_trims_as_the_generic_one_does(url: str) -> None:
+    """Redis keeps the journal apart (one script, no mirror): the same appends give the same entries, ids and bytes
+    as the generic methods over records and indexes (the memory store's); the caps hold; a clear keeps the ids."""
+    redis_store, memory = RedisStore(url), MemoryStore()
+    try:
+        for store in (redis_store, memory):
+            for i in range(12):
+                entries = [{**_entry(f"/{i}-{k}"), "body": "x" * (i * 40)} for k in range(i % 3 + 1)]
+                store.journal_append(entries, [100 + 40 * i] * len(entries), limit=9, max_bytes=2_000)
+        assert redis_store.journal_page(0, None) == memory.journal_page(0, None)
+        assert len(memory.journal_page(0, None)) <= 9 and memory.journal_bytes() <= 2_000
+        assert redis_store.journal_bytes() == memory.journal_bytes()
+        assert redis_store.journal_count() == memory.journal_count()
+        assert redis_store.journal_page(2, 3) == memory.journal_page(2, 3)
+        newest = memory.journal_page(0, 1)[0]
+        assert redis_store.journal_get(str(newest["id"])) == newest and redis_store.journal_get("1") is None
+        assert redis_store.count("request") == 0 and not redis_store.mirror.indexes.get("journal")  # not mirrored
+        for store in (redis_store, memory):
+            store.journal_clear()
+            store.journal_append([_entry("/after")], [10], limit=9, max_bytes=2_000)
+        assert redis_store.journal_page(0, None) == memory.journal_page(0, None)
+        assert memory.journal_page(0, None)[0]["id"] == newest["id"] + 1
+    finally:
+        redis_store.close()
 
 
 def test_a_process_not_heard_from_is_not_waited_for(url: str) -> None:

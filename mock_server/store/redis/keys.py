@@ -12,6 +12,7 @@ from dataclasses import dataclass
 RECORDS = "r:"  # + kind: HASH record key -> JSON
 INDEXES = "i:"  # + index name: ZSET member -> score
 BLOBS = "b:"  # + blob key: STRING bytes
+JOURNAL = "j:"  # + e / i / z / s: the request journal (entries, order, sizes, state), outside the mirror
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,10 @@ class Keys:
 
     def blob(self, key: str) -> str:
         return self.prefix + BLOBS + key
+
+    def journal(self, part: str) -> str:
+        """``e`` HASH id -> entry JSON; ``i`` ZSET id -> id; ``z`` HASH id -> size; ``s`` HASH seq, bytes."""
+        return self.prefix + JOURNAL + part
 
     @property
     def lock(self) -> str:

@@ -46,6 +46,7 @@ import redis
 
 from mock_server.store.base import INDEX_SPAN, Record, Store
 from mock_server.store.memory import _Index
+from mock_server.store.redis.journal import RedisJournal
 from mock_server.store.redis.keys import Keys
 from mock_server.store.redis.lock import Lock
 from mock_server.store.redis.mirror import Mirror, Op
@@ -107,6 +108,7 @@ class RedisStore(Store):
         # holding the lock and waiting for it, waits that had to block, catch-ups, full reloads.
         self.stats = self.wire.stats
         self.peers = Peers(self.wire, self.keys)  # deferred work (the journal) and the flush handshake
+        self._journal = RedisJournal(self.wire, self.keys)  # apart from the mirror: journal.py
         self._init_process()
 
     def _init_process(self) -> None:
@@ -466,6 +468,25 @@ class RedisStore(Store):
         items = [(kind, key, json.loads(raw)) for kind, table in list(records.items()) for key, raw in
                  list(table.items())]
         yield from items
+
+    # -- the request journal: one script per append, no lock, no mirror (journal.py) -------------
+    def journal_append(self, entries: list[dict[str, Any]], sizes: list[int], *, limit: int, max_bytes: int) -> None:
+        self._journal.append(entries, sizes, limit=limit, max_bytes=max_bytes)
+
+    def journal_page(self, offset: int, limit: int | None) -> list[dict[str, Any]]:
+        return self._journal.page(offset, limit)
+
+    def journal_get(self, entry_id: str) -> dict[str, Any] | None:
+        return self._journal.get(entry_id)
+
+    def journal_count(self) -> int:
+        return self._journal.count()
+
+    def journal_bytes(self) -> int:
+        return self._journal.stored_bytes()
+
+    def journal_clear(self) -> None:
+        self._journal.clear()
 
     def defer(self, work: Callable[[], None]) -> bool:
         self.peers.add(work)

@@ -57,7 +57,7 @@ while i <= n do
   elseif c == 'BS' then redis.call('set', p .. 'b:' .. ARGV[i + 1], ARGV[i + 2]); i = i + 3
   elseif c == 'BD' then redis.call('del', p .. 'b:' .. ARGV[i + 1]); i = i + 2
   elseif c == 'X' then
-    for _, pattern in ipairs({'r:*', 'i:*', 'b:*'}) do
+    for _, pattern in ipairs({'r:*', 'i:*', 'b:*', 'j:*'}) do
       local cursor = '0'
       repeat
         local r = redis.call('scan', cursor, 'match', ARGV[7] .. pattern, 'count', 1000)

@@ -113,12 +113,12 @@ class Wire:
         self._tl.conn = None
         return self._conn()
 
-    def run(self, script: Script, keys: list[str], args: list[Any]) -> Any:
+    def run(self, script: Script, keys: list[str], args: list[Any], *, counted: bool = True) -> Any:
         """Run a script by SHA; a server that does not know it yet gets it whole (a second round trip, once)."""
         try:
-            return self.call("EVALSHA", script.sha, len(keys), *keys, *args)
+            return self.call("EVALSHA", script.sha, len(keys), *keys, *args, counted=counted)
         except NoScriptError:
-            return self.call("EVAL", script.source, len(keys), *keys, *args)
+            return self.call("EVAL", script.source, len(keys), *keys, *args, counted=counted)
 
     def close(self) -> None:
         self.closing.set()
