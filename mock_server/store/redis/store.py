@@ -33,7 +33,6 @@ Standalone Redis (or one shard) only: the scripts touch keys they do not declare
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 import uuid
@@ -52,7 +51,7 @@ from mock_server.store.redis.lock import Lock
 from mock_server.store.redis.mirror import Mirror, Op
 from mock_server.store.redis.peers import Peers
 from mock_server.store.redis.transaction import LockLost, Txn, commit, encode
-from mock_server.store.redis.wire import Wire
+from mock_server.store.redis.wire import Wire, fork_generation
 
 DEFAULT_PREFIX = "{ltxmock}:"  # a hash tag: Redis Cluster keeps every key of the store in one slot
 DEFAULT_LOCK_TTL_MS = 5000
@@ -113,7 +112,7 @@ class RedisStore(Store):
 
     def _init_process(self) -> None:
         """Per-process state: rebuilt if we find ourselves in a forked child (it holds no lock, has no mirror)."""
-        self._pid = os.getpid()
+        self._fork = fork_generation()
         self.wire.reset_process()
         self.mirror = Mirror()
         self.lock = Lock(self.wire, self.keys, self.lock_ttl_ms)
@@ -126,7 +125,7 @@ class RedisStore(Store):
         self.peers.ensure()  # a forked child runs its own deferred-work thread
 
     def _state(self) -> threading.local:
-        if self._pid != os.getpid():
+        if self._fork != fork_generation():
             self._init_process()
         return self._tl
 
