@@ -262,12 +262,19 @@ class Journal(_Reads):
             self.flush()
 
     def flush(self) -> None:
-        """Write what this process buffered (the store's thread, a ``gather``, a full buffer)."""
+        """Write what this process buffered (the store's thread, a ``gather``, a full buffer). A batch the store
+        refused (Redis down) goes back to the front of the buffer for the next flush, up to ``limit`` entries."""
         with self._flushing:
             with self._buffer_lock:
                 batch, self._buffer = self._buffer, []
-            if batch:
+            if not batch:
+                return
+            try:
                 self._write(batch)
+            except Exception:
+                with self._buffer_lock:
+                    self._buffer = (batch + self._buffer)[-self.limit:]
+                raise
 
     def _write(self, batch: list[Recorded | dict[str, Any]]) -> None:
         entries = [e if isinstance(e, dict) else e.masked() for e in batch]  # masked before they leave the process

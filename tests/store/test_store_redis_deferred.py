@@ -78,6 +78,33 @@ def test_the_journal_in_redis_keeps_and_trims_as_the_generic_one_does(url: str) 
         redis_store.close()
 
 
+class _Refusing(MemoryStore):
+    """A store that defers the journal and refuses the first write (Redis unreachable for a moment)."""
+
+    shared = True
+    refusals = 1
+
+    def defer(self, work: Any) -> bool:
+        return True
+
+    def journal_append(self, entries: list[dict[str, Any]], sizes: list[int], *, limit: int,
+                       max_bytes: int) -> None:
+        if self.refusals:
+            self.refusals -= 1
+            raise ConnectionError("down")
+        super().journal_append(entries, sizes, limit=limit, max_bytes=max_bytes)
+
+
+def test_a_buffered_batch_the_store_refused_is_written_by_the_next_flush() -> None:
+    journal = Journal(_Refusing())
+    journal.append(_entry("/first"))
+    with pytest.raises(ConnectionError):
+        journal.flush()
+    journal.append(_entry("/second"))
+    journal.flush()
+    assert [e["path"] for e in journal.page(0, 10)] == ["/second", "/first"]
+
+
 def test_a_process_not_heard_from_is_not_waited_for(url: str) -> None:
     store = RedisStore(url)
     try:

@@ -47,6 +47,7 @@ class Peers:
         self._pid = 0
         self._thread: threading.Thread | None = None
         self._run_lock = threading.Lock()  # the thread and a gather never run the works at once
+        self._failing = False
 
     def add(self, work: Callable[[], None]) -> None:
         self.works.append(work)
@@ -62,15 +63,19 @@ class Peers:
         self._thread.start()
 
     def run(self) -> None:
-        """Run every deferred work of this process now (errors are logged: the next run retries)."""
+        """Run every deferred work of this process now (a failure is logged once until a run succeeds again: the
+        next run retries)."""
         with self._run_lock:
             for work in self.works:
                 try:
                     work()
+                    self._failing = False
                 except Exception:
                     if self.wire.closed:
                         return
-                    log.exception("deferred store work failed")
+                    if not self._failing:
+                        log.exception("deferred store work failed (retried every %.2f s)", DEFER_S)
+                    self._failing = True
 
     def _loop(self) -> None:
         pid = os.getpid()

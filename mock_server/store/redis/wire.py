@@ -115,7 +115,7 @@ class Wire:
                 return conn.read_response()
             except (redis.ConnectionError, redis.TimeoutError):
                 conn.disconnect()
-                if attempt == 3:
+                if attempt == 3 or self.closing.is_set():  # closed under us: no new connection
                     raise
             except MovedError as exc:
                 if attempt == 3:
