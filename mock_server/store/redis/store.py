@@ -7,7 +7,8 @@ How a request runs (docs/redis.md has the whole picture and the measurements):
   blocks then run against the mirror: no round trips. ``request_end()`` commits everything
   pending in the process and, if no other request is in flight, releases the lock: round trip
   2 (none if a concurrent request's end carried this one's writes).
-* ``request_begin(write=False)`` (a read-only request) catches up without the lock: one round trip.
+* ``request_begin(write=False)`` (any GET: the journal is not written by requests) catches up without the lock:
+  one round trip; it never waits for a writer.
 * ``atomic()`` outside a request is a block of its own: lock + catch up, then commit + release.
 * A read outside any request or block catches up first (one round trip) unless this process
   holds the lock (then nobody else can have written).
@@ -25,9 +26,12 @@ Layout (every key starts with ``prefix``; ``{ltxmock}:`` unless the URL says ``?
 ``<p>lock:wake``         LIST      a wake-up token pushed on release (BLPOP)
 ``<p>lock:want``         STRING    set by a process waiting for the lock
 ``<p>lock:done``         STRING    the last commit's token:version (10 s): retry safety
+``<p>j:e|i|z|s``         ...       the request journal, outside the mirror (``journal.py``)
+``<p>procs``, ``flush:``  ZSET,LIST  the processes' threads and the flush handshake (``peers.py``)
 =======================  ========  ==============================================
 
-Standalone Redis (or one shard) only: the scripts touch keys they do not declare.
+Every name is made in ``keys.py``. The prefix carries a hash tag (``{ltxmock}:``), so every key of a store is in
+one Redis Cluster slot: the scripts may touch keys they do not declare (a reset's SCAN), on any deployment.
 """
 
 from __future__ import annotations
@@ -493,7 +497,7 @@ class RedisStore(Store):
 
     def gather(self) -> None:
         if getattr(self._state(), "depth", 0):
-            return  # inside a block: the deferred work (its own blocks) could wait on this thread's local lock
+            return  # inside a block: never wait (up to 1 s) for other processes while holding the write lock
         self.peers.gather()
         self._sync()  # what they wrote, for the rest of this request too
 
