@@ -276,6 +276,14 @@ class _Closing:
 
 
 # -- process lifecycle ---------------------------------------------------------
+def close_observer(app: Any) -> None:
+    """Close ``app``'s observer (``observe.Observer.close``: the access log's queued lines are written) before
+    the server's process ends or its thread stops."""
+    observe = getattr(app, "extensions", {}).get("ltx_observer")
+    if observe is not None:
+        observe.close()
+
+
 def die_with_parent(watch_fd: int | None = None, *, pdeathsig: bool = True) -> None:
     """Make this (worker) process exit when its parent dies, even by SIGKILL.
 
@@ -429,6 +437,7 @@ def _stop_worker_process(app: Any) -> None:
     worker = app.extensions.get("ltx_worker")
     if worker is not None:
         worker.stop(grace_s=SHUTDOWN_GRACE_S)
+    close_observer(app)  # the access log's queued lines
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
@@ -464,6 +473,7 @@ def _serve_waitress(app: Any, sock: socket.socket, config: SimConfig, threads: i
     worker = app.extensions.get("ltx_worker")
     if worker is not None:
         worker.stop(grace_s=SHUTDOWN_GRACE_S)
+    close_observer(app)  # the access log's queued lines
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)  # request and webhook threads are abandoned, never waited for
@@ -559,6 +569,7 @@ def run(config: SimConfig, host: str, port: int, *, server: str = "granian", wor
         _on_stop_signals(_raise_stop)
         with contextlib.suppress(_Stop, KeyboardInterrupt):
             srv.serve_forever()
+        close_observer(app)  # the access log's queued lines
         os._exit(0)
     if workers > 1:
         start_listening(sock, host, port)  # the workers build their apps behind it
@@ -623,6 +634,7 @@ class ServerThread:
         worker = getattr(self.app, "extensions", {}).get("ltx_worker")
         if worker is not None:
             worker.stop()
+        close_observer(self.app)  # the access log's queued lines, its writer thread
 
     def __enter__(self) -> Self:
         return self.start()

@@ -169,6 +169,7 @@ def test_security_no_token_in_clear_anywhere_over_cookie_syntax(live: Any, data:
             and COOKIE_RULE.search(cookie):
         assert resp.status_code == 200, (cookie, resp.text)  # the rules read this syntax: a session secret
     server_logs = "\n".join(r.getMessage() for r in caplog.records if r.name.split(".")[0] in SERVER_LOGGERS)
+    live.app.extensions["ltx_observer"].flush()  # the access log's writer thread would write it within 0.1 s
     access = live.access_log.read_text(encoding="utf-8")
     request_line = access.encode()[logged:].decode().splitlines()[-1]  # this example's request, logged once
     assert f" {resp.status_code} " in request_line and ("listAccounts" in request_line or "createAccount"
