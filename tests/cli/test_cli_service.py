@@ -124,11 +124,7 @@ def test_cli_compose_style_run_with_environment_variables_only(tmp_path: Path) -
                                 timeout=20).status_code == 200
         assert requests.get(f"{url}/v1/ltxstudio/accounts", timeout=20).status_code == 401
         sent.append(("GET", "/v1/ltxstudio/accounts", 401, "listAccounts"))
-        deadline = time.monotonic() + 10
-        while len([x for x in access.read_text().splitlines() if "/v1/" in x]) < len(sent):
-            assert time.monotonic() < deadline, access.read_text()
-            time.sleep(0.05)
-    finally:
+    finally:  # SIGTERM at once: the lines still queued for the access log's writer are written at the stop
         proc.send_signal(signal.SIGTERM)
         proc.wait(20)
     text = access.read_text(encoding="utf-8")
