@@ -86,7 +86,7 @@ class AccessLog:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._targets: dict[tuple[str, str, str], str] = {}  # (method, path, query) -> its masked part of a line
-        self._names: dict[str | None, str] = {None: "null"}  # operationId / tenant -> JSON (json format)
+        self._names: dict[str | None, str] = {None: "null"}  # operationId, tenant, address -> its JSON (json format)
         self._ms = self._second = -1
         self._date = self._stamp = ""
 
@@ -118,9 +118,10 @@ class AccessLog:
     def flush(self) -> None:
         """Format and write every queued line now, in order (the writer thread, ``close``, a flood, tests)."""
         with self._lock:
-            if self._closed:
-                return
             queue = self.queue
+            if self._closed:  # the server stopped: a late answer's line has nowhere to go
+                queue.clear()
+                return
             pop, line, chunk = queue.popleft, self._line, self.chunk
             out: list[bytes] = []
             size = 0
@@ -163,8 +164,10 @@ class AccessLog:
             names = self._names
             op = names.get(operation) or self._name(operation)
             who = names.get(tenant) or self._name(tenant)
-            return (f'{{"time":"{stamp}","remote":{_DUMPS(remote or "-")},{target},"status":{status},'
-                    f'"durationMs":{round(seconds * 1000, 3)!r},"operationId":{op},"tenant":{who}}}\n')
+            remote = remote or "-"
+            addr = names.get(remote) or self._name(remote)
+            return (f'{{"time":"{stamp}","remote":{addr},{target},"status":{status},'
+                    f'"durationMs":{seconds * 1000:.3f},"operationId":{op},"tenant":{who}}}\n')
         return (f"{stamp} {remote or '-'} {target} {status} {seconds * 1000:.2f}ms {operation or '-'} "
                 f"{tenant or '-'}\n")
 
@@ -177,6 +180,7 @@ class AccessLog:
         return f'"{_printable(method)} {_printable(path + ("?" + query if query else ""))}"'
 
     def _name(self, name: str | None) -> str:
+        """``name`` as JSON, remembered (operationIds, tenants, client addresses: a few distinct ones)."""
         encoded = _DUMPS(name)
         if len(self._names) < TARGETS:
             self._names[name] = encoded
