@@ -9,15 +9,15 @@ Reported as req/s and p99 per configuration and the ratio against ``off`` measur
 Routes: ``GET /scheduler/available`` and ``POST /images/create`` (``--speed 1000000``, maxJobs 100, 10^9
 credits: jobs end within microseconds of real time, so a loaded machine does not fill maxJobs and answer 429s),
 at 16 keep-alive connections (``benchmarks/loadgen.py``). The access log goes to a
-file in a temporary directory, plain format (json costs the same within noise: one ``json.dumps`` a line).
+file in a temporary directory, plain format (json costs about the same: its parts are encoded once and reused).
 
-Then the same four configurations in this process, without a server: the CPU time one request takes through the
-app's WSGI callable, best of several rounds (one process per configuration, one after another). The process's CPU (``time.process_time``, every thread),
-and each round ends by doing what ``observe`` queued (the access log's lines written, the metrics' queue folded),
-so the work moved off the request thread is counted. On a busy shared machine
+First, the same four configurations without a server (a child process each): the CPU time one request takes through the
+app's WSGI callable, best of 3 rounds in each of 3 passes that alternate the configurations. The process's CPU
+(``time.process_time``, every thread), and each round ends by doing what ``observe`` queued (the access log's lines
+written, the metrics' queue folded), so the work moved off the request thread is counted. On a busy shared machine
 this is the steadier figure (a server's req/s there moves by +-30% between rounds). Both sections run the
-default single worker (metrics in the process's own registry; ``--workers N`` adds ~4 us for the memory-mapped
-multiprocess files).
+default single worker (metrics queued and folded in the process; ``--workers N`` writes them through to
+prometheus-client's memory-mapped multiprocess files instead, ~5 us a request).
 
     python -m benchmarks.observe_bench [--duration 3] [--warmup 1] [--rounds 3] [--connections 16] [--cpu-only]
 """
@@ -59,19 +59,25 @@ def _load(url: str, route: str, connections: int, duration: float) -> dict[str, 
                        duration=duration)
 
 
-def cpu_per_request(rounds: int = 7, n: int = 1500) -> dict[str, dict[str, float]]:
-    """Microseconds of CPU per request through the app (no server), per configuration and route; best round."""
+def cpu_per_request(rounds: int = 3, n: int = 1500, passes: int = 3) -> dict[str, dict[str, float]]:
+    """Microseconds of CPU per request through the app (no server), per configuration and route; best round.
+
+    One process per configuration and pass (prometheus-client picks its mode at import); the configurations take
+    turns, ``passes`` times, in alternating order, so a burst of load on a shared machine falls on all alike."""
     import subprocess
     import sys
 
     out: dict[str, dict[str, float]] = {}
-    for config in CONFIGS:  # one process per configuration: prometheus-client picks its mode at import
-        with tempfile.TemporaryDirectory(prefix="observe-cpu-") as tmp:
-            env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}  # as one worker runs
-            code = (f"from benchmarks.observe_bench import _cpu_child; _cpu_child({config!r}, {rounds}, {n}, "
-                    f"{str(Path(tmp) / 'access.log')!r})")
-            res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-            out[config] = {k: float(v) for k, v in (line.split("=") for line in res.stdout.split())}
+    for p in range(passes):
+        for config in CONFIGS if p % 2 == 0 else tuple(reversed(CONFIGS)):
+            with tempfile.TemporaryDirectory(prefix="observe-cpu-") as tmp:
+                env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}  # as one worker runs
+                code = (f"from benchmarks.observe_bench import _cpu_child; _cpu_child({config!r}, {rounds}, {n}, "
+                        f"{str(Path(tmp) / 'access.log')!r})")
+                res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                                     check=True)
+            for k, v in (line.split("=") for line in res.stdout.split()):
+                out.setdefault(config, {})[k] = min(float(v), out.get(config, {}).get(k, float("inf")))
     return out
 
 
@@ -139,7 +145,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     if args.quick:
         args.duration, args.warmup, args.rounds = 1.5, 0.5, 2
-    cpu = cpu_per_request(rounds=3 if args.quick else 7)
+    cpu = cpu_per_request(rounds=2 if args.quick else 3, passes=2 if args.quick else 3)
     cpu_rows = []
     for route in ROUTES:
         key = route.replace(" ", "_")

@@ -192,11 +192,12 @@ class RequestCounts:
             self.fold()
 
     def fold(self) -> None:
-        """Move every queued request into the sums (``deque.popleft`` is atomic: appends may go on meanwhile)."""
+        """Move the queued requests into the sums (``deque.popleft`` is atomic: appends may go on meanwhile; a
+        scrape folds after the answers it must count were queued, so it counts them)."""
         with self._lock:
             queue, requests, buckets, sums = self.queue, self.requests, self.buckets, self.sums
             pop, find, width = queue.popleft, bisect.bisect_left, len(BUCKETS) + 1
-            while queue:
+            for _ in range(len(queue)):  # what is queued now (a flood of appends cannot keep this loop going)
                 operation, method, status, seconds = pop()
                 op = operation or NO_OPERATION
                 key = (op, method if method in METHODS else "OTHER", status)
