@@ -54,6 +54,7 @@ from benchmarks import (
     RESULTS_DIR,
     ROOT,
     admin,
+    cpu_seconds,
     emit,
     loadgen,
     simulator,
@@ -78,19 +79,6 @@ def redis_server() -> Any:
         sys.modules[name] = module
         spec.loader.exec_module(module)
     return sys.modules[name].RedisServer()
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time used so far by these processes (``/proc/<pid>/stat``)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-        except (OSError, IndexError, ValueError):
-            continue
-    return total / tick
 
 
 def _load(server: Any, route: str, connections: int, duration: float, warmup: float,
