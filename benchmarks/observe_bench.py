@@ -13,10 +13,11 @@ credits: jobs end within microseconds of real time, so a loaded machine does not
 at 16 keep-alive connections (``benchmarks/loadgen.py``). The access log goes to a
 file in a temporary directory, plain format (json costs about the same: its parts are encoded once and reused).
 
-First, the same four configurations without a server (a child process each): the CPU time one request takes through the
-app's WSGI callable, best of 3 rounds in each of 3 passes that alternate the configurations. The process's CPU
-(``time.process_time``, every thread), and each round ends by doing what ``observe`` queued (the access log's lines
-written, the metrics' queue folded), so the work moved off the request thread is counted. On a busy shared machine
+First, the same four configurations without a server, side by side in one child process: the CPU time one request
+takes through the app's WSGI callable, median and best of 30 rounds of 500 requests that alternate the
+configurations. The process's CPU (``time.process_time``, every thread), and each round ends by doing what
+``observe`` queued (the access log's lines written, the metrics' queue folded), so the work moved off the request
+thread is counted. On a busy shared machine
 this is the steadier figure (a server's req/s there moves by +-30% between rounds). Both sections run the
 default single worker (metrics queued and folded in the process; ``--workers N`` writes them through to
 prometheus-client's memory-mapped multiprocess files instead, ~5 us a request).
@@ -74,29 +75,29 @@ def _load(url: str, route: str, connections: int, duration: float) -> dict[str, 
                        duration=duration)
 
 
-def cpu_per_request(rounds: int = 3, n: int = 1500, passes: int = 3) -> dict[str, dict[str, float]]:
-    """Microseconds of CPU per request through the app (no server), per configuration and route; best round.
+def cpu_per_request(rounds: int = 30, n: int = 500) -> dict[str, dict[str, dict[str, float]]]:
+    """Microseconds of CPU per request through the app (no server): ``{config: {route: {"best", "median"}}}``.
 
-    One process per configuration and pass (prometheus-client picks its mode at import); the configurations take
-    turns, ``passes`` times, in alternating order, so a burst of load on a shared machine falls on all alike."""
+    One child process (one worker's environment: prometheus-client picks its mode at import) builds the four
+    configurations' apps side by side and runs ``rounds`` rounds of ``n`` requests on each, the configurations
+    taking turns in alternating order: a burst of load on a shared machine falls on all alike, and one process
+    means one memory layout (a process per configuration moved its figures by +-15% from run to run)."""
+    import json
     import subprocess
     import sys
 
-    out: dict[str, dict[str, float]] = {}
-    for p in range(passes):
-        for config in CONFIGS if p % 2 == 0 else tuple(reversed(CONFIGS)):
-            with tempfile.TemporaryDirectory(prefix="observe-cpu-") as tmp:
-                env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}  # as one worker runs
-                code = (f"from benchmarks.observe_bench import _cpu_child; _cpu_child({config!r}, {rounds}, {n}, "
-                        f"{str(Path(tmp) / 'access.log')!r})")
-                res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                                     check=True)
-            for k, v in (line.split("=") for line in res.stdout.split()):
-                out.setdefault(config, {})[k] = min(float(v), out.get(config, {}).get(k, float("inf")))
+    with tempfile.TemporaryDirectory(prefix="observe-cpu-") as tmp:
+        env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}  # as one worker runs
+        code = f"from benchmarks.observe_bench import _cpu_child; _cpu_child({rounds}, {n}, {tmp!r})"
+        res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    out: dict[str, dict[str, dict[str, float]]] = json.loads(res.stdout.splitlines()[-1])
     return out
 
 
-def _cpu_child(config: str, rounds: int, n: int, log: str) -> None:
+def _cpu_child(rounds: int, n: int, tmp: str) -> None:
+    import io
+    import json
+    import statistics
     import time
 
     from werkzeug.test import EnvironBuilder
@@ -104,16 +105,34 @@ def _cpu_child(config: str, rounds: int, n: int, log: str) -> None:
     from mock_server.app import create_app
     from mock_server.config import SimConfig
 
-    app = create_app(SimConfig(background=False, speed=1_000_000, metrics=config in ("metrics", "both"),
-                               access_log=log if config in ("access log", "both") else None))
-    observe = app.extensions["ltx_observer"]
-    admin_call = app.test_client()
-    admin_call.patch(f"/__admin/accounts/{DEMO_EMAIL}", json={"token": DEMO_TOKEN, "maxJobs": 100})
-    admin_call.patch(f"/__admin/ltx-users/{DEMO_EMAIL}", json={"credits": 10**9})
-
     def start_response(*args: Any) -> None:
         return None
 
+    apps = {}
+    for i, config in enumerate(CONFIGS):
+        app = create_app(SimConfig(background=False, speed=1_000_000, metrics=config in ("metrics", "both"),
+                                   access_log=f"{tmp}/access-{i}.log" if config in ("access log", "both") else None))
+        admin_call = app.test_client()
+        admin_call.patch(f"/__admin/accounts/{DEMO_EMAIL}", json={"token": DEMO_TOKEN, "maxJobs": 100})
+        admin_call.patch(f"/__admin/ltx-users/{DEMO_EMAIL}", json={"credits": 10**9})
+        apps[config] = app
+
+    def one_round(app: Any, base: dict[str, Any], body: bytes, count: int) -> float:
+        """CPU seconds per request of ``count`` requests, every thread's, the queued work done at the end."""
+        observe = app.extensions["ltx_observer"]
+        t0 = time.process_time()
+        for _ in range(count):
+            environ = dict(base)
+            environ["wsgi.input"] = io.BytesIO(body)
+            for _ in app(environ, start_response):
+                pass
+        if observe is not None:  # the queued work, done now: the access log's lines written, the counts folded
+            observe.flush()
+            if observe.metrics is not None and observe.metrics.counts is not None:
+                observe.metrics.counts.fold()
+        return (time.process_time() - t0) / count
+
+    out: dict[str, dict[str, dict[str, float]]] = {c: {} for c in CONFIGS}
     for route in ROUTES:
         method, path = route.split(" ", 1)
         builder = EnvironBuilder(method=method, path=API + path, headers=AUTH,
@@ -121,32 +140,16 @@ def _cpu_child(config: str, rounds: int, n: int, log: str) -> None:
                                  content_type="application/json" if method == "POST" else None)
         body = POST_BODY.encode() if method == "POST" else b""
         base = builder.get_environ()
-
-        def one(base: dict[str, Any] = base, body: bytes = body) -> None:
-            import io
-
-            environ = dict(base)
-            environ["wsgi.input"] = io.BytesIO(body)
-            for _ in app(environ, start_response):
-                pass
-
-        def settle() -> None:  # the queued work, done now: the access log's lines written, the counts folded
-            if observe is not None:
-                observe.flush()
-                if observe.metrics is not None and observe.metrics.counts is not None:
-                    observe.metrics.counts.fold()
-
-        for _ in range(200):
-            one()
-        settle()
-        best = float("inf")
-        for _ in range(rounds):
-            t0 = time.process_time()
-            for _ in range(n):
-                one()
-            settle()
-            best = min(best, (time.process_time() - t0) / n)
-        print(f"{route.replace(' ', '_')}={best * 1e6:.2f}")
+        for app in apps.values():
+            one_round(app, base, body, 200)
+        times: dict[str, list[float]] = {c: [] for c in CONFIGS}
+        for r in range(rounds):
+            for config in CONFIGS if r % 2 == 0 else tuple(reversed(CONFIGS)):
+                times[config].append(one_round(apps[config], base, body, n) * 1e6)
+        for config in CONFIGS:
+            out[config][route] = {"best": round(min(times[config]), 2),
+                                  "median": round(statistics.median(times[config]), 2)}
+    print(json.dumps(out))
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -160,16 +163,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     if args.quick:
         args.duration, args.warmup, args.rounds = 1.5, 0.5, 2
-    cpu = cpu_per_request(rounds=2 if args.quick else 3, passes=2 if args.quick else 3)
+    cpu = cpu_per_request(rounds=10 if args.quick else 30)
     cpu_rows = []
     for route in ROUTES:
-        key = route.replace(" ", "_")
-        off = cpu["off"][key]
+        off = cpu["off"][route]
         for config in CONFIGS:
-            us = cpu[config][key]
-            cpu_rows.append([route, config, f"{us:.1f}", f"+{us - off:.1f}", f"{off / us:.2f}"])
-    emit(table("CPU per request in the app (no server), best round", ["route", "configuration", "us", "vs off",
-                                                                     "off / this"], cpu_rows))
+            us = cpu[config][route]
+            cpu_rows.append([route, config, f"{us['median']:.1f}", f"+{us['median'] - off['median']:.1f}",
+                             f"{off['median'] / us['median']:.2f}", f"{us['best']:.1f}",
+                             f"+{us['best'] - off['best']:.1f}"])
+    emit(table("CPU per request in the app (no server), alternating rounds", [
+        "route", "configuration", "median us", "vs off", "off / this", "best us", "vs off"], cpu_rows))
     if args.cpu_only:
         return {"cpu_us": cpu}
     best: dict[str, dict[str, dict[str, Any]]] = {c: {} for c in CONFIGS}
