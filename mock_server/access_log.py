@@ -13,16 +13,16 @@ a credential-named query parameter or a signature shows as ``…secured…``).
 ``json`` (one object a line): ``{"time", "remote", "method", "path", "query", "status", "durationMs",
 "operationId", "tenant"}``.
 
-Off the request thread: a request only queues its figures (one ``deque.append`` of a tuple, ~0.3 us); the line is
-formatted and written by the log's writer thread, every ``FLUSH_EVERY_S`` (0.1 s) as one ``write`` of every line
-queued since, in the order the answers were made (so a line reaches the file within ~0.1 s of its answer). Through
-the request thread, one ``os.write`` a line and the masking engine on each path, it cost ~8 us a request; batched,
-with the masked path and query remembered per distinct (method, path, query) (``TARGETS`` of them), ~2 us of
-CPU, most of it off the request thread (``benchmarks/observe_bench.py``, docs/performance.md). Nothing queued is
-lost at a stop: ``close`` (``ltx-mock serve``'s SIGTERM/SIGINT path for every server, ``ServerThread.stop``)
-and an ``atexit`` hook write what is left; a ``kill -9`` loses at most the last 0.1 s. A flood that queues
-``QUEUE_MAX`` lines before the writer runs has the request that queues the last one write them all itself (memory
-stays bounded; the request pays for it).
+Off the request thread: a request only queues its figures (one ``deque.append`` of a tuple, ~0.5-1 us); the line
+is formatted and written by the log's writer thread, every ``FLUSH_EVERY_S`` (0.1 s) as one ``write`` of every line
+queued since, in the order the answers were made (so a line reaches the file within ~0.1 s of its answer). Written
+on the request thread (one ``os.write`` a line, the masking engine on each path) it cost ~9 us a request; queued and
+batched, with the masked path and query remembered per distinct (method, path, query) (``TARGETS`` of them), ~3 us
+of CPU in all, most of it in the writer thread (``benchmarks/observe_bench.py``, docs/performance.md). Nothing
+queued is lost at a stop: ``close`` (``ltx-mock serve``'s SIGTERM/SIGINT path for every server,
+``ServerThread.stop``) and an ``atexit`` hook write what is left; a ``kill -9`` loses at most the last 0.1 s. If the
+writer thread is starved of the GIL until ``QUEUE_MAX`` lines wait, each request that queues one more writes the
+oldest ``INLINE_LINES`` itself (memory stays bounded; no one request pays for thousands).
 
 Several ``--workers`` append to one file: each batch is written in one ``write`` per chunk of whole lines (at most
 64 KiB to a file opened in append mode, ``PIPE_BUF`` to a pipe or terminal), so lines never interleave. Off by
@@ -47,7 +47,8 @@ from mock_server.masking import mask_query_string, mask_text
 
 FORMATS = ("plain", "json")
 FLUSH_EVERY_S = 0.1  # the writer thread's period: how long a line may wait in the queue
-QUEUE_MAX = 8192  # lines queued before the request queueing one more writes them itself (a flood: memory bounded)
+QUEUE_MAX = 2048  # lines queued (the writer starved of the GIL) before each request writes INLINE_LINES of them
+INLINE_LINES = 256  # ... a share at a time, so no one request pays for thousands (memory stays bounded)
 TARGETS = 4096  # masked (method, path, query) parts remembered (then forgotten all at once and remembered anew)
 PIPE_BUF = 4096  # POSIX: a write to a pipe up to this size is never interleaved with another process's
 _DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # one encoder: no per-call set-up
@@ -99,8 +100,8 @@ class AccessLog:
                       seconds, operation, tenant))
         if self._thread is None:
             self._start()
-        elif len(queue) >= QUEUE_MAX:
-            self.flush()
+        elif len(queue) >= QUEUE_MAX:  # the writer thread is starved of the GIL: this request writes a share
+            self.flush(INLINE_LINES)
 
     def _start(self) -> None:
         with self._lock:
@@ -115,8 +116,9 @@ class AccessLog:
             if self.queue:
                 self.flush()
 
-    def flush(self) -> None:
-        """Format and write every queued line now, in order (the writer thread, ``close``, a flood, tests)."""
+    def flush(self, limit: int | None = None) -> None:
+        """Format and write the queued lines now (the oldest ``limit`` of them, or all), in order (the writer
+        thread, ``close``, a request when the queue is long, tests)."""
         with self._lock:
             queue = self.queue
             if self._closed:  # the server stopped: a late answer's line has nowhere to go
@@ -125,7 +127,7 @@ class AccessLog:
             pop, line, chunk = queue.popleft, self._line, self.chunk
             out: list[bytes] = []
             size = 0
-            for _ in range(len(queue)):  # what is queued now; later lines wait for the next flush
+            for _ in range(len(queue) if limit is None else min(limit, len(queue))):  # later ones: the next flush
                 data = line(pop()).encode("utf-8", "replace")
                 if size + len(data) > chunk and out:
                     self._write(b"".join(out))
