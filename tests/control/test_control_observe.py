@@ -115,3 +115,22 @@ def test_control_observe_queued_counts_expose_what_prometheus_clients_own_metric
     ours = CollectorRegistry()
     ours.register(counts)
     assert _samples(generate_latest(ours).decode()) == _samples(generate_latest(reference).decode())
+
+
+def test_control_observe_access_log_backlog_is_written_a_share_at_a_time(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A writer thread starved of the GIL: past QUEUE_MAX queued lines each request writes the oldest few."""
+    monkeypatch.setattr(access_log_module, "QUEUE_MAX", 8)
+    monkeypatch.setattr(access_log_module, "INLINE_LINES", 3)
+    target = tmp_path / "backlog.log"
+    log = AccessLog(str(target), flush_every_s=3600)
+    try:
+        for i in range(20):
+            _request(log, i)
+        written = target.read_text().splitlines()
+        assert len(log.queue) < 8 and len(written) + len(log.queue) == 20 and len(written) % 3 == 0
+        assert [line.split('"')[1] for line in written] == [f"GET /v1/ltxstudio/assets/0-{i}"
+                                                            for i in range(len(written))]
+    finally:
+        log.close()
+    assert len(target.read_text().splitlines()) == 20
