@@ -17,7 +17,8 @@ First, the same four configurations without a server, side by side in one child 
 takes through the app's WSGI callable, median and best of 30 rounds of 500 requests that alternate the
 configurations. The process's CPU (``time.process_time``, every thread), and each round ends by doing what
 ``observe`` queued (the access log's lines written, the metrics' queue folded), so the work moved off the request
-thread is counted. On a busy shared machine
+thread is counted. Then the ``observe`` step alone, the same tuple of a GET's figures each call: what the request
+thread pays (``thread_time``) and what it costs with the queue's work done (in this thread). On a busy shared machine
 this is the steadier figure (a server's req/s there moves by +-30% between rounds). Both sections run the
 default single worker (metrics queued and folded in the process; ``--workers N`` writes them through to
 prometheus-client's memory-mapped multiprocess files instead, ~5 us a request).
@@ -149,6 +150,23 @@ def _cpu_child(rounds: int, n: int, tmp: str) -> None:
         for config in CONFIGS:
             out[config][route] = {"best": round(min(times[config]), 2),
                                   "median": round(statistics.median(times[config]), 2)}
+    environ = {"REMOTE_ADDR": "127.0.0.1", "QUERY_STRING": ""}
+    step = (environ, "GET", API + "/scheduler/available", 200, 0.00012, "getSchedulerAvailable", "t_3f0c9a1b2c4d5e6f")
+    for config in CONFIGS[1:]:  # the observe step alone: its request-thread part, then with its queued work done
+        observe = apps[config].extensions["ltx_observer"]
+        hot, total = [], []
+        for _ in range(rounds * 4):
+            t0 = time.thread_time()
+            for _ in range(n):
+                observe(*step)
+            t1 = time.thread_time()
+            observe.flush()
+            if observe.metrics is not None and observe.metrics.counts is not None:
+                observe.metrics.counts.fold()
+            hot.append((t1 - t0) / n * 1e6)
+            total.append((time.thread_time() - t0) / n * 1e6)
+        out[config]["observe step"] = {"request thread": round(statistics.median(hot), 2),
+                                       "with queued work": round(statistics.median(total), 2)}
     print(json.dumps(out))
 
 
@@ -174,6 +192,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                              f"+{us['best'] - off['best']:.1f}"])
     emit(table("CPU per request in the app (no server), alternating rounds", [
         "route", "configuration", "median us", "vs off", "off / this", "best us", "vs off"], cpu_rows))
+    emit(table("the observe step alone (Observer.__call__, one GET's figures), median us", [
+        "configuration", "request thread", "with its queued work done"],
+        [[c, cpu[c]["observe step"]["request thread"], cpu[c]["observe step"]["with queued work"]]
+         for c in CONFIGS[1:]]))
     if args.cpu_only:
         return {"cpu_us": cpu}
     best: dict[str, dict[str, dict[str, Any]]] = {c: {} for c in CONFIGS}
