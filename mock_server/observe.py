@@ -8,8 +8,9 @@ is down when a request begins): the metrics count the store's. Built only when o
 
 Neither does its work on the request thread: the metrics queue the request's figures and fold them into their
 sums at the scrape (``metrics.RequestCounts``; with ``--workers N`` they are written through, as a scrape by any
-worker must see them), the access log queues them for its writer thread (``access_log.AccessLog``). Together
-~0.6 us of the request's time (``benchmarks/observe_bench.py``).
+worker must see them), the access log queues them for its writer thread (``access_log.AccessLog``). Both on:
+under 1 us on the request's thread, ~3-4 us of CPU in all, where both written on the request thread cost ~14 us
+(``benchmarks/observe_bench.py``, docs/performance.md).
 """
 
 from __future__ import annotations
