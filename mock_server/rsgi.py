@@ -6,9 +6,15 @@ threads and froze the server for everyone (issue 26; docs/reliability.md, "Servi
 calls :meth:`BufferedWsgi.__rsgi__` in its event loop for each request; the body is read there, as bytes
 arrive, costing a coroutine and a socket, never a thread; only a request whose body is complete is handed to
 the pool of ``threads`` threads that runs the WSGI app (the same count as granian's blocking threads before).
+Finished answers wake the loop once for all that finished meanwhile (:meth:`BufferedWsgi._drain`).
 
 * A body that sends nothing for ``body_timeout_s`` (``--body-timeout``) gets ``408 {"error", "code": 408}``
-  and its connection is closed; the app never sees it (nothing is journalled, nothing stored).
+  and its connection is closed; the app never sees it (nothing is journalled, nothing stored). One timer
+  (:meth:`BufferedWsgi._sweep`, every ``SWEEP_S``) watches every body being read.
+* Writes (not GET/HEAD): at most ``writes`` run the app at once (the store lock's convoy with the GIL); the
+  others wait in a queue, holding no thread, first come, first served; a thread that ends a write runs the next
+  queued one itself, with no hand-off; one queued longer than ``wait_s`` gets ``503`` + ``Retry-After`` and never
+  runs. A pollForResult wait gives its slot back while it sleeps (``environ["ltx.admission"]``).
 * A declared ``Content-Length`` above ``max_body`` is not read: the app answers its documented 413 from the
   header alone and the connection is closed. A chunked body is read up to ``max_body`` (one byte over the
   limit is enough for the app to answer 413), then the rest is not read.
@@ -24,16 +30,17 @@ the pool of ``threads`` threads that runs the WSGI app (the same count as grania
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import io
 import json
 import logging
+import queue
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from mock_server.api.gateway import body_timeout_message
@@ -42,6 +49,8 @@ log = logging.getLogger("ltx_mock.server")
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 JSON_HEADERS = [("content-type", "application/json"), ("connection", "close")]
 STREAM_AFTER_S = 0.02  # an answer part that took longer than this to come: stream the rest as it comes
+READS = frozenset({"GET", "HEAD"})
+SWEEP_S = 0.25  # how often the body deadlines and the write queue's waits are checked (the precision of both)
 
 
 def error_body(status: int, message: str) -> bytes:
@@ -68,13 +77,23 @@ class BufferedWsgi:
     """An RSGI application (granian ``Interfaces.RSGI``) serving a WSGI ``app`` from a pool of ``threads``."""
 
     def __init__(self, app: WsgiApp, threads: int, *, body_timeout_s: float, max_body: int,
-                 on_stop: Callable[[], None] | None = None) -> None:
+                 on_stop: Callable[[], None] | None = None, writes: int = 0, wait_s: float = 3.0) -> None:
         self.app = app
         self.threads = threads
+        self.writes = writes  # writes running the app at once (0: no limit); the rest queue here, in the loop
+        self.wait_s = wait_s  # a write queued longer than this is answered 503 + Retry-After without running
+        self.running = 0  # writes holding a slot (under ``gate``, which the loop and the pool threads share)
+        self.queue: collections.deque[_Queued] = collections.deque()
+        self.gate = threading.Lock()
+        self.slot = _Slot(self)
+        self.reading: dict[asyncio.Task[Any], float] = {}  # a body being read: the loop time its deadline passes
+        self.sweeping = False
         self.body_timeout_s = body_timeout_s
         self.max_body = max_body  # the app's own limit plus one byte: what a chunked body is read up to
         self.on_stop = on_stop
-        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ltx-request")
+        self.pool = _Pool(threads)
+        self.finished: queue.SimpleQueue[tuple[asyncio.Future[Answer | None], Answer | None]] = queue.SimpleQueue()
+        self.draining = False
         self.base: dict[str, Any] = {
             "GATEWAY_INTERFACE": "CGI/1.1", "SCRIPT_NAME": "", "SERVER_SOFTWARE": "Granian",
             "wsgi.errors": sys.stderr, "wsgi.input_terminated": True, "wsgi.multiprocess": False,
@@ -118,7 +137,21 @@ class BufferedWsgi:
                 proto.response_bytes(status, JSON_HEADERS, error_body(status, message))
                 return
         done: asyncio.Future[Answer | None] = self.loop.create_future()
-        self.pool.submit(self.respond, environ, proto, done)
+        if self.writes and environ["REQUEST_METHOD"] not in READS:
+            environ["ltx.admission"] = self.slot  # a pollForResult wait gives the slot back while it sleeps
+            item = _Queued(self.loop.time(), environ, proto, done)
+            with self.gate:
+                start = self.running < self.writes and not self.queue
+                if start:
+                    self.running += 1
+                else:  # queued here, holding no thread, until a running write ends (:meth:`_writes`)
+                    self.queue.append(item)
+            if start:
+                self.pool.submit(self._writes, item)
+            else:
+                self._sweep_soon()
+        else:
+            self.pool.submit(self.respond, environ, proto, done)
         short = await done  # granian needs the coroutine to last until the answer is given; the answer does not wait
         if short is not None:  # a body shorter than its Content-Length (a "drop" fault): streamed, so the header
             status, headers, body = short  # stands and the client sees the connection close mid-body
@@ -129,7 +162,8 @@ class BufferedWsgi:
 
     def respond(self, environ: dict[str, Any], proto: Any, done: asyncio.Future[Answer | None]) -> None:
         """(In a pool thread) run the app and send its answer from this thread (granian's protocol object takes
-        it from any thread), so the answer never queues for the event loop; then let the coroutine end."""
+        it from any thread), so the answer never queues for the event loop; then let the coroutine end (and
+        only one wake-up of the loop for all the answers finished meanwhile)."""
         short: Answer | None = None
         try:
             answer = self.call(environ, proto)
@@ -143,7 +177,81 @@ class BufferedWsgi:
                     proto.response_bytes(status, headers, body)
         finally:
             environ.clear()  # the body goes now: granian keeps finished coroutines (and their frames) a while
-            self.loop.call_soon_threadsafe(_resolve, done, short)
+            self.finished.put((done, short))
+            if not self.draining:  # one wake-up of the event loop for every answer finished meanwhile
+                self.draining = True
+                self.loop.call_soon_threadsafe(self._drain)
+
+    def _drain(self) -> None:
+        """(In the loop) end the coroutines of the answers the pool has finished."""
+        self.draining = False  # first: an answer finished after this line wakes the loop again
+        get = self.finished.get_nowait
+        while True:
+            try:
+                done, short = get()
+            except queue.Empty:
+                return
+            _resolve(done, short)
+
+    # -- the writes: at most ``writes`` at once, first come, first served -------------------------------
+    def _writes(self, item: _Queued | None) -> None:
+        """(In a pool thread holding a write slot) run this write, then the next queued one, and so on: under
+        load a write follows the one before in the same thread, with no hand-off to the loop or another thread
+        (a gate in each request's thread, as before, woke a thread per request and handed the GIL around)."""
+        while item is not None:
+            assert item.environ is not None and item.done is not None
+            self.respond(item.environ, item.proto, item.done)
+            item = self._pass_slot()
+
+    def _pass_slot(self) -> _Queued | None:
+        """(A thread giving up a write slot) the next queued write for this thread to run, or None: the slot went
+        to a pollForResult thread waiting for it, or is free."""
+        with self.gate:
+            if self.queue:
+                item = self.queue.popleft()
+                if item.woken is None:
+                    return item
+                item.woken.release()
+                return None
+            self.running -= 1
+            return None
+
+    def _saturated(self, item: _Queued) -> None:
+        """503 + Retry-After for a write that waited over ``wait_s`` for its turn (it never ran: nothing changed)."""
+        assert item.done is not None and item.proto is not None  # a request, not a pollForResult thread
+        body = json.dumps({"error": f"Simulator saturated: {self.writes} requests running and more waited over "
+                                    f"{self.wait_s:g} s; retry shortly", "code": 503}).encode()
+        with contextlib.suppress(Exception):
+            item.proto.response_bytes(503, [("content-type", "application/json"), ("retry-after", "1")], body)
+        _resolve(item.done, None)
+
+    # -- deadlines: one timer for every body being read and every queued write ------------------------
+    def _sweep_soon(self) -> None:
+        if not self.sweeping:
+            self.sweeping = True
+            self.loop.call_later(SWEEP_S, self._sweep)
+
+    def _sweep(self) -> None:
+        """(Every ``SWEEP_S`` while there is anything to watch) cancel a body read past its deadline (it answers
+        408) and answer 503 to a write queued longer than ``wait_s``. One timer for all: a timer per request
+        (``asyncio.timeout``, rescheduled per chunk) cost the event loop a tenth of its time under c16."""
+        now = self.loop.time()
+        for task, deadline in list(self.reading.items()):
+            if 0 <= deadline <= now:
+                self.reading[task] = -1.0  # read_body: the cancellation is the deadline's
+                task.cancel()
+        late: list[_Queued] = []
+        if self.queue and now - self.queue[0].since > self.wait_s:
+            with self.gate:
+                keep: collections.deque[_Queued] = collections.deque()
+                for item in self.queue:
+                    (late if item.woken is None and now - item.since > self.wait_s else keep).append(item)
+                self.queue = keep
+        for item in late:
+            self._saturated(item)
+        self.sweeping = False
+        if self.reading or self.queue:
+            self._sweep_soon()
 
     def _open_stream(self, proto: Any, status: str, headers: list[tuple[str, str]]) -> Any:
         async def open_() -> Any:
@@ -189,18 +297,27 @@ class BufferedWsgi:
             return None
         chunks: list[bytes] = []
         size = 0
+        task = asyncio.current_task()
+        assert task is not None
+        reading = self.reading
+        reading[task] = self.loop.time() + self.body_timeout_s
+        self._sweep_soon()
         try:
-            async with asyncio.timeout(self.body_timeout_s) as deadline:
-                async for chunk in proto:
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if size >= self.max_body:
-                        break  # enough to show the app it is too long; the rest is never read
-                    deadline.reschedule(self.loop.time() + self.body_timeout_s)
-        except TimeoutError:
+            async for chunk in proto:
+                chunks.append(chunk)
+                size += len(chunk)
+                if size >= self.max_body or size == declared:
+                    break  # all of it (no wait for the end of the stream), or enough to show the app it is too long
+                reading[task] = self.loop.time() + self.body_timeout_s
+        except asyncio.CancelledError:
+            if reading.get(task) != -1.0:
+                raise
+            task.uncancel()
             return 408, body_timeout_message(self.body_timeout_s)
         except Exception:  # the client went away mid-body: the app sees what came (and refuses a short body)
             pass
+        finally:
+            reading.pop(task, None)
         body = b"".join(chunks)
         environ["wsgi.input"] = io.BytesIO(body)
         if declared is None:
@@ -251,3 +368,72 @@ class BufferedWsgi:
                 close()
         status, headers = started
         return int(status[:3]), headers, body
+
+
+class _Slot:
+    """``environ["ltx.admission"]`` of a write: ``released()`` gives the thread's write slot back while a
+    pollForResult wait sleeps, and takes one again (behind the writes queued meanwhile) before the answer."""
+
+    __slots__ = ("front",)
+
+    def __init__(self, front: BufferedWsgi) -> None:
+        self.front = front
+
+    @contextlib.contextmanager
+    def released(self) -> Iterator[None]:
+        """(In the request's pool thread.)"""
+        front = self.front
+        item = front._pass_slot()
+        if item is not None:  # the next queued write runs meanwhile, in a thread of its own
+            front.pool.submit(front._writes, item)
+        try:
+            yield
+        finally:
+            woken = threading.Lock()
+            with front.gate:
+                mine = front.running < front.writes and not front.queue
+                if mine:
+                    front.running += 1
+                else:
+                    woken.acquire()
+                    front.queue.append(_Queued(time.monotonic(), None, None, None, woken))
+            if not mine:
+                woken.acquire()  # _pass_slot releases it: the slot is ours
+
+
+class _Queued:
+    """A write waiting for its turn: a request not yet run, or (``woken``) a pollForResult thread waiting again."""
+
+    __slots__ = ("done", "environ", "proto", "since", "woken")
+
+    def __init__(self, since: float, environ: dict[str, Any] | None, proto: Any,
+                 done: asyncio.Future[Answer | None] | None, woken: threading.Lock | None = None) -> None:
+        self.since = since
+        self.environ = environ
+        self.proto = proto
+        self.done = done
+        self.woken = woken
+
+
+class _Pool:
+    """``threads`` request threads taking work from one queue. ``ThreadPoolExecutor.submit`` (a Future, a
+    Condition, a semaphore per call) took a sixth of the event loop's time under c16; the answer goes back
+    through :meth:`BufferedWsgi._drain`, not a Future."""
+
+    def __init__(self, threads: int) -> None:
+        self.work: queue.SimpleQueue[tuple[Callable[..., None], tuple[Any, ...]]] = queue.SimpleQueue()
+        for i in range(threads):
+            threading.Thread(target=self._run, name=f"ltx-request_{i}", daemon=True).start()
+
+    def submit(self, fn: Callable[..., None], *args: Any) -> None:
+        self.work.put((fn, args))
+
+    def _run(self) -> None:
+        get = self.work.get
+        while True:
+            fn, args = get()
+            try:
+                fn(*args)
+            except BaseException:  # respond() answers every error itself; never lose the thread
+                log.exception("request thread")
+            del fn, args

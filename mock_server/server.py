@@ -19,9 +19,10 @@ froze the server); ``workers_kill_timeout`` bounds a SIGTERM. granian serves thr
 for ``--body-timeout`` gets 408), and only a complete request takes one of the request threads plus
 pollForResult wait slots (under granian's WSGI interface each unfinished body held a thread: 40 froze it).
 On SIGTERM a worker hands in-flight webhook deliveries back and exits at once, as waitress does. In front of the
-app, at most ``GRANIAN_RUNNING`` writes run at once, admitted first come, first served (:class:`Admission`
-unbuffered, with a :class:`FifoGate`): 16 writers queueing on the store lock made a convoy with the GIL (POST c16
-p99 25-35 ms -> 9 ms).
+app, at most ``GRANIAN_RUNNING`` writes run at once, first come, first served: 16 writers queueing on the store
+lock made a convoy with the GIL (POST c16 p99 25-35 ms -> 9 ms). The front queues the others in its event loop,
+holding no thread, and a thread that ends a write runs the next queued one itself (a gate in each request's
+thread woke a thread per request and handed the GIL around more often; docs/performance.md has the figures).
 
 **waitress** (``--server waitress``) stays for what granian does not give: it reads every request in one
 I/O loop and hands a thread only a request that has fully arrived (an idle or slowloris connection costs a
@@ -45,7 +46,6 @@ import collections
 import contextlib
 import dataclasses
 import errno
-import io
 import json
 import logging
 import os
@@ -127,9 +127,6 @@ def _bind_error(exc: OSError, host: str, port: int) -> BindError:
 
 
 # -- admission ---------------------------------------------------------------
-READS = frozenset({"GET", "HEAD"})
-
-
 class Admission:
     """WSGI middleware: at most ``slots`` requests run the app at once; the rest wait, then get 503.
 
@@ -137,27 +134,16 @@ class Admission:
     ``environ["ltx.admission"]`` lets a view hand its slot back while it only sleeps (pollForResult).
     Waiting requests are admitted first come, first served (:class:`FifoGate`).
 
-    ``buffered=False`` is for a server that may hand the app a request before its body has arrived (granian's
-    WSGI interface did; behind the RSGI front, :mod:`rsgi`, the body is already in memory and prefetching is free).
-    There only writes queue: GET and HEAD run as they come (gating them too doubled their c16 p99, 8 -> 18 ms:
-    they are short, and each handoff waits for the GIL); a body of at most ``prefetch`` bytes is read *before*
-    the request queues for a slot (a client dripping its body then holds no slot), a larger or chunked body's
-    request runs without a slot (as every request did before), and a list answer gives its slot back as soon
-    as the app returns it (the server only writes it).
+    (waitress; granian's RSGI front, :mod:`rsgi`, queues writes itself, in its event loop, holding no thread.)
     """
 
-    def __init__(self, app: Callable[..., Any], slots: int, wait_s: float = ADMISSION_WAIT_S, *,
-                 buffered: bool = True, prefetch: int = 64 * 1024) -> None:
+    def __init__(self, app: Callable[..., Any], slots: int, wait_s: float = ADMISSION_WAIT_S) -> None:
         self.app = app
         self.slots = slots
         self.wait_s = wait_s
-        self.buffered = buffered
-        self.prefetch = prefetch
         self._sem = FifoGate(slots)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if not self.buffered and (environ.get("REQUEST_METHOD") in READS or not self._prefetch(environ)):
-            return self.app(environ, start_response)
         if not self._sem.acquire(timeout=self.wait_s):
             body = json.dumps({"error": f"Simulator saturated: {self.slots} requests running and more waited "
                                         f"over {self.wait_s:g} s; retry shortly", "code": 503}).encode()
@@ -171,26 +157,7 @@ class Admission:
         except BaseException:
             held.release()
             raise
-        if not self.buffered and type(result) is list:
-            held.release()
-            return result
         return _Closing(result, held.release)
-
-    def _prefetch(self, environ: dict[str, Any]) -> bool:
-        """Read a small body now (True), or say the request must run without a slot (False)."""
-        if "HTTP_TRANSFER_ENCODING" in environ:
-            return False
-        length = environ.get("CONTENT_LENGTH", "")
-        if not length or length == "0":
-            return True
-        if not length.isdigit() or int(length) > self.prefetch:
-            return False
-        try:
-            raw = environ["wsgi.input"].read(int(length))
-        except Exception:  # the client went away mid-body: the app sees a short body and answers as it always did
-            raw = b""
-        environ["wsgi.input"] = io.BytesIO(raw)
-        return True
 
 
 class FifoGate:
@@ -426,9 +393,8 @@ def granian_app_from_env() -> Any:
     config: SimConfig = app.extensions["ltx_sim"].config
     running = int(os.environ.get(RUNNING_ENV, "0"))
     threads = int(os.environ.get(THREADS_ENV, "8")) + config.poll_waits
-    wsgi = Admission(app, running, buffered=False) if running > 0 else app
-    return BufferedWsgi(wsgi, threads, body_timeout_s=config.body_timeout_s, max_body=config.max_upload_bytes + 1,
-                        on_stop=lambda: _stop_worker_process(app))
+    return BufferedWsgi(app, threads, body_timeout_s=config.body_timeout_s, max_body=config.max_upload_bytes + 1,
+                        on_stop=lambda: _stop_worker_process(app), writes=running, wait_s=ADMISSION_WAIT_S)
 
 
 def _stop_worker_process(app: Any) -> None:

@@ -374,38 +374,171 @@ def test_admission_gate_admits_waiters_first_come_first_served() -> None:
     assert gate.acquire(timeout=0) and not gate.acquire(timeout=0)  # exactly the one slot is left
 
 
-def test_unbuffered_admission_reads_small_bodies_before_queuing_and_never_gates_big_ones() -> None:
-    """granian: a client dripping its body must not hold a slot; a list answer frees the slot at once; reads
-    run ungated."""
-    import io
+class _Scope:
+    """What granian's RSGI scope gives the front (``rsgi.BufferedWsgi.environ`` reads these)."""
 
-    from mock_server.server import Admission
+    proto = "http"
+    query_string = ""
+    http_version = "1.1"
+    server = "127.0.0.1:8000"
+    client = "127.0.0.1:5000"
+    scheme = "http"
 
-    seen: list[tuple[bytes, bool]] = []
+    def __init__(self, method: str, path: str, body: bytes) -> None:
+        self.method = method
+        self.path = path
+        self.headers = {"content-length": str(len(body))} if method == "POST" else {}
 
-    class Dripping(io.BytesIO):
-        def read(self, n: int = -1) -> bytes:
-            seen.append((b"read", app._sem.acquire(timeout=0) and (app._sem.release() or True)))
-            return super().read(n)
 
-    def inner(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-        seen.append((environ["wsgi.input"].read(), "ltx.admission" in environ))
+class _Proto:
+    """granian's RSGI protocol object: the body as one chunk, the answer noted (from any thread)."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.answer: tuple[int, dict[str, str], bytes] | None = None
+
+    def __aiter__(self) -> _Proto:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if not self.body:
+            raise StopAsyncIteration
+        chunk, self.body = self.body, b""
+        return chunk
+
+    def response_bytes(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.answer = (status, {k.lower(): v for k, v in headers}, body)
+
+
+@contextlib.contextmanager
+def _front(app: Any, **options: Any) -> Iterator[tuple[Any, Any]]:
+    """``rsgi.BufferedWsgi`` on an event loop in a thread of its own, as granian runs it; yields (front, loop)."""
+    import asyncio
+
+    from mock_server.rsgi import BufferedWsgi
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    front = BufferedWsgi(app, 8, body_timeout_s=5.0, max_body=1024, **options)
+    front.loop = loop
+    try:
+        yield front, loop
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+
+
+def _request(front: Any, loop: Any, method: str, path: str) -> tuple[_Proto, Any]:
+    import asyncio
+
+    proto = _Proto(b'{"n": 1}' if method == "POST" else b"")
+    return proto, asyncio.run_coroutine_threadsafe(front.__rsgi__(_Scope(method, path, proto.body), proto), loop)
+
+
+def _until(check: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "not within the deadline"
+        time.sleep(0.005)
+
+
+def test_the_front_runs_two_writes_at_once_first_come_first_served_and_reads_beside_them() -> None:
+    """granian: writes beyond ``writes`` wait in the front's queue (holding no thread) and run in arrival order,
+    each as soon as a running write ends; GETs never wait for writes."""
+    running: list[str] = []
+    order: list[str] = []
+    go = {f"/w{i}": threading.Event() for i in range(5)}
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        path = environ["PATH_INFO"]
+        if environ["REQUEST_METHOD"] == "POST":
+            order.append(path)
+            running.append(path)
+            assert environ["wsgi.input"].read() == b'{"n": 1}'
+            go[path].wait(5)
+            running.remove(path)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [path.encode()]
+
+    with _front(app, writes=2, wait_s=30) as (front, loop):
+        writes = []
+        for i in range(5):
+            writes.append(_request(front, loop, "POST", f"/w{i}"))
+            time.sleep(0.02)  # each arrives after the one before
+        _until(lambda: len(running) == 2)
+        time.sleep(0.05)
+        assert running == ["/w0", "/w1"] and len(front.queue) == 3
+        proto, fut = _request(front, loop, "GET", "/read")  # a read runs beside the two writes
+        fut.result(5)
+        assert proto.answer is not None and proto.answer[2] == b"/read"
+        for i in range(5):
+            go[f"/w{i}"].set()
+            writes[i][1].result(5)
+            assert writes[i][0].answer is not None and writes[i][0].answer[2] == f"/w{i}".encode()
+        assert order == [f"/w{i}" for i in range(5)]
+        assert front.running == 0 and not front.queue
+
+
+def test_the_front_answers_503_to_a_write_queued_past_its_wait_and_never_runs_it() -> None:
+    seen: list[str] = []
+    release = threading.Event()
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.append(environ["PATH_INFO"])
+        release.wait(5)
         start_response("200 OK", [])
         return [b"ok"]
 
-    app = Admission(inner, slots=1, wait_s=0.2, buffered=False, prefetch=8)
-    assert app({"CONTENT_LENGTH": "5", "wsgi.input": Dripping(b"hello")}, lambda *a: None) == [b"ok"]
-    assert seen == [(b"read", True), (b"hello", True)]  # read while the slot was free, then run with a slot
-    assert app._sem.acquire(timeout=0)  # the list answer gave the slot back already
-    seen.clear()
-    # the slot is now taken: a big or chunked body still runs (without a slot), a small one waits -> 503
-    assert app({"CONTENT_LENGTH": "9", "wsgi.input": io.BytesIO(b"123456789")}, lambda *a: None) == [b"ok"]
-    assert app({"HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input": io.BytesIO(b"x")}, lambda *a: None) == [b"ok"]
-    assert app({"REQUEST_METHOD": "GET", "wsgi.input": io.BytesIO(b"")}, lambda *a: None) == [b"ok"]
-    assert seen == [(b"123456789", False), (b"x", False), (b"", False)]  # reads are never gated either
-    statuses: list[str] = []
-    app({"CONTENT_LENGTH": "1", "wsgi.input": io.BytesIO(b"x")}, lambda status, headers: statuses.append(status))
-    assert statuses and statuses[0].startswith("503")
+    with _front(app, writes=1, wait_s=0.3) as (front, loop):
+        first = _request(front, loop, "POST", "/first")
+        _until(lambda: seen == ["/first"])
+        proto, fut = _request(front, loop, "POST", "/late")
+        fut.result(5)  # answered by the deadline sweep, while /first still runs
+        release.set()
+        first[1].result(5)
+    assert proto.answer is not None
+    status, headers, body = proto.answer
+    assert status == 503 and headers["retry-after"] == "1", proto.answer
+    assert json.loads(body)["code"] == 503 and "saturated" in json.loads(body)["error"]
+    assert seen == ["/first"]  # the late write never ran
+
+
+def test_a_poll_wait_gives_its_write_slot_back_and_queues_again_for_it() -> None:
+    """pollForResult sleeps through ``environ["ltx.admission"].released()``: the next write runs meanwhile; the
+    wait then takes a slot again behind the writes queued before it wakes."""
+    events: list[str] = []
+    slept = threading.Event()
+    wake = threading.Event()
+    hold_b = threading.Event()
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        path = environ["PATH_INFO"]
+        events.append(f"start {path}")
+        if path == "/poll":
+            with environ["ltx.admission"].released():
+                slept.set()
+                wake.wait(5)
+            events.append("poll has its slot again")
+        elif path == "/b":
+            hold_b.wait(5)
+        events.append(f"end {path}")
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    with _front(app, writes=1, wait_s=30) as (front, loop):
+        poll = _request(front, loop, "POST", "/poll")
+        slept.wait(5)
+        b = _request(front, loop, "POST", "/b")  # runs while /poll sleeps: the slot was given back
+        _until(lambda: "start /b" in events)
+        wake.set()  # /poll wants its slot back: /b holds it
+        time.sleep(0.1)
+        assert "poll has its slot again" not in events
+        hold_b.set()
+        b[1].result(5)
+        poll[1].result(5)
+        assert front.running == 0 and not front.queue
+    assert events == ["start /poll", "start /b", "end /b", "poll has its slot again", "end /poll"]
 
 
 def test_serving_clients_dripping_post_bodies_hold_no_write_slot() -> None:
