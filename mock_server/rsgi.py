@@ -235,23 +235,25 @@ class BufferedWsgi:
         """(Every ``SWEEP_S`` while there is anything to watch) cancel a body read past its deadline (it answers
         408) and answer 503 to a write queued longer than ``wait_s``. One timer for all: a timer per request
         (``asyncio.timeout``, rescheduled per chunk) cost the event loop a tenth of its time under c16."""
-        now = self.loop.time()
-        for task, deadline in list(self.reading.items()):
-            if 0 <= deadline <= now:
-                self.reading[task] = -1.0  # read_body: the cancellation is the deadline's
-                task.cancel()
-        late: list[_Queued] = []
-        if self.queue and now - self.queue[0].since > self.wait_s:
-            with self.gate:
-                keep: collections.deque[_Queued] = collections.deque()
-                for item in self.queue:
-                    (late if item.woken is None and now - item.since > self.wait_s else keep).append(item)
-                self.queue = keep
-        for item in late:
-            self._saturated(item)
         self.sweeping = False
-        if self.reading or self.queue:
-            self._sweep_soon()
+        try:
+            now = self.loop.time()
+            for task, deadline in list(self.reading.items()):
+                if 0 <= deadline <= now:
+                    self.reading[task] = -1.0  # read_body: the cancellation is the deadline's
+                    task.cancel()
+            late: list[_Queued] = []
+            with self.gate:  # the pool threads take from the queue too
+                if self.queue and now - self.queue[0].since > self.wait_s:
+                    keep: collections.deque[_Queued] = collections.deque()
+                    for item in self.queue:
+                        (late if item.woken is None and now - item.since > self.wait_s else keep).append(item)
+                    self.queue = keep
+            for item in late:
+                self._saturated(item)
+        finally:  # the deadlines are watched again whatever happened here
+            if self.reading or self.queue:
+                self._sweep_soon()
 
     def _open_stream(self, proto: Any, status: str, headers: list[tuple[str, str]]) -> Any:
         async def open_() -> Any:
