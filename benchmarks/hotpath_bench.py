@@ -59,8 +59,8 @@ def simulator_app(**config: Any) -> tuple[Any, str]:
 def pieces(n: int) -> list[list[Any]]:
     """The hot path's parts, one by one."""
     from contracts.spec import get_contract
-    from mock_server.api.gateway import dump_json
-    from mock_server.journal import Exchange
+    from mock_server.pipeline import dump_json
+    from mock_server.journal import Entry
     from mock_server.sim import tenant_id
 
     app, _ = simulator_app()
@@ -72,11 +72,11 @@ def pieces(n: int) -> list[list[Any]]:
     body = sim.scheduler.available(tenant, now)
     raw = dump_json(body)
 
-    def exchange() -> Exchange:
-        return Exchange(sim_ms=now, method="GET", path=f"{API}/scheduler/available", query_string="",
-                        headers={"HTTP_HOST": "127.0.0.1:8787", "HTTP_AUTHORIZATION": "Bearer demo-token"},
-                        body=None, body_type="", status=200, response=raw, response_type="application/json",
-                        duration_ms=0.1, operation="getSchedulerAvailable", tenant=tenant, fault=None)
+    def exchange() -> Entry:
+        return Entry(sim_ms=now, method="GET", path=f"{API}/scheduler/available", query_string="",
+                     headers={"HTTP_HOST": "127.0.0.1:8787", "HTTP_AUTHORIZATION": "Bearer demo-token"},
+                     body=None, body_type="", status=200, response=raw, response_type="application/json",
+                     duration_ms=0.1, operation="getSchedulerAvailable", tenant=tenant, fault=None)
 
     ring_entry = exchange()
     check = get_contract()["createImage"].body_check("application/json")
@@ -88,7 +88,7 @@ def pieces(n: int) -> list[list[Any]]:
         ["faults.match (no rules)", cpu_us(lambda: faults.match("GET", f"{API}/scheduler/available"), n)],
         ["scheduler.available(tenant, now)", cpu_us(lambda: sim.scheduler.available(tenant, now), n)],
         ["dump_json(body) (the answer's bytes)", cpu_us(lambda: dump_json(body), n)],
-        ["journal: Exchange(...) + append (the hot path's share)", cpu_us(lambda: journal.append(exchange()), n)],
+        ["journal: Entry(...) + append (the hot path's share)", cpu_us(lambda: journal.append(exchange()), n)],
         ["journal: masked() of one entry (paid when read)", cpu_us(lambda: (setattr(ring_entry, "_masked", None),
                                                                            ring_entry.masked()), n)],
         ["createImage body schema check", cpu_us(lambda: check.errors({"prompt": "x"}), n)],

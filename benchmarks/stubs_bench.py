@@ -1,5 +1,5 @@
 """What stubs cost the API's request path: throughput with no stubs and with 100 stubs, as ratios against a
-baseline measured in the same run (the gateway with its stub step taken out: the request path before stubs).
+baseline measured in the same run (the pipeline with its stub step taken out: the request path before stubs).
 
 The WSGI app is called in-process (no server, no network) and timed in CPU microseconds, best of several
 interleaved rounds, so other work on a shared machine counts as little as it can. The 100 stubs are what a
@@ -41,9 +41,9 @@ def add_stubs(sim: Any, route: str) -> None:
 
 
 def measure(n: int, rounds: int) -> dict[str, dict[str, float]]:
-    from mock_server.api.gateway import Gateway
+    from mock_server.pipeline import Pipeline
 
-    real_find = Gateway.find_stub
+    real_find = Pipeline.find_stub
     out: dict[str, dict[str, float]] = {}
     for route in ROUTES:
         setups: dict[str, Callable[[], str]] = {}
@@ -51,9 +51,9 @@ def measure(n: int, rounds: int) -> dict[str, dict[str, float]]:
             app, job = simulator_app()
             if name == "100 stubs":
                 add_stubs(app.extensions["ltx_sim"], route)
-            gateway = app.wsgi_app
+            pipeline = app.wsgi_app
             if name == "baseline":
-                gateway.find_stub = lambda req, op: None  # the request path without its stub step
+                pipeline.find_stub = lambda call: True  # the request path without its stub step
             setups[name] = _caller(app, route, job)
         best = dict.fromkeys(setups, float("inf"))
         for _ in range(rounds):  # interleaved, so a burst of load elsewhere hits every setup alike
@@ -65,7 +65,7 @@ def measure(n: int, rounds: int) -> dict[str, dict[str, float]]:
         out[route] = {f"{name} us": round(us, 1) for name, us in best.items()}
         for name in ("no stubs", "100 stubs"):
             out[route][f"{name} ratio"] = round(best["baseline"] / best[name], 3)
-    assert Gateway.find_stub is real_find
+    assert Pipeline.find_stub is real_find
     return out
 
 

@@ -1,19 +1,19 @@
 """The request journal, HTTP side: what one exchange records, and when its secrets are masked (with the one
 masking engine, ``mock_server/masking.py``).
 
-A request appends an :class:`Exchange`: the raw bytes and a few fields, no parsing and no masking, so the
-journal costs the hot path a few microseconds. ``masked()`` builds the stored form (headers, query, path and
-bodies masked) when someone reads it (``GET /__admin/requests``, the dashboard), once per entry. Where the
-entries are kept, bounded and filtered is the simulation's (``mock_server/sim/journal.py``: this process's
-ring, or the shared store with several workers). Tests read it through ``GET /__admin/requests`` to assert
-exactly what their code sent.
+The pipeline's ``record`` step appends an :class:`Entry` made from the in-flight request (``Entry.of``): the
+raw bytes and a few fields, no parsing and no masking, so the journal costs the hot path a few microseconds.
+``masked()`` builds the stored form (headers, query, path and bodies masked) when someone reads it
+(``GET /__admin/requests``, the dashboard), once per entry. Where the entries are kept, bounded and filtered is
+the simulation's (``mock_server/sim/journal.py``: this process's ring, or the shared store with several
+workers). Tests read it through ``GET /__admin/requests`` to assert exactly what their code sent.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from werkzeug.datastructures import EnvironHeaders
 from werkzeug.wrappers import Request
@@ -21,8 +21,12 @@ from werkzeug.wrappers import Request
 from mock_server.masking import SECURED, mask_headers, mask_query, mask_raw, mask_text
 from mock_server.sim.journal import ENTRY, ENTRY_OVERHEAD, INDEX, MAX_BYTES, Journal, entry_size, render
 
-__all__ = ["ENTRY", "INDEX", "MAX_BYTES", "SECURED", "Exchange", "Journal", "entry_size", "mask_form", "mask_headers",
+if TYPE_CHECKING:
+    from mock_server.views import InFlight
+
+__all__ = ["ENTRY", "INDEX", "MAX_BYTES", "SECURED", "Entry", "Journal", "entry_size", "mask_form", "mask_headers",
            "mask_query", "mask_text", "raw_body", "render"]
+JSON = "application/json"
 
 BODY_LIMIT = 16 * 1024  # characters of one body kept (request and response each); the rest is cut ("…")
 HEADER_NAME = 16  # a header's name, as counted towards the byte cap (the values are counted exactly)
@@ -93,8 +97,11 @@ def _chars(value: bytes | str | dict[str, str] | None) -> int:
     return len(value)
 
 
-class Exchange:
+class Entry:
     """One request and its answer as recorded: raw, unmasked, in this process only; ``masked()`` is what is shown.
+
+    Not the in-flight request itself (``views.InFlight``): that holds the environ, the request body's stream and
+    the simulation; an entry keeps only bytes and a few fields, so the ring's byte cap is what it costs.
 
     ``body`` is the request body's bytes (masked when read), or text already summarised (``<N bytes type>``), or a
     form's fields already masked (``mask_form``: forms are rare, and can be large); ``response`` the answer's bytes.
@@ -130,6 +137,29 @@ class Exchange:
         self.size = (ENTRY_OVERHEAD + len(self.path) + len(self.query_string) + _chars(self.body)
                      + _chars(self.response) + sum(map(len, headers.values())) + HEADER_NAME * len(headers))
         self._masked: dict[str, Any] | None = None
+
+    @classmethod
+    def of(cls, call: InFlight) -> Entry:
+        """The entry of an answered request (the pipeline's ``record`` step)."""
+        environ = call.environ
+        body: bytes | str | dict[str, str] | None = environ.get("ltx.body")  # read by the pipeline's json_body
+        if body is not None:
+            mimetype = JSON
+            body = body or None
+        elif environ.get("CONTENT_LENGTH") or "HTTP_TRANSFER_ENCODING" in environ:
+            mimetype = call.request.mimetype
+            body = journal_body(call.request, mimetype)
+        else:
+            mimetype = call.request.mimetype if environ.get("CONTENT_TYPE") else ""
+        op, stub, fault = call.op, call.stub, call.fault
+        return cls(
+            sim_ms=call.now or None, method=call.method, path=call.path, query_string=environ.get("QUERY_STRING", ""),
+            headers=environ_headers(environ), body=body, body_type=mimetype, status=call.status,
+            response=call.payload, response_type=call.content_type,
+            duration_ms=round((time.perf_counter() - call.t0) * 1000, 3),
+            operation=op.operation_id if op is not None and call.reached else None, tenant=call.tenant or None,
+            fault=fault.get("id") if fault else None, stub=stub["id"] if stub else None,
+            stub_violation=call.violation)
 
     def masked(self) -> dict[str, Any]:
         """The stored form (``GET /__admin/requests`` before bodies are parsed): every secret masked. Built once."""

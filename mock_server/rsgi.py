@@ -43,7 +43,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from mock_server.api.gateway import body_timeout_message
+from mock_server.pipeline import body_timeout_message
 
 log = logging.getLogger("ltx_mock.server")
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]

@@ -343,7 +343,7 @@ def body_deadline(server: Any, body_timeout_s: float) -> None:
     """waitress: a request whose headers arrived but whose body has sent nothing for ``body_timeout_s`` gets
     ``408 {"error", "code": 408}`` and its connection is closed (waitress itself only closes a connection silent
     for ``IDLE_TIMEOUT_S``, without a word). Checked once a second by waitress' own maintenance pass."""
-    from mock_server.api.gateway import body_timeout_message
+    from mock_server.pipeline import body_timeout_message
 
     idle = server.maintenance
 

@@ -2,6 +2,10 @@
 
 Tests and people drive the simulator through it: reset, fake LTX users, the
 clock, queued job outcomes, HTTP faults, per-test answers (stubs), the request journal, webhooks.
+Each view is a plain function of the in-flight request (``views.InFlight``), registered with :func:`route` and
+served by ``mock_server/pipeline.py`` like the API's (the guard, the pinned clock, validation, strict answers);
+a ``ValueError`` from the rules is a 400. The dashboard's operations are Flask's (``dashboard/``: templates,
+static files), through the same pipeline.
 """
 
 from __future__ import annotations
@@ -11,19 +15,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, current_app
-
 from contracts.spec import Contract, get_contract
-from mock_server.api import base_url, json_response, no_content
-from mock_server.api.inputs import operation as _operation
 from mock_server.errors import ApiError, not_found
 from mock_server.masking import mask_text
 from mock_server.sim import Simulator, tenant_id
 from mock_server.sim.context import iso
 from mock_server.sim.ltx import LtxUser
+from mock_server.views import NO_CONTENT, InFlight, Reply, Route, Routes
 
-bp = Blueprint("admin", __name__)
 SPEC = Path(__file__).with_name("admin-openapi.yaml")
+ADMIN = Routes("/__admin", api=False)
+route = ADMIN.route
 
 
 def admin_contract() -> Contract:
@@ -31,12 +33,9 @@ def admin_contract() -> Contract:
     return get_contract(str(SPEC))
 
 
-def operation(operation_id: str) -> Any:
-    return _operation(operation_id, contract=admin_contract())
-
-
-def sim() -> Simulator:
-    return current_app.extensions["ltx_sim"]
+def admin_routes() -> list[Route]:
+    """Every control API operation's route (the views below)."""
+    return list(ADMIN.items)
 
 
 def clock_view(s: Simulator) -> dict[str, Any]:
@@ -70,263 +69,227 @@ def state_view(s: Simulator) -> dict[str, Any]:
     return out
 
 
-@bp.post("/reset")
-@operation("adminReset")
-def reset(query: dict[str, Any]) -> Response:
-    sim().reset()
-    current_app.extensions["ltx_journal"].clear()
-    return json_response(state_view(sim()))
+@route("POST", "/reset", "adminReset")
+def reset(call: InFlight) -> Any:
+    call.sim.reset()
+    call.sim.journal.clear()
+    return state_view(call.sim)
 
 
-@bp.get("/state")
-@operation("adminState")
-def state(query: dict[str, Any]) -> Response:
-    return json_response(state_view(sim()))
+@route("GET", "/state", "adminState")
+def state(call: InFlight) -> Any:
+    return state_view(call.sim)
 
 
-@bp.post("/tokens")
-@operation("adminAddToken")
-def add_token(query: dict[str, Any], data: dict[str, Any]) -> Response:
-    s = sim()
-    tid = s.add_token(data["token"])
-    if data.get("demoAccount"):
+@route("POST", "/tokens", "adminAddToken")
+def add_token(call: InFlight) -> Any:
+    s = call.sim
+    tid = s.add_token(call.data["token"])
+    if call.data.get("demoAccount"):
         from mock_server.config import DEMO_EMAIL
 
         user = s.ltx.get_user(DEMO_EMAIL) or s.ltx.create_user(s.now(), email=DEMO_EMAIL)
         s.accounts.upsert(tid, s.ltx.cookie_of(user), None, s.now())
-    return json_response({"tenant": tid})
+    return {"tenant": tid}
 
 
-@bp.get("/ltx-users")
-@operation("adminListLtxUsers")
-def list_users(query: dict[str, Any]) -> Response:
+@route("GET", "/ltx-users", "adminListLtxUsers")
+def list_users(call: InFlight) -> Any:
     """Every user, or one page of them with ``limit``; X-Total-Count says how many there are (no silent cut)."""
-    s = sim()
-    users = s.ltx.list_users(query.get("offset", 0), query.get("limit"))
-    response = json_response([user_view(s, u) for u in users])
-    response.headers["X-Total-Count"] = str(s.ltx.user_count())
-    return response
+    s = call.sim
+    users = s.ltx.list_users(call.query.get("offset", 0), call.query.get("limit"))
+    return Reply(200, [user_view(s, u) for u in users], (("X-Total-Count", str(s.ltx.user_count())),))
 
 
-@bp.post("/ltx-users")
-@operation("adminCreateLtxUser")
-def create_user(query: dict[str, Any], data: dict[str, Any]) -> Response:
-    s = sim()
-    user = s.ltx.create_user(s.now(), email=data.get("email"), credits=data.get("credits"),
-                             subscription=data.get("subscription", True))
-    return json_response(user_view(s, user, issued=True))
+@route("POST", "/ltx-users", "adminCreateLtxUser")
+def create_user(call: InFlight) -> Any:
+    s = call.sim
+    user = s.ltx.create_user(s.now(), email=call.data.get("email"), credits=call.data.get("credits"),
+                             subscription=call.data.get("subscription", True))
+    return user_view(s, user, issued=True)
 
 
-@bp.get("/ltx-users/<email>")
-@operation("adminGetLtxUser")
-def get_user(query: dict[str, Any], email: str) -> Response:
-    return json_response(user_view(sim(), sim().ltx.require_user(email), cookie=True))
+@route("GET", "/ltx-users/<email>", "adminGetLtxUser")
+def get_user(call: InFlight, email: str) -> Any:
+    return user_view(call.sim, call.sim.ltx.require_user(email), cookie=True)
 
 
-@bp.patch("/ltx-users/<email>")
-@operation("adminPatchLtxUser")
-def patch_user(query: dict[str, Any], data: dict[str, Any], email: str) -> Response:
-    s = sim()
+@route("PATCH", "/ltx-users/<email>", "adminPatchLtxUser")
+def patch_user(call: InFlight, email: str) -> Any:
+    s = call.sim
     now = s.now()
-    user = s.ltx.patch_user(now, email, credits=data.get("credits"), subscription=data.get("subscription"),
-                            token_expired=data.get("tokenExpired"), new_session=bool(data.get("newSession")))
-    if data.get("tokenExpired"):
+    user = s.ltx.patch_user(now, email, credits=call.data.get("credits"), subscription=call.data.get("subscription"),
+                            token_expired=call.data.get("tokenExpired"), new_session=bool(call.data.get("newSession")))
+    if call.data.get("tokenExpired"):
         s.jobs.fail_running(None, email, "LTX Studio session expired: the job could not be completed", now)
-    issued = bool(data.get("newSession")) or data.get("tokenExpired") is False  # a fresh session was issued
-    return json_response(user_view(s, user, cookie=True, issued=issued))
+    issued = bool(call.data.get("newSession")) or call.data.get("tokenExpired") is False  # a fresh session was issued
+    return user_view(s, user, cookie=True, issued=issued)
 
 
-@bp.patch("/accounts/<email>")
-@operation("adminPatchAccount")
-def patch_account(query: dict[str, Any], data: dict[str, Any], email: str) -> Response:
-    s = sim()
-    account = s.accounts.set_max_jobs(tenant_id(data["token"]), email, data["maxJobs"])
-    return json_response(s.accounts.view(account, s.now()))
+@route("PATCH", "/accounts/<email>", "adminPatchAccount")
+def patch_account(call: InFlight, email: str) -> Any:
+    s = call.sim
+    account = s.accounts.set_max_jobs(tenant_id(call.data["token"]), email, call.data["maxJobs"])
+    return s.accounts.view(account, s.now())
 
 
-@bp.get("/clock")
-@operation("adminGetClock")
-def get_clock(query: dict[str, Any]) -> Response:
-    return json_response(clock_view(sim()))
+@route("GET", "/clock", "adminGetClock")
+def get_clock(call: InFlight) -> Any:
+    return clock_view(call.sim)
 
 
-@bp.post("/clock")
-@operation("adminSetClock")
-def set_clock(query: dict[str, Any], data: dict[str, Any]) -> Response:
-    s = sim()
+@route("POST", "/clock", "adminSetClock")
+def set_clock(call: InFlight) -> Any:
+    s = call.sim
+    data = call.data
     s.clock.set(paused=data.get("paused"), speed=data.get("speed"), advance_s=float(data.get("advance") or 0))
     s.settle(s.now())
-    return json_response(clock_view(s))
+    return clock_view(s)
 
 
-@bp.get("/next-outcome")
-@operation("adminListOutcomes")
-def list_outcomes(query: dict[str, Any]) -> Response:
-    return json_response(sim().jobs.queued_outcomes())
+@route("GET", "/next-outcome", "adminListOutcomes")
+def list_outcomes(call: InFlight) -> Any:
+    return call.sim.jobs.queued_outcomes()
 
 
-@bp.post("/next-outcome")
-@operation("adminQueueOutcome")
-def queue_outcome(query: dict[str, Any], data: dict[str, Any]) -> Response:
-    spec = {k: v for k, v in data.items() if k != "webhook"}
-    spec.update(data.get("webhook") or {})
-    return json_response(sim().jobs.queue_outcome(spec))
+@route("POST", "/next-outcome", "adminQueueOutcome")
+def queue_outcome(call: InFlight) -> Any:
+    spec = {k: v for k, v in call.data.items() if k != "webhook"}
+    spec.update(call.data.get("webhook") or {})
+    return call.sim.jobs.queue_outcome(spec)
 
 
-@bp.delete("/next-outcome")
-@operation("adminClearOutcomes")
-def clear_outcomes(query: dict[str, Any]) -> Response:
-    sim().jobs.clear_outcomes()
-    return no_content()
+@route("DELETE", "/next-outcome", "adminClearOutcomes")
+def clear_outcomes(call: InFlight) -> Any:
+    call.sim.jobs.clear_outcomes()
+    return NO_CONTENT
 
 
-@bp.get("/jobs")
-@operation("adminListJobs")
-def list_jobs(query: dict[str, Any]) -> Response:
-    s = sim()
+@route("GET", "/jobs", "adminListJobs")
+def list_jobs(call: InFlight) -> Any:
+    s = call.sim
     now = s.now()
-    offset, limit = query.get("offset", 0), query.get("limit", 50)
+    offset, limit = call.query.get("offset", 0), call.query.get("limit", 50)
     total, jobs = s.jobs.page(offset, limit)
-    items = [{**s.jobs.view(job, now, base_url()), "email": job.email, "tenant": job.tenant,
+    items = [{**s.jobs.view(job, now, call.base_url()), "email": job.email, "tenant": job.tenant,
               "model": job.model, "operation": job.operation, "credits": job.credits,
               "created": job.created_ms, "doneBy": job.done_by(), "cancelled": bool(job.cancelled_ms)}
              for job in jobs]
-    return json_response({"total": total, "items": items})
+    return {"total": total, "items": items}
 
 
-@bp.post("/jobs/<path:job_id>/release")
-@operation("adminReleaseJob")
-def release_job(query: dict[str, Any], job_id: str) -> Response:
-    s = sim()
+@route("POST", "/jobs/<path:job_id>/release", "adminReleaseJob")
+def release_job(call: InFlight, job_id: str) -> Any:
+    s = call.sim
     job = s.jobs.release(job_id, s.now())
-    return json_response(s.jobs.view(job, s.now(), base_url()))
+    return s.jobs.view(job, s.now(), call.base_url())
 
 
-@bp.get("/faults")
-@operation("adminListFaults")
-def list_faults(query: dict[str, Any]) -> Response:
-    return json_response(sim().faults.list())
+@route("GET", "/faults", "adminListFaults")
+def list_faults(call: InFlight) -> Any:
+    return call.sim.faults.list()
 
 
-@bp.post("/faults")
-@operation("adminAddFault")
-def add_fault(query: dict[str, Any], data: dict[str, Any]) -> Response:
-    return json_response(sim().faults.add(data))
+@route("POST", "/faults", "adminAddFault")
+def add_fault(call: InFlight) -> Any:
+    return call.sim.faults.add(call.data)
 
 
-@bp.delete("/faults")
-@operation("adminClearFaults")
-def clear_faults(query: dict[str, Any]) -> Response:
-    sim().faults.clear()
-    return no_content()
+@route("DELETE", "/faults", "adminClearFaults")
+def clear_faults(call: InFlight) -> Any:
+    call.sim.faults.clear()
+    return NO_CONTENT
 
 
-@bp.delete("/faults/<fault_id>")
-@operation("adminDeleteFault")
-def delete_fault(query: dict[str, Any], fault_id: str) -> Response:
-    if not sim().faults.clear(fault_id):
+@route("DELETE", "/faults/<fault_id>", "adminDeleteFault")
+def delete_fault(call: InFlight, fault_id: str) -> Any:
+    if not call.sim.faults.clear(fault_id):
         raise not_found(f"No fault {fault_id}")
-    return no_content()
+    return NO_CONTENT
 
 
-@bp.get("/stubs")
-@operation("adminListStubs")
-def list_stubs(query: dict[str, Any]) -> Response:
-    return json_response(sim().stubs.list())
+@route("GET", "/stubs", "adminListStubs")
+def list_stubs(call: InFlight) -> Any:
+    return call.sim.stubs.list()
 
 
-@bp.post("/stubs")
-@operation("adminAddStub")
-def add_stub(query: dict[str, Any], data: dict[str, Any]) -> Response:
-    token = (data.get("match") or {}).get("token")
-    operation_id = (data.get("match") or {}).get("operationId")
+@route("POST", "/stubs", "adminAddStub")
+def add_stub(call: InFlight) -> Any:
+    token = (call.data.get("match") or {}).get("token")
+    operation_id = (call.data.get("match") or {}).get("operationId")
     if operation_id and operation_id not in get_contract().operations:
         raise ApiError(400, f"match.operationId: {operation_id!r} is not an operation of openapi.yaml")
-    return json_response(sim().stubs.add(data, tenant_id(token) if token else None))
+    return call.sim.stubs.add(call.data, tenant_id(token) if token else None)
 
 
-@bp.delete("/stubs")
-@operation("adminClearStubs")
-def clear_stubs(query: dict[str, Any]) -> Response:
-    sim().stubs.remove()
-    return no_content()
+@route("DELETE", "/stubs", "adminClearStubs")
+def clear_stubs(call: InFlight) -> Any:
+    call.sim.stubs.remove()
+    return NO_CONTENT
 
 
-@bp.delete("/stubs/<stubId>")
-@operation("adminDeleteStub")
-def delete_stub(query: dict[str, Any], stubId: str) -> Response:
-    if not sim().stubs.remove(stubId):
+@route("DELETE", "/stubs/<stubId>", "adminDeleteStub")
+def delete_stub(call: InFlight, stubId: str) -> Any:
+    if not call.sim.stubs.remove(stubId):
         raise not_found(f"No stub {stubId}")
-    return no_content()
+    return NO_CONTENT
 
 
-def _journal_query(query: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
-    items, total = current_app.extensions["ltx_journal"].query(
+def _journal_query(call: InFlight, query: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
+    items, total = call.sim.journal.query(
         method=query.get("method"), path=query.get("path"), status=query.get("status"),
         since=query.get("since"), operation=query.get("operation"), contains=query.get("contains"),
         limit=query.get("limit", 100), offset=query.get("offset", 0))
     return items, total
 
 
-@bp.get("/requests")
-@operation("adminListRequests")
-def list_requests(query: dict[str, Any]) -> Response:
-    items, total = _journal_query(query)
-    return json_response({"total": total, "items": items})
+@route("GET", "/requests", "adminListRequests")
+def list_requests(call: InFlight) -> Any:
+    items, total = _journal_query(call, call.query)
+    return {"total": total, "items": items}
 
 
-@bp.get("/requests/count")
-@operation("adminCountRequests")
-def count_requests(query: dict[str, Any]) -> Response:
-    _, total = _journal_query({**query, "limit": 0})
-    return json_response({"count": total})
+@route("GET", "/requests/count", "adminCountRequests")
+def count_requests(call: InFlight) -> Any:
+    _, total = _journal_query(call, {**call.query, "limit": 0})
+    return {"count": total}
 
 
-@bp.delete("/requests")
-@operation("adminClearRequests")
-def clear_requests(query: dict[str, Any]) -> Response:
-    current_app.extensions["ltx_journal"].clear()
-    return no_content()
+@route("DELETE", "/requests", "adminClearRequests")
+def clear_requests(call: InFlight) -> Any:
+    call.sim.journal.clear()
+    return NO_CONTENT
 
 
-@bp.get("/webhooks")
-@operation("adminListWebhooks")
-def list_webhooks(query: dict[str, Any]) -> Response:
-    return json_response(sim().deliveries.log(0, 500))
+@route("GET", "/webhooks", "adminListWebhooks")
+def list_webhooks(call: InFlight) -> Any:
+    return call.sim.deliveries.log(0, 500)
 
 
-@bp.get("/snapshot")
-@operation("adminSnapshot")
-def snapshot(query: dict[str, Any]) -> Response:
+@route("GET", "/snapshot", "adminSnapshot")
+def snapshot(call: InFlight) -> Any:
     from mock_server.scenario import snapshot as take
 
-    return json_response(take(sim()))
+    return take(call.sim)
 
 
-@bp.post("/scenario")
-@operation("adminLoadScenario")
-def load_scenario(query: dict[str, Any], data: dict[str, Any]) -> Response:
+@route("POST", "/scenario", "adminLoadScenario")
+def load_scenario(call: InFlight) -> Any:
     """Reset to the start-up state with this scenario in place of the configured one (until the next reset)."""
     from mock_server.scenario import check
 
-    check(data, "<posted scenario>")  # a ScenarioError is a ValueError: 400 naming the field
+    check(call.data, "<posted scenario>")  # a ScenarioError is a ValueError: 400 naming the field
     try:
-        sim().reset(scenario=data)
+        call.sim.reset(scenario=call.data)
     except ValueError:
-        sim().reset()  # never leave a half-loaded scenario behind
+        call.sim.reset()  # never leave a half-loaded scenario behind
         raise
-    return json_response(state_view(sim()))
-
-
-@bp.errorhandler(ValueError)
-def value_error(exc: ValueError) -> Response:
-    return json_response(ApiError(400, str(exc)).body(), 400)
+    return state_view(call.sim)
 
 
 # -- running it like a service: health, metrics, traffic as HAR -----------------------------------------------
-@bp.get("/health")
-@operation("adminHealth")
-def health(query: dict[str, Any]) -> Response:
+@route("GET", "/health", "adminHealth")
+def health(call: InFlight) -> Any:
     """Liveness and readiness in one answer: 200 when the store takes a write and the clock reads, else 503.
 
     Open without the admin token (``guard.OPEN_PATHS``) and outside the pinned store view (``app.UNPINNED``), so a
@@ -334,52 +297,49 @@ def health(query: dict[str, Any]) -> Response:
     """
     from contracts.version import __version__
 
-    report = sim().health()
+    report = call.sim.health()
     ready = report["ready"]
     for part in ("store", "clock"):
         if "error" in report[part]:
             report[part]["error"] = mask_text(report[part]["error"])
-    counted = current_app.extensions.get("ltx_metrics")
+    counted = call.pipeline.metrics
     if not report["store"]["ok"] and counted is not None:
         counted.store_error()
     body = {"status": "ok" if ready else "unavailable", "live": True, **report, "version": __version__,
-            "uptimeSeconds": round(time.time() - current_app.extensions["ltx_started"], 3), "pid": os.getpid()}
-    return json_response(body, 200 if ready else 503)
+            "uptimeSeconds": round(time.time() - call.pipeline.started, 3), "pid": os.getpid()}
+    return Reply(200 if ready else 503, body)
 
 
-@bp.get("/health/live")
-@operation("adminLive")
-def live(query: dict[str, Any]) -> Response:
+@route("GET", "/health/live", "adminLive")
+def live(call: InFlight) -> Any:
     """Liveness only: 200 while this process serves, the store untouched (a Kubernetes livenessProbe: a store
     outage makes the server unready, it is no reason to restart it)."""
     from contracts.version import __version__
 
-    return json_response({"status": "ok", "live": True, "version": __version__,
-                          "uptimeSeconds": round(time.time() - current_app.extensions["ltx_started"], 3)})
+    return {"status": "ok", "live": True, "version": __version__,
+            "uptimeSeconds": round(time.time() - call.pipeline.started, 3)}
 
 
-@bp.get("/metrics")
-@operation("adminMetrics")
-def metrics(query: dict[str, Any]) -> Response:
+@route("GET", "/metrics", "adminMetrics")
+def metrics(call: InFlight) -> Any:
     """Prometheus text format (``mock_server/metrics.py``); 404 when the server runs with ``--no-metrics``."""
     from mock_server.metrics import CONTENT_TYPE
 
-    collected = current_app.extensions.get("ltx_metrics")
+    collected = call.pipeline.metrics
     if collected is None:
         raise not_found("Metrics are off on this server (ltx-mock serve --no-metrics)")
-    return Response(collected.render(), 200, content_type=CONTENT_TYPE, headers={"Cache-Control": "no-store"})
+    return Reply(200, collected.render(), (("Cache-Control", "no-store"),), CONTENT_TYPE)
 
 
-@bp.get("/requests.har")
-@operation("adminRequestsHar")
-def requests_har(query: dict[str, Any]) -> Response:
+@route("GET", "/requests.har", "adminRequestsHar")
+def requests_har(call: InFlight) -> Any:
     """The journal (same filters as ``GET /requests``) as a HAR 1.2 document, oldest first, secrets masked."""
     from mock_server.har import journal_har
 
-    items, _ = current_app.extensions["ltx_journal"].query(
-        method=query.get("method"), path=query.get("path"), status=query.get("status"),
-        since=query.get("since"), operation=query.get("operation"), contains=query.get("contains"),
-        limit=query.get("limit", 10000), offset=query.get("offset", 0), stored=True)
-    return Response(journal_har(items, base_url()), 200, content_type="application/json",
-                    headers={"Content-Disposition": 'attachment; filename="ltx-mock-requests.har"',
-                             "Cache-Control": "no-store"})
+    items, _ = call.sim.journal.query(
+        method=call.query.get("method"), path=call.query.get("path"), status=call.query.get("status"),
+        since=call.query.get("since"), operation=call.query.get("operation"), contains=call.query.get("contains"),
+        limit=call.query.get("limit", 10000), offset=call.query.get("offset", 0), stored=True)
+    return Reply(200, journal_har(items, call.base_url()).encode(), (
+        ("Content-Disposition", 'attachment; filename="ltx-mock-requests.har"'), ("Cache-Control", "no-store")),
+        "application/json")

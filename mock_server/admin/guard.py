@@ -26,10 +26,8 @@ import ipaddress
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Response
-
-from mock_server.api import json_response
 from mock_server.config import SimConfig
+from mock_server.errors import ApiError
 
 MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 OPEN_PREFIXES = ("/__admin/dashboard/static/", "/__admin/dashboard/storage/")
@@ -79,7 +77,8 @@ def _plain_host(hostname: str) -> bool:
 
 
 class AdminGuard:
-    """The checks ``app.py`` runs before every ``/__admin`` request; ``check`` answers the refusal or None."""
+    """The checks the pipeline's ``authenticate`` step runs on every ``/__admin`` request; ``check`` answers the
+    refusal or None."""
 
     def __init__(self, config: SimConfig) -> None:
         self.token = (config.admin_token or "").encode() or None
@@ -96,17 +95,16 @@ class AdminGuard:
             given = value.strip() if scheme.lower() == "bearer" else ""
         return hmac.compare_digest(given.encode("utf-8", "replace"), self.token)
 
-    def check(self, req: Any) -> Response | None:
+    def check(self, req: Any) -> ApiError | None:
         authorised = self._has_token(req)
         if not authorised:
             refused = self._cross_site(req)
             if refused is not None:
                 return refused
             if self.token is not None and req.path not in OPEN_PATHS and not req.path.startswith(OPEN_PREFIXES):
-                resp = _error(401, "The control API needs the admin token (--admin-token): send "
-                                   "'Authorization: Bearer <token>' or 'X-Admin-Token: <token>'")
-                resp.headers["WWW-Authenticate"] = 'Bearer realm="ltx-mock admin"'
-                return resp
+                return ApiError(401, "The control API needs the admin token (--admin-token): send "
+                                     "'Authorization: Bearer <token>' or 'X-Admin-Token: <token>'",
+                                (("WWW-Authenticate", 'Bearer realm="ltx-mock admin"'),))
         if req.method in MUTATING:
             has_body = bool(req.content_length) or "chunked" in req.headers.get("Transfer-Encoding", "").lower()
             content_type = req.headers.get("Content-Type")
@@ -115,7 +113,7 @@ class AdminGuard:
                                    f"got {_clip(content_type or 'no Content-Type')!r}")
         return None
 
-    def _cross_site(self, req: Any) -> Response | None:
+    def _cross_site(self, req: Any) -> ApiError | None:
         scheme = req.scheme
         own_host, own_port = _split_host(req.host, scheme)
         origin = req.headers.get("Origin")
@@ -140,5 +138,5 @@ class AdminGuard:
         return None
 
 
-def _error(status: int, message: str) -> Response:
-    return json_response({"error": message, "code": status}, status)
+def _error(status: int, message: str) -> ApiError:
+    return ApiError(status, message)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from mock_server.api import Call, route
+from mock_server.api import route
 from mock_server.errors import bad_request
+from mock_server.views import InFlight
 
 
 @route("GET", "/assets/", "listAssets", strict_slashes=False)
-def list_assets(call: Call) -> Any:
+def list_assets(call: InFlight) -> Any:
     s, q = call.sim, call.query
     account = s.accounts.resolve(call.tenant, q.get("email"))
     return s.assets.listing(call.tenant, account.email, q.get("page", 1), q.get("limit", 20), q.get("filter"),
@@ -17,8 +18,9 @@ def list_assets(call: Call) -> Any:
 
 
 @route("POST", "/assets/", "uploadAsset", body=False, strict_slashes=False)
-def upload_asset(call: Call) -> Any:
+def upload_asset(call: InFlight) -> Any:
     req = call.request
+    assert call.op is not None  # routed to this view: its operation
     accepted = call.op.body_schemas  # the contract's media types; ranges such as */* included
     if req.mimetype and not any(_in_range(req.mimetype, r) for r in accepted):
         raise bad_request(f"Unsupported Content-Type {req.mimetype!r}: send the file's MIME type, "
@@ -40,6 +42,6 @@ def _in_range(mime: str, media_range: str) -> bool:
 
 
 @route("GET", "/assets/<path:job_id>", "getJob")
-def get_job(call: Call, job_id: str) -> Any:
+def get_job(call: InFlight, job_id: str) -> Any:
     job = call.sim.jobs.require_visible(call.tenant, job_id, call.now)
     return call.sim.jobs.view(job, call.now, call.base_url())

@@ -5,12 +5,12 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from mock_server.api import Call, Reply
+from mock_server.views import InFlight, Reply
 
 RETRY_AFTER_S = 3  # one pollForResult interval: by then a wait slot has usually freed
 
 
-def saturated(call: Call) -> Reply:
+def saturated(call: InFlight) -> Reply:
     """503 with Retry-After: every wait slot is taken; nothing was created, so a retry is safe."""
     n = call.sim.config.poll_waits
     return Reply(503, {"error": f"Simulator saturated: {n} pollForResult waits are already in progress; "
@@ -18,7 +18,7 @@ def saturated(call: Call) -> Reply:
                  (("Retry-After", str(RETRY_AFTER_S)),))
 
 
-def start(call: Call, operation: str) -> Any:
+def start(call: InFlight, operation: str) -> Any:
     """200 ``{jobId, generationId}``, or with pollForResult the finished job model with ``code: 200``."""
     s, data = call.sim, call.data
     polls = data.get("pollForResult")

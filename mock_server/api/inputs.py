@@ -1,7 +1,8 @@
 """Turn a request into validated input, using the contract's compiled schemas.
 
-Each function takes the request (a werkzeug ``Request``: the API gateway's own, or Flask's for the control API)
-explicitly: no context lookups on the hot path.
+The one request validator: the pipeline's ``validate`` step (both contracts) and the proxy's judgement of what a
+client sent (``proxy/violations.py``) use these functions. Each takes its input explicitly (a werkzeug
+``Request``, or a mapping of query values): no context lookups on the hot path.
 
 JSON and multipart/form-data bodies are both accepted where the docs say so;
 form fields arrive as strings and are coerced to the schema's types before the
@@ -13,13 +14,12 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from flask import g, request
 from werkzeug.wrappers import Request
 
-from contracts.spec import Contract, Operation, get_contract, properties
+from contracts.spec import Operation, properties
 from mock_server.bounds import TooDeep, load_json
 from mock_server.errors import ApiError, bad_request
 
@@ -129,30 +129,3 @@ def check_body(op: Operation, body: dict[str, Any]) -> None:
     errors = check.errors(body)
     if errors:
         raise bad_request(errors[0])
-
-
-def operation(operation_id: str, *, body: bool = True,
-              contract: Contract | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Mark a Flask view (the control API's) as serving ``operation_id``: its query and body are validated.
-
-    The view receives ``query`` (dict) and, when ``body`` is True, ``data`` (dict), plus its
-    path parameters. ``g.operation`` tells the response check which schema applies.
-    """
-    op = (contract or get_contract())[operation_id]
-
-    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(view)
-        def wrapper(**path: Any) -> Any:
-            g.operation = op
-            req = request._get_current_object()  # type: ignore[attr-defined]
-            query = check_params(op, "query", req.args.to_dict())
-            if body and op.body_schemas:
-                data = parse_body(op, req)
-                check_body(op, data)
-                return view(query=query, data=data, **path)
-            return view(query=query, **path)
-
-        wrapper.operation_id = operation_id  # type: ignore[attr-defined]
-        return wrapper
-
-    return decorate

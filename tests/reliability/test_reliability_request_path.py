@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from mock_server import SimConfig, create_app
-from mock_server.journal import Exchange
+from mock_server.journal import Entry
 from mock_server.sim.journal import Journal, RequestRing, entry_size
 from mock_server.store.memory import MemoryStore
 
@@ -87,12 +87,12 @@ def test_a_creation_takes_the_store_lock_for_its_rule_blocks_only(app_and_lock: 
     assert lock.count <= 2
 
 
-def _exchange(i: int, body: bytes = b'{"prompt": "x"}') -> Exchange:
-    return Exchange(sim_ms=i, method="POST", path=f"{API}/images/create", query_string="",
-                    headers={"HTTP_AUTHORIZATION": "Bearer secret-token-123", "CONTENT_TYPE": "application/json"},
-                    body=body, body_type="application/json", status=200, response=b'{"jobId": "j"}',
-                    response_type="application/json", duration_ms=0.1, operation="createImage", tenant="t",
-                    fault=None)
+def _exchange(i: int, body: bytes = b'{"prompt": "x"}') -> Entry:
+    return Entry(sim_ms=i, method="POST", path=f"{API}/images/create", query_string="",
+                 headers={"HTTP_AUTHORIZATION": "Bearer secret-token-123", "CONTENT_TYPE": "application/json"},
+                 body=body, body_type="application/json", status=200, response=b'{"jobId": "j"}',
+                 response_type="application/json", duration_ms=0.1, operation="createImage", tenant="t",
+                 fault=None)
 
 
 def test_ring_is_exact_under_threads() -> None:

@@ -1,0 +1,122 @@
+"""What a view is, for both contracts: the in-flight request it receives, what it returns, how it is registered.
+
+A view (``api/<resource>.py`` for ``openapi.yaml``, ``admin/__init__.py`` for ``admin-openapi.yaml``) is a plain
+function registered with its ``Routes``' ``route(method, rule, operationId)``; ``pipeline.py`` serves it. It
+receives the one :class:`InFlight` object of its request (created when the request is routed, filled by each
+step: the pinned instant, the tenant, the validated query and body) and returns a JSON-able body (a 200) or a
+:class:`Reply`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from werkzeug.wrappers import Request
+
+    from contracts.spec import Operation
+    from mock_server.sim import Simulator
+
+
+class Reply(NamedTuple):
+    """A view's answer when it is not a plain 200 JSON body: a status, a body, headers.
+
+    ``body`` is JSON-able (None: empty), or ``bytes`` sent as they are with ``content_type``."""
+
+    status: int
+    body: Any = None
+    headers: tuple[tuple[str, str], ...] = ()
+    content_type: str | None = None
+
+
+NO_CONTENT = Reply(204)
+
+
+class InFlight:
+    """One request on its way through the pipeline: created by ``route``, filled by each step, recorded last.
+
+    ``steps`` names every step that ran, in order (``tests/test_pipeline.py`` walks every operation of both
+    contracts and asserts each ran once). ``reached``: the answer is the operation's (authenticated, or a stub's):
+    strict mode checks it and the journal names the operation. ``ready``: an answer made below HTTP (a fault's
+    broken connection), sent as it is; ``whole``: Flask's answer (its bytes and headers as Flask made them)."""
+
+    __slots__ = ("admission", "args", "body", "content_type", "data", "environ", "fault", "headers", "method", "now",
+                 "op", "path", "payload", "pipeline", "query", "reached", "ready", "request", "route", "sim", "status",
+                 "steps", "stub", "t0", "tenant", "violation", "waits", "whole")
+
+    def __init__(self, pipeline: Any, request: Request, t0: float) -> None:
+        self.pipeline = pipeline  # what a control view may need beyond the simulation (metrics, start time)
+        self.sim: Simulator = pipeline.sim
+        self.request = request
+        self.environ: dict[str, Any] = request.environ
+        self.method: str = request.method
+        self.path: str = request.path
+        self.t0 = t0
+        self.steps: list[str] = []
+        self.route: Route | None = None  # None: not an operation (Flask serves it) or only its path matched (405)
+        self.op: Operation | None = None
+        self.args: dict[str, Any] = {}
+        self.now = 0  # the simulated instant pinned for this request (0: none, e.g. a 405)
+        self.tenant = ""  # the caller's tenant once authenticated (API operations)
+        self.reached = False
+        self.fault: dict[str, Any] | None = None
+        self.stub: dict[str, Any] | None = None
+        self.query: dict[str, Any] = {}
+        self.data: dict[str, Any] = {}
+        self.admission: Any = None  # the production server's request slot (server.Admission), or None
+        self.waits: Any = None  # the pollForResult wait slots
+        self.status = 200
+        self.body: Any = None  # the view's answer: JSON-able, or bytes sent as they are
+        self.payload = b""
+        self.content_type = ""
+        self.headers: Sequence[tuple[str, str]] = ()
+        self.violation: str | None = None  # a stub's answer outside the contract (the stub's doing)
+        self.ready: Any = None
+        self.whole = False
+
+    def base_url(self) -> str:
+        """The origin of URLs in this answer: the configured public URL, else this request's own Host."""
+        public = self.sim.config.public_url
+        return public.rstrip("/") if public else self.request.host_url.rstrip("/")
+
+
+View = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Route:
+    """One operation: its method and URL rule (werkzeug syntax, below ``prefix``), the operationId, its view."""
+
+    method: str
+    rule: str
+    operation_id: str
+    view: View
+    prefix: str
+    body: bool = True  # parse and validate a body (False: the view reads the raw stream itself)
+    strict_slashes: bool = True
+    api: bool = True  # an operation of openapi.yaml (bearer token, faults, stubs); False: the control API's
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.prefix}:{self.operation_id}"
+
+
+class Routes:
+    """The registered views of one contract, served below ``prefix``."""
+
+    def __init__(self, prefix: str, *, api: bool) -> None:
+        self.prefix = prefix
+        self.api = api
+        self.items: list[Route] = []
+
+    def route(self, method: str, rule: str, operation_id: str, *, body: bool = True,
+              strict_slashes: bool = True) -> Callable[[View], View]:
+        """Register a view for ``method`` ``prefix + rule``; the pipeline validates it as ``operation_id``."""
+
+        def decorate(view: View) -> View:
+            self.items.append(Route(method, rule, operation_id, view, self.prefix, body, strict_slashes, self.api))
+            return view
+
+        return decorate
