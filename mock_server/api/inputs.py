@@ -14,12 +14,12 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from werkzeug.wrappers import Request
 
-from contracts.spec import Operation, properties
+from contracts.spec import Operation, SchemaCheck, properties
 from mock_server.bounds import TooDeep, load_json
 from mock_server.errors import ApiError, bad_request
 
@@ -105,16 +105,26 @@ def _declared(op: Operation, location: str) -> tuple[tuple[str, bool, dict[str, 
                  for (loc, name), param in op.parameters.items() if loc == location)
 
 
-def check_params(op: Operation, location: str, raw: Mapping[str, str]) -> dict[str, Any]:
-    """Coerce and validate the declared parameters of one location (query or path)."""
-    out: dict[str, Any] = {}
+MISSING: Any = object()  # a required parameter the request did not send
+
+
+def _params(op: Operation, location: str, raw: Mapping[str, str]) -> Iterator[tuple[str, Any, SchemaCheck | None]]:
+    """Each declared parameter of one location that was sent, coerced to its schema's type, with its check; a
+    required one not sent as ``(name, MISSING, None)``."""
     for name, required, schema in _declared(op, location):
         if name not in raw:
             if required:
-                raise bad_request(f"{name} is required")
+                yield name, MISSING, None
             continue
-        value = coerce(raw[name], schema)
-        check = op.param_check(location, name)
+        yield name, coerce(raw[name], schema), op.param_check(location, name)
+
+
+def check_params(op: Operation, location: str, raw: Mapping[str, str]) -> dict[str, Any]:
+    """Coerce and validate the declared parameters of one location (query or path): 400 on the first problem."""
+    out: dict[str, Any] = {}
+    for name, value, check in _params(op, location, raw):
+        if value is MISSING:
+            raise bad_request(f"{name} is required")
         errors = check.errors(value) if check else []
         if errors:
             raise bad_request(f"{name}: {errors[0]}")
@@ -129,3 +139,34 @@ def check_body(op: Operation, body: dict[str, Any]) -> None:
     errors = check.errors(body)
     if errors:
         raise bad_request(errors[0])
+
+
+def request_problems(op: Operation, req: Request, path: Mapping[str, str], *,
+                     body: bool = True) -> list[tuple[str, str]]:
+    """Every way a request breaks its operation's parameters and body, as ``(where, message)`` (``query.limit``,
+    ``body.prompt``): Prism's "validate input", for the proxy. The same reading and checks as the pipeline's
+    ``validate`` step (which answers 400 on the first): parameters coerced as :func:`check_params` does, a JSON or
+    form body read as :func:`parse_body` does. ``body`` False: the body was not kept, only the parameters count."""
+    out: list[tuple[str, str]] = []
+    for location, raw in (("query", req.args), ("path", path)):
+        for name, value, check in _params(op, location, raw):
+            if value is MISSING:
+                out.append((f"{location}.{name}", f"{name} is required"))
+                continue
+            out.extend((f"{location}.{name}" + (f".{where}" if where else ""), message)
+                       for where, message in (check.problems(value) if check else []))
+    data = req.get_data(cache=True) if body else None
+    if data is None:
+        return out
+    if not data:
+        return [*out, ("body", "a request body is required")] if op.body_required else out
+    if req.mimetype != "application/json" and req.mimetype not in FORM_TYPES:
+        return out  # a file (uploadAsset): its media type is the upstream's to judge
+    try:
+        parsed = parse_body(op, req)
+    except ApiError as exc:
+        return [*out, ("body", exc.message)]
+    check = op.request_body_check()
+    out.extend(("body" + (f".{where}" if where else ""), message)
+               for where, message in (check.problems(parsed) if check else []))
+    return out

@@ -1,7 +1,8 @@
 """Judging each proxied exchange with the same functions ``ltx-mock check`` uses.
 
-- the request against ``openapi.yaml`` (query and path parameters, JSON or form body), with the
-  contract's compiled checks (``contracts.spec.Operation.param_check`` / ``body_check``);
+- the request against ``openapi.yaml`` (query and path parameters, JSON or form body) with the simulator's own
+  request validator (``mock_server/api/inputs.py: request_problems``: Prism's shape, one validator whether the
+  answer is mocked or forwarded);
 - the answer against ``openapi.yaml`` (documented status, media type, body schema) with
   ``contracts.validate.response_problems``, which ``validate_response`` is built on;
 - this API's semantic checks from ``contracts.checks``: the stateless ones on every answer (id
@@ -16,18 +17,21 @@ sends a request of its own with the caller's token.
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, TextIO
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import unquote
+
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request
 
 from contracts import checks as semantic
 from contracts.spec import Operation, get_contract
 from contracts.validate import response_problems
+from mock_server.api import inputs
 from mock_server.masking import mask_text, mask_url
 from mock_server.proxy.forward import Exchange
 
@@ -61,48 +65,18 @@ def _label(op: Operation | None, method: str, path: str) -> str:
 
 
 def request_problems(op: Operation, exchange: Exchange) -> list[tuple[str, str]]:
-    """(JSON path, message) for each way the request breaks the contract's parameters or JSON body."""
-    from contracts.spec import properties
-    from mock_server.api.inputs import coerce
-
-    out: list[tuple[str, str]] = []
-    query = dict(parse_qsl(exchange.query, keep_blank_values=True))
+    """(JSON path, message) for each way the request breaks the contract's parameters or body: the simulator's own
+    validator (``api/inputs.py: request_problems``, what its ``validate`` step runs) over the request as sent."""
     prefix = get_contract().server_prefix
-    rel = unquote(exchange.path)[len(prefix):] if unquote(exchange.path).startswith(prefix) else exchange.path
+    path = unquote(exchange.path)
+    rel = path[len(prefix):] if path.startswith(prefix) else exchange.path
     m = op.path_regex.match(rel) or op.path_regex.match(rel.rstrip("/") + "/") or op.path_regex.match(rel.rstrip("/"))
-    values = {"query": query, "path": (m.groupdict() if m else {})}
-    for (location, name), param in op.parameters.items():
-        given = values.get(location, {})
-        if location not in values:
-            continue
-        if name not in given:
-            if param.get("required"):
-                out.append((f"{location}.{name}", f"{name} is required"))
-            continue
-        check = op.param_check(location, name)
-        for where, message in (check.problems(coerce(given[name], param.get("schema", {}))) if check else []):
-            out.append((f"{location}.{name}" + (f".{where}" if where else ""), message))
-    ctype = exchange.request_headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype == "application/json" and exchange.request_body:
-        check = op.body_check("application/json")
-        try:
-            body = json.loads(exchange.request_body)
-        except ValueError:
-            return [*out, ("body", "the request body is not JSON")]
-        for where, message in (check.problems(body) if check else []):
-            out.append(("body" + (f".{where}" if where else ""), message))
-    elif "form" in ctype and exchange.request_body:
-        form = exchange.form()
-        schema = op.body_schemas.get("multipart/form-data") or op.body_schemas.get("application/json") or {}
-        check = op.body_check("multipart/form-data") or op.body_check("application/json")
-        if form is not None and check is not None:
-            props = properties(schema)
-            body = {name: coerce(value, props.get(name, {})) for name, value in form.items()}
-            for where, message in check.problems(body):
-                out.append(("body" + (f".{where}" if where else ""), message))
-    elif op.body_required and not exchange.request_body and exchange.request_body is not None:
-        out.append(("body", "a request body is required"))
-    return out
+    headers = [("Content-Type", exchange.request_headers["content-type"])] \
+        if "content-type" in exchange.request_headers else []
+    environ = EnvironBuilder(method=exchange.method, query_string=exchange.query, headers=headers,
+                             data=exchange.request_body or b"").get_environ()
+    return inputs.request_problems(op, Request(environ), m.groupdict() if m else {},
+                                   body=exchange.request_body is not None)
 
 
 class Violations:
