@@ -94,7 +94,7 @@ class AccessLog:
     # -- the request thread ----------------------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], method: str, path: str, status: int, seconds: float,
                  operation: str | None, tenant: str | None) -> None:
-        """Queue the line of one answered request (the gateway's and Flask's ``observe`` step)."""
+        """Queue the line of one answered request (the pipeline's ``observe`` step)."""
         queue = self.queue
         queue.append((time.time(), environ.get("REMOTE_ADDR"), environ.get("QUERY_STRING"), method, path, status,
                       seconds, operation, tenant))

@@ -2,7 +2,7 @@
 
 The rules and their state (which requests, how many left, hits) belong to the simulator: ``sim/faults.py``,
 one ``Faults`` per Simulator (``sim.faults``), shared by the app, the control API and scenarios. This module
-only shapes the answer: :func:`apply_before` (the gateway's ``inject_fault`` step) and :func:`shape_body`
+only shapes the answer: :func:`apply_before` (the pipeline's ``inject_fault`` step) and :func:`shape_body`
 (its ``answer`` step, for faults that spoil the simulator's own answer).
 
 Connection faults, each what a real network or a broken front end does to a client:

@@ -3,7 +3,7 @@ proxy's exchanges (``ltx-mock proxy --har FILE``), secrets masked as everywhere 
 
 Browser devtools, WireMock, Mockoon, Charles and many viewers read HAR. What each entry holds:
 
-* the journal's (already masked when stored: ``journal.Exchange.masked``): method, URL (this server's origin and
+* the journal's (already masked when stored: ``journal.Entry.masked``): method, URL (this server's origin and
   the masked path and query), the request's masked headers and body, status, the answer's body and type, the time
   the simulator took (``time``, ``timings.wait``). The journal keeps no response headers, so an entry's response
   lists only ``Content-Type``; bodies cut at the journal's 16 KiB limit end with ``…``.

@@ -3,7 +3,7 @@
 What is counted, and where:
 
 ==========================================  =================================================================
-``ltx_mock_http_requests_total``            every answer: operationId, method, status (the gateway's and Flask's
+``ltx_mock_http_requests_total``            every answer: operationId, method, status (the pipeline's
                                             ``observe`` step, after the answer is made)
 ``ltx_mock_http_request_duration_seconds``  the same requests' time in the simulator, per operationId (histogram)
 ``ltx_mock_rate_limited_total``             the 429s among them, per operationId

@@ -1,8 +1,8 @@
 """The request path's ``observe`` step: what each answered request tells the metrics and the access log.
 
-Both request paths call it once per answer, after the answer is made (``api/gateway.py: Gateway.answer``, the
-fault path, and ``app.py: FlaskHooks.finish`` for everything Flask serves), with the operationId the request
-was routed to and its tenant. ``failed`` hears the errors that did not become an answer of ours (a store that
+The request pipeline calls it once per answer, after the answer is made (``pipeline.py: Pipeline.observe``, for
+every request of both contracts and whatever Flask serves), with the operationId the request was routed to and
+its tenant. ``failed`` hears the errors that did not become an answer of ours (a store that
 is down when a request begins): the metrics count the store's. Built only when one of the two is on
 (:func:`observer`): with both off the step is a single ``is None`` test.
 

@@ -103,7 +103,7 @@ class Simulator:
                          self.deliveries)
         self.faults = Faults(self.ctx)  # HTTP fault rules (their state; mock_server/faults.py shapes the answers)
         self.tenants = Tenants(self.ctx)  # who may call: one per API token
-        self.stubs = Stubs(self.ctx)  # per-test answers (their state; api/gateway.py sends them)
+        self.stubs = Stubs(self.ctx)  # per-test answers (their state; pipeline.py sends them)
         self.journal = open_journal(self.ctx)  # the request journal: this process's ring, or the shared store
         # the dashboard's and the control API's pages
         self.overview = Overview(self.ctx, self.ltx, self.scheduler, self.tenants, self.journal)

@@ -4,7 +4,7 @@ Two kinds with one interface (``append``, ``query``, ``page``, ``get``, ``count`
 chosen by the store (:func:`open_journal`):
 
 * :class:`RequestRing`, with the in-memory store (one process): entries stay in this process's memory as the
-  HTTP layer hands them in (``mock_server/journal.py: Exchange``: raw bytes and a few fields), and are masked and
+  HTTP layer hands them in (``mock_server/journal.py: Entry``: raw bytes and a few fields), and are masked and
   rendered only when someone reads them. Appending is a deque append under a lock of its own, never the store's:
   every request appends, and with the store's lock that queued request threads behind job creation
   (docs/performance.md).

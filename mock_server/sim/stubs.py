@@ -11,7 +11,7 @@ one small meta value (the stubs' version; None: no stubs, and nothing more is do
 of the stubs by *key* (the operationId, or the method for a path stub, ``*`` for any method), rebuilt when the
 version changes, so a request looks only at the stubs that could answer it: 100 stubs on other operations cost
 a dictionary look-up. Compiled JSONPaths are cached per process by stub id.
-Turning a matched stub into bytes on the wire is the HTTP side's: ``api/gateway.py``.
+Turning a matched stub into bytes on the wire is the HTTP side's: ``mock_server/pipeline.py``.
 """
 
 from __future__ import annotations
