@@ -59,8 +59,8 @@ def simulator_app(**config: Any) -> tuple[Any, str]:
 def pieces(n: int) -> list[list[Any]]:
     """The hot path's parts, one by one."""
     from contracts.spec import get_contract
-    from mock_server.pipeline import dump_json
     from mock_server.journal import Entry
+    from mock_server.pipeline import dump_json
     from mock_server.sim import tenant_id
 
     app, _ = simulator_app()
