@@ -400,16 +400,20 @@ class Pipeline:
             call.body = result
 
     def flask_view(self, call: InFlight) -> None:
+        """Flask's answer, taken whole (a small page, a JSON document, an artifact already in memory)."""
         environ = call.environ
         environ["ltx.call"] = call  # what Flask's views read the pinned instant from (``api.now``)
         started, later = deferred_start()
-        result = self.fallback(environ, later)
         try:
-            payload = b"".join(result)
+            result = self.fallback(environ, later)
+            try:
+                payload = b"".join(result)
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
         finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
+            del environ["ltx.call"]  # no cycle left behind (the in-flight request holds the environ)
         call.status = int(started[0][:3])
         call.headers = started[1]
         call.payload = payload
@@ -444,7 +448,7 @@ class Pipeline:
                 if problem is not None:
                     call.whole, call.status, call.body, call.headers = False, 500, violation_error(problem), ()
                     call.payload, call.content_type = dump_json(call.body), JSON
-                    self.headers(call)
+                    call.headers = [("Content-Type", JSON), ("Content-Length", str(len(call.payload)))]
             return
         if stub is not None:
             call.status, call.payload, call.content_type, call.headers = self.stub_answer(
@@ -461,12 +465,7 @@ class Pipeline:
             if problem is not None:
                 call.status, call.headers, call.content_type = 500, (), JSON
                 call.payload = dump_json(violation_error(problem))
-        self.headers(call)
-
-    @staticmethod
-    def headers(call: InFlight) -> None:
-        """The headers of an answer of ours: its type and length first, then the view's."""
-        payload = call.payload
+        payload = call.payload  # the headers of an answer of ours: its type and length first, then the view's
         if payload:
             call.headers = [("Content-Type", call.content_type), ("Content-Length", str(len(payload))),
                             *call.headers]

@@ -122,6 +122,8 @@ def _params(op: Operation, location: str, raw: Mapping[str, str]) -> Iterator[tu
 def check_params(op: Operation, location: str, raw: Mapping[str, str]) -> dict[str, Any]:
     """Coerce and validate the declared parameters of one location (query or path): 400 on the first problem."""
     out: dict[str, Any] = {}
+    if not _declared(op, location):
+        return out  # most operations: no parameter here, no generator to run
     for name, value, check in _params(op, location, raw):
         if value is MISSING:
             raise bad_request(f"{name} is required")
