@@ -176,6 +176,9 @@ class Pipeline:
         self.admin_prefix = ADMIN_PREFIX + "/"
 
     # -- the request path, step by step ---------------------------------------------------------
+    STEPS = ("route", "allow", "pin_clock", "inject_fault", "find_stub", "authenticate", "validate", "view", "answer",
+             "record", "observe")  # the methods below, in the order every request runs them
+
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         call = self.route(environ)
         started, later = deferred_start()
@@ -222,7 +225,6 @@ class Pipeline:
         req = Request(environ)
         req.max_content_length = self.max_body
         call = InFlight(self, req, t0)
-        call.steps.append("route")
         path, method = call.path, call.method
         contract = self.api if path.startswith(self.api_prefix) else \
             self.admin if path.startswith(self.admin_prefix) else None
@@ -248,7 +250,6 @@ class Pipeline:
     def allow(self, call: InFlight) -> bool:
         """The contract's methods for the path: ``OPTIONS`` answers 204 with them, another method 405 (even where
         a rule would match: DELETE .../available); the operation's Allow header lists them."""
-        call.steps.append("allow")
         if call.request is None:
             return True
         path = call.path
@@ -268,7 +269,10 @@ class Pipeline:
         of the store for the request (Redis: the lock and catching up in one round trip when it writes).
         ``/__admin/health`` and ``/__admin/metrics`` take none: they read the store themselves, and answer while
         it is down."""
-        call.steps.append("pin_clock")
+        route = call.route
+        if route is not None and route.api:  # the hot path: an API operation
+            call.now = self.sim.begin_request(writes=call.method not in ("GET", "HEAD") or self.config.journal)
+            return True
         path = call.path
         if path in UNPINNED:
             return True
@@ -281,7 +285,6 @@ class Pipeline:
     def inject_fault(self, call: InFlight) -> bool:
         """An API request matching a fault rule: latency sleeps here; a status raises; a broken connection is
         answered now (``faults.apply_before``)."""
-        call.steps.append("inject_fault")
         if call.route is None or not call.route.api:
             return True
         fault = call.fault = self.faults.match(call.method, call.path)
@@ -296,7 +299,6 @@ class Pipeline:
 
         Matched before authentication, so a stub can answer what the simulator would refuse; a stub naming a
         tenant matches only that token's requests. The body is parsed only if a candidate matches on it."""
-        call.steps.append("find_stub")
         route, op = call.route, call.op
         if route is None or op is None or not route.api:
             return True
@@ -336,7 +338,6 @@ class Pipeline:
     def authenticate(self, call: InFlight) -> None:
         """The API: the tenant of the bearer token, else 401. ``/__admin``: the guard (cross-site requests, the
         admin token, JSON bodies)."""
-        call.steps.append("authenticate")
         route = call.route
         if route is not None and route.api:
             tenant = self.bearer_tenant(call.environ)
@@ -351,7 +352,6 @@ class Pipeline:
 
     def validate(self, call: InFlight) -> None:
         """The query and (unless the view reads the body itself) the body, checked against the contract."""
-        call.steps.append("validate")
         route, op, req = call.route, call.op, call.request
         if route is None or op is None:
             return  # Flask's views read their own input
@@ -384,7 +384,6 @@ class Pipeline:
     def view(self, call: InFlight) -> None:
         """The operation's view (a plain function of the in-flight request), else Flask's app, whose answer is
         taken whole (its error handlers answer in the ``{error, code}`` shape)."""
-        call.steps.append("view")
         route = call.route
         if route is None:
             self.flask_view(call)
@@ -434,7 +433,6 @@ class Pipeline:
 
         A stub's answer is sent as the stub says even outside the contract (that is what it is for): strict
         mode then logs the violation as the stub's and the journal entry carries it (``stub_violation``)."""
-        call.steps.append("answer")
         ready = call.ready
         if ready is not None:  # a fault's broken connection: sent as it is
             call.payload = ready.get_data() if not ready.direct_passthrough else b""
@@ -514,13 +512,11 @@ class Pipeline:
     def record(self, call: InFlight) -> None:
         """Append this exchange to the journal (not the control API's own): raw parts only; masking and parsing
         wait for a reader."""
-        call.steps.append("record")
         if self.config.journal and not call.path.startswith(ADMIN_PREFIX):
             self.journal.append(Entry.of(call))
 
     def observe(self, call: InFlight) -> None:
         """The metrics and the access log line, when either is on."""
-        call.steps.append("observe")
         if self.observer is not None:
             op = call.op
             self.observer(call.environ, call.method, call.path, call.status, time.perf_counter() - call.t0,

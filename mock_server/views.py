@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NamedTuple
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 if TYPE_CHECKING:
     from werkzeug.wrappers import Request
@@ -34,17 +35,41 @@ class Reply(NamedTuple):
 NO_CONTENT = Reply(204)
 
 
+_EMPTY: dict[str, Any] = cast("dict[str, Any]", MappingProxyType({}))
+
+
 class InFlight:
     """One request on its way through the pipeline: created by ``route``, filled by each step, recorded last.
 
-    ``steps`` names every step that ran, in order (``tests/test_pipeline.py`` walks every operation of both
-    contracts and asserts each ran once). ``reached``: the answer is the operation's (authenticated, or a stub's):
+    ``steps``: the pipeline's steps it went through, in order, when they are traced (``tests/test_pipeline.py``
+    walks every operation of both contracts and asserts each ran once; untraced, the hot path pays nothing).
+    ``reached``: the answer is the operation's (authenticated, or a stub's):
     strict mode checks it and the journal names the operation. ``ready``: an answer made below HTTP (a fault's
     broken connection), sent as it is; ``whole``: Flask's answer (its bytes and headers as Flask made them)."""
 
-    __slots__ = ("admission", "args", "body", "content_type", "data", "environ", "fault", "headers", "method", "now",
-                 "op", "path", "payload", "pipeline", "query", "reached", "ready", "request", "route", "sim", "status",
-                 "steps", "stub", "t0", "tenant", "violation", "waits", "whole")
+    # What a request has until a step says otherwise: class attributes, so making one sets only what it knows
+    # (the hot path; no empty dicts made per request: the empty inputs are one read-only mapping).
+    route: Route | None = None  # None: not an operation (Flask serves it) or only its path matched (405)
+    op: Operation | None = None
+    args: dict[str, Any] = _EMPTY  # the path arguments of the view
+    query: dict[str, Any] = _EMPTY  # validated
+    data: dict[str, Any] = _EMPTY  # validated
+    now = 0  # the simulated instant pinned for this request (0: none, e.g. a 405)
+    tenant = ""  # the caller's tenant once authenticated (API operations)
+    reached = False
+    fault: dict[str, Any] | None = None
+    stub: dict[str, Any] | None = None
+    admission: Any = None  # the production server's request slot (server.Admission), or None
+    waits: Any = None  # the pollForResult wait slots
+    status = 200
+    body: Any = None  # the view's answer: JSON-able, or bytes sent as they are
+    payload = b""
+    content_type = ""
+    headers: Sequence[tuple[str, str]] = ()
+    violation: str | None = None  # a stub's answer outside the contract (the stub's doing)
+    ready: Any = None
+    whole = False
+    steps: tuple[str, ...] = ()  # the steps it went through, when traced (tests/test_pipeline.py: the walk)
 
     def __init__(self, pipeline: Any, request: Request, t0: float) -> None:
         self.pipeline = pipeline  # what a control view may need beyond the simulation (metrics, start time)
@@ -54,27 +79,6 @@ class InFlight:
         self.method: str = request.method
         self.path: str = request.path
         self.t0 = t0
-        self.steps: list[str] = []
-        self.route: Route | None = None  # None: not an operation (Flask serves it) or only its path matched (405)
-        self.op: Operation | None = None
-        self.args: dict[str, Any] = {}
-        self.now = 0  # the simulated instant pinned for this request (0: none, e.g. a 405)
-        self.tenant = ""  # the caller's tenant once authenticated (API operations)
-        self.reached = False
-        self.fault: dict[str, Any] | None = None
-        self.stub: dict[str, Any] | None = None
-        self.query: dict[str, Any] = {}
-        self.data: dict[str, Any] = {}
-        self.admission: Any = None  # the production server's request slot (server.Admission), or None
-        self.waits: Any = None  # the pollForResult wait slots
-        self.status = 200
-        self.body: Any = None  # the view's answer: JSON-able, or bytes sent as they are
-        self.payload = b""
-        self.content_type = ""
-        self.headers: Sequence[tuple[str, str]] = ()
-        self.violation: str | None = None  # a stub's answer outside the contract (the stub's doing)
-        self.ready: Any = None
-        self.whole = False
 
     def base_url(self) -> str:
         """The origin of URLs in this answer: the configured public URL, else this request's own Host."""

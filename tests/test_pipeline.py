@@ -21,8 +21,8 @@ from mock_server.admin import admin_contract
 from mock_server.pipeline import Pipeline
 from mock_server.views import InFlight
 
-STEPS = ["route", "allow", "pin_clock", "inject_fault", "find_stub", "authenticate", "validate", "view", "answer",
-         "record", "observe"]
+STEPS = ("route", "allow", "pin_clock", "inject_fault", "find_stub", "authenticate", "validate", "view", "answer",
+         "record", "observe")
 API = "/v1/ltxstudio"
 AUTH = {"Authorization": "Bearer demo-token"}
 DEMO = "demo@example.com"
@@ -108,10 +108,31 @@ def _walk(app: Any, seen: list[InFlight]) -> dict[str, InFlight]:
     return calls
 
 
+def trace(pipeline: Pipeline) -> None:
+    """Record on each in-flight request every step the pipeline runs on it (each step method, wrapped)."""
+    for name in Pipeline.STEPS:
+        real = getattr(pipeline, name)
+        if name == "route":  # the step that makes the in-flight request
+
+            def traced(environ: dict[str, Any], real: Any = real, name: str = name) -> Any:
+                call = real(environ)
+                call.steps = (*call.steps, name)
+                return call
+        else:
+
+            def traced(call: InFlight, real: Any = real, name: str = name) -> Any:
+                call.steps = (*call.steps, name)
+                return real(call)
+
+        setattr(pipeline, name, traced)
+
+
 def _app() -> tuple[Any, Pipeline, list[InFlight]]:
-    """The app, its pipeline, and the in-flight request of every request it has answered (taken at the last step)."""
+    """The app, its pipeline (traced), and the in-flight request of every request it has answered (taken at the
+    last step)."""
     app = create_app(SimConfig(background=False, strict_responses=True, speed=1000))
     pipeline: Pipeline = app.extensions["ltx_pipeline"]
+    trace(pipeline)
     seen: list[InFlight] = []
     last = pipeline.observe
 
@@ -125,7 +146,7 @@ def _app() -> tuple[Any, Pipeline, list[InFlight]]:
 
 def wrong_steps(calls: dict[str, InFlight]) -> dict[str, list[str]]:
     """The operations whose request did not run each step once, in order."""
-    return {op: call.steps for op, call in calls.items() if call.steps != STEPS}
+    return {op: list(call.steps) for op, call in calls.items() if call.steps != STEPS}
 
 
 @pytest.fixture(scope="module")
@@ -141,6 +162,7 @@ def test_every_operation_of_both_contracts_is_walked(walked: dict[str, InFlight]
 
 
 def test_every_operation_runs_each_step_once_in_order(walked: dict[str, InFlight]) -> None:
+    assert Pipeline.STEPS == STEPS  # what is traced: every step method
     assert wrong_steps(walked) == {}
 
 
@@ -152,7 +174,7 @@ def test_the_in_flight_request_carries_what_the_steps_found(walked: dict[str, In
 
 
 def _skipped(pipeline: Pipeline, name: str) -> None:
-    setattr(pipeline, name, lambda call: True)  # the step's work and its name gone: a step left out of ``run``
+    setattr(pipeline, name, lambda call: True)  # the step's work gone, and its trace: a step left out of ``run``
 
 
 def _doubled(pipeline: Pipeline, name: str) -> None:
