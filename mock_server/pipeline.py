@@ -266,20 +266,19 @@ class Pipeline:
 
     def pin_clock(self, call: InFlight) -> bool:
         """The simulated instant the whole request sees; work due by then is applied first. One consistent view
-        of the store for the request (Redis: the lock and catching up in one round trip when it writes).
+        of the store for the request (Redis: catching up in one round trip, with the write lock for a writing
+        method; the journal's entries are buffered, not written by the request).
         ``/__admin/health`` and ``/__admin/metrics`` take none: they read the store themselves, and answer while
         it is down."""
         route = call.route
         if route is not None and route.api:  # the hot path: an API operation
-            call.now = self.sim.begin_request(writes=call.method not in ("GET", "HEAD") or self.config.journal)
+            call.now = self.sim.begin_request(writes=call.method not in ("GET", "HEAD"))  # the journal: buffered
             return True
         path = call.path
         if path in UNPINNED:
             return True
-        admin = path.startswith(ADMIN_PREFIX)
-        writes = call.method not in ("GET", "HEAD") or (self.config.journal and not admin)
-        resetting = admin and call.method == "POST" and path in RESETS  # a lost shared store: 503 but to these
-        call.now = self.sim.begin_request(writes=writes, resetting=resetting)
+        resetting = call.method == "POST" and path in RESETS  # a lost shared store answers 503 to all but these
+        call.now = self.sim.begin_request(writes=call.method not in ("GET", "HEAD"), resetting=resetting)
         return True
 
     def inject_fault(self, call: InFlight) -> bool:
