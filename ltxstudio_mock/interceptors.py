@@ -227,27 +227,46 @@ def intercept_requests(app: Any, served: re.Pattern[str]) -> Iterator[None]:
 # -- httpx: respx -------------------------------------------------------------------------------------------------
 @contextmanager
 def intercept_httpx(app: Any, served: re.Pattern[str]) -> Iterator[None]:
-    """``respx`` for ``httpx`` (sync and async clients)."""
+    """``respx`` for ``httpx`` (sync and async clients), at its transport level (``using="httpx"``).
+
+    respx patches ``Client._transport_for_url``: our router's handler answers the simulator's paths as an
+    ``httpx.MockTransport`` would, and raises respx's ``PassThrough`` for every other URL, which its
+    ``TryTransport`` sends through the client's own transport (so a ``respx.mock`` of the test's, started
+    before or after, still answers its URLs). Not respx's route and side-effect machinery: per request it
+    rebuilt the request from httpcore's, asked ``inspect.getfullargspec`` of the side effect and logged the
+    call for ever (a whole session's requests and answers kept in memory); this is ~40% of an in-process httpx
+    request less (docs/performance.md).
+    """
     try:
         import httpx
         import respx
+        from respx.models import PassThrough
     except ImportError:
         yield
         return
 
     def answer(request: httpx.Request) -> httpx.Response:
+        url = str(request.url)
+        if served.match(url) is None:
+            raise PassThrough("not a path the simulator serves", request=request, origin=None)  # type: ignore[arg-type]
         try:
-            status, headers, content = dispatch(app, request.method, str(request.url), request.headers.multi_items(),
+            status, headers, content = dispatch(app, request.method, url, request.headers.multi_items(),
                                                 request.read())
         except DroppedConnection as exc:
             raise httpx_error(exc, request) from None
         headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
         return httpx.Response(status, headers=headers, content=content, request=request)
 
-    router = respx.mock(assert_all_mocked=True, assert_all_called=False)
-    router.route(url__regex=served.pattern).mock(side_effect=answer)
-    router.route().pass_through()
-    with router:
+    class SimulatorRouter(respx.MockRouter):
+        """A respx router whose handler is ``answer``; it keeps no call log."""
+
+        def handler(self, request: httpx.Request) -> httpx.Response:
+            return answer(request)
+
+        async def async_handler(self, request: httpx.Request) -> httpx.Response:
+            return answer(request)
+
+    with SimulatorRouter(assert_all_called=False, using="httpx"):
         yield
 
 

@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -161,6 +162,25 @@ def test_a_responses_mock_started_before_keeps_answering_its_urls() -> None:
         with mock_ltxstudio() as ltx:
             assert requests.get("https://example.test/ping").json() == {"pong": True}
             assert requests.get(f"{API}/accounts", headers=ltx.headers).status_code == 200
+
+
+@pytest.mark.parametrize("theirs_first", [True, False], ids=["respx-started-before", "respx-started-inside"])
+def test_a_respx_mock_of_the_test_keeps_answering_its_urls(theirs_first: bool) -> None:
+    """respx routers of the test's own, at respx's default (httpcore) level, in either nesting order."""
+    httpx = pytest.importorskip("httpx")
+    respx = pytest.importorskip("respx")
+    with ExitStack() as stack:
+        if theirs_first:
+            theirs = stack.enter_context(respx.mock(assert_all_called=False))
+        ltx = stack.enter_context(mock_ltxstudio())
+        if not theirs_first:
+            theirs = stack.enter_context(respx.mock(assert_all_called=False))
+        theirs.get("https://example.test/ping").respond(json={"pong": True})
+        with httpx.Client() as client:
+            assert client.get("https://example.test/ping").json() == {"pong": True}
+            assert client.get(f"{API}/accounts", headers=ltx.headers).status_code == 200
+        assert ltx.admin.count_requests() == 1, "the simulator did not answer its own path"
+        assert theirs.calls.call_count == 1, "respx answered more than its own URL"
 
 
 def test_reply_url_webhooks_are_delivered_for_real(local: LocalServer) -> None:
