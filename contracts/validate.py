@@ -7,6 +7,7 @@ and word a violation with ``violation_message``.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -51,14 +52,32 @@ def response_problems(op: Operation, status: int, content_type: str, body: bytes
                                                           f"(only {', '.join(content)})")]
     if content and "json" not in mimetype:
         return []  # a documented text answer (Prometheus' text/plain, HTML): its media type is what can be judged
+    if type(body) is not bytes or len(body) > VERDICT_BODY_LIMIT:  # unhashable, or too big to keep
+        return list(_json_problems.__wrapped__(op, status, mimetype, body))
+    return list(_json_problems(op, status, mimetype, body))
+
+
+#: Largest JSON body whose verdict is remembered (``_json_problems``); 256 of them at most, so at most 4 MiB.
+VERDICT_BODY_LIMIT = 16 * 1024
+
+
+@functools.lru_cache(maxsize=256)
+def _json_problems(op: Operation, status: int, mimetype: str, body: bytes) -> tuple[Problem, ...]:
+    """The verdict on a JSON body, remembered: a poll loop is sent the same answer again and again.
+
+    A pure function of its arguments (an operation compares by identity and its compiled checks never
+    change), so a byte-identical answer gets the verdict it got before without being parsed and validated
+    again (~15% of an in-process request, benchmarks/inprocess_bench.py). Problems are frozen; callers get a
+    list of their own.
+    """
     try:
         parsed = json.loads(body)
     except (ValueError, UnicodeDecodeError):
-        return [Problem("content_type_conformance", "", f"{op.operation_id} {status}: body is not JSON")]
+        return (Problem("content_type_conformance", "", f"{op.operation_id} {status}: body is not JSON"),)
     check = op.response_check(status, mimetype)
     if check is None or check.is_valid(parsed):  # the common case, without building any message
-        return []
-    return [Problem("response_schema_conformance", where, message) for where, message in check.problems(parsed)]
+        return ()
+    return tuple(Problem("response_schema_conformance", where, message) for where, message in check.problems(parsed))
 
 
 def violation_message(op: Operation, status: int, problems: list[Problem]) -> str:

@@ -92,3 +92,34 @@ def test_the_admin_document_is_read_by_the_same_engine() -> None:
     assert contract is get_contract(str(SPEC))  # compiled once per process
     assert "adminReset" in contract.operations
     assert contract is not get_contract()
+
+
+def test_a_remembered_verdict_is_a_fresh_verdict() -> None:
+    """``response_problems`` remembers the verdict on a byte-identical JSON answer (a poll loop's): asked again,
+    under another operation, status or media type, or after a caller changed its list, it answers what judging
+    afresh answers."""
+    from contracts.validate import _json_problems, response_problems
+
+    two_types = Contract({"paths": {"/x": {"get": {"operationId": "x", "responses": {"200": {"content": {
+        "application/json": {"schema": {"required": ["a"]}},
+        "application/problem+json": {"schema": {"required": ["b"]}}}}}}}}})
+    ops = {**get_contract().operations, **two_types.operations}
+    answers = [(op_id, status, ct, body) for op_id, status, ct, body, _ in RESPONSES if body] + [
+        ("getJob", 200, "application/json", CREATED),  # fits createImage, not getJob: the operation is in the key
+        ("createImage", 402, "application/json", CREATED),  # nor a 402: the status is in the key
+        ("x", 200, "application/json", b'{"a": 1}'),
+        ("x", 200, "application/problem+json", b'{"a": 1}'),  # nor another media type: so is the media type
+    ]
+    fresh = {}
+    for answer in answers:
+        _json_problems.cache_clear()
+        fresh[answer] = response_problems(ops[answer[0]], *answer[1:])
+    _json_problems.cache_clear()
+    for answer in answers + answers:  # the second time with every verdict remembered
+        verdict = response_problems(ops[answer[0]], *answer[1:])
+        assert verdict == fresh[answer], answer
+        verdict.append(fresh[answer][0] if fresh[answer] else None)  # type: ignore[arg-type]  # the caller's list
+    info = _json_problems.cache_info()
+    assert info.hits == info.misses > 5, info  # each JSON answer judged once, then remembered
+    assert fresh[("getJob", 200, "application/json", CREATED)], "getJob would fit createImage's answer"
+    assert fresh[("x", 200, "application/problem+json", b'{"a": 1}')], "the media type would not matter"
