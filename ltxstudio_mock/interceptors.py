@@ -13,6 +13,7 @@ library lazily and does nothing when that library is not installed.
 
 from __future__ import annotations
 
+import functools
 import http.client
 import io
 import json
@@ -132,31 +133,49 @@ def _wsgi(text: str) -> str:
 def environ_for(method: str, url: str, headers: Any, data: bytes) -> dict[str, Any]:
     """The WSGI environ of one request, built directly: werkzeug's EnvironBuilder is general (forms, files,
     multipart) and cost about a quarter of an in-process request (benchmarks/inprocess_bench.py)."""
-    parts = urlsplit(url)
-    scheme = parts.scheme or "http"
-    path = parts.path or "/"
-    raw_uri = _wsgi(path + (f"?{parts.query}" if parts.query else ""))
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": method.upper(), "SCRIPT_NAME": "", "PATH_INFO": _wsgi(unquote(path)),
-        "QUERY_STRING": _wsgi(parts.query), "REQUEST_URI": raw_uri, "RAW_URI": raw_uri,
-        "SERVER_NAME": parts.hostname or "", "SERVER_PORT": str(parts.port or (443 if scheme == "https" else 80)),
-        "HTTP_HOST": parts.netloc, "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
-        "wsgi.version": (1, 0), "wsgi.url_scheme": scheme, "wsgi.input": io.BytesIO(data), "wsgi.errors": sys.stderr,
-        "wsgi.multithread": True, "wsgi.multiprocess": False, "wsgi.run_once": False,
-    }
+    environ = _url_environ(url).copy()
+    environ["REQUEST_METHOD"] = method.upper()
+    environ["wsgi.input"] = io.BytesIO(data)
+    environ["wsgi.errors"] = sys.stderr
     if data:
         environ["CONTENT_LENGTH"] = str(len(data))
     items = headers.items() if hasattr(headers, "items") else headers or []
     for name, value in items:
-        key = str(name).upper().replace("-", "_")
-        if key in ("CONTENT_LENGTH", "TRANSFER_ENCODING", "HOST"):
+        key = _environ_key(str(name))
+        if key is None:
             continue
-        if key == "CONTENT_TYPE":
-            environ["CONTENT_TYPE"] = str(value)
-            continue
-        key = "HTTP_" + key
-        environ[key] = f"{environ[key]},{value}" if key in environ else str(value)
+        if key in environ and key != "CONTENT_TYPE":
+            environ[key] = f"{environ[key]},{value}"
+        else:
+            environ[key] = str(value)
     return environ
+
+
+@functools.lru_cache(maxsize=1024)
+def _url_environ(url: str) -> dict[str, Any]:
+    """What the environ takes from the URL, plus its constant keys; a poll loop asks the same URLs over and
+    over, so each is parsed once (the result is copied per request, never changed)."""
+    parts = urlsplit(url)
+    scheme = parts.scheme or "http"
+    path = parts.path or "/"
+    raw_uri = _wsgi(path + (f"?{parts.query}" if parts.query else ""))
+    return {
+        "SCRIPT_NAME": "", "PATH_INFO": _wsgi(unquote(path)),
+        "QUERY_STRING": _wsgi(parts.query), "REQUEST_URI": raw_uri, "RAW_URI": raw_uri,
+        "SERVER_NAME": parts.hostname or "", "SERVER_PORT": str(parts.port or (443 if scheme == "https" else 80)),
+        "HTTP_HOST": parts.netloc, "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.version": (1, 0), "wsgi.url_scheme": scheme,
+        "wsgi.multithread": True, "wsgi.multiprocess": False, "wsgi.run_once": False,
+    }
+
+
+@functools.lru_cache(maxsize=512)
+def _environ_key(name: str) -> str | None:
+    """The environ key of a request header (None: taken from elsewhere, as a server would)."""
+    key = name.upper().replace("-", "_")
+    if key in ("CONTENT_LENGTH", "TRANSFER_ENCODING", "HOST"):
+        return None
+    return key if key == "CONTENT_TYPE" else "HTTP_" + key
 
 
 def dispatch(app: Any, method: str, url: str, headers: Any, body: Any, *,
