@@ -183,6 +183,17 @@ def test_a_respx_mock_of_the_test_keeps_answering_its_urls(theirs_first: bool) -
         assert theirs.calls.call_count == 1, "respx answered more than its own URL"
 
 
+def test_an_httpx_client_with_a_transport_of_its_own_meets_the_simulator_on_its_paths() -> None:
+    """httpx is intercepted at respx's transport level (docs/fidelity.md): the simulator's paths are its answer
+    whatever transport the client was built with; every other URL still goes to that transport."""
+    httpx = pytest.importorskip("httpx")
+    pytest.importorskip("respx")
+    own = httpx.MockTransport(lambda request: httpx.Response(299, text="own transport"))
+    with mock_ltxstudio() as ltx, httpx.Client(transport=own) as client:
+        assert client.get(f"{API}/accounts", headers=ltx.headers).json()["demo@example.com"]
+        assert client.get("https://example.test/elsewhere").text == "own transport"
+
+
 def test_reply_url_webhooks_are_delivered_for_real(local: LocalServer) -> None:
     with mock_ltxstudio() as ltx:
         job_id = create_image(ltx.headers, replyUrl=f"{local.url}/hook", replyRef="ref-1")
