@@ -340,11 +340,24 @@ def intercept_aiohttp(app: Any, served: re.Pattern[str]) -> Iterator[None]:
         yield
         return
     mock = aioresponses(passthrough_unmatched=True)
-    response_class = _aiohttp_response_class(aiohttp)
+
+    class Response(_aiohttp_response_class(aiohttp)):  # type: ignore[misc]
+        """aioresponses builds each response on a ``Mock`` loop whose ``get_debug()`` is true, so aiohttp
+        captured the whole stack (``traceback.extract_stack``, a ``stat`` of each file) for every answer: a
+        debugging aid for a real loop in debug mode, ~10% of an in-process aiohttp request here."""
+
+        def __init__(self, method: str, url: Any, **kwargs: Any) -> None:
+            loop = kwargs.get("loop")
+            if loop is not None and type(loop).__module__ == "unittest.mock":
+                loop.get_debug.return_value = False
+            super().__init__(method, url, **kwargs)
 
     def answerer(method: str) -> Callable[..., Any]:
         def answer(url: Any, **kwargs: Any) -> Any:
-            mock.requests.clear()  # aioresponses keeps a deep copy of every call: not for a whole test run
+            # aioresponses keeps a deep copy of every call and every response until it stops: not for a whole
+            # test run (the responses were only to be marked closed then; they hold no connection)
+            mock.requests.clear()
+            mock._responses.clear()
             headers = {str(k): str(v) for k, v in (kwargs.get("headers") or {}).items()}
             body = _aiohttp_body(kwargs, headers)
             try:
@@ -356,7 +369,7 @@ def intercept_aiohttp(app: Any, served: re.Pattern[str]) -> Iterator[None]:
                                   # a CIMultiDict keeps repeated headers; aioresponses' hint says dict only
                                   headers=CIMultiDict([(k, v) for k, v in answer_headers  # type: ignore[arg-type]
                                                        if k.lower() != "content-type"]),
-                                  reason=reason(status), response_class=response_class)
+                                  reason=reason(status), response_class=Response)
 
         return answer
 
