@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +101,34 @@ def _version() -> str:
     return __version__
 
 
-@click.group(cls=OneLineErrors)
+def _check_command() -> click.Command:
+    from contracts.cli import check
+
+    return check
+
+
+def _client_command() -> click.Command:
+    from client.cli import client
+
+    return client
+
+
+class _Main(OneLineErrors):
+    """``check`` and ``client`` live in the other parts and load when named (or listed by ``--help``), so
+    ``ltx-mock serve`` does not import the schemathesis runner and the client's command line (~150 ms)."""
+
+    LAZY: dict[str, Callable[[], click.Command]] = {"check": _check_command, "client": _client_command}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.LAZY})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.LAZY and cmd_name not in self.commands:
+            self.add_command(self.LAZY[cmd_name]())
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_Main)
 @click.version_option(_version(), prog_name="ltx-mock")  # the one version source (ltxstudio_mock.__version__)
 def main() -> None:
     """ltxstudio-mock: an offline, stateful simulator of the useapi.net LTX Studio API v1."""
@@ -371,24 +399,6 @@ def _read_snapshot(url: str, admin_token: str | None = None) -> dict:
         raise click.ClickException(f"{url} (--url) did not answer with a snapshot (is it an ltx-mock simulator?)")
     return doc
 
-
-def _mount_optional() -> None:
-    """Subcommands that live in the other packages."""
-    try:
-        from contracts.cli import check
-
-        main.add_command(check)
-    except ImportError:  # pragma: no cover - contracts always ships with us
-        pass
-    try:
-        from client.cli import client
-
-        main.add_command(client)
-    except ImportError:  # pragma: no cover
-        pass
-
-
-_mount_optional()
 
 if __name__ == "__main__":  # pragma: no cover
     main()
