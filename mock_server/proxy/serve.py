@@ -96,7 +96,10 @@ class ProxyServer:
 
         # Closed from inside its own I/O loop (the trigger runs the thunk there), which then ends at once: closing
         # from this thread would leave the loop asleep in poll() for its 1 s timeout.
-        self._server.trigger.pull_trigger(lambda: wasyncore.close_all(self._server._map))
+        try:
+            self._server.trigger.pull_trigger(lambda: wasyncore.close_all(self._server._map))
+        except OSError:  # the trigger's pipe is already closed (seen under load, EBADF): close from this thread
+            _close(self._server)
         self._thread.join(timeout=5)
         _close(self._server)
 
