@@ -47,7 +47,7 @@ from mock_server.faults import apply_before, shape_body
 from mock_server.journal import Entry
 from mock_server.masking import mask_text
 from mock_server.observe import Observer
-from mock_server.sim import Simulator
+from mock_server.sim import Conflict, Simulator
 from mock_server.views import InFlight, Reply, Route
 
 log = logging.getLogger("ltx_mock")
@@ -56,6 +56,7 @@ HTTP_MESSAGES = {404: "Not found", 405: "Method not allowed", 413: "Payload too 
 JSON = "application/json"
 NO_BODY_TYPE = "text/html; charset=utf-8"  # what Flask's Response(status=204) sends, kept for byte-equal answers
 RESETS = frozenset({"/__admin/reset", "/__admin/scenario"})  # they rebuild the start-up state
+CONFLICT_RETRIES = 8  # a request refused this many times in a row runs once more with the store's lock
 UNPINNED = frozenset({"/__admin/health", "/__admin/health/live", "/__admin/metrics"})
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -193,12 +194,44 @@ class Pipeline:
         return result
 
     def run(self, call: InFlight, start_response: Callable[..., Any]) -> Iterable[bytes]:
-        """Every step after ``route``; the first four return False when they have made the answer."""
+        """Every step after ``route``; then the request's writes are made durable (``sim.end_request``). Redis may
+        refuse them (``Conflict``: another request changed what this one read, nothing was written): the request is
+        run again from ``pin_clock`` on fresh data, its last attempt with the store's lock (it cannot conflict)."""
+        attempt = 0
+        while True:
+            try:
+                self.run_steps(call)
+                self.sim.end_request()  # Redis: the request's one commit, before the answer is made
+                break
+            except Conflict:
+                attempt += 1
+                if not self.can_repeat(call):
+                    call.status, call.body, call.headers = 503, {
+                        "error": "The store refused this request's writes (another request changed the same "
+                                 "state at the same time); nothing was changed: retry", "code": 503}, (
+                        ("Retry-After", "1"),)
+                    break
+                call.again(exclusive=attempt >= CONFLICT_RETRIES)
+        self.answer(call)
+        self.record(call)
+        self.observe(call)
+        return self.send(call, start_response)
+
+    @staticmethod
+    def can_repeat(call: InFlight) -> bool:
+        """Whether the request can run again: its body was read into memory (ours), or it has none (Flask's GETs)."""
+        return call.route is not None or call.method in ("GET", "HEAD")
+
+    def run_steps(self, call: InFlight) -> None:
+        """``allow`` to ``view``: the first four return False when they have made the answer; an error becomes the
+        answer (a ``Conflict`` goes up to ``run``)."""
         try:
             if self.allow(call) and self.pin_clock(call) and self.inject_fault(call) and self.find_stub(call):
                 self.authenticate(call)
                 self.validate(call)
                 self.view(call)
+        except Conflict:
+            raise
         except ApiError as exc:
             call.status, call.body, call.headers = exc.status, exc.body(), exc.headers
         except HTTPException as exc:
@@ -214,10 +247,6 @@ class Pipeline:
                 call.status, call.body, call.headers = 400, ApiError(400, str(exc)).body(), ()
         except Exception as exc:
             call.status, call.body, call.headers = self.error_answer(exc, call.method, call.path)
-        self.answer(call)
-        self.record(call)
-        self.observe(call)
-        return self.send(call, start_response)
 
     def route(self, environ: dict[str, Any]) -> InFlight:
         """The in-flight request: its operation, view and path arguments (``route`` None: Flask's to serve)."""
@@ -272,13 +301,15 @@ class Pipeline:
         it is down."""
         route = call.route
         if route is not None and route.api:  # the hot path: an API operation
-            call.now = self.sim.begin_request(writes=call.method not in ("GET", "HEAD"))  # the journal: buffered
+            call.now = self.sim.begin_request(writes=call.method not in ("GET", "HEAD"),  # the journal: buffered
+                                              exclusive=call.exclusive)
             return True
         path = call.path
         if path in UNPINNED:
             return True
         resetting = call.method == "POST" and path in RESETS  # a lost shared store answers 503 to all but these
-        call.now = self.sim.begin_request(writes=call.method not in ("GET", "HEAD"), resetting=resetting)
+        call.now = self.sim.begin_request(writes=call.method not in ("GET", "HEAD"), resetting=resetting,
+                                          exclusive=call.exclusive)
         return True
 
     def inject_fault(self, call: InFlight) -> bool:

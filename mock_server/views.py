@@ -70,6 +70,7 @@ class InFlight:
     ready: Any = None
     whole = False
     steps: tuple[str, ...] = ()  # the steps it went through, when traced (tests/test_pipeline.py: the walk)
+    exclusive = False  # run with the store's lock (Redis: this request's writes were refused too often)
 
     def __init__(self, pipeline: Any, request: Request, t0: float) -> None:
         self.pipeline = pipeline  # what a control view may need beyond the simulation (metrics, start time)
@@ -79,6 +80,15 @@ class InFlight:
         self.method: str = request.method
         self.path: str = request.path
         self.t0 = t0
+
+    KEPT = ("pipeline", "sim", "request", "environ", "method", "path", "t0", "route", "op", "args", "steps")
+
+    def again(self, *, exclusive: bool = False) -> None:
+        """Run again from ``pin_clock`` (the store refused this request's writes): forget what the steps set."""
+        kept = {k: v for k, v in self.__dict__.items() if k in self.KEPT}
+        self.__dict__.clear()
+        self.__dict__.update(kept)
+        self.exclusive = exclusive
 
     def base_url(self) -> str:
         """The origin of URLs in this answer: the configured public URL, else this request's own Host."""

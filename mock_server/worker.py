@@ -22,7 +22,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from mock_server.config import SimConfig
-from mock_server.sim import Simulator
+from mock_server.sim import Conflict, Simulator
 from mock_server.webhooks import deliver, netloc_key
 
 log = logging.getLogger("ltx_mock.worker")
@@ -74,10 +74,8 @@ class Worker:
     def tick(self) -> None:
         """One round: settle, then claim and start due deliveries, at most ``PER_HOST`` per receiver at once."""
         self.sim.begin_request(writes=False)  # settles; one consistent read of the store (Redis: one round trip)
-        try:
-            self._tick()
-        finally:
-            self.sim.end_request()
+        self.sim.end_request()  # the settling's writes (Redis: Conflict when another process settled them first)
+        self._tick()  # claims are transactions of their own, sent before any delivery starts
 
     def _tick(self) -> None:
         if self._stop.is_set():
@@ -89,11 +87,16 @@ class Worker:
         if capacity <= 0:
             return
 
+        taken: set[str] = set()  # accepted already: the claim's transaction may run again (Redis, on conflict)
+
         def accept(record: dict) -> bool:
+            if record["id"] in taken:
+                return True
             key = netloc_key(record["url"])
             if record["id"] in inflight or busy[key] >= PER_HOST:
                 return False
             busy[key] += 1
+            taken.add(record["id"])
             return True
 
         for record in self.sim.deliveries.claim(limit=capacity, accept=accept):
@@ -124,6 +127,8 @@ class Worker:
                 if down is not None:
                     log.warning("store available again: webhooks and settling resume")
                     down = None
+            except Conflict:
+                pass  # another process settled the same work first: this tick's writes are void, the next tick reads it
             except Exception as exc:
                 failure = self.sim.store_failure(exc)
                 if failure is None:

@@ -26,7 +26,9 @@ def upload_asset(call: InFlight) -> Any:
         raise bad_request(f"Unsupported Content-Type {req.mimetype!r}: send the file's MIME type, "
                           f"one of {', '.join(accepted)}")
     account = call.sim.accounts.resolve(call.tenant, call.query.get("email"))
-    data = req.get_data(cache=False)
+    data = call.environ.get("ltx.upload")
+    if data is None:  # kept for the request's life: it may run again (the store refused its writes)
+        data = call.environ["ltx.upload"] = req.get_data(cache=False)
     if req.content_length is not None and len(data) < req.content_length:
         # The client went away mid-upload; granian hands the app the short body without an error.
         raise bad_request(f"Request body ended after {len(data)} of {req.content_length} bytes")

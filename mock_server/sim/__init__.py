@@ -46,9 +46,9 @@ from mock_server.sim.scheduler import Scheduler
 from mock_server.sim.stubs import Stubs
 from mock_server.sim.tenants import TENANT, Tenants, tenant_id
 from mock_server.sim.timeline import Timeline
-from mock_server.store import Store, open_store
+from mock_server.store import Conflict, Store, open_store
 
-__all__ = ["Simulator", "configured_base_url", "initialised", "tenant_id"]
+__all__ = ["Conflict", "Simulator", "configured_base_url", "initialised", "tenant_id"]
 INITIALISED = "initialised"  # meta: a simulator wrote the start-up state (the last step of a reset)
 STORE_RESET = ("the shared store was reset (Redis restarted empty or its keys were deleted): restart the simulators "
                "or POST /__admin/reset")
@@ -180,14 +180,15 @@ class Simulator:
         return self.tenants.of(token)
 
     # -- requests --------------------------------------------------------------
-    def begin_request(self, *, writes: bool = True, resetting: bool = False) -> int:
-        """Where every request starts: one consistent view of the store (Redis: at most one round trip,
-        taking its lock when the request ``writes``), then due work settled. Returns the pinned instant.
+    def begin_request(self, *, writes: bool = True, resetting: bool = False, exclusive: bool = False) -> int:
+        """Where every request starts: one consistent view of the store (Redis: at most one round trip, and a
+        transaction; ``exclusive``: the store's lock instead, for a request that conflicted too often), then due
+        work settled. Returns the pinned instant.
 
         A shared store that has lost its start-up state under us (Redis restarted empty, its keys flushed)
         raises :class:`StoreUnavailable` on every request but one that ``resetting`` it (``POST /__admin/reset``):
         answering 401 to every token, as it otherwise would, says nothing of the cause."""
-        self.store.request_begin(write=writes)
+        self.store.request_begin(write=writes, exclusive=exclusive)
         if self.store.volatile and not resetting and not initialised(self.store):
             raise StoreUnavailable(STORE_RESET)
         now = self.clock.now_ms()
@@ -215,7 +216,9 @@ class Simulator:
             self.store.request_end()
 
     def end_request(self) -> None:
-        """The request has its answer: its writes become durable (Redis: one round trip, the lock let go)."""
+        """The request has its answer: its writes become durable (Redis: one round trip). Raises ``Conflict``
+        when an optimistic store refused them (another request changed what this one read): nothing was written,
+        and the request may be run again from ``begin_request``."""
         self.store.request_end()
 
     # -- time passing --------------------------------------------------------
@@ -227,22 +230,26 @@ class Simulator:
         """
         retention_end = now - self.config.job_retention_s * 1000
         nxt = self.timeline.next_due()
-        oldest = self.store.index_by_score(JOBS, max_score=retention_end, limit=1)
+        oldest = self.store.index_by_score(JOBS, max_score=retention_end, limit=1, hint=True)
         if (nxt is None or nxt > now) and not oldest:
             return 0
+        return self.store.transact(lambda: self._settle(now, retention_end))
+
+    def _settle(self, now: int, retention_end: int) -> int:
+        """One transaction: the jobs past retention forgotten, the due tasks claimed and applied (run again, on
+        fresh data, if it conflicts with another process's claim)."""
         n = 0
-        with self.store.atomic():
-            for job_id, created in self.store.index_by_score(JOBS, max_score=retention_end, limit=10_000):
-                self.jobs.apply({"type": "expire", "jobId": job_id}, int(created), self.base_url)
-                self.store.index_remove(JOBS, job_id)  # even if its record was already gone
-                n += 1
-            while True:
-                batch = self.timeline.claim_due(now, CLAIM_BATCH)
-                for due, task in batch:
-                    self.jobs.apply(task, due, self.base_url)
-                n += len(batch)
-                if len(batch) < CLAIM_BATCH:  # all due work is claimed (applying a task schedules none)
-                    return n
+        for job_id, created in self.store.index_by_score(JOBS, max_score=retention_end, limit=10_000):
+            self.jobs.apply({"type": "expire", "jobId": job_id}, int(created), self.base_url)
+            self.store.index_remove(JOBS, job_id)  # even if its record was already gone
+            n += 1
+        while True:
+            batch = self.timeline.claim_due(now, CLAIM_BATCH)
+            for due, task in batch:
+                self.jobs.apply(task, due, self.base_url)
+            n += len(batch)
+            if len(batch) < CLAIM_BATCH:  # all due work is claimed (applying a task schedules none)
+                return n
 
     def poll_for_result(self, job: Job, polls: int) -> Job | None:
         """Wait like ``pollForResult``: up to polls x 3 simulated seconds for the job to finish.

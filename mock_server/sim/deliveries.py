@@ -97,60 +97,70 @@ class Deliveries:
         """
         now = real_ms()
         lease_ms = int(self.ctx.config.webhook_lease_s * 1000)
-        if not self.ctx.store.index_by_score(DUE, max_score=now, limit=1):
+        if not self.ctx.store.index_by_score(DUE, max_score=now, limit=1, hint=True):
             return []  # a peek without the lock: every worker ticks 20 times a second
-        with self.ctx.store.atomic():
-            out: list[dict[str, Any]] = []
-            due = self.ctx.store.index_by_score(DUE, max_score=now, limit=scan if accept else limit)
-            ids = [delivery_id for delivery_id, _ in due]
-            for delivery_id, record in zip(ids, self.ctx.store.get_many(DELIVERY, ids), strict=True):
-                if record is None:
-                    self.ctx.store.index_remove(DUE, delivery_id)
-                    continue
-                if accept is not None and not accept(record):
-                    continue
-                self.ctx.store.index_add(DUE, delivery_id, now + lease_ms)
-                out.append(record)
-                if len(out) >= limit:
-                    break
-            return out
+        return self.ctx.store.transact(lambda: self._claim(now, lease_ms, limit, accept, scan))
+
+    def _claim(self, now: int, lease_ms: int, limit: int, accept: Callable[[dict[str, Any]], bool] | None,
+               scan: int) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        due = self.ctx.store.index_by_score(DUE, max_score=now, limit=scan if accept else limit)
+        ids = [delivery_id for delivery_id, _ in due]
+        for delivery_id, record in zip(ids, self.ctx.store.get_many(DELIVERY, ids), strict=True):
+            if record is None:
+                self.ctx.store.index_remove(DUE, delivery_id)
+                continue
+            if accept is not None and not accept(record):
+                continue
+            self.ctx.store.index_add(DUE, delivery_id, now + lease_ms)
+            out.append(record)
+            if len(out) >= limit:
+                break
+        return out
 
     def record(self, delivery_id: str, *, ok: bool, status: int | None, error: str | None,
                duration_ms: int, max_attempts: int) -> dict[str, Any] | None:
-        """Log one attempt; finish the delivery or schedule the next try."""
-        with self.ctx.store.atomic():
-            record: dict[str, Any] | None = self.ctx.store.get(DELIVERY, delivery_id)
-            if record is None:
-                return None
-            if error is not None and len(error) > ERROR_LIMIT:
-                error = error[:ERROR_LIMIT] + "…"
-            record["attempts"].append({"at_ms": real_ms(), "status": status, "error": error,
-                                       "duration_ms": duration_ms, "ok": ok})
-            n = len(record["attempts"])
-            if ok:
-                record["state"] = "delivered"
-                self.ctx.store.index_remove(DUE, delivery_id)
-            elif n >= max_attempts:
-                record["state"] = "failed"
-                self.ctx.store.index_remove(DUE, delivery_id)
-            else:
-                record["state"] = "retrying"
-                self.ctx.store.index_add(DUE, delivery_id, real_ms() + BACKOFF_MS[min(n - 1, len(BACKOFF_MS) - 1)])
-            self.ctx.store.put(DELIVERY, delivery_id, record)
-            self.ctx.emit("webhook.attempt.ok" if ok else "webhook.attempt.error")
-            if record["state"] != "retrying":
-                self.ctx.emit("webhook." + record["state"])  # webhook.delivered / webhook.failed
-                self._trim()  # an enqueue stepped over it while it was due: the budget holds once it is done
-            return record
+        """Log one attempt; finish the delivery or schedule the next try (one transaction, run again on conflict)."""
+        return self.ctx.store.transact(lambda: self._record(delivery_id, ok=ok, status=status, error=error,
+                                                            duration_ms=duration_ms, max_attempts=max_attempts))
+
+    def _record(self, delivery_id: str, *, ok: bool, status: int | None, error: str | None,
+                duration_ms: int, max_attempts: int) -> dict[str, Any] | None:
+        record: dict[str, Any] | None = self.ctx.store.get(DELIVERY, delivery_id)
+        if record is None:
+            return None
+        if error is not None and len(error) > ERROR_LIMIT:
+            error = error[:ERROR_LIMIT] + "…"
+        record["attempts"].append({"at_ms": real_ms(), "status": status, "error": error,
+                                   "duration_ms": duration_ms, "ok": ok})
+        n = len(record["attempts"])
+        if ok:
+            record["state"] = "delivered"
+            self.ctx.store.index_remove(DUE, delivery_id)
+        elif n >= max_attempts:
+            record["state"] = "failed"
+            self.ctx.store.index_remove(DUE, delivery_id)
+        else:
+            record["state"] = "retrying"
+            self.ctx.store.index_add(DUE, delivery_id, real_ms() + BACKOFF_MS[min(n - 1, len(BACKOFF_MS) - 1)])
+        self.ctx.store.put(DELIVERY, delivery_id, record)
+        self.ctx.emit("webhook.attempt.ok" if ok else "webhook.attempt.error")
+        if record["state"] != "retrying":
+            self.ctx.emit("webhook." + record["state"])  # webhook.delivered / webhook.failed
+            self._trim()  # an enqueue stepped over it while it was due: the budget holds once it is done
+        return record
 
     def release(self, delivery_ids: list[str]) -> None:
         """Hand claimed deliveries back as due now (a server stopping mid-attempt): the next claimant retries."""
         now = real_ms()
-        with self.ctx.store.atomic():
+
+        def hand_back() -> None:
             for delivery_id in delivery_ids:
                 record = self.ctx.store.get(DELIVERY, delivery_id)
                 if record is not None and record["state"] in ("pending", "retrying"):
                     self.ctx.store.index_add(DUE, delivery_id, now)
+
+        self.ctx.store.transact(hand_back)
 
     def pending(self) -> int:
         return self.ctx.store.index_count(DUE)

@@ -38,7 +38,7 @@ class Timeline:
         return self.ctx.store.index_remove(DUE, task_id(kind, job_id))
 
     def next_due(self) -> int | None:
-        first = self.ctx.store.index_by_score(DUE, limit=1)
+        first = self.ctx.store.index_by_score(DUE, limit=1, hint=True)
         return int(first[0][1]) if first else None
 
     def claim_due(self, now: int, limit: int = 256) -> list[tuple[int, Task]]:

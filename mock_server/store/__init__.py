@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from mock_server.store.base import Record, Store
+from mock_server.store.base import Conflict, Record, Store
 from mock_server.store.memory import MemoryStore
 
-__all__ = ["MemoryStore", "Record", "Store", "open_store"]
+__all__ = ["Conflict", "MemoryStore", "Record", "Store", "open_store"]
 
 
 def open_store(url: str | None = None) -> Store:

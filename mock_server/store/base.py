@@ -22,13 +22,19 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 # Offsets and limits past any index's size: stores read bigger ones as this, so a caller's huge number
 # can never overflow SQLite's or Redis's 64-bit integers (the contracts refuse such numbers first).
 INDEX_SPAN = 2**62
 
 Record = Any  # a JSON-able dict or list (sim/records.py: a typed record's row)
+T = TypeVar("T")
+
+
+class Conflict(RuntimeError):
+    """An optimistic store refused a request's writes: another request changed what this one read. Nothing was
+    written; run the request again on fresh data (the pipeline does)."""
 
 # The request journal as the generic methods below keep it (memory, SQLite): records, two indexes and a meta value.
 JOURNAL_ENTRY = "request"  # record kind: entry id -> the entry (stored form)
@@ -46,6 +52,9 @@ class Store(abc.ABC):
     # Whether the data can vanish under a running process (a Redis restarted without persistence, or flushed):
     # the simulator then checks, on every request, that its start-up state is still there.
     volatile: ClassVar[bool] = False
+    # Whether a request's writes may be refused at its end (``request_end`` raising ``Conflict``): Redis checks
+    # what each transaction read instead of locking; memory and SQLite lock, and never refuse.
+    optimistic: ClassVar[bool] = False
 
     # -- records -----------------------------------------------------------
     @abc.abstractmethod
@@ -83,8 +92,12 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def index_by_score(self, index: str, min_score: float = float("-inf"), max_score: float = float("inf"),
-                       limit: int | None = None) -> list[tuple[str, float]]:
-        """(member, score) pairs with min_score <= score <= max_score, ascending."""
+                       limit: int | None = None, *, hint: bool = False) -> list[tuple[str, float]]:
+        """(member, score) pairs with min_score <= score <= max_score, ascending.
+
+        ``hint``: the caller uses the answer only to decide whether to look closer (is any work due?), never as a
+        fact its writes rest on: an ``optimistic`` store does not check it at commit, so work added meanwhile by
+        another request is no conflict (it is found next time)."""
 
     @abc.abstractmethod
     def index_count(self, index: str, min_score: float = float("-inf"), max_score: float = float("inf")) -> int: ...
@@ -186,18 +199,27 @@ class Store(abc.ABC):
             self.put_meta(JOURNAL_STATE, {"seq": self._journal_state()[0], "bytes": 0})
 
     # -- requests (optional) -----------------------------------------------
-    def request_begin(self, *, write: bool = True) -> None:  # noqa: B027 - optional hook
+    def request_begin(self, *, write: bool = True, exclusive: bool = False) -> None:  # noqa: B027 - optional hook
         """A request starts (``Simulator.begin_request``): a store may take one consistent view for all of it.
 
-        ``write``: the request may write. The Redis store takes its lock and catches up in one round trip
-        here and commits in ``request_end``; memory and SQLite need nothing.
+        ``write``: the request may write. The Redis store catches up in one round trip here and opens a
+        transaction, sent in ``request_end``; ``exclusive``: it locks the store instead (a request that conflicted
+        too often). Memory and SQLite need nothing.
         """
 
     def request_end(self) -> None:  # noqa: B027 - optional hook
-        """The request that ``request_begin`` started has its answer: make its writes durable."""
+        """The request that ``request_begin`` started has its answer: make its writes durable. An ``optimistic``
+        store may raise ``Conflict`` here (nothing written): the request is then run again."""
 
     def refresh(self) -> None:  # noqa: B027 - optional hook
-        """A request is about to wait (real time) or has waited: let others write, then see what they wrote."""
+        """A request is about to wait (real time) or has waited: make what it wrote durable (``Conflict``: it runs
+        again), let others write, then see what they wrote."""
+
+    def transact(self, fn: Callable[[], T]) -> T:
+        """``fn`` as one atomic block. An ``optimistic`` store runs it as a transaction of its own and runs it again
+        when it conflicts, so ``fn`` must be safe to run again (only its store writes count)."""
+        with self.atomic():
+            return fn()
 
     def defer(self, work: Callable[[], None]) -> bool:
         """Offer ``work`` (writing what this process buffered: the request journal) to run off the request path:

@@ -147,7 +147,7 @@ class MemoryStore(Store):
         return [m for _, m in order[offset:stop]]
 
     def index_by_score(self, index: str, min_score: float = float("-inf"), max_score: float = float("inf"),
-                       limit: int | None = None) -> list[tuple[str, float]]:
+                       limit: int | None = None, *, hint: bool = False) -> list[tuple[str, float]]:
         idx = self._indexes.get(index)
         if not idx:
             return []

@@ -304,7 +304,7 @@ class SQLiteStore(Store):
         return [r[0] for r in rows]
 
     def index_by_score(self, index: str, min_score: float = float("-inf"), max_score: float = float("inf"),
-                       limit: int | None = None) -> list[tuple[str, float]]:
+                       limit: int | None = None, *, hint: bool = False) -> list[tuple[str, float]]:
         if limit is not None and limit <= 0:
             return []
         rows = self._db().execute(

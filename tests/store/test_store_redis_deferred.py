@@ -68,7 +68,7 @@ def test_the_journal_in_redis_keeps_and_trims_as_the_generic_one_does(url: str) 
         assert redis_store.journal_page(2, 3) == memory.journal_page(2, 3)
         newest = memory.journal_page(0, 1)[0]
         assert redis_store.journal_get(str(newest["id"])) == newest and redis_store.journal_get("1") is None
-        assert redis_store.count("request") == 0 and not redis_store.mirror.indexes.get("journal")  # not mirrored
+        assert redis_store.count("request") == 0 and not redis_store.cache.indexes.get("journal")  # not mirrored
         for store in (redis_store, memory):
             store.journal_clear()
             store.journal_append([_entry("/after")], [10], limit=9, max_bytes=2_000)

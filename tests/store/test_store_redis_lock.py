@@ -135,10 +135,11 @@ def test_redis_store_key_layout_and_prefix_isolation(url: str, redis_url: str) -
     assert raw.hget(p + "meta", "clock") == b'{"paused":true}'
     assert raw.get(p + "lock") is None  # no lock left behind by one-write blocks
     store.clear()
-    # what remains: the lock's short-lived helpers (wake token 1 s, last commit's token 10 s) and the change
-    # log with its version (a clear is a change every other process's mirror must see)
+    # what remains: the lock's wake token (1 s), each commit's retry marker (done:<transaction>, 10 s) and the
+    # change log with its version (a clear is a change every other process's cache must see)
     left = {k.decode() for k in raw.scan_iter(match=p + "*")}
-    assert left <= {p + "lock:wake", p + "lock:done", p + "ver", p + "log"}
+    assert {k for k in left if not k.startswith(p + "done:")} <= {p + "lock:wake", p + "ver", p + "log"}
+    assert all(0 < raw.pttl(k) <= 10_000 for k in left if k.startswith(p + "done:"))
     assert raw.get(p + "ver") is not None
     assert neighbour.get("job", "j1") == {"mine": True}
     neighbour.clear()
@@ -159,22 +160,38 @@ def test_redis_store_rejects_nan_scores_before_commit(url: str) -> None:
 def test_redis_store_lock_scripts_are_safe_to_retry(url: str) -> None:
     """A reply lost on the wire makes the client send a script again: taking the lock and
     committing must then answer as the first attempt did, not fail or apply twice."""
-    from mock_server.store.redis.transaction import COMMIT_SCRIPT, Txn, commit
+    from mock_server.store.redis.lock import sync
+    from mock_server.store.redis.transaction import COMMIT_SCRIPT, Conflict, Locked, Txn, commit
 
     store = RedisStore(url)
-    lock, wire = store.lock, store.wire
-    assert lock.acquire("tok", -1)[0] == 2  # taken, with the whole (empty) state: version 0
-    assert lock.acquire("tok", 0) == [1, 0]  # the retry: still ours
-    other = wire.run(lock.sync_script, [store.keys.lock, store.keys.version, store.keys.log, store.keys.want,
-                                        store.keys.meta], lock.sync_args("other", 0))
-    assert other == [0]  # someone else's
-    txn = Txn("tok")
+    lock, wire, keys = store.lock, store.wire, store.keys
+    first = lock.acquire("tok", -1)
+    assert first[0] == 0 and first[1] is None  # taken; the (empty) state from scratch: version 0
+    assert lock.acquire("tok", 0) == 0  # the retry: still ours, and nothing changed (the version alone)
+    assert sync(wire, keys, 0, [], "other", 5000) == [-1]  # someone else's
+    txn = Txn(0, "tok")
     txn.ops = [["HS", "job", "j", '{"n":1}'], ["ZA", "jobs", "1", "j"]]
-    assert commit(wire, store.keys, txn, version=0, release=True, ttl_ms=5000) == (1, True)  # "other" asked
-    assert commit(wire, store.keys, txn, version=0, release=True, ttl_ms=5000) == (1, False)  # applied already
+    assert commit(wire, keys, txn, mine=0, ttl_ms=5000)[0] == 1
+    assert commit(wire, keys, txn, mine=0, ttl_ms=5000)[0] == 1  # sent again: recognised, not applied twice
     assert store.get("job", "j") == {"n": 1} and store.index_range("jobs") == ["j"]
-    assert wire.call("GET", store.keys.version) == b"1"  # one change, not two
+    assert wire.call("GET", keys.version) == b"1"  # one change, not two
     with pytest.raises(LockLost):
-        commit(wire, store.keys, Txn("never-held"), version=1, release=True, ttl_ms=5000)
+        commit(wire, keys, Txn(1, "never-held"), mine=1, ttl_ms=5000)
+    # an optimistic transaction: refused while an exclusive block holds the store, then checked and applied
+    blocked = Txn(1)
+    blocked.check_value("h", "job", "j", '{"n":1}')
+    blocked.ops = [["HS", "job", "k", '{"n":2}']]
+    lock.acquire("tok2", 1)
+    with pytest.raises(Locked):
+        commit(wire, keys, blocked, mine=1)
+    lock.release("tok2")
+    assert commit(wire, keys, blocked, mine=1) == (2, [b'[["HS","job","k","{\\"n\\":2}"]]'])
+    assert commit(wire, keys, blocked, mine=1)[0] == 2  # again: the same answer, one change
+    stale = Txn(1)  # read j as it was before a change it never saw
+    stale.check_value("h", "job", "j", '{"n":0}')
+    stale.ops = [["HS", "job", "z", "{}"]]
+    with pytest.raises(Conflict):
+        commit(wire, keys, stale, mine=1)
+    assert store.get("job", "z") is None and wire.call("GET", keys.version) == b"2"
     assert COMMIT_SCRIPT.sha
     store.close()

@@ -47,13 +47,9 @@ class Keys:
     def wake(self) -> str:
         return self.prefix + "lock:wake"
 
-    @property
-    def done(self) -> str:
-        return self.prefix + "lock:done"
-
-    @property
-    def want(self) -> str:
-        return self.prefix + "lock:want"
+    def done(self, txn: str) -> str:
+        """STRING (10 s): the version transaction ``txn`` committed as, so a commit sent again is not applied twice."""
+        return self.prefix + "done:" + txn
 
     @property
     def version(self) -> str:

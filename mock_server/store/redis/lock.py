@@ -1,18 +1,15 @@
-"""The cross-process lock behind ``RedisStore.atomic()``, and catching up with the change log.
+"""Catching up with the change log (and reading what the cache lacks), and the exclusive lock: one script.
 
-* Taking the lock and catching up are one script (``SYNC``): ``SET <p>lock token NX PX ttl``
-  (a retried call that already took it succeeds too) and, in the same reply, the change-log
-  entries after the caller's version, or the whole state when it is further behind than the
-  log reaches. Without a token the same script only catches up (a read: no lock).
-* A process that cannot take it marks ``<p>lock:want`` and waits on ``BLPOP <p>lock:wake``
-  (at most ``WAIT_SLICE_S`` per wait): no busy spinning. The holder's commit releases the lock
-  when someone wants it.
-* Threads of one process serialise on a local re-entrant lock while a block runs; the Redis
-  lock is the process's (``token``), kept while any writing request of the process is in
-  flight (``RedisStore``'s group commit), let go by the last one out, or as soon as another
-  process has asked for it (``want``), so processes take turns.
-* A watchdog thread extends the lock every ttl/3 while this process holds it, so only a dead
-  (or frozen) holder loses it, ``ttl`` after it stopped.
+* ``SYNC`` answers the log entries after the caller's cache version (an integer alone when there are none: the
+  cheapest reply there is), or, for a cache too far behind (or ahead: Redis lost its data), the meta hash to start
+  over with; in the same reply, the records and index heads the caller asked for (a cache miss).
+* With a token it also takes ``<p>lock``, the **exclusive** lock of a block outside any request (start-up, a
+  scenario, a test's ``with store.atomic()``): ``SET NX PX ttl`` (a retried call that already took it succeeds
+  too). Optimistic commits wait while it is held (``transaction.COMMIT`` answers ``Locked``); a process that cannot
+  take it waits on ``BLPOP <p>lock:wake`` (at most ``WAIT_SLICE_S`` per wait): no busy spinning.
+* A watchdog thread extends the lock every ttl/3 while this process holds it, so only a dead (or frozen) holder
+  loses it, ``ttl`` after it stopped. Requests never take it (unless one conflicted ``RETRIES`` times in a row):
+  a frozen process stalls nobody unless it froze inside an exclusive block.
 """
 
 from __future__ import annotations
@@ -25,48 +22,48 @@ from typing import Any
 
 import redis
 
+from mock_server.store.redis import cache
 from mock_server.store.redis.keys import Keys
 from mock_server.store.redis.wire import Script, Wire
 
 WAIT_SLICE_S = 0.05  # longest a waiter sleeps before trying the lock again (an expired holder never wakes it)
 ACQUIRE_TIMEOUT_S = 60.0  # give up (raise) rather than hang a request forever
 
-
-# KEYS: lock, ver, log, want, meta. ARGV: token ('' = no lock), ttl ms, my version, prefix, escaped prefix.
-# Reply: {0} the lock is someone else's; {1, ver, [entries after mine]}; {2, ver, meta, hashes, zsets}: the
-# whole state, mine being too old for the log; {3, ...} the same, mine being newer (Redis lost its data).
+# KEYS: ver, log, meta, lock. ARGV: 1 token ('' = no lock), 2 ttl ms, 3 the cache's version, 4 prefix, 5 head max,
+# 6 catch-up max, then what to read: 'r', kind, key (a record) | 'i', name (an index head).
+# Reply: the version alone (an integer) when the cache is current and nothing is asked; {-1}: the lock is someone
+# else's; else {version, entries after mine | false, meta (when false) | false, items...}: a record -> its JSON or
+# nil; an index -> {ZCARD, ZRANGE 0 head-max WITHSCORES}.
 SYNC = """
 if ARGV[1] ~= '' then
-  local holder = redis.call('get', KEYS[1])
-  if holder and holder ~= ARGV[1] then
-    redis.call('set', KEYS[4], '1', 'PX', ARGV[2])
-    return {0}
-  end
-  if not holder then redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
+  local holder = redis.call('get', KEYS[4])
+  if holder and holder ~= ARGV[1] then return {-1} end
+  if not holder then redis.call('set', KEYS[4], ARGV[1], 'PX', ARGV[2]) end
 end
-local ver = tonumber(redis.call('get', KEYS[2]) or '0')
+local ver = tonumber(redis.call('get', KEYS[1]) or '0')
 local mine = tonumber(ARGV[3])
-if mine == ver then return {1, ver} end
-if mine >= 0 and mine < ver and ver - mine <= redis.call('llen', KEYS[3]) then
-  return {1, ver, redis.call('lrange', KEYS[3], mine - ver, -1)}
+if mine == ver and #ARGV == 6 then return ver end
+local out = {ver, false, false}
+if mine == ver then
+  out[2] = {}
+elseif mine >= 0 and mine < ver and ver - mine <= tonumber(ARGV[6]) and ver - mine <= redis.call('llen', KEYS[2]) then
+  out[2] = redis.call('lrange', KEYS[2], mine - ver, -1)
+else
+  out[3] = redis.call('hgetall', KEYS[3])
 end
-local skip = #ARGV[4] + 3
-local function scan(pattern, fetch)
-  local out = {}
-  local cursor = '0'
-  repeat
-    local r = redis.call('scan', cursor, 'match', pattern, 'count', 1000)
-    cursor = r[1]
-    for _, key in ipairs(r[2]) do
-      out[#out + 1] = string.sub(key, skip)
-      out[#out + 1] = fetch(key)
-    end
-  until cursor == '0'
-  return out
+local p = ARGV[4]
+local i = 7
+while i <= #ARGV do
+  if ARGV[i] == 'r' then
+    out[#out + 1] = redis.call('hget', p .. 'r:' .. ARGV[i + 1], ARGV[i + 2])
+    i = i + 3
+  else
+    local key = p .. 'i:' .. ARGV[i + 1]
+    out[#out + 1] = {redis.call('zcard', key), redis.call('zrange', key, 0, tonumber(ARGV[5]), 'WITHSCORES')}
+    i = i + 2
+  end
 end
-local hashes = scan(ARGV[5] .. 'r:*', function(k) return redis.call('hgetall', k) end)
-local zsets = scan(ARGV[5] .. 'i:*', function(k) return redis.call('zrange', k, 0, -1, 'withscores') end)
-return {mine > ver and 3 or 2, ver, redis.call('hgetall', KEYS[5]), hashes, zsets}
+return out
 """
 
 EXTEND = """
@@ -74,11 +71,10 @@ if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[
 return 0
 """
 
-# KEYS: lock, wake, want. ARGV: token.
+# KEYS: lock, wake. ARGV: token.
 RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
   redis.call('del', KEYS[1])
-  redis.call('del', KEYS[3])
   redis.call('del', KEYS[2])
   redis.call('rpush', KEYS[2], '1')
   redis.call('pexpire', KEYS[2], 1000)
@@ -87,64 +83,50 @@ end
 return 0
 """
 
+SYNC_SCRIPT = Script(SYNC)
+
+
+def sync(wire: Wire, keys: Keys, version: int, items: list[Any] = (), token: str = "", ttl_ms: int = 0) -> Any:  # type: ignore[assignment]
+    """Catch up from ``version`` (and read ``items``; take the lock with ``token``): one round trip."""
+    return wire.run(SYNC_SCRIPT, [keys.version, keys.log, keys.meta, keys.lock],
+                    [token, ttl_ms, version, keys.prefix, cache.HEAD_MAX, cache.CATCH_UP_MAX, *items])
+
 
 class Lock:
-    """This process's side of the Redis lock: the local queue, the token held, the watchdog."""
+    """This process's side of the exclusive lock: the local queue, the token held, the watchdog."""
 
     def __init__(self, wire: Wire, keys: Keys, ttl_ms: int) -> None:
         self.wire = wire
         self.keys = keys
         self.ttl_ms = ttl_ms
-        self.local = threading.RLock()
-        self._count = threading.Lock()
-        self.waiting = 0  # threads of this process queued on ``local``
+        self.local = threading.RLock()  # one exclusive block of this process at a time
         self.token: str | None = None  # the Redis lock's token while this process holds it
-        self.sync_script = Script(SYNC)
         self.extend_script = Script(EXTEND)
         self.release_script = Script(RELEASE)
         self._watchdog: threading.Thread | None = None
-
-    def enter_local(self) -> None:
-        with self._count:
-            self.waiting += 1
-        try:
-            self.local.acquire()
-        finally:
-            with self._count:
-                self.waiting -= 1
-
-    def exit_local(self) -> None:
-        self.local.release()
-
-    def sync_args(self, token: str, version: int) -> list[Any]:
-        return [token, self.ttl_ms, version, self.keys.prefix, self.keys.pattern_prefix]
-
-    def _sync_keys(self) -> list[str]:
-        k = self.keys
-        return [k.lock, k.version, k.log, k.want, k.meta]
-
-    def sync(self, version: int) -> Any:
-        """Catch up without the lock: one round trip."""
-        self.wire.stats["syncs"] += 1
-        return self.wire.run(self.sync_script, self._sync_keys(), self.sync_args("", version))
 
     def acquire(self, token: str, version: int) -> Any:
         """Take the Redis lock (call holding ``local``) and catch up in the same round trip; returns the sync reply."""
         self._ensure_watchdog()
         deadline = time.monotonic() + ACQUIRE_TIMEOUT_S
         while True:
-            reply = self.wire.run(self.sync_script, self._sync_keys(), self.sync_args(token, version))
-            if reply[0] != 0:
+            reply = sync(self.wire, self.keys, version, [], token, self.ttl_ms)
+            if not isinstance(reply, list) or reply[0] != -1:
+                self.token = token
                 return reply
             if time.monotonic() > deadline:
                 raise TimeoutError(f"could not take the store lock {self.keys.lock} in {ACQUIRE_TIMEOUT_S}s")
-            self.wire.stats["waits"] += 1
-            self.wire.call("BLPOP", self.keys.wake, WAIT_SLICE_S)
+            self.wait()
+
+    def wait(self) -> None:
+        """Wait (at most ``WAIT_SLICE_S``) for the holder to let go."""
+        self.wire.stats["waits"] += 1
+        self.wire.call("BLPOP", self.keys.wake, WAIT_SLICE_S)
 
     def release(self, token: str) -> None:
         """Give the lock up without writing (a block that wrote nothing, or failed)."""
         self.token = None
-        self.wire.run(self.release_script, [self.keys.lock, self.keys.wake, self.keys.want], [token])
+        self.wire.run(self.release_script, [self.keys.lock, self.keys.wake], [token])
 
     def _ensure_watchdog(self) -> None:
         if self._watchdog is None or not self._watchdog.is_alive():
@@ -161,4 +143,4 @@ class Lock:
             if token is None:
                 continue
             with suppress(redis.RedisError):
-                self.wire.run(self.extend_script, [self.keys.lock], [token, self.ttl_ms])
+                self.wire.run(self.extend_script, [self.keys.lock], [token, self.ttl_ms], counted=False)

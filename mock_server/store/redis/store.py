@@ -1,36 +1,22 @@
-"""``RedisStore``: the Store interface over Redis, read from a local mirror, at most two round trips a request.
+"""``RedisStore``: the Store interface over Redis, with no lock on the request path.
 
-How a request runs (docs/redis.md has the whole picture and the measurements):
+How a request runs (docs/redis.md has the whole picture, the key layout and the measurements):
 
-* ``request_begin(write=True)`` (the simulator calls it where each request starts) makes sure
-  the process holds the lock, caught up: round trip 1 (none if it holds it already). The rule
-  blocks then run against the mirror: no round trips. ``request_end()`` commits everything
-  pending in the process and, if no other request is in flight, releases the lock: round trip
-  2 (none if a concurrent request's end carried this one's writes).
-* ``request_begin(write=False)`` (any GET: the journal is not written by requests) catches up without the lock:
-  one round trip; it never waits for a writer.
-* ``atomic()`` outside a request is a block of its own: lock + catch up, then commit + release.
-* A read outside any request or block catches up first (one round trip) unless this process
-  holds the lock (then nobody else can have written).
+* ``request_begin()`` catches this process's cache up with the change log: one round trip, shared by every request
+  of the process that arrived while it was on its way (``_catch_up``), and a plain integer reply when nothing
+  changed. It opens a transaction (``transaction.Txn``).
+* The rules then read the cache (dict speed; a record or index the process never read costs one round trip, once)
+  and write into the transaction's overlay. Each read is remembered as a check.
+* ``request_end()`` sends the writes, if any, with the checks in one script (round trip 2): Redis applies them only
+  if every check still holds, else answers ``Conflict`` and the pipeline runs the request again on fresh data.
+  Two requests conflict only if one wrote what the other read (the same account's running jobs, the same LTX
+  user's credits, the same due task), never across accounts.
+* ``atomic()`` inside a request joins its transaction. Outside any (start-up, a scenario, a script) it is an
+  exclusive block: it takes ``<p>lock`` (optimistic commits wait while it is held) and commits with its token.
+* ``transact(fn)`` (the webhook worker's claims and records) is an optimistic transaction of its own, run again on
+  conflict.
 
-Layout (every key starts with ``prefix``; ``{ltxmock}:`` unless the URL says ``?prefix=...``):
-
-=======================  ========  ==============================================
-``<p>r:<kind>``          HASH      record key -> JSON (one hash per kind)
-``<p>i:<index>``         ZSET      member -> score (an ordered index)
-``<p>b:<key>``           STRING    blob bytes (uploads)
-``<p>meta``              HASH      meta name -> JSON (clock, outcomes, faults...)
-``<p>ver``               STRING    how many changes were ever committed
-``<p>log``               LIST      the last changes, one JSON list of operations each
-``<p>lock``              STRING    the lock: the holder's random token, PX ttl
-``<p>lock:wake``         LIST      a wake-up token pushed on release (BLPOP)
-``<p>lock:want``         STRING    set by a process waiting for the lock
-``<p>lock:done``         STRING    the last commit's token:version (10 s): retry safety
-``<p>j:e|i|z|s``         ...       the request journal, outside the mirror (``journal.py``)
-``<p>procs``, ``flush:``  ZSET,LIST  the processes' threads and the flush handshake (``peers.py``)
-=======================  ========  ==============================================
-
-Every name is made in ``keys.py``. The prefix carries a hash tag (``{ltxmock}:``), so every key of a store is in
+Every key name is made in ``keys.py``. The prefix carries a hash tag (``{ltxmock}:``), so every key of a store is in
 one Redis Cluster slot: the scripts may touch keys they do not declare (a reset's SCAN), on any deployment.
 """
 
@@ -42,36 +28,38 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
 import redis
 
 from mock_server.store.base import INDEX_SPAN, Record, Store
-from mock_server.store.memory import _Index
+from mock_server.store.redis.cache import Cache, Head, parse_score
 from mock_server.store.redis.journal import RedisJournal
 from mock_server.store.redis.keys import Keys
-from mock_server.store.redis.lock import Lock
-from mock_server.store.redis.mirror import Mirror, Op
+from mock_server.store.redis.lock import ACQUIRE_TIMEOUT_S, Lock, sync
 from mock_server.store.redis.peers import Peers
-from mock_server.store.redis.transaction import LockLost, Txn, commit, encode
+from mock_server.store.redis.transaction import (
+    Conflict,
+    Locked,
+    LockLost,
+    Txn,
+    apply_index_op,
+    commit,
+    encode,
+    score_text,
+)
 from mock_server.store.redis.wire import Wire, fork_generation
 
 DEFAULT_PREFIX = "{ltxmock}:"  # a hash tag: Redis Cluster keeps every key of the store in one slot
 DEFAULT_LOCK_TTL_MS = 5000
+RETRIES = 8  # optimistic attempts of a ``transact`` before it runs as an exclusive block (it then cannot conflict)
 REFUSALS = frozenset({"READONLY", "MISCONF", "OOM", "LOADING", "MASTERDOWN", "NOREPLICAS"})  # Redis error codes
+T = TypeVar("T")
+_MISSING: Any = object()
+_EMPTY: dict[str, Any] = {}
 
-
-def score_text(x: float) -> str:
-    """A score as Redis reads it; NaN is refused before anything is buffered."""
-    x = float(x)
-    if x != x:
-        raise ValueError("index scores cannot be NaN")
-    if x == float("inf"):
-        return "+inf"
-    if x == float("-inf"):
-        return "-inf"
-    return repr(x)
+__all__ = ["DEFAULT_LOCK_TTL_MS", "DEFAULT_PREFIX", "Conflict", "LockLost", "RedisStore", "parse_url", "score_text"]
 
 
 def parse_url(url: str) -> tuple[str, dict[str, str]]:
@@ -88,13 +76,11 @@ def _decode(raw: str | bytes | None) -> Any:
     return None if raw is None else json.loads(raw)
 
 
-_EMPTY: dict[str, Any] = {}
-
-
 class RedisStore(Store):
     """All state in one Redis database, shared by every process that opens the same URL."""
 
     volatile = True
+    optimistic = True
 
     def __init__(self, url: str, *, prefix: str | None = None, lock_ttl_ms: int | None = None) -> None:
         clean, options = parse_url(url)
@@ -107,25 +93,27 @@ class RedisStore(Store):
         self.keys = Keys(self.prefix)
         # RESP2: flat replies on every Redis version (RESP3 needs 6+).
         self.wire = Wire(redis.Redis.from_url(clean, socket_timeout=30, socket_connect_timeout=5, protocol=2))
-        # Counters for benchmarks and tests (approximate under threads): round trips, blocks, seconds
-        # holding the lock and waiting for it, waits that had to block, catch-ups, full reloads.
+        # Counters for benchmarks and tests (approximate under threads): round trips, catch-ups (and those shared
+        # with another request's), cache misses fetched, caches dropped, commits, conflicts, exclusive blocks and
+        # the seconds they held the lock, waits for it.
         self.stats = self.wire.stats
+        for name in ("syncs_shared", "fetches", "drops", "commits", "conflicts", "exclusive"):
+            self.stats.setdefault(name, 0)
         self.peers = Peers(self.wire, self.keys)  # deferred work (the journal) and the flush handshake
-        self._journal = RedisJournal(self.wire, self.keys)  # apart from the mirror: journal.py
+        self._journal = RedisJournal(self.wire, self.keys)  # apart from the cache: journal.py
         self._init_process()
 
     def _init_process(self) -> None:
-        """Per-process state: rebuilt if we find ourselves in a forked child (it holds no lock, has no mirror)."""
+        """Per-process state: rebuilt if we find ourselves in a forked child (it holds no lock, has no cache)."""
         self._fork = fork_generation()
         self.wire.reset_process()
-        self.mirror = Mirror()
+        self.cache = Cache()
         self.lock = Lock(self.wire, self.keys, self.lock_ttl_ms)
         self._tl = threading.local()
-        self._cv = threading.Condition(self.lock.local)  # waits for a draining hold to be let go
-        self._pending: Txn | None = None  # writes not yet sent, while this process holds the lock
-        self._active = 0  # writing requests in flight in this process
-        self._draining = False  # another process asked for the lock: no new writing request until it is let go
-        self._gen = 0  # bumped when a commit fails: requests whose writes it carried fail too
+        self._sync_cv = threading.Condition()
+        self._sync_started = 0  # catch-ups sent, and the last one answered: a request waits for one sent after it
+        self._sync_done = 0
+        self._sync_busy = False
         self.peers.ensure()  # a forked child runs its own deferred-work thread
 
     def _state(self) -> threading.local:
@@ -134,104 +122,74 @@ class RedisStore(Store):
         return self._tl
 
     # -- catching up ----------------------------------------------------------------
-    def _absorb(self, reply: list[Any]) -> None:
-        """Bring the mirror to the version a sync reply describes (entries after ours, or everything)."""
-        status, version = reply[0], int(reply[1])
-        m = self.mirror
-        with m.mutex:
-            if status == 1:
-                if version <= m.version:
-                    return
-                entries = reply[2] if len(reply) > 2 else []
-                first = version - len(entries) + 1
-                for i, raw in enumerate(entries):
-                    if first + i > m.version:
-                        m.apply(json.loads(raw))
-                m.version = version
-            elif version > m.version or (status == 3 and self.lock.token is None):
-                # A late reply older than the mirror is ignored (another thread caught up further meanwhile);
-                # status 3 means Redis is behind us (flushed, restarted empty): its state is the truth.
-                m.load(version, reply[2], reply[3], reply[4])
-                self.stats["reloads"] += 1
+    def _absorb(self, reply: Any) -> list[Any]:
+        if isinstance(reply, int):
+            return []  # current: the version alone
+        with self.cache.mutex:
+            if reply[1] is None:
+                self.stats["drops"] += 1
+            return self.cache.absorb(reply)
 
-    def _sync(self) -> None:
-        if self.lock.token is None:  # holding the lock, nobody else can have written
-            self._absorb(self.lock.sync(self.mirror.version))
-
-    def _fresh(self) -> Mirror:
-        """The mirror, current for a read by this thread."""
-        tl = self._state()
-        if not getattr(tl, "depth", 0) and getattr(tl, "scope", None) is None:
-            self._sync()
-        return self.mirror
-
-    # -- the process's hold on the lock ---------------------------------------------------
-    # While any request of this process is writing, the process holds the Redis lock and every block's
-    # writes go to one pending list (``_pending``); threads serialise on the local lock only while a block
-    # runs, as in memory. A request's end sends everything pending in one script (often nothing: a
-    # concurrent request's end carried it), so commits overlap other threads' rules. The last request
-    # out lets the lock go; so does everyone as soon as another process asks for it (``_draining``).
-    def _hold(self, *, drain: bool) -> Txn:
-        """(local lock held) This process holds the Redis lock, caught up: round trip 1 if it did not."""
-        lock = self.lock
-        if drain:
-            while self._draining:
-                self._cv.wait()
-        if lock.token is None or self._pending is None:
-            t0 = time.perf_counter()
-            token = uuid.uuid4().hex
-            self._absorb(lock.acquire(token, self.mirror.version))
-            lock.token = token
-            self._pending = Txn(token)
-            self.stats["wait_s"] += time.perf_counter() - t0
-        return self._pending
-
-    def _let_go(self) -> None:
-        self.lock.token = None
-        self._pending = None
-        self._draining = False
-        self._cv.notify_all()
-
-    def _flush(self, *, release: bool) -> None:
-        """(local lock held) Send every pending write in one script (round trip 2); let the lock go if ``release``."""
-        txn = self._pending
-        if txn is None or self.lock.token is None:
-            return
-        if not txn.ops:
-            if release:
-                self._let_go()
-                with suppress(redis.RedisError):  # else it expires by itself
-                    self.lock.release(txn.token)
-            return
+    def _catch_up(self) -> None:
+        """The cache, current as of a moment after this call began: one round trip, shared by the requests that
+        arrived while another's catch-up was on its way (they wait for the next one, which serves them all)."""
+        cv = self._sync_cv
+        with cv:
+            target = self._sync_started + 1
+            while self._sync_done < target:
+                if not self._sync_busy:
+                    self._sync_busy = True
+                    self._sync_started += 1
+                    number = self._sync_started
+                    break
+                cv.wait()
+            else:
+                self.stats["syncs_shared"] += 1
+                return
+        ok = False
         try:
-            version, wanted = commit(self.wire, self.keys, txn, version=self.mirror.version, release=release,
-                                     ttl_ms=self.lock_ttl_ms)
-        except LockLost:
-            self._lose(txn, known=True)
-            raise
-        except BaseException:
-            self._lose(txn, known=False)  # the outcome is unknown: reload the mirror from Redis next time
-            with suppress(redis.RedisError):
-                self.lock.release(txn.token)
-            raise
-        self.mirror.version = version
-        if release:
-            self._let_go()
-        else:
-            self._pending = Txn(txn.token)
-            if wanted:
-                self._draining = True  # another process waits: no new request starts until the lock is let go
+            self.stats["syncs"] += 1
+            self._absorb(sync(self.wire, self.keys, self.cache.version))
+            ok = True
+        finally:
+            with cv:
+                self._sync_busy = False
+                if ok:
+                    self._sync_done = max(self._sync_done, number)
+                cv.notify_all()
 
-    def _lose(self, txn: Txn, *, known: bool) -> None:
-        """A commit failed: undo its writes in the mirror; every request whose writes it carried fails too."""
-        with self.mirror.mutex:
-            for op in reversed(txn.undo):
-                self.mirror.apply([op])
-            if not known:
-                self.mirror.forget()
-        self._gen += 1
-        self._let_go()
+    def _fetch(self, items: list[tuple[str, ...]]) -> list[Any]:
+        """Read what the cache lacks (records: ``('r', kind, key)``; index heads: ``('i', name)``), catching up in
+        the same round trip; kept in the cache if no other thread moved it past the reply meanwhile."""
+        self.stats["fetches"] += 1
+        flat: list[Any] = [field for item in items for field in item]
+        reply = sync(self.wire, self.keys, self.cache.version, flat)
+        values = self._absorb(reply)
+        out: list[Any] = []
+        with self.cache.mutex:
+            keep = self.cache.version == int(reply[0])
+            for item, value in zip(items, values, strict=True):
+                if item[0] == "r":
+                    if keep:
+                        self.cache.keep_record(item[1], item[2], value)
+                    out.append(value)
+                else:
+                    head = Head.from_reply(int(value[0]), value[1])
+                    if keep:
+                        self.cache.keep_index(item[1], head)
+                    out.append(head)
+        return out
 
+    def _ready(self, tl: threading.local) -> Txn | None:
+        """The caller's transaction; outside any, the cache is caught up first (a read of its own)."""
+        txn: Txn | None = getattr(tl, "txn", None)
+        if txn is None and getattr(tl, "scope", None) is None:
+            self._catch_up()
+        elif self.cache.version < 0:
+            self._catch_up()
+        return txn
+
+    # -- transactions -------------------------------------------------------------------
     def atomic(self) -> AbstractContextManager[None]:
         return self._atomic()
 
@@ -245,16 +203,15 @@ class RedisStore(Store):
             finally:
                 tl.depth -= 1
             return
-        in_request = getattr(tl, "scope", None) == "write"
-        local = self.lock.local
-        local.acquire()
-        try:
-            txn = self._hold(drain=not in_request)
-        except BaseException:
-            local.release()
-            raise
-        tl.depth = 1
-        marks = (len(txn.undo), len(txn.ops), len(txn.blob_args), txn.cleared)
+        if getattr(tl, "txn", None) is not None:  # inside a request or a transact: part of its transaction
+            tl.depth = 1
+            try:
+                yield
+            finally:
+                tl.depth = 0
+            return
+        txn = self._exclusive_begin()
+        tl.txn, tl.depth = txn, 1
         t1 = time.perf_counter()
         ok = False
         try:
@@ -262,179 +219,394 @@ class RedisStore(Store):
             ok = True
         finally:
             tl.depth = 0
-            try:
-                if not in_request:  # a block of its own: it commits (or rolls back) now
-                    if not ok:
-                        self._rollback(txn, marks)
-                    self._flush(release=self._active == 0)
-                # inside a request, like the memory store, writes made before an exception stay
-            finally:
-                self.stats["blocks"] += 0 if in_request else 1
-                self.stats["held_s"] += time.perf_counter() - t1
-                local.release()
+            tl.txn = None
+            self._exclusive_end(txn, commit_it=ok, t1=t1)
 
-    def _rollback(self, txn: Txn, marks: tuple[int, int, int, bool]) -> None:
-        undo_at, ops_at, blobs_at, cleared = marks
-        for op in reversed(txn.undo[undo_at:]):
-            self.mirror.apply([op])
-        for op in txn.ops[ops_at:]:
-            if op[0] in ("BS", "BD"):
-                txn.blobs.pop(op[1], None)
-        del txn.undo[undo_at:], txn.ops[ops_at:], txn.blob_args[blobs_at:]
-        txn.cleared = cleared
+    def _exclusive_begin(self) -> Txn:
+        """Take the exclusive lock (threads of this process queue locally first) and catch up: one round trip."""
+        local = self.lock.local
+        local.acquire()
+        try:
+            token = uuid.uuid4().hex
+            self._absorb(self.lock.acquire(token, self.cache.version))
+        except BaseException:
+            local.release()
+            raise
+        self.stats["exclusive"] += 1
+        return Txn(self.cache.version, token)
+
+    def _exclusive_end(self, txn: Txn, *, commit_it: bool, t1: float) -> None:
+        try:
+            if commit_it and txn.ops:
+                self._commit(txn)
+            else:
+                with suppress(redis.RedisError):  # else it expires by itself
+                    self.lock.release(txn.token)
+        finally:
+            self.lock.token = None
+            self.stats["blocks"] += 1
+            self.stats["held_s"] += time.perf_counter() - t1
+            self.lock.local.release()
+
+    def _commit(self, txn: Txn) -> None:
+        """Send a transaction (one round trip); an exclusive block elsewhere makes it wait, a failed check raises
+        ``Conflict``. What it wrote reaches this process's cache with the reply (with what others wrote before)."""
+        deadline = time.monotonic() + ACQUIRE_TIMEOUT_S
+        while True:
+            try:
+                version, entries = commit(self.wire, self.keys, txn, mine=self.cache.version,
+                                          ttl_ms=self.lock_ttl_ms)
+                break
+            except Locked:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the store stayed locked by an exclusive block for {ACQUIRE_TIMEOUT_S}s")
+                self.lock.wait()
+            except Conflict:
+                self.stats["conflicts"] += 1
+                raise
+            except LockLost:
+                raise
+            except BaseException:
+                with self.cache.mutex:
+                    self.cache.forget()  # the outcome is unknown: start the cache over
+                raise
+        self.stats["commits"] += 1
+        if entries is not None:
+            with self.cache.mutex:
+                self.cache.absorb_commit(version, entries)
+
+    def transact(self, fn: Callable[[], T]) -> T:
+        """``fn`` as one transaction of its own, run again (on fresh data) when it conflicts; after ``RETRIES``
+        conflicts in a row, as an exclusive block. ``fn`` must be safe to run again (only its store writes count)."""
+        tl = self._state()
+        if getattr(tl, "depth", 0) or getattr(tl, "txn", None) is not None:
+            with self.atomic():
+                return fn()
+        for _ in range(RETRIES):
+            self._catch_up()
+            txn = tl.txn = Txn(self.cache.version)
+            tl.depth = 1
+            try:
+                result = fn()
+            finally:
+                tl.depth = 0
+                tl.txn = None
+            try:
+                if txn.ops:
+                    self._commit(txn)
+            except Conflict:
+                continue
+            return result
+        with self.atomic():
+            return fn()
 
     # -- requests ---------------------------------------------------------------------
-    def request_begin(self, *, write: bool = True) -> None:
-        """Where a request starts: a writing one makes sure this process holds the lock (round trip 1 unless it
-        does) and commits at ``request_end`` (round trip 2, unless a concurrent request's end carried its writes);
-        a reading one catches up once (one round trip unless this process holds the lock) and reads the mirror."""
+    def request_begin(self, *, write: bool = True, exclusive: bool = False) -> None:
+        """Where a request starts: catch up (one round trip, shared) and open its transaction. ``exclusive``: take
+        the store's lock instead, for a request that conflicted too often (it then cannot conflict)."""
         tl = self._state()
         if getattr(tl, "scope", None) is not None:
-            self.request_end()  # a request that never ended (a server bug): never leave its lock held
+            with suppress(Conflict):
+                self.request_end()  # a request that never ended (a server bug): never leave its lock held
         if getattr(tl, "depth", 0):
             return  # inside a block already (a request made from inside one): that block rules
-        if write:
-            with self._cv:
-                self._hold(drain=True)
-                self._active += 1
-            tl.gen = self._gen
-            tl.t1 = time.perf_counter()
-            tl.scope = "write"
+        if exclusive:
+            tl.txn = self._exclusive_begin()
+            tl.scope = "exclusive"
         else:
-            self._sync()
-            tl.scope = "read"
+            self._catch_up()
+            tl.txn = Txn(self.cache.version)
+            tl.scope = "txn"
+        tl.t1 = time.perf_counter()
 
     def request_end(self) -> None:
+        """The request has its answer: send its writes (round trip 2), or raise ``Conflict`` (nothing written)."""
         tl = self._state()
         scope = getattr(tl, "scope", None)
         tl.scope = None
-        if scope != "write":
+        txn: Txn | None = getattr(tl, "txn", None)
+        if scope not in ("txn", "exclusive") or txn is None:
             return
-        with self._cv:
-            self._active -= 1
-            lost = tl.gen != self._gen
-            try:
-                self._flush(release=self._active == 0)
-            finally:
-                self.stats["blocks"] += 1
-                self.stats["held_s"] += time.perf_counter() - tl.t1
-        if lost:
-            raise LockLost("a commit carrying this request's writes failed: the store lock was lost")
+        tl.txn = None
+        if scope == "exclusive":
+            self._exclusive_end(txn, commit_it=True, t1=tl.t1)
+        elif txn.ops:
+            self._commit(txn)
 
     def refresh(self) -> None:
-        """Before a request waits (real time), commit what it wrote and let the lock go; after, catch up."""
+        """Before a request waits (real time): send what it wrote (``Conflict`` if it must run again); its later
+        reads see what others wrote, and its later blocks are exclusive blocks of their own."""
         tl = self._state()
         if getattr(tl, "depth", 0):
             return  # inside a rule block: it must stay whole
-        if getattr(tl, "scope", None) == "write":
+        if getattr(tl, "scope", None) in ("txn", "exclusive"):
             self.request_end()
             tl.scope = "read"
-        self._sync()
-
-    # -- writes -------------------------------------------------------------------------
-    def _write(self, op: Op) -> None:
-        """Apply one operation to the mirror and keep it pending: in the caller's block or a one-write block."""
-        tl = self._state()
-        if not getattr(tl, "depth", 0):
-            with self.atomic():
-                self._write(op)
-            return
-        txn = self._pending
-        assert txn is not None
-        txn.undo.append(self.mirror._apply_one(op))
-        txn.ops.append(op)
+        self._catch_up()
 
     # -- records ---------------------------------------------------------------------
+    def _record(self, kind: str, key: str) -> str | bytes | None:
+        tl = self._state()
+        txn = self._ready(tl)
+        if txn is not None:
+            if txn.cleared:
+                return txn.records.get(kind, _EMPTY).get(key)
+            written = txn.records.get(kind)
+            if written is not None and key in written:
+                return written[key]
+        table = self.cache.records.get(kind)
+        raw = _MISSING if table is None else table.get(key, _MISSING)
+        if raw is _MISSING:
+            raw = self._fetch([("r", kind, key)])[0]
+        if txn is not None:
+            txn.check_value("h", kind, key, raw)
+        return raw  # type: ignore[no-any-return]
+
     def get(self, kind: str, key: str) -> Record | None:
-        raw = self._fresh().records.get(kind, _EMPTY).get(key)
-        return None if raw is None else json.loads(raw)  # type: ignore[no-any-return,unused-ignore]
+        raw = self._record(kind, key)
+        return None if raw is None else json.loads(raw)
 
     def get_many(self, kind: str, keys: list[str]) -> list[Record | None]:
-        table = self._fresh().records.get(kind, _EMPTY)
-        return [_decode(table.get(k)) for k in keys]
+        tl = self._state()
+        txn = self._ready(tl)
+        written = txn.records.get(kind, _EMPTY) if txn is not None else _EMPTY
+        cleared = txn is not None and txn.cleared
+        table = self.cache.records.get(kind, _EMPTY)
+        raws: list[Any] = []
+        missing: list[Any] = []
+        for key in keys:
+            if key in written:
+                raws.append(written[key])
+                continue
+            if cleared:
+                raws.append(None)
+                continue
+            raw = table.get(key, _MISSING)
+            if raw is _MISSING:
+                missing.append(("r", kind, key))
+            raws.append(raw)
+        if missing:
+            fetched = iter(self._fetch(missing))
+            raws = [next(fetched) if raw is _MISSING else raw for raw in raws]
+        if txn is not None and not cleared:
+            for key, raw in zip(keys, raws, strict=True):
+                if key not in written:
+                    txn.check_value("h", kind, key, raw)
+        return [_decode(raw) for raw in raws]
+
+    def _txn(self) -> Txn | None:
+        """The caller's transaction for a write (None: the write is a block of its own)."""
+        return getattr(self._state(), "txn", None)
 
     def put(self, kind: str, key: str, value: Record) -> None:
-        self._write(["HS", kind, key, encode(value)])
+        raw = encode(value)
+        txn = self._txn()
+        if txn is None:
+            with self.atomic():
+                self.put(kind, key, value)
+            return
+        txn.put_record(kind, key, raw)
 
     def delete(self, kind: str, key: str) -> bool:
         with self.atomic():
-            existed = key in self.mirror.records.get(kind, _EMPTY)
+            existed = self._record(kind, key) is not None
             if existed:
-                self._write(["HD", kind, key])
+                txn = self._txn()
+                assert txn is not None
+                txn.put_record(kind, key, None)
             return existed
 
     def count(self, kind: str) -> int:
-        return len(self._fresh().records.get(kind, _EMPTY))
+        """Records of a kind in Redis (one or two round trips), with the caller's own writes counted."""
+        tl = self._state()
+        txn: Txn | None = getattr(tl, "txn", None)
+        written = txn.records.get(kind, {}) if txn is not None else {}
+        if txn is not None and txn.cleared:
+            return sum(1 for raw in written.values() if raw is not None)
+        n = int(self.wire.call("HLEN", self.keys.record_kind(kind)))
+        if written:
+            names = list(written)
+            there = self.wire.call("HMGET", self.keys.record_kind(kind), *names)
+            for name, was in zip(names, there, strict=True):
+                n += (written[name] is not None) - (was is not None)
+        return n
 
     # -- indexes -----------------------------------------------------------------------
-    def _index(self, name: str) -> _Index | None:
-        return self._fresh().indexes.get(name)
+    def _overlay(self, tl: threading.local, name: str) -> tuple[Txn | None, Head | None]:
+        """The caller's transaction, and the index as it wrote it (when it wrote it: read back whole)."""
+        txn = self._ready(tl)
+        if txn is None:
+            return None, None
+        head = txn.indexes.get(name)
+        if head is not None:
+            return txn, head
+        if txn.cleared or name in txn.zpending:
+            return txn, self._read_back(txn, name)
+        return txn, None
+
+    def _read_back(self, txn: Txn, name: str) -> Head:
+        """An index the transaction wrote and now reads: its whole base (checked at commit), its writes applied."""
+        if txn.cleared:
+            head = Head()
+        else:
+            cached = self.cache.indexes.get(name)
+            if cached is not None and cached.whole:
+                head = cached.copy()
+            else:
+                flat = self.wire.call("ZRANGE", self.keys.index(name), 0, -1, "WITHSCORES")
+                head = Head.from_reply(0, flat)  # card 0: whole
+            pairs: list[Any] = []
+            for score, member in head.order:
+                pairs += (member, repr(score))
+            txn.check(("b", name, "-inf", "+inf", -1), ["b", name, "-inf", "+inf", -1, len(head.order), *pairs])
+        for op in txn.zpending.pop(name, ()):
+            apply_index_op(head, op)
+        txn.indexes[name] = head
+        return head
+
+    def _head(self, name: str) -> Head:
+        head = self.cache.indexes.get(name)
+        if head is None:
+            head = self._fetch([("i", name)])[0]
+        return head
+
+    def _refetch(self, name: str) -> Head:
+        """A head that cannot answer (its members were removed, or the read goes past it): read it again."""
+        head: Head = self._fetch([("i", name)])[0]
+        return head
 
     def index_add(self, index: str, member: str, score: float) -> None:
-        self._write(["ZA", index, score_text(score), member])
+        op = ["ZA", index, score_text(score), member]
+        txn = self._txn()
+        if txn is None:
+            with self.atomic():
+                self.index_add(index, member, score)
+            return
+        txn.index_op(op)
 
     def index_remove(self, index: str, member: str) -> bool:
         with self.atomic():
-            idx = self.mirror.indexes.get(index)
-            existed = idx is not None and member in idx.scores
+            existed = self.index_score(index, member) is not None
             if existed:
-                self._write(["ZR", index, member])
+                txn = self._txn()
+                assert txn is not None
+                txn.index_op(["ZR", index, member])
             return existed
 
+    def index_drop(self, index: str) -> None:
+        txn = self._txn()
+        if txn is None:
+            with self.atomic():
+                self.index_drop(index)
+            return
+        txn.index_op(["ZD", index])
+
     def index_score(self, index: str, member: str) -> float | None:
-        idx = self._index(index)
-        return idx.scores.get(member) if idx else None
+        tl = self._state()
+        txn, over = self._overlay(tl, index)
+        if over is not None:
+            return over.scores.get(member)
+        head = self._head(index)
+        score = head.scores.get(member)
+        if score is None and not head.whole:
+            raw = self.wire.call("ZSCORE", self.keys.index(index), member)
+            score = None if raw is None else parse_score(raw)
+        if txn is not None:
+            txn.check(("s", index, member), ["s", index, member, "0", ""] if score is None
+                      else ["s", index, member, "1", repr(score)])
+        return score
+
+    def index_count(self, index: str, min_score: float = float("-inf"), max_score: float = float("inf")) -> int:
+        tl = self._state()
+        txn, over = self._overlay(tl, index)
+        lo_s, hi_s = float(min_score), float(max_score)
+        if over is not None:
+            lo, hi = over.bounds(lo_s, hi_s)
+            return max(0, hi - lo)
+        head = self._head(index)
+        if head.covers(hi_s):
+            lo, hi = head.bounds(lo_s, hi_s)
+            n = max(0, hi - lo)
+        else:
+            n = int(self.wire.call("ZCOUNT", self.keys.index(index), score_text(lo_s), score_text(hi_s)))
+        if txn is not None:
+            smin, smax = score_text(lo_s), score_text(hi_s)
+            txn.check(("c", index, smin, smax), ["c", index, smin, smax, n])
+        return n
+
+    def index_by_score(self, index: str, min_score: float = float("-inf"), max_score: float = float("inf"),
+                       limit: int | None = None, *, hint: bool = False) -> list[tuple[str, float]]:
+        if limit is not None and limit <= 0:
+            return []
+        tl = self._state()
+        txn, over = self._overlay(tl, index)
+        lo_s, hi_s = float(min_score), float(max_score)
+        if over is not None:
+            lo, hi = over.bounds(lo_s, hi_s)
+            if limit is not None:
+                hi = min(hi, lo + limit)
+            return [(m, s) for s, m in over.order[lo:hi]]
+        out = self._by_score(self._head(index), lo_s, hi_s, limit)
+        if out is None:
+            out = self._by_score(self._refetch(index), lo_s, hi_s, limit)
+        if out is None:
+            args: list[Any] = ["ZRANGEBYSCORE", self.keys.index(index), score_text(lo_s), score_text(hi_s),
+                               "WITHSCORES"]
+            if limit is not None:
+                args += ["LIMIT", 0, min(limit, INDEX_SPAN)]
+            flat = self.wire.call(*args)
+            out = [(flat[j].decode(), parse_score(flat[j + 1])) for j in range(0, len(flat), 2)]
+        if txn is not None and not hint:
+            smin, smax, n = score_text(lo_s), score_text(hi_s), -1 if limit is None else min(limit, INDEX_SPAN)
+            pairs: list[Any] = []
+            for member, score in out:
+                pairs += (member, repr(score))
+            txn.check(("b", index, smin, smax, n), ["b", index, smin, smax, n, len(out), *pairs])
+        return out
+
+    @staticmethod
+    def _by_score(head: Head, lo_s: float, hi_s: float, limit: int | None) -> list[tuple[str, float]] | None:
+        """The answer from a head, or None when the head cannot know it (the range goes past its boundary)."""
+        lo, hi = head.bounds(lo_s, hi_s)
+        if limit is not None:
+            hi = min(hi, lo + limit)
+        out = [(m, s) for s, m in head.order[lo:hi]]
+        if head.covers(hi_s) or (limit is not None and len(out) >= limit):
+            return out
+        return None
 
     def index_range(self, index: str, offset: int = 0, limit: int | None = None, *, reverse: bool = False) -> list[str]:
         offset = min(max(0, offset), INDEX_SPAN)
         if limit is not None and limit <= 0:
             return []
-        idx = self._index(index)
-        if not idx:
-            return []
-        order = idx.order
-        n = len(order)
-        if offset >= n:
-            return []
-        stop = n if limit is None else min(n, offset + limit)
-        if reverse:
-            return [order[n - 1 - i][1] for i in range(offset, stop)]
-        return [m for _, m in order[offset:stop]]
-
-    def index_by_score(self, index: str, min_score: float = float("-inf"), max_score: float = float("inf"),
-                       limit: int | None = None) -> list[tuple[str, float]]:
-        if limit is not None and limit <= 0:
-            return []
-        idx = self._index(index)
-        if not idx:
-            return []
-        lo, hi = idx.bounds(float(min_score), float(max_score))
-        if limit is not None:
-            hi = min(hi, lo + limit)
-        return [(m, s) for s, m in idx.order[lo:hi]]
-
-    def index_count(self, index: str, min_score: float = float("-inf"), max_score: float = float("inf")) -> int:
-        idx = self._index(index)
-        if not idx:
-            return 0
-        if min_score == float("-inf") and max_score == float("inf"):
-            return len(idx.order)
-        lo, hi = idx.bounds(float(min_score), float(max_score))
-        return max(0, hi - lo)
-
-    def index_drop(self, index: str) -> None:
-        self._write(["ZD", index])
+        limit = None if limit is None else min(limit, INDEX_SPAN)
+        tl = self._state()
+        txn, over = self._overlay(tl, index)
+        if over is not None:
+            return _slice(over, offset, limit, reverse)
+        head = self._head(index)
+        if head.whole or (not reverse and limit is not None and offset + limit <= len(head.order)):
+            out = _slice(head, offset, limit, reverse)
+        else:
+            stop = -1 if limit is None else offset + limit - 1
+            raw = self.wire.call("ZREVRANGE" if reverse else "ZRANGE", self.keys.index(index), offset, stop)
+            out = [m.decode() for m in raw]
+        if txn is not None:
+            stop = -1 if limit is None else offset + limit - 1
+            txn.check(("g", index, offset, stop, reverse),
+                      ["g", index, offset, stop, "1" if reverse else "0", len(out), *out])
+        return out
 
     # -- blobs: kept in Redis only, read by key -------------------------------------------
     def blob_put(self, key: str, data: bytes) -> None:
         data = bytes(data)
         with self.atomic():
-            assert self._pending is not None
-            self._write(self._pending.blob_op(key, data))
+            txn = self._txn()
+            assert txn is not None
+            txn.blob_op(key, data)
 
     def blob_get(self, key: str) -> bytes | None:
-        self._state()
-        txn = self._pending
+        txn = self._txn()
         if txn is not None:
             if key in txn.blobs:
                 return txn.blobs[key]
@@ -445,34 +617,67 @@ class RedisStore(Store):
 
     def blob_delete(self, key: str) -> None:
         with self.atomic():
-            assert self._pending is not None
-            self._write(self._pending.blob_op(key, None))
+            txn = self._txn()
+            assert txn is not None
+            txn.blob_op(key, None)
 
     # -- meta ----------------------------------------------------------------------------
     def get_meta(self, name: str) -> Any:
-        return _decode(self._fresh().meta.get(name))
+        tl = self._state()
+        txn = self._ready(tl)
+        if txn is not None and (txn.cleared or name in txn.meta):
+            return _decode(txn.meta.get(name))
+        raw = self.cache.meta.get(name)
+        if txn is not None:
+            txn.check_value("m", "", name, raw)
+        return _decode(raw)
 
     def put_meta(self, name: str, value: Any) -> None:
-        self._write(["MS", name, encode(value)])
+        raw = encode(value)
+        txn = self._txn()
+        if txn is None:
+            with self.atomic():
+                self.put_meta(name, value)
+            return
+        txn.put_meta(name, raw)
 
     # -- whole store -----------------------------------------------------------------------
     def clear(self) -> None:
         with self.atomic():
-            txn = self._pending
+            txn = self._txn()
             assert txn is not None
-            txn.blobs.clear()
-            txn.blob_args.clear()
-            txn.ops = [op for op in txn.ops if op[0] not in ("BS", "BD")]
-            txn.cleared = True
-            self._write(["X"])
+            txn.clear()
 
     def dump(self) -> Iterator[tuple[str, str, Record]]:
-        records = self._fresh().records
-        items = [(kind, key, json.loads(raw)) for kind, table in list(records.items()) for key, raw in
-                 list(table.items())]
+        """Every record, read from Redis (snapshots: the cache holds only what this process read), with the
+        caller's own writes."""
+        txn = self._txn()
+        start = len(self.keys.record_kind(""))
+        found: dict[str, dict[str, Any]] = {}
+        if txn is None or not txn.cleared:
+            cursor: Any = b"0"
+            names: set[bytes] = set()
+            while True:
+                cursor, page = self.wire.call("SCAN", cursor, "MATCH", self.keys.pattern_prefix + "r:*", "COUNT",
+                                              1000)
+                names.update(page)
+                if cursor in (b"0", 0, "0"):
+                    break
+            for name in sorted(names):
+                flat = self.wire.call("HGETALL", name)
+                found[name.decode()[start:]] = {flat[j].decode(): flat[j + 1] for j in range(0, len(flat), 2)}
+        if txn is not None:
+            for kind, written in txn.records.items():
+                table = found.setdefault(kind, {})
+                for key, raw in written.items():
+                    if raw is None:
+                        table.pop(key, None)
+                    else:
+                        table[key] = raw
+        items = [(kind, key, json.loads(raw)) for kind, table in found.items() for key, raw in table.items()]
         yield from items
 
-    # -- the request journal: one script per append, no lock, no mirror (journal.py) -------------
+    # -- the request journal: one script per append, no lock, no cache (journal.py) -------------
     def journal_append(self, entries: list[dict[str, Any]], sizes: list[int], *, limit: int, max_bytes: int) -> None:
         self._journal.append(entries, sizes, limit=limit, max_bytes=max_bytes)
 
@@ -497,9 +702,9 @@ class RedisStore(Store):
 
     def gather(self) -> None:
         if getattr(self._state(), "depth", 0):
-            return  # inside a block: never wait (up to 1 s) for other processes while holding the write lock
+            return  # inside a block: never wait (up to 1 s) for other processes there
         self.peers.gather()
-        self._sync()  # what they wrote, for the rest of this request too
+        self._catch_up()  # what they wrote, for the rest of this request too
 
     def close(self) -> None:
         self.peers.leave()
@@ -515,3 +720,14 @@ class RedisStore(Store):
         if isinstance(exc, LockLost | TimeoutError):
             return f"the Redis store lock was lost or not obtained ({str(exc)[:160]})"
         return None
+
+
+def _slice(head: Head, offset: int, limit: int | None, reverse: bool) -> list[str]:
+    order = head.order
+    n = len(order)
+    stop = n if limit is None else min(n, offset + limit)
+    if offset >= stop:
+        return []
+    if reverse:
+        return [order[n - 1 - i][1] for i in range(offset, stop)]
+    return [m for _, m in order[offset:stop]]

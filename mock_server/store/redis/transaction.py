@@ -1,56 +1,118 @@
-"""Pending writes: applied to this process's mirror at once, sent to Redis in one script.
+"""One transaction: what it read (to check at commit), what it wrote (sent in one script), applied by Redis at once.
 
-While the lock is held nobody else writes, so the mirror (caught up when the lock was taken)
-is the state, and a block's reads need no round trip. Each write is applied to the mirror
-straight away (so the block reads its own writes) and kept as an operation, together with
-the operation that undoes it. A request's end (or a block outside any request) sends every
-operation pending in the process in one ``COMMIT`` script
-that checks the lock still holds our token, applies them, appends them to the change log as
-the next version and releases the lock (or, while other requests of the process are in flight,
-extends it and reports whether another process asked for it). A block is therefore all or
-nothing: a process killed inside one has written nothing to Redis; one whose lock expired (a
-paused process) can write nothing (``LockLost``), and an exception leaving a block outside a
-request undoes its writes in the mirror.
+A request (or a ``transact``) runs its rules against the cache with no lock anywhere: each read is remembered as a
+**check** (this record had this value, this index had these members in this range, this count), each write is kept
+as an operation, in an overlay the transaction reads its own writes from. At the end one ``COMMIT`` script checks,
+inside Redis, that every read would still give the same answer; if so it applies the operations, appends them to
+the change log as the next version, and answers; if not (another transaction changed something this one read) it
+writes nothing and answers *conflict*: the caller runs the request again on fresh data (``Conflict``).
+
+So a transaction is atomic over exactly the keys it touched, and two transactions conflict only if one wrote what
+the other read: two requests for different accounts never wait for each other, in one process or across hosts.
+The checks compare what was read, not versions, so an unrelated write to a shared index (another account's job
+added to the jobs index, beyond the range a settle looked at) is no conflict.
+
+A block outside any request (start-up, a scenario, a test's ``with store.atomic()``) is **exclusive** instead: it
+takes ``<p>lock`` (with catching up, one script), which makes every optimistic commit wait until it commits and
+lets go; its own commit carries the lock's token (fencing: an expired holder writes nothing, ``LockLost``).
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import redis
 
+from mock_server.store.base import Conflict
+from mock_server.store.redis.cache import LOG_LIMIT, Head, Op
 from mock_server.store.redis.keys import Keys
-from mock_server.store.redis.mirror import LOG_LIMIT, Op
 from mock_server.store.redis.wire import Script, Wire
 
-# KEYS: lock, wake, done, ver, log, want, meta.
-# ARGV: token, release ('1'/'0'), expected version, the log entry (JSON; '' = nothing written), ttl ms, prefix,
-# escaped prefix, log limit, then the operations flat (code, its fields, code, ...; blobs with their bytes).
-# Reply: {1, new version, another process wants the lock}; {2, ...} for a retried commit already applied.
-# The operations come flat rather than decoded from the JSON: cjson.decode cost ~80 us of redis-server per commit.
+ENTRIES_BACK = 64  # a commit's reply carries the log entries after the caller's cache version, up to this many
+
+# KEYS: ver, log, meta, lock, done (this transaction's), wake.
+# ARGV: 1 transaction id, 2 lock token ('' = optimistic), 3 base version, 4 the log entry (JSON), 5 prefix,
+# 6 escaped prefix, 7 log limit, 8 the caller's cache version, 9 entries back, 10 release ('1'/'0'), 11 ttl ms,
+# 12 how many ARGV slots the checks take, then the checks, then the operations flat (code, fields, ...).
+# Reply: {1, version, entries | false}; {2, version, false}: a retried commit already applied; {3, version}: a
+# check failed (conflict), nothing written; {0}: an exclusive block holds the lock (wait for it, then again).
 COMMIT = """
-local marker = ARGV[1] .. ':' .. ARGV[3]
-local wrote = ARGV[4] ~= ''
-if redis.call('get', KEYS[3]) == marker then
-  return {2, tonumber(ARGV[3]) + (wrote and 1 or 0), redis.call('exists', KEYS[6])}
+local done = redis.call('get', KEYS[5])
+if done then return {2, tonumber(done), false} end
+local holder = redis.call('get', KEYS[4])
+if ARGV[2] ~= '' then
+  if holder ~= ARGV[2] then
+    return redis.error_reply('LOCKLOST the atomic() lock expired or was taken over before commit')
+  end
+elseif holder then
+  return {0}
 end
-if redis.call('get', KEYS[1]) ~= ARGV[1] then
-  return redis.error_reply('LOCKLOST the atomic() lock expired or was taken over before commit')
-end
-local ver = tonumber(redis.call('get', KEYS[4]) or '0')
+local ver = tonumber(redis.call('get', KEYS[1]) or '0')
+local p = ARGV[5]
+local last = 12 + tonumber(ARGV[12])
+local i = 13
 if ver ~= tonumber(ARGV[3]) then
-  return redis.error_reply('LOCKLOST the change log moved on under our lock (version ' .. ver .. ')')
+  while i <= last do
+    local c = ARGV[i]
+    if c == 'h' or c == 'm' then
+      local v
+      if c == 'h' then v = redis.call('hget', p .. 'r:' .. ARGV[i + 1], ARGV[i + 2])
+      else v = redis.call('hget', KEYS[3], ARGV[i + 2]) end
+      if ARGV[i + 3] == '1' then
+        if v ~= ARGV[i + 4] then return {3, ver} end
+      elseif v then return {3, ver} end
+      i = i + 5
+    elseif c == 's' then
+      local v = redis.call('zscore', p .. 'i:' .. ARGV[i + 1], ARGV[i + 2])
+      if ARGV[i + 3] == '1' then
+        if not v or tonumber(v) ~= tonumber(ARGV[i + 4]) then return {3, ver} end
+      elseif v then return {3, ver} end
+      i = i + 5
+    elseif c == 'c' then
+      if redis.call('zcount', p .. 'i:' .. ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]) ~= tonumber(ARGV[i + 4]) then
+        return {3, ver}
+      end
+      i = i + 5
+    elseif c == 'b' then
+      local limit = tonumber(ARGV[i + 4])
+      local got
+      if limit < 0 then
+        got = redis.call('zrangebyscore', p .. 'i:' .. ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], 'WITHSCORES')
+      else
+        got = redis.call('zrangebyscore', p .. 'i:' .. ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], 'WITHSCORES',
+                         'LIMIT', 0, limit)
+      end
+      local n = tonumber(ARGV[i + 5])
+      if #got ~= 2 * n then return {3, ver} end
+      for j = 1, n do
+        if got[2 * j - 1] ~= ARGV[i + 4 + 2 * j] or tonumber(got[2 * j]) ~= tonumber(ARGV[i + 5 + 2 * j]) then
+          return {3, ver}
+        end
+      end
+      i = i + 6 + 2 * n
+    elseif c == 'g' then
+      local got
+      if ARGV[i + 4] == '1' then got = redis.call('zrevrange', p .. 'i:' .. ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
+      else got = redis.call('zrange', p .. 'i:' .. ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]) end
+      local n = tonumber(ARGV[i + 5])
+      if #got ~= n then return {3, ver} end
+      for j = 1, n do
+        if got[j] ~= ARGV[i + 5 + j] then return {3, ver} end
+      end
+      i = i + 6 + n
+    else return redis.error_reply('unknown check ' .. tostring(c)) end
+  end
 end
-local p = ARGV[6]
-local i = 9
+i = last + 1
 local n = #ARGV
 while i <= n do
   local c = ARGV[i]
   if c == 'HS' then redis.call('hset', p .. 'r:' .. ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]); i = i + 4
   elseif c == 'HD' then redis.call('hdel', p .. 'r:' .. ARGV[i + 1], ARGV[i + 2]); i = i + 3
-  elseif c == 'MS' then redis.call('hset', KEYS[7], ARGV[i + 1], ARGV[i + 2]); i = i + 3
-  elseif c == 'MD' then redis.call('hdel', KEYS[7], ARGV[i + 1]); i = i + 2
+  elseif c == 'MS' then redis.call('hset', KEYS[3], ARGV[i + 1], ARGV[i + 2]); i = i + 3
+  elseif c == 'MD' then redis.call('hdel', KEYS[3], ARGV[i + 1]); i = i + 2
   elseif c == 'ZA' then redis.call('zadd', p .. 'i:' .. ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]); i = i + 4
   elseif c == 'ZR' then redis.call('zrem', p .. 'i:' .. ARGV[i + 1], ARGV[i + 2]); i = i + 3
   elseif c == 'ZD' then redis.call('del', p .. 'i:' .. ARGV[i + 1]); i = i + 2
@@ -60,63 +122,141 @@ while i <= n do
     for _, pattern in ipairs({'r:*', 'i:*', 'b:*', 'j:*'}) do
       local cursor = '0'
       repeat
-        local r = redis.call('scan', cursor, 'match', ARGV[7] .. pattern, 'count', 1000)
+        local r = redis.call('scan', cursor, 'match', ARGV[6] .. pattern, 'count', 1000)
         cursor = r[1]
         for _, key in ipairs(r[2]) do redis.call('del', key) end
       until cursor == '0'
     end
-    redis.call('del', KEYS[7])
+    redis.call('del', KEYS[3])
     i = i + 1
   else return redis.error_reply('unknown op ' .. tostring(c)) end
 end
-local nv = ver
-if wrote then
-  nv = ver + 1
-  redis.call('set', KEYS[4], nv)
-  redis.call('rpush', KEYS[5], ARGV[4])
-  redis.call('ltrim', KEYS[5], -tonumber(ARGV[8]), -1)
+local nv = ver + 1
+redis.call('set', KEYS[1], nv)
+redis.call('rpush', KEYS[2], ARGV[4])
+redis.call('ltrim', KEYS[2], -tonumber(ARGV[7]), -1)
+redis.call('set', KEYS[5], nv, 'PX', 10000)
+if ARGV[2] ~= '' then
+  if ARGV[10] == '1' then
+    redis.call('del', KEYS[4])
+    redis.call('del', KEYS[6])
+    redis.call('rpush', KEYS[6], '1')
+    redis.call('pexpire', KEYS[6], 1000)
+  else
+    redis.call('pexpire', KEYS[4], ARGV[11])
+  end
 end
-local wanted = redis.call('exists', KEYS[6])
-if ARGV[2] == '1' then
-  redis.call('del', KEYS[1])
-  redis.call('del', KEYS[6])
-  redis.call('del', KEYS[2])
-  redis.call('rpush', KEYS[2], '1')
-  redis.call('pexpire', KEYS[2], 1000)
-else
-  redis.call('pexpire', KEYS[1], ARGV[5])
+local mine = tonumber(ARGV[8])
+local entries = false
+if mine >= 0 and mine < nv and nv - mine <= tonumber(ARGV[9]) then
+  entries = redis.call('lrange', KEYS[2], mine - nv, -1)
 end
-redis.call('set', KEYS[3], marker, 'PX', 10000)
-return {1, nv, wanted}
+return {1, nv, entries}
 """
 
-CODES = frozenset({"HS", "HD", "MS", "MD", "ZA", "ZR", "ZD", "BS", "BD", "X"})
+COMMIT_SCRIPT = Script(COMMIT)
 
 
 class LockLost(RuntimeError):
-    """The ``atomic()`` lock expired (or was taken over) before the block committed: nothing was written."""
+    """The exclusive lock expired (or was taken over) before the block committed: nothing was written."""
+
+
+class Locked(RuntimeError):
+    """An exclusive block holds the store: wait for it to let go, then commit again."""
+
+
+def score_text(x: float) -> str:
+    """A score as Redis reads it; NaN is refused before anything is buffered."""
+    x = float(x)
+    if x != x:
+        raise ValueError("index scores cannot be NaN")
+    if x == float("inf"):
+        return "+inf"
+    if x == float("-inf"):
+        return "-inf"
+    return repr(x)
+
+
+def encode(value: Any) -> str:
+    """A stored value as JSON text (records, meta)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 class Txn:
-    """The operations pending in a process that holds the lock (every block's since the last commit)."""
+    """One transaction's reads (checks), writes (operations) and the overlay it reads its own writes from."""
 
-    __slots__ = ("blob_args", "blobs", "cleared", "ops", "token", "undo")
+    __slots__ = ("base", "blob_args", "blobs", "checks", "cleared", "id", "indexes", "meta", "ops", "records",
+                 "seen", "token", "zpending")
 
-    def __init__(self, token: str) -> None:
-        self.token = token
+    def __init__(self, base: int, token: str = "") -> None:
+        self.id = uuid.uuid4().hex
+        self.token = token  # the exclusive lock's token ('' : optimistic)
+        self.base = base  # the cache's version when it began: nothing to check if Redis is still there
         self.ops: list[Op] = []
-        self.undo: list[Op] = []  # in the order the writes were made; undone last first
+        self.checks: list[Any] = []  # flat, as the commit script reads them
+        self.seen: set[tuple[Any, ...]] = set()  # reads already checked
+        self.records: dict[str, dict[str, str | None]] = {}  # written: kind -> key -> JSON (None: deleted)
+        self.meta: dict[str, str | None] = {}
+        self.indexes: dict[str, Head] = {}  # indexes read after being written: whole, with the writes applied
+        self.zpending: dict[str, list[Op]] = {}  # index writes not yet read back (blind: no copy made)
         self.blobs: dict[str, bytes | None] = {}  # blob writes not yet in Redis (read your own writes)
         self.blob_args: list[bytes] = []
-        self.cleared = False
+        self.cleared = False  # a clear() was written: nothing before it is read
 
-    def blob_op(self, key: str, data: bytes | None) -> Op:
-        """The operation for a blob write; the bytes travel beside it (``blob_args``, in order), never in the log."""
+    @property
+    def exclusive(self) -> bool:
+        return bool(self.token)
+
+    # -- checks ---------------------------------------------------------------------------------------
+    def check(self, ident: tuple[Any, ...], fields: list[Any]) -> None:
+        """Remember one read (``fields``: as the script reads them), once; an exclusive block needs none."""
+        if self.token or ident in self.seen:
+            return
+        self.seen.add(ident)
+        self.checks += fields
+
+    def check_value(self, code: str, kind: str, key: str, raw: str | bytes | None) -> None:
+        """``h`` a record (``kind``, ``key``), ``m`` a meta value (``key``): it was ``raw`` (None: absent)."""
+        self.check((code, kind, key), [code, kind, key, "0", ""] if raw is None else [code, kind, key, "1", raw])
+
+    # -- writes ----------------------------------------------------------------------------------------
+    def put_record(self, kind: str, key: str, raw: str | None) -> None:
+        self.records.setdefault(kind, {})[key] = raw
+        self.ops.append(["HS", kind, key, raw] if raw is not None else ["HD", kind, key])
+
+    def put_meta(self, name: str, raw: str | None) -> None:
+        self.meta[name] = raw
+        self.ops.append(["MS", name, raw] if raw is not None else ["MD", name])
+
+    def index_op(self, op: Op) -> None:
+        """``ZA``/``ZR``/``ZD``: applied to the overlay if the index was read back, else kept for when it is."""
+        self.ops.append(op)
+        name = op[1]
+        head = self.indexes.get(name)
+        if head is not None:
+            apply_index_op(head, op)
+        else:
+            self.zpending.setdefault(name, []).append(op)
+
+    def blob_op(self, key: str, data: bytes | None) -> None:
+        """A blob write; the bytes travel beside the operation (``blob_args``, in order), never in the log."""
         self.blobs[key] = data
         if data is None:
-            return ["BD", key]
-        self.blob_args.append(data)
-        return ["BS", key]
+            self.ops.append(["BD", key])
+        else:
+            self.blob_args.append(data)
+            self.ops.append(["BS", key])
+
+    def clear(self) -> None:
+        self.blobs.clear()
+        self.blob_args.clear()
+        self.ops = [op for op in self.ops if op[0] not in ("BS", "BD")]
+        self.records.clear()
+        self.meta.clear()
+        self.indexes.clear()
+        self.zpending.clear()
+        self.cleared = True
+        self.ops.append(["X"])
 
     def flat(self) -> list[Any]:
         """Every operation's fields in one list, each blob write with its bytes: the commit script's arguments."""
@@ -129,25 +269,32 @@ class Txn:
         return out
 
 
-COMMIT_SCRIPT = Script(COMMIT)
+def apply_index_op(head: Head, op: Op) -> None:
+    code = op[0]
+    if code == "ZA":
+        head.add(op[3], float(op[2]))
+    elif code == "ZR":
+        head.remove(op[2])
+    else:  # ZD
+        head.order, head.scores = [], {}
 
 
-def commit(wire: Wire, keys: Keys, txn: Txn, *, version: int, release: bool, ttl_ms: int) -> tuple[int, bool]:
-    """Send the pending operations (one round trip); returns (the new version, whether another process wants the
-    lock). With ``release`` the lock is let go in the same script; else it is extended."""
-    payload = json.dumps(txn.ops, separators=(",", ":"), ensure_ascii=False) if txn.ops else ""
+def commit(wire: Wire, keys: Keys, txn: Txn, *, mine: int, release: bool = True, ttl_ms: int = 0) -> tuple[int, Any]:
+    """Send the transaction (one round trip). Returns (the new version, the log entries after ``mine`` up to it, or
+    None). Raises ``Conflict`` (a check failed), ``Locked`` (an exclusive block holds the store) or ``LockLost``."""
+    payload = json.dumps(txn.ops, separators=(",", ":"), ensure_ascii=False)
     try:
-        reply = wire.run(COMMIT_SCRIPT, [keys.lock, keys.wake, keys.done, keys.version, keys.log, keys.want,
-                                         keys.meta],
-                         [txn.token, "1" if release else "0", version, payload, ttl_ms, keys.prefix,
-                          keys.pattern_prefix, LOG_LIMIT, *txn.flat()])
+        reply = wire.run(COMMIT_SCRIPT, [keys.version, keys.log, keys.meta, keys.lock, keys.done(txn.id), keys.wake],
+                         [txn.id, txn.token, txn.base, payload, keys.prefix, keys.pattern_prefix, LOG_LIMIT, mine,
+                          ENTRIES_BACK, "1" if release else "0", ttl_ms, len(txn.checks), *txn.checks,
+                          *txn.flat()])
     except redis.ResponseError as exc:
         if "LOCKLOST" in str(exc):
             raise LockLost(str(exc)) from None
         raise
-    return int(reply[1]), bool(reply[2])
-
-
-def encode(value: Any) -> str:
-    """A stored value as JSON text (records, meta)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    status = int(reply[0])
+    if status == 0:
+        raise Locked("an exclusive block holds the store")
+    if status == 3:
+        raise Conflict(f"another transaction changed what this one read (version {int(reply[1])})")
+    return int(reply[1]), reply[2] if status == 1 else None

@@ -1,0 +1,209 @@
+"""What this process has read of the state in Redis, kept current from Redis's change log, bounded in size.
+
+Redis holds the authoritative state (one HASH per record kind, one ZSET per index, the meta HASH, the blobs) and,
+beside it, ``<p>ver`` (how many changes were ever committed) and ``<p>log`` (a LIST of the last ``LOG_LIMIT``
+changes, one JSON array of operations each). A process keeps only what its requests read:
+
+* **records** it looked up (a value, or ``None``: known to be absent), at most ``MAX_RECORDS``;
+* **index heads**: for an index of at most ``HEAD_MAX`` members, all of them (``whole``); for a larger one its
+  first members by score, up to a ``boundary`` score below which every member is present. A head answers the reads
+  the rules make on the hot path (the oldest job, the work due by now, one account's running jobs) without a round
+  trip, and never holds a 100,000-member index;
+* **meta**: the whole ``<p>meta`` hash (small singletons: the clock, faults, stubs).
+
+Catching up (one round trip, ``lock.SYNC``) returns the log entries after the cache's version; each operation
+updates only what the cache holds (a record it never read is not added), so memory follows what this process
+serves, not the size of the state. A cache further behind than ``CATCH_UP_MAX`` entries is dropped (reading 4,096
+entries would cost more than reading again what is needed).
+
+Operations (names relative to the prefix; the same list is applied by Redis's commit script and by every process's
+cache when it reads the log):
+
+=====================================  ==========================================
+``["HS", kind, key, json]``            put a record (``HD`` kind key: delete it)
+``["MS", name, json]``                 put a meta value (``MD`` name: delete it)
+``["ZA", index, score, member]``       add/move an index member (``ZR``: remove it)
+``["ZD", index]``                      drop an index
+``["BS", key]`` / ``["BD", key]``      a blob written / deleted (the bytes go to
+                                       Redis beside the entry, never in the log)
+``["X"]``                              clear: forget everything
+=====================================  ==========================================
+
+Record values stay JSON text here and are decoded on each read, so no caller can change the cache by changing what
+it was given.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from mock_server.store.memory import _Index
+
+LOG_LIMIT = 4096  # changes kept in <p>log
+CATCH_UP_MAX = 512  # a cache further behind than this is dropped rather than brought up to date
+HEAD_MAX = 1024  # members of an index kept at most (its first, by score)
+MAX_RECORDS = 20_000  # records kept at most; past it the oldest half of the largest kind is dropped
+MAX_INDEXES = 2_000  # index heads kept at most; past it the oldest half are dropped
+INF = float("inf")
+
+Op = list[Any]
+
+
+def parse_score(raw: Any) -> float:
+    """A score as Redis or an op writes it (``1.5``, ``+inf``, ``-inf``) as a float."""
+    return float(raw.decode() if isinstance(raw, bytes) else raw)
+
+
+class Head(_Index):
+    """The first members of an index by score: every member scored below ``boundary`` (all of them: ``whole``)."""
+
+    __slots__ = ("boundary", "whole")
+
+    def __init__(self, boundary: float = INF, whole: bool = True) -> None:
+        super().__init__()
+        self.boundary = boundary
+        self.whole = whole
+
+    def covers(self, max_score: float) -> bool:
+        """Whether every member scored up to ``max_score`` is here."""
+        return self.whole or max_score < self.boundary
+
+    def copy(self) -> Head:
+        out = Head(self.boundary, self.whole)
+        out.order = list(self.order)
+        out.scores = dict(self.scores)
+        return out
+
+    @classmethod
+    def from_reply(cls, card: int, flat: list[Any]) -> Head:
+        """A head from ``ZCARD`` and ``ZRANGE 0 HEAD_MAX WITHSCORES`` (one member past the head, if any)."""
+        pairs = [(parse_score(flat[j + 1]), flat[j].decode()) for j in range(0, len(flat), 2)]
+        if card <= HEAD_MAX:
+            head = cls()
+        else:
+            boundary = pairs[HEAD_MAX][0] if len(pairs) > HEAD_MAX else pairs[-1][0]
+            head = cls(boundary, whole=False)
+            pairs = [p for p in pairs if p[0] < boundary]
+        head.order = sorted(pairs)
+        head.scores = {m: s for s, m in pairs}
+        return head
+
+
+class Cache:
+    """Records, index heads and meta as of ``version``; ``mutex`` guards changing it."""
+
+    def __init__(self) -> None:
+        self.version = -1  # nothing read yet: the first catch-up brings the meta hash
+        self.mutex = threading.Lock()
+        self.records: dict[str, dict[str, str | bytes | None]] = {}
+        self.indexes: dict[str, Head] = {}
+        self.meta: dict[str, str | bytes] = {}
+        self.size = 0  # records kept
+
+    # -- changes from the log ------------------------------------------------------------------------
+    def apply(self, ops: list[Op], *, own: bool = False) -> None:
+        """Apply one log entry's operations. ``own``: this process wrote them (its commit's reply), so records it
+        created are kept too (a client reads what it just made)."""
+        for op in ops:
+            code = op[0]
+            if code == "HS" or code == "HD":
+                table = self.records.get(op[1])
+                if table is None:
+                    if not own:
+                        continue
+                    table = self.records[op[1]] = {}
+                if op[2] in table:
+                    table[op[2]] = op[3] if code == "HS" else None
+                elif own:
+                    table[op[2]] = op[3] if code == "HS" else None
+                    self.size += 1
+            elif code == "ZA" or code == "ZR":
+                head = self.indexes.get(op[1])
+                if head is None:
+                    continue
+                if code == "ZA":
+                    score = parse_score(op[2])
+                    if head.covers(score):
+                        head.add(op[3], score)
+                    else:
+                        head.remove(op[3])  # moved past the boundary: no longer in the head
+                else:
+                    head.remove(op[2])
+            elif code == "MS":
+                self.meta[op[1]] = op[2]
+            elif code == "MD":
+                self.meta.pop(op[1], None)
+            elif code == "ZD":
+                if op[1] in self.indexes:
+                    self.indexes[op[1]] = Head()  # dropped: known empty
+            elif code == "X":
+                self.records, self.indexes, self.meta, self.size = {}, {}, {}, 0
+        if self.size > MAX_RECORDS:
+            self._trim()
+
+    def absorb(self, reply: list[Any]) -> list[Any]:
+        """Bring the cache to the version a catch-up reply describes; returns the items fetched with it.
+
+        Reply: ``[version, entries | None, meta | None, *items]``: ``entries`` the log after our version (None:
+        we are too far behind, or Redis is behind us: drop everything and take ``meta``)."""
+        version = int(reply[0])
+        entries, meta = reply[1], reply[2]
+        if entries is None:
+            self.records, self.indexes, self.size = {}, {}, 0
+            self.meta = {meta[j].decode(): meta[j + 1] for j in range(0, len(meta or ()), 2)}
+            self.version = version
+            return reply[3:]
+        if version > self.version:
+            first = version - len(entries) + 1
+            for i, raw in enumerate(entries):
+                if first + i > self.version:
+                    self.apply(json.loads(raw))
+            self.version = version
+        return reply[3:]
+
+    def absorb_commit(self, version: int, entries: list[Any]) -> None:
+        """A commit's reply: the log entries after the cache's version when it was sent, the last one its own."""
+        if version <= self.version:
+            return
+        first = version - len(entries) + 1
+        if first > self.version + 1:
+            return  # a gap (another thread moved the cache meanwhile, or not far enough): the next catch-up fills it
+        for i, raw in enumerate(entries):
+            if first + i > self.version:
+                self.apply(json.loads(raw), own=first + i == version)
+        self.version = version
+
+    def forget(self) -> None:
+        """Drop everything: the next catch-up starts over (after a commit whose outcome is unknown)."""
+        self.records, self.indexes, self.meta, self.size = {}, {}, {}, 0
+        self.version = -1
+
+    # -- what a request read -----------------------------------------------------------------------------
+    def keep_record(self, kind: str, key: str, raw: str | bytes | None) -> None:
+        table = self.records.setdefault(kind, {})
+        if key not in table:
+            self.size += 1
+        table[key] = raw
+        if self.size > MAX_RECORDS:
+            self._trim()
+
+    def keep_index(self, name: str, head: Head) -> None:
+        self.indexes[name] = head
+        if len(self.indexes) > MAX_INDEXES:
+            for old in list(self.indexes)[:MAX_INDEXES // 2]:
+                del self.indexes[old]
+
+    def _trim(self) -> None:
+        """Drop the oldest half of the largest kind's records (dicts keep insertion order)."""
+        kind = max(self.records, key=lambda k: len(self.records[k]))
+        table = self.records[kind]
+        drop = list(table)[:max(1, len(table) // 2)]
+        for key in drop:
+            del table[key]
+        self.size -= len(drop)
+
+    def stats(self) -> dict[str, int]:
+        return {"records": self.size, "indexes": len(self.indexes),
+                "index_members": sum(len(h.order) for h in self.indexes.values()), "meta": len(self.meta)}

@@ -1,0 +1,210 @@
+"""The Redis store without a lock or a mirror (issue 28): a bounded cache caught up from the change log, and
+transactions whose reads are checked at commit, so they conflict only on what they read."""
+
+from __future__ import annotations
+
+import random
+import threading
+from typing import Any
+
+import pytest
+import redis
+from test_store_contract import Model, _random_call
+
+from mock_server.store.redis import Conflict, RedisStore, cache, transaction
+
+
+def test_redis_cache_catches_up_and_keeps_only_what_it_read(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b = RedisStore(url), RedisStore(url)
+    a.put("job", "j0", {"n": 0})
+    assert b.get("job", "j0") == {"n": 0}  # b's first read fetches it
+    fetches = b.stats["fetches"]
+    a.put("job", "j0", {"n": 10})
+    a.put("job", "j1", {"n": 1})
+    b.request_begin()
+    assert b.get("job", "j0") == {"n": 10} and b.stats["fetches"] == fetches  # updated from the log, no fetch
+    assert "j1" not in b.cache.records["job"]  # written by another process, never read here: not kept
+    b.request_end()
+    assert b.get("job", "j1") == {"n": 1} and b.stats["fetches"] == fetches + 1
+    monkeypatch.setattr(cache, "CATCH_UP_MAX", 2)
+    drops = b.stats["drops"]
+    for i in range(2, 6):
+        a.put("job", f"j{i}", {"n": i})
+    a.delete("job", "j0")
+    assert b.get("job", "j0") is None and b.get("job", "j5") == {"n": 5}
+    assert b.stats["drops"] == drops + 1  # five entries behind (more than 2): dropped, read again on demand
+    assert sorted(k for _, k, _ in b.dump()) == ["j1", "j2", "j3", "j4", "j5"]
+    a.close()
+    b.close()
+
+
+def test_redis_cache_is_bounded_by_what_it_holds(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Records past MAX_RECORDS and indexes past HEAD_MAX members are not all kept: memory follows what a process
+    reads, not the size of the state (another process's 100k jobs are not in this one)."""
+    monkeypatch.setattr(cache, "MAX_RECORDS", 10)
+    monkeypatch.setattr(cache, "HEAD_MAX", 4)
+    a, b = RedisStore(url), RedisStore(url)
+    with a.atomic():
+        for i in range(30):
+            a.put("job", f"j{i:02}", {"n": i})
+            a.index_add("jobs", f"j{i:02}", i)
+    assert [b.get("job", f"j{i:02}")["n"] for i in range(30)] == list(range(30))
+    assert b.cache.size <= 10
+    assert b.index_by_score("jobs", max_score=2) == [("j00", 0.0), ("j01", 1.0), ("j02", 2.0)]  # from the head
+    head = b.cache.indexes["jobs"]
+    assert not head.whole and len(head.order) == 4 and head.boundary == 4.0
+    assert b.index_by_score("jobs", min_score=27) == [("j27", 27.0), ("j28", 28.0), ("j29", 29.0)]  # past it
+    assert b.index_range("jobs", 0, 2, reverse=True) == ["j29", "j28"]
+    assert b.index_count("jobs") == 30 and b.index_score("jobs", "j20") == 20.0
+    a.index_add("jobs", "early", -1)  # below the boundary: the head takes it from the log
+    a.index_add("jobs", "late", 99)  # past it: ignored
+    assert b.index_range("jobs", 0, 2) == ["early", "j00"]
+    assert "late" not in b.cache.indexes["jobs"].scores
+    with a.atomic():
+        for i in range(4):
+            a.index_remove("jobs", f"j{i:02}")
+        a.index_remove("jobs", "early")
+    assert b.index_by_score("jobs", limit=1) == [("j04", 4.0)]  # the head ran dry: read again
+    a.close()
+    b.close()
+
+
+def _run_in_transactions(store: RedisStore, other: RedisStore, model: Model, rng: random.Random, n: int) -> None:
+    step = 0
+    while step < n:
+        store.request_begin()
+        for _ in range(rng.randint(1, 15)):
+            step += 1
+            op, args, kwargs = _random_call(rng)
+            got = getattr(store, op)(*args, **kwargs)
+            want = getattr(model, op)(*args, **kwargs)
+            if op == "dump":
+                got = sorted(x for x in got if x[0] != "elsewhere")  # the other handle's kind
+            assert got == want, f"step {step}: {op}{args}{kwargs}: store {got!r} != model {want!r}"
+            if op == "clear":
+                break  # a clear ends the transaction: the other handle's writes below must not be undone
+        other.put("elsewhere", str(step), {"step": step})  # moves the version: the commit must check its reads
+        store.request_end()  # no Conflict: nothing this transaction read was changed
+
+
+@pytest.mark.parametrize("head_max", [1024, 3])
+def test_redis_transactions_agree_with_the_reference_model(url: str, monkeypatch: pytest.MonkeyPatch,
+                                                           head_max: int) -> None:
+    """The contract's 1,500 random calls inside request transactions (reads from the cache, writes in the overlay,
+    read back, sent at the end and checked against a version another handle keeps moving), with whole index heads
+    and with heads of 3 members (reads past the boundary go to Redis)."""
+    monkeypatch.setattr(cache, "HEAD_MAX", head_max)
+    store, other = RedisStore(url), RedisStore(url)
+    model = Model()
+    _run_in_transactions(store, other, model, random.Random(20261206), 1500)
+    assert sorted(x for x in store.dump() if x[0] != "elsewhere") == model.dump()
+    fresh = RedisStore(url)
+    for index in ("i1", "i2"):
+        assert fresh.index_by_score(index) == model.index_by_score(index)
+    store.close()
+    other.close()
+    fresh.close()
+
+
+def test_redis_transactions_conflict_only_on_what_they_read(url: str) -> None:
+    a, b = RedisStore(url), RedisStore(url)
+    a.put("user", "u", {"credits": 10})
+    for i, score in enumerate((1, 5, 9)):
+        a.index_add("due", f"t{i}", score)
+
+    def attempt(read: Any, write: Any) -> bool:
+        """``read`` in a's transaction, then ``write`` by b (committed), then a writes and commits."""
+        a.request_begin()
+        read()
+        write()
+        a.put("log", "x", {"by": "a"})
+        try:
+            a.request_end()
+            return True
+        except Conflict:
+            assert a.get("log", "x") in (None, {"by": "a"})
+            return False
+
+    assert attempt(lambda: a.get("user", "u"), lambda: b.put("user", "other", {}))  # another record
+    assert not attempt(lambda: a.get("user", "u"), lambda: b.put("user", "u", {"credits": 9}))  # the same one
+    assert attempt(lambda: a.index_by_score("due", max_score=6, limit=5), lambda: b.index_add("due", "t9", 20))
+    assert not attempt(lambda: a.index_by_score("due", max_score=6, limit=5), lambda: b.index_add("due", "t8", 2))
+    assert not attempt(lambda: a.index_by_score("due", max_score=6), lambda: b.index_remove("due", "t1"))
+    assert attempt(lambda: a.index_by_score("due", max_score=6, hint=True), lambda: b.index_add("due", "t7", 3))
+    assert attempt(lambda: a.index_count("due", 10, 30), lambda: b.index_add("other", "x", 15))
+    assert not attempt(lambda: a.index_count("due", 10, 30), lambda: b.index_add("due", "t6", 15))
+    assert attempt(lambda: a.index_score("due", "t0"), lambda: b.index_add("due", "t5", 1))
+    assert not attempt(lambda: a.index_score("due", "t0"), lambda: b.index_add("due", "t0", 2))
+    assert not attempt(lambda: a.get_meta("faults"), lambda: b.put_meta("faults", [1]))
+    assert not attempt(lambda: a.index_range("due", 0, 2), lambda: b.index_remove("due", "t0"))
+    assert b.get("user", "u") == {"credits": 9}
+    assert a.stats["conflicts"] == 7
+    a.close()
+    b.close()
+
+
+def test_redis_two_writers_of_one_value_never_both_win(url: str) -> None:
+    """A read-modify-write in many threads over two handles (two processes' worth): every increment counted once,
+    the losers refused and run again, as the pipeline does with a request."""
+    a, b = RedisStore(url), RedisStore(url)
+    a.put("ctr", "n", {"n": 0})
+
+    def bump(store: RedisStore) -> None:
+        for _ in range(25):
+            while True:
+                store.request_begin()
+                n = store.get("ctr", "n")["n"]
+                store.put("ctr", "n", {"n": n + 1})
+                try:
+                    store.request_end()
+                    break
+                except Conflict:
+                    continue
+
+    threads = [threading.Thread(target=bump, args=(s,)) for s in (a, b, a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert a.get("ctr", "n") == {"n": 100}
+    assert a.stats["conflicts"] + b.stats["conflicts"] > 0
+    a.close()
+    b.close()
+
+
+def test_redis_refresh_sends_the_writes_and_later_blocks_are_exclusive(url: str) -> None:
+    a, b = RedisStore(url), RedisStore(url)
+    a.request_begin()
+    a.put("job", "j", {"v": 1})
+    a.refresh()  # a request about to wait: what it wrote is sent now
+    assert b.get("job", "j") == {"v": 1}
+    b.put("job", "j", {"v": 2})
+    assert a.get("job", "j") == {"v": 1}  # no catch-up per read once refreshed (until the next refresh)
+    a.refresh()
+    assert a.get("job", "j") == {"v": 2}
+    exclusive = a.stats["exclusive"]
+    a.put("job", "k", {})  # a write after the wait: a block of its own, exclusive
+    assert a.stats["exclusive"] == exclusive + 1
+    a.request_end()
+    assert b.get("job", "k") == {}
+    a.close()
+    b.close()
+
+
+def test_redis_commit_of_unknown_outcome_starts_the_cache_over(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    a = RedisStore(url)
+    a.put("job", "j", {"v": 1})
+    a.request_begin()
+    a.put("job", "j", {"v": 2})
+
+    def lost(*args: Any, **kwargs: Any) -> Any:
+        raise redis.ConnectionError("reply lost")
+
+    monkeypatch.setattr(transaction, "commit", lost)
+    monkeypatch.setattr("mock_server.store.redis.store.commit", lost)
+    with pytest.raises(redis.ConnectionError):
+        a.request_end()
+    assert a.cache.version == -1 and not a.cache.records
+    monkeypatch.undo()
+    assert a.get("job", "j") == {"v": 1}  # the write never reached Redis; read again from it
+    a.close()
