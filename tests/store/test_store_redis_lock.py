@@ -161,7 +161,8 @@ def test_redis_store_lock_scripts_are_safe_to_retry(url: str) -> None:
     """A reply lost on the wire makes the client send a script again: taking the lock and
     committing must then answer as the first attempt did, not fail or apply twice."""
     from mock_server.store.redis.lock import sync
-    from mock_server.store.redis.transaction import COMMIT_SCRIPT, Conflict, Locked, Txn, commit
+    from mock_server.store.base import Conflict
+    from mock_server.store.redis.transaction import COMMIT_SCRIPT, Locked, Txn, commit
 
     store = RedisStore(url)
     lock, wire, keys = store.lock, store.wire, store.keys

@@ -33,14 +33,13 @@ from urllib.parse import parse_qsl, urlencode
 
 import redis
 
-from mock_server.store.base import INDEX_SPAN, Record, Store
+from mock_server.store.base import INDEX_SPAN, Conflict, Record, Store
 from mock_server.store.redis.cache import Cache, Head, parse_score
 from mock_server.store.redis.journal import RedisJournal
 from mock_server.store.redis.keys import Keys
 from mock_server.store.redis.lock import ACQUIRE_TIMEOUT_S, Lock, sync
 from mock_server.store.redis.peers import Peers
 from mock_server.store.redis.transaction import (
-    Conflict,
     Locked,
     LockLost,
     Txn,
@@ -183,9 +182,7 @@ class RedisStore(Store):
     def _ready(self, tl: threading.local) -> Txn | None:
         """The caller's transaction; outside any, the cache is caught up first (a read of its own)."""
         txn: Txn | None = getattr(tl, "txn", None)
-        if txn is None and getattr(tl, "scope", None) is None:
-            self._catch_up()
-        elif self.cache.version < 0:
+        if (txn is None and getattr(tl, "scope", None) is None) or self.cache.version < 0:
             self._catch_up()
         return txn
 
@@ -259,7 +256,8 @@ class RedisStore(Store):
                 break
             except Locked:
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"the store stayed locked by an exclusive block for {ACQUIRE_TIMEOUT_S}s")
+                    raise TimeoutError(f"the store stayed locked by an exclusive block for {ACQUIRE_TIMEOUT_S}s"
+                                       ) from None
                 self.lock.wait()
             except Conflict:
                 self.stats["conflicts"] += 1
