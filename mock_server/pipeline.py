@@ -24,6 +24,7 @@ then the status line, so a failed commit still answers 503.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -205,6 +206,8 @@ class Pipeline:
                 break
             except Conflict:
                 attempt += 1
+                with contextlib.suppress(Conflict):
+                    self.sim.end_request()  # refused mid-view: its transaction is discarded (nothing sent)
                 if not self.can_repeat(call):
                     call.status, call.body, call.headers = 503, {
                         "error": "The store refused this request's writes (another request changed the same "

@@ -163,16 +163,18 @@ class Cache:
             self.version = version
         return reply[3:]
 
-    def absorb_commit(self, version: int, entries: list[Any]) -> None:
-        """A commit's reply: the log entries after the cache's version when it was sent, the last one its own."""
+    def absorb_commit(self, version: int, entries: list[Any], ops: list[Op]) -> None:
+        """A commit's reply: the log entries after the cache's version when it was sent, then this commit's own
+        operations (``ops``: the cache keeps the records it wrote)."""
         if version <= self.version:
             return
-        first = version - len(entries) + 1
+        first = version - len(entries)
         if first > self.version + 1:
             return  # a gap (another thread moved the cache meanwhile, or not far enough): the next catch-up fills it
         for i, raw in enumerate(entries):
             if first + i > self.version:
-                self.apply(json.loads(raw), own=first + i == version)
+                self.apply(json.loads(raw))
+        self.apply(ops, own=True)
         self.version = version
 
     def forget(self) -> None:

@@ -27,7 +27,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, suppress
+from contextlib import AbstractContextManager, suppress
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
@@ -52,6 +52,8 @@ from mock_server.store.redis.wire import Wire, fork_generation
 
 DEFAULT_PREFIX = "{ltxmock}:"  # a hash tag: Redis Cluster keeps every key of the store in one slot
 DEFAULT_LOCK_TTL_MS = 5000
+HOT_S = 2.0  # a key that made a transaction conflict is contended for this long: this process's requests take turns
+HOT_WAIT_S = 10.0  # the longest a request waits for its turn on a contended key before it runs again
 RETRIES = 8  # optimistic attempts of a ``transact`` before it runs as an exclusive block (it then cannot conflict)
 REFUSALS = frozenset({"READONLY", "MISCONF", "OOM", "LOADING", "MASTERDOWN", "NOREPLICAS"})  # Redis error codes
 T = TypeVar("T")
@@ -96,7 +98,7 @@ class RedisStore(Store):
         # with another request's), cache misses fetched, caches dropped, commits, conflicts, exclusive blocks and
         # the seconds they held the lock, waits for it.
         self.stats = self.wire.stats
-        for name in ("syncs_shared", "fetches", "drops", "commits", "conflicts", "exclusive"):
+        for name in ("syncs_shared", "fetches", "drops", "commits", "conflicts", "exclusive", "turns"):
             self.stats.setdefault(name, 0)
         self.peers = Peers(self.wire, self.keys)  # deferred work (the journal) and the flush handshake
         self._journal = RedisJournal(self.wire, self.keys)  # apart from the cache: journal.py
@@ -113,6 +115,11 @@ class RedisStore(Store):
         self._sync_started = 0  # catch-ups sent, and the last one answered: a request waits for one sent after it
         self._sync_done = 0
         self._sync_busy = False
+        # Keys that made a transaction conflict lately (until when) and their process-local locks: a transaction
+        # that reads one takes its lock first, so this process's requests on one account take turns instead of
+        # running on the same data and all but one being refused (requests on other accounts never wait).
+        self._hot: dict[tuple[str, ...], float] = {}
+        self._key_locks: dict[tuple[str, ...], threading.Lock] = {}
         self.peers.ensure()  # a forked child runs its own deferred-work thread
 
     def _state(self) -> threading.local:
@@ -186,38 +193,36 @@ class RedisStore(Store):
             self._catch_up()
         return txn
 
+    def _guard(self, txn: Txn | None, key: tuple[str, ...]) -> None:
+        """Before a transaction reads a contended key: take this process's lock on it (wait for the request
+        holding it to commit; a second one is only tried, never waited for, so two requests cannot deadlock)."""
+        if txn is None or txn.token or key not in self._hot:
+            return
+        if self._hot.get(key, 0.0) < time.monotonic():
+            self._hot.pop(key, None)
+            return
+        lk = self._key_locks.get(key)
+        if lk is None:
+            lk = self._key_locks.setdefault(key, threading.Lock())
+        if any(h is lk for h in txn.held):
+            return
+        ok = lk.acquire(blocking=False) if txn.held else lk.acquire(timeout=HOT_WAIT_S)
+        if not ok:
+            self._let_keys_go(txn)
+            txn.doomed = True  # even if the caller swallows the Conflict, the transaction's end sends nothing
+            raise Conflict(f"another request of this process holds the contended key {key!r}")
+        txn.held.append(lk)
+        self.stats["turns"] += 1
+
+    @staticmethod
+    def _let_keys_go(txn: Txn) -> None:
+        for lk in txn.held:
+            lk.release()
+        txn.held.clear()
+
     # -- transactions -------------------------------------------------------------------
     def atomic(self) -> AbstractContextManager[None]:
-        return self._atomic()
-
-    @contextmanager
-    def _atomic(self) -> Iterator[None]:
-        tl = self._state()
-        if getattr(tl, "depth", 0):  # re-entered: the outer block is the block
-            tl.depth += 1
-            try:
-                yield
-            finally:
-                tl.depth -= 1
-            return
-        if getattr(tl, "txn", None) is not None:  # inside a request or a transact: part of its transaction
-            tl.depth = 1
-            try:
-                yield
-            finally:
-                tl.depth = 0
-            return
-        txn = self._exclusive_begin()
-        tl.txn, tl.depth = txn, 1
-        t1 = time.perf_counter()
-        ok = False
-        try:
-            yield
-            ok = True
-        finally:
-            tl.depth = 0
-            tl.txn = None
-            self._exclusive_end(txn, commit_it=ok, t1=t1)
+        return _Block(self)
 
     def _exclusive_begin(self) -> Txn:
         """Take the exclusive lock (threads of this process queue locally first) and catch up: one round trip."""
@@ -259,8 +264,11 @@ class RedisStore(Store):
                     raise TimeoutError(f"the store stayed locked by an exclusive block for {ACQUIRE_TIMEOUT_S}s"
                                        ) from None
                 self.lock.wait()
-            except Conflict:
+            except Conflict as exc:
                 self.stats["conflicts"] += 1
+                key = getattr(exc, "key", None)
+                if key is not None:
+                    self._hot[key] = time.monotonic() + HOT_S
                 raise
             except LockLost:
                 raise
@@ -271,7 +279,7 @@ class RedisStore(Store):
         self.stats["commits"] += 1
         if entries is not None:
             with self.cache.mutex:
-                self.cache.absorb_commit(version, entries)
+                self.cache.absorb_commit(version, entries, txn.ops)
 
     def transact(self, fn: Callable[[], T]) -> T:
         """``fn`` as one transaction of its own, run again (on fresh data) when it conflicts; after ``RETRIES``
@@ -285,15 +293,19 @@ class RedisStore(Store):
             txn = tl.txn = Txn(self.cache.version)
             tl.depth = 1
             try:
-                result = fn()
-            finally:
-                tl.depth = 0
-                tl.txn = None
-            try:
+                try:
+                    result = fn()
+                finally:
+                    tl.depth = 0
+                    tl.txn = None
+                if txn.doomed:
+                    continue
                 if txn.ops:
                     self._commit(txn)
             except Conflict:
                 continue
+            finally:
+                self._let_keys_go(txn)
             return result
         with self.atomic():
             return fn()
@@ -328,8 +340,14 @@ class RedisStore(Store):
         tl.txn = None
         if scope == "exclusive":
             self._exclusive_end(txn, commit_it=True, t1=tl.t1)
-        elif txn.ops:
-            self._commit(txn)
+            return
+        try:
+            if txn.doomed:
+                raise Conflict("this request's transaction was refused before its end: it runs again")
+            if txn.ops:
+                self._commit(txn)
+        finally:
+            self._let_keys_go(txn)
 
     def refresh(self) -> None:
         """Before a request waits (real time): send what it wrote (``Conflict`` if it must run again); its later
@@ -346,6 +364,7 @@ class RedisStore(Store):
     def _record(self, kind: str, key: str) -> str | bytes | None:
         tl = self._state()
         txn = self._ready(tl)
+        self._guard(txn, ("r", kind, key))
         if txn is not None:
             if txn.cleared:
                 return txn.records.get(kind, _EMPTY).get(key)
@@ -373,6 +392,7 @@ class RedisStore(Store):
         raws: list[Any] = []
         missing: list[Any] = []
         for key in keys:
+            self._guard(txn, ("r", kind, key))
             if key in written:
                 raws.append(written[key])
                 continue
@@ -435,6 +455,7 @@ class RedisStore(Store):
         txn = self._ready(tl)
         if txn is None:
             return None, None
+        self._guard(txn, ("i", name))
         head = txn.indexes.get(name)
         if head is not None:
             return txn, head
@@ -623,6 +644,7 @@ class RedisStore(Store):
     def get_meta(self, name: str) -> Any:
         tl = self._state()
         txn = self._ready(tl)
+        self._guard(txn, ("m", name))
         if txn is not None and (txn.cleared or name in txn.meta):
             return _decode(txn.meta.get(name))
         raw = self.cache.meta.get(name)
@@ -718,6 +740,43 @@ class RedisStore(Store):
         if isinstance(exc, LockLost | TimeoutError):
             return f"the Redis store lock was lost or not obtained ({str(exc)[:160]})"
         return None
+
+
+class _Block:
+    """``atomic()``: re-entered, part of the caller's transaction (a request, a ``transact``), or an exclusive block
+    of its own (outside any: it takes the store's lock, and commits or discards at its end). A class rather than a
+    generator: every rule call opens one."""
+
+    __slots__ = ("mode", "store", "t1", "tl", "txn")
+
+    def __init__(self, store: RedisStore) -> None:
+        self.store = store
+
+    def __enter__(self) -> None:
+        tl = self.tl = self.store._state()
+        depth = getattr(tl, "depth", 0)
+        if depth:  # re-entered: the outer block is the block
+            tl.depth = depth + 1
+            self.mode = 0
+        elif getattr(tl, "txn", None) is not None:  # inside a request or a transact: part of its transaction
+            tl.depth = 1
+            self.mode = 1
+        else:
+            self.txn = self.store._exclusive_begin()
+            tl.txn, tl.depth = self.txn, 1
+            self.t1 = time.perf_counter()
+            self.mode = 2
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        tl = self.tl
+        if self.mode == 0:
+            tl.depth -= 1
+        elif self.mode == 1:
+            tl.depth = 0
+        else:
+            tl.depth = 0
+            tl.txn = None
+            self.store._exclusive_end(self.txn, commit_it=exc_type is None, t1=self.t1)
 
 
 def _slice(head: Head, offset: int, limit: int | None, reverse: bool) -> list[str]:

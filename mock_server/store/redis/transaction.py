@@ -36,8 +36,9 @@ ENTRIES_BACK = 64  # a commit's reply carries the log entries after the caller's
 # ARGV: 1 transaction id, 2 lock token ('' = optimistic), 3 base version, 4 the log entry (JSON), 5 prefix,
 # 6 escaped prefix, 7 log limit, 8 the caller's cache version, 9 entries back, 10 release ('1'/'0'), 11 ttl ms,
 # 12 how many ARGV slots the checks take, then the checks, then the operations flat (code, fields, ...).
-# Reply: {1, version, entries | false}; {2, version, false}: a retried commit already applied; {3, version}: a
-# check failed (conflict), nothing written; {0}: an exclusive block holds the lock (wait for it, then again).
+# Reply: {1, version, entries | false}: the log entries after the caller's cache version, before this one's;
+# {2, version, false}: a retried commit already applied; {3, version, at}: the check at ARGV slot ``at`` of the
+# checks (1-based) failed (conflict), nothing written; {0}: an exclusive block holds the lock (wait, then again).
 COMMIT = """
 local done = redis.call('get', KEYS[5])
 if done then return {2, tonumber(done), false} end
@@ -61,18 +62,18 @@ if ver ~= tonumber(ARGV[3]) then
       if c == 'h' then v = redis.call('hget', p .. 'r:' .. ARGV[i + 1], ARGV[i + 2])
       else v = redis.call('hget', KEYS[3], ARGV[i + 2]) end
       if ARGV[i + 3] == '1' then
-        if v ~= ARGV[i + 4] then return {3, ver} end
-      elseif v then return {3, ver} end
+        if v ~= ARGV[i + 4] then return {3, ver, i - 12} end
+      elseif v then return {3, ver, i - 12} end
       i = i + 5
     elseif c == 's' then
       local v = redis.call('zscore', p .. 'i:' .. ARGV[i + 1], ARGV[i + 2])
       if ARGV[i + 3] == '1' then
-        if not v or tonumber(v) ~= tonumber(ARGV[i + 4]) then return {3, ver} end
-      elseif v then return {3, ver} end
+        if not v or tonumber(v) ~= tonumber(ARGV[i + 4]) then return {3, ver, i - 12} end
+      elseif v then return {3, ver, i - 12} end
       i = i + 5
     elseif c == 'c' then
       if redis.call('zcount', p .. 'i:' .. ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]) ~= tonumber(ARGV[i + 4]) then
-        return {3, ver}
+        return {3, ver, i - 12}
       end
       i = i + 5
     elseif c == 'b' then
@@ -85,10 +86,10 @@ if ver ~= tonumber(ARGV[3]) then
                          'LIMIT', 0, limit)
       end
       local n = tonumber(ARGV[i + 5])
-      if #got ~= 2 * n then return {3, ver} end
+      if #got ~= 2 * n then return {3, ver, i - 12} end
       for j = 1, n do
         if got[2 * j - 1] ~= ARGV[i + 4 + 2 * j] or tonumber(got[2 * j]) ~= tonumber(ARGV[i + 5 + 2 * j]) then
-          return {3, ver}
+          return {3, ver, i - 12}
         end
       end
       i = i + 6 + 2 * n
@@ -97,9 +98,9 @@ if ver ~= tonumber(ARGV[3]) then
       if ARGV[i + 4] == '1' then got = redis.call('zrevrange', p .. 'i:' .. ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
       else got = redis.call('zrange', p .. 'i:' .. ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]) end
       local n = tonumber(ARGV[i + 5])
-      if #got ~= n then return {3, ver} end
+      if #got ~= n then return {3, ver, i - 12} end
       for j = 1, n do
-        if got[j] ~= ARGV[i + 5 + j] then return {3, ver} end
+        if got[j] ~= ARGV[i + 5 + j] then return {3, ver, i - 12} end
       end
       i = i + 6 + n
     else return redis.error_reply('unknown check ' .. tostring(c)) end
@@ -149,7 +150,8 @@ end
 local mine = tonumber(ARGV[8])
 local entries = false
 if mine >= 0 and mine < nv and nv - mine <= tonumber(ARGV[9]) then
-  entries = redis.call('lrange', KEYS[2], mine - nv, -1)
+  entries = {}
+  if mine < ver then entries = redis.call('lrange', KEYS[2], mine - nv, -2) end
 end
 return {1, nv, entries}
 """
@@ -185,8 +187,8 @@ def encode(value: Any) -> str:
 class Txn:
     """One transaction's reads (checks), writes (operations) and the overlay it reads its own writes from."""
 
-    __slots__ = ("base", "blob_args", "blobs", "checks", "cleared", "id", "indexes", "meta", "ops", "records",
-                 "seen", "token", "zpending")
+    __slots__ = ("base", "blob_args", "blobs", "checked", "checks", "cleared", "doomed", "held", "id", "indexes",
+                 "meta", "ops", "records", "seen", "token", "zpending")
 
     def __init__(self, base: int, token: str = "") -> None:
         self.id = uuid.uuid4().hex
@@ -195,6 +197,9 @@ class Txn:
         self.ops: list[Op] = []
         self.checks: list[Any] = []  # flat, as the commit script reads them
         self.seen: set[tuple[Any, ...]] = set()  # reads already checked
+        self.checked: list[tuple[int, tuple[str, ...]]] = []  # (where its check starts, the key read): a conflict's key
+        self.held: list[Any] = []  # this process's locks on contended keys, held until the transaction ends
+        self.doomed = False  # refused before its end (a contended key was busy): its end sends nothing
         self.records: dict[str, dict[str, str | None]] = {}  # written: kind -> key -> JSON (None: deleted)
         self.meta: dict[str, str | None] = {}
         self.indexes: dict[str, Head] = {}  # indexes read after being written: whole, with the writes applied
@@ -213,11 +218,19 @@ class Txn:
         if self.token or ident in self.seen:
             return
         self.seen.add(ident)
+        self.checked.append((len(self.checks), key_of(ident)))
         self.checks += fields
 
     def check_value(self, code: str, kind: str, key: str, raw: str | bytes | None) -> None:
         """``h`` a record (``kind``, ``key``), ``m`` a meta value (``key``): it was ``raw`` (None: absent)."""
         self.check((code, kind, key), [code, kind, key, "0", ""] if raw is None else [code, kind, key, "1", raw])
+
+    def key_at(self, at: int) -> tuple[str, ...] | None:
+        """The key whose check starts at ARGV slot ``at`` (1-based, as the script reports a failed one)."""
+        for start, key in self.checked:
+            if start == at - 1:
+                return key
+        return None
 
     # -- writes ----------------------------------------------------------------------------------------
     def put_record(self, kind: str, key: str, raw: str | None) -> None:
@@ -269,6 +282,16 @@ class Txn:
         return out
 
 
+def key_of(ident: tuple[Any, ...]) -> tuple[str, ...]:
+    """The key a check reads: ``('r', kind, key)``, ``('m', name)`` or ``('i', index)``."""
+    code = ident[0]
+    if code == "h":
+        return ("r", ident[1], ident[2])
+    if code == "m":
+        return ("m", ident[2])
+    return ("i", ident[1])
+
+
 def apply_index_op(head: Head, op: Op) -> None:
     code = op[0]
     if code == "ZA":
@@ -280,8 +303,9 @@ def apply_index_op(head: Head, op: Op) -> None:
 
 
 def commit(wire: Wire, keys: Keys, txn: Txn, *, mine: int, release: bool = True, ttl_ms: int = 0) -> tuple[int, Any]:
-    """Send the transaction (one round trip). Returns (the new version, the log entries after ``mine`` up to it, or
-    None). Raises ``Conflict`` (a check failed), ``Locked`` (an exclusive block holds the store) or ``LockLost``."""
+    """Send the transaction (one round trip). Returns (the new version, the log entries after ``mine`` before it:
+    others' writes, which the cache applies before this one's; None when too many: the next catch-up brings them).
+    Raises ``Conflict`` (a check failed), ``Locked`` (an exclusive block holds the store) or ``LockLost``."""
     payload = json.dumps(txn.ops, separators=(",", ":"), ensure_ascii=False)
     try:
         reply = wire.run(COMMIT_SCRIPT, [keys.version, keys.log, keys.meta, keys.lock, keys.done(txn.id), keys.wake],
@@ -296,5 +320,7 @@ def commit(wire: Wire, keys: Keys, txn: Txn, *, mine: int, release: bool = True,
     if status == 0:
         raise Locked("an exclusive block holds the store")
     if status == 3:
-        raise Conflict(f"another transaction changed what this one read (version {int(reply[1])})")
+        conflict = Conflict(f"another transaction changed what this one read (version {int(reply[1])})")
+        conflict.key = txn.key_at(int(reply[2]))  # type: ignore[attr-defined]
+        raise conflict
     return int(reply[1]), reply[2] if status == 1 else None
