@@ -27,6 +27,7 @@ cache when it reads the log):
 ``["BS", key]`` / ``["BD", key]``      a blob written / deleted (the bytes go to
                                        Redis beside the entry, never in the log)
 ``["X"]``                              clear: forget everything
+``["P", token]``                       (first) the process that wrote the entry
 =====================================  ==========================================
 
 Record values stay JSON text here and are decoded on each read, so no caller can change the cache by changing what
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from typing import Any
 
 from mock_server.store.memory import _Index
@@ -95,6 +97,7 @@ class Cache:
     """Records, index heads and meta as of ``version``; ``mutex`` guards changing it."""
 
     def __init__(self) -> None:
+        self.token = uuid.uuid4().hex  # this process's mark on the log entries it writes (``["P", token]`` first)
         self.version = -1  # nothing read yet: the first catch-up brings the meta hash
         self.mutex = threading.Lock()
         self.records: dict[str, dict[str, str | bytes | None]] = {}
@@ -106,6 +109,8 @@ class Cache:
     def apply(self, ops: list[Op], *, own: bool = False) -> None:
         """Apply one log entry's operations. ``own``: this process wrote them (its commit's reply), so records it
         created are kept too (a client reads what it just made)."""
+        if ops and ops[0][0] == "P":  # whose entry: one of this process's, read back from the log by another thread
+            own = own or ops[0][1] == self.token
         for op in ops:
             code = op[0]
             if code == "HS" or code == "HD":

@@ -257,7 +257,7 @@ class RedisStore(Store):
         while True:
             try:
                 version, entries = commit(self.wire, self.keys, txn, mine=self.cache.version,
-                                          ttl_ms=self.lock_ttl_ms)
+                                          ttl_ms=self.lock_ttl_ms, writer=self.cache.token)
                 break
             except Locked:
                 if time.monotonic() > deadline:

@@ -302,11 +302,12 @@ def apply_index_op(head: Head, op: Op) -> None:
         head.order, head.scores = [], {}
 
 
-def commit(wire: Wire, keys: Keys, txn: Txn, *, mine: int, release: bool = True, ttl_ms: int = 0) -> tuple[int, Any]:
+def commit(wire: Wire, keys: Keys, txn: Txn, *, mine: int, release: bool = True, ttl_ms: int = 0,
+           writer: str = "") -> tuple[int, Any]:
     """Send the transaction (one round trip). Returns (the new version, the log entries after ``mine`` before it:
     others' writes, which the cache applies before this one's; None when too many: the next catch-up brings them).
     Raises ``Conflict`` (a check failed), ``Locked`` (an exclusive block holds the store) or ``LockLost``."""
-    payload = json.dumps(txn.ops, separators=(",", ":"), ensure_ascii=False)
+    payload = json.dumps([["P", writer], *txn.ops] if writer else txn.ops, separators=(",", ":"), ensure_ascii=False)
     try:
         reply = wire.run(COMMIT_SCRIPT, [keys.version, keys.log, keys.meta, keys.lock, keys.done(txn.id), keys.wake],
                          [txn.id, txn.token, txn.base, payload, keys.prefix, keys.pattern_prefix, LOG_LIMIT, mine,
