@@ -298,8 +298,8 @@ class Pipeline:
 
     def pin_clock(self, call: InFlight) -> bool:
         """The simulated instant the whole request sees; work due by then is applied first. One consistent view
-        of the store for the request (Redis: catching up in one round trip, with the write lock for a writing
-        method; the journal's entries are buffered, not written by the request).
+        of the store for the request (Redis: catching up in one round trip, and a transaction, sent at the end;
+        the journal's entries are buffered, not written by the request).
         ``/__admin/health`` and ``/__admin/metrics`` take none: they read the store themselves, and answer while
         it is down."""
         route = call.route

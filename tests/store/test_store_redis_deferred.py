@@ -5,7 +5,7 @@
   off (``DEFER_S`` of a minute) only that handshake can bring another process's entries: the first test fails
   without it (checked by making ``Peers.gather`` run only this process's work: 0 entries instead of 2).
 * A process killed without saying goodbye is not waited for once its heartbeat is stale.
-* A read (a GET, journal on) takes no lock: it answers while another process holds the store's write lock.
+* A read (a GET, journal on) takes no lock: it answers while another process holds the store's exclusive lock.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def test_a_journal_read_gathers_every_process_s_buffered_entries(url: str, monke
 
 
 def test_the_journal_in_redis_keeps_and_trims_as_the_generic_one_does(url: str) -> None:
-    """Redis keeps the journal apart (one script, no mirror): the same appends give the same entries, ids and bytes
+    """Redis keeps the journal apart (one script, not cached): the same appends give the same entries, ids and bytes
     as the generic methods over records and indexes (the memory store's); the caps hold; a clear keeps the ids."""
     redis_store, memory = RedisStore(url), MemoryStore()
     try:

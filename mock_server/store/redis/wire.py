@@ -33,7 +33,7 @@ os.register_at_fork(after_in_child=_forked)
 
 
 def fork_generation() -> int:
-    """Changes in a forked child: per-process state (connections, threads, the mirror) is rebuilt when it does."""
+    """Changes in a forked child: per-process state (connections, threads, the cache) is rebuilt when it does."""
     return _Forks.count
 
 
