@@ -97,3 +97,47 @@ def test_redis_round_trips_of_a_read_only_request_is_one(app_and_wire: tuple[Any
     client = app.test_client()
     assert _trips(wire, lambda: client.get(f"{API}/scheduler/available", headers=AUTH)) <= 3  # the first: misses
     assert _trips(wire, lambda: client.get(f"{API}/scheduler/available", headers=AUTH)) == 1
+
+
+def test_a_conflicting_request_runs_again_and_answers_once(app_and_wire: tuple[Any, WireCounter],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process changes the LTX user a create has read, between its read and its commit: Redis refuses the
+    commit (Conflict) and the pipeline runs the request again on fresh data. One job, one charge on top of the
+    other process's change, one journal entry, a 200 (not a 503 or 500)."""
+    from mock_server.sim import Simulator
+
+    app, _ = app_and_wire
+    sim = app.extensions["ltx_sim"]
+    client = app.test_client()
+    other = create_app(SimConfig(store_url=sim.config.store_url, tokens=[TOKEN], background=False))
+    other_client = other.test_client()
+    before = client.get("/__admin/ltx-users/demo@example.com").get_json()["credits"]
+    client.delete("/__admin/requests")
+    real_end = Simulator.end_request
+    interfered: list[bool] = []
+
+    def end_request(self: Simulator) -> None:
+        if self is sim and not interfered:
+            interfered.append(True)  # once: the second attempt commits
+            assert other_client.patch("/__admin/ltx-users/demo@example.com",
+                                      json={"credits": before + 1000}).status_code == 200
+        real_end(self)
+
+    monkeypatch.setattr(Simulator, "end_request", end_request)
+    conflicts = sim.store.stats["conflicts"]
+    resp = client.post(f"{API}/images/create", json={"prompt": "a lighthouse"}, headers=AUTH)
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    assert sim.store.stats["conflicts"] == conflicts + 1  # refused once, then sent again
+    job_id = resp.get_json()["jobId"]
+    monkeypatch.undo()
+    jobs = client.get("/__admin/jobs?limit=100").get_json()
+    ids = [j["jobId"] for j in jobs["items"]] if isinstance(jobs, dict) else [j["jobId"] for j in jobs]
+    assert ids.count(job_id) == 1 and len(ids) == len(set(ids))
+    after = client.get("/__admin/ltx-users/demo@example.com").get_json()["credits"]
+    charged = before + 1000 - after
+    assert 0 < charged < 1000  # charged once, on top of the other process's change (not lost, not twice)
+    entries = client.get("/__admin/requests").get_json()
+    posts = [e for e in (entries["items"] if isinstance(entries, dict) else entries)
+             if e.get("method") == "POST" and "images/create" in e.get("path", "")]
+    assert len(posts) == 1 and posts[0]["status"] == 200
+    other.extensions["ltx_sim"].store.close()
