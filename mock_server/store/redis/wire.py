@@ -91,10 +91,15 @@ class Script:
 
 
 class _More(Exception):
-    """The buffer ends inside the reply: read more and parse it again from its start."""
+    """The buffer ends inside the reply: read more and parse it again from its start (raised as a new instance
+    each time: one instance raised again and again would pile up tracebacks)."""
 
 
-_MORE = _More()
+class _MoreSentinel:
+    """What ``gets()`` returns while no whole reply is buffered (hiredis's ``notEnoughData`` too)."""
+
+
+_MORE = _MoreSentinel()
 
 
 class PyReader:
@@ -153,7 +158,7 @@ class PyReader:
         buf = self.buf
         nl = buf.find(b"\r\n", pos, self.end)
         if nl < 0:
-            raise _MORE
+            raise _More
         kind = buf[pos]
         if kind == 36:  # $ bulk string
             size = int(buf[pos + 1:nl])
@@ -162,7 +167,7 @@ class PyReader:
             stop = nl + 2 + size
             if stop + 2 > self.end:
                 self.need = stop + 2 - self.pos
-                raise _MORE
+                raise _More
             return bytes(buf[nl + 2:stop]), stop + 2
         if kind == 58:  # : integer
             return int(buf[pos + 1:nl]), nl + 2
