@@ -181,6 +181,20 @@ def test_a_killed_connection_is_retried_on_a_new_one(wire: Wire, redis_url: str,
     assert wire.call("CLIENT", "ID") != first
 
 
+def test_a_command_bound_to_its_connection_is_not_retried(wire: Wire, redis_url: str, key: str) -> None:
+    """``retry=False`` (inside ``WATCH``/``MULTI``): a killed connection raises rather than sending the command on a
+    new connection, where it would run outside the transaction; the next call connects anew."""
+    assert wire.call("WATCH", key + "w", retry=False) == b"OK"
+    admin = redis.Redis.from_url(redis_url)
+    assert admin.client_kill_filter(_id=wire.call("CLIENT", "ID")) == 1
+    admin.close()
+    with pytest.raises(redis.ConnectionError):
+        wire.call("MULTI", retry=False)
+    assert wire.call("MULTI") == b"OK"  # a new connection
+    assert wire.call("SET", key + "w", "1") == b"QUEUED"
+    assert wire.call("EXEC") == [b"OK"]
+
+
 def test_a_read_timeout_raises_redis_timeout_error(redis_url: str, reader: str, key: str) -> None:
     """The kernel's socket timeout (``SO_RCVTIMEO``: no Python-level poll per call) still ends a read that waits
     too long, as redis-py's ``TimeoutError``; each of the three attempts is a new connection."""

@@ -341,10 +341,12 @@ class Wire:
         self._links.add(link)
         return link
 
-    def call(self, *args: Any, counted: bool = True) -> Any:
+    def call(self, *args: Any, counted: bool = True, retry: bool = True) -> Any:
         """One command and its reply. A dropped connection is retried on a new one: every
         command sent here is safe to repeat (reads; scripts made idempotent by the lock token).
         ``counted``: a request's round trip (``stats``); the deferred-work thread's are not.
+        ``retry=False``: a command bound to its connection (after ``WATCH`` or ``MULTI``, whose state a new
+        connection would not have) raises the ``ConnectionError`` instead; the next call connects anew.
 
         On Redis Cluster a node that does not serve the keys' slot answers ``MOVED slot host:port``:
         every key of one store shares a hash tag (one slot), so the store moves to that node for good."""
@@ -361,7 +363,7 @@ class Wire:
                 return (getattr(self._tl, "link", None) or self._connect()).round_trip(packed)
             except (redis.ConnectionError, redis.TimeoutError):
                 self._tl.link = None  # closed by round_trip (or never opened): the next attempt connects anew
-                if attempt == 3 or self.closing.is_set():  # closed under us: no new connection
+                if attempt == 3 or not retry or self.closing.is_set():  # closed under us: no new connection
                     raise
             except MovedError as exc:
                 if attempt == 3:
