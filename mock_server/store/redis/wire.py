@@ -1,8 +1,9 @@
 """Talking to Redis: one raw socket per thread, each command or script call counted as one round trip.
 
-redis-py's pool, retry, instrumentation and reply-parsing layers cost about twice the round trip itself
-(measured in ``benchmarks/wire_bench.py``), so each thread keeps one socket, packs commands itself and reads
-replies with a small RESP2 reader (hiredis's C reader when it is installed, else :class:`PyReader`). redis-py
+In CPU, a redis-py ``execute_command`` costs ~8x a bare socket's round trip, and its connection's send and
+pure-Python parser alone ~2x (``benchmarks/wire_bench.py``, docs/performance.md), so each thread keeps one
+socket, packs commands itself and reads replies with a small RESP2 reader (hiredis's C reader when it is
+installed, else :class:`PyReader`): ~1.2-1.3x the bare socket with hiredis. redis-py
 still does what it does once per connection: the URL, connecting (TCP, unix socket, TLS), ``AUTH`` and
 ``SELECT``; and its error classes are what an error reply raises (``NoScriptError``, ``MovedError``...).
 ``stats["round_trips"]`` counts every reply waited for (a command, a script): what
