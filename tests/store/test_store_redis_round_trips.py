@@ -5,22 +5,23 @@ buffered per process and written off the request path) catches up in one round t
 and sends its transaction in another; so does a read that finds work due (a job that ended): 2. A record or index
 the process never read costs one more, once (the cache keeps it).
 
-Every command, script call or pipeline sent on a connection is one ``send_packed_command``; the
-counter wraps that method of redis-py's connection class, so a store that talked to Redis by any
-other route of redis-py would be counted too. Flask's test client on a Redis-backed simulator:
+Every command, script call or pipeline the store sends is one ``sendall`` on its socket (``wire.py`` packs each
+whole; redis-py sends a command in one call too, or in more for a large one: counted more, never fewer); the
+counter wraps ``socket.socket.sendall``, so a store that talked to Redis by any route, its own socket or
+redis-py's, would be counted too. Flask's test client on a Redis-backed simulator:
 in-process, milliseconds per request. The old store (before the mirror) made 13 per GET and 23 per
 POST (docs/redis.md shows this test failing on it).
 """
 
 from __future__ import annotations
 
+import socket
 import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from redis.connection import Connection
 
 from mock_server import SimConfig, create_app
 
@@ -33,20 +34,21 @@ SETTLING_READ = 2  # catch up; the job the POST before made has ended: its trans
 
 
 class WireCounter:
-    """Counts what the request's thread sends to Redis, by wrapping ``Connection.send_packed_command`` (the store's
-    own thread, which writes the journal off the request path, is not the request's)."""
+    """Counts what the request's thread sends to Redis, by wrapping ``socket.socket.sendall`` (the store's own
+    thread, which writes the journal off the request path, is not the request's; Flask's test client serves in
+    the calling thread and opens no socket)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.sent = 0
-        original = Connection.send_packed_command
-        request_thread = threading.current_thread()  # Flask's test client serves in the calling thread
+        original = socket.socket.sendall
+        request_thread = threading.current_thread()
 
-        def counted(conn: Connection, command: Any, check_health: bool = True) -> None:
+        def counted(sock: socket.socket, data: Any, *flags: int) -> None:
             if threading.current_thread() is request_thread:
                 self.sent += 1
-            original(conn, command, check_health)
+            original(sock, data, *flags)
 
-        monkeypatch.setattr(Connection, "send_packed_command", counted)
+        monkeypatch.setattr(socket.socket, "sendall", counted)
 
 
 @pytest.fixture

@@ -1,21 +1,46 @@
-"""Talking to Redis: one connection per thread, each command or script call counted as one round trip.
+"""Talking to Redis: one raw socket per thread, each command or script call counted as one round trip.
 
-redis-py's pool, retry and instrumentation layers cost about twice the round trip itself, so each
-thread keeps one connection and speaks RESP on it directly. ``stats["round_trips"]`` counts every
-reply waited for (a command, a script, a pipeline of commands): what ``benchmarks/scale_bench.py``
-reports and ``tests/store/test_store_redis_round_trips.py`` holds to at most 2 per API request.
+In CPU, a redis-py ``execute_command`` costs ~8x a bare socket's round trip, and its connection's send and
+pure-Python parser alone ~2x (``benchmarks/wire_bench.py``, docs/performance.md), so each thread keeps one
+socket, packs commands itself and reads replies with a small RESP2 reader (hiredis's C reader when it is
+installed, else :class:`PyReader`): ~1.2-1.3x the bare socket with hiredis. redis-py
+still does what it does once per connection: the URL, connecting (TCP, unix socket, TLS), ``AUTH`` and
+``SELECT``; and its error classes are what an error reply raises (``NoScriptError``, ``MovedError``...).
+``stats["round_trips"]`` counts every reply waited for (a command, a script): what
+``benchmarks/scale_bench.py`` reports and ``tests/store/test_store_redis_round_trips.py`` holds to per request.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import socket
+import struct
 import threading
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import redis
-from redis.exceptions import MovedError, NoScriptError
+from redis._parsers.base import BaseParser
+from redis.exceptions import InvalidResponse, MovedError, NoScriptError
+
+try:  # the C reader and packer redis-py itself uses when installed: measured in benchmarks/wire_bench.py
+    import hiredis
+except ImportError:  # pragma: no cover - hiredis comes with the redis extra; the pure-Python path is tested too
+    hiredis = None  # type: ignore[assignment]
+
+HAVE_HIREDIS = hiredis is not None
+RECV_SIZE = 65536  # one recv_into fills at most this much: a typical reply is one recv
+
+
+def parse_error(message: str) -> redis.RedisError:
+    """An error reply as the exception redis-py raises for it (its own mapping: NOSCRIPT, MOVED, WRONGPASS...)."""
+    error: redis.RedisError = BaseParser.parse_error(message)  # type: ignore[no-untyped-call]
+    return error
+
+
+_ERROR = redis.RedisError
 
 
 class _Forks:
@@ -66,11 +91,231 @@ class Script:
         self.sha = hashlib.sha1(source.encode()).hexdigest()
 
 
-class Wire:
-    """Per-thread connections to one Redis, rebuilt in a forked child."""
+class _More(Exception):
+    """The buffer ends inside the reply: read more and parse it again from its start (raised as a new instance
+    each time: one instance raised again and again would pile up tracebacks)."""
 
-    def __init__(self, client: redis.Redis) -> None:
+
+class _MoreSentinel:
+    """What ``gets()`` returns while no whole reply is buffered (hiredis's ``notEnoughData`` too)."""
+
+
+_MORE = _MoreSentinel()
+
+
+class PyReader:
+    """RESP2 replies from a ``bytearray`` filled by ``recv_into``: what redis-py's RESP2 parser returns (``bytes``,
+    ``int``, lists, ``None`` for a nil bulk or array; an error reply as its redis-py exception, not raised).
+
+    The whole reply is parsed from its first byte each time more arrives (a reply is almost always in one
+    ``recv``); a bulk string whose length is known grows the buffer to hold it at once, so a 1 MB value costs
+    a few ``recv``s, not a parse per segment."""
+
+    __slots__ = ("buf", "end", "need", "pos", "view")
+
+    def __init__(self) -> None:
+        self.buf = bytearray(RECV_SIZE)
+        self.view = memoryview(self.buf)
+        self.pos = 0  # the start of the next reply
+        self.end = 0  # the end of the bytes received
+        self.need = 0  # bytes the reply being parsed needs in all, from pos (0: unknown)
+
+    def room(self) -> memoryview:
+        """Where the next ``recv_into`` writes: the buffer after ``end``, compacted or grown as the reply needs."""
+        buf, pos, end = self.buf, self.pos, self.end
+        missing = max(self.need - (end - pos), 4096)
+        if len(buf) - end < missing:
+            if pos:  # move the reply being read to the front
+                buf[:end - pos] = buf[pos:end]
+                self.pos, self.end = 0, end - pos
+            if len(buf) - self.end < missing:  # grow to hold the rest of it (a large bulk string or array)
+                self.view.release()
+                buf.extend(bytes(max(missing, len(buf))))
+                self.view = memoryview(buf)
+        return self.view[self.end:]
+
+    def gets(self) -> Any:
+        """The next whole reply, or ``_MORE`` (nothing consumed) if the buffer does not hold all of it yet."""
+        if self.pos == self.end:
+            return _MORE
+        try:
+            reply, pos = self._parse(self.pos)
+        except _More:
+            if self.need <= self.end - self.pos:  # an array (or a line) cut short: at least double what we hold
+                self.need = 2 * (self.end - self.pos)
+            return _MORE
+        self.need = 0
+        if pos == self.end:  # all consumed (the usual case): start again at the front, and shed a grown buffer
+            self.pos = self.end = 0
+            if len(self.buf) > 4 * RECV_SIZE:
+                self.view.release()
+                self.buf = bytearray(RECV_SIZE)
+                self.view = memoryview(self.buf)
+        else:
+            self.pos = pos
+        return reply
+
+    def _parse(self, pos: int) -> tuple[Any, int]:
+        buf = self.buf
+        nl = buf.find(b"\r\n", pos, self.end)
+        if nl < 0:
+            raise _More
+        kind = buf[pos]
+        if kind == 36:  # $ bulk string
+            size = int(buf[pos + 1:nl])
+            if size < 0:
+                return None, nl + 2
+            stop = nl + 2 + size
+            if stop + 2 > self.end:
+                self.need = stop + 2 - self.pos
+                raise _More
+            return bytes(buf[nl + 2:stop]), stop + 2
+        if kind == 58:  # : integer
+            return int(buf[pos + 1:nl]), nl + 2
+        if kind == 42:  # * array
+            size = int(buf[pos + 1:nl])
+            if size < 0:
+                return None, nl + 2
+            items = []
+            pos = nl + 2
+            parse = self._parse
+            for _ in range(size):
+                item, pos = parse(pos)
+                items.append(item)
+            return items, pos
+        if kind == 43:  # + simple string
+            return bytes(buf[pos + 1:nl]), nl + 2
+        if kind == 45:  # - error
+            return parse_error(buf[pos + 1:nl].decode(errors="replace")), nl + 2
+        raise InvalidResponse(f"Protocol error, got {chr(kind)!r} as reply type byte")
+
+
+def os_timeout(sock: socket.socket, seconds: float) -> None:
+    """Make ``sock`` blocking, with the kernel's read and write timeouts (``SO_RCVTIMEO`` / ``SO_SNDTIMEO``: a
+    timed-out call fails with ``EAGAIN``) instead of Python's: a socket with a Python timeout ``poll()``s before
+    every send and receive, two more system calls per round trip (~1 us of 5 here, benchmarks/wire_bench.py).
+    Where the kernel will not take them, Python's timeout stays."""
+    whole = int(seconds)
+    timeval = struct.pack("ll", whole, int((seconds - whole) * 1e6))
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
+    except OSError:  # pragma: no cover - not on Linux or macOS
+        return
+    sock.settimeout(None)
+
+
+class Link:
+    """One thread's socket to Redis: set up by redis-py's connection class (URL, TCP_NODELAY, unix socket, TLS,
+    AUTH, SELECT, timeouts), then spoken to directly: ``sendall`` the packed command, ``recv_into`` a buffer
+    the reader parses. Subclasses: one per reader, so the round trip has no branch on it."""
+
+    __slots__ = ("__weakref__", "conn", "reader", "sock")
+
+    def __init__(self, connection_class: Any, kwargs: dict[str, Any]) -> None:
+        self.conn = connection_class(**kwargs)
+        self.conn.connect()  # redis-py disconnects again itself if its handshake fails
+        self.sock: socket.socket = self.conn._sock  # redis-py read every reply of its handshake: none is buffered
+        timeout = self.conn.socket_timeout
+        if timeout and type(self.sock) is socket.socket:  # TCP or unix, not TLS: the kernel keeps the timeout
+            os_timeout(self.sock, timeout)
+
+    def round_trip(self, packed: bytes) -> Any:
+        """Send one command, return its reply (an error reply raised as its redis-py exception)."""
+        raise NotImplementedError
+
+    def failed(self, exc: BaseException) -> BaseException:
+        """Close the socket after a failed round trip; what to raise (socket errors as redis-py's)."""
+        self.close()
+        if isinstance(exc, (TimeoutError, BlockingIOError)):  # the read timeout (30 s) passed
+            return redis.TimeoutError(f"Timeout reading from Redis: {exc}")
+        if isinstance(exc, OSError):
+            return redis.ConnectionError(f"Error talking to Redis: {exc}")
+        return exc  # dropped, a protocol error, or interrupted mid-reply: never reuse a socket out of step
+
+    def close(self) -> None:
+        self.conn.disconnect()
+
+
+class HiredisLink(Link):
+    """Replies parsed by hiredis's C reader (redis-py's own, when installed), commands packed by its packer."""
+
+    __slots__ = ("scratch",)
+
+    def __init__(self, connection_class: Any, kwargs: dict[str, Any]) -> None:
+        super().__init__(connection_class, kwargs)
+        self.reader = hiredis.Reader(protocolError=InvalidResponse, replyError=parse_error, notEnoughData=_MORE)
+        self.scratch = bytearray(RECV_SIZE)
+
+    def round_trip(self, packed: bytes) -> Any:
+        sock, reader, scratch = self.sock, self.reader, self.scratch
+        try:
+            sock.sendall(packed)
+            while True:
+                got = sock.recv_into(scratch)
+                if not got:
+                    raise redis.ConnectionError("Connection closed by server.")
+                reader.feed(scratch, 0, got)  # type: ignore[arg-type]  # any buffer, says hiredis's C code
+                reply = reader.gets()
+                if reply is not _MORE:
+                    break
+            if isinstance(reply, _ERROR):  # an error reply (MaxClientsReachedError is a ConnectionError)
+                raise reply
+            return reply
+        except redis.ResponseError:
+            raise  # an error reply read whole: the socket is in step
+        except BaseException as exc:
+            error = self.failed(exc)
+            if error is exc:
+                raise
+            raise error from exc
+
+
+class PyLink(Link):
+    """Replies parsed by :class:`PyReader`, commands packed by :func:`pack`: no C extension needed."""
+
+    def __init__(self, connection_class: Any, kwargs: dict[str, Any]) -> None:
+        super().__init__(connection_class, kwargs)
+        self.reader = PyReader()
+
+    def round_trip(self, packed: bytes) -> Any:
+        sock, reader = self.sock, self.reader
+        try:
+            sock.sendall(packed)
+            while True:
+                got = sock.recv_into(reader.room())
+                if not got:
+                    raise redis.ConnectionError("Connection closed by server.")
+                reader.end += got
+                reply = reader.gets()
+                if reply is not _MORE:
+                    break
+            if isinstance(reply, _ERROR):
+                raise reply
+            return reply
+        except redis.ResponseError:
+            raise
+        except BaseException as exc:
+            error = self.failed(exc)
+            if error is exc:
+                raise
+            raise error from exc
+
+
+class Wire:
+    """Per-thread connections to one Redis, rebuilt in a forked child.
+
+    ``reader``: "c" (hiredis) or "py" (:class:`PyReader`); by default hiredis when it is installed."""
+
+    def __init__(self, client: redis.Redis, *, reader: str = "") -> None:
         self._redis = client
+        if reader not in ("", "c", "py"):
+            raise ValueError(f"reader must be 'c' or 'py', not {reader!r}")
+        if reader == "c" and not HAVE_HIREDIS:
+            raise ImportError("hiredis is not installed")
+        use_c = reader == "c" or (not reader and HAVE_HIREDIS)
+        self._link_class: type[Link] = HiredisLink if use_c else PyLink
+        self._pack: Callable[[tuple[Any, ...]], bytes] = hiredis.pack_command if use_c else pack
         self.closing = threading.Event()  # set by close(): the watchdog stops
         self.stats: dict[str, float] = {"round_trips": 0, "blocks": 0, "held_s": 0.0, "wait_s": 0.0, "waits": 0,
                                         "syncs": 0, "reloads": 0}
@@ -80,62 +325,60 @@ class Wire:
     def reset_process(self) -> None:
         self.fork = fork_generation()
         self._tl = threading.local()
-        self._conns: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._links: weakref.WeakSet[Link] = weakref.WeakSet()
 
     @property
     def closed(self) -> bool:
         return self.closing.is_set()
 
-    def _conn(self) -> Any:
-        conn = getattr(self._tl, "conn", None)
-        if conn is None:
-            if self.closing.is_set():
-                raise RuntimeError("RedisStore is closed")
-            pool = self._redis.connection_pool
-            conn = self._tl.conn = pool.connection_class(**pool.connection_kwargs)
-            self._conns.add(conn)
-        return conn
+    def _connect(self) -> Link:
+        """This thread's new socket (after none, a drop, or MOVED): to the node the pool's settings name now."""
+        if self.closing.is_set():
+            raise RuntimeError("RedisStore is closed")
+        pool = self._redis.connection_pool
+        with self._moving:
+            kwargs = dict(pool.connection_kwargs)
+        link = self._tl.link = self._link_class(pool.connection_class, kwargs)
+        self._links.add(link)
+        return link
 
-    def call(self, *args: Any, counted: bool = True) -> Any:
+    def call(self, *args: Any, counted: bool = True, retry: bool = True) -> Any:
         """One command and its reply. A dropped connection is retried on a new one: every
         command sent here is safe to repeat (reads; scripts made idempotent by the lock token).
         ``counted``: a request's round trip (``stats``); the deferred-work thread's are not.
+        ``retry=False``: a command bound to its connection (after ``WATCH`` or ``MULTI``, whose state a new
+        connection would not have) raises the ``ConnectionError`` instead; the next call connects anew.
 
         On Redis Cluster a node that does not serve the keys' slot answers ``MOVED slot host:port``:
         every key of one store shares a hash tag (one slot), so the store moves to that node for good."""
         if self.fork != _Forks.count:
             self.reset_process()
-        conn = self._conn()
         if counted:
             self.stats["round_trips"] += 1
-        packed = pack(args)
+        try:
+            packed = self._pack(args)
+        except TypeError:  # hiredis packs str, bytes, int, float; ours the rest (bool, bytearray...)
+            packed = pack(args)
         for attempt in (1, 2, 3):
             try:
-                conn.send_packed_command([packed], check_health=False)
-                return conn.read_response()
+                return (getattr(self._tl, "link", None) or self._connect()).round_trip(packed)
             except (redis.ConnectionError, redis.TimeoutError):
-                conn.disconnect()
-                if attempt == 3 or self.closing.is_set():  # closed under us: no new connection
+                self._tl.link = None  # closed by round_trip (or never opened): the next attempt connects anew
+                if attempt == 3 or not retry or self.closing.is_set():  # closed under us: no new connection
                     raise
             except MovedError as exc:
                 if attempt == 3:
                     raise
-                conn = self._move(exc.host, int(exc.port))
-            except redis.ResponseError:
-                raise  # an error reply: the connection is in sync
-            except BaseException:
-                conn.disconnect()  # interrupted mid-reply: never reuse a connection out of step
-                raise
+                self._move(exc.host, int(exc.port))
         raise AssertionError("unreachable")
 
-    def _move(self, host: str, port: int) -> Any:
+    def _move(self, host: str, port: int) -> None:
         """Serve from the cluster node at ``host:port`` from now on (every thread's next connection goes there)."""
         with self._moving:
             kwargs = self._redis.connection_pool.connection_kwargs
             kwargs.update(host=host, port=port)  # other threads' connections get MOVED once too, then follow
-        self._tl.conn.disconnect()
-        self._tl.conn = None
-        return self._conn()
+        self._tl.link.close()
+        self._tl.link = None
 
     def run(self, script: Script, keys: list[str], args: list[Any], *, counted: bool = True) -> Any:
         """Run a script by SHA; a server that does not know it yet gets it whole (a second round trip, once)."""
@@ -146,7 +389,7 @@ class Wire:
 
     def close(self) -> None:
         self.closing.set()
-        for conn in list(self._conns):
-            conn.disconnect()
+        for link in list(self._links):
+            link.close()
         self._redis.close()
         self._redis.connection_pool.disconnect()
