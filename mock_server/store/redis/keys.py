@@ -12,7 +12,7 @@ from dataclasses import dataclass
 RECORDS = "r:"  # + kind: HASH record key -> JSON
 INDEXES = "i:"  # + index name: ZSET member -> score
 BLOBS = "b:"  # + blob key: STRING bytes
-JOURNAL = "j:"  # + e / i / z / s: the request journal (entries, order, sizes, state), outside transactions and the cache
+JOURNAL = "j:"  # + e / i / z / s: the request journal (entries, order, sizes, state), outside transactions
 
 
 @dataclass(frozen=True)

@@ -190,8 +190,8 @@ class Txn:
     __slots__ = ("base", "blob_args", "blobs", "checked", "checks", "cleared", "doomed", "held", "id", "indexes",
                  "meta", "ops", "records", "seen", "token", "zpending")
 
-    def __init__(self, base: int, token: str = "") -> None:
-        self.id = uuid.uuid4().hex
+    def __init__(self, base: int, token: str = "", txn_id: str = "") -> None:
+        self.id = txn_id or uuid.uuid4().hex  # names its retry marker: unique across processes
         self.token = token  # the exclusive lock's token ('' : optimistic)
         self.base = base  # the cache's version when it began: nothing to check if Redis is still there
         self.ops: list[Op] = []
