@@ -97,3 +97,16 @@ def test_the_redis_benchmarks_own_ratio_wins_and_missing_benchmarks_are_not_meas
     assert v["RSS of a Redis process that served none of 100,000 jobs, over idle"] == "not measured"
     wm = next(r for r in rows if "WireMock" in r[0])
     assert wm[3] == "not measured" and "java not found" in wm[1]
+
+
+def test_scale_bench_per_request_figures_of_a_store_with_or_without_a_store_wide_lock() -> None:
+    """scale_bench's per-request table: lock figures only where the store counts them (issue 28's store may have no
+    lock, and counts its optimistic retries as ``conflicts``)."""
+    from benchmarks.scale_bench import per_request_counts
+
+    locked = per_request_counts({"round_trips": 800, "blocks": 400, "held_s": 0.4}, 400)
+    assert locked == {"round_trips": 2.0, "atomic_blocks": 1.0, "lock_held_ms": 1.0, "lock_bound_rps": 1000,
+                      "conflicts": None}
+    optimistic = per_request_counts({"round_trips": 400, "conflicts": 8}, 400)
+    assert optimistic == {"round_trips": 1.0, "atomic_blocks": None, "lock_held_ms": None, "lock_bound_rps": None,
+                          "conflicts": 0.02}
