@@ -1,9 +1,10 @@
 """Issue 28: on one Redis, two accounts' requests never wait for each other, whichever process serves them.
 
-* **A write held open.** Another process (``held_writer.py``: the simulator opened on the same store, one
-  writing request begun, a job admitted for account A) holds its request open; meanwhile account B's writes
-  on an ``ltx-mock serve`` process (a job, an upload, its account's configuration, a cancel) must each answer
-  within 1 s. Then A's request ends, and both accounts' writes are there, seen through the server.
+* **A write held open.** Another process (``held_writer.py``: the simulator's app on the same store, its
+  ``POST /images/create`` for account A held inside the view once the job is admitted) holds its request
+  open; meanwhile account B's writes on an ``ltx-mock serve`` process (a job, an upload, its account's
+  configuration, a cancel) must each answer within 1 s. Then A's request ends, and both accounts' writes are
+  there, seen through the server.
 * **A frozen process.** Two ``ltx-mock serve`` processes; one is kept writing hard for account A (another
   process, ``busy_writer.py``) and frozen (SIGSTOP, its whole process group) 7 times for 0.7 s; account B's
   creates, reads and cancels on the other process, sent one after another all along, never take 500 ms.
@@ -136,7 +137,6 @@ def test_scale_writes_of_another_account_complete_while_one_account_s_write_is_h
             held.stdin.flush()
             answer = lines.next()
             assert answer.startswith("held "), (answer, (tmp_path / "held.log").read_text()[-2000:])
-            job_a = answer.split()[1]
 
             # Account A's write is open in the other process: account B's writes go on here.
             b = requests.Session()
@@ -165,7 +165,9 @@ def test_scale_writes_of_another_account_complete_while_one_account_s_write_is_h
             held.stdin.write("release\n")
             held.stdin.flush()
             released = True
-            assert lines.next() == "committed", (tmp_path / "held.log").read_text()[-2000:]
+            committed = lines.next()
+            assert committed.startswith("committed "), (committed, (tmp_path / "held.log").read_text()[-2000:])
+            job_a = committed.split()[1]  # the answer's (the one held, unless the store ran the view again)
             a = requests.get(f"{base}/assets/{job_a}", headers=_auth(TOKEN_A), timeout=30)
             assert a.status_code == 200 and a.json()["status"]["type"] == "active", a.text
             seen_b = requests.get(f"{base}/assets/{job_b}", headers=_auth(TOKEN_B), timeout=30)
