@@ -11,11 +11,13 @@ Every figure comes from this one run: the HTTP ratios (simulator / bare Flask on
 with the same options, simulator / WireMock with its journal on and capped at 10,000), p99 and the
 per-connection answer counts at c16 (``benchmarks/loadgen.py``: a fine p99 bought by starving
 connections shows as MISSED), Redis against memory with one worker each and the round trips per
-request (``scale_bench``), peak RSS with 100k completed jobs (``jobs_bench``) and start-up to the
-first 200 (``startup_bench``). The load average is printed with the machine at the start, per
-benchmark and at the end, and stands next to each figure: on a shared 2-core machine it says how
-far to trust it. Each benchmark also writes ``benchmarks/results/<name>-<time>.json`` and
-``<name>-latest.json``; this one writes ``summary-*.json`` with the table.
+request (``scale_bench``, with issue 28's server CPU per request Redis / memory), the resident memory a
+Redis-backed process gains when another process stores 100k jobs (``redis_memory_bench``, issue 28),
+peak RSS with 100k completed jobs (``jobs_bench``) and start-up to the first 200 (``startup_bench``).
+The load average is printed with the machine at the start, per benchmark and at the end, and stands
+next to each figure: on a shared 2-core machine it says how far to trust it. Each benchmark also
+writes ``benchmarks/results/<name>-<time>.json`` and ``<name>-latest.json``; this one writes
+``summary-*.json`` with the table.
 
 A benchmark that is missing, fails or does not produce a figure leaves its rows "not measured"
 with the reason; the others still run.
@@ -34,8 +36,9 @@ from typing import Any
 
 from benchmarks import emit, machine_info, table, write_results
 
-BENCHMARKS = ("http", "hotpath", "scale", "jobs", "startup", "media", "observe")  # issue 17's figures (hotpath: the
-# profile), issue 25's (media: RSS after 1,000 video downloads) and issue 27's (observe: access log and metrics on/off)
+BENCHMARKS = ("http", "hotpath", "scale", "redis_memory", "jobs", "startup", "media", "observe")  # issue 17's figures
+# (hotpath: the profile), issue 25's (media: RSS after 1,000 video downloads), issue 27's (observe: access log and
+# metrics on/off) and issue 28's (scale: Redis CPU per request; redis_memory: a process that served none of the jobs)
 GET_ROUTES = ("GET /scheduler/available", "GET /assets/{jobId}")
 POST_ROUTE = "POST /images/create"
 HTTP_ROUTES = (*GET_ROUTES, POST_ROUTE)
@@ -49,6 +52,7 @@ def argvs(quick: bool, suite: bool) -> dict[str, list[list[str]]]:
         "http": [["--duration", "2", "--warmup", "1", "--lib-duration", "1.5"] if quick else []],
         "hotpath": [["-n", "500"] if quick else ["-n", "2000"], []],
         "scale": [["--workers", "1", *(["--duration", "2", "--warmup", "0.5"] if quick else [])], []],
+        "redis_memory": [["--jobs", "20000"] if quick else ["--jobs", "100000"], []],
         "jobs": [["--sizes", "100000", "--no-http", "--stored", ""], ["--sizes", "100000"], []],
         "startup": [(["--runs", "3"] if quick else ["--runs", "5"]) + (["--suite"] if suite else [])],
         "validation": [["--duration", "2", "--seconds", "1"] if quick else []],
@@ -120,6 +124,19 @@ def redis_ratio(scale: dict[str, Any] | None, route: str) -> float | None:
     return None
 
 
+def cpu_ratio(scale: dict[str, Any] | None, route: str) -> float | None:
+    """Server CPU per request, Redis 1 worker / memory 1 worker, for ``route`` (issue 28): the scale benchmark's own
+    figure if it has one, else computed from its runs' ``server_cpu_ms_per_req``."""
+    own = per_route(scale, "cpu_redis_over_memory").get(route)
+    if own is not None:
+        return float(own)
+    runs = (scale or {}).get("runs", {})
+    mem, red = runs.get("memory x1", {}).get(route) or {}, runs.get("redis x1", {}).get(route) or {}
+    if mem.get("server_cpu_ms_per_req") and red.get("server_cpu_ms_per_req") is not None:
+        return float(red["server_cpu_ms_per_req"]) / float(mem["server_cpu_ms_per_req"])
+    return None
+
+
 def peak_rss_100k(jobs: dict[str, Any] | None) -> float | None:
     for r in (jobs or {}).get("in_process", []):
         if r.get("n") == 100_000 and r.get("peak_rss_mb") is not None:
@@ -140,6 +157,11 @@ def startup_median(startup: dict[str, Any] | None) -> tuple[float | None, str]:
 def _floor2(ratio: float) -> str:
     """Two decimals rounded down: 0.4999 shows as 0.49, never as a 0.50 that then reads MISSED against >= 0.5."""
     return f"{math.floor(ratio * 100) / 100:.2f}"
+
+
+def _ceil2(ratio: float) -> str:
+    """Two decimals rounded up, for an upper bound: 1.501 shows as 1.51, never as a 1.50 that reads MISSED."""
+    return f"{math.ceil(ratio * 100 - 1e-9) / 100:.2f}"
 
 
 def _verdict(ok: bool | None) -> str:
@@ -204,6 +226,17 @@ def targets(res: dict[str, Any], loads: dict[str, float]) -> list[list[Any]]:
         t = trips.get(route)
         rows.append([f"Redis round trips per {label}", "-" if t is None else f"{t:g}", "<= 2",
                      _verdict(None if t is None else t <= 2), loads.get("scale")])
+    for route, label in ((SCALE_GET, "GET"), (POST_ROUTE, "POST")):
+        c = cpu_ratio(scale, route)
+        rows.append([f"server CPU per request, Redis 1 worker / memory 1 worker: {label}",
+                     "-" if c is None else _ceil2(c), "<= 1.5", _verdict(None if c is None else c <= 1.5),
+                     loads.get("scale")])
+    memory = res.get("redis_memory") or {}
+    delta = memory.get("delta_mb")
+    rows.append([f"RSS of a Redis process that served none of {memory.get('jobs', 100_000):,} jobs, over idle",
+                 "-" if delta is None else f"{delta:+.0f} MB ({memory['rss_idle_mb']:.0f} -> "
+                                           f"{memory['rss_after_mb']:.0f} MB)",
+                 "<= 20 MB", _verdict(None if delta is None else delta <= 20), loads.get("redis_memory")])
     rss = peak_rss_100k(res.get("jobs"))
     rows.append(["peak RSS with 100k completed jobs", "-" if rss is None else f"{rss:.0f} MB", "< 150 MB",
                  _verdict(None if rss is None else rss < 150), loads.get("jobs")])

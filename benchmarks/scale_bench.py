@@ -26,11 +26,15 @@ Keys of the JSON result that ``benchmarks/run.py`` (the aggregator) reads:
   issue 17's target is at most 2.
 * ``routes[<route>]["redis_1w_over_memory_1w"]``: req/s of ``redis x1`` over req/s of ``memory x1``,
   measured in this one run (target: GET >= 0.7, POST >= 0.5); ``None`` when a side answered nothing.
+* ``routes[<route>]["cpu_redis_over_memory"]``: the server's CPU per request (all its processes) of ``redis x1``
+  over that of ``memory x1``, measured in this one run (issue 28's target: <= 1.5); ``None`` when not measured.
 * ``routes[<route>]["load_avg"]``: the 1-minute load average when that route's ``redis x1`` figure was
   taken (every figure in ``runs`` carries its own ``load_avg`` too).
 
-<route> is ``GET /scheduler/available`` or ``POST /images/create``. The rest (``runs``,
-``per_request``, ``ratios``) is the detail behind these.
+<route> is ``GET /scheduler/available``, ``GET /assets/{jobId}`` or ``POST /images/create``. The rest (``runs``,
+``per_request``, ``ratios``) is the detail behind these. ``per_request[<route>]`` has ``lock_held_ms`` and
+``lock_bound_rps`` only while the store has a store-wide write lock (else None, shown as "none"), and
+``conflicts`` (optimistic retries per request) once the store counts them.
 """
 
 from __future__ import annotations
@@ -154,7 +158,9 @@ def _profile_store(store_url: str | None, redis_pid: int | None, n: int) -> dict
     app = create_app(SimConfig(store_url=store_url, speed=100000, background=False,
                                job_retention_s=10**9))  # the GET /assets job must not expire
     store = app.extensions["ltx_sim"].store
-    stats: dict[str, float] = getattr(store, "stats", {"round_trips": 0, "blocks": 0, "held_s": 0.0})
+    # The Redis store's counters (its wire's): round trips always; "held_s"/"blocks" while it has a store-wide
+    # write lock, "conflicts" once it validates optimistic transactions (issue 28). A counter it lacks is None.
+    stats: dict[str, float] = getattr(store, "stats", {"round_trips": 0})
     client = app.test_client()
     client.patch("/__admin/accounts/" + DEMO_EMAIL, json={"token": DEMO_TOKEN, "maxJobs": 100})
     client.patch("/__admin/ltx-users/" + DEMO_EMAIL, json={"credits": 10**9})
@@ -177,17 +183,40 @@ def _profile_store(store_url: str | None, redis_pid: int | None, n: int) -> dict
             call()
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         red = cpu_seconds([redis_pid] if redis_pid else []) - red0
-        d = {k: stats[k] - before[k] for k in before}
-        held_ms = d["held_s"] * 1000 / n
-        out[route] = {"round_trips": round(d["round_trips"] / n, 1), "atomic_blocks": round(d["blocks"] / n, 2),
-                      "lock_held_ms": round(held_ms, 3), "wall_ms": round(wall * 1000 / n, 3),
-                      "lock_bound_rps": round(1000 / held_ms) if held_ms else None,
+        d = {k: stats[k] - before.get(k, 0) for k in stats}
+        out[route] = {**per_request_counts(d, n), "wall_ms": round(wall * 1000 / n, 3),
                       "cpu_us": round(cpu * 1e6 / n), "redis_cpu_us": round(red * 1e6 / n),
                       "load_avg": round(os.getloadavg()[0], 2)}
     if store_url:
         store.clear()
     store.close()
     return out
+
+
+def per_request_counts(d: dict[str, float], n: int) -> dict[str, Any]:
+    """The store's counters over ``n`` requests, per request. ``lock_held_ms`` (and the cap it puts on the whole
+    cluster, ``lock_bound_rps``: 1000 / held ms requests per second, shared by all processes) only where the store
+    has a store-wide lock (``held_s``); ``conflicts`` only where it counts optimistic retries. None: not there."""
+    held_ms = d["held_s"] * 1000 / n if "held_s" in d else None
+    return {"round_trips": round(d.get("round_trips", 0) / n, 1),
+            "atomic_blocks": round(d["blocks"] / n, 2) if "blocks" in d else None,
+            "lock_held_ms": None if held_ms is None else round(held_ms, 3),
+            "lock_bound_rps": round(1000 / held_ms) if held_ms else None,
+            "conflicts": round(d["conflicts"] / n, 3) if "conflicts" in d else None}
+
+
+def _none(value: Any) -> Any:
+    """A figure the store does not have (no store-wide lock, no conflict counter) shows as "none"."""
+    return "none" if value is None else value
+
+
+def cpu_ratio(runs: dict[str, dict[str, Any]], route: str) -> float | None:
+    """Server CPU per request, ``redis x1`` over ``memory x1``, for ``route`` (issue 28's target: <= 1.5)."""
+    mem = runs.get("memory x1", {}).get(route) or {}
+    red = runs.get("redis x1", {}).get(route) or {}
+    if not mem.get("server_cpu_ms_per_req") or red.get("server_cpu_ms_per_req") is None:
+        return None
+    return round(red["server_cpu_ms_per_req"] / mem["server_cpu_ms_per_req"], 3)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -215,23 +244,27 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for route in ROUTES:
             f = figures[route]
             ratio = f["rps"] / base[route]["rps"] if base[route]["rps"] else None
+            mem_cpu = base[route]["server_cpu_ms_per_req"]
             rows.append([label, route, f["rps"], ratio, f["p50_ms"], f["p99_ms"], f["server_cpu_ms_per_req"],
-                         f["redis_cpu_ms_per_req"], f["non2xx"] + f["errors"]])
+                         f["server_cpu_ms_per_req"] / mem_cpu if mem_cpu else None, f["redis_cpu_ms_per_req"],
+                         f["non2xx"] + f["errors"]])
     emit(table(f"Scale-out over Redis (c{args.connections}, {args.duration:.0f} s per route, "
                f"nproc {os.cpu_count()}, load {os.getloadavg()[0]:.1f})",
                ["server", "route", "req/s", "x memory x1", "p50 ms", "p99 ms", "server CPU ms/req",
-                "redis CPU ms/req", "non-2xx+errors"], rows))
+                "CPU x memory x1", "redis CPU ms/req", "non-2xx+errors"], rows))
     emit(table("Per request on Redis (one process, one request at a time)",
                ["route", "round trips", "atomic blocks", "lock held ms", "wall ms", "lock-bound req/s",
-                "CPU us (memory)", "CPU us (Redis)", "redis-server CPU us"],
-               [[route, p["round_trips"], p["atomic_blocks"], p["lock_held_ms"], p["wall_ms"], p["lock_bound_rps"],
-                 p["memory_cpu_us"], p["cpu_us"], p["redis_cpu_us"]] for route, p in per_request.items()]))
+                "conflicts/retries per req", "CPU us (memory)", "CPU us (Redis)", "redis-server CPU us"],
+               [[route, p["round_trips"], _none(p["atomic_blocks"]), _none(p["lock_held_ms"]), p["wall_ms"],
+                 _none(p["lock_bound_rps"]), _none(p["conflicts"]), p["memory_cpu_us"], p["cpu_us"],
+                 p["redis_cpu_us"]] for route, p in per_request.items()]))
     routes: dict[str, dict[str, Any]] = {}
     for route in ROUTES:
         mem, red = base[route], runs.get("redis x1", {}).get(route)
         routes[route] = {"round_trips": per_request.get(route, {}).get("round_trips"),
                          "redis_1w_over_memory_1w": (round(red["rps"] / mem["rps"], 3)
                                                      if red and mem["rps"] and red["rps"] else None),
+                         "cpu_redis_over_memory": cpu_ratio(runs, route),
                          "load_avg": red["load_avg"] if red else None}
     result = {"routes": routes,
               "config": {"duration_s": args.duration, "warmup_s": args.warmup, "connections": args.connections,
