@@ -119,8 +119,6 @@ def _said(resp: requests.Response | None) -> str:
     return "no answer" if resp is None else f"{resp.status_code} {resp.text[:200]}"
 
 
-@pytest.mark.xfail(reason="issue 28: one store-wide write lock: another process's open write blocks every account's "
-                          "writes", strict=True)
 def test_scale_writes_of_another_account_complete_while_one_account_s_write_is_held_open(
         redis_url: str, tmp_path: Path) -> None:
     store_url = f"{redis_url}?prefix=ltxapart-{uuid.uuid4().hex[:8]}:"
@@ -200,8 +198,6 @@ def _clear(store_url: str) -> None:
         store.close()
 
 
-@pytest.mark.xfail(reason="issue 28: one store-wide write lock: a process frozen while holding it stalls every "
-                          "account's writes on every process", strict=True)
 def test_scale_a_frozen_process_stalls_no_other_account_s_requests_on_another_process(
         redis_url: str, tmp_path: Path) -> None:
     store_url = f"{redis_url}?prefix=ltxfrozen-{uuid.uuid4().hex[:8]}:"
