@@ -110,6 +110,13 @@ class Scheduler:
     def untrack(self, job: Job) -> None:
         self.ctx.store.index_remove(running_index(job.tenant, job.email), job.jobId)
 
+    def stop(self, job: Job, at: int) -> None:
+        """The job stops counting against its account at ``at`` (a cancel): its entry is scored with that end rather
+        than removed (its finish task removes it), so a request dated before ``at`` still sees it running. With
+        optimistic transactions (Redis) a create may be dated a little before a cancel another process committed
+        first; removing the entry would let it overlap the cancelled job (maxJobs + 1 in the jobs' own times)."""
+        self.ctx.store.index_add(running_index(job.tenant, job.email), job.jobId, at)
+
     # -- views -------------------------------------------------------------
     def _entry(self, job: Job, now: int) -> dict[str, Any]:
         out = {"jobId": job.jobId, "email": job.email, "started": iso(job.start_ms),
@@ -150,7 +157,7 @@ class Scheduler:
             self.accounts.delete(tenant, email)  # 404 when there is no such configuration
             n = 0
             for job in get_jobs(self.ctx.store, self.running_ids(tenant, email, now)):
-                self.untrack(job)
+                self.stop(job, now)
                 job.cancelled_ms = now
                 put_job(self.ctx.store, job)
                 n += 1
@@ -165,7 +172,7 @@ class Scheduler:
             score = self.ctx.store.index_score(running_index(job.tenant, job.email), job_id) if job else None
             if job is None or job.tenant != tenant or score is None or score <= now:
                 raise not_found(f"Unable to locate running jobId {job_id}")
-            self.untrack(job)
+            self.stop(job, now)
             job.cancelled_ms = now
             put_job(self.ctx.store, job)
             return job

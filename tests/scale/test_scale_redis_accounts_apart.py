@@ -29,7 +29,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 from helpers import free_port, png_bytes
 from scale_helpers import ROOT, Serve
