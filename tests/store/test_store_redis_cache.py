@@ -65,6 +65,20 @@ def test_redis_cache_is_bounded_by_what_it_holds(url: str, monkeypatch: pytest.M
             a.index_remove("jobs", f"j{i:02}")
         a.index_remove("jobs", "early")
     assert b.index_by_score("jobs", limit=1) == [("j04", 4.0)]  # the head ran dry: read again
+    a.index_add("grows", "g0", 0)
+    assert b.index_range("grows") == ["g0"] and b.cache.indexes["grows"].whole  # small: held whole
+    with a.atomic():
+        for i in range(1, 12):
+            a.index_add("grows", f"g{i:02}", i)
+    assert b.index_count("grows") == 12  # caught up from the log: the head stays a head, not the whole index
+    head = b.cache.indexes["grows"]
+    assert not head.whole and len(head.order) <= 4 and b.index_range("grows", 10, 5) == ["g10", "g11"]
+    monkeypatch.setattr(cache, "CATCH_UP_BYTES", 100)  # a bulk load's log is not read entry by entry: dropped
+    drops = b.stats["drops"]
+    with a.atomic():
+        for i in range(40):
+            a.put("bulk", str(i), {"pad": "x" * 20})
+    assert b.get("bulk", "39") == {"pad": "x" * 20} and b.stats["drops"] == drops + 1
     a.close()
     b.close()
 

@@ -180,7 +180,7 @@ def test_redis_store_lock_scripts_are_safe_to_retry(url: str) -> None:
         commit(wire, keys, Txn(1, "never-held"), mine=1, ttl_ms=5000)
     # an optimistic transaction: refused while an exclusive block holds the store, then checked and applied
     blocked = Txn(1)
-    blocked.check_value("h", "job", "j", '{"n":1}')
+    blocked.read(("h", "job", "j", '{"n":1}'))
     blocked.ops = [["HS", "job", "k", '{"n":2}']]
     lock.acquire("tok2", 1)
     with pytest.raises(Locked):
@@ -189,7 +189,7 @@ def test_redis_store_lock_scripts_are_safe_to_retry(url: str) -> None:
     assert commit(wire, keys, blocked, mine=1) == (2, [])  # nothing between: its own ops the caller has
     assert commit(wire, keys, blocked, mine=1)[0] == 2  # again: the same answer, one change
     stale = Txn(1)  # read j as it was before a change it never saw
-    stale.check_value("h", "job", "j", '{"n":0}')
+    stale.read(("h", "job", "j", '{"n":0}'))
     stale.ops = [["HS", "job", "z", "{}"]]
     with pytest.raises(Conflict):
         commit(wire, keys, stale, mine=1)

@@ -36,6 +36,7 @@ it was given.
 
 from __future__ import annotations
 
+import bisect
 import json
 import threading
 import uuid
@@ -45,6 +46,7 @@ from mock_server.store.memory import _Index
 
 LOG_LIMIT = 4096  # changes kept in <p>log
 CATCH_UP_MAX = 512  # a cache further behind than this is dropped rather than brought up to date
+CATCH_UP_BYTES = 1 << 20  # ... or than this many bytes of log (a bulk load's entries): reading them would cost more
 HEAD_MAX = 1024  # members of an index kept at most (its first, by score)
 MAX_RECORDS = 20_000  # records kept at most; past it the oldest half of the largest kind is dropped
 MAX_INDEXES = 2_000  # index heads kept at most; past it the oldest half are dropped
@@ -71,6 +73,18 @@ class Head(_Index):
     def covers(self, max_score: float) -> bool:
         """Whether every member scored up to ``max_score`` is here."""
         return self.whole or max_score < self.boundary
+
+    def trim(self, most: int) -> None:
+        """Keep at most ``most`` members: past that the head keeps those scored below the first one dropped."""
+        if len(self.order) <= most:
+            return
+        cut = self.order[most][0]
+        i = bisect.bisect_left(self.order, (cut, ""))
+        for _, member in self.order[i:]:
+            del self.scores[member]
+        del self.order[i:]
+        self.boundary = cut
+        self.whole = False
 
     def copy(self) -> Head:
         out = Head(self.boundary, self.whole)
@@ -132,6 +146,8 @@ class Cache:
                     score = parse_score(op[2])
                     if head.covers(score):
                         head.add(op[3], score)
+                        if len(head.order) > HEAD_MAX:
+                            head.trim(HEAD_MAX)  # an index grown past a head's size stays a head
                     else:
                         head.remove(op[3])  # moved past the boundary: no longer in the head
                 else:

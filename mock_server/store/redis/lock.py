@@ -30,7 +30,7 @@ WAIT_SLICE_S = 0.05  # longest a waiter sleeps before trying the lock again (an 
 ACQUIRE_TIMEOUT_S = 60.0  # give up (raise) rather than hang a request forever
 
 # KEYS: ver, log, meta, lock. ARGV: 1 token ('' = no lock), 2 ttl ms, 3 the cache's version, 4 prefix, 5 head max,
-# 6 catch-up max, then what to read: 'r', kind, key (a record) | 'i', name (an index head).
+# 6 catch-up max (entries), 7 catch-up max (bytes), then what to read: 'r', kind, key | 'i', name (an index head).
 # Reply: the version alone (an integer) when the cache is current and nothing is asked; {-1}: the lock is someone
 # else's; else {version, entries after mine | false, meta (when false) | false, items...}: a record -> its JSON or
 # nil; an index -> {ZCARD, ZRANGE 0 head-max WITHSCORES}.
@@ -42,17 +42,19 @@ if ARGV[1] ~= '' then
 end
 local ver = tonumber(redis.call('get', KEYS[1]) or '0')
 local mine = tonumber(ARGV[3])
-if mine == ver and #ARGV == 6 then return ver end
+if mine == ver and #ARGV == 7 then return ver end
 local out = {ver, false, false}
 if mine == ver then
   out[2] = {}
 elseif mine >= 0 and mine < ver and ver - mine <= tonumber(ARGV[6]) and ver - mine <= redis.call('llen', KEYS[2]) then
-  out[2] = redis.call('lrange', KEYS[2], mine - ver, -1)
-else
-  out[3] = redis.call('hgetall', KEYS[3])
+  local entries = redis.call('lrange', KEYS[2], mine - ver, -1)
+  local size = 0
+  for _, e in ipairs(entries) do size = size + #e end
+  if size <= tonumber(ARGV[7]) then out[2] = entries end
 end
+if not out[2] then out[3] = redis.call('hgetall', KEYS[3]) end
 local p = ARGV[4]
-local i = 7
+local i = 8
 while i <= #ARGV do
   if ARGV[i] == 'r' then
     out[#out + 1] = redis.call('hget', p .. 'r:' .. ARGV[i + 1], ARGV[i + 2])
@@ -89,7 +91,8 @@ SYNC_SCRIPT = Script(SYNC)
 def sync(wire: Wire, keys: Keys, version: int, items: list[Any] = (), token: str = "", ttl_ms: int = 0) -> Any:  # type: ignore[assignment]
     """Catch up from ``version`` (and read ``items``; take the lock with ``token``): one round trip."""
     return wire.run(SYNC_SCRIPT, [keys.version, keys.log, keys.meta, keys.lock],
-                    [token, ttl_ms, version, keys.prefix, cache.HEAD_MAX, cache.CATCH_UP_MAX, *items])
+                    [token, ttl_ms, version, keys.prefix, cache.HEAD_MAX, cache.CATCH_UP_MAX, cache.CATCH_UP_BYTES,
+                     *items])
 
 
 class Lock:

@@ -60,6 +60,7 @@ RETRIES = 8  # optimistic attempts of a ``transact`` before it runs as an exclus
 REFUSALS = frozenset({"READONLY", "MISCONF", "OOM", "LOADING", "MASTERDOWN", "NOREPLICAS"})  # Redis error codes
 T = TypeVar("T")
 _MISSING: Any = object()
+INF = float("inf")
 _EMPTY: dict[str, Any] = {}
 
 __all__ = ["DEFAULT_LOCK_TTL_MS", "DEFAULT_PREFIX", "Conflict", "LockLost", "RedisStore", "parse_url", "score_text"]
@@ -399,7 +400,7 @@ class RedisStore(Store):
         if raw is _MISSING:
             raw = self._fetch([("r", kind, key)])[0]
         if txn is not None:
-            txn.check_value("h", kind, key, raw)
+            txn.read(("h", kind, key, raw))
         return raw  # type: ignore[no-any-return]
 
     def get(self, kind: str, key: str) -> Record | None:
@@ -432,7 +433,7 @@ class RedisStore(Store):
         if txn is not None and not cleared:
             for key, raw in zip(keys, raws, strict=True):
                 if key not in written:
-                    txn.check_value("h", kind, key, raw)
+                    txn.read(("h", kind, key, raw))
         return [_decode(raw) for raw in raws]
 
     def _txn(self) -> Txn | None:
@@ -498,10 +499,7 @@ class RedisStore(Store):
             else:
                 flat = self.wire.call("ZRANGE", self.keys.index(name), 0, -1, "WITHSCORES")
                 head = Head.from_reply(0, flat)  # card 0: whole
-            pairs: list[Any] = []
-            for score, member in head.order:
-                pairs += (member, repr(score))
-            txn.check(("b", name, "-inf", "+inf", -1), ["b", name, "-inf", "+inf", -1, len(head.order), *pairs])
+            txn.read(("b", name, -INF, INF, None, [(m, sc) for sc, m in head.order]))
         for op in txn.zpending.pop(name, ()):
             apply_index_op(head, op)
         txn.indexes[name] = head
@@ -555,8 +553,7 @@ class RedisStore(Store):
             raw = self.wire.call("ZSCORE", self.keys.index(index), member)
             score = None if raw is None else parse_score(raw)
         if txn is not None:
-            txn.check(("s", index, member), ["s", index, member, "0", ""] if score is None
-                      else ["s", index, member, "1", repr(score)])
+            txn.read(("s", index, member, score))
         return score
 
     def index_count(self, index: str, min_score: float = float("-inf"), max_score: float = float("inf")) -> int:
@@ -573,8 +570,7 @@ class RedisStore(Store):
         else:
             n = int(self.wire.call("ZCOUNT", self.keys.index(index), score_text(lo_s), score_text(hi_s)))
         if txn is not None:
-            smin, smax = score_text(lo_s), score_text(hi_s)
-            txn.check(("c", index, smin, smax), ["c", index, smin, smax, n])
+            txn.read(("c", index, lo_s, hi_s, n))
         return n
 
     def index_by_score(self, index: str, min_score: float = float("-inf"), max_score: float = float("inf"),
@@ -600,11 +596,7 @@ class RedisStore(Store):
             flat = self.wire.call(*args)
             out = [(flat[j].decode(), parse_score(flat[j + 1])) for j in range(0, len(flat), 2)]
         if txn is not None and not hint:
-            smin, smax, n = score_text(lo_s), score_text(hi_s), -1 if limit is None else min(limit, INDEX_SPAN)
-            pairs: list[Any] = []
-            for member, score in out:
-                pairs += (member, repr(score))
-            txn.check(("b", index, smin, smax, n), ["b", index, smin, smax, n, len(out), *pairs])
+            txn.read(("b", index, lo_s, hi_s, None if limit is None else min(limit, INDEX_SPAN), out))
         return out
 
     @staticmethod
@@ -635,9 +627,7 @@ class RedisStore(Store):
             raw = self.wire.call("ZREVRANGE" if reverse else "ZRANGE", self.keys.index(index), offset, stop)
             out = [m.decode() for m in raw]
         if txn is not None:
-            stop = -1 if limit is None else offset + limit - 1
-            txn.check(("g", index, offset, stop, reverse),
-                      ["g", index, offset, stop, "1" if reverse else "0", len(out), *out])
+            txn.read(("g", index, offset, -1 if limit is None else offset + limit - 1, reverse, out))
         return out
 
     # -- blobs: kept in Redis only, read by key -------------------------------------------
@@ -674,7 +664,7 @@ class RedisStore(Store):
             return _decode(txn.meta.get(name))
         raw = self.cache.meta.get(name)
         if txn is not None:
-            txn.check_value("m", "", name, raw)
+            txn.read(("m", name, raw))
         return _decode(raw)
 
     def put_meta(self, name: str, value: Any) -> None:

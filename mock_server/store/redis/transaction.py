@@ -151,7 +151,12 @@ local mine = tonumber(ARGV[8])
 local entries = false
 if mine >= 0 and mine < nv and nv - mine <= tonumber(ARGV[9]) then
   entries = {}
-  if mine < ver then entries = redis.call('lrange', KEYS[2], mine - nv, -2) end
+  if mine < ver then
+    entries = redis.call('lrange', KEYS[2], mine - nv, -2)
+    local size = 0
+    for _, e in ipairs(entries) do size = size + #e end
+    if size > 262144 then entries = false end
+  end
 end
 return {1, nv, entries}
 """
@@ -187,16 +192,18 @@ def encode(value: Any) -> str:
 class Txn:
     """One transaction's reads (checks), writes (operations) and the overlay it reads its own writes from."""
 
-    __slots__ = ("base", "blob_args", "blobs", "checked", "checks", "cleared", "doomed", "held", "id", "indexes",
-                 "meta", "ops", "records", "seen", "token", "zpending")
+    __slots__ = ("base", "blob_args", "blobs", "checked", "cleared", "doomed", "held", "id", "indexes", "meta", "ops",
+                 "reads", "records", "token", "zpending")
 
     def __init__(self, base: int, token: str = "", txn_id: str = "") -> None:
         self.id = txn_id or uuid.uuid4().hex  # names its retry marker: unique across processes
         self.token = token  # the exclusive lock's token ('' : optimistic)
         self.base = base  # the cache's version when it began: nothing to check if Redis is still there
         self.ops: list[Op] = []
-        self.checks: list[Any] = []  # flat, as the commit script reads them
-        self.seen: set[tuple[Any, ...]] = set()  # reads already checked
+        # What it read, one tuple each (the answer last), made into the commit script's checks only if it commits:
+        # ("h", kind, key, json|None) ("m", name, json|None) ("s", index, member, score|None) ("c", index, lo, hi, n)
+        # ("b", index, lo, hi, limit|None, [(member, score)]) ("g", index, offset, stop, reverse, [member])
+        self.reads: list[tuple[Any, ...]] = []
         self.checked: list[tuple[int, tuple[str, ...]]] = []  # (where its check starts, the key read): a conflict's key
         self.held: list[Any] = []  # this process's locks on contended keys, held until the transaction ends
         self.doomed = False  # refused before its end (a contended key was busy): its end sends nothing
@@ -213,17 +220,40 @@ class Txn:
         return bool(self.token)
 
     # -- checks ---------------------------------------------------------------------------------------
-    def check(self, ident: tuple[Any, ...], fields: list[Any]) -> None:
-        """Remember one read (``fields``: as the script reads them), once; an exclusive block needs none."""
-        if self.token or ident in self.seen:
-            return
-        self.seen.add(ident)
-        self.checked.append((len(self.checks), key_of(ident)))
-        self.checks += fields
+    def read(self, entry: tuple[Any, ...]) -> None:
+        """Remember one read (see ``reads``); an exclusive block needs none (nothing can change under it)."""
+        if not self.token:
+            self.reads.append(entry)
 
-    def check_value(self, code: str, kind: str, key: str, raw: str | bytes | None) -> None:
-        """``h`` a record (``kind``, ``key``), ``m`` a meta value (``key``): it was ``raw`` (None: absent)."""
-        self.check((code, kind, key), [code, kind, key, "0", ""] if raw is None else [code, kind, key, "1", raw])
+    def checks(self) -> list[Any]:
+        """The reads as the commit script checks them, each key and range once (the first answer read)."""
+        out: list[Any] = []
+        seen: set[tuple[Any, ...]] = set()
+        self.checked = []
+        for entry in self.reads:
+            ident = entry[:-1]
+            if ident in seen:
+                continue
+            seen.add(ident)
+            self.checked.append((len(out), key_of(entry)))
+            code, answer = entry[0], entry[-1]
+            if code == "h":
+                out += ("h", entry[1], entry[2], "0", "") if answer is None else ("h", entry[1], entry[2], "1", answer)
+            elif code == "m":
+                out += ("m", "", entry[1], "0", "") if answer is None else ("m", "", entry[1], "1", answer)
+            elif code == "s":
+                out += ("s", entry[1], entry[2], "0", "") if answer is None else ("s", entry[1], entry[2], "1",
+                                                                                repr(answer))
+            elif code == "c":
+                out += ("c", entry[1], score_text(entry[2]), score_text(entry[3]), answer)
+            elif code == "b":
+                out += ("b", entry[1], score_text(entry[2]), score_text(entry[3]),
+                        -1 if entry[4] is None else entry[4], len(answer))
+                for member, score in answer:
+                    out += (member, repr(score))
+            else:  # g
+                out += ("g", entry[1], entry[2], entry[3], "1" if entry[4] else "0", len(answer), *answer)
+        return out
 
     def key_at(self, at: int) -> tuple[str, ...] | None:
         """The key whose check starts at ARGV slot ``at`` (1-based, as the script reports a failed one)."""
@@ -282,14 +312,14 @@ class Txn:
         return out
 
 
-def key_of(ident: tuple[Any, ...]) -> tuple[str, ...]:
-    """The key a check reads: ``('r', kind, key)``, ``('m', name)`` or ``('i', index)``."""
-    code = ident[0]
+def key_of(entry: tuple[Any, ...]) -> tuple[str, ...]:
+    """The key a read touched: ``('r', kind, key)``, ``('m', name)`` or ``('i', index)``."""
+    code = entry[0]
     if code == "h":
-        return ("r", ident[1], ident[2])
+        return ("r", entry[1], entry[2])
     if code == "m":
-        return ("m", ident[2])
-    return ("i", ident[1])
+        return ("m", entry[1])
+    return ("i", entry[1])
 
 
 def apply_index_op(head: Head, op: Op) -> None:
@@ -308,10 +338,11 @@ def commit(wire: Wire, keys: Keys, txn: Txn, *, mine: int, release: bool = True,
     others' writes, which the cache applies before this one's; None when too many: the next catch-up brings them).
     Raises ``Conflict`` (a check failed), ``Locked`` (an exclusive block holds the store) or ``LockLost``."""
     payload = json.dumps([["P", writer], *txn.ops] if writer else txn.ops, separators=(",", ":"), ensure_ascii=False)
+    checks = txn.checks()
     try:
         reply = wire.run(COMMIT_SCRIPT, [keys.version, keys.log, keys.meta, keys.lock, keys.done(txn.id), keys.wake],
                          [txn.id, txn.token, txn.base, payload, keys.prefix, keys.pattern_prefix, LOG_LIMIT, mine,
-                          ENTRIES_BACK, "1" if release else "0", ttl_ms, len(txn.checks), *txn.checks,
+                          ENTRIES_BACK, "1" if release else "0", ttl_ms, len(checks), *checks,
                           *txn.flat()])
     except redis.ResponseError as exc:
         if "LOCKLOST" in str(exc):
