@@ -1,8 +1,9 @@
 """Redis round trips per API request, counted on the wire, not by the store's own tally.
 
 Issue 17: at most 2. Issue 28: no request takes a lock. A read (any GET, the journal included: its entries are
-buffered per process and written off the request path) catches up in one round trip; a write catches up in one
-and sends its transaction in another; so does a read that finds work due (a job that ended): 2. A record or index
+buffered per process and written off the request path) catches up in one round trip; a write sends its transaction
+in one (its reads are checked there, so it need not catch up first); a read that finds work due (a job that ended)
+catches up, then sends the transaction that settles it: 2. A record or index
 the process never read costs one more, once (the cache keeps it).
 
 Every command, script call or pipeline the store sends is one ``sendall`` on its socket (``wire.py`` packs each
@@ -28,7 +29,7 @@ from mock_server import SimConfig, create_app
 TOKEN = "rt-token"
 API = "/v1/ltxstudio"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-WRITE = 2  # catch up, commit
+WRITE = 1  # its transaction (its reads checked there, nothing to catch up first)
 READ = 1  # catch up
 SETTLING_READ = 2  # catch up; the job the POST before made has ended: its transaction
 

@@ -186,16 +186,18 @@ class Cache:
 
     def absorb_commit(self, version: int, entries: list[Any], ops: list[Op]) -> None:
         """A commit's reply: the log entries after the cache's version when it was sent, then this commit's own
-        operations (``ops``: the cache keeps the records it wrote)."""
+        operations (``ops``: the cache keeps the records it wrote; none: it only checked its reads, and the
+        entries run up to ``version``)."""
         if version <= self.version:
             return
-        first = version - len(entries)
+        first = version - len(entries) + (0 if ops else 1)
         if first > self.version + 1:
             return  # a gap (another thread moved the cache meanwhile, or not far enough): the next catch-up fills it
         for i, raw in enumerate(entries):
             if first + i > self.version:
                 self.apply(json.loads(raw))
-        self.apply(ops, own=True)
+        if ops:
+            self.apply(ops, own=True)
         self.version = version
 
     def forget(self) -> None:

@@ -233,6 +233,7 @@ class RedisStore(Store):
         if not ok:
             self._let_keys_go(txn)
             txn.doomed = True  # even if the caller swallows the Conflict, the transaction's end sends nothing
+            self._tl.stale = True
             raise Conflict(f"another request of this process holds the contended key {key!r}")
         txn.held.append(lk)
         self.stats["turns"] += 1
@@ -289,6 +290,7 @@ class RedisStore(Store):
                 self.lock.wait()
             except Conflict as exc:
                 self.stats["conflicts"] += 1
+                self._tl.stale = True  # this thread's next transaction catches up first: it runs again on fresh data
                 key = getattr(exc, "key", None)
                 if key is not None:
                     self._hot[key] = time.monotonic() + HOT_S
@@ -335,8 +337,11 @@ class RedisStore(Store):
 
     # -- requests ---------------------------------------------------------------------
     def request_begin(self, *, write: bool = True, exclusive: bool = False) -> None:
-        """Where a request starts: catch up (one round trip, shared) and open its transaction. ``exclusive``: take
-        the store's lock instead, for a request that conflicted too often (it then cannot conflict)."""
+        """Where a request starts: open its transaction. A read (``write`` False) catches up first (one round trip,
+        shared), so what it answers is current. A writing method does not: its end sends its reads to be checked
+        (with its writes, if any: one round trip in all), so it answers from state that is current at that
+        instant, or it conflicts and runs again on fresh data. ``exclusive``: take the store's lock instead, for a
+        request that conflicted too often (it then cannot conflict)."""
         tl = self._state()
         if getattr(tl, "scope", None) is not None:
             with suppress(Conflict):
@@ -347,8 +352,11 @@ class RedisStore(Store):
             tl.txn = self._exclusive_begin()
             tl.scope = "exclusive"
         else:
-            self._catch_up()
+            if not write or self.cache.version < 0 or getattr(tl, "stale", False):
+                tl.stale = False
+                self._catch_up()
             tl.txn = Txn(self.cache.version, txn_id=self._txn_id())
+            tl.txn.validate = write
             tl.scope = "txn"
         tl.t1 = time.perf_counter()
 
@@ -367,7 +375,7 @@ class RedisStore(Store):
         try:
             if txn.doomed:
                 raise Conflict("this request's transaction was refused before its end: it runs again")
-            if txn.ops:
+            if txn.ops or (txn.validate and txn.reads):
                 self._commit(txn)
         finally:
             self._let_keys_go(txn)

@@ -33,7 +33,8 @@ from mock_server.store.redis.wire import Script, Wire
 ENTRIES_BACK = 64  # a commit's reply carries the log entries after the caller's cache version, up to this many
 
 # KEYS: ver, log, meta, lock, done (this transaction's), wake.
-# ARGV: 1 transaction id, 2 lock token ('' = optimistic), 3 base version, 4 the log entry (JSON), 5 prefix,
+# ARGV: 1 transaction id, 2 lock token ('' = optimistic), 3 base version, 4 the log entry (JSON; '': it wrote
+# nothing, only its reads are checked: a writing method's request that ended up changing nothing), 5 prefix,
 # 6 escaped prefix, 7 log limit, 8 the caller's cache version, 9 entries back, 10 release ('1'/'0'), 11 ttl ms,
 # 12 how many ARGV slots the checks take, then the checks, then the operations flat (code, fields, ...).
 # Reply: {1, version, entries | false}: the log entries after the caller's cache version, before this one's;
@@ -132,11 +133,16 @@ while i <= n do
     i = i + 1
   else return redis.error_reply('unknown op ' .. tostring(c)) end
 end
-local nv = ver + 1
-redis.call('set', KEYS[1], nv)
-redis.call('rpush', KEYS[2], ARGV[4])
-redis.call('ltrim', KEYS[2], -tonumber(ARGV[7]), -1)
-redis.call('set', KEYS[5], nv, 'PX', 10000)
+local nv = ver
+local last = -1
+if ARGV[4] ~= '' then
+  nv = ver + 1
+  last = -2
+  redis.call('set', KEYS[1], nv)
+  redis.call('rpush', KEYS[2], ARGV[4])
+  redis.call('ltrim', KEYS[2], -tonumber(ARGV[7]), -1)
+  redis.call('set', KEYS[5], nv, 'PX', 10000)
+end
 if ARGV[2] ~= '' then
   if ARGV[10] == '1' then
     redis.call('del', KEYS[4])
@@ -152,7 +158,7 @@ local entries = false
 if mine >= 0 and mine < nv and nv - mine <= tonumber(ARGV[9]) then
   entries = {}
   if mine < ver then
-    entries = redis.call('lrange', KEYS[2], mine - nv, -2)
+    entries = redis.call('lrange', KEYS[2], mine - nv, last)
     local size = 0
     for _, e in ipairs(entries) do size = size + #e end
     if size > 262144 then entries = false end
@@ -193,7 +199,7 @@ class Txn:
     """One transaction's reads (checks), writes (operations) and the overlay it reads its own writes from."""
 
     __slots__ = ("base", "blob_args", "blobs", "checked", "cleared", "doomed", "held", "id", "indexes", "meta", "ops",
-                 "reads", "records", "token", "zpending")
+                 "reads", "records", "token", "validate", "zpending")
 
     def __init__(self, base: int, token: str = "", txn_id: str = "") -> None:
         self.id = txn_id or uuid.uuid4().hex  # names its retry marker: unique across processes
@@ -207,6 +213,7 @@ class Txn:
         self.checked: list[tuple[int, tuple[str, ...]]] = []  # (where its check starts, the key read): a conflict's key
         self.held: list[Any] = []  # this process's locks on contended keys, held until the transaction ends
         self.doomed = False  # refused before its end (a contended key was busy): its end sends nothing
+        self.validate = False  # its reads are checked at its end even if it wrote nothing (a writing method's)
         self.records: dict[str, dict[str, str | None]] = {}  # written: kind -> key -> JSON (None: deleted)
         self.meta: dict[str, str | None] = {}
         self.indexes: dict[str, Head] = {}  # indexes read after being written: whole, with the writes applied
@@ -337,7 +344,8 @@ def commit(wire: Wire, keys: Keys, txn: Txn, *, mine: int, release: bool = True,
     """Send the transaction (one round trip). Returns (the new version, the log entries after ``mine`` before it:
     others' writes, which the cache applies before this one's; None when too many: the next catch-up brings them).
     Raises ``Conflict`` (a check failed), ``Locked`` (an exclusive block holds the store) or ``LockLost``."""
-    payload = json.dumps([["P", writer], *txn.ops] if writer else txn.ops, separators=(",", ":"), ensure_ascii=False)
+    payload = "" if not txn.ops else json.dumps([["P", writer], *txn.ops] if writer else txn.ops,
+                                                separators=(",", ":"), ensure_ascii=False)
     checks = txn.checks()
     try:
         reply = wire.run(COMMIT_SCRIPT, [keys.version, keys.log, keys.meta, keys.lock, keys.done(txn.id), keys.wake],
