@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -144,3 +145,68 @@ def test_a_conflicting_request_runs_again_and_answers_once(app_and_wire: tuple[A
              if e.get("method") == "POST" and "images/create" in e.get("path", "")]
     assert len(posts) == 1 and posts[0]["status"] == 200
     other.extensions["ltx_sim"].store.close()
+
+
+def test_a_request_refused_again_and_again_runs_last_with_the_store_s_lock(app_and_wire: tuple[Any, WireCounter],
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Eight conflicts in a row (another process changes the user every time): the ninth attempt takes the store's
+    exclusive lock, cannot conflict, and answers 200; the job is there once and charged once."""
+    from mock_server.pipeline import CONFLICT_RETRIES
+    from mock_server.sim import Simulator
+
+    app, _ = app_and_wire
+    sim = app.extensions["ltx_sim"]
+    client = app.test_client()
+    other = create_app(SimConfig(store_url=sim.config.store_url, tokens=[TOKEN], background=False))
+    other_client = other.test_client()
+    real_end = Simulator.end_request
+    rounds: list[int] = []
+
+    def end_request(self: Simulator) -> None:
+        open_txn = getattr(sim.store._state(), "scope", None) == "txn"  # not the pipeline's clean-up call after one
+        if self is sim and open_txn and len(rounds) < CONFLICT_RETRIES:
+            rounds.append(len(rounds))
+            assert other_client.patch("/__admin/ltx-users/demo@example.com",
+                                      json={"credits": 10**9 + len(rounds)}).status_code == 200
+        real_end(self)
+
+    monkeypatch.setattr(Simulator, "end_request", end_request)
+    conflicts, exclusive = sim.store.stats["conflicts"], sim.store.stats["exclusive"]
+    resp = client.post(f"{API}/images/create", json={"prompt": "a lighthouse"}, headers=AUTH)
+    monkeypatch.undo()
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    assert sim.store.stats["conflicts"] == conflicts + CONFLICT_RETRIES
+    assert sim.store.stats["exclusive"] == exclusive + 1
+    credits = client.get("/__admin/ltx-users/demo@example.com").get_json()["credits"]
+    assert 10**9 + CONFLICT_RETRIES - 1000 < credits < 10**9 + CONFLICT_RETRIES  # the last change, charged once
+    assert client.get(f"{API}/assets/{resp.get_json()['jobId']}", headers=AUTH).status_code == 200
+    other.extensions["ltx_sim"].store.close()
+
+
+def test_a_poll_for_result_request_sends_its_job_before_it_waits(app_and_wire: tuple[Any, WireCounter]) -> None:
+    """pollForResult on Redis: the job is committed before the wait (another process sees it running while the
+    request waits), and the request answers the finished job; nothing is created twice."""
+    app, _ = app_and_wire
+    sim = app.extensions["ltx_sim"]
+    client = app.test_client()
+    assert client.post("/__admin/clock", json={"speed": 20}).status_code == 200  # a job: ~0.2-1 s of real time
+    seen: list[int] = []
+    other = create_app(SimConfig(store_url=sim.config.store_url, tokens=[TOKEN], background=False)).test_client()
+
+    def watch() -> None:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not seen:
+            running = other.get(f"{API}/scheduler", headers=AUTH).get_json()
+            if running:
+                seen.append(len(running))
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    resp = client.post(f"{API}/images/create", json={"prompt": "a lighthouse", "pollForResult": 20}, headers=AUTH)
+    watcher.join(10)
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    assert resp.get_json()["code"] == 200 and resp.get_json()["status"]["type"] == "completed"
+    assert seen == [1]  # seen running by another process while the request waited
+    jobs = client.get("/__admin/jobs?limit=100").get_json()
+    assert len(jobs["items"] if isinstance(jobs, dict) else jobs) == 1
