@@ -51,7 +51,13 @@ class Context:
     listeners: list[Callable[[str, int], None]] = field(default_factory=list, repr=False)
 
     def emit(self, event: str, amount: int = 1) -> None:
-        """Tell the listeners that ``event`` happened ``amount`` times (``credits.charged``, ``webhook.ok``, ...)."""
+        """Tell the listeners that ``event`` happened ``amount`` times (``credits.charged``, ``webhook.ok``, ...),
+        once the store has made the writes it goes with durable: a transaction an optimistic store refused (and
+        runs again) did not happen, and neither did its events."""
+        if self.listeners:
+            self.store.after_commit(lambda: self._tell(event, amount))
+
+    def _tell(self, event: str, amount: int) -> None:
         for listener in self.listeners:
             listener(event, amount)
 

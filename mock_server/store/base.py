@@ -215,6 +215,11 @@ class Store(abc.ABC):
         """A request is about to wait (real time) or has waited: make what it wrote durable (``Conflict``: it runs
         again), let others write, then see what they wrote."""
 
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` once the caller's writes are durable (a count of what they did). Memory and SQLite: now.
+        An ``optimistic`` store runs it when the caller's transaction commits, and never if it is refused."""
+        fn()
+
     def transact(self, fn: Callable[[], T]) -> T:
         """``fn`` as one atomic block. An ``optimistic`` store runs it as a transaction of its own and runs it again
         when it conflicts, so ``fn`` must be safe to run again (only its store writes count)."""

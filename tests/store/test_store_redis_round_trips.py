@@ -128,6 +128,8 @@ def test_a_conflicting_request_runs_again_and_answers_once(app_and_wire: tuple[A
         real_end(self)
 
     monkeypatch.setattr(Simulator, "end_request", end_request)
+    events: list[tuple[str, int]] = []
+    sim.ctx.listeners.append(lambda event, amount: events.append((event, amount)))
     conflicts = sim.store.stats["conflicts"]
     resp = client.post(f"{API}/images/create", json={"prompt": "a lighthouse"}, headers=AUTH)
     assert resp.status_code == 200, resp.get_data(as_text=True)
@@ -140,6 +142,7 @@ def test_a_conflicting_request_runs_again_and_answers_once(app_and_wire: tuple[A
     after = client.get("/__admin/ltx-users/demo@example.com").get_json()["credits"]
     charged = before + 1000 - after
     assert 0 < charged < 1000  # charged once, on top of the other process's change (not lost, not twice)
+    assert [e for e in events if e[0] == "credits.charged"] == [("credits.charged", charged)]  # the metrics: once
     entries = client.get("/__admin/requests").get_json()
     posts = [e for e in (entries["items"] if isinstance(entries, dict) else entries)
              if e.get("method") == "POST" and "images/create" in e.get("path", "")]

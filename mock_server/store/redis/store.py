@@ -268,6 +268,8 @@ class RedisStore(Store):
             else:
                 with suppress(redis.RedisError):  # else it expires by itself
                     self.lock.release(txn.token)
+                if commit_it:
+                    self._committed(txn)
         finally:
             self.lock.token = None
             self.stats["blocks"] += 1
@@ -305,6 +307,22 @@ class RedisStore(Store):
         if entries is not None:
             with self.cache.mutex:
                 self.cache.absorb_commit(version, entries, txn.ops)
+        self._committed(txn)
+
+    @staticmethod
+    def _committed(txn: Txn) -> None:
+        """Run what waited for the transaction's commit (its events: counted once, only if it happened)."""
+        after, txn.after = txn.after, []
+        for fn in after:
+            with suppress(Exception):
+                fn()
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        txn: Txn | None = getattr(self._state(), "txn", None)
+        if txn is None:
+            fn()
+        else:
+            txn.after.append(fn)
 
     def transact(self, fn: Callable[[], T]) -> T:
         """``fn`` as one transaction of its own, run again (on fresh data) when it conflicts; after ``RETRIES``
@@ -327,6 +345,8 @@ class RedisStore(Store):
                     continue
                 if txn.ops:
                     self._commit(txn)
+                else:
+                    self._committed(txn)
             except Conflict:
                 continue
             finally:
@@ -377,6 +397,8 @@ class RedisStore(Store):
                 raise Conflict("this request's transaction was refused before its end: it runs again")
             if txn.ops or (txn.validate and txn.reads):
                 self._commit(txn)
+            else:
+                self._committed(txn)
         finally:
             self._let_keys_go(txn)
 

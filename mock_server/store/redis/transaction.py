@@ -198,8 +198,8 @@ def encode(value: Any) -> str:
 class Txn:
     """One transaction's reads (checks), writes (operations) and the overlay it reads its own writes from."""
 
-    __slots__ = ("base", "blob_args", "blobs", "checked", "cleared", "doomed", "held", "id", "indexes", "meta", "ops",
-                 "reads", "records", "token", "validate", "zpending")
+    __slots__ = ("after", "base", "blob_args", "blobs", "checked", "cleared", "doomed", "held", "id", "indexes", "meta",
+                 "ops", "reads", "records", "token", "validate", "zpending")
 
     def __init__(self, base: int, token: str = "", txn_id: str = "") -> None:
         self.id = txn_id or uuid.uuid4().hex  # names its retry marker: unique across processes
@@ -214,6 +214,7 @@ class Txn:
         self.held: list[Any] = []  # this process's locks on contended keys, held until the transaction ends
         self.doomed = False  # refused before its end (a contended key was busy): its end sends nothing
         self.validate = False  # its reads are checked at its end even if it wrote nothing (a writing method's)
+        self.after: list[Any] = []  # what to run once it has committed (``Store.after_commit``: the rules' events)
         self.records: dict[str, dict[str, str | None]] = {}  # written: kind -> key -> JSON (None: deleted)
         self.meta: dict[str, str | None] = {}
         self.indexes: dict[str, Head] = {}  # indexes read after being written: whole, with the writes applied
