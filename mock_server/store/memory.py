@@ -70,6 +70,19 @@ class _Index:
     def bounds(self, lo: float, hi: float) -> tuple[int, int]:
         return bisect.bisect_left(self.order, (lo, "")), bisect.bisect_right(self.order, (hi, "\U0010ffff"))
 
+    def page(self, offset: int, limit: int | None, reverse: bool) -> list[str]:
+        """Members from ``offset`` (by ascending score, or descending), at most ``limit``."""
+        order = self.order
+        n = len(order)
+        stop = n if limit is None else min(n, offset + limit)
+        if offset >= stop:
+            return []
+        if reverse:
+            part = order[n - stop:n - offset]  # one slice: a concurrent writer cannot make it raise
+            part.reverse()
+            return [m for _, m in part]
+        return [m for _, m in order[offset:stop]]
+
 
 class MemoryStore(Store):
     """Everything in this process's memory; lost on exit."""
@@ -133,18 +146,7 @@ class MemoryStore(Store):
     # (docs/performance.md, "POST under concurrency").
     def index_range(self, index: str, offset: int = 0, limit: int | None = None, *, reverse: bool = False) -> list[str]:
         idx = self._indexes.get(index)
-        if not idx:
-            return []
-        order = idx.order
-        n = len(order)
-        stop = n if limit is None else min(n, offset + limit)
-        if offset >= stop:
-            return []
-        if reverse:
-            part = order[n - stop:n - offset]  # one slice: a concurrent writer cannot make it raise
-            part.reverse()
-            return [m for _, m in part]
-        return [m for _, m in order[offset:stop]]
+        return idx.page(offset, limit, reverse) if idx else []
 
     def index_by_score(self, index: str, min_score: float = float("-inf"), max_score: float = float("inf"),
                        limit: int | None = None, *, hint: bool = False) -> list[tuple[str, float]]:

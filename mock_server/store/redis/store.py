@@ -648,10 +648,10 @@ class RedisStore(Store):
         tl = self._state()
         txn, over = self._overlay(tl, index)
         if over is not None:
-            return _slice(over, offset, limit, reverse)
+            return over.page(offset, limit, reverse)
         head = self._head(index)
         if head.whole or (not reverse and limit is not None and offset + limit <= len(head.order)):
-            out = _slice(head, offset, limit, reverse)
+            out = head.page(offset, limit, reverse)
         else:
             stop = -1 if limit is None else offset + limit - 1
             raw = self.wire.call("ZREVRANGE" if reverse else "ZRANGE", self.keys.index(index), offset, stop)
@@ -823,13 +823,3 @@ class _Block:
             tl.txn = None
             self.store._exclusive_end(self.txn, commit_it=exc_type is None, t1=self.t1)
 
-
-def _slice(head: Head, offset: int, limit: int | None, reverse: bool) -> list[str]:
-    order = head.order
-    n = len(order)
-    stop = n if limit is None else min(n, offset + limit)
-    if offset >= stop:
-        return []
-    if reverse:
-        return [order[n - 1 - i][1] for i in range(offset, stop)]
-    return [m for _, m in order[offset:stop]]
