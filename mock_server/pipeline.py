@@ -222,8 +222,9 @@ class Pipeline:
 
     @staticmethod
     def can_repeat(call: InFlight) -> bool:
-        """Whether the request can run again: its body was read into memory (ours), or it has none (Flask's GETs)."""
-        return call.route is not None or call.method in ("GET", "HEAD")
+        """Whether the request can run again: its body was read into memory (ours), it has none (Flask's views are
+        all GETs), or Flask refused it (a 404 or 405 for a path of no operation: refused again the same way)."""
+        return call.route is not None or call.method in ("GET", "HEAD") or call.status >= 400
 
     def run_steps(self, call: InFlight) -> None:
         """``allow`` to ``view``: the first four return False when they have made the answer; an error becomes the

@@ -194,7 +194,8 @@ def test_a_poll_for_result_request_sends_its_job_before_it_waits(app_and_wire: t
     client = app.test_client()
     assert client.post("/__admin/clock", json={"speed": 20}).status_code == 200  # a job: ~0.2-1 s of real time
     seen: list[int] = []
-    other = create_app(SimConfig(store_url=sim.config.store_url, tokens=[TOKEN], background=False)).test_client()
+    other_app = create_app(SimConfig(store_url=sim.config.store_url, tokens=[TOKEN], background=False))
+    other = other_app.test_client()
 
     def watch() -> None:
         deadline = time.monotonic() + 5
@@ -213,3 +214,4 @@ def test_a_poll_for_result_request_sends_its_job_before_it_waits(app_and_wire: t
     assert seen == [1]  # seen running by another process while the request waited
     jobs = client.get("/__admin/jobs?limit=100").get_json()
     assert len(jobs["items"] if isinstance(jobs, dict) else jobs) == 1
+    other_app.extensions["ltx_sim"].store.close()
