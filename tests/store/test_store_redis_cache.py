@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import threading
+import uuid
 from typing import Any
 
 import pytest
@@ -118,6 +119,21 @@ def test_redis_transactions_agree_with_the_reference_model(url: str, monkeypatch
     store.close()
     other.close()
     fresh.close()
+
+
+def test_redis_transactions_agree_with_the_reference_model_on_a_cluster(redis_cluster_url: str,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same on the local 3-node Redis Cluster: the commit script's checks, the catch-ups and the fetches name
+    keys of one hash tag (one slot), served by whichever node holds it."""
+    monkeypatch.setattr(cache, "HEAD_MAX", 3)
+    url = f"{redis_cluster_url}?prefix={{ltxtxn-{uuid.uuid4().hex[:8]}}}:"
+    store, other = RedisStore(url), RedisStore(url)
+    model = Model()
+    _run_in_transactions(store, other, model, random.Random(7), 400)
+    assert sorted(x for x in store.dump() if x[0] != "elsewhere") == model.dump()
+    store.clear()
+    store.close()
+    other.close()
 
 
 def test_redis_transactions_conflict_only_on_what_they_read(url: str) -> None:
