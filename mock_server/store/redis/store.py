@@ -295,7 +295,14 @@ class RedisStore(Store):
                 self._tl.stale = True  # this thread's next transaction catches up first: it runs again on fresh data
                 key = getattr(exc, "key", None)
                 if key is not None:
-                    self._hot[key] = time.monotonic() + HOT_S
+                    now = time.monotonic()
+                    if len(self._hot) > 1024:  # keys contended long ago: forgotten (their locks too, if free)
+                        for old in [k for k, until in self._hot.items() if until < now]:
+                            del self._hot[old]
+                            lk = self._key_locks.get(old)
+                            if lk is not None and not lk.locked():
+                                self._key_locks.pop(old, None)
+                    self._hot[key] = now + HOT_S
                 raise
             except LockLost:
                 raise
