@@ -52,9 +52,6 @@ class Store(abc.ABC):
     # Whether the data can vanish under a running process (a Redis restarted without persistence, or flushed):
     # the simulator then checks, on every request, that its start-up state is still there.
     volatile: ClassVar[bool] = False
-    # Whether a request's writes may be refused at its end (``request_end`` raising ``Conflict``): Redis checks
-    # what each transaction read instead of locking; memory and SQLite lock, and never refuse.
-    optimistic: ClassVar[bool] = False
 
     # -- records -----------------------------------------------------------
     @abc.abstractmethod
@@ -96,8 +93,9 @@ class Store(abc.ABC):
         """(member, score) pairs with min_score <= score <= max_score, ascending.
 
         ``hint``: the caller uses the answer only to decide whether to look closer (is any work due?), never as a
-        fact its writes rest on: an ``optimistic`` store does not check it at commit, so work added meanwhile by
-        another request is no conflict (it is found next time)."""
+        fact its writes rest on: an optimistic store (Redis: it checks what each transaction read instead of
+        locking) does not check it at commit, so work added meanwhile by another request is no conflict (it is
+        found next time)."""
 
     @abc.abstractmethod
     def index_count(self, index: str, min_score: float = float("-inf"), max_score: float = float("inf")) -> int: ...
@@ -208,8 +206,8 @@ class Store(abc.ABC):
         """
 
     def request_end(self) -> None:  # noqa: B027 - optional hook
-        """The request that ``request_begin`` started has its answer: make its writes durable. An ``optimistic``
-        store may raise ``Conflict`` here (nothing written): the request is then run again."""
+        """The request that ``request_begin`` started has its answer: make its writes durable. An optimistic
+        store (Redis) may raise ``Conflict`` here (nothing written): the request is then run again."""
 
     def refresh(self) -> None:  # noqa: B027 - optional hook
         """A request is about to wait (real time) or has waited: make what it wrote durable (``Conflict``: it runs
@@ -217,12 +215,12 @@ class Store(abc.ABC):
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` once the caller's writes are durable (a count of what they did). Memory and SQLite: now.
-        An ``optimistic`` store runs it when the caller's transaction commits, and never if it is refused."""
+        An optimistic store (Redis) runs it when the caller's transaction commits, and never if it is refused."""
         fn()
 
     def transact(self, fn: Callable[[], T]) -> T:
-        """``fn`` as one atomic block. An ``optimistic`` store runs it as a transaction of its own and runs it again
-        when it conflicts, so ``fn`` must be safe to run again (only its store writes count)."""
+        """``fn`` as one atomic block. An optimistic store (Redis) runs it as a transaction of its own and runs it
+        again when it conflicts, so ``fn`` must be safe to run again (only its store writes count)."""
         with self.atomic():
             return fn()
 

@@ -228,7 +228,3 @@ class Cache:
         for key in drop:
             del table[key]
         self.size -= len(drop)
-
-    def stats(self) -> dict[str, int]:
-        return {"records": self.size, "indexes": len(self.indexes),
-                "index_members": sum(len(h.order) for h in self.indexes.values()), "meta": len(self.meta)}

@@ -63,7 +63,7 @@ _MISSING: Any = object()
 INF = float("inf")
 _EMPTY: dict[str, Any] = {}
 
-__all__ = ["DEFAULT_LOCK_TTL_MS", "DEFAULT_PREFIX", "Conflict", "LockLost", "RedisStore", "parse_url", "score_text"]
+__all__ = ["DEFAULT_LOCK_TTL_MS", "DEFAULT_PREFIX", "Conflict", "LockLost", "RedisStore", "parse_url"]
 
 
 def parse_url(url: str) -> tuple[str, dict[str, str]]:
@@ -99,7 +99,6 @@ class RedisStore(Store):
     """All state in one Redis database, shared by every process that opens the same URL."""
 
     volatile = True
-    optimistic = True
 
     def __init__(self, url: str, *, prefix: str | None = None, lock_ttl_ms: int | None = None) -> None:
         clean, options = parse_url(url)
@@ -325,7 +324,7 @@ class RedisStore(Store):
                 fn()
 
     def after_commit(self, fn: Callable[[], None]) -> None:
-        txn: Txn | None = getattr(self._state(), "txn", None)
+        txn = self._txn()
         if txn is None:
             fn()
         else:
@@ -544,9 +543,7 @@ class RedisStore(Store):
 
     def _head(self, name: str) -> Head:
         head = self.cache.indexes.get(name)
-        if head is None:
-            head = self._fetch([("i", name)])[0]
-        return head
+        return self._refetch(name) if head is None else head
 
     def _refetch(self, name: str) -> Head:
         """A head that cannot answer (its members were removed, or the read goes past it): read it again."""

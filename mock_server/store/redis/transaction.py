@@ -223,10 +223,6 @@ class Txn:
         self.blob_args: list[bytes] = []
         self.cleared = False  # a clear() was written: nothing before it is read
 
-    @property
-    def exclusive(self) -> bool:
-        return bool(self.token)
-
     # -- checks ---------------------------------------------------------------------------------------
     def read(self, entry: tuple[Any, ...]) -> None:
         """Remember one read (see ``reads``); an exclusive block needs none (nothing can change under it)."""

@@ -317,8 +317,7 @@ class Wire:
         self._link_class: type[Link] = HiredisLink if use_c else PyLink
         self._pack: Callable[[tuple[Any, ...]], bytes] = hiredis.pack_command if use_c else pack
         self.closing = threading.Event()  # set by close(): the watchdog stops
-        self.stats: dict[str, float] = {"round_trips": 0, "blocks": 0, "held_s": 0.0, "wait_s": 0.0, "waits": 0,
-                                        "syncs": 0, "reloads": 0}
+        self.stats: dict[str, float] = {"round_trips": 0, "blocks": 0, "held_s": 0.0, "waits": 0, "syncs": 0}
         self._moving = threading.Lock()
         self.reset_process()
 
