@@ -17,9 +17,10 @@ A WSGI app in front of Flask. :meth:`Pipeline.__call__` routes the request, whic
     record          the request journal (``journal.Entry.of``: raw bytes and a few fields, masked when read)
     observe         the metrics and the access log line (``observe.py``), when either is on
 
-A step that answers (a 405, a fault, a stub, a 401 or 400) skips the steps up to the view; ``answer``,
-``record`` and ``observe`` always run. Then ``sim.end_request()`` (Redis: the request's one commit) and only
-then the status line, so a failed commit still answers 503.
+A step that answers (a 405, a fault, a stub, a 401 or 400) skips the steps up to the view. After the view,
+``sim.end_request()`` (Redis: the request's one commit; refused, the request runs again from ``pin_clock``), then
+``answer``, ``record`` and ``observe``, which always run, and only then the status line, so a failed commit still
+answers 503.
 """
 
 from __future__ import annotations
@@ -188,7 +189,7 @@ class Pipeline:
             try:
                 result = self.run(call, later)
             finally:
-                self.sim.end_request()  # Redis: the request's one commit, before the server writes the body
+                self.sim.end_request()  # ends a transaction ``run`` did not (an error after the view): no-op else
         except Exception as exc:  # the store failed where no view could answer (start, journal, commit)
             return self.failed(exc, call.method, call.path, start_response)
         start_response(*started)  # only now: a failed commit above still answers 503, not the view's 200
