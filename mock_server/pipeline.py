@@ -305,16 +305,17 @@ class Pipeline:
         ``/__admin/health`` and ``/__admin/metrics`` take none: they read the store themselves, and answer while
         it is down."""
         route = call.route
+        current = call.environ.pop("ltx.current", False)  # the front's event loop caught up for this read (once)
         if route is not None and route.api:  # the hot path: an API operation
             call.now = self.sim.begin_request(writes=call.method not in ("GET", "HEAD"),  # the journal: buffered
-                                              exclusive=call.exclusive)
+                                              exclusive=call.exclusive, current=current)
             return True
         path = call.path
         if path in UNPINNED:
             return True
         resetting = call.method == "POST" and path in RESETS  # a lost shared store answers 503 to all but these
         call.now = self.sim.begin_request(writes=call.method not in ("GET", "HEAD"), resetting=resetting,
-                                          exclusive=call.exclusive)
+                                          exclusive=call.exclusive, current=current)
         return True
 
     def inject_fault(self, call: InFlight) -> bool:

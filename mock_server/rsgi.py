@@ -77,8 +77,11 @@ class BufferedWsgi:
     """An RSGI application (granian ``Interfaces.RSGI``) serving a WSGI ``app`` from a pool of ``threads``."""
 
     def __init__(self, app: WsgiApp, threads: int, *, body_timeout_s: float, max_body: int,
-                 on_stop: Callable[[], None] | None = None, writes: int = 0, wait_s: float = 3.0) -> None:
+                 on_stop: Callable[[], None] | None = None, writes: int = 0, wait_s: float = 3.0,
+                 read_ahead: Callable[[asyncio.AbstractEventLoop], Any] | None = None) -> None:
         self.app = app
+        self.read_ahead = read_ahead  # the store's catch-ups for reads, sent from the loop (:meth:`_read`)
+        self.ahead: Any = None
         self.threads = threads
         self.writes = writes  # writes running the app at once (0: no limit); the rest queue here, in the loop
         self.wait_s = wait_s  # a write queued longer than this is answered 503 + Retry-After without running
@@ -104,6 +107,11 @@ class BufferedWsgi:
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
         """The worker's event loop is up: also hear its stop signals ourselves (:meth:`stop`)."""
         self.loop = loop
+        if self.read_ahead is not None:
+            try:
+                self.ahead = self.read_ahead(loop)
+            except Exception:  # the store cannot do it here: every read catches up in its thread, as before
+                log.exception("the store's read-ahead could not start; reads catch up in their threads")
         for sig in (signal.SIGTERM, signal.SIGINT):
             granians = getattr(loop, "_signal_handlers", {}).get(sig)  # granian's own handler: it keeps running
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -150,6 +158,8 @@ class BufferedWsgi:
                 self.pool.submit(self._writes, item)
             else:
                 self._sweep_soon()
+        elif self.ahead is not None and environ["REQUEST_METHOD"] in READS:
+            self.ahead.then(self._read, environ, proto, done)  # to a thread once the store is current for it
         else:
             self.pool.submit(self.respond, environ, proto, done)
         short = await done  # granian needs the coroutine to last until the answer is given; the answer does not wait
@@ -159,6 +169,13 @@ class BufferedWsgi:
                 stream = proto.response_stream(status, headers)
                 await stream.send_bytes(body)
                 await asyncio.sleep(0.05)  # granian sends the head once the stream is polled: let it go first
+
+    def _read(self, current: bool, environ: dict[str, Any], proto: Any, done: asyncio.Future[Answer | None]) -> None:
+        """(In the loop) a read the store caught up for since it arrived (``current``: its thread needs no round
+        trip of its own; not current: it catches up there, as without a read-ahead) goes to a thread."""
+        if current:
+            environ["ltx.current"] = True
+        self.pool.submit(self.respond, environ, proto, done)
 
     def respond(self, environ: dict[str, Any], proto: Any, done: asyncio.Future[Answer | None]) -> None:
         """(In a pool thread) run the app and send its answer from this thread (granian's protocol object takes

@@ -394,7 +394,8 @@ def granian_app_from_env() -> Any:
     running = int(os.environ.get(RUNNING_ENV, "0"))
     threads = int(os.environ.get(THREADS_ENV, "8")) + config.poll_waits
     return BufferedWsgi(app, threads, body_timeout_s=config.body_timeout_s, max_body=config.max_upload_bytes + 1,
-                        on_stop=lambda: _stop_worker_process(app), writes=running, wait_s=ADMISSION_WAIT_S)
+                        on_stop=lambda: _stop_worker_process(app), writes=running, wait_s=ADMISSION_WAIT_S,
+                        read_ahead=app.extensions["ltx_sim"].read_ahead)
 
 
 def _stop_worker_process(app: Any) -> None:

@@ -180,7 +180,8 @@ class Simulator:
         return self.tenants.of(token)
 
     # -- requests --------------------------------------------------------------
-    def begin_request(self, *, writes: bool = True, resetting: bool = False, exclusive: bool = False) -> int:
+    def begin_request(self, *, writes: bool = True, resetting: bool = False, exclusive: bool = False,
+                      current: bool = False) -> int:
         """Where every request starts: one consistent view of the store (Redis: at most one round trip, and a
         transaction; ``exclusive``: the store's lock instead, for a request that conflicted too often), then due
         work settled. Returns the pinned instant.
@@ -188,12 +189,17 @@ class Simulator:
         A shared store that has lost its start-up state under us (Redis restarted empty, its keys flushed)
         raises :class:`StoreUnavailable` on every request but one that ``resetting`` it (``POST /__admin/reset``):
         answering 401 to every token, as it otherwise would, says nothing of the cause."""
-        self.store.request_begin(write=writes, exclusive=exclusive)
+        self.store.request_begin(write=writes, exclusive=exclusive, current=current)
         if self.store.volatile and not resetting and not initialised(self.store):
             raise StoreUnavailable(STORE_RESET)
         now = self.clock.now_ms()
         self.settle(now)
         return now
+
+    def read_ahead(self, loop: Any) -> Any:
+        """What the server's event loop asks, for each read, to catch the store up for it before a thread runs it
+        (``then(fn, *args)``: ``store/redis/ahead.py``), or None (memory, SQLite). Called in a worker process."""
+        return self.store.read_ahead(loop)
 
     def store_failure(self, exc: BaseException) -> StoreUnavailable | None:
         """The 503 an exception from the store stands for (unreachable, refusing writes), else None."""

@@ -197,13 +197,20 @@ class Store(abc.ABC):
             self.put_meta(JOURNAL_STATE, {"seq": self._journal_state()[0], "bytes": 0})
 
     # -- requests (optional) -----------------------------------------------
-    def request_begin(self, *, write: bool = True, exclusive: bool = False) -> None:  # noqa: B027 - optional hook
+    def request_begin(self, *, write: bool = True, exclusive: bool = False,  # noqa: B027 - optional hook
+                      current: bool = False) -> None:
         """A request starts (``Simulator.begin_request``): a store may take one consistent view for all of it.
 
         ``write``: the request may write. The Redis store catches up in one round trip here and opens a
         transaction, sent in ``request_end``; ``exclusive``: it locks the store instead (a request that conflicted
-        too often). Memory and SQLite need nothing.
+        too often); ``current``: a read whose catch-up ``read_ahead`` did already. Memory and SQLite need nothing.
         """
+
+    def read_ahead(self, loop: Any) -> Any:
+        """Something the server's event loop calls for each read request, ``then(fn, *args)``, which calls
+        ``fn(current, *args)`` once the store is current for it (``current`` True; the request then passes
+        ``current=True`` to ``request_begin``), or None: the store needs no such thing (memory, SQLite)."""
+        return None
 
     def request_end(self) -> None:  # noqa: B027 - optional hook
         """The request that ``request_begin`` started has its answer: make its writes durable. An optimistic

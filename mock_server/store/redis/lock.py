@@ -90,9 +90,14 @@ SYNC_SCRIPT = Script(SYNC)
 
 def sync(wire: Wire, keys: Keys, version: int, items: list[Any] = (), token: str = "", ttl_ms: int = 0) -> Any:  # type: ignore[assignment]
     """Catch up from ``version`` (and read ``items``; take the lock with ``token``): one round trip."""
-    return wire.run(SYNC_SCRIPT, [keys.version, keys.log, keys.meta, keys.lock],
-                    [token, ttl_ms, version, keys.prefix, cache.HEAD_MAX, cache.CATCH_UP_MAX, cache.CATCH_UP_BYTES,
-                     *items])
+    return wire.run(SYNC_SCRIPT, *sync_call(keys, version, items, token, ttl_ms))
+
+
+def sync_call(keys: Keys, version: int, items: list[Any] = (), token: str = "",  # type: ignore[assignment]
+              ttl_ms: int = 0) -> tuple[list[str], list[Any]]:
+    """The keys and arguments of a ``SYNC`` (a plain catch-up: ``sync_call(keys, version)``)."""
+    return ([keys.version, keys.log, keys.meta, keys.lock],
+            [token, ttl_ms, version, keys.prefix, cache.HEAD_MAX, cache.CATCH_UP_MAX, cache.CATCH_UP_BYTES, *items])
 
 
 class Lock:

@@ -30,12 +30,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, suppress
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
 import redis
 
 from mock_server.store.base import INDEX_SPAN, Conflict, Record, Store
+from mock_server.store.redis.ahead import ReadAhead
 from mock_server.store.redis.cache import Cache, Head, parse_score
 from mock_server.store.redis.journal import RedisJournal
 from mock_server.store.redis.keys import Keys
@@ -51,6 +52,9 @@ from mock_server.store.redis.transaction import (
     score_text,
 )
 from mock_server.store.redis.wire import Wire, fork_generation
+
+if TYPE_CHECKING:
+    import asyncio
 
 DEFAULT_PREFIX = "{ltxmock}:"  # a hash tag: Redis Cluster keeps every key of the store in one slot
 DEFAULT_LOCK_TTL_MS = 5000
@@ -115,7 +119,7 @@ class RedisStore(Store):
         # with another request's), cache misses fetched, caches dropped, commits, conflicts, exclusive blocks and
         # the seconds they held the lock, waits for it.
         self.stats = self.wire.stats
-        for name in ("syncs_shared", "fetches", "drops", "commits", "conflicts", "exclusive", "turns"):
+        for name in ("syncs_shared", "syncs_ahead", "fetches", "drops", "commits", "conflicts", "exclusive", "turns"):
             self.stats.setdefault(name, 0)
         self.peers = Peers(self.wire, self.keys)  # deferred work (the journal) and the flush handshake
         self._journal = RedisJournal(self.wire, self.keys)  # apart from the cache: journal.py
@@ -133,6 +137,7 @@ class RedisStore(Store):
         self._sync_started = 0  # catch-ups sent, and the last one answered: a request waits for one sent after it
         self._sync_done = 0
         self._sync_busy = False
+        self._ahead: ReadAhead | None = None
         # Keys that made a transaction conflict lately (until when) and their process-local locks: a transaction
         # that reads one takes its lock first, so this process's requests on one account take turns instead of
         # running on the same data and all but one being refused (requests on other accounts never wait).
@@ -362,9 +367,19 @@ class RedisStore(Store):
             return fn()
 
     # -- requests ---------------------------------------------------------------------
-    def request_begin(self, *, write: bool = True, exclusive: bool = False) -> None:
+    def read_ahead(self, loop: asyncio.AbstractEventLoop) -> ReadAhead | None:
+        """The server's event loop catches up for the reads (``ahead.py``); None over TLS."""
+        self._state()
+        if issubclass(self.wire.connection_class, redis.SSLConnection):
+            return None
+        if self._ahead is None or self._ahead.loop is not loop:
+            self._ahead = ReadAhead(self, loop)
+        return self._ahead
+
+    def request_begin(self, *, write: bool = True, exclusive: bool = False, current: bool = False) -> None:
         """Where a request starts: open its transaction. A read (``write`` False) catches up first (one round trip,
-        shared), so what it answers is current. A writing method does not: its end sends its reads to be checked
+        shared), so what it answers is current, unless it is ``current`` already (``read_ahead``: the event loop
+        caught up for it after it arrived). A writing method does not: its end sends its reads to be checked
         (with its writes, if any: one round trip in all), so it answers from state that is current at that
         instant, or it conflicts and runs again on fresh data. ``exclusive``: take the store's lock instead, for a
         request that conflicted too often (it then cannot conflict)."""
@@ -378,7 +393,7 @@ class RedisStore(Store):
             tl.txn = self._exclusive_begin()
             tl.scope = "exclusive"
         else:
-            if not write or self.cache.version < 0 or getattr(tl, "stale", False):
+            if (not write and not current) or self.cache.version < 0 or getattr(tl, "stale", False):
                 tl.stale = False
                 self._catch_up()
             tl.txn = Txn(self.cache.version, txn_id=self._txn_id())
@@ -776,6 +791,8 @@ class RedisStore(Store):
         self._catch_up()  # what they wrote, for the rest of this request too
 
     def close(self) -> None:
+        if self._ahead is not None:
+            self._ahead.close()
         self.peers.leave()
         self.wire.close()
 

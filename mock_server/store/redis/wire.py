@@ -101,6 +101,7 @@ class _MoreSentinel:
 
 
 _MORE = _MoreSentinel()
+MORE = _MORE  # what ``Link.read_ready`` returns while a reply is not whole yet
 
 
 class PyReader:
@@ -224,6 +225,10 @@ class Link:
         """Send one command, return its reply (an error reply raised as its redis-py exception)."""
         raise NotImplementedError
 
+    def read_ready(self) -> Any:
+        """(A non-blocking socket that polled readable) read what came: the next whole reply, or ``MORE``."""
+        raise NotImplementedError
+
     def failed(self, exc: BaseException) -> BaseException:
         """Close the socket after a failed round trip; what to raise (socket errors as redis-py's)."""
         self.close()
@@ -271,6 +276,14 @@ class HiredisLink(Link):
             raise error from exc
 
 
+    def read_ready(self) -> Any:
+        got = self.sock.recv_into(self.scratch)
+        if not got:
+            raise redis.ConnectionError("Connection closed by server.")
+        self.reader.feed(self.scratch, 0, got)  # type: ignore[arg-type]
+        return self.reader.gets()
+
+
 class PyLink(Link):
     """Replies parsed by :class:`PyReader`, commands packed by :func:`pack`: no C extension needed."""
 
@@ -300,6 +313,15 @@ class PyLink(Link):
             if error is exc:
                 raise
             raise error from exc
+
+
+    def read_ready(self) -> Any:
+        reader = self.reader
+        got = self.sock.recv_into(reader.room())
+        if not got:
+            raise redis.ConnectionError("Connection closed by server.")
+        reader.end += got
+        return reader.gets()
 
 
 class Wire:
@@ -340,6 +362,26 @@ class Wire:
         link = self._tl.link = self._link_class(pool.connection_class, kwargs)
         self._links.add(link)
         return link
+
+    @property
+    def connection_class(self) -> type[Any]:
+        """redis-py's connection class for the URL (``SSLConnection`` for ``rediss://``)."""
+        cls: type[Any] = self._redis.connection_pool.connection_class
+        return cls
+
+    def open_link(self) -> Link:
+        """A connection of its own, bound to no thread (the event loop's, ``ahead.py``); the caller closes it."""
+        pool = self._redis.connection_pool
+        with self._moving:
+            kwargs = dict(pool.connection_kwargs)
+        return self._link_class(pool.connection_class, kwargs)
+
+    def pack(self, *args: Any) -> bytes:
+        """One command as it goes on the wire."""
+        try:
+            return self._pack(args)
+        except TypeError:  # hiredis packs str, bytes, int, float; ours the rest (bool, bytearray...)
+            return pack(args)
 
     def call(self, *args: Any, counted: bool = True, retry: bool = True) -> Any:
         """One command and its reply. A dropped connection is retried on a new one: every
