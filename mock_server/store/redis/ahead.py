@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 REPLY_TIMEOUT_S = 2.0  # a catch-up not back by then: its reads catch up in their threads (which wait up to 30 s)
 RETRY_S = 1.0  # after a failure, the reads go the old way this long before a new connection is tried
 
+CLIENT_NAME = "ltx-mock-ahead"  # the connection's name in CLIENT LIST
 Ready = Callable[..., None]  # ``fn(current, *args)``: current is True when the cache is current for this read
 
 
@@ -156,7 +157,7 @@ class ReadAhead:
         """(A thread of its own) open the connection, then hand it to the loop."""
         link: Link | None = None
         try:
-            link = self.store.wire.open_link()
+            link = self.store.wire.open_link(CLIENT_NAME)
             if type(link.sock) is not socket.socket:  # TLS: an SSL socket cannot be read this way
                 link.close()
                 link = None

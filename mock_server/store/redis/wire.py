@@ -369,11 +369,14 @@ class Wire:
         cls: type[Any] = self._redis.connection_pool.connection_class
         return cls
 
-    def open_link(self) -> Link:
-        """A connection of its own, bound to no thread (the event loop's, ``ahead.py``); the caller closes it."""
+    def open_link(self, name: str = "") -> Link:
+        """A connection of its own, bound to no thread (the event loop's, ``ahead.py``); the caller closes it.
+        ``name``: its ``CLIENT SETNAME`` (what ``CLIENT LIST`` shows), sent in the handshake."""
         pool = self._redis.connection_pool
         with self._moving:
             kwargs = dict(pool.connection_kwargs)
+        if name:
+            kwargs["client_name"] = name
         return self._link_class(pool.connection_class, kwargs)
 
     def pack(self, *args: Any) -> bytes:
