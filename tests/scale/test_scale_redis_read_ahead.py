@@ -4,9 +4,9 @@
 Two granian workers and an independent simulator in this process share one Redis. Every job created through the
 simulator in this process is seen at once (a new connection, either worker) in the running count and as a record,
 then by many concurrent readers; after time passes (advanced through that simulator) every worker says each job
-has ended. Without the loop's catch-up (a read told it is current without one) the count is the old one. Each worker's loop has its connection
-(``CLIENT LIST``: named ``ltx-mock-ahead``), and it is the one sending the read catch-ups (its last command is
-the catch-up script).
+has ended. Without the loop's catch-up (a read told it is current without one) the count is the old one.
+Each worker's loop has its connection (``CLIENT LIST``: named ``ltx-mock-ahead``), and it is the one sending the
+read catch-ups (its last command is the catch-up script).
 """
 
 from __future__ import annotations

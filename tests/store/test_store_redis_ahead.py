@@ -156,7 +156,7 @@ def test_a_catch_up_not_answered_in_time_hands_its_reads_on_and_a_later_read_rec
         url: str, loop: asyncio.AbstractEventLoop, monkeypatch: pytest.MonkeyPatch) -> None:
     """A frozen redis-server (SIGSTOP): the reads waiting on the loop's catch-up go on (not current) after
     ``REPLY_TIMEOUT_S``; once it runs again, a read after ``RETRY_S`` gets a new connection and is current."""
-    from redis_server import RedisServer  # noqa: PLC0415 - tests/redis_server.py, on the path as conftest's
+    from redis_server import RedisServer
 
     monkeypatch.setattr(ahead_module, "REPLY_TIMEOUT_S", 0.3)
     monkeypatch.setattr(ahead_module, "RETRY_S", 0.2)
