@@ -173,6 +173,40 @@ def test_redis_transactions_conflict_only_on_what_they_read(url: str) -> None:
     b.close()
 
 
+def test_redis_a_member_of_an_index_the_transaction_wrote_is_read_alone(url: str,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settling removes expired jobs from the ``jobs`` index in the transaction that adds the new job: each removal
+    asks the member's score first. That reads the member alone (the transaction's own writes to it first, else the
+    stored score, checked), never the whole index back: under load that was ``ZRANGE 0 -1`` of every job and every
+    member sent back as a check, per POST (the served POST's CPU grew with the number of jobs kept)."""
+    monkeypatch.setattr(cache, "HEAD_MAX", 3)
+    a, b = RedisStore(url), RedisStore(url)
+    with a.atomic():
+        for i in range(50):
+            a.index_add("jobs", f"j{i:02}", i)
+    a.request_begin()
+    a.index_add("jobs", "new", 100)
+    assert a.index_score("jobs", "new") == 100.0
+    assert a.index_remove("jobs", "j00") and a.index_score("jobs", "j00") is None
+    assert not a.index_remove("jobs", "j00")
+    assert a.index_score("jobs", "j40") == 40.0 and a.index_score("jobs", "nope") is None  # past the head
+    txn = a._tl.txn
+    assert [r[0] for r in txn.reads] == ["s"] * 3  # j00 (before its removal), j40, nope; no whole read-back
+    b.index_add("jobs", "j41", 41.5)  # another member: no conflict
+    a.request_end()
+    assert a.index_by_score("jobs", max_score=2) == [("j01", 1.0), ("j02", 2.0)]
+    assert b.index_score("jobs", "new") == 100.0 and b.index_score("jobs", "j41") == 41.5
+    a.request_begin()
+    a.index_add("jobs", "new2", 101)
+    assert a.index_score("jobs", "j30") == 30.0
+    b.index_remove("jobs", "j30")  # the member it read: conflict
+    with pytest.raises(Conflict):
+        a.request_end()
+    assert b.index_score("jobs", "new2") is None
+    a.close()
+    b.close()
+
+
 def test_redis_two_writers_of_one_value_never_both_win(url: str) -> None:
     """A read-modify-write in many threads over two handles (two processes' worth): every increment counted once,
     the losers refused and run again, as the pipeline does with a request."""

@@ -593,7 +593,20 @@ class RedisStore(Store):
 
     def index_score(self, index: str, member: str) -> float | None:
         tl = self._state()
-        txn, over = self._overlay(tl, index)
+        txn = getattr(tl, "txn", None)
+        pending = None if txn is None or txn.cleared or index in txn.indexes else txn.zpending.get(index)
+        if pending:  # this transaction wrote the index, never read it back: a write to this member answers
+            if self._hot:
+                self._guard(txn, ("i", index))
+            for op in reversed(pending):  # ["ZA", index, score, member], ["ZR", index, member], ["ZD", index]
+                code = op[0]
+                if code == "ZA" and op[3] == member:
+                    return float(op[2])
+                if (code == "ZR" and op[2] == member) or code == "ZD":
+                    return None
+            over = None  # not touched by its writes: the stored score, checked (not the whole index read back)
+        else:
+            txn, over = self._overlay(tl, index)
         if over is not None:
             return over.scores.get(member)
         head = self._head(index)
