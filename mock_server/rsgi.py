@@ -43,7 +43,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from mock_server.pipeline import body_timeout_message
+from mock_server.pipeline import UNPINNED, body_timeout_message
 
 log = logging.getLogger("ltx_mock.server")
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -158,8 +158,10 @@ class BufferedWsgi:
                 self.pool.submit(self._writes, item)
             else:
                 self._sweep_soon()
-        elif self.ahead is not None and environ["REQUEST_METHOD"] in READS:
-            self.ahead.then(self._read, environ, proto, done)  # to a thread once the store is current for it
+        elif self.ahead is not None and environ["REQUEST_METHOD"] in READS and environ["PATH_INFO"] not in UNPINNED:
+            # To a thread once the store is current for it (health and metrics read the store themselves, and
+            # answer at once while it is down: a frozen Redis must not hold a liveness probe for the catch-up).
+            self.ahead.then(self._read, environ, proto, done)
         else:
             self.pool.submit(self.respond, environ, proto, done)
         short = await done  # granian needs the coroutine to last until the answer is given; the answer does not wait

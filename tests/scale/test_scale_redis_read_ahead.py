@@ -12,6 +12,8 @@ read catch-ups (its last command is the catch-up script).
 from __future__ import annotations
 
 import concurrent.futures
+import signal
+import time
 import uuid
 from pathlib import Path
 
@@ -79,3 +81,35 @@ def test_scale_reads_on_every_worker_see_each_write_acknowledged_before_them(red
         if other is not None:
             other.stop()
         main.stop()
+
+
+def test_scale_liveness_answers_at_once_while_redis_is_frozen(tmp_path: Path) -> None:
+    """A frozen Redis (SIGSTOP) holds the API's reads for the loop's catch-up (up to 2 s, then their threads'
+    own), but never ``/__admin/health/live``: a liveness probe (1 s timeouts are common) would restart the server.
+    The reads that wait are answered once Redis runs again."""
+    from redis_server import RedisServer
+
+    with RedisServer() as server:
+        main = Serve(free_port(), "--store", f"{server.url}?prefix=ltxlive-{uuid.uuid4().hex[:8]}:", "--token", TOKEN,
+                     log=tmp_path / "serve.log")
+        try:
+            main.wait_up()
+            for _ in range(5):  # the worker's read-ahead connection is up
+                assert _get(f"{main.url}{API}/scheduler/available").status_code == 200
+            assert server.proc is not None
+            pool = concurrent.futures.ThreadPoolExecutor(1)
+            server.proc.send_signal(signal.SIGSTOP)
+            try:
+                held = pool.submit(_get, f"{main.url}{API}/scheduler/available")
+                t0 = time.monotonic()
+                live = requests.get(f"{main.url}/__admin/health/live", timeout=10)
+                took = time.monotonic() - t0
+                assert live.status_code == 200 and live.json()["live"] is True
+                assert took < 1.0, took
+                assert not held.done()
+            finally:
+                server.proc.send_signal(signal.SIGCONT)
+                pool.shutdown(wait=False)
+            assert held.result(timeout=60).status_code == 200
+        finally:
+            main.stop()
