@@ -109,7 +109,7 @@ class Entry:
 
     __slots__ = ("_masked", "body", "body_type", "duration_ms", "fault", "headers", "method", "operation", "path",
                  "query_string", "response", "response_type", "sim_ms", "size", "status", "stub", "stub_violation",
-                 "tenant", "time_ms")
+                 "tenant", "time_ms", "time_us")
 
     def __init__(self, *, sim_ms: int | None, method: str, path: str, query_string: str, headers: dict[str, str],
                  body: bytes | str | dict[str, str] | None, body_type: str | None, status: int, response: bytes,
@@ -117,7 +117,8 @@ class Entry:
                  fault: str | None, stub: str | None = None, stub_violation: str | None = None) -> None:
         """``stub``: the id of the stub that answered; ``stub_violation``: how that answer breaks openapi.yaml
         (allowed: it is the stub's doing, and marked so)."""
-        self.time_ms = int(time.time() * 1000)
+        self.time_us = time.time_ns() // 1000  # when it was answered: the order a shared journal keeps
+        self.time_ms = self.time_us // 1000
         self.sim_ms = sim_ms
         self.method = method
         self.path = path[:2048]

@@ -251,6 +251,20 @@ def close_observer(app: Any) -> None:
         observe.close()
 
 
+def close_process(app: Any) -> None:
+    """Before the server's process ends (SIGTERM, SIGINT): the access log's queued lines written, then the
+    simulator closed, so a shared store's request journal gets the entries this process kept and had not written
+    yet (``sim/journal.py``; a process killed with SIGKILL loses them). A store that fails here is logged, never
+    keeps the process alive."""
+    close_observer(app)
+    sim = getattr(app, "extensions", {}).get("ltx_sim")
+    if sim is not None:
+        try:
+            sim.close()
+        except Exception:
+            log.exception("closing the store at shutdown failed")
+
+
 def die_with_parent(watch_fd: int | None = None, *, pdeathsig: bool = True) -> None:
     """Make this (worker) process exit when its parent dies, even by SIGKILL.
 
@@ -399,12 +413,13 @@ def granian_app_from_env() -> Any:
 
 
 def _stop_worker_process(app: Any) -> None:
-    """A granian worker told to stop: hand in-flight webhook deliveries back (as waitress does), then end at
-    once (requests still running, long polls included, are abandoned, never waited for)."""
+    """A granian worker told to stop: hand in-flight webhook deliveries back (as waitress does), write the
+    journal entries it kept (``close_process``), then end at once (requests still running, long polls included,
+    are abandoned, never waited for)."""
     worker = app.extensions.get("ltx_worker")
     if worker is not None:
         worker.stop(grace_s=SHUTDOWN_GRACE_S)
-    close_observer(app)  # the access log's queued lines
+    close_process(app)  # the access log's queued lines, the journal's unwritten entries
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
@@ -440,7 +455,7 @@ def _serve_waitress(app: Any, sock: socket.socket, config: SimConfig, threads: i
     worker = app.extensions.get("ltx_worker")
     if worker is not None:
         worker.stop(grace_s=SHUTDOWN_GRACE_S)
-    close_observer(app)  # the access log's queued lines
+    close_process(app)  # the access log's queued lines, the journal's unwritten entries
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)  # request and webhook threads are abandoned, never waited for
@@ -536,7 +551,7 @@ def run(config: SimConfig, host: str, port: int, *, server: str = "granian", wor
         _on_stop_signals(_raise_stop)
         with contextlib.suppress(_Stop, KeyboardInterrupt):
             srv.serve_forever()
-        close_observer(app)  # the access log's queued lines
+        close_process(app)  # the access log's queued lines, the journal's unwritten entries
         os._exit(0)
     if workers > 1:
         start_listening(sock, host, port)  # the workers build their apps behind it

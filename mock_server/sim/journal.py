@@ -8,11 +8,15 @@ chosen by the store (:func:`open_journal`):
   rendered only when someone reads them. Appending is a deque append under a lock of its own, never the store's:
   every request appends, and with the store's lock that queued request threads behind job creation
   (docs/performance.md).
-* :class:`Journal`, with a store shared between processes (SQLite, Redis): entries are masked when appended and
-  kept in the store as records plus an index, so every worker's requests show in one journal.
+* :class:`Journal`, with a store shared between processes (SQLite, Redis): every worker's requests show in one
+  journal kept in the store. Where the store ``defer``s (Redis), each process keeps its entries raw, bounded as
+  the ring is, and writes them (masked) only when someone reads the journal (every live process is asked first)
+  or when the process stops: a request pays a deque append, as in memory. The store keeps them in the order they
+  were answered (``time_us``), whenever they arrive. SQLite: each entry is written when its request is answered.
 
 An entry is either a dict in the stored form (the fields of ``GET /__admin/requests`` with bodies as text) or an
-object with ``size`` (what it counts towards ``max_bytes``) and ``masked()`` (its stored form).
+object with ``size`` (what it counts towards ``max_bytes``), ``time_us`` (when it was answered) and ``masked()``
+(its stored form).
 """
 
 from __future__ import annotations
@@ -30,13 +34,14 @@ from mock_server.store.base import JOURNAL_ENTRY, JOURNAL_INDEX, JOURNAL_SIZES, 
 ENTRY, INDEX, SIZES, STATE = JOURNAL_ENTRY, JOURNAL_INDEX, JOURNAL_SIZES, JOURNAL_STATE  # how a store keeps it
 MAX_BYTES = 32 * 1024 * 1024  # default for SimConfig.journal_max_bytes
 ENTRY_OVERHEAD = 256  # the fixed fields of an entry, counted towards the byte cap
-FLUSH_AT = 2048  # entries buffered in a process (shared journal) before a request writes them itself
 
 
 class Recorded(Protocol):
-    """What the HTTP layer appends: its size towards the byte cap, and its stored form on demand."""
+    """What the HTTP layer appends: its size towards the byte cap, when it was answered (wall clock, µs: the order
+    a shared journal keeps), and its stored form on demand."""
 
     size: int
+    time_us: int
 
     def masked(self) -> dict[str, Any]: ...
 
@@ -50,6 +55,11 @@ def entry_size(entry: dict[str, Any]) -> int:
     for key in ("headers", "query"):
         n += sum(len(k) + len(v) for k, v in (entry.get(key) or {}).items())
     return n
+
+
+def answered_us(entry: Recorded | dict[str, Any]) -> int:
+    """When ``entry`` was answered, µs since the epoch (a dict in the stored form: its ``time_ms``)."""
+    return int(entry.get("time_ms") or 0) * 1000 if isinstance(entry, dict) else entry.time_us
 
 
 def _parsed(text: Any, mimetype: str | None) -> Any:
@@ -147,19 +157,17 @@ class _Reads:
         return [shape(e) for e in matched[offset:offset + max(0, limit)]], len(matched)
 
 
-class RequestRing(_Reads):
-    """This process's journal: the newest ``limit`` entries within ``max_bytes``, masked when read."""
+class _Ring:
+    """The newest ``limit`` entries within ``max_bytes`` (the newest always stays), in this process, numbered as
+    they come: the in-memory journal itself, and a shared journal's buffer of what this process has not written."""
 
-    def __init__(self, limit: int = 10000, max_bytes: int = MAX_BYTES) -> None:
+    def __init__(self, limit: int, max_bytes: int) -> None:
         self.limit = limit
         self.max_bytes = max_bytes
         self._lock = threading.Lock()  # appends and trims only; a few list operations, nothing that waits
         self._entries: collections.deque[tuple[int, int, Any]] = collections.deque()  # (id, size, entry)
         self._seq = 0
         self._bytes = 0
-
-    def stored_bytes(self) -> int:
-        return self._bytes
 
     def append(self, entry: Recorded | dict[str, Any]) -> None:
         size = entry_size(entry) if isinstance(entry, dict) else entry.size
@@ -168,8 +176,30 @@ class RequestRing(_Reads):
             self._seq += 1
             entries.append((self._seq, size, entry))
             self._bytes += size
-            while len(entries) > 1 and (len(entries) > self.limit or self._bytes > self.max_bytes):
-                self._bytes -= entries.popleft()[1]  # the newest always stays
+            self._trim()
+
+    def _trim(self) -> None:
+        entries = self._entries
+        while len(entries) > 1 and (len(entries) > self.limit or self._bytes > self.max_bytes):
+            self._bytes -= entries.popleft()[1]  # the newest always stays
+
+    def _snapshot(self) -> list[tuple[int, int, Any]]:
+        with self._lock:
+            return list(self._entries)
+
+    def _drop(self) -> None:
+        self._entries.clear()
+        self._bytes = 0
+
+
+class RequestRing(_Ring, _Reads):
+    """This process's journal: the newest ``limit`` entries within ``max_bytes``, masked when read."""
+
+    def __init__(self, limit: int = 10000, max_bytes: int = MAX_BYTES) -> None:
+        super().__init__(limit, max_bytes)
+
+    def stored_bytes(self) -> int:
+        return self._bytes
 
     @staticmethod
     def _stored(item: tuple[int, int, Any]) -> dict[str, Any]:
@@ -177,10 +207,6 @@ class RequestRing(_Reads):
         out = dict(entry) if isinstance(entry, dict) else entry.masked()
         out["id"] = seq
         return out
-
-    def _snapshot(self) -> list[tuple[int, int, Any]]:
-        with self._lock:
-            return list(self._entries)
 
     def _count(self) -> int:
         return len(self._entries)
@@ -223,27 +249,50 @@ class RequestRing(_Reads):
             self._drop()
             self._seq = 0
 
-    def _drop(self) -> None:
-        self._entries.clear()
-        self._bytes = 0
+
+class _Unwritten(_Ring):
+    """A shared journal's entries this process has not written to the store yet: raw, bounded as the ring is
+    (the store would trim the oldest anyway: each process's newest ``limit`` are a superset of what it keeps)."""
+
+    def take(self) -> list[Recorded | dict[str, Any]]:
+        """Every entry, oldest first, and none left."""
+        with self._lock:
+            taken = [entry for _, _, entry in self._entries]
+            self._drop()
+        return taken
+
+    def put_back(self, entries: list[Recorded | dict[str, Any]]) -> None:
+        """Entries taken but not written (the store refused them): back before the newer ones, within the bounds."""
+        with self._lock:
+            for entry in reversed(entries):
+                size = entry_size(entry) if isinstance(entry, dict) else entry.size
+                self._entries.appendleft((0, size, entry))
+                self._bytes += size
+            self._trim()
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 class Journal(_Reads):
     """The journal in a shared store: append, query, count, clear; bounded to ``limit`` entries and ``max_bytes``.
 
-    With a store that ``defer``s work (Redis), ``append`` only buffers the entry in this process: a thread of the
-    store writes the buffer in one block every few ms, off the request path, and every read first ``gather``s
-    (each process sharing the store writes its buffer, the reader waits for them), so a read sees every request
-    that was answered before it started. Entries are numbered as they reach the store: one process's in its order.
+    With a store that ``defer``s work (Redis), ``append`` only keeps the entry in this process, raw and bounded
+    (:class:`_Unwritten`); nothing reaches the store on a timer. The store runs :meth:`flush` (mask, size, write
+    in one block) when a reader ``gather``s (every read first asks each live process sharing the store to write
+    what it kept, and waits for them: a read sees every request answered before it started) and when this
+    process stops (``close``: SIGTERM, SIGINT; a process killed with SIGKILL loses what it had not written). The
+    store keeps the entries in the order they were answered (``time_us``; one process's ties in its order),
+    whenever they arrive, and numbers them when a read first sees them. Without ``defer`` (SQLite) each request
+    writes its entry.
     """
 
     def __init__(self, store: Store, limit: int = 10000, max_bytes: int = MAX_BYTES) -> None:
         self.store = store
         self.limit = limit
         self.max_bytes = max_bytes
-        self._buffer: list[Recorded | dict[str, Any]] = []
-        self._buffer_lock = threading.Lock()
-        self._flushing = threading.Lock()  # one flush at a time: entries reach the store in append order
+        self._unwritten = _Unwritten(limit, max_bytes)
+        self._flushing = threading.Lock()  # one flush at a time: a refused batch goes back before newer entries
         self.deferred = store.defer(self.flush)
 
     def stored_bytes(self) -> int:
@@ -252,37 +301,35 @@ class Journal(_Reads):
         return self.store.journal_bytes()
 
     def append(self, entry: Recorded | dict[str, Any]) -> None:
-        if not self.deferred:
+        if self.deferred:
+            self._unwritten.append(entry)  # written when someone reads the journal, or this process stops
+        else:
             self._write([entry])
-            return
-        with self._buffer_lock:
-            self._buffer.append(entry)
-            full = len(self._buffer) >= FLUSH_AT
-        if full:  # the thread fell behind (or there is none): this request writes the batch
-            self.flush()
+
+    def unwritten(self) -> int:
+        """How many entries this process keeps that the store has not seen yet."""
+        return len(self._unwritten)
 
     def flush(self) -> None:
-        """Write what this process buffered (the store's thread, a ``gather``, a full buffer). A batch the store
-        refused (Redis down) goes back to the front of the buffer for the next flush, up to ``limit`` entries."""
+        """Write what this process kept (the store calls it: a reader's ``gather``, this process stopping). A batch
+        the store refused (Redis down) goes back before the newer entries, within the bounds, for the next flush."""
         with self._flushing:
-            with self._buffer_lock:
-                batch, self._buffer = self._buffer, []
+            batch = self._unwritten.take()
             if not batch:
                 return
             try:
                 self._write(batch)
             except Exception:
-                with self._buffer_lock:
-                    self._buffer = (batch + self._buffer)[-self.limit:]
+                self._unwritten.put_back(batch)
                 raise
 
     def _write(self, batch: list[Recorded | dict[str, Any]]) -> None:
         entries = [e if isinstance(e, dict) else e.masked() for e in batch]  # masked before they leave the process
         self.store.journal_append(entries, [entry_size(e) for e in entries], limit=self.limit,
-                                  max_bytes=self.max_bytes)
+                                  max_bytes=self.max_bytes, times_us=[answered_us(e) for e in batch])
 
     def sync(self) -> None:
-        """Every process's buffered entries (this one's too) are in the store before it is read."""
+        """Every process's kept entries (this one's too) are in the store before it is read."""
         self.store.gather()
 
     def _count(self) -> int:
@@ -299,14 +346,17 @@ class Journal(_Reads):
         return self.store.journal_get(str(entry_id))
 
     def reset(self) -> None:
-        """The store's part goes with the store, which a reset clears (ids from 1 again); this process's buffer
-        goes here."""
-        with self._buffer_lock:
-            self._buffer = []
+        """With the store's reset (inside its block: the store's part goes with it, ids from 1 again): this
+        process's unwritten entries go, and so do every other process's, whenever they arrive (``journal_clear``:
+        a store that defers drops what was answered before it)."""
+        self._unwritten.take()
+        if self.deferred:
+            self.store.journal_clear()
 
     def clear(self) -> None:
-        self.sync()  # entries of requests answered before the clear go with it
-        self.store.journal_clear()
+        """Forget every entry answered before now, in every process (ids keep counting)."""
+        self._unwritten.take()
+        self.store.journal_clear()  # a store that defers drops the entries answered before it, whenever they come
 
 
 def open_journal(ctx: Context) -> RequestRing | Journal:

@@ -142,9 +142,15 @@ class Store(abc.ABC):
             return int(self.get_meta("journal-seq") or 0), 0
         return int(state["seq"]), int(state["bytes"])
 
-    def journal_append(self, entries: list[dict[str, Any]], sizes: list[int], *, limit: int, max_bytes: int) -> None:
+    def journal_append(self, entries: list[dict[str, Any]], sizes: list[int], *, limit: int, max_bytes: int,
+                       times_us: list[int] | None = None) -> None:
         """Number and keep ``entries`` (``sizes``: what each counts towards ``max_bytes``), then drop the oldest
-        while more than ``limit`` are kept or they take more than ``max_bytes`` (the newest always stays)."""
+        while more than ``limit`` are kept or they take more than ``max_bytes`` (the newest always stays).
+
+        ``times_us``: when each was answered (µs since the epoch; None: their ``time_ms``). A store that
+        ``defer``s (Redis: entries arrive late, from several processes) keeps them in that order and numbers them
+        when first read; these generic methods, whose callers write each entry as it is answered, keep them in
+        the order they arrive."""
         with self.atomic():
             seq, total = self._journal_state()
             for entry, size in zip(entries, sizes, strict=True):
@@ -188,7 +194,9 @@ class Store(abc.ABC):
         return self._journal_state()[1]
 
     def journal_clear(self) -> None:
-        """Forget every entry; ids keep counting."""
+        """Forget every entry; ids keep counting. A store that ``defer``s also drops every entry answered before
+        now that arrives later (another process's, written at its next flush), also when called inside the block
+        of a ``clear()`` (a reset)."""
         with self.atomic():
             for old in self.index_range(JOURNAL_INDEX):
                 self.delete(JOURNAL_ENTRY, old)
@@ -232,9 +240,9 @@ class Store(abc.ABC):
             return fn()
 
     def defer(self, work: Callable[[], None]) -> bool:
-        """Offer ``work`` (writing what this process buffered: the request journal) to run off the request path:
-        every few ms on a thread of the store, and whenever a process sharing the store calls ``gather()``.
-        False: this store does not (memory, SQLite), so the caller does its writes inline."""
+        """Offer ``work`` (writing what this process kept: the request journal) to run off the request path, only
+        when it is needed: whenever a process sharing the store calls ``gather()``, and when this process
+        ``close``s. False: this store does not (memory, SQLite), so the caller does its writes inline."""
         return False
 
     def gather(self) -> None:  # noqa: B027 - optional hook

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 RECORDS = "r:"  # + kind: HASH record key -> JSON
 INDEXES = "i:"  # + index name: ZSET member -> score
 BLOBS = "b:"  # + blob key: STRING bytes
-JOURNAL = "j:"  # + e / i / z / s: the request journal (entries, order, sizes, state), outside transactions
+JOURNAL = "j:"  # + e / i / z / s / p / q: the request journal (entries, order, sizes, state, staged); no transactions
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,15 @@ class Keys:
         return self.prefix + BLOBS + key
 
     def journal(self, part: str) -> str:
-        """``e`` HASH id -> entry JSON; ``i`` ZSET id -> id; ``z`` HASH id -> size; ``s`` HASH seq, bytes."""
+        """``e`` HASH id -> entry JSON; ``i`` ZSET padded id -> when answered (µs); ``z`` HASH id -> size; ``s`` HASH
+        seq, bytes, pbytes, limit, cap; ``p`` ZSET staged member -> when answered; ``q`` HASH member -> size and
+        JSON (``journal.py``)."""
         return self.prefix + JOURNAL + part
+
+    @property
+    def journal_cut(self) -> str:
+        """STRING: µs; staged entries answered before it are dropped (a clear). Outside ``j:*``: a reset keeps it."""
+        return self.prefix + "jcut"
 
     @property
     def lock(self) -> str:

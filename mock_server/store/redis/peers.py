@@ -1,14 +1,16 @@
-"""Work a process does off the request path, and asking every process sharing the store to do it now.
+"""Work a process does off the request path, only when it is needed, and asking every process sharing the store
+to do it now.
 
-What a process buffers (the request journal: ``sim/journal.py``) is written to Redis by a thread of its own,
-every ``DEFER_S``, not by the requests. A reader that must see every process's entries (``GET
-/__admin/requests``) calls ``gather()``: it runs this process's work inline, then asks every other live
-process to run its own and waits for their answers (at most ``GATHER_TIMEOUT_S``):
+What a process keeps (the request journal: ``sim/journal.py``) is written to Redis only when someone needs it, never
+on a timer: a reader that must see every process's entries (``GET /__admin/requests``) calls ``gather()``, which
+runs this process's work inline, then asks every other live process to run its own and waits for their answers
+(at most ``GATHER_TIMEOUT_S``); and a process that stops (``leave``, from the store's ``close``) runs its work
+first. A process killed with SIGKILL loses what it had not written.
 
-* each process with the thread is listed in ``<p>procs`` (ZSET: its random token, scored by the last
-  heartbeat, ms); one not heard from for ``STALE_MS`` is not waited for (a killed or frozen process);
-* the thread waits on ``BLPOP <p>flush:<token>`` (``DEFER_S`` at most): a reader pushes the name of a reply
-  list there; the thread runs the work, then pushes to the reply list, which the reader ``BLPOP``s.
+* each process with work is listed in ``<p>procs`` (ZSET: its random token, scored by the last heartbeat, ms),
+  kept by a thread of its own; one not heard from for ``STALE_MS`` is not waited for (a killed or frozen process);
+* that thread waits on ``BLPOP <p>flush:<token>`` (``HEARTBEAT_S`` at most, then it beats): a reader pushes the
+  name of a reply list there; the thread runs the work, then pushes to the reply list, which the reader ``BLPOP``s.
 
 Its commands are not counted in ``Wire.stats`` (the round trips of requests).
 """
@@ -29,15 +31,14 @@ from mock_server.store.redis.keys import Keys
 from mock_server.store.redis.wire import Wire
 
 log = logging.getLogger("ltx_mock.store")
-DEFER_S = 0.05  # how often the thread runs the deferred work (the journal reaches Redis within this)
-HEARTBEAT_S = 1.0
+HEARTBEAT_S = 1.0  # how often the thread says this process is alive (it runs the work only when asked)
 STALE_MS = 3000  # a process not heard from for this long is not waited for
-GATHER_TIMEOUT_S = 1.0  # the longest a reader waits for the other processes' answers
+GATHER_TIMEOUT_S = 2.0  # the longest a reader waits for the other processes' answers (a full journal: ~0.3 s)
 REPLY_TTL_MS = 5000
 
 
 class Peers:
-    """This process's deferred work, its thread, and the handshake with the other processes."""
+    """This process's deferred work, its thread (the heartbeat and the inbox), and the handshake with the others."""
 
     def __init__(self, wire: Wire, keys: Keys) -> None:
         self.wire = wire
@@ -64,7 +65,7 @@ class Peers:
 
     def run(self) -> None:
         """Run every deferred work of this process now (a failure is logged once until a run succeeds again: the
-        next run retries)."""
+        next run, at the next read, retries)."""
         with self._run_lock:
             for work in self.works:
                 try:
@@ -74,7 +75,7 @@ class Peers:
                     if self.wire.closed:
                         return
                     if not self._failing:
-                        log.exception("deferred store work failed (retried every %.2f s)", DEFER_S)
+                        log.exception("deferred store work failed (retried at the next read)")
                     self._failing = True
 
     def _loop(self) -> None:
@@ -86,14 +87,15 @@ class Peers:
                 if time.monotonic() - beat >= HEARTBEAT_S:
                     self.wire.call("ZADD", self.keys.procs, int(time.time() * 1000), self.token, counted=False)
                     beat = time.monotonic()
-                asked = self.wire.call("BLPOP", inbox, DEFER_S, counted=False)
+                wait = max(0.01, round(HEARTBEAT_S - (time.monotonic() - beat), 3))
+                asked = self.wire.call("BLPOP", inbox, wait, counted=False)
             except redis.RedisError:
                 if self.wire.closed:
                     return
-                time.sleep(DEFER_S)
+                time.sleep(0.1)
                 continue
-            self.run()
-            if asked:
+            if asked:  # a reader wants what this process kept: only then is it written
+                self.run()
                 with suppress(redis.RedisError):
                     self.wire.call("RPUSH", asked[1], "1", counted=False)
                     self.wire.call("PEXPIRE", asked[1], REPLY_TTL_MS, counted=False)
@@ -127,7 +129,9 @@ class Peers:
             self.wire.call("DEL", reply, counted=False)
 
     def leave(self) -> None:
-        """This process stops (``close``): nobody waits for it any more."""
+        """This process stops (``close``: SIGTERM, SIGINT): its work runs (what it kept is written), then nobody
+        waits for it any more."""
         if self._pid == os.getpid():
+            self.run()
             with suppress(redis.RedisError, RuntimeError):
                 self.wire.call("ZREM", self.keys.procs, self.token, counted=False)

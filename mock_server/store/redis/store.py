@@ -774,9 +774,10 @@ class RedisStore(Store):
         items = [(kind, key, json.loads(raw)) for kind, table in found.items() for key, raw in table.items()]
         yield from items
 
-    # -- the request journal: one script per append, no lock, no cache (journal.py) -------------
-    def journal_append(self, entries: list[dict[str, Any]], sizes: list[int], *, limit: int, max_bytes: int) -> None:
-        self._journal.append(entries, sizes, limit=limit, max_bytes=max_bytes)
+    # -- the request journal: one script per write or read, no lock, no cache (journal.py) -------
+    def journal_append(self, entries: list[dict[str, Any]], sizes: list[int], *, limit: int, max_bytes: int,
+                       times_us: list[int] | None = None) -> None:
+        self._journal.append(entries, sizes, limit=limit, max_bytes=max_bytes, times_us=times_us)
 
     def journal_page(self, offset: int, limit: int | None) -> list[dict[str, Any]]:
         return self._journal.page(offset, limit)
