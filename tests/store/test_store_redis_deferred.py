@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 import uuid
@@ -109,6 +110,26 @@ def test_the_journal_keeps_the_answer_order_whenever_entries_arrive(url: str) ->
         assert [e["id"] for e in listed] == [10, 6, 9, 5, 4, 8]  # the ids given stay; the late ones take the next
         assert journal.count() == 6 and journal.get(4) == {**listed[4], "id": 4}
         assert [e["path"] for e in journal.query(since=6)[0]] == ["/a70", "/c55", "/c35"]  # new to a reader at 6
+    finally:
+        store.close()
+
+
+def test_a_backlog_larger_than_a_script_s_batch_is_kept_and_numbered_in_answer_order(url: str) -> None:
+    """1,300 entries arriving in no particular order, written and merged a batch (500) per script: the newest 1,000
+    answered are kept, numbered 1..1,000 in answer order; the byte counts add up."""
+    store = RedisStore(url)
+    try:
+        t = time.time_ns() // 1000
+        order = list(range(1300))
+        random.Random(28).shuffle(order)
+        entries = [_Answered(f"/{k}", t + k, size=300 + k % 5) for k in order]
+        store.journal_append([e.masked() for e in entries], [e.size for e in entries], limit=1000, max_bytes=10**7,
+                             times_us=[e.time_us for e in entries])
+        listed = store.journal_page(0, None)
+        assert [e["path"] for e in listed] == [f"/{k}" for k in range(1299, 299, -1)]
+        assert [e["id"] for e in listed] == list(range(1000, 0, -1))
+        assert store.journal_bytes() == sum(300 + k % 5 for k in range(300, 1300))
+        assert int(store.wire.call("HGET", store.keys.journal("s"), "pbytes")) == 0
     finally:
         store.close()
 
@@ -233,6 +254,35 @@ def test_a_process_not_heard_from_is_not_waited_for(url: str) -> None:
         assert time.monotonic() - t0 < peers.GATHER_TIMEOUT_S / 2
     finally:
         store.close()
+
+
+def test_a_reader_waits_for_a_process_that_started_writing_not_for_a_silent_one(
+        url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process that said it started is waited for until it is done, past ``GATHER_TIMEOUT_S`` (writing a whole
+    journal takes ~1 s on a busy machine); one listed as alive that never answers (frozen) only that long."""
+    monkeypatch.setattr(peers, "GATHER_TIMEOUT_S", 0.05)
+    monkeypatch.setattr(peers, "HEARTBEAT_S", 0.02)
+    a, b = RedisStore(url), RedisStore(url)
+    try:
+        writer, reader = Journal(a), Journal(b)
+        flush = writer.flush
+
+        def slow_flush() -> None:
+            time.sleep(0.2)  # longer than GATHER_TIMEOUT_S
+            flush()
+
+        a.peers.works[:] = [slow_flush]
+        _heartbeats(a, 1)
+        writer.append(_entry("/slow"))
+        assert reader.count() == 1
+        a.peers.works[:] = []
+        b.wire.call("ZADD", b.keys.procs, int(time.time() * 1000), "frozen")  # alive, by its heartbeat; silent
+        t0 = time.monotonic()
+        assert reader.count() == 1
+        assert time.monotonic() - t0 < 1
+    finally:
+        a.close()
+        b.close()
 
 
 def test_a_read_answers_while_another_process_holds_the_write_lock(redis_url: str) -> None:

@@ -61,28 +61,36 @@ redis.call('hset', KEYS[3], 'pbytes', pbytes, 'limit', limit, 'cap', cap)
 return count
 """)
 
-# What every read runs first. KEYS: e, i, z, s, p, q, cut (then the read's own). Numbers the staged entries in the
-# order they were answered, moves them into the journal, trims the oldest answered while over either cap.
+# What every read runs first. KEYS: e, i, z, s, p, q, cut (then the read's own). Numbers the oldest-answered
+# MERGE_BATCH staged entries in the order they were answered, moves them into the journal, trims the oldest
+# answered while over either cap; returns how many are still staged (the read then runs again before reading: no
+# script holds Redis for long). Safe to run twice: what it moved is no longer staged.
+MERGE_BATCH = 500
 MERGE = """
 local function merge()
-  local staged = redis.call('zrange', KEYS[5], 0, -1, 'withscores')
-  if #staged == 0 then return end
+  local staged = redis.call('zrange', KEYS[5], 0, MERGE_LAST, 'withscores')
+  if #staged == 0 then return 0 end
   local cut = tonumber(redis.call('get', KEYS[7]) or '-1')
   local seq = tonumber(redis.call('hget', KEYS[4], 'seq') or '0')
   local total = tonumber(redis.call('hget', KEYS[4], 'bytes') or '0')
+  local pbytes = tonumber(redis.call('hget', KEYS[4], 'pbytes') or '0')
   for k = 1, #staged, 2 do
     local v = redis.call('hget', KEYS[6], staged[k])
-    if v and tonumber(staged[k + 1]) >= cut then
+    if v then
       local sp = string.find(v, ' ', 1, true)
       local size = tonumber(string.sub(v, 1, sp - 1))
-      seq = seq + 1
-      redis.call('hset', KEYS[1], seq, string.sub(v, sp + 1))
-      redis.call('zadd', KEYS[2], staged[k + 1], string.format('%012d', seq))
-      redis.call('hset', KEYS[3], seq, size)
-      total = total + size
+      pbytes = pbytes - size
+      if tonumber(staged[k + 1]) >= cut then
+        seq = seq + 1
+        redis.call('hset', KEYS[1], seq, string.sub(v, sp + 1))
+        redis.call('zadd', KEYS[2], staged[k + 1], string.format('%012d', seq))
+        redis.call('hset', KEYS[3], seq, size)
+        total = total + size
+      end
+      redis.call('hdel', KEYS[6], staged[k])
     end
+    redis.call('zrem', KEYS[5], staged[k])
   end
-  redis.call('del', KEYS[5], KEYS[6])
   local limit = tonumber(redis.call('hget', KEYS[4], 'limit') or '10000')
   local cap = tonumber(redis.call('hget', KEYS[4], 'cap') or '33554432')
   local count = redis.call('zcard', KEYS[2])
@@ -96,10 +104,13 @@ local function merge()
     count = count - 1
   end
   if total < 0 then total = 0 end
-  redis.call('hset', KEYS[4], 'seq', seq, 'bytes', total, 'pbytes', 0)
+  if pbytes < 0 then pbytes = 0 end
+  redis.call('hset', KEYS[4], 'seq', seq, 'bytes', total, 'pbytes', pbytes)
+  return redis.call('zcard', KEYS[5])
 end
-merge()
-"""
+local left = merge()
+if left > 0 then return {left} end
+""".replace("MERGE_LAST", str(MERGE_BATCH - 1))
 
 # ARGV: offset, stop (-1: to the oldest). Newest answered first: ids and their entries.
 PAGE = Script(MERGE + """
@@ -110,12 +121,12 @@ for first = 1, #ids, 1000 do  -- unpack() has a limit of a few thousand values
   local part = redis.call('hmget', KEYS[1], unpack(ids, first, math.min(first + 999, #ids)))
   for _, raw in ipairs(part) do entries[#entries + 1] = raw end
 end
-return {ids, entries}
+return {0, ids, entries}
 """)
 
-COUNT = Script(MERGE + "return redis.call('zcard', KEYS[2])\n")
+COUNT = Script(MERGE + "return {0, redis.call('zcard', KEYS[2])}\n")
 
-BYTES = Script(MERGE + "return tonumber(redis.call('hget', KEYS[4], 'bytes') or '0')\n")
+BYTES = Script(MERGE + "return {0, tonumber(redis.call('hget', KEYS[4], 'bytes') or '0')}\n")
 
 # KEYS: e, i, z, s, p, q, cut. ARGV: now (µs): the cut only moves forward.
 CLEAR = Script("""
@@ -125,6 +136,7 @@ local cut = tonumber(redis.call('get', KEYS[7]) or '-1')
 if tonumber(ARGV[1]) > cut then redis.call('set', KEYS[7], ARGV[1]) end
 return 1
 """)
+STAGE_BATCH = 500  # entries per write script: none holds Redis for long
 
 
 class RedisJournal:
@@ -148,18 +160,27 @@ class RedisJournal:
                times_us: list[int] | None = None) -> None:
         if times_us is None:
             times_us = [int(e.get("time_ms") or 0) * 1000 for e in entries]
-        args: list[Any] = [limit, max_bytes]
-        for member, entry, size, answered in zip(self._members(len(entries)), entries, sizes, times_us,
-                                                 strict=True):
-            args += (member, answered, size, json.dumps(entry, separators=(",", ":"), ensure_ascii=False))
         p, q, s, cut = self._all[4], self._all[5], self._all[3], self._all[6]
-        self.wire.run(STAGE, [p, q, s, cut], args, counted=False)  # not a request's round trip
+        members = self._members(len(entries))
+        for first in range(0, len(entries), STAGE_BATCH):
+            args: list[Any] = [limit, max_bytes]
+            for k in range(first, min(first + STAGE_BATCH, len(entries))):
+                args += (members[k], times_us[k], sizes[k],
+                         json.dumps(entries[k], separators=(",", ":"), ensure_ascii=False))
+            self.wire.run(STAGE, [p, q, s, cut], args, counted=False)  # not a request's round trip
+
+    def _read(self, script: Script, args: list[Any]) -> list[Any]:
+        """A read script's answer, once everything staged is in the journal (a batch per run)."""
+        while True:
+            reply: list[Any] = self.wire.run(script, self._all, args)
+            if int(reply[0]) == 0:
+                return reply[1:]
 
     def page(self, offset: int, limit: int | None) -> list[dict[str, Any]]:
         stop = -1 if limit is None else offset + limit - 1
         if (limit is not None and limit <= 0) or offset < 0:
             return []
-        ids, raws = self.wire.run(PAGE, self._all, [offset, stop])
+        ids, raws = self._read(PAGE, [offset, stop])
         out = []
         for entry_id, raw in zip(ids, raws, strict=True):
             if raw is not None:
@@ -179,10 +200,10 @@ class RedisJournal:
         return entry
 
     def count(self) -> int:
-        return int(self.wire.run(COUNT, self._all, []))
+        return int(self._read(COUNT, [])[0])
 
     def stored_bytes(self) -> int:
-        return int(self.wire.run(BYTES, self._all, []))
+        return int(self._read(BYTES, [])[0])
 
     def clear(self) -> None:
         self.wire.run(CLEAR, self._all, [time.time_ns() // 1000])

@@ -3,14 +3,17 @@ to do it now.
 
 What a process keeps (the request journal: ``sim/journal.py``) is written to Redis only when someone needs it, never
 on a timer: a reader that must see every process's entries (``GET /__admin/requests``) calls ``gather()``, which
-runs this process's work inline, then asks every other live process to run its own and waits for their answers
-(at most ``GATHER_TIMEOUT_S``); and a process that stops (``leave``, from the store's ``close``) runs its work
-first. A process killed with SIGKILL loses what it had not written.
+asks every other live process to run its work, runs this process's own meanwhile, and waits for their answers;
+and a process that stops (``leave``, from the store's ``close``: SIGTERM, SIGINT) runs its work first. A process
+killed with SIGKILL loses what it had not written.
 
 * each process with work is listed in ``<p>procs`` (ZSET: its random token, scored by the last heartbeat, ms),
-  kept by a thread of its own; one not heard from for ``STALE_MS`` is not waited for (a killed or frozen process);
+  kept by a thread of its own; one not heard from for ``STALE_MS`` is not asked (a killed or frozen process);
 * that thread waits on ``BLPOP <p>flush:<token>`` (``HEARTBEAT_S`` at most, then it beats): a reader pushes the
-  name of a reply list there; the thread runs the work, then pushes to the reply list, which the reader ``BLPOP``s.
+  name of a reply list there; the thread pushes ``s`` to the reply list, runs the work, then pushes ``d``. The
+  reader ``BLPOP``s the list: it waits ``GATHER_TIMEOUT_S`` at most for a process to start (one that does not is
+  frozen or gone), and for one that started, until it is done (``WRITE_TIMEOUT_S`` at most): writing a whole
+  journal takes a process ~1 s on a busy machine, and a reader that gave up early would miss those entries.
 
 Its commands are not counted in ``Wire.stats`` (the round trips of requests).
 """
@@ -33,7 +36,9 @@ from mock_server.store.redis.wire import Wire
 log = logging.getLogger("ltx_mock.store")
 HEARTBEAT_S = 1.0  # how often the thread says this process is alive (it runs the work only when asked)
 STALE_MS = 3000  # a process not heard from for this long is not waited for
-GATHER_TIMEOUT_S = 2.0  # the longest a reader waits for the other processes' answers (a full journal: ~0.3 s)
+GATHER_TIMEOUT_S = 1.0  # the longest a reader waits for a process to say it started its work
+WRITE_TIMEOUT_S = 10.0  # the longest it waits for one that started (a whole journal, 10,000 entries: ~1 s)
+STARTED, DONE = "s", "d"  # what a process pushes to the reader's reply list
 REPLY_TTL_MS = 5000
 
 
@@ -95,36 +100,47 @@ class Peers:
                 time.sleep(0.1)
                 continue
             if asked:  # a reader wants what this process kept: only then is it written
+                self._answer(asked[1], STARTED)
                 self.run()
-                with suppress(redis.RedisError):
-                    self.wire.call("RPUSH", asked[1], "1", counted=False)
-                    self.wire.call("PEXPIRE", asked[1], REPLY_TTL_MS, counted=False)
+                self._answer(asked[1], DONE)
+
+    def _answer(self, reply: bytes | str, word: str) -> None:
+        with suppress(redis.RedisError):
+            self.wire.call("RPUSH", reply, word, counted=False)
+            self.wire.call("PEXPIRE", reply, REPLY_TTL_MS, counted=False)
 
     def gather(self) -> None:
-        """This process's work now, then every other live process's (each answers within ``GATHER_TIMEOUT_S``)."""
-        self.run()
+        """Every live process's work (this one's too, meanwhile) done before it returns: a process that has not
+        said it started within ``GATHER_TIMEOUT_S`` is not waited for (killed or frozen); one that started is
+        waited for until it is done (``WRITE_TIMEOUT_S`` at most: a whole journal takes ~1 s on a busy machine)."""
         now = int(time.time() * 1000)
         peers = [p.decode() if isinstance(p, bytes) else p
                  for p in self.wire.call("ZRANGEBYSCORE", self.keys.procs, now - STALE_MS, "+inf", counted=False)]
         peers = [p for p in peers if p != self.token]
-        if not peers:
-            return
         reply = self.keys.flush("reply:" + uuid.uuid4().hex)
         for peer in peers:
             self.wire.call("RPUSH", self.keys.flush(peer), reply, counted=False)
             self.wire.call("PEXPIRE", self.keys.flush(peer), REPLY_TTL_MS, counted=False)
-        deadline = time.monotonic() + GATHER_TIMEOUT_S
-        answered = 0
-        while answered < len(peers):
-            left = deadline - time.monotonic()
+        t0 = time.monotonic()
+        self.run()  # this process's own, while the others do theirs
+        if not peers:
+            return
+        started = done = 0
+        while done < len(peers):
+            busy = started > done  # one started and is not done yet: wait for it; else only for the silent
+            left = t0 + (WRITE_TIMEOUT_S if busy else GATHER_TIMEOUT_S) - time.monotonic()
             if left <= 0:
                 break
-            if self.wire.call("BLPOP", reply, max(0.01, round(left, 3)), counted=False) is None:
-                break
-            answered += 1
-        if answered < len(peers):
+            got = self.wire.call("BLPOP", reply, max(0.01, round(left, 3)), counted=False)
+            if got is None:
+                continue  # that deadline passed: the loop ends, or waits on for those that did start
+            if got[1] in (STARTED, STARTED.encode()):
+                started += 1
+            else:
+                done += 1
+        if done < len(peers):
             # not heard back from every process (killed, frozen, or only slow): we did not wait longer
-            log.debug("gather: %d of %d processes answered", answered, len(peers))
+            log.debug("gather: %d of %d processes answered", done, len(peers))
         with suppress(redis.RedisError):
             self.wire.call("DEL", reply, counted=False)
 
