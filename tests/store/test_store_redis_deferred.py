@@ -204,8 +204,9 @@ def test_what_a_process_keeps_unwritten_is_bounded_as_the_in_memory_ring() -> No
     """The newest ``limit`` entries within ``max_bytes``, the oldest dropped first, the newest always kept: what
     the in-memory journal keeps of the same appends."""
     for limit, max_bytes in ((5, 10**6), (50, 2_000), (50, 100)):
-        ring, journal = RequestRing(limit, max_bytes), Journal(_Refusing(), limit, max_bytes)
-        journal.store.refusals = 0  # type: ignore[attr-defined]
+        store = _Refusing()
+        store.refusals = 0
+        ring, journal = RequestRing(limit, max_bytes), Journal(store, limit, max_bytes)
         t = time.time_ns() // 1000
         for k in range(40):
             entry = _Answered(f"/{k}", t + k, size=300 + 37 * (k % 7))
@@ -216,7 +217,8 @@ def test_what_a_process_keeps_unwritten_is_bounded_as_the_in_memory_ring() -> No
 
 
 def test_a_clear_or_a_reset_drops_what_other_processes_answered_before_it(redis_url: str) -> None:
-    """Entries another process kept (unwritten) from before a ``DELETE /__admin/requests`` or a reset do not come
+    """Entries another process kept (unwritten) from before a ``DELETE /__admin/requests`` or a reset (``POST
+    /__admin/reset``, which clears the journal too, or ``POST /__admin/scenario``, which only resets) do not come
     back when that process writes them at the next read; entries answered after do."""
     url = f"{redis_url}?prefix=ltxcut-{uuid.uuid4().hex[:8]}:"
     a, b = (create_app(SimConfig(store_url=url, tokens=[TOKEN], background=False)) for _ in range(2))
@@ -230,11 +232,12 @@ def test_a_clear_or_a_reset_drops_what_other_processes_answered_before_it(redis_
         assert count() == 0  # a wrote it when asked; the clear had cut it off
         assert ca.get("/v1/ltxstudio/scheduler/available", headers=AUTH).status_code == 200
         assert count() == 1
-        assert ca.get("/v1/ltxstudio/scheduler/available", headers=AUTH).status_code == 200
-        assert cb.post("/__admin/reset").status_code == 200
-        assert count() == 0
-        assert ca.get("/v1/ltxstudio/scheduler/available", headers=AUTH).status_code == 200
-        assert [e["id"] for e in cb.get("/__admin/requests").get_json()["items"]] == [1]  # ids from 1 again
+        for reset in ({"path": "/__admin/reset"}, {"path": "/__admin/scenario", "json": {}}):  # a reset's own cut
+            assert ca.get("/v1/ltxstudio/scheduler/available", headers=AUTH).status_code == 200
+            assert cb.post(**reset).status_code == 200
+            assert count() == 0
+            assert ca.get("/v1/ltxstudio/scheduler/available", headers=AUTH).status_code == 200
+            assert [e["id"] for e in cb.get("/__admin/requests").get_json()["items"]] == [1]  # ids from 1 again
     finally:
         for app in (a, b):
             sim = app.extensions["ltx_sim"]
