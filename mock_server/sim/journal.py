@@ -110,7 +110,7 @@ def _filtered(method: str | None, path: str | None, status: int | None, operatio
 
 class _Reads:
     """The reads both journals answer, over their own ``_page``, ``_newest`` and ``_count``; each read first
-    ``sync``s (the shared journal: every process's buffered entries reach the store)."""
+    ``sync``s (the shared journal: every process's kept entries reach the store)."""
 
     def sync(self) -> None:
         """Before a read: nothing (this process's ring)."""

@@ -1,7 +1,7 @@
 """Redis round trips per API request, counted on the wire, not by the store's own tally.
 
 Issue 17: at most 2. Issue 28: no request takes a lock. A read (any GET, the journal included: its entries are
-buffered per process and written off the request path) catches up in one round trip; a write sends its transaction
+kept per process and written only when the journal is read) catches up in one round trip; a write sends its transaction
 in one (its reads are checked there, so it need not catch up first); a read that finds work due (a job that ended)
 catches up, then sends the transaction that settles it: 2. A record or index
 the process never read costs one more, once (the cache keeps it).
@@ -37,7 +37,7 @@ SETTLING_READ = 2  # catch up; the job the POST before made has ended: its trans
 
 class WireCounter:
     """Counts what the request's thread sends to Redis, by wrapping ``socket.socket.sendall`` (the store's own
-    thread, which writes the journal off the request path, is not the request's; Flask's test client serves in
+    thread, which writes the journal when a read asks, is not the request's; Flask's test client serves in
     the calling thread and opens no socket)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:

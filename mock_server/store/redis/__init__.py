@@ -5,8 +5,8 @@
 ``cache.py``        what this process has read, caught up from the change log, bounded
 ``transaction.py``  one transaction's checks and writes, and the commit script
 ``lock.py``         catching up (one script), the exclusive lock, its watchdog
-``journal.py``      the request journal, outside transactions
-``peers.py``        the thread writing what a process buffered; the flush handshake
+``journal.py``      the request journal, outside transactions: staged when written, merged in answer order when read
+``peers.py``        asking every process to write what it kept (a journal read); the heartbeat thread
 ``keys.py``         every key name
 ``wire.py``         one connection per thread; every reply counted as a round trip
 ==================  ============================================================
