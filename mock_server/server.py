@@ -72,6 +72,7 @@ ADMISSION_WAIT_S = 3.0  # a request not admitted within this gets 503 + Retry-Af
 IDLE_TIMEOUT_S = 30  # a connection with no request and no bytes for this long is closed
 SHUTDOWN_GRACE_S = 1.0  # in-flight webhook deliveries get this long at shutdown, then are handed back
 GRANIAN_KILL_TIMEOUT_S = 2  # a granian worker still busy this long after SIGTERM is killed (measured 4.7 s without)
+CLOSE_TIMEOUT_S = 2.0  # the store's close at shutdown (the journal's kept entries: ~0.3-0.9 s for 10,000), at most
 log = logging.getLogger("ltx_mock.server")
 # This module's import name (mock_server.server in the checkout, ltxstudio_mock.mock_server.server installed),
 # also when it runs as `python -m` (a --workers child): the children and granian's workers import it by name.
@@ -254,15 +255,22 @@ def close_observer(app: Any) -> None:
 def close_process(app: Any) -> None:
     """Before the server's process ends (SIGTERM, SIGINT): the access log's queued lines written, then the
     simulator closed, so a shared store's request journal gets the entries this process kept and had not written
-    yet (``sim/journal.py``; a process killed with SIGKILL loses them). A store that fails here is logged, never
-    keeps the process alive."""
+    yet (``sim/journal.py``; a process killed with SIGKILL loses them). A store that fails here is logged; one
+    that hangs is left behind after ``CLOSE_TIMEOUT_S``: neither keeps the process alive."""
     close_observer(app)
     sim = getattr(app, "extensions", {}).get("ltx_sim")
-    if sim is not None:
+    if sim is None:
+        return
+
+    def close() -> None:
         try:
             sim.close()
         except Exception:
             log.exception("closing the store at shutdown failed")
+
+    closing = threading.Thread(target=close, name="ltx-close", daemon=True)
+    closing.start()
+    closing.join(CLOSE_TIMEOUT_S)  # a store that hangs (Redis frozen) never keeps the process from ending
 
 
 def die_with_parent(watch_fd: int | None = None, *, pdeathsig: bool = True) -> None:
