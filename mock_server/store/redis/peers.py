@@ -94,7 +94,7 @@ class Peers:
                     beat = time.monotonic()
                 wait = max(0.01, round(HEARTBEAT_S - (time.monotonic() - beat), 3))
                 asked = self.wire.call("BLPOP", inbox, wait, counted=False)
-            except redis.RedisError:
+            except Exception:  # Redis unreachable, or anything else: the thread never dies of it; it tries again
                 if self.wire.closed:
                     return
                 time.sleep(0.1)
