@@ -34,6 +34,7 @@ from mock_server.store.base import JOURNAL_ENTRY, JOURNAL_INDEX, JOURNAL_SIZES, 
 ENTRY, INDEX, SIZES, STATE = JOURNAL_ENTRY, JOURNAL_INDEX, JOURNAL_SIZES, JOURNAL_STATE  # how a store keeps it
 MAX_BYTES = 32 * 1024 * 1024  # default for SimConfig.journal_max_bytes
 ENTRY_OVERHEAD = 256  # the fixed fields of an entry, counted towards the byte cap
+WRITE_BATCH = 500  # entries a shared journal's flush hands the store at once (one write each: all or nothing)
 
 
 class Recorded(Protocol):
@@ -311,17 +312,17 @@ class Journal(_Reads):
         return len(self._unwritten)
 
     def flush(self) -> None:
-        """Write what this process kept (the store calls it: a reader's ``gather``, this process stopping). A batch
-        the store refused (Redis down) goes back before the newer entries, within the bounds, for the next flush."""
+        """Write what this process kept (the store calls it: a reader's ``gather``, this process stopping), in
+        parts of ``WRITE_BATCH``. A part the store refused (Redis down) and those after it go back before the newer
+        entries, within the bounds, for the next flush; the parts before it are written, and are not again."""
         with self._flushing:
             batch = self._unwritten.take()
-            if not batch:
-                return
-            try:
-                self._write(batch)
-            except Exception:
-                self._unwritten.put_back(batch)
-                raise
+            for first in range(0, len(batch), WRITE_BATCH):
+                try:
+                    self._write(batch[first:first + WRITE_BATCH])
+                except Exception:
+                    self._unwritten.put_back(batch[first:])  # the parts written stay written: never twice
+                    raise
 
     def _write(self, batch: list[Recorded | dict[str, Any]]) -> None:
         entries = [e if isinstance(e, dict) else e.masked() for e in batch]  # masked before they leave the process

@@ -25,6 +25,7 @@ import pytest
 import redis
 
 from mock_server import SimConfig, create_app
+from mock_server.sim import journal as sim_journal
 from mock_server.sim.journal import Journal, RequestRing
 from mock_server.store.memory import MemoryStore
 from mock_server.store.redis import RedisStore, peers
@@ -198,6 +199,28 @@ def test_a_buffered_batch_the_store_refused_is_written_by_the_next_flush() -> No
     journal.append(_entry("/second"))
     journal.flush()
     assert [e["path"] for e in journal.page(0, 10)] == ["/second", "/first"]
+
+
+def test_a_flush_refused_half_way_writes_the_rest_later_and_nothing_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sim_journal, "WRITE_BATCH", 2)
+    store = _Refusing()
+    store.refusals = 0
+    journal = Journal(store)
+    for k in range(5):
+        journal.append(_entry(f"/{k}"))
+    writes, refused = store.journal_append, []
+
+    def second_refused(entries: list[dict[str, Any]], sizes: list[int], **kwargs: Any) -> None:
+        if entries[0]["path"] == "/2" and not refused:  # the second part, the first time
+            refused.append(True)
+            raise ConnectionError("down")
+        writes(entries, sizes, **kwargs)
+
+    monkeypatch.setattr(store, "journal_append", second_refused)
+    with pytest.raises(ConnectionError):
+        journal.flush()
+    assert journal.unwritten() == 3  # /2, /3, /4 kept; /0, /1 written
+    assert [e["path"] for e in journal.page(0, 10)] == ["/4", "/3", "/2", "/1", "/0"]
 
 
 def test_what_a_process_keeps_unwritten_is_bounded_as_the_in_memory_ring() -> None:
