@@ -121,10 +121,10 @@ class Peers:
         for peer in peers:
             self.wire.call("RPUSH", self.keys.flush(peer), reply, counted=False)
             self.wire.call("PEXPIRE", self.keys.flush(peer), REPLY_TTL_MS, counted=False)
-        t0 = time.monotonic()
         self.run()  # this process's own, while the others do theirs
         if not peers:
             return
+        t0 = time.monotonic()  # from now: their answers may be queued already, and are read before any deadline
         started = done = 0
         while done < len(peers):
             busy = started > done  # one started and is not done yet: wait for it; else only for the silent
