@@ -33,10 +33,12 @@ from mock_server.store.redis.wire import Script, Wire
 ENTRIES_BACK = 64  # a commit's reply carries the log entries after the caller's cache version, up to this many
 
 # KEYS: ver, log, meta, lock, done (this transaction's), wake.
-# ARGV: 1 transaction id, 2 lock token ('' = optimistic), 3 base version, 4 the log entry (JSON; '': it wrote
-# nothing, only its reads are checked: a writing method's request that ended up changing nothing), 5 prefix,
+# ARGV: 1 transaction id, 2 lock token ('' = optimistic), 3 base version, 4 the writer's mark ('' : none), 5 prefix,
 # 6 escaped prefix, 7 log limit, 8 the caller's cache version, 9 entries back, 10 release ('1'/'0'), 11 ttl ms,
-# 12 how many ARGV slots the checks take, then the checks, then the operations flat (code, fields, ...).
+# 12 how many ARGV slots the checks take, then the checks, then the operations flat (code, fields, ...; none: it
+# wrote nothing, only its reads are checked: a writing method's request that ended up changing nothing).
+# The operations are sent once: the script applies them and writes their log entry itself (``cjson.encode``, the
+# writer's mark first; a blob's bytes are left out), rather than the caller sending a JSON copy of them beside.
 # Reply: {1, version, entries | false}: the log entries after the caller's cache version, before this one's;
 # {2, version, false}: a retried commit already applied; {3, version, at}: the check at ARGV slot ``at`` of the
 # checks (1-based) failed (conflict), nothing written; {0}: an exclusive block holds the lock (wait, then again).
@@ -109,17 +111,29 @@ if ver ~= tonumber(ARGV[3]) then
 end
 i = last + 1
 local n = #ARGV
+local wrote = last < n
+local entry = {}
+local k = 0
+if ARGV[4] ~= '' then entry[1] = {'P', ARGV[4]}; k = 1 end
 while i <= n do
   local c = ARGV[i]
-  if c == 'HS' then redis.call('hset', p .. 'r:' .. ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]); i = i + 4
-  elseif c == 'HD' then redis.call('hdel', p .. 'r:' .. ARGV[i + 1], ARGV[i + 2]); i = i + 3
-  elseif c == 'MS' then redis.call('hset', KEYS[3], ARGV[i + 1], ARGV[i + 2]); i = i + 3
-  elseif c == 'MD' then redis.call('hdel', KEYS[3], ARGV[i + 1]); i = i + 2
-  elseif c == 'ZA' then redis.call('zadd', p .. 'i:' .. ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]); i = i + 4
-  elseif c == 'ZR' then redis.call('zrem', p .. 'i:' .. ARGV[i + 1], ARGV[i + 2]); i = i + 3
-  elseif c == 'ZD' then redis.call('del', p .. 'i:' .. ARGV[i + 1]); i = i + 2
-  elseif c == 'BS' then redis.call('set', p .. 'b:' .. ARGV[i + 1], ARGV[i + 2]); i = i + 3
-  elseif c == 'BD' then redis.call('del', p .. 'b:' .. ARGV[i + 1]); i = i + 2
+  k = k + 1
+  if c == 'HS' then
+    redis.call('hset', p .. 'r:' .. ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
+    entry[k] = {c, ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]}; i = i + 4
+  elseif c == 'HD' then
+    redis.call('hdel', p .. 'r:' .. ARGV[i + 1], ARGV[i + 2]); entry[k] = {c, ARGV[i + 1], ARGV[i + 2]}; i = i + 3
+  elseif c == 'MS' then
+    redis.call('hset', KEYS[3], ARGV[i + 1], ARGV[i + 2]); entry[k] = {c, ARGV[i + 1], ARGV[i + 2]}; i = i + 3
+  elseif c == 'MD' then redis.call('hdel', KEYS[3], ARGV[i + 1]); entry[k] = {c, ARGV[i + 1]}; i = i + 2
+  elseif c == 'ZA' then
+    redis.call('zadd', p .. 'i:' .. ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
+    entry[k] = {c, ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]}; i = i + 4
+  elseif c == 'ZR' then
+    redis.call('zrem', p .. 'i:' .. ARGV[i + 1], ARGV[i + 2]); entry[k] = {c, ARGV[i + 1], ARGV[i + 2]}; i = i + 3
+  elseif c == 'ZD' then redis.call('del', p .. 'i:' .. ARGV[i + 1]); entry[k] = {c, ARGV[i + 1]}; i = i + 2
+  elseif c == 'BS' then redis.call('set', p .. 'b:' .. ARGV[i + 1], ARGV[i + 2]); entry[k] = {c, ARGV[i + 1]}; i = i + 3
+  elseif c == 'BD' then redis.call('del', p .. 'b:' .. ARGV[i + 1]); entry[k] = {c, ARGV[i + 1]}; i = i + 2
   elseif c == 'X' then
     for _, pattern in ipairs({'r:*', 'i:*', 'b:*', 'j:*'}) do
       local cursor = '0'
@@ -130,16 +144,16 @@ while i <= n do
       until cursor == '0'
     end
     redis.call('del', KEYS[3])
-    i = i + 1
+    entry[k] = {c}; i = i + 1
   else return redis.error_reply('unknown op ' .. tostring(c)) end
 end
 local nv = ver
 local last = -1
-if ARGV[4] ~= '' then
+if wrote then
   nv = ver + 1
   last = -2
   redis.call('set', KEYS[1], nv)
-  redis.call('rpush', KEYS[2], ARGV[4])
+  redis.call('rpush', KEYS[2], cjson.encode(entry))
   redis.call('ltrim', KEYS[2], -tonumber(ARGV[7]), -1)
   redis.call('set', KEYS[5], nv, 'PX', 10000)
 end
@@ -198,8 +212,8 @@ def encode(value: Any) -> str:
 class Txn:
     """One transaction's reads (checks), writes (operations) and the overlay it reads its own writes from."""
 
-    __slots__ = ("after", "base", "blob_args", "blobs", "checked", "cleared", "doomed", "held", "id", "indexes", "meta",
-                 "ops", "reads", "records", "token", "validate", "zpending")
+    __slots__ = ("after", "base", "blob_args", "blobs", "cleared", "doomed", "held", "id", "indexes", "meta", "ops",
+                 "reads", "records", "token", "validate", "zpending")
 
     def __init__(self, base: int, token: str = "", txn_id: str = "") -> None:
         self.id = txn_id or uuid.uuid4().hex  # names its retry marker: unique across processes
@@ -210,7 +224,6 @@ class Txn:
         # ("h", kind, key, json|None) ("m", name, json|None) ("s", index, member, score|None) ("c", index, lo, hi, n)
         # ("b", index, lo, hi, limit|None, [(member, score)]) ("g", index, offset, stop, reverse, [member])
         self.reads: list[tuple[Any, ...]] = []
-        self.checked: list[tuple[int, tuple[str, ...]]] = []  # (where its check starts, the key read): a conflict's key
         self.held: list[Any] = []  # this process's locks on contended keys, held until the transaction ends
         self.doomed = False  # refused before its end (a contended key was busy): its end sends nothing
         self.validate = False  # its reads are checked at its end even if it wrote nothing (a writing method's)
@@ -229,17 +242,18 @@ class Txn:
         if not self.token:
             self.reads.append(entry)
 
-    def checks(self) -> list[Any]:
-        """The reads as the commit script checks them, each key and range once (the first answer read)."""
+    def checks(self, starts: list[tuple[int, tuple[Any, ...]]] | None = None) -> list[Any]:
+        """The reads as the commit script checks them, each key and range once (the first answer read).
+        ``starts``: filled with where each check begins and its read (only wanted after a conflict: ``key_at``)."""
         out: list[Any] = []
         seen: set[tuple[Any, ...]] = set()
-        self.checked = []
         for entry in self.reads:
             ident = entry[:-1]
             if ident in seen:
                 continue
             seen.add(ident)
-            self.checked.append((len(out), key_of(entry)))
+            if starts is not None:
+                starts.append((len(out), entry))
             code, answer = entry[0], entry[-1]
             if code == "h":
                 out += ("h", entry[1], entry[2], "0", "") if answer is None else ("h", entry[1], entry[2], "1", answer)
@@ -260,10 +274,13 @@ class Txn:
         return out
 
     def key_at(self, at: int) -> tuple[str, ...] | None:
-        """The key whose check starts at ARGV slot ``at`` (1-based, as the script reports a failed one)."""
-        for start, key in self.checked:
+        """The key whose check starts at ARGV slot ``at`` (1-based, as the script reports a failed one): the checks
+        are laid out again (only on a conflict, so a commit never pays for it)."""
+        starts: list[tuple[int, tuple[Any, ...]]] = []
+        self.checks(starts)
+        for start, entry in starts:
             if start == at - 1:
-                return key
+                return key_of(entry)
         return None
 
     # -- writes ----------------------------------------------------------------------------------------
@@ -341,12 +358,10 @@ def commit(wire: Wire, keys: Keys, txn: Txn, *, mine: int, release: bool = True,
     """Send the transaction (one round trip). Returns (the new version, the log entries after ``mine`` before it:
     others' writes, which the cache applies before this one's; None when too many: the next catch-up brings them).
     Raises ``Conflict`` (a check failed), ``Locked`` (an exclusive block holds the store) or ``LockLost``."""
-    payload = "" if not txn.ops else json.dumps([["P", writer], *txn.ops] if writer else txn.ops,
-                                                separators=(",", ":"), ensure_ascii=False)
     checks = txn.checks()
     try:
         reply = wire.run(COMMIT_SCRIPT, [keys.version, keys.log, keys.meta, keys.lock, keys.done(txn.id), keys.wake],
-                         [txn.id, txn.token, txn.base, payload, keys.prefix, keys.pattern_prefix, LOG_LIMIT, mine,
+                         [txn.id, txn.token, txn.base, writer, keys.prefix, keys.pattern_prefix, LOG_LIMIT, mine,
                           ENTRIES_BACK, "1" if release else "0", ttl_ms, len(checks), *checks,
                           *txn.flat()])
     except redis.ResponseError as exc:
