@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 import redis
@@ -204,9 +205,23 @@ def score_text(x: float) -> str:
     return repr(x)
 
 
+def _unencodable(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+# ``json.dumps(value, separators=(",", ":"), ensure_ascii=False)`` builds a JSONEncoder and its C encoder on every
+# call (its own cached one is for the default options only): this one is built once. No circular-reference
+# markers: a stored value is JSON data, which holds no cycles (one would raise RecursionError, not ValueError).
+_ENCODER = c_make_encoder(None, _unencodable, encode_basestring, None, ":", ",", False, False, True) \
+    if c_make_encoder is not None else None
+
+
 def encode(value: Any) -> str:
-    """A stored value as JSON text (records, meta)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    """A stored value as JSON text (records, meta): what ``json.dumps`` gives with compact separators, unescaped
+    non-ASCII."""
+    if _ENCODER is None:  # pragma: no cover - CPython always has the C encoder
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return "".join(_ENCODER(value, 0))
 
 
 class Txn:
