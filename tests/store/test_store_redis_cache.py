@@ -272,3 +272,48 @@ def test_redis_commit_of_unknown_outcome_starts_the_cache_over(url: str, monkeyp
     monkeypatch.undo()
     assert a.get("job", "j") == {"v": 1}  # the write never reached Redis; read again from it
     a.close()
+
+
+def test_reads_in_threads_that_arrive_during_a_catch_up_wait_for_the_next_one_and_share_it(
+        url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read outside any request catches up first; reads arriving while one catch-up is on its way wait for the
+    next (sent after they arrived, so they see what was written before), and share it: two catch-ups for six reads.
+    The waiting threads are woken when it is back (the store notifies only when a thread waits)."""
+    import time
+
+    from mock_server.store.redis import store as store_module
+
+    a, b = RedisStore(url), RedisStore(url)
+    a.put("job", "j", {"v": 1})
+    assert b.get("job", "j") == {"v": 1}
+    held, release = threading.Event(), threading.Event()
+    real_sync = store_module.sync
+
+    def slow_first(*args: Any, **kwargs: Any) -> Any:
+        if not held.is_set():
+            held.set()
+            release.wait(10)
+        return real_sync(*args, **kwargs)
+
+    monkeypatch.setattr(store_module, "sync", slow_first)
+    got: list[Any] = []
+    first = threading.Thread(target=b.get, args=("job", "j"))
+    first.start()
+    assert held.wait(10)
+    a.put("job", "j", {"v": 2})  # written after the first catch-up was sent: only the next one brings it
+    late = [threading.Thread(target=lambda: got.append(b.get("job", "j"))) for _ in range(5)]
+    syncs, shared = b.stats["syncs"], b.stats["syncs_shared"]
+    for t in late:
+        t.start()
+    deadline = time.monotonic() + 10
+    while b._sync_waiters < 5 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert b._sync_waiters == 5  # all five wait: none sent a catch-up of its own
+    release.set()
+    for t in [first, *late]:
+        t.join(10)
+    assert not any(t.is_alive() for t in [first, *late])  # every waiter was woken
+    assert b.stats["syncs"] - syncs == 1 and b.stats["syncs_shared"] - shared == 4  # one more, shared by five
+    assert got == [{"v": 2}] * 5  # the late reads see the write made before they came
+    a.close()
+    b.close()

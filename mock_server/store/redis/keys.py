@@ -8,6 +8,7 @@ with ``?prefix=`` should carry one too on a cluster (``?prefix={team-a}:``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 RECORDS = "r:"  # + kind: HASH record key -> JSON
 INDEXES = "i:"  # + index name: ZSET member -> score
@@ -21,7 +22,7 @@ class Keys:
 
     prefix: str
 
-    @property
+    @cached_property  # sent with every commit: worked out once
     def pattern_prefix(self) -> str:
         """The prefix with glob characters escaped, for SCAN MATCH."""
         return "".join("\\" + c if c in "*?[]\\" else c for c in self.prefix)

@@ -145,7 +145,11 @@ class RedisStore(Store):
         self._ids = itertools.count()
         self.lock = Lock(self.wire, self.keys, self.lock_ttl_ms)
         self._tl = _Thread()
-        self._sync_cv = threading.Condition()
+        # One plain lock (entered as C code), and a condition over it that is only notified when a thread waits on
+        # it: a catch-up that no other thread waited for costs no pure-Python Condition method.
+        self._sync_mutex = threading.Lock()
+        self._sync_cv = threading.Condition(self._sync_mutex)
+        self._sync_waiters = 0
         self._sync_started = 0  # catch-ups sent, and the last one answered: a request waits for one sent after it
         self._sync_done = 0
         self._sync_busy = False
@@ -178,8 +182,7 @@ class RedisStore(Store):
     def _catch_up(self) -> None:
         """The cache, current as of a moment after this call began: one round trip, shared by the requests that
         arrived while another's catch-up was on its way (they wait for the next one, which serves them all)."""
-        cv = self._sync_cv
-        with cv:
+        with self._sync_mutex:
             target = self._sync_started + 1
             while self._sync_done < target:
                 if not self._sync_busy:
@@ -187,7 +190,11 @@ class RedisStore(Store):
                     self._sync_started += 1
                     number = self._sync_started
                     break
-                cv.wait()
+                self._sync_waiters += 1
+                try:
+                    self._sync_cv.wait()
+                finally:
+                    self._sync_waiters -= 1
             else:
                 self.stats["syncs_shared"] += 1
                 return
@@ -197,11 +204,12 @@ class RedisStore(Store):
             self._absorb(sync(self.wire, self.keys, self.cache.version))
             ok = True
         finally:
-            with cv:
+            with self._sync_mutex:
                 self._sync_busy = False
                 if ok:
                     self._sync_done = max(self._sync_done, number)
-                cv.notify_all()
+                if self._sync_waiters:
+                    self._sync_cv.notify_all()
 
     def _fetch(self, items: list[tuple[str, ...]]) -> list[Any]:
         """Read what the cache lacks (records: ``('r', kind, key)``; index heads: ``('i', name)``), catching up in
