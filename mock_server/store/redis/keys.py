@@ -18,11 +18,12 @@ JOURNAL = "j:"  # + e / i / z / s / p / q: the request journal (entries, order, 
 
 @dataclass(frozen=True)
 class Keys:
-    """Every key name the store uses, from its prefix."""
+    """Every key name the store uses, from its prefix. The fixed names are worked out once (``cached_property``):
+    every catch-up and commit sends several of them."""
 
     prefix: str
 
-    @cached_property  # sent with every commit: worked out once
+    @cached_property
     def pattern_prefix(self) -> str:
         """The prefix with glob characters escaped, for SCAN MATCH."""
         return "".join("\\" + c if c in "*?[]\\" else c for c in self.prefix)
@@ -42,16 +43,16 @@ class Keys:
         JSON (``journal.py``)."""
         return self.prefix + JOURNAL + part
 
-    @property
+    @cached_property
     def journal_cut(self) -> str:
         """STRING: µs; staged entries answered before it are dropped (a clear). Outside ``j:*``: a reset keeps it."""
         return self.prefix + "jcut"
 
-    @property
+    @cached_property
     def lock(self) -> str:
         return self.prefix + "lock"
 
-    @property
+    @cached_property
     def wake(self) -> str:
         return self.prefix + "lock:wake"
 
@@ -59,19 +60,19 @@ class Keys:
         """STRING (10 s): the version transaction ``txn`` committed as, so a commit sent again is not applied twice."""
         return self.prefix + "done:" + txn
 
-    @property
+    @cached_property
     def version(self) -> str:
         return self.prefix + "ver"
 
-    @property
+    @cached_property
     def log(self) -> str:
         return self.prefix + "log"
 
-    @property
+    @cached_property
     def meta(self) -> str:
         return self.prefix + "meta"
 
-    @property
+    @cached_property
     def procs(self) -> str:
         """ZSET: the processes with a deferred-work thread, scored by their last heartbeat (``peers.py``)."""
         return self.prefix + "procs"
