@@ -317,3 +317,23 @@ def test_reads_in_threads_that_arrive_during_a_catch_up_wait_for_the_next_one_an
     assert got == [{"v": 2}] * 5  # the late reads see the write made before they came
     a.close()
     b.close()
+
+
+def test_a_log_entry_written_in_json_by_an_older_version_is_still_applied(url: str) -> None:
+    """The change log's entries are MessagePack (what the commit script stores as sent); a log left by an older
+    version, whose entries were JSON, is still read by a catching-up cache, and the entries after it too."""
+    import json
+
+    a, b = RedisStore(url), RedisStore(url)
+    a.put("job", "j", {"v": 1})
+    assert b.get("job", "j") == {"v": 1}  # b holds the record: it applies the entries that change it
+    assert a.wire.call("LINDEX", a.keys.log, -1)[:1] != b"["  # what this version writes: not JSON
+    raw = json.dumps({"v": 2}, separators=(",", ":"))
+    a.wire.call("HSET", a.keys.record_kind("job"), "j", raw)  # an older version's commit, by hand
+    a.wire.call("RPUSH", a.keys.log, json.dumps([["P", "older"], ["HS", "job", "j", raw]]))
+    a.wire.call("INCR", a.keys.version)
+    assert b.get("job", "j") == {"v": 2}  # caught up from the JSON entry
+    a.put("job", "j", {"v": 3})
+    assert b.get("job", "j") == {"v": 3}  # and from the MessagePack one after it
+    a.close()
+    b.close()

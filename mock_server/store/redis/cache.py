@@ -2,7 +2,7 @@
 
 Redis holds the authoritative state (one HASH per record kind, one ZSET per index, the meta HASH, the blobs) and,
 beside it, ``<p>ver`` (how many changes were ever committed) and ``<p>log`` (a LIST of the last ``LOG_LIMIT``
-changes, one JSON array of operations each). A process keeps only what its requests read:
+changes, one MessagePack array of operations each: ``load_entry``). A process keeps only what its requests read:
 
 * **records** it looked up (a value, or ``None``: known to be absent), at most ``MAX_RECORDS``;
 * **index heads**: for an index of at most ``HEAD_MAX`` members, all of them (``whole``); for a larger one its
@@ -42,6 +42,8 @@ import threading
 import uuid
 from typing import Any
 
+from msgpack import unpackb
+
 from mock_server.store.memory import _Index
 
 LOG_LIMIT = 4096  # changes kept in <p>log
@@ -58,6 +60,13 @@ Op = list[Any]
 def parse_score(raw: Any) -> float:
     """A score as Redis or an op writes it (``1.5``, ``+inf``, ``-inf``) as a float."""
     return float(raw.decode() if isinstance(raw, bytes) else raw)
+
+
+def load_entry(raw: bytes) -> list[Op]:
+    """A log entry's operations: MessagePack, as the commit script stores them (``transaction.py``), or JSON, as
+    the versions before it did (a log written by one of them is still read)."""
+    ops: list[Op] = json.loads(raw) if raw[:1] == b"[" else unpackb(raw)
+    return ops
 
 
 class Head(_Index):
@@ -180,7 +189,7 @@ class Cache:
             first = version - len(entries) + 1
             for i, raw in enumerate(entries):
                 if first + i > self.version:
-                    self.apply(json.loads(raw))
+                    self.apply(load_entry(raw))
             self.version = version
         return reply[3:]
 
@@ -195,7 +204,7 @@ class Cache:
             return  # a gap (another thread moved the cache meanwhile, or not far enough): the next catch-up fills it
         for i, raw in enumerate(entries):
             if first + i > self.version:
-                self.apply(json.loads(raw))
+                self.apply(load_entry(raw))
         if ops:
             self.apply(ops, own=True)
         self.version = version

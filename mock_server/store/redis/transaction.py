@@ -24,6 +24,7 @@ import uuid
 from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
+import msgpack
 import redis
 
 from mock_server.store.base import Conflict
@@ -34,14 +35,15 @@ from mock_server.store.redis.wire import Script, Wire
 ENTRIES_BACK = 64  # a commit's reply carries the log entries after the caller's cache version, up to this many
 
 # KEYS: ver, log, meta, lock, done (this transaction's), wake.
-# ARGV: 1 transaction id, 2 lock token ('' = optimistic), 3 base version, 4 the writer's mark ('' : none), 5 prefix,
-# 6 escaped prefix, 7 log limit, 8 the caller's cache version, 9 entries back, 10 release ('1'/'0'), 11 ttl ms,
-# 12 how many ARGV slots the checks take, then the checks, then the operations flat (code, fields, ...; none: it
-# wrote nothing, only its reads are checked: a writing method's request that ended up changing nothing).
-# The operations are sent once: the script applies them and writes their log entry itself (``cjson.encode``, the
-# writer's mark first; a blob's bytes are left out), rather than the caller sending a JSON copy of them beside.
+# ARGV: 1 transaction id, 2 lock token ('' = optimistic), 3 base version, 4 prefix, 5 escaped prefix, 6 log limit,
+# 7 the caller's cache version, 8 entries back, 9 release ('1'/'0'), 10 ttl ms, 11 the checks (MessagePack: one
+# array, flat), 12 the log entry (MessagePack: an array of operations, the writer's mark first; '': it wrote
+# nothing, only its reads are checked: a writing method's request that ended up changing nothing), then the bytes of
+# each blob write (``BS``), in order.
+# Two arguments rather than one per field: packing ~150 arguments cost the caller more than the commit's checks and
+# operations themselves; the checks are unpacked only when the version moved, and the log entry is stored as sent.
 # Reply: {1, version, entries | false}: the log entries after the caller's cache version, before this one's;
-# {2, version, false}: a retried commit already applied; {3, version, at}: the check at ARGV slot ``at`` of the
+# {2, version, false}: a retried commit already applied; {3, version, at}: the check at position ``at`` of the
 # checks (1-based) failed (conflict), nothing written; {0}: an exclusive block holds the lock (wait, then again).
 COMMIT = """
 local done = redis.call('get', KEYS[5])
@@ -55,98 +57,87 @@ elseif holder then
   return {0}
 end
 local ver = tonumber(redis.call('get', KEYS[1]) or '0')
-local p = ARGV[5]
-local last = 12 + tonumber(ARGV[12])
-local i = 13
+local p = ARGV[4]
 if ver ~= tonumber(ARGV[3]) then
+  local C = cmsgpack.unpack(ARGV[11])
+  local last = #C
+  local i = 1
   while i <= last do
-    local c = ARGV[i]
+    local c = C[i]
     if c == 'h' or c == 'm' then
       local v
-      if c == 'h' then v = redis.call('hget', p .. 'r:' .. ARGV[i + 1], ARGV[i + 2])
-      else v = redis.call('hget', KEYS[3], ARGV[i + 2]) end
-      if ARGV[i + 3] == '1' then
-        if v ~= ARGV[i + 4] then return {3, ver, i - 12} end
-      elseif v then return {3, ver, i - 12} end
+      if c == 'h' then v = redis.call('hget', p .. 'r:' .. C[i + 1], C[i + 2])
+      else v = redis.call('hget', KEYS[3], C[i + 2]) end
+      if C[i + 3] == '1' then
+        if v ~= C[i + 4] then return {3, ver, i} end
+      elseif v then return {3, ver, i} end
       i = i + 5
     elseif c == 's' then
-      local v = redis.call('zscore', p .. 'i:' .. ARGV[i + 1], ARGV[i + 2])
-      if ARGV[i + 3] == '1' then
-        if not v or tonumber(v) ~= tonumber(ARGV[i + 4]) then return {3, ver, i - 12} end
-      elseif v then return {3, ver, i - 12} end
+      local v = redis.call('zscore', p .. 'i:' .. C[i + 1], C[i + 2])
+      if C[i + 3] == '1' then
+        if not v or tonumber(v) ~= tonumber(C[i + 4]) then return {3, ver, i} end
+      elseif v then return {3, ver, i} end
       i = i + 5
     elseif c == 'c' then
-      if redis.call('zcount', p .. 'i:' .. ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]) ~= tonumber(ARGV[i + 4]) then
-        return {3, ver, i - 12}
+      if redis.call('zcount', p .. 'i:' .. C[i + 1], C[i + 2], C[i + 3]) ~= tonumber(C[i + 4]) then
+        return {3, ver, i}
       end
       i = i + 5
     elseif c == 'b' then
-      local limit = tonumber(ARGV[i + 4])
+      local limit = tonumber(C[i + 4])
       local got
       if limit < 0 then
-        got = redis.call('zrangebyscore', p .. 'i:' .. ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], 'WITHSCORES')
+        got = redis.call('zrangebyscore', p .. 'i:' .. C[i + 1], C[i + 2], C[i + 3], 'WITHSCORES')
       else
-        got = redis.call('zrangebyscore', p .. 'i:' .. ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], 'WITHSCORES',
-                         'LIMIT', 0, limit)
+        got = redis.call('zrangebyscore', p .. 'i:' .. C[i + 1], C[i + 2], C[i + 3], 'WITHSCORES', 'LIMIT', 0, limit)
       end
-      local n = tonumber(ARGV[i + 5])
-      if #got ~= 2 * n then return {3, ver, i - 12} end
+      local n = tonumber(C[i + 5])
+      if #got ~= 2 * n then return {3, ver, i} end
       for j = 1, n do
-        if got[2 * j - 1] ~= ARGV[i + 4 + 2 * j] or tonumber(got[2 * j]) ~= tonumber(ARGV[i + 5 + 2 * j]) then
-          return {3, ver, i - 12}
+        if got[2 * j - 1] ~= C[i + 4 + 2 * j] or tonumber(got[2 * j]) ~= tonumber(C[i + 5 + 2 * j]) then
+          return {3, ver, i}
         end
       end
       i = i + 6 + 2 * n
     elseif c == 'g' then
       local got
-      if ARGV[i + 4] == '1' then got = redis.call('zrevrange', p .. 'i:' .. ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
-      else got = redis.call('zrange', p .. 'i:' .. ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]) end
-      local n = tonumber(ARGV[i + 5])
-      if #got ~= n then return {3, ver, i - 12} end
+      if C[i + 4] == '1' then got = redis.call('zrevrange', p .. 'i:' .. C[i + 1], C[i + 2], C[i + 3])
+      else got = redis.call('zrange', p .. 'i:' .. C[i + 1], C[i + 2], C[i + 3]) end
+      local n = tonumber(C[i + 5])
+      if #got ~= n then return {3, ver, i} end
       for j = 1, n do
-        if got[j] ~= ARGV[i + 5 + j] then return {3, ver, i - 12} end
+        if got[j] ~= C[i + 5 + j] then return {3, ver, i} end
       end
       i = i + 6 + n
     else return redis.error_reply('unknown check ' .. tostring(c)) end
   end
 end
-i = last + 1
-local n = #ARGV
-local wrote = last < n
-local entry = {}
-local k = 0
-if ARGV[4] ~= '' then entry[1] = {'P', ARGV[4]}; k = 1 end
-while i <= n do
-  local c = ARGV[i]
-  k = k + 1
-  if c == 'HS' then
-    redis.call('hset', p .. 'r:' .. ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
-    entry[k] = {c, ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]}; i = i + 4
-  elseif c == 'HD' then
-    redis.call('hdel', p .. 'r:' .. ARGV[i + 1], ARGV[i + 2]); entry[k] = {c, ARGV[i + 1], ARGV[i + 2]}; i = i + 3
-  elseif c == 'MS' then
-    redis.call('hset', KEYS[3], ARGV[i + 1], ARGV[i + 2]); entry[k] = {c, ARGV[i + 1], ARGV[i + 2]}; i = i + 3
-  elseif c == 'MD' then redis.call('hdel', KEYS[3], ARGV[i + 1]); entry[k] = {c, ARGV[i + 1]}; i = i + 2
-  elseif c == 'ZA' then
-    redis.call('zadd', p .. 'i:' .. ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
-    entry[k] = {c, ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]}; i = i + 4
-  elseif c == 'ZR' then
-    redis.call('zrem', p .. 'i:' .. ARGV[i + 1], ARGV[i + 2]); entry[k] = {c, ARGV[i + 1], ARGV[i + 2]}; i = i + 3
-  elseif c == 'ZD' then redis.call('del', p .. 'i:' .. ARGV[i + 1]); entry[k] = {c, ARGV[i + 1]}; i = i + 2
-  elseif c == 'BS' then redis.call('set', p .. 'b:' .. ARGV[i + 1], ARGV[i + 2]); entry[k] = {c, ARGV[i + 1]}; i = i + 3
-  elseif c == 'BD' then redis.call('del', p .. 'b:' .. ARGV[i + 1]); entry[k] = {c, ARGV[i + 1]}; i = i + 2
-  elseif c == 'X' then
-    for _, pattern in ipairs({'r:*', 'i:*', 'b:*', 'j:*'}) do
-      local cursor = '0'
-      repeat
-        local r = redis.call('scan', cursor, 'match', ARGV[6] .. pattern, 'count', 1000)
-        cursor = r[1]
-        for _, key in ipairs(r[2]) do redis.call('del', key) end
-      until cursor == '0'
-    end
-    redis.call('del', KEYS[3])
-    entry[k] = {c}; i = i + 1
-  else return redis.error_reply('unknown op ' .. tostring(c)) end
+local wrote = ARGV[12] ~= ''
+if wrote then
+  local blob = 12
+  for _, op in ipairs(cmsgpack.unpack(ARGV[12])) do
+    local c = op[1]
+    if c == 'HS' then redis.call('hset', p .. 'r:' .. op[2], op[3], op[4])
+    elseif c == 'HD' then redis.call('hdel', p .. 'r:' .. op[2], op[3])
+    elseif c == 'MS' then redis.call('hset', KEYS[3], op[2], op[3])
+    elseif c == 'MD' then redis.call('hdel', KEYS[3], op[2])
+    elseif c == 'ZA' then redis.call('zadd', p .. 'i:' .. op[2], op[3], op[4])
+    elseif c == 'ZR' then redis.call('zrem', p .. 'i:' .. op[2], op[3])
+    elseif c == 'ZD' then redis.call('del', p .. 'i:' .. op[2])
+    elseif c == 'BS' then blob = blob + 1; redis.call('set', p .. 'b:' .. op[2], ARGV[blob])
+    elseif c == 'BD' then redis.call('del', p .. 'b:' .. op[2])
+    elseif c == 'X' then
+      for _, pattern in ipairs({'r:*', 'i:*', 'b:*', 'j:*'}) do
+        local cursor = '0'
+        repeat
+          local r = redis.call('scan', cursor, 'match', ARGV[5] .. pattern, 'count', 1000)
+          cursor = r[1]
+          for _, key in ipairs(r[2]) do redis.call('del', key) end
+        until cursor == '0'
+      end
+      redis.call('del', KEYS[3])
+    elseif c ~= 'P' then return redis.error_reply('unknown op ' .. tostring(c)) end
+  end
 end
 local nv = ver
 local last = -1
@@ -154,23 +145,23 @@ if wrote then
   nv = ver + 1
   last = -2
   redis.call('set', KEYS[1], nv)
-  redis.call('rpush', KEYS[2], cjson.encode(entry))
-  redis.call('ltrim', KEYS[2], -tonumber(ARGV[7]), -1)
+  redis.call('rpush', KEYS[2], ARGV[12])
+  redis.call('ltrim', KEYS[2], -tonumber(ARGV[6]), -1)
   redis.call('set', KEYS[5], nv, 'PX', 10000)
 end
 if ARGV[2] ~= '' then
-  if ARGV[10] == '1' then
+  if ARGV[9] == '1' then
     redis.call('del', KEYS[4])
     redis.call('del', KEYS[6])
     redis.call('rpush', KEYS[6], '1')
     redis.call('pexpire', KEYS[6], 1000)
   else
-    redis.call('pexpire', KEYS[4], ARGV[11])
+    redis.call('pexpire', KEYS[4], ARGV[10])
   end
 end
-local mine = tonumber(ARGV[8])
+local mine = tonumber(ARGV[7])
 local entries = false
-if mine >= 0 and mine < nv and nv - mine <= tonumber(ARGV[9]) then
+if mine >= 0 and mine < nv and nv - mine <= tonumber(ARGV[8]) then
   entries = {}
   if mine < ver then
     entries = redis.call('lrange', KEYS[2], mine - nv, last)
@@ -183,6 +174,13 @@ return {1, nv, entries}
 """
 
 COMMIT_SCRIPT = Script(COMMIT)
+
+
+def packb(value: Any) -> bytes:
+    """The checks, or a log entry, as the commit script's ``cmsgpack`` reads them: the MessagePack of before bin
+    types (``use_bin_type=False``: Redis 6.2's cmsgpack refuses them), so a record read as bytes packs as its text."""
+    packed: bytes = msgpack.packb(value, use_bin_type=False)
+    return packed
 
 
 class LockLost(RuntimeError):
@@ -289,7 +287,7 @@ class Txn:
         return out
 
     def key_at(self, at: int) -> tuple[str, ...] | None:
-        """The key whose check starts at ARGV slot ``at`` (1-based, as the script reports a failed one): the checks
+        """The key whose check starts at position ``at`` (1-based, as the script reports a failed one): the checks
         are laid out again (only on a conflict, so a commit never pays for it)."""
         starts: list[tuple[int, tuple[Any, ...]]] = []
         self.checks(starts)
@@ -337,15 +335,6 @@ class Txn:
         self.cleared = True
         self.ops.append(["X"])
 
-    def flat(self) -> list[Any]:
-        """Every operation's fields in one list, each blob write with its bytes: the commit script's arguments."""
-        out: list[Any] = []
-        blobs = iter(self.blob_args)
-        for op in self.ops:
-            out += op
-            if op[0] == "BS":
-                out.append(next(blobs))
-        return out
 
 
 def key_of(entry: tuple[Any, ...]) -> tuple[str, ...]:
@@ -373,12 +362,13 @@ def commit(wire: Wire, keys: Keys, txn: Txn, *, mine: int, release: bool = True,
     """Send the transaction (one round trip). Returns (the new version, the log entries after ``mine`` before it:
     others' writes, which the cache applies before this one's; None when too many: the next catch-up brings them).
     Raises ``Conflict`` (a check failed), ``Locked`` (an exclusive block holds the store) or ``LockLost``."""
-    checks = txn.checks()
+    ops = txn.ops
+    entry = b"" if not ops else packb([["P", writer], *ops] if writer else ops)
     try:
         reply = wire.run(COMMIT_SCRIPT, [keys.version, keys.log, keys.meta, keys.lock, keys.done(txn.id), keys.wake],
-                         [txn.id, txn.token, txn.base, writer, keys.prefix, keys.pattern_prefix, LOG_LIMIT, mine,
-                          ENTRIES_BACK, "1" if release else "0", ttl_ms, len(checks), *checks,
-                          *txn.flat()])
+                         [txn.id, txn.token, txn.base, keys.prefix, keys.pattern_prefix, LOG_LIMIT, mine,
+                          ENTRIES_BACK, "1" if release else "0", ttl_ms, packb(txn.checks()), entry,
+                          *txn.blob_args])
     except redis.ResponseError as exc:
         if "LOCKLOST" in str(exc):
             raise LockLost(str(exc)) from None
