@@ -26,16 +26,14 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import suppress
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import redis
 from redis.exceptions import NoScriptError
 
+from mock_server.store.redis.keys import Keys
 from mock_server.store.redis.lock import SYNC_SCRIPT, sync_call
-from mock_server.store.redis.wire import MORE, Link
-
-if TYPE_CHECKING:
-    from mock_server.store.redis.store import RedisStore
+from mock_server.store.redis.wire import MORE, Link, Wire
 
 REPLY_TIMEOUT_S = 2.0  # a catch-up not back by then: its reads catch up in their threads (which wait up to 30 s)
 RETRY_S = 1.0  # after a failure, the reads go the old way this long before a new connection is tried
@@ -45,11 +43,17 @@ Ready = Callable[..., None]  # ``fn(current, *args)``: current is True when the 
 
 
 class ReadAhead:
-    """The event loop's catch-ups for one process's reads (``RedisStore.read_ahead``)."""
+    """The event loop's catch-ups for one process's reads (``RedisStore.read_ahead``): ``version()`` is the cache's
+    version now, ``absorb(reply)`` brings the cache up to a ``SYNC`` reply (the store's own, as for its threads)."""
 
-    def __init__(self, store: RedisStore, loop: asyncio.AbstractEventLoop) -> None:
-        self.store = store
+    def __init__(self, loop: asyncio.AbstractEventLoop, wire: Wire, keys: Keys, *, version: Callable[[], int],
+                 absorb: Callable[[Any], object], stats: dict[str, float]) -> None:
         self.loop = loop
+        self.wire = wire
+        self.keys = keys
+        self.version = version
+        self.absorb = absorb
+        self.stats = stats
         self.link: Link | None = None
         self.connecting = False
         self.closed = False
@@ -76,12 +80,12 @@ class ReadAhead:
     def _send(self) -> None:
         link = self.link
         assert link is not None
-        keys, args = sync_call(self.store.keys, self.store.cache.version)
+        keys, args = sync_call(self.keys, self.version())
         if self.whole:
             self.whole = False
-            packed = self.store.wire.pack("EVAL", SYNC_SCRIPT.source, len(keys), *keys, *args)
+            packed = self.wire.pack("EVAL", SYNC_SCRIPT.source, len(keys), *keys, *args)
         else:
-            packed = self.store.wire.pack("EVALSHA", SYNC_SCRIPT.sha, len(keys), *keys, *args)
+            packed = self.wire.pack("EVALSHA", SYNC_SCRIPT.sha, len(keys), *keys, *args)
         try:
             sent = link.sock.send(packed)  # a few hundred bytes into an empty socket buffer: all of it
         except OSError:
@@ -89,7 +93,7 @@ class ReadAhead:
         if sent != len(packed):
             self._fail()
             return
-        stats = self.store.stats
+        stats = self.stats
         stats["round_trips"] += 1
         stats["syncs_ahead"] += 1
         self.timer = self.loop.call_later(REPLY_TIMEOUT_S, self._fail)
@@ -118,7 +122,7 @@ class ReadAhead:
             self._fail()
             return
         try:
-            self.store._absorb(reply)
+            self.absorb(reply)
         except Exception:
             self._fail()
             return
@@ -157,7 +161,7 @@ class ReadAhead:
         """(A thread of its own) open the connection, then hand it to the loop."""
         link: Link | None = None
         try:
-            link = self.store.wire.open_link(CLIENT_NAME)
+            link = self.wire.open_link(CLIENT_NAME)
             if type(link.sock) is not socket.socket:  # TLS: an SSL socket cannot be read this way
                 link.close()
                 link = None

@@ -393,7 +393,8 @@ class RedisStore(Store):
         if issubclass(self.wire.connection_class, redis.SSLConnection):
             return None
         if self._ahead is None or self._ahead.loop is not loop:
-            self._ahead = ReadAhead(self, loop)
+            self._ahead = ReadAhead(loop, self.wire, self.keys, version=lambda: self.cache.version,
+                                    absorb=self._absorb, stats=self.stats)
         return self._ahead
 
     def request_begin(self, *, write: bool = True, exclusive: bool = False, current: bool = False) -> None:
