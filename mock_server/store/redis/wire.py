@@ -209,7 +209,7 @@ def os_timeout(sock: socket.socket, seconds: float) -> None:
 class Link:
     """One thread's socket to Redis: set up by redis-py's connection class (URL, TCP_NODELAY, unix socket, TLS,
     AUTH, SELECT, timeouts), then spoken to directly: ``sendall`` the packed command, ``recv_into`` a buffer
-    the reader parses. Subclasses: one per reader, so the round trip has no branch on it."""
+    the reader parses. Subclasses: one per reader (``read_ready``), so reading has no branch on it."""
 
     __slots__ = ("__weakref__", "conn", "reader", "sock")
 
@@ -223,10 +223,25 @@ class Link:
 
     def round_trip(self, packed: bytes) -> Any:
         """Send one command, return its reply (an error reply raised as its redis-py exception)."""
-        raise NotImplementedError
+        try:
+            self.sock.sendall(packed)
+            reply = self.read_ready()
+            while reply is _MORE:
+                reply = self.read_ready()
+            if isinstance(reply, _ERROR):  # an error reply (MaxClientsReachedError is a ConnectionError)
+                raise reply
+            return reply
+        except redis.ResponseError:
+            raise  # an error reply read whole: the socket is in step
+        except BaseException as exc:
+            error = self.failed(exc)
+            if error is exc:
+                raise
+            raise error from exc
 
     def read_ready(self) -> Any:
-        """(A non-blocking socket that polled readable) read what came: the next whole reply, or ``MORE``."""
+        """Read what comes (a blocking socket: at least one byte; the event loop's: what polled readable): the next
+        whole reply, or ``MORE``."""
         raise NotImplementedError
 
     def failed(self, exc: BaseException) -> BaseException:
@@ -252,30 +267,6 @@ class HiredisLink(Link):
         self.reader = hiredis.Reader(protocolError=InvalidResponse, replyError=parse_error, notEnoughData=_MORE)
         self.scratch = bytearray(RECV_SIZE)
 
-    def round_trip(self, packed: bytes) -> Any:
-        sock, reader, scratch = self.sock, self.reader, self.scratch
-        try:
-            sock.sendall(packed)
-            while True:
-                got = sock.recv_into(scratch)
-                if not got:
-                    raise redis.ConnectionError("Connection closed by server.")
-                reader.feed(scratch, 0, got)  # type: ignore[arg-type]  # any buffer, says hiredis's C code
-                reply = reader.gets()
-                if reply is not _MORE:
-                    break
-            if isinstance(reply, _ERROR):  # an error reply (MaxClientsReachedError is a ConnectionError)
-                raise reply
-            return reply
-        except redis.ResponseError:
-            raise  # an error reply read whole: the socket is in step
-        except BaseException as exc:
-            error = self.failed(exc)
-            if error is exc:
-                raise
-            raise error from exc
-
-
     def read_ready(self) -> Any:
         got = self.sock.recv_into(self.scratch)
         if not got:
@@ -290,30 +281,6 @@ class PyLink(Link):
     def __init__(self, connection_class: Any, kwargs: dict[str, Any]) -> None:
         super().__init__(connection_class, kwargs)
         self.reader = PyReader()
-
-    def round_trip(self, packed: bytes) -> Any:
-        sock, reader = self.sock, self.reader
-        try:
-            sock.sendall(packed)
-            while True:
-                got = sock.recv_into(reader.room())
-                if not got:
-                    raise redis.ConnectionError("Connection closed by server.")
-                reader.end += got
-                reply = reader.gets()
-                if reply is not _MORE:
-                    break
-            if isinstance(reply, _ERROR):
-                raise reply
-            return reply
-        except redis.ResponseError:
-            raise
-        except BaseException as exc:
-            error = self.failed(exc)
-            if error is exc:
-                raise
-            raise error from exc
-
 
     def read_ready(self) -> Any:
         reader = self.reader
