@@ -22,9 +22,11 @@ what each HTTP library raises for that network failure.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 from flask import Response
@@ -44,10 +46,15 @@ DRIBBLE_PIECE_S = 0.05  # a dribble writes every 50 ms (bps / 20 bytes at a time
 
 def apply_before(faults: Faults, rule: dict[str, Any], environ: dict[str, Any] | None = None,
                  now_ms: int = 0) -> Response | None:
-    """Sleep for latency faults; answer now for status, drop and raw connection faults (None: carry on)."""
+    """Sleep for latency faults; answer now for status, drop and raw connection faults (None: carry on).
+
+    The sleep gives the request's server slot back (``environ["ltx.admission"]``, as a pollForResult wait
+    does): a write sleeping here must not stop the worker's other writes (``delay_ms`` has sent what the
+    request wrote first, so it holds nothing of the store either)."""
     delay = faults.delay_ms(rule)
     if delay:
-        time.sleep(delay / 1000)
+        with _released(environ.get("ltx.admission") if environ else None):
+            time.sleep(delay / 1000)
     kind = rule.get("connection") or ("drop" if rule.get("drop") else None)
     if kind == "drop":
         # Promise a body that never comes and close: the client sees the connection drop mid-response.
@@ -93,22 +100,35 @@ def break_connection(kind: str, environ: dict[str, Any]) -> Response:
     return resp
 
 
-def shape_body(rule: dict[str, Any] | None, headers: list[tuple[str, str]],
-               payload: bytes) -> tuple[list[tuple[str, str]], Iterable[bytes]] | None:
-    """The answer of a ``truncated_body`` or ``dribble`` fault: (headers, body); None for any other rule."""
+def _released(admission: Any) -> AbstractContextManager[Any]:
+    """The request's server slot (``environ["ltx.admission"]``: granian's RSGI front, waitress) given back for
+    a sleep; nothing to give back under any other server."""
+    return admission.released() if admission is not None else contextlib.nullcontext()
+
+
+def shape_body(rule: dict[str, Any] | None, headers: list[tuple[str, str]], payload: bytes,
+               environ: dict[str, Any] | None = None) -> tuple[list[tuple[str, str]], Iterable[bytes]] | None:
+    """The answer of a ``truncated_body`` or ``dribble`` fault: (headers, body); None for any other rule.
+    ``environ``: the request's, whose server slot a dribble gives back while it sleeps."""
     kind = rule.get("connection") if rule else None
     if kind not in BODY_KINDS or not payload:
         return None
     assert rule is not None
     if kind == "truncated_body":
         return [*headers, ("Connection", "close")], [payload[: len(payload) // 2]]
-    return headers, dribble(payload, float(rule.get("dribble_bps") or 256))
+    admission = environ.get("ltx.admission") if environ else None
+    return headers, dribble(payload, float(rule.get("dribble_bps") or 256), admission)
 
 
-def dribble(payload: bytes, bps: float) -> Iterator[bytes]:
-    """``payload`` a few bytes at a time, at ``bps`` bytes a second (real seconds: a socket is real)."""
+def dribble(payload: bytes, bps: float, admission: Any = None) -> Iterator[bytes]:
+    """``payload`` a few bytes at a time, at ``bps`` bytes a second (real seconds: a socket is real). After the
+    first piece the request's server slot is given back (the store's work is done: only the socket is slow), so
+    a dribbled answer does not stop the worker's other writes; it is taken again once the last piece is out."""
     step = max(1, int(bps * DRIBBLE_PIECE_S))
-    for i in range(0, len(payload), step):
-        if i:
+    yield payload[:step]
+    if len(payload) <= step:
+        return
+    with _released(admission):
+        for i in range(step, len(payload), step):
             time.sleep(step / bps)
-        yield payload[i:i + step]
+            yield payload[i:i + step]

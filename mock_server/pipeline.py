@@ -566,7 +566,7 @@ class Pipeline:
             return answer
         fault = call.fault
         if fault is not None and call.method != "HEAD":
-            spoiled = shape_body(fault, list(call.headers), call.payload)
+            spoiled = shape_body(fault, list(call.headers), call.payload, call.environ)
             if spoiled is not None:  # a truncated_body or dribble fault: the answer's bytes, spoiled on the way out
                 start_response(status_line(call.status), spoiled[0])
                 return spoiled[1]

@@ -753,3 +753,44 @@ def test_a_dribble_fault_streams_on_the_production_server() -> None:
         assert len(arrivals) >= 4 and arrivals[-1] - arrivals[0] >= 0.3, arrivals
     finally:
         cleanup(proc)
+
+
+def test_writes_sleeping_in_a_latency_or_dribble_fault_stop_no_other_write() -> None:
+    """A latency fault's sleep and a dribbled answer's pauses give the write slot back (as a pollForResult wait
+    does): with more slow writes in flight than the worker has write slots, a plain write is still answered at
+    once, not after the slow ones."""
+    port = free_port()
+    proc = spawn(port, "--paused")
+    slow_s = 2.0
+    try:
+        wait_serving(port, proc)
+        base = f"http://127.0.0.1:{port}"
+        admin = AdminClient(base)
+        url = f"{base}{API}/images/create"
+        size = len(requests.post(url, json={"prompt": "x"}, headers=AUTH, timeout=5).content)
+        for rule in ({"latency_ms": slow_s * 1000}, {"connection": "dribble", "dribble_bps": size / slow_s}):
+            admin.fault(method="POST", path=f"{API}/images/create", count=3, **rule)
+            slow: list[float] = []
+
+            def one() -> None:
+                t0 = time.monotonic()
+                r = requests.post(url, json={"prompt": "slow"}, headers=AUTH, timeout=10)
+                assert r.status_code == 200, r.text
+                slow.append(time.monotonic() - t0)
+
+            threads = [threading.Thread(target=one) for _ in range(3)]  # more than the worker's write slots
+            for t in threads:
+                t.start()
+            # two are in their fault (as many as the worker runs writes at once, at most), the third sent meanwhile
+            _until(lambda: sum(r.get("count") or 0 for r in admin.faults()) <= 1)
+            time.sleep(0.2)
+            t0 = time.monotonic()
+            r = requests.post(url, json={"prompt": "fast"}, headers=AUTH, timeout=10)
+            took = time.monotonic() - t0
+            for t in threads:
+                t.join(10)
+            assert r.status_code == 200, r.text
+            assert took < slow_s / 2, (rule, took)
+            assert len(slow) == 3 and min(slow) >= slow_s * 0.9, (rule, slow)  # the faults did slow those down
+    finally:
+        cleanup(proc)
