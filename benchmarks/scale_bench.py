@@ -28,6 +28,10 @@ Keys of the JSON result that ``benchmarks/run.py`` (the aggregator) reads:
   measured in this one run (target: GET >= 0.7, POST >= 0.5); ``None`` when a side answered nothing.
 * ``routes[<route>]["cpu_redis_over_memory"]``: the server's CPU per request (all its processes) of ``redis x1``
   over that of ``memory x1``, measured in this one run (issue 28's target: <= 1.5); ``None`` when not measured.
+* Both are medians over ``--rounds`` (3) rounds: ``memory x1`` and ``redis x1`` measured side by side, in
+  alternating order (A B B A A B), each round's ratio taken from its own pair (``routes[<route>]["rounds"]``
+  lists them). The machine's speed drifts by tens of percent within minutes; one figure over another taken
+  minutes later measured that drift as much as the stores. ``runs`` holds each configuration's medians.
 * ``routes[<route>]["load_avg"]``: the 1-minute load average when that route's ``redis x1`` figure was
   taken (every figure in ``runs`` carries its own ``load_avg`` too).
 
@@ -210,13 +214,50 @@ def _none(value: Any) -> Any:
     return "none" if value is None else value
 
 
-def cpu_ratio(runs: dict[str, dict[str, Any]], route: str) -> float | None:
-    """Server CPU per request, ``redis x1`` over ``memory x1``, for ``route`` (issue 28's target: <= 1.5)."""
-    mem = runs.get("memory x1", {}).get(route) or {}
-    red = runs.get("redis x1", {}).get(route) or {}
-    if not mem.get("server_cpu_ms_per_req") or red.get("server_cpu_ms_per_req") is None:
+def schedule(labels: list[str], rounds: int) -> list[str]:
+    """The order of the measurements: ``memory x1`` and ``redis x1`` ``rounds`` times each, alternated A B B A A B ...
+    (the machine's speed drifts by tens of percent within minutes: a ratio of two figures taken minutes apart
+    measures the drift; taken side by side, in alternating order, the drift cancels out of the pair's median), then
+    the other configurations once."""
+    order: list[str] = []
+    for i in range(max(1, rounds)):
+        order += ["memory x1", "redis x1"] if i % 2 == 0 else ["redis x1", "memory x1"]
+    return order + [label for label in labels if label not in ("memory x1", "redis x1")]
+
+
+def median(values: list[float]) -> float | None:
+    """The median (of an even count, the mean of the middle two); None for none."""
+    if not values:
         return None
-    return round(red["server_cpu_ms_per_req"] / mem["server_cpu_ms_per_req"], 3)
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return round(ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2, 3)
+
+
+def paired(samples: dict[str, list[dict[str, Any]]], route: str, field: str) -> list[float]:
+    """``redis x1`` over ``memory x1`` for ``field`` of ``route``, round by round (the two measured side by side)."""
+    out = []
+    for mem, red in zip(samples.get("memory x1", []), samples.get("redis x1", []), strict=False):
+        a, b = mem.get(route, {}).get(field), red.get(route, {}).get(field)
+        if a and b:
+            out.append(round(b / a, 3))
+    return out
+
+
+def median_run(taken: list[dict[str, Any]]) -> dict[str, Any]:
+    """One configuration's figures over its rounds: per route, the median of each number (the first round's for
+    anything else)."""
+    if len(taken) == 1:
+        return taken[0]
+    out: dict[str, Any] = {}
+    for key, first in taken[0].items():
+        if isinstance(first, dict):
+            out[key] = {field: (median([t[key][field] for t in taken])
+                                if isinstance(value, (int, float)) and not isinstance(value, bool) else value)
+                        for field, value in first.items()}
+        else:
+            out[key] = first
+    return out
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -226,18 +267,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", default="1,2,4", help="worker counts to run on Redis (1 is always run)")
     parser.add_argument("--threads", type=int, default=8, help="request threads per worker")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="measurements of memory x1 and redis x1 each, alternated (the ratios are their medians)")
     args = parser.parse_args(argv)
     workers = sorted({1, *(int(w) for w in args.workers.split(",") if w.strip())})
     common = ["--threads", str(args.threads)]
-    runs: dict[str, dict[str, Any]] = {}
     with redis_server() as redis:
-        configs: list[tuple[str, list[str], str | None]] = [("memory x1", common, None)]
-        configs += [(f"redis x{n}", [*common, "--workers", str(n)], redis.url) for n in workers]
-        for label, opts, url in configs:
+        configs = {"memory x1": (common, None), **{f"redis x{n}": ([*common, "--workers", str(n)], redis.url)
+                                                   for n in workers}}
+        samples: dict[str, list[dict[str, Any]]] = {label: [] for label in configs}
+        for label in schedule(list(configs), args.rounds):
+            opts, url = configs[label]
             emit(f"  {label} ...")
-            runs[label] = measure(label, opts, url, redis.proc.pid if url else None, args.connections,
-                                  args.duration, args.warmup)
+            samples[label].append(measure(label, opts, url, redis.proc.pid if url else None, args.connections,
+                                          args.duration, args.warmup))
         per_request = profile(redis.url, redis.proc.pid)
+    runs = {label: median_run(taken) for label, taken in samples.items()}
     base = runs["memory x1"]
     rows = []
     for label, figures in runs.items():
@@ -260,15 +305,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                  p["redis_cpu_us"]] for route, p in per_request.items()]))
     routes: dict[str, dict[str, Any]] = {}
     for route in ROUTES:
-        mem, red = base[route], runs.get("redis x1", {}).get(route)
+        red = runs.get("redis x1", {}).get(route)
+        rps_each = paired(samples, route, "rps")
+        cpu_each = paired(samples, route, "server_cpu_ms_per_req")
         routes[route] = {"round_trips": per_request.get(route, {}).get("round_trips"),
-                         "redis_1w_over_memory_1w": (round(red["rps"] / mem["rps"], 3)
-                                                     if red and mem["rps"] and red["rps"] else None),
-                         "cpu_redis_over_memory": cpu_ratio(runs, route),
+                         "redis_1w_over_memory_1w": median(rps_each),
+                         "cpu_redis_over_memory": median(cpu_each),
+                         "rounds": {"redis_1w_over_memory_1w": rps_each, "cpu_redis_over_memory": cpu_each},
                          "load_avg": red["load_avg"] if red else None}
     result = {"routes": routes,
               "config": {"duration_s": args.duration, "warmup_s": args.warmup, "connections": args.connections,
-                         "threads": args.threads, "tool": base["GET /scheduler/available"]["tool"]},
+                         "threads": args.threads, "rounds": args.rounds,
+                         "tool": base["GET /scheduler/available"]["tool"]},
               "runs": runs, "per_request": per_request,
               "ratios": {f"{label} {route}": round(figures[route]["rps"] / base[route]["rps"], 3)
                          for label, figures in runs.items() for route in ROUTES if base[route]["rps"]}}

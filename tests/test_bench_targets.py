@@ -110,3 +110,19 @@ def test_scale_bench_per_request_figures_of_a_store_with_or_without_a_store_wide
     optimistic = per_request_counts({"round_trips": 400, "conflicts": 8}, 400)
     assert optimistic == {"round_trips": 1.0, "atomic_blocks": None, "lock_held_ms": None, "lock_bound_rps": None,
                           "conflicts": 0.02}
+
+
+def test_scale_bench_ratios_are_medians_of_side_by_side_pairs_in_alternating_order() -> None:
+    """The machine's speed drifts: memory x1 and redis x1 are measured in turns (A B B A ...) and each ratio is the
+    median of the per-round pairs, not one figure over another taken minutes later."""
+    from benchmarks.scale_bench import median, median_run, paired, schedule
+
+    assert schedule(["memory x1", "redis x1", "redis x2"], 3) == [
+        "memory x1", "redis x1", "redis x1", "memory x1", "memory x1", "redis x1", "redis x2"]
+    route = "POST /images/create"
+    samples = {"memory x1": [{route: {"rps": 1000, "tool": "wrk"}}, {route: {"rps": 500}}, {route: {"rps": 800}}],
+               "redis x1": [{route: {"rps": 600, "tool": "wrk"}}, {route: {"rps": 200}}, {route: {"rps": 440}}]}
+    assert paired(samples, route, "rps") == [0.6, 0.4, 0.55]  # round by round
+    assert median(paired(samples, route, "rps")) == 0.55  # not median(redis) / median(memory) = 0.44 / 0.8
+    assert median([1.0, 2.0]) == 1.5 and median([]) is None
+    assert median_run(samples["redis x1"]) == {route: {"rps": 440, "tool": "wrk"}}
