@@ -31,7 +31,8 @@ Keys of the JSON result that ``benchmarks/run.py`` (the aggregator) reads:
 * Both are medians over ``--rounds`` (3) rounds: ``memory x1`` and ``redis x1`` measured side by side, in
   alternating order (A B B A A B), each round's ratio taken from its own pair (``routes[<route>]["rounds"]``
   lists them). The machine's speed drifts by tens of percent within minutes; one figure over another taken
-  minutes later measured that drift as much as the stores. ``runs`` holds each configuration's medians.
+  minutes later measured that drift as much as the stores. ``runs`` holds each configuration's medians,
+  ``samples`` every measurement.
 * ``routes[<route>]["load_avg"]``: the 1-minute load average when that route's ``redis x1`` figure was
   taken (every figure in ``runs`` carries its own ``load_avg`` too).
 
@@ -317,7 +318,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               "config": {"duration_s": args.duration, "warmup_s": args.warmup, "connections": args.connections,
                          "threads": args.threads, "rounds": args.rounds,
                          "tool": base["GET /scheduler/available"]["tool"]},
-              "runs": runs, "per_request": per_request,
+              "runs": runs, "samples": samples, "per_request": per_request,
               "ratios": {f"{label} {route}": round(figures[route]["rps"] / base[route]["rps"], 3)
                          for label, figures in runs.items() for route in ROUTES if base[route]["rps"]}}
     path = write_results("scale", result)
