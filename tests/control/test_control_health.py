@@ -74,7 +74,7 @@ def _wait_status(url: str, status: int, timeout: float = 20) -> requests.Respons
 @pytest.mark.slow
 def test_control_health_turns_503_while_redis_is_down_and_back_after() -> None:
     with _redis_helper().RedisServer() as redis:
-        server, _ = start_simulator(store_url=redis.url, background=False)
+        server, app = start_simulator(store_url=redis.url, background=False)
         try:
             assert _health(server.url).status_code == 200
             redis.stop()
@@ -94,3 +94,4 @@ def test_control_health_turns_503_while_redis_is_down_and_back_after() -> None:
             assert _wait_status(server.url, 200).status_code == 200
         finally:
             server.stop()
+            app.extensions["ltx_sim"].close()  # its Redis connections and threads: the server thread does not own them
