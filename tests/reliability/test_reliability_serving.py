@@ -772,7 +772,7 @@ def test_writes_sleeping_in_a_latency_or_dribble_fault_stop_no_other_write() -> 
             admin.fault(method="POST", path=f"{API}/images/create", count=3, **rule)
             slow: list[float] = []
 
-            def one() -> None:
+            def one(slow: list[float] = slow) -> None:
                 t0 = time.monotonic()
                 r = requests.post(url, json={"prompt": "slow"}, headers=AUTH, timeout=10)
                 assert r.status_code == 200, r.text
