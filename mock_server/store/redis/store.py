@@ -25,6 +25,7 @@ from __future__ import annotations
 import itertools
 import json
 import marshal
+import os
 import threading
 import time
 import uuid
@@ -51,7 +52,7 @@ from mock_server.store.redis.transaction import (
     encode,
     score_text,
 )
-from mock_server.store.redis.wire import Wire, fork_generation
+from mock_server.store.redis.wire import Wire
 
 if TYPE_CHECKING:
     import asyncio
@@ -68,6 +69,16 @@ INF = float("inf")
 _EMPTY: dict[str, Any] = {}
 
 __all__ = ["DEFAULT_LOCK_TTL_MS", "DEFAULT_PREFIX", "Conflict", "LockLost", "RedisStore", "parse_url"]
+
+_FORKS = 0  # how many times this process was forked into: every store call compares it (a global, not a call)
+
+
+def _forked() -> None:  # pragma: no cover - runs in a forked child
+    global _FORKS
+    _FORKS += 1
+
+
+os.register_at_fork(after_in_child=_forked)
 
 
 def parse_url(url: str) -> tuple[str, dict[str, str]]:
@@ -139,7 +150,7 @@ class RedisStore(Store):
 
     def _init_process(self) -> None:
         """Per-process state: rebuilt if we find ourselves in a forked child (it holds no lock, has no cache)."""
-        self._fork = fork_generation()
+        self._fork = _FORKS
         self.wire.reset_process()
         self.cache = Cache()
         self._ids = itertools.count()
@@ -166,9 +177,27 @@ class RedisStore(Store):
         return f"{self.cache.token}.{next(self._ids)}"
 
     def _state(self) -> _Thread:
-        if self._fork != fork_generation():
+        """This thread's place in the store; in a forked child, the per-process state is rebuilt first."""
+        if self._fork != _FORKS:
             self._init_process()
         return self._tl
+
+    def _reading(self) -> Txn | None:
+        """The caller's transaction, for a read; outside any, the cache is caught up first (a read of its own).
+        ``_state`` and the catch-up test in one call: a request makes ~30 reads."""
+        if self._fork != _FORKS:
+            self._init_process()
+        tl = self._tl
+        txn = tl.txn
+        if (txn is None and tl.scope is None) or self.cache.version < 0:
+            self._catch_up()
+        return txn
+
+    def _txn(self) -> Txn | None:
+        """The caller's transaction, for a write (None: the write is a block of its own)."""
+        if self._fork != _FORKS:
+            self._init_process()
+        return self._tl.txn
 
     # -- catching up ----------------------------------------------------------------
     def _absorb(self, reply: Any) -> list[Any]:
@@ -232,13 +261,6 @@ class RedisStore(Store):
                         self.cache.keep_index(item[1], head)
                     out.append(head)
         return out
-
-    def _ready(self, tl: _Thread) -> Txn | None:
-        """The caller's transaction; outside any, the cache is caught up first (a read of its own)."""
-        txn = tl.txn
-        if (txn is None and tl.scope is None) or self.cache.version < 0:
-            self._catch_up()
-        return txn
 
     def _guard(self, txn: Txn | None, key: tuple[str, ...]) -> None:
         """Before a transaction reads a contended key: take this process's lock on it (wait for the request
@@ -457,8 +479,7 @@ class RedisStore(Store):
 
     # -- records ---------------------------------------------------------------------
     def _record(self, kind: str, key: str) -> str | bytes | None:
-        tl = self._state()
-        txn = self._ready(tl)
+        txn = self._reading()
         if self._hot:
             self._guard(txn, ("r", kind, key))
         if txn is not None:
@@ -479,8 +500,7 @@ class RedisStore(Store):
         return _decode(self._record(kind, key))
 
     def get_many(self, kind: str, keys: list[str]) -> list[Record | None]:
-        tl = self._state()
-        txn = self._ready(tl)
+        txn = self._reading()
         written = txn.records.get(kind, _EMPTY) if txn is not None else _EMPTY
         cleared = txn is not None and txn.cleared
         table = self.cache.records.get(kind, _EMPTY)
@@ -508,10 +528,6 @@ class RedisStore(Store):
                     txn.read(("h", kind, key, raw))
         return [_decode(raw) for raw in raws]
 
-    def _txn(self) -> Txn | None:
-        """The caller's transaction for a write (None: the write is a block of its own)."""
-        return self._state().txn
-
     def put(self, kind: str, key: str, value: Record) -> None:
         raw = encode(value)
         txn = self._txn()
@@ -533,8 +549,7 @@ class RedisStore(Store):
 
     def count(self, kind: str) -> int:
         """Records of a kind in Redis (one or two round trips), with the caller's own writes counted."""
-        tl = self._state()
-        txn: Txn | None = tl.txn
+        txn = self._txn()
         written = txn.records.get(kind, {}) if txn is not None else {}
         if txn is not None and txn.cleared:
             return sum(1 for raw in written.values() if raw is not None)
@@ -547,19 +562,18 @@ class RedisStore(Store):
         return n
 
     # -- indexes -----------------------------------------------------------------------
-    def _overlay(self, tl: _Thread, name: str) -> tuple[Txn | None, Head | None]:
-        """The caller's transaction, and the index as it wrote it (when it wrote it: read back whole)."""
-        txn = self._ready(tl)
+    def _overlay(self, txn: Txn | None, name: str) -> Head | None:
+        """The index as the caller's transaction wrote it (when it wrote it: read back whole), else None."""
         if txn is None:
-            return None, None
+            return None
         if self._hot:
             self._guard(txn, ("i", name))
         head = txn.indexes.get(name)
         if head is not None:
-            return txn, head
+            return head
         if txn.cleared or name in txn.zpending:
-            return txn, self._read_back(txn, name)
-        return txn, None
+            return self._read_back(txn, name)
+        return None
 
     def _read_back(self, txn: Txn, name: str) -> Head:
         """An index the transaction wrote and now reads: its whole base (checked at commit), its writes applied."""
@@ -577,10 +591,6 @@ class RedisStore(Store):
             apply_index_op(head, op)
         txn.indexes[name] = head
         return head
-
-    def _head(self, name: str) -> Head:
-        head = self.cache.indexes.get(name)
-        return self._refetch(name) if head is None else head
 
     def _refetch(self, name: str) -> Head:
         """A head that cannot answer (its members were removed, or the read goes past it): read it again."""
@@ -601,7 +611,7 @@ class RedisStore(Store):
         if txn is None:  # outside any transaction: the read and the write are one block of their own
             with self.atomic():
                 return self.index_remove(index, member)
-        existed = self.index_score(index, member) is not None
+        existed = self._score(self._reading(), index, member) is not None
         if existed:
             txn.index_op(["ZR", index, member])
         return existed
@@ -615,8 +625,9 @@ class RedisStore(Store):
         txn.index_op(["ZD", index])
 
     def index_score(self, index: str, member: str) -> float | None:
-        tl = self._state()
-        txn = tl.txn
+        return self._score(self._reading(), index, member)
+
+    def _score(self, txn: Txn | None, index: str, member: str) -> float | None:
         pending = None if txn is None or txn.cleared or index in txn.indexes else txn.zpending.get(index)
         if pending:  # this transaction wrote the index, never read it back: a write to this member answers
             if self._hot:
@@ -629,10 +640,12 @@ class RedisStore(Store):
                     return None
             over = None  # not touched by its writes: the stored score, checked (not the whole index read back)
         else:
-            txn, over = self._overlay(tl, index)
+            over = self._overlay(txn, index)
         if over is not None:
             return over.scores.get(member)
-        head = self._head(index)
+        head = self.cache.indexes.get(index)
+        if head is None:
+            head = self._refetch(index)
         score = head.scores.get(member)
         if score is None and not head.whole:
             raw = self.wire.call("ZSCORE", self.keys.index(index), member)
@@ -642,13 +655,15 @@ class RedisStore(Store):
         return score
 
     def index_count(self, index: str, min_score: float = float("-inf"), max_score: float = float("inf")) -> int:
-        tl = self._state()
-        txn, over = self._overlay(tl, index)
+        txn = self._reading()
+        over = self._overlay(txn, index)
         lo_s, hi_s = float(min_score), float(max_score)
         if over is not None:
             lo, hi = over.bounds(lo_s, hi_s)
             return max(0, hi - lo)
-        head = self._head(index)
+        head = self.cache.indexes.get(index)
+        if head is None:
+            head = self._refetch(index)
         if head.covers(hi_s):
             lo, hi = head.bounds(lo_s, hi_s)
             n = max(0, hi - lo)
@@ -662,15 +677,16 @@ class RedisStore(Store):
                        limit: int | None = None, *, hint: bool = False) -> list[tuple[str, float]]:
         if limit is not None and limit <= 0:
             return []
-        tl = self._state()
-        txn, over = self._overlay(tl, index)
+        txn = self._reading()
+        over = self._overlay(txn, index)
         lo_s, hi_s = float(min_score), float(max_score)
         if over is not None:
             lo, hi = over.bounds(lo_s, hi_s)
             if limit is not None:
                 hi = min(hi, lo + limit)
             return [(m, s) for s, m in over.order[lo:hi]]
-        out = self._by_score(self._head(index), lo_s, hi_s, limit)
+        head = self.cache.indexes.get(index)
+        out = self._by_score(self._refetch(index) if head is None else head, lo_s, hi_s, limit)
         if out is None:
             out = self._by_score(self._refetch(index), lo_s, hi_s, limit)
         if out is None:
@@ -700,11 +716,13 @@ class RedisStore(Store):
         if limit is not None and limit <= 0:
             return []
         limit = None if limit is None else min(limit, INDEX_SPAN)
-        tl = self._state()
-        txn, over = self._overlay(tl, index)
+        txn = self._reading()
+        over = self._overlay(txn, index)
         if over is not None:
             return over.page(offset, limit, reverse)
-        head = self._head(index)
+        head = self.cache.indexes.get(index)
+        if head is None:
+            head = self._refetch(index)
         if head.whole or (not reverse and limit is not None and offset + limit <= len(head.order)):
             out = head.page(offset, limit, reverse)
         else:
@@ -741,8 +759,7 @@ class RedisStore(Store):
 
     # -- meta ----------------------------------------------------------------------------
     def get_meta(self, name: str) -> Any:
-        tl = self._state()
-        txn = self._ready(tl)
+        txn = self._reading()
         if self._hot:
             self._guard(txn, ("m", name))
         if txn is not None and (txn.cleared or name in txn.meta):
