@@ -286,6 +286,7 @@ class RedisStore(Store):
 
     @staticmethod
     def _let_keys_go(txn: Txn) -> None:
+        """Release this process's locks on contended keys the transaction took (callers test ``txn.held`` first)."""
         for lk in txn.held:
             lk.release()
         txn.held.clear()
@@ -325,14 +326,16 @@ class RedisStore(Store):
     def _commit(self, txn: Txn) -> None:
         """Send a transaction (one round trip); an exclusive block elsewhere makes it wait, a failed check raises
         ``Conflict``. What it wrote reaches this process's cache with the reply (with what others wrote before)."""
-        deadline = time.monotonic() + ACQUIRE_TIMEOUT_S
+        deadline = 0.0  # set when an exclusive block first makes it wait
         while True:
             try:
                 version, entries = commit(self.wire, self.keys, txn, mine=self.cache.version,
                                           ttl_ms=self.lock_ttl_ms, writer=self.cache.token)
                 break
             except Locked:
-                if time.monotonic() > deadline:
+                if not deadline:
+                    deadline = time.monotonic() + ACQUIRE_TIMEOUT_S
+                elif time.monotonic() > deadline:
                     raise TimeoutError(f"the store stayed locked by an exclusive block for {ACQUIRE_TIMEOUT_S}s"
                                        ) from None
                 self.lock.wait()
@@ -365,10 +368,15 @@ class RedisStore(Store):
     @staticmethod
     def _committed(txn: Txn) -> None:
         """Run what waited for the transaction's commit (its events: counted once, only if it happened)."""
-        after, txn.after = txn.after, []
+        after = txn.after
+        if not after:
+            return
+        txn.after = []
         for fn in after:
-            with suppress(Exception):
+            try:  # noqa: SIM105 - not suppress(): a context manager per event costs three Python calls
                 fn()
+            except Exception:  # an event's failure must not fail the request that committed
+                pass
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         txn = self._txn()
@@ -403,7 +411,8 @@ class RedisStore(Store):
             except Conflict:
                 continue
             finally:
-                self._let_keys_go(txn)
+                if txn.held:
+                    self._let_keys_go(txn)
             return result
         with self.atomic():
             return fn()
@@ -464,7 +473,8 @@ class RedisStore(Store):
             else:
                 self._committed(txn)
         finally:
-            self._let_keys_go(txn)
+            if txn.held:
+                self._let_keys_go(txn)
 
     def refresh(self) -> None:
         """Before a request waits (real time): send what it wrote (``Conflict`` if it must run again); its later
