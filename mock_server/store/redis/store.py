@@ -50,6 +50,7 @@ from mock_server.store.redis.transaction import (
     apply_index_op,
     commit,
     encode,
+    score_arg,
     score_text,
 )
 from mock_server.store.redis.wire import Wire
@@ -608,7 +609,7 @@ class RedisStore(Store):
         return head
 
     def index_add(self, index: str, member: str, score: float) -> None:
-        op = ["ZA", index, score_text(score), member]
+        op = ["ZA", index, score_arg(float(score)), member]
         txn = self._txn()
         if txn is None:
             with self.atomic():
