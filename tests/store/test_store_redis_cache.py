@@ -3,6 +3,7 @@ transactions whose reads are checked at commit, so they conflict only on what th
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import uuid
@@ -169,6 +170,53 @@ def test_redis_transactions_conflict_only_on_what_they_read(url: str) -> None:
     assert not attempt(lambda: a.index_range("due", 0, 2), lambda: b.index_remove("due", "t0"))
     assert b.get("user", "u") == {"credits": 9}
     assert a.stats["conflicts"] == 7
+    a.close()
+    b.close()
+
+
+def test_redis_checks_compare_scores_exactly(url: str) -> None:
+    """The checks carry scores and bounds as MessagePack numbers, which the script hands to Redis: reads of awkward
+    scores, with bounds on them, are no conflict when the version moved but nothing they read changed; a score
+    moved by one ulp, the members and their order unchanged, is one."""
+    a, b = RedisStore(url), RedisStore(url)
+    inf = float("inf")
+    scores = {"tenth": 0.1, "third": 1 / 3, "big": 2.0**53 + 2, "tiny": 1e-300, "huge": 1.7976931348623157e308,
+              "neg": -2.5, "inf": inf, "ninf": -inf}
+    with a.atomic():
+        for member, score in scores.items():
+            a.index_add("z", member, score)
+
+    def attempt(read: Any, write: Any) -> bool:
+        a.request_begin()
+        read()
+        write()
+        a.put("log", "x", {"by": "a"})
+        try:
+            a.request_end()
+            return True
+        except Conflict:
+            return False
+
+    moved = 0
+
+    def elsewhere() -> None:
+        nonlocal moved
+        moved += 1
+        b.put("other", str(moved), {})  # moves the version: the commit runs every check in Redis
+
+    reads = [lambda: a.index_by_score("z"), lambda: a.index_by_score("z", 0.1, 1 / 3),
+             lambda: a.index_by_score("z", 1e-300, 2.0**53 + 2, limit=2), lambda: a.index_count("z", 0.1, 1 / 3),
+             lambda: a.index_count("z", -inf, -2.5), lambda: a.index_count("z", 1.7976931348623157e308, inf),
+             lambda: a.index_score("z", "third"), lambda: a.index_score("z", "inf"), lambda: a.index_score("z", "no"),
+             lambda: a.index_range("z", 1, 3, reverse=True)]
+    for read in reads:
+        assert attempt(read, elsewhere)
+    assert a.stats["conflicts"] == 0
+    nudged = [("third", lambda: a.index_by_score("z", 0, 1)), ("tenth", lambda: a.index_score("z", "tenth")),
+              ("big", lambda: a.index_by_score("z", 1, inf, limit=5)), ("tiny", lambda: a.index_count("z", 1e-300, 1))]
+    for member, read in nudged:
+        assert not attempt(read, lambda m=member: b.index_add("z", m, math.nextafter(scores[m], 0)))
+    assert a.stats["conflicts"] == len(nudged)
     a.close()
     b.close()
 

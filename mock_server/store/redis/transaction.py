@@ -39,15 +39,16 @@ ENTRIES_BACK = 64  # a commit's reply carries the log entries after the caller's
 
 # KEYS: ver, log, meta, lock, done (this transaction's), wake.
 # ARGV: 1 transaction id, 2 lock token ('' = optimistic), 3 base version, 4 prefix, 5 escaped prefix, 6 log limit,
-# 7 the caller's cache version, 8 entries back, 9 release ('1'/'0'), 10 ttl ms, 11 the checks (MessagePack: one
-# array, flat), 12 the log entry (MessagePack: an array of operations, the writer's mark first; '': it wrote
+# 7 the caller's cache version, 8 entries back, 9 release ('1'/'0'), 10 ttl ms, 11 the checks (MessagePack: an
+# array of the transaction's reads as it recorded them, ``Txn.reads``: nil for an absent value or no limit, scores
+# and bounds as numbers), 12 the log entry (MessagePack: an array of operations, the writer's mark first; '': it wrote
 # nothing, only its reads are checked: a writing method's request that ended up changing nothing), then the bytes of
 # each blob write (``BS``), in order.
 # Two arguments rather than one per field: packing ~150 arguments cost the caller more than the commit's checks and
 # operations themselves; the checks are unpacked only when the version moved, and the log entry is stored as sent.
 # Reply: {1, version, entries | false}: the log entries after the caller's cache version, before this one's;
-# {2, version, false}: a retried commit already applied; {3, version, at}: the check at position ``at`` of the
-# checks (1-based) failed (conflict), nothing written; {0}: an exclusive block holds the lock (wait, then again).
+# {2, version, false}: a retried commit already applied; {3, version, at}: check number ``at`` (1-based) failed
+# (conflict), nothing written; {0}: an exclusive block holds the lock (wait, then again).
 COMMIT = """
 local done = redis.call('get', KEYS[5])
 if done then return {2, tonumber(done), false} end
@@ -62,57 +63,41 @@ end
 local ver = tonumber(redis.call('get', KEYS[1]) or '0')
 local p = ARGV[4]
 if ver ~= tonumber(ARGV[3]) then
-  local C = cmsgpack.unpack(ARGV[11])
-  local last = #C
-  local i = 1
-  while i <= last do
-    local c = C[i]
-    if c == 'h' or c == 'm' then
-      local v
-      if c == 'h' then v = redis.call('hget', p .. 'r:' .. C[i + 1], C[i + 2])
-      else v = redis.call('hget', KEYS[3], C[i + 2]) end
-      if C[i + 3] == '1' then
-        if v ~= C[i + 4] then return {3, ver, i} end
-      elseif v then return {3, ver, i} end
-      i = i + 5
-    elseif c == 's' then
-      local v = redis.call('zscore', p .. 'i:' .. C[i + 1], C[i + 2])
-      if C[i + 3] == '1' then
-        if not v or tonumber(v) ~= tonumber(C[i + 4]) then return {3, ver, i} end
-      elseif v then return {3, ver, i} end
-      i = i + 5
-    elseif c == 'c' then
-      if redis.call('zcount', p .. 'i:' .. C[i + 1], C[i + 2], C[i + 3]) ~= tonumber(C[i + 4]) then
-        return {3, ver, i}
-      end
-      i = i + 5
-    elseif c == 'b' then
-      local limit = tonumber(C[i + 4])
+  for i, c in ipairs(cmsgpack.unpack(ARGV[11])) do
+    local code = c[1]
+    if code == 'h' or code == 'm' then
+      local v, want
+      if code == 'h' then v, want = redis.call('hget', p .. 'r:' .. c[2], c[3]), c[4]
+      else v, want = redis.call('hget', KEYS[3], c[2]), c[3] end
+      if want == nil then
+        if v then return {3, ver, i} end
+      elseif v ~= want then return {3, ver, i} end
+    elseif code == 's' then
+      local v = redis.call('zscore', p .. 'i:' .. c[2], c[3])
+      if c[4] == nil then
+        if v then return {3, ver, i} end
+      elseif not v or tonumber(v) ~= c[4] then return {3, ver, i} end
+    elseif code == 'c' then
+      if redis.call('zcount', p .. 'i:' .. c[2], c[3], c[4]) ~= c[5] then return {3, ver, i} end
+    elseif code == 'b' then
       local got
-      if limit < 0 then
-        got = redis.call('zrangebyscore', p .. 'i:' .. C[i + 1], C[i + 2], C[i + 3], 'WITHSCORES')
-      else
-        got = redis.call('zrangebyscore', p .. 'i:' .. C[i + 1], C[i + 2], C[i + 3], 'WITHSCORES', 'LIMIT', 0, limit)
+      if c[5] == nil then got = redis.call('zrangebyscore', p .. 'i:' .. c[2], c[3], c[4], 'WITHSCORES')
+      else got = redis.call('zrangebyscore', p .. 'i:' .. c[2], c[3], c[4], 'WITHSCORES', 'LIMIT', 0, c[5]) end
+      local want = c[6]
+      if #got ~= 2 * #want then return {3, ver, i} end
+      for j, w in ipairs(want) do
+        if got[2 * j - 1] ~= w[1] or tonumber(got[2 * j]) ~= w[2] then return {3, ver, i} end
       end
-      local n = tonumber(C[i + 5])
-      if #got ~= 2 * n then return {3, ver, i} end
-      for j = 1, n do
-        if got[2 * j - 1] ~= C[i + 4 + 2 * j] or tonumber(got[2 * j]) ~= tonumber(C[i + 5 + 2 * j]) then
-          return {3, ver, i}
-        end
-      end
-      i = i + 6 + 2 * n
-    elseif c == 'g' then
+    elseif code == 'g' then
       local got
-      if C[i + 4] == '1' then got = redis.call('zrevrange', p .. 'i:' .. C[i + 1], C[i + 2], C[i + 3])
-      else got = redis.call('zrange', p .. 'i:' .. C[i + 1], C[i + 2], C[i + 3]) end
-      local n = tonumber(C[i + 5])
-      if #got ~= n then return {3, ver, i} end
-      for j = 1, n do
-        if got[j] ~= C[i + 5 + j] then return {3, ver, i} end
+      if c[5] then got = redis.call('zrevrange', p .. 'i:' .. c[2], c[3], c[4])
+      else got = redis.call('zrange', p .. 'i:' .. c[2], c[3], c[4]) end
+      local want = c[6]
+      if #got ~= #want then return {3, ver, i} end
+      for j, w in ipairs(want) do
+        if got[j] ~= w then return {3, ver, i} end
       end
-      i = i + 6 + n
-    else return redis.error_reply('unknown check ' .. tostring(c)) end
+    else return redis.error_reply('unknown check ' .. tostring(code)) end
   end
 end
 local wrote = ARGV[12] ~= ''
@@ -282,46 +267,27 @@ class Txn:
         self.cleared = False  # a clear() was written: nothing before it is read
 
     # -- checks ---------------------------------------------------------------------------------------
-    def checks(self, starts: list[tuple[int, tuple[Any, ...]]] | None = None) -> list[Any]:
-        """The reads as the commit script checks them, each key and range once (the first answer read).
-        ``starts``: filled with where each check begins and its read (only wanted after a conflict: ``key_at``)."""
-        out: list[Any] = []
+    def checks(self) -> list[tuple[Any, ...]]:
+        """The reads as the commit script checks them: each key and range once (the first answer read), as recorded
+        (MessagePack packs the tuples as they are: no reformatting, no score text). A NaN bound is refused here, as
+        Redis would refuse it."""
+        out: list[tuple[Any, ...]] = []
         seen: set[tuple[Any, ...]] = set()
         for entry in self.reads:
             ident = entry[:-1]
             if ident in seen:
                 continue
             seen.add(ident)
-            if starts is not None:
-                starts.append((len(out), entry))
-            code, answer = entry[0], entry[-1]
-            if code == "h":
-                out += ("h", entry[1], entry[2], "0", "") if answer is None else ("h", entry[1], entry[2], "1", answer)
-            elif code == "m":
-                out += ("m", "", entry[1], "0", "") if answer is None else ("m", "", entry[1], "1", answer)
-            elif code == "s":
-                out += ("s", entry[1], entry[2], "0", "") if answer is None else ("s", entry[1], entry[2], "1",
-                                                                                score_arg(answer))
-            elif code == "c":
-                out += ("c", entry[1], score_arg(entry[2]), score_arg(entry[3]), answer)
-            elif code == "b":
-                out += ("b", entry[1], score_arg(entry[2]), score_arg(entry[3]),
-                        -1 if entry[4] is None else entry[4], len(answer))
-                for member, score in answer:
-                    out += (member, score if -INF < score < INF else score_text(score))
-            else:  # g
-                out += ("g", entry[1], entry[2], entry[3], "1" if entry[4] else "0", len(answer), *answer)
+            if (entry[0] == "c" or entry[0] == "b") and (entry[2] != entry[2] or entry[3] != entry[3]):
+                raise ValueError("index scores cannot be NaN")
+            out.append(entry)
         return out
 
     def key_at(self, at: int) -> tuple[str, ...] | None:
-        """The key whose check starts at position ``at`` (1-based, as the script reports a failed one): the checks
-        are laid out again (only on a conflict, so a commit never pays for it)."""
-        starts: list[tuple[int, tuple[Any, ...]]] = []
-        self.checks(starts)
-        for start, entry in starts:
-            if start == at - 1:
-                return key_of(entry)
-        return None
+        """The key whose check is number ``at`` (1-based, as the script reports a failed one): the checks are laid
+        out again (only on a conflict, so a commit never pays for it)."""
+        checks = self.checks()
+        return key_of(checks[at - 1]) if 0 < at <= len(checks) else None
 
     # -- writes ----------------------------------------------------------------------------------------
     def put_record(self, kind: str, key: str, raw: str | None) -> None:
