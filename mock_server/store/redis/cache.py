@@ -152,8 +152,10 @@ class Cache:
                 if head is None:
                     continue
                 if code == "ZA":
-                    score = parse_score(op[2])
-                    if head.covers(score):
+                    score = op[2]
+                    if type(score) is not float:  # text: a log entry of an older version, or an infinity
+                        score = parse_score(score)
+                    if head.whole or score < head.boundary:  # head.covers(score), inlined: every write of a POST
                         head.add(op[3], score)
                         if len(head.order) > HEAD_MAX:
                             head.trim(HEAD_MAX)  # an index grown past a head's size stays a head

@@ -272,14 +272,18 @@ class Txn:
         (MessagePack packs the tuples as they are: no reformatting, no score text). A NaN bound is refused here, as
         Redis would refuse it."""
         out: list[tuple[Any, ...]] = []
-        seen: set[tuple[Any, ...]] = set()
+        seen: set[Any] = set()
         for entry in self.reads:
-            ident = entry[:-1]
+            code = entry[0]
+            if code == "m":  # the commonest read (the clock, several times a request): its name alone, no slice
+                ident: Any = entry[1]
+            else:
+                ident = entry[:-1]
+                if (code == "c" or code == "b") and (entry[2] != entry[2] or entry[3] != entry[3]):
+                    raise ValueError("index scores cannot be NaN")
             if ident in seen:
                 continue
             seen.add(ident)
-            if (entry[0] == "c" or entry[0] == "b") and (entry[2] != entry[2] or entry[3] != entry[3]):
-                raise ValueError("index scores cannot be NaN")
             out.append(entry)
         return out
 
