@@ -4,7 +4,10 @@ transactions whose reads are checked at commit, so they conflict only on what th
 from __future__ import annotations
 
 import math
+import os
 import random
+import select
+import signal
 import threading
 import uuid
 from typing import Any
@@ -219,6 +222,39 @@ def test_redis_checks_compare_scores_exactly(url: str) -> None:
     assert a.stats["conflicts"] == len(nudged)
     a.close()
     b.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+def test_redis_a_forked_child_rebuilds_the_store(url: str) -> None:
+    """A child forked with a request open (granian forks its workers from a process that may have used the store):
+    its first store call starts the process's state over (a cache and a process mark of its own, no transaction,
+    its own connection), and the parent's transaction is untouched."""
+    store = RedisStore(url)
+    store.put("k", "a", {"n": 1})
+    token = store.cache.token
+    store.request_begin()
+    assert store.get("k", "a") == {"n": 1}
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            fresh = store.get("k", "a") == {"n": 1} and store.cache.token != token and store._tl.txn is None
+            store.put("k", "b", {"n": 2})  # no transaction in the child: a block of its own, committed
+            os.write(write, b"1" if fresh else b"0")
+        finally:
+            os._exit(0)
+    os.close(write)
+    ready, _, _ = select.select([read], [], [], 20)  # a child stuck (a lock held at the fork) fails, never hangs
+    answer = os.read(read, 8) if ready else b""
+    os.close(read)
+    if not ready:
+        os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    assert answer == b"1"
+    store.put("k", "c", {"n": 3})  # the parent's request goes on
+    store.request_end()
+    assert store.get("k", "b") == {"n": 2} and store.get("k", "c") == {"n": 3}
+    store.close()
 
 
 def test_redis_a_member_of_an_index_the_transaction_wrote_is_read_alone(url: str,

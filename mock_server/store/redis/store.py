@@ -490,7 +490,9 @@ class RedisStore(Store):
 
     # -- records ---------------------------------------------------------------------
     def _record(self, kind: str, key: str) -> str | bytes | None:
-        txn = self._reading()
+        txn = self._tl.txn  # inside a request (the usual case): no call; else, or in a forked child, _reading
+        if txn is None or self._fork != _FORKS or self.cache.version < 0:
+            txn = self._reading()
         if self._hot:
             self._guard(txn, ("r", kind, key))
         if txn is not None:
@@ -511,7 +513,9 @@ class RedisStore(Store):
         return _decode(self._record(kind, key))
 
     def get_many(self, kind: str, keys: list[str]) -> list[Record | None]:
-        txn = self._reading()
+        txn = self._tl.txn  # _reading inlined for a request's reads
+        if txn is None or self._fork != _FORKS or self.cache.version < 0:
+            txn = self._reading()
         written = txn.records.get(kind, _EMPTY) if txn is not None else _EMPTY
         cleared = txn is not None and txn.cleared
         table = self.cache.records.get(kind, _EMPTY)
@@ -666,7 +670,9 @@ class RedisStore(Store):
         return score
 
     def index_count(self, index: str, min_score: float = float("-inf"), max_score: float = float("inf")) -> int:
-        txn = self._reading()
+        txn = self._tl.txn  # _reading inlined for a request's reads
+        if txn is None or self._fork != _FORKS or self.cache.version < 0:
+            txn = self._reading()
         over = self._overlay(txn, index)
         lo_s, hi_s = float(min_score), float(max_score)
         if over is not None:
@@ -688,7 +694,9 @@ class RedisStore(Store):
                        limit: int | None = None, *, hint: bool = False) -> list[tuple[str, float]]:
         if limit is not None and limit <= 0:
             return []
-        txn = self._reading()
+        txn = self._tl.txn  # _reading inlined for a request's reads
+        if txn is None or self._fork != _FORKS or self.cache.version < 0:
+            txn = self._reading()
         over = self._overlay(txn, index)
         lo_s, hi_s = float(min_score), float(max_score)
         if over is not None:
@@ -727,7 +735,9 @@ class RedisStore(Store):
         if limit is not None and limit <= 0:
             return []
         limit = None if limit is None else min(limit, INDEX_SPAN)
-        txn = self._reading()
+        txn = self._tl.txn  # _reading inlined for a request's reads
+        if txn is None or self._fork != _FORKS or self.cache.version < 0:
+            txn = self._reading()
         over = self._overlay(txn, index)
         if over is not None:
             return over.page(offset, limit, reverse)
@@ -770,7 +780,9 @@ class RedisStore(Store):
 
     # -- meta ----------------------------------------------------------------------------
     def get_meta(self, name: str) -> Any:
-        txn = self._reading()
+        txn = self._tl.txn  # _reading inlined for a request's reads
+        if txn is None or self._fork != _FORKS or self.cache.version < 0:
+            txn = self._reading()
         if self._hot:
             self._guard(txn, ("m", name))
         if txn is not None and (txn.cleared or name in txn.meta):
