@@ -6,9 +6,7 @@ threads and froze the server for everyone (issue 26; docs/reliability.md, "Servi
 calls :meth:`BufferedWsgi.__rsgi__` in its event loop for each request; the body is read there, as bytes
 arrive, costing a coroutine and a socket, never a thread; only a request whose body is complete is handed to
 the pool of ``threads`` threads that runs the WSGI app (the same count as granian's blocking threads before).
-A finished answer is sent from its thread and wakes nobody: the request's coroutine (which granian keeps until
-it ends, though the client already has its answer) is ended at the loop's next turn, which the next request
-brings, or a tick every ``DRAIN_S`` while any is left (:meth:`BufferedWsgi._drain`).
+Finished answers wake the loop once for all that finished meanwhile (:meth:`BufferedWsgi._drain`).
 
 * A body that sends nothing for ``body_timeout_s`` (``--body-timeout``) gets ``408 {"error", "code": 408}``
   and its connection is closed; the app never sees it (nothing is journalled, nothing stored). One timer
@@ -52,7 +50,6 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 JSON_HEADERS = [("content-type", "application/json"), ("connection", "close")]
 STREAM_AFTER_S = 0.02  # an answer part that took longer than this to come: stream the rest as it comes
 READS = frozenset({"GET", "HEAD"})
-DRAIN_S = 0.05  # while requests are in the pool, their finished coroutines are ended at least this often
 SWEEP_S = 0.25  # how often the body deadlines and the write queue's waits are checked (the precision of both)
 
 
@@ -100,8 +97,6 @@ class BufferedWsgi:
         self.pool = _Pool(threads)
         self.finished: queue.SimpleQueue[tuple[asyncio.Future[Answer | None], Answer | None]] = queue.SimpleQueue()
         self.draining = False
-        self.pending = 0  # (the loop's) coroutines waiting for the pool's answer
-        self.ticking = False
         self.base: dict[str, Any] = {
             "GATEWAY_INTERFACE": "CGI/1.1", "SCRIPT_NAME": "", "SERVER_SOFTWARE": "Granian",
             "wsgi.errors": sys.stderr, "wsgi.input_terminated": True, "wsgi.multiprocess": False,
@@ -142,7 +137,6 @@ class BufferedWsgi:
         if scope.proto != "http":  # websockets: none of our routes
             proto.close(1000)
             return
-        self._drain()  # the coroutines of the answers finished since the loop's last turn
         environ = self.environ(scope)
         if "CONTENT_LENGTH" in environ or "HTTP_TRANSFER_ENCODING" in environ:
             refused = await self.read_body(environ, proto)
@@ -170,14 +164,7 @@ class BufferedWsgi:
             self.ahead.then(self._read, environ, proto, done)
         else:
             self.pool.submit(self.respond, environ, proto, done)
-        self.pending += 1
-        if not self.ticking:
-            self.ticking = True
-            self.loop.call_later(DRAIN_S, self._tick)
-        try:
-            short = await done  # granian needs the coroutine to last until the answer is given; the answer does not
-        finally:  # wait for it to end (the client has it already)
-            self.pending -= 1
+        short = await done  # granian needs the coroutine to last until the answer is given; the answer does not wait
         if short is not None:  # a body shorter than its Content-Length (a "drop" fault): streamed, so the header
             status, headers, body = short  # stands and the client sees the connection close mid-body
             with contextlib.suppress(Exception):
@@ -210,20 +197,9 @@ class BufferedWsgi:
         finally:
             environ.clear()  # the body goes now: granian keeps finished coroutines (and their frames) a while
             self.finished.put((done, short))
-            # No wake-up of the loop for an answer sent: its coroutine ends at the loop's next turn. One that is
-            # still to be sent by the loop (``short``) wakes it, once for every such answer finished meanwhile.
-            if short is not None and not self.draining:
+            if not self.draining:  # one wake-up of the event loop for every answer finished meanwhile
                 self.draining = True
                 self.loop.call_soon_threadsafe(self._drain)
-
-    def _tick(self) -> None:
-        """(In the loop, every ``DRAIN_S`` while the pool has requests) end the finished ones' coroutines, when no
-        new request came to do it."""
-        self._drain()
-        if self.pending:
-            self.loop.call_later(DRAIN_S, self._tick)
-        else:
-            self.ticking = False
 
     def _drain(self) -> None:
         """(In the loop) end the coroutines of the answers the pool has finished."""
