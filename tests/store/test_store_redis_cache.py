@@ -140,6 +140,21 @@ def test_redis_transactions_agree_with_the_reference_model_on_a_cluster(redis_cl
     other.close()
 
 
+def _attempt(a: RedisStore, read: Any, write: Any) -> bool:
+    """``read`` in a's transaction, then ``write`` by another store (committed), then a writes and commits: whether
+    the commit went through (a refused one wrote nothing)."""
+    a.request_begin()
+    read()
+    write()
+    a.put("log", "x", {"by": "a"})
+    try:
+        a.request_end()
+        return True
+    except Conflict:
+        assert a.get("log", "x") in (None, {"by": "a"})
+        return False
+
+
 def test_redis_transactions_conflict_only_on_what_they_read(url: str) -> None:
     a, b = RedisStore(url), RedisStore(url)
     a.put("user", "u", {"credits": 10})
@@ -147,17 +162,7 @@ def test_redis_transactions_conflict_only_on_what_they_read(url: str) -> None:
         a.index_add("due", f"t{i}", score)
 
     def attempt(read: Any, write: Any) -> bool:
-        """``read`` in a's transaction, then ``write`` by b (committed), then a writes and commits."""
-        a.request_begin()
-        read()
-        write()
-        a.put("log", "x", {"by": "a"})
-        try:
-            a.request_end()
-            return True
-        except Conflict:
-            assert a.get("log", "x") in (None, {"by": "a"})
-            return False
+        return _attempt(a, read, write)
 
     assert attempt(lambda: a.get("user", "u"), lambda: b.put("user", "other", {}))  # another record
     assert not attempt(lambda: a.get("user", "u"), lambda: b.put("user", "u", {"credits": 9}))  # the same one
@@ -190,15 +195,7 @@ def test_redis_checks_compare_scores_exactly(url: str) -> None:
             a.index_add("z", member, score)
 
     def attempt(read: Any, write: Any) -> bool:
-        a.request_begin()
-        read()
-        write()
-        a.put("log", "x", {"by": "a"})
-        try:
-            a.request_end()
-            return True
-        except Conflict:
-            return False
+        return _attempt(a, read, write)
 
     moved = 0
 
