@@ -90,7 +90,9 @@ def test_python_generator_counts_answers_per_connection(server: tuple[str, int |
     url, answer_first = server
     results: list = []
     lock = threading.Lock()
-    deadline = loadgen.time.time() + 0.2
+    # 0.2 s of load after 0.5 s for the 16 threads to start, as ``_run_python`` gives its processes (on a loaded
+    # box 11 of 16 threads started after a bare 0.2 s window and were counted as unanswered: a flake, not starvation)
+    deadline = loadgen.time.time() + 0.5 + 0.2
     threads = [threading.Thread(target=loadgen._connection_loop, args=(url, "GET", {}, None, deadline, results, lock))
                for _ in range(CONNECTIONS)]
     for t in threads:
