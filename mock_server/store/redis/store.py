@@ -25,7 +25,6 @@ from __future__ import annotations
 import itertools
 import json
 import marshal
-import os
 import threading
 import time
 import uuid
@@ -53,7 +52,7 @@ from mock_server.store.redis.transaction import (
     score_arg,
     score_text,
 )
-from mock_server.store.redis.wire import Wire
+from mock_server.store.redis.wire import Forks, Wire
 
 if TYPE_CHECKING:
     import asyncio
@@ -70,16 +69,6 @@ INF = float("inf")
 _EMPTY: dict[str, Any] = {}
 
 __all__ = ["DEFAULT_LOCK_TTL_MS", "DEFAULT_PREFIX", "Conflict", "LockLost", "RedisStore", "parse_url"]
-
-_FORKS = 0  # how many times this process was forked into: every store call compares it (a global, not a call)
-
-
-def _forked() -> None:  # pragma: no cover - runs in a forked child
-    global _FORKS
-    _FORKS += 1
-
-
-os.register_at_fork(after_in_child=_forked)
 
 
 def parse_url(url: str) -> tuple[str, dict[str, str]]:
@@ -151,7 +140,7 @@ class RedisStore(Store):
 
     def _init_process(self) -> None:
         """Per-process state: rebuilt if we find ourselves in a forked child (it holds no lock, has no cache)."""
-        self._fork = _FORKS
+        self._fork = Forks.count
         self.wire.reset_process()
         self.cache = Cache()
         self._ids = itertools.count()
@@ -179,14 +168,14 @@ class RedisStore(Store):
 
     def _state(self) -> _Thread:
         """This thread's place in the store; in a forked child, the per-process state is rebuilt first."""
-        if self._fork != _FORKS:
+        if self._fork != Forks.count:
             self._init_process()
         return self._tl
 
     def _reading(self) -> Txn | None:
         """The caller's transaction, for a read; outside any, the cache is caught up first (a read of its own).
         ``_state`` and the catch-up test in one call: a request makes ~30 reads."""
-        if self._fork != _FORKS:
+        if self._fork != Forks.count:
             self._init_process()
         tl = self._tl
         txn = tl.txn
@@ -196,7 +185,7 @@ class RedisStore(Store):
 
     def _txn(self) -> Txn | None:
         """The caller's transaction, for a write (None: the write is a block of its own)."""
-        if self._fork != _FORKS:
+        if self._fork != Forks.count:
             self._init_process()
         return self._tl.txn
 
@@ -491,7 +480,7 @@ class RedisStore(Store):
     # -- records ---------------------------------------------------------------------
     def _record(self, kind: str, key: str) -> str | bytes | None:
         txn = self._tl.txn  # inside a request (the usual case): no call; else, or in a forked child, _reading
-        if txn is None or self._fork != _FORKS or self.cache.version < 0:
+        if txn is None or self._fork != Forks.count or self.cache.version < 0:
             txn = self._reading()
         if self._hot:
             self._guard(txn, ("r", kind, key))
@@ -514,7 +503,7 @@ class RedisStore(Store):
 
     def get_many(self, kind: str, keys: list[str]) -> list[Record | None]:
         txn = self._tl.txn  # _reading inlined for a request's reads
-        if txn is None or self._fork != _FORKS or self.cache.version < 0:
+        if txn is None or self._fork != Forks.count or self.cache.version < 0:
             txn = self._reading()
         written = txn.records.get(kind, _EMPTY) if txn is not None else _EMPTY
         cleared = txn is not None and txn.cleared
@@ -671,7 +660,7 @@ class RedisStore(Store):
 
     def index_count(self, index: str, min_score: float = float("-inf"), max_score: float = float("inf")) -> int:
         txn = self._tl.txn  # _reading inlined for a request's reads
-        if txn is None or self._fork != _FORKS or self.cache.version < 0:
+        if txn is None or self._fork != Forks.count or self.cache.version < 0:
             txn = self._reading()
         over = self._overlay(txn, index)
         lo_s, hi_s = float(min_score), float(max_score)
@@ -695,7 +684,7 @@ class RedisStore(Store):
         if limit is not None and limit <= 0:
             return []
         txn = self._tl.txn  # _reading inlined for a request's reads
-        if txn is None or self._fork != _FORKS or self.cache.version < 0:
+        if txn is None or self._fork != Forks.count or self.cache.version < 0:
             txn = self._reading()
         over = self._overlay(txn, index)
         lo_s, hi_s = float(min_score), float(max_score)
@@ -736,7 +725,7 @@ class RedisStore(Store):
             return []
         limit = None if limit is None else min(limit, INDEX_SPAN)
         txn = self._tl.txn  # _reading inlined for a request's reads
-        if txn is None or self._fork != _FORKS or self.cache.version < 0:
+        if txn is None or self._fork != Forks.count or self.cache.version < 0:
             txn = self._reading()
         over = self._overlay(txn, index)
         if over is not None:
@@ -781,7 +770,7 @@ class RedisStore(Store):
     # -- meta ----------------------------------------------------------------------------
     def get_meta(self, name: str) -> Any:
         txn = self._tl.txn  # _reading inlined for a request's reads
-        if txn is None or self._fork != _FORKS or self.cache.version < 0:
+        if txn is None or self._fork != Forks.count or self.cache.version < 0:
             txn = self._reading()
         if self._hot:
             self._guard(txn, ("m", name))

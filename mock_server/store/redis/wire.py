@@ -43,23 +43,19 @@ def parse_error(message: str) -> redis.RedisError:
 _ERROR = redis.RedisError
 
 
-class _Forks:
+class Forks:
     """How many times this process was forked into (``os.register_at_fork``): a cheaper test for "am I a forked
-    child?" than ``os.getpid()`` (a system call) on every store call."""
+    child?" than ``os.getpid()`` (a system call) on every store call. Per-process state (connections, threads, the
+    cache) remembers ``count`` and is rebuilt when it changes."""
 
     count = 0
 
 
 def _forked() -> None:  # pragma: no cover - runs in a forked child
-    _Forks.count += 1
+    Forks.count += 1
 
 
 os.register_at_fork(after_in_child=_forked)
-
-
-def fork_generation() -> int:
-    """Changes in a forked child: per-process state (connections, threads, the cache) is rebuilt when it does."""
-    return _Forks.count
 
 
 def pack(args: tuple[Any, ...]) -> bytes:
@@ -311,7 +307,7 @@ class Wire:
         self.reset_process()
 
     def reset_process(self) -> None:
-        self.fork = fork_generation()
+        self.fork = Forks.count
         self._tl = threading.local()
         self._links: weakref.WeakSet[Link] = weakref.WeakSet()
 
@@ -362,7 +358,7 @@ class Wire:
 
         On Redis Cluster a node that does not serve the keys' slot answers ``MOVED slot host:port``:
         every key of one store shares a hash tag (one slot), so the store moves to that node for good."""
-        if self.fork != _Forks.count:
+        if self.fork != Forks.count:
             self.reset_process()
         if counted:
             self.stats["round_trips"] += 1
