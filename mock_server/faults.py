@@ -22,11 +22,9 @@ what each HTTP library raises for that network failure.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager
 from typing import Any
 
 from flask import Response
@@ -34,6 +32,7 @@ from flask import Response
 from mock_server import wire
 from mock_server.errors import ApiError
 from mock_server.sim.faults import Faults, retry_after_header
+from mock_server.views import slot_released
 
 CONNECTION_FAULT_HEADER = "X-Ltx-Mock-Connection-Fault"  # the in-process mode's signal (no socket to break)
 RAW_KINDS = ("reset", "empty_reply", "garbage", "malformed_chunk")  # broken below HTTP, before the view
@@ -53,7 +52,7 @@ def apply_before(faults: Faults, rule: dict[str, Any], environ: dict[str, Any] |
     request wrote first, so it holds nothing of the store either)."""
     delay = faults.delay_ms(rule)
     if delay:
-        with _released(environ.get("ltx.admission") if environ else None):
+        with slot_released(environ.get("ltx.admission") if environ else None):
             time.sleep(delay / 1000)
     kind = rule.get("connection") or ("drop" if rule.get("drop") else None)
     if kind == "drop":
@@ -100,12 +99,6 @@ def break_connection(kind: str, environ: dict[str, Any]) -> Response:
     return resp
 
 
-def _released(admission: Any) -> AbstractContextManager[Any]:
-    """The request's server slot (``environ["ltx.admission"]``: granian's RSGI front, waitress) given back for
-    a sleep; nothing to give back under any other server."""
-    return admission.released() if admission is not None else contextlib.nullcontext()
-
-
 def shape_body(rule: dict[str, Any] | None, headers: list[tuple[str, str]], payload: bytes,
                environ: dict[str, Any] | None = None) -> tuple[list[tuple[str, str]], Iterable[bytes]] | None:
     """The answer of a ``truncated_body`` or ``dribble`` fault: (headers, body); None for any other rule.
@@ -128,7 +121,7 @@ def dribble(payload: bytes, bps: float, admission: Any = None) -> Iterator[bytes
     yield payload[:step]
     if len(payload) <= step:
         return
-    with _released(admission):
+    with slot_released(admission):
         for i in range(step, len(payload), step):
             time.sleep(step / bps)
             yield payload[i:i + step]

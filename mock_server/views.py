@@ -9,7 +9,9 @@ step: the pinned instant, the tenant, the validated query and body) and returns 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
@@ -19,6 +21,13 @@ if TYPE_CHECKING:
 
     from contracts.spec import Operation
     from mock_server.sim import Simulator
+
+
+def slot_released(admission: Any) -> AbstractContextManager[Any]:
+    """The request's server slot (``environ["ltx.admission"]``: granian's RSGI front, waitress's admission) given
+    back while the request only sleeps (a pollForResult wait, a latency fault, a dribbled answer) and taken again
+    after; under any other server (werkzeug, in-process) there is none to give back."""
+    return admission.released() if admission is not None else contextlib.nullcontext()
 
 
 class Reply(NamedTuple):

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
-from mock_server.views import InFlight, Reply
+from mock_server.views import InFlight, Reply, slot_released
 
 RETRY_AFTER_S = 3  # one pollForResult interval: by then a wait slot has usually freed
 
@@ -32,8 +31,7 @@ def start(call: InFlight, operation: str) -> Any:
     try:
         job = s.jobs.create(call.tenant, operation, data, call.now)
         if polls:
-            admission = call.admission
-            with admission.released() if admission is not None else contextlib.nullcontext():
+            with slot_released(call.admission):
                 finished = s.poll_for_result(job, int(polls))  # sleeps: others may run meanwhile
             if finished is not None:
                 t = s.now()
