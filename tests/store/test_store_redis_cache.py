@@ -3,6 +3,7 @@ transactions whose reads are checked at commit, so they conflict only on what th
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import random
@@ -161,8 +162,7 @@ def test_redis_transactions_conflict_only_on_what_they_read(url: str) -> None:
     for i, score in enumerate((1, 5, 9)):
         a.index_add("due", f"t{i}", score)
 
-    def attempt(read: Any, write: Any) -> bool:
-        return _attempt(a, read, write)
+    attempt = functools.partial(_attempt, a)
 
     assert attempt(lambda: a.get("user", "u"), lambda: b.put("user", "other", {}))  # another record
     assert not attempt(lambda: a.get("user", "u"), lambda: b.put("user", "u", {"credits": 9}))  # the same one
@@ -194,8 +194,7 @@ def test_redis_checks_compare_scores_exactly(url: str) -> None:
         for member, score in scores.items():
             a.index_add("z", member, score)
 
-    def attempt(read: Any, write: Any) -> bool:
-        return _attempt(a, read, write)
+    attempt = functools.partial(_attempt, a)
 
     moved = 0
 
