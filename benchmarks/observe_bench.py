@@ -8,8 +8,10 @@ Reported as req/s and p99 per configuration and the ratio against ``off`` measur
 worker, from ``/proc``; best round): on a loaded machine req/s moves with what else runs, the CPU a request costs
 much less, and ``off / this`` of it is the throughput ratio the server would reach where CPU is the limit.
 
-Routes: ``GET /scheduler/available`` and ``POST /images/create`` (``--speed 1000000``, maxJobs 100, 10^9
-credits: jobs end within microseconds of real time, so a loaded machine does not fill maxJobs and answer 429s),
+Routes: ``GET /scheduler/available`` and ``POST /images/create`` (``--speed 100000``, maxJobs 100, 10^9
+credits: jobs end within a millisecond of real time, so a loaded machine does not fill maxJobs and answer 429s; a
+fresh LTX session before each measurement, since the simulated 90-day session passes in 78 s of real time here; at
+``--speed 1000000`` it passed in 8 s and every POST measured after it was the 400 "session expired"),
 at 16 keep-alive connections (``benchmarks/loadgen.py``). The access log goes to a
 file in a temporary directory, plain format (json costs about the same: its parts are encoded once and reused).
 
@@ -53,6 +55,7 @@ from benchmarks.http_bench import POST_BODY
 
 CONFIGS = ("off", "metrics", "access log", "both")
 ROUTES = ("GET /scheduler/available", "POST /images/create")
+SPEED = 100_000  # the simulated clock's speed: a job ends within a millisecond, a 90-day session lasts 78 s
 TARGET = 0.90
 
 
@@ -106,12 +109,14 @@ def _cpu_child(rounds: int, n: int, tmp: str) -> None:
     from mock_server.app import create_app
     from mock_server.config import SimConfig
 
-    def start_response(*args: Any) -> None:
-        return None
+    statuses: list[str] = []
+
+    def start_response(status: str, *args: Any) -> None:
+        statuses.append(status)
 
     apps = {}
     for i, config in enumerate(CONFIGS):
-        app = create_app(SimConfig(background=False, speed=1_000_000, metrics=config in ("metrics", "both"),
+        app = create_app(SimConfig(background=False, speed=SPEED, metrics=config in ("metrics", "both"),
                                    access_log=f"{tmp}/access-{i}.log" if config in ("access log", "both") else None))
         admin_call = app.test_client()
         admin_call.patch(f"/__admin/accounts/{DEMO_EMAIL}", json={"token": DEMO_TOKEN, "maxJobs": 100})
@@ -121,6 +126,8 @@ def _cpu_child(rounds: int, n: int, tmp: str) -> None:
     def one_round(app: Any, base: dict[str, Any], body: bytes, count: int) -> float:
         """CPU seconds per request of ``count`` requests, every thread's, the queued work done at the end."""
         observe = app.extensions["ltx_observer"]
+        app.test_client().patch(f"/__admin/ltx-users/{DEMO_EMAIL}", json={"newSession": True})
+        statuses.clear()
         t0 = time.process_time()
         for _ in range(count):
             environ = dict(base)
@@ -131,7 +138,11 @@ def _cpu_child(rounds: int, n: int, tmp: str) -> None:
             observe.flush()
             if observe.metrics is not None and observe.metrics.counts is not None:
                 observe.metrics.counts.fold()
-        return (time.process_time() - t0) / count
+        took = (time.process_time() - t0) / count
+        failed = [x for x in statuses if not x.startswith("2")]
+        if failed:  # the figures would be an error answer's
+            raise RuntimeError(f"{len(failed)} of {count} answers were not 2xx (first: {failed[0]})")
+        return took
 
     out: dict[str, dict[str, dict[str, float]]] = {c: {} for c in CONFIGS}
     for route in ROUTES:
@@ -204,7 +215,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="observe-bench-") as tmp, contextlib.ExitStack() as stack:
         servers = {}
         for i, config in enumerate(CONFIGS):
-            sim = simulator("--speed", "1000000", *_flags(config, Path(tmp) / f"access-{i}.log"), name=f"obs-{i}")
+            sim = simulator("--speed", str(SPEED), *_flags(config, Path(tmp) / f"access-{i}.log"), name=f"obs-{i}")
             servers[config] = stack.enter_context(sim)
             admin(sim.url, "PATCH", f"/accounts/{DEMO_EMAIL}", {"token": DEMO_TOKEN, "maxJobs": 100})
             admin(sim.url, "PATCH", f"/ltx-users/{DEMO_EMAIL}", {"credits": 10**9})
@@ -216,8 +227,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 for config in order:
                     proc = servers[config].proc
                     pids = tree_pids(proc.pid) if proc is not None else []  # ltx-mock serve, granian's worker
+                    admin(servers[config].url, "PATCH", f"/ltx-users/{DEMO_EMAIL}", {"newSession": True})
                     cpu0 = cpu_seconds(pids)
                     res = _load(servers[config].url, route, args.connections, args.duration)
+                    if res["non2xx"] or res["errors"]:  # the figures would be error answers'
+                        raise RuntimeError(f"{config} {route}: {res['non2xx']} non-2xx answers, {res['errors']} errors "
+                                           f"of {res['requests']}")
                     res["server_cpu_us"] = round((cpu_seconds(pids) - cpu0) / max(1, res["requests"]) * 1e6, 1)
                     loads.append(os.getloadavg()[0])
                     emit(f"  round {r + 1} {config:<10} {route:<26} {res['rps']:>8,.0f} req/s  "

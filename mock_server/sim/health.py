@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 from mock_server.sim.context import Context, iso
+from mock_server.store import store_kind  # the kind, never the URL (which may carry a password)
 
 PROBE = "health-probe"  # meta key the probe writes (a nanosecond stamp) and reads back
 
@@ -21,14 +21,6 @@ def _reason(exc: BaseException) -> str:
     port, never a URL's password; the control API masks cookie secrets in it as in any answer)."""
     text = " ".join(str(exc).split())[:200]
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def store_kind(url: str | None) -> str:
-    """``memory``, ``sqlite`` or ``redis``: the store's kind, never its URL (which may carry a password)."""
-    if not url:
-        return "memory"
-    scheme = urlsplit(url).scheme
-    return "memory" if scheme == "memory" else "redis" if scheme.startswith("redis") else "sqlite"
 
 
 def probe_store(ctx: Context) -> dict[str, Any]:
