@@ -66,8 +66,12 @@ CONFIG_ENV = "LTX_MOCK_CONFIG"
 WORKERS_ENV = "LTX_MOCK_WORKERS"
 THREADS_ENV = "LTX_MOCK_THREADS"  # granian: request threads per worker (the pool adds the poll-wait threads)
 RUNNING_ENV = "LTX_MOCK_RUNNING"  # granian: how many requests its worker lets run Python at once (0: no limit)
-GRANIAN_RUNNING = 2  # writes at once; measured: POST /images/create c16 p99 25-35 -> 9-11 ms (docs/performance.md)
-# (or fewer where the store asks: Redis, one; ``Store.writes_at_once``)
+# Writes at once per worker: one. The queue in front (rsgi.py) is first come, first served, and the thread that ends
+# a write runs the next itself: one thread runs them back to back under the GIL. Two (measured 2026-12-01 against
+# the gate of that time: POST c16 p99 25-35 -> 9-11 ms) now only hand the GIL and a thread around: in memory one
+# measured +13-70% POSTs/s and -10-30% CPU per POST in 7 of 7 alternations, p99 alike (median 16.3 against 16.5 ms);
+# under Redis a second write mostly waited for the first's contended keys (docs/performance.md, "20:15").
+GRANIAN_RUNNING = 1
 SERVERS = ("granian", "waitress", "werkzeug")
 ADMISSION_WAIT_S = 3.0  # a request not admitted within this gets 503 + Retry-After (clients time out at >= 5 s)
 IDLE_TIMEOUT_S = 30  # a connection with no request and no bytes for this long is closed
@@ -414,7 +418,7 @@ def granian_app_from_env() -> Any:
     tune_malloc()
     app = app_from_env()
     config: SimConfig = app.extensions["ltx_sim"].config
-    running = app.extensions["ltx_sim"].writes_at_once(int(os.environ.get(RUNNING_ENV, "0")))
+    running = int(os.environ.get(RUNNING_ENV, "0"))
     threads = int(os.environ.get(THREADS_ENV, "8")) + config.poll_waits
     return BufferedWsgi(app, threads, body_timeout_s=config.body_timeout_s, max_body=config.max_upload_bytes + 1,
                         on_stop=lambda: _stop_worker_process(app), writes=running, wait_s=ADMISSION_WAIT_S,

@@ -201,11 +201,6 @@ class Simulator:
         (``then(fn, *args)``: ``store/redis/ahead.py``), or None (memory, SQLite). Called in a worker process."""
         return self.store.read_ahead(loop)
 
-    def writes_at_once(self, default: int) -> int:
-        """How many writes a server worker runs at once: ``default``, or fewer where the store says so (Redis)."""
-        hint = self.store.writes_at_once
-        return default if hint is None or not default else min(default, hint)
-
     def store_failure(self, exc: BaseException) -> StoreUnavailable | None:
         """The 503 an exception from the store stands for (unreachable, refusing writes), else None."""
         if isinstance(exc, StoreUnavailable):

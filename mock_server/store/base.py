@@ -52,8 +52,6 @@ class Store(abc.ABC):
     # Whether the data can vanish under a running process (a Redis restarted without persistence, or flushed):
     # the simulator then checks, on every request, that its start-up state is still there.
     volatile: ClassVar[bool] = False
-    # How many writes a server worker should run at once with this store (None: the server's own choice).
-    writes_at_once: ClassVar[int | None] = None
 
     # -- records -----------------------------------------------------------
     @abc.abstractmethod

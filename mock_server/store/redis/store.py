@@ -116,10 +116,6 @@ class RedisStore(Store):
     """All state in one Redis database, shared by every process that opens the same URL."""
 
     volatile = True
-    # One: a second write mostly waited for the first's contended keys (one account's writes take turns: 1.56 turns
-    # per commit at c16), each turn a thread and GIL hand-off: one measured -9% CPU per POST and +4-18% POSTs/s
-    # (served c16, five alternations; docs/performance.md). More processes (--workers) write at once.
-    writes_at_once = 1
 
     def __init__(self, url: str, *, prefix: str | None = None, lock_ttl_ms: int | None = None) -> None:
         clean, options = parse_url(url)
