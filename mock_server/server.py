@@ -69,8 +69,8 @@ RUNNING_ENV = "LTX_MOCK_RUNNING"  # granian: how many requests its worker lets r
 # Writes at once per worker: one. The queue in front (rsgi.py) is first come, first served, and the thread that ends
 # a write runs the next itself: one thread runs them back to back under the GIL. Two (measured 2026-12-01 against
 # the gate of that time: POST c16 p99 25-35 -> 9-11 ms) now only hand the GIL and a thread around: in memory one
-# measured +13-70% POSTs/s and -10-30% CPU per POST in 7 of 7 alternations, p99 alike (median 16.3 against 16.5 ms);
-# under Redis a second write mostly waited for the first's contended keys (docs/performance.md, "20:15").
+# measured +2-70% POSTs/s and -2-40% CPU per POST in 7 of 7 alternations, p99 alike (median 16.3 against 16.5 ms);
+# under Redis a second write mostly waited for the first's contended keys (docs/performance.md, "21:00").
 GRANIAN_RUNNING = 1
 SERVERS = ("granian", "waitress", "werkzeug")
 ADMISSION_WAIT_S = 3.0  # a request not admitted within this gets 503 + Retry-After (clients time out at >= 5 s)
