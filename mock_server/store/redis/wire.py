@@ -294,7 +294,7 @@ class HiredisLink(Link):
     """Replies parsed by hiredis's C reader (redis-py's own, when installed), commands packed by its packer.
     On a plain TCP or unix socket the first read of a reply keeps the GIL a while (``HOLD_NS``)."""
 
-    __slots__ = ("backoff", "hold_ns", "scratch", "skip", "view")
+    __slots__ = ("backoff", "hold_ns", "scratch", "scratch_at", "skip")
 
     def __init__(self, connection_class: Any, kwargs: dict[str, Any]) -> None:
         super().__init__(connection_class, kwargs)
@@ -302,7 +302,8 @@ class HiredisLink(Link):
         self.scratch = bytearray(RECV_SIZE)
         held = _RECV_HELD is not None and type(self.sock) is socket.socket  # not TLS: its bytes need ssl's reads
         self.hold_ns = HOLD_NS if held else 0
-        self.view = ctypes.addressof((ctypes.c_char * RECV_SIZE).from_buffer(self.scratch)) if held else 0
+        # where libc's recv writes: scratch's bytes (a bytearray never resized, so its address stays)
+        self.scratch_at = ctypes.addressof((ctypes.c_char * RECV_SIZE).from_buffer(self.scratch)) if held else 0
         self.skip = 0  # round trips left that block at once (after a reply slower than the hold)
         self.backoff = 1  # how many the next slow reply makes block at once
 
@@ -314,17 +315,17 @@ class HiredisLink(Link):
         fd = self.sock.fileno()
         end = time.perf_counter_ns() + self.hold_ns
         while True:
-            got = _RECV_HELD(fd, self.view, RECV_SIZE, socket.MSG_DONTWAIT)
+            got = _RECV_HELD(fd, self.scratch_at, RECV_SIZE, socket.MSG_DONTWAIT)
             if got > 0:
                 self.backoff = 1
                 self.reader.feed(self.scratch, 0, got)  # type: ignore[arg-type]
                 return self.reader.gets()
-            if got < 0 and ctypes.get_errno() in _AGAIN and time.perf_counter_ns() < end:
-                continue
-            if got < 0 and ctypes.get_errno() in _AGAIN:  # slower than the hold: block, and hold less often
-                self.skip = self.backoff
+            if got < 0 and ctypes.get_errno() in _AGAIN:  # nothing yet
+                if time.perf_counter_ns() < end:
+                    continue
+                self.skip = self.backoff  # slower than the hold: block, and hold less often
                 self.backoff = min(self.backoff * 2, HOLD_BACKOFF_MAX)
-            return self.read_ready()  # closed or failed: read_ready raises it as a blocking read would
+            return self.read_ready()  # (closed or failed: read_ready raises it as a blocking read would)
 
     def read_ready(self) -> Any:
         got = self.sock.recv_into(self.scratch)
