@@ -27,11 +27,11 @@ def deliveries_of(ltx_mock: Any, job_id: str) -> list[dict[str, Any]]:
 
 
 def settled_deliveries_of(ltx_mock: Any, job_id: str, timeout: float = 5.0) -> list[dict[str, Any]]:
-    """The job's delivery log once no delivery is pending: the receiver sees an attempt a moment before
-    the simulator has logged its answer."""
+    """The job's delivery log once no delivery is pending or retrying: the receiver sees an attempt a moment before
+    the simulator has logged its answer (a retry's too: after a failed first attempt the state is "retrying")."""
     deadline = time.monotonic() + timeout
     logs = deliveries_of(ltx_mock, job_id)
-    while any(d["state"] == "pending" for d in logs) and time.monotonic() < deadline:
+    while any(d["state"] in ("pending", "retrying") for d in logs) and time.monotonic() < deadline:
         time.sleep(0.02)
         logs = deliveries_of(ltx_mock, job_id)
     return logs
