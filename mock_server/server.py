@@ -65,6 +65,7 @@ from mock_server.config import SimConfig
 CONFIG_ENV = "LTX_MOCK_CONFIG"
 WORKERS_ENV = "LTX_MOCK_WORKERS"
 THREADS_ENV = "LTX_MOCK_THREADS"  # granian: request threads per worker (the pool adds the poll-wait threads)
+MASTER_ENV = "LTX_MOCK_MASTER"  # granian: the serving process's pid, whose death ends its workers
 RUNNING_ENV = "LTX_MOCK_RUNNING"  # granian: how many requests its worker lets run Python at once (0: no limit)
 # Writes at once per worker: one. The queue in front (rsgi.py) is first come, first served, and the thread that ends
 # a write runs the next itself: one thread runs them back to back under the GIL. Two (measured 2026-12-01 against
@@ -278,15 +279,16 @@ def close_process(app: Any) -> None:
     closing.join(CLOSE_TIMEOUT_S)  # a store that hangs (Redis frozen) never keeps the process from ending
 
 
-def die_with_parent(watch_fd: int | None = None, *, pdeathsig: bool = True) -> None:
+def die_with_parent(watch_fd: int | None = None, *, pdeathsig: bool = True, parent: int | None = None) -> None:
     """Make this (worker) process exit when its parent dies, even by SIGKILL.
 
     Linux: ``PR_SET_PDEATHSIG`` (it fires when the *thread* that forked us ends, so only for a parent that
     forks from its main thread, as ``_supervise`` does). Everywhere, and as a second line: a thread that
     reads ``watch_fd`` (the read end of a pipe whose write end only the parent holds; EOF means the parent is gone), or,
-    without one, notices that the parent pid changed.
+    without one, notices that the parent pid changed. ``parent``: the pid the parent had (default: the parent now),
+    so that a worker whose parent died while it was still starting exits here instead of watching its new parent.
     """
-    parent = os.getppid()
+    parent = os.getppid() if parent is None else parent
     if pdeathsig and sys.platform.startswith("linux"):
         with contextlib.suppress(Exception):
             import ctypes
@@ -414,7 +416,8 @@ def granian_app_from_env() -> Any:
     event loop (:mod:`rsgi`), writes through the FIFO gate; the worker dies with the master."""
     from mock_server.rsgi import BufferedWsgi
 
-    die_with_parent(pdeathsig=False)  # granian may fork from a thread that ends before the master
+    # granian may fork from a thread that ends before the master; the master may die while this worker starts
+    die_with_parent(pdeathsig=False, parent=int(os.environ.get(MASTER_ENV) or os.getppid()))
     tune_malloc()
     app = app_from_env()
     config: SimConfig = app.extensions["ltx_sim"].config
@@ -520,6 +523,7 @@ def _serve_granian(config: SimConfig, host: str, port: int, workers: int, thread
     os.environ[WORKERS_ENV] = str(workers)
     os.environ[RUNNING_ENV] = str(min(threads, GRANIAN_RUNNING))
     os.environ[THREADS_ENV] = str(threads)
+    os.environ[MASTER_ENV] = str(os.getpid())
     # Workers die with the master (granian_app_from_env).
     Granian(f"{_MODULE}:granian_app_from_env", address=host, port=port,
             interface=Interfaces.RSGI, workers=workers, factory=True,

@@ -183,6 +183,20 @@ def test_serving_sigterm_leaves_nothing_serving_the_port(moment: str, workers: i
         cleanup(proc)
 
 
+def test_a_granian_worker_whose_master_died_while_it_started_exits_at_once() -> None:
+    """A worker may finish starting after its master was killed (kill -9 while ``--workers 2`` start: CI saw the
+    port served 2 s after it). It has a new parent by then, so watching "the parent it has now" kept it serving
+    forever; it compares with the master's pid instead (``LTX_MOCK_MASTER``, one no process has here)."""
+    from mock_server import server
+
+    env = {**os.environ, server.CONFIG_ENV: json.dumps({"background": False}), server.MASTER_ENV: "999999999"}
+    code = "import time\nfrom mock_server.server import granian_app_from_env\ngranian_app_from_env()\ntime.sleep(30)\n"
+    t0 = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=60)
+    assert done.returncode == 1, done.stdout.decode(errors="replace") + done.stderr.decode(errors="replace")
+    assert time.monotonic() - t0 < 20  # the start-up, not the 30 s sleep
+
+
 def test_serving_kill_9_of_the_main_process_takes_its_workers_along(tmp_path: Path) -> None:
     port = free_port()
     proc = spawn(port, "--workers", "2", "--state", str(tmp_path / "s.db"))
