@@ -60,17 +60,22 @@ def test_a_same_host_reply_costs_the_thread_no_sleep(wire: Wire) -> None:
     assert _voluntary_switches() - before < 100
 
 
+# A script that answers after ARGV[1] microseconds of Redis's own clock (a slow reply to a command that does not wait).
+SLOW = """local t0 = redis.call('TIME'); local start = t0[1] * 1000000 + t0[2]
+repeat local t = redis.call('TIME') until t[1] * 1000000 + t[2] - start >= tonumber(ARGV[1])
+return 1"""
+
+
 def test_a_slow_reply_gives_the_gil_back_and_backs_off(wire: Wire) -> None:
-    """A reply 50 ms away (``BLPOP`` on an empty list): this thread spends the hold polling, then blocks; it
-    must not burn the 50 ms holding the GIL. The next round trip blocks at once, then one is held again."""
+    """A reply 50 ms away: this thread spends the hold polling, then blocks; it must not burn the 50 ms holding the
+    GIL. The next round trip blocks at once, then one is held again."""
     link = _link(wire)
     link.skip, link.backoff = 0, 1  # as after a reply in time (a loaded machine may have made _link's PING slow)
-    empty = f"ltxhold:{uuid.uuid4().hex}"
     cpu = time.thread_time()
-    assert wire.call("BLPOP", empty, "0.05") is None
+    assert wire.call("EVAL", SLOW, 0, 50_000) == 1
     assert time.thread_time() - cpu < 0.02  # the hold is 0.3 ms; spinning for the reply would be ~50 ms
     assert (link.skip, link.backoff) == (1, 2)
-    assert wire.call("BLPOP", empty, "0.01") is None  # skipped: blocks at once, so no new back-off
+    assert wire.call("EVAL", SLOW, 0, 10_000) == 1  # skipped: blocks at once, so no new back-off
     assert (link.skip, link.backoff) == (0, 2)
     for _ in range(2000):  # held again; the first reply in time resets the back-off (slow ones back off further)
         wire.call("PING")
@@ -78,3 +83,11 @@ def test_a_slow_reply_gives_the_gil_back_and_backs_off(wire: Wire) -> None:
             break
     assert link.backoff == 1
 
+
+def test_a_command_that_waits_in_redis_is_never_held(wire: Wire) -> None:
+    """``BLPOP`` waits in Redis by design: its reply is not polled for. Polled, a 50 ms wait would have outlasted
+    the hold and backed the connection off (skip 1, back-off 2)."""
+    link = _link(wire)
+    link.skip, link.backoff = 0, 1
+    assert wire.call("BLPOP", f"ltxhold:{uuid.uuid4().hex}", "0.05") is None
+    assert (link.skip, link.backoff) == (0, 1)

@@ -45,9 +45,11 @@ RECV_SIZE = 65536  # one recv_into fills at most this much: a typical reply is o
 # then blocks as before. Measured (``ltx-mock serve``, c16 POSTs, one process, five alternations): -6 to -10% CPU
 # per POST, +13-20% POSTs/s, 9.5 context switches per POST against 13.5. A reply that does not come within it (a
 # remote Redis, a big reply, a frozen server) costs that much once, then the next 1, 2, 4 ... 1,024 round trips
-# of that connection block at once; one in time starts polling again.
+# of that connection block at once; one in time starts polling again. Commands that wait in Redis (``BLOCKING``:
+# the lock's and the journal handshake's ``BLPOP``) are never held.
 HOLD_NS = 300_000
 HOLD_BACKOFF_MAX = 1024
+BLOCKING = frozenset({"BLPOP", "BRPOP", "BLMOVE", "BRPOPLPUSH", "BZPOPMIN", "BZPOPMAX", "WAIT"})  # never held
 
 
 def _libc_recv() -> Any:
@@ -250,11 +252,12 @@ class Link:
         if timeout and type(self.sock) is socket.socket:  # TCP or unix, not TLS: the kernel keeps the timeout
             os_timeout(self.sock, timeout)
 
-    def round_trip(self, packed: bytes) -> Any:
-        """Send one command, return its reply (an error reply raised as its redis-py exception)."""
+    def round_trip(self, packed: bytes, hold: bool = True) -> Any:
+        """Send one command, return its reply (an error reply raised as its redis-py exception). ``hold``: the
+        first read may keep the GIL a while (a command that waits in Redis, ``BLOCKING``, passes False)."""
         try:
             self.sock.sendall(packed)
-            reply = self.read_held()
+            reply = self.read_held() if hold else self.read_ready()
             while reply is _MORE:
                 reply = self.read_ready()
             if isinstance(reply, _ERROR):  # an error reply (MaxClientsReachedError is a ConnectionError)
@@ -430,9 +433,10 @@ class Wire:
             packed = self._pack(args)
         except TypeError:  # hiredis packs str, bytes, int, float; ours the rest (bool, bytearray...)
             packed = pack(args)
+        hold = args[0] not in BLOCKING
         for attempt in (1, 2, 3):
             try:
-                return (getattr(self._tl, "link", None) or self._connect()).round_trip(packed)
+                return (getattr(self._tl, "link", None) or self._connect()).round_trip(packed, hold)
             except (redis.ConnectionError, redis.TimeoutError):
                 self._tl.link = None  # closed by round_trip (or never opened): the next attempt connects anew
                 if attempt == 3 or not retry or self.closing.is_set():  # closed under us: no new connection
