@@ -23,6 +23,7 @@ what each HTTP library raises for that network failure.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import time
 from collections.abc import Iterable, Iterator
@@ -107,18 +108,22 @@ def _drain(environ: dict[str, Any]) -> None:
     and httpx (httpcore) then swallows the write error and reports the end of stream it reads next: a
     ``RemoteProtocolError`` where a reset after the request went out is a ``ReadError``. werkzeug reads a body only
     when the app does, and a loaded client sends the body after the headers a moment later: the reset fault's test
-    saw the former now and then. (granian's front has read the whole body before the app runs.)"""
+    saw the former now and then. (granian's front has read the whole body before the app runs.) The bytes read stay
+    the request's body (``wsgi.input``), which the journal reads after."""
     length = environ.get("CONTENT_LENGTH") or ""
     stream = environ.get("wsgi.input")
     if stream is None or not length.isdigit():
         return
     left = min(int(length), DRAIN_MAX)
-    with contextlib.suppress(Exception):  # the client went first: there is nothing to wait for
+    chunks: list[bytes] = []
+    with contextlib.suppress(Exception):  # the client went first: there is nothing more to wait for
         while left > 0:
             chunk = stream.read(min(left, 65536))
             if not chunk:
-                return
+                break
+            chunks.append(chunk)
             left -= len(chunk)
+    environ["wsgi.input"] = io.BytesIO(b"".join(chunks))
 
 
 def shape_body(rule: dict[str, Any] | None, headers: list[tuple[str, str]], payload: bytes,

@@ -86,6 +86,20 @@ def test_connection_fault_raises_what_a_network_failure_raises(server_url: str, 
     assert b'"code":400' in post(lib, server_url)  # the fault is spent; the server serves on
 
 
+@pytest.mark.parametrize("kind", ["reset", "garbage"])
+def test_a_broken_connections_request_is_journalled_with_its_body(server_url: str, kind: str) -> None:
+    """The fault reads the request's body before it breaks the connection (so a client still sending meets the
+    break as a network failure would break it); the journal still shows that body."""
+    requests.delete(f"{server_url}/__admin/requests", timeout=10)
+    fault(server_url, kind)
+    with pytest.raises(requests.exceptions.ConnectionError):
+        requests.post(server_url + ACCOUNTS, json={"email": "journal@example.com", "cookie": "x"}, headers=HEADERS,
+                      timeout=10)
+    entries = requests.get(f"{server_url}/__admin/requests", timeout=10).json()["items"]
+    [entry] = [e for e in entries if e["path"] == ACCOUNTS and e["fault"]]
+    assert entry["body"] == {"email": "journal@example.com", "cookie": "x"}
+
+
 @pytest.mark.parametrize("lib", ["requests", "httpx", "aiohttp"])
 def test_dribble_sends_the_whole_answer_slowly(server_url: str, lib: str) -> None:
     baseline = post(lib, server_url)
