@@ -343,11 +343,12 @@ def tune_malloc() -> None:
 
 
 def freeze_startup_heap() -> int:
-    """Put what start-up built (Flask, werkzeug, the contracts' schemas, the rules: ~10^5 objects) out of the
+    """Put what start-up built (Flask, werkzeug, the contracts' schemas, the rules: ~50k objects) out of the
     cyclic collector's reach (``gc.freeze``), once the app is built: a full collection walked all of it while
     requests waited, 45-48 ms a pause under c16 POSTs (docs/performance.md, "gc.freeze"); now it walks what came
-    after. Start-up's own garbage is collected first (frozen objects are never freed). Returns how many were frozen.
-    Only a serving process does this: the in-process server (tests, the pytest plugin) leaves its host's heap be."""
+    after. Start-up's own cycles are collected first: reference counting still frees a frozen object, but a frozen
+    cycle is never collected. Returns how many were frozen. Only a serving process does this: the in-process server
+    (tests, the pytest plugin) leaves its host's heap be."""
     gc.collect()
     gc.freeze()
     return gc.get_freeze_count()
