@@ -2,10 +2,15 @@
 
 All phases (examples, coverage, fuzzing, stateful along the links), every schemathesis check, on a live server
 whose clock runs 1000x so that jobs really finish during the run and upscales and artifacts get exercised.
-One test per phase, each on its own simulator, so that pytest-xdist spreads the run over both cores.
+One test per phase, each on its own simulator, so that pytest-xdist spreads the run over both cores. The
+stateful and fuzzing phases (where what is stored shapes the answers) run again on the Redis and SQLite stores:
+their records go through JSON text, MessagePack and SQL rows, the in-memory one's do not.
 """
 
 from __future__ import annotations
+
+import uuid
+from pathlib import Path
 
 import pytest
 
@@ -33,5 +38,24 @@ def test_sim_passes_the_whole_contract_in_every_phase(phase: str) -> None:
         server.stop()
     assert report.ok, report.format()
     assert len(report.operations) == 17  # the 15 operations and the 2 older image paths
+    operations, cases = REACH[phase]
+    assert len(report.tested) >= operations and report.cases >= cases, (len(report.tested), report.cases)
+
+
+@pytest.mark.parametrize("phase", ["stateful", "fuzzing"])
+@pytest.mark.parametrize("store", ["redis", "sqlite"])
+def test_sim_passes_the_contract_on_the_shared_stores(store: str, phase: str, request: pytest.FixtureRequest,
+                                                      tmp_path: Path) -> None:
+    """Every answer conforms on the stores that serialise what they keep (and serve several processes)."""
+    url = (f"{request.getfixturevalue('redis_url')}?prefix=sc-{uuid.uuid4().hex[:8]}:" if store == "redis"
+           else str(tmp_path / "state.db"))
+    app = create_app(SimConfig(speed=1000, seed=7, strict_responses=True, store_url=url))
+    server = ServerThread(app).start()
+    try:
+        report = run_checks(f"{server.url}/v1/ltxstudio", "demo-token", max_examples=25, seed=7, phases=(phase,))
+    finally:
+        server.stop()
+        app.extensions["ltx_sim"].close()  # its connections and threads (Redis: the peers' heartbeat)
+    assert report.ok, report.format()
     operations, cases = REACH[phase]
     assert len(report.tested) >= operations and report.cases >= cases, (len(report.tested), report.cases)
