@@ -76,8 +76,11 @@ def apply_before(faults: Faults, rule: dict[str, Any], environ: dict[str, Any] |
 
 
 def break_connection(kind: str, environ: dict[str, Any]) -> Response:
-    """Break the client's connection below HTTP; the returned answer is what the server then fails to send
-    (or, with no socket, the in-process mode's signal; promised bytes that never come, for anyone else)."""
+    """The answer of a fault that breaks the client's connection below HTTP: what the server then fails to send
+    (or, with no socket, the in-process mode's signal; promised bytes that never come, for anyone else). The
+    request's body is read now (``_drain``); the connection is broken when the answer is sent
+    (:func:`break_before_sending`), after the request is journalled: a client that reads the journal as soon as its
+    request failed finds the entry (broken here, before the journal had it, a quick reader could miss it)."""
     resp = Response(b"", status=200, mimetype="application/json")
     resp.headers["Content-Length"] = "1024"
     resp.headers["Connection"] = "close"
@@ -85,7 +88,20 @@ def break_connection(kind: str, environ: dict[str, Any]) -> Response:
     if sock is None:
         resp.headers[CONNECTION_FAULT_HEADER] = kind
         return resp
+    sock.close()
     _drain(environ)
+    resp.ltx_break = kind  # type: ignore[attr-defined]
+    return resp
+
+
+def break_before_sending(answer: Response, environ: dict[str, Any]) -> None:
+    """Break the connection of an answer :func:`break_connection` made, if it made one (the pipeline's last step)."""
+    kind = getattr(answer, "ltx_break", None)
+    if kind is None:
+        return
+    sock = wire.client_socket(environ)
+    if sock is None:  # the client went first
+        return
     try:
         if kind == "reset":
             wire.reset(sock, environ)
@@ -100,7 +116,6 @@ def break_connection(kind: str, environ: dict[str, Any]) -> Response:
             wire.finish(sock)
     finally:
         sock.close()
-    return resp
 
 
 def _drain(environ: dict[str, Any]) -> None:

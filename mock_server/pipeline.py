@@ -45,7 +45,7 @@ from mock_server.admin.guard import AdminGuard
 from mock_server.api.inputs import check_body, check_params, parse_body, parse_json_body
 from mock_server.config import SimConfig
 from mock_server.errors import ApiError
-from mock_server.faults import apply_before, shape_body
+from mock_server.faults import apply_before, break_before_sending, shape_body
 from mock_server.journal import Entry
 from mock_server.masking import mask_text
 from mock_server.observe import Observer
@@ -562,6 +562,7 @@ class Pipeline:
         """The status line and headers, then the bytes (a fault may spoil them on the way out)."""
         ready = call.ready
         if ready is not None:
+            break_before_sending(ready, call.environ)  # a broken connection's: journalled first, then broken
             answer: Iterable[bytes] = ready(call.environ, start_response)
             return answer
         fault = call.fault

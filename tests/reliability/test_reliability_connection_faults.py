@@ -100,6 +100,33 @@ def test_a_broken_connections_request_is_journalled_with_its_body(server_url: st
     assert entry["body"] == {"email": "journal@example.com", "cookie": "x"}
 
 
+def test_a_broken_connection_is_journalled_before_the_client_sees_it_break(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The connection breaks once the request is journalled, as an answer goes out once it is: a client that reads
+    the journal as soon as its request failed finds the entry. Journalling slowed to 0.3 s here, so the order shows
+    (broken first, the entry was missing in every run; CI saw it missing now and then at full speed)."""
+    from mock_server import SimConfig, create_app
+    from mock_server.pipeline import Pipeline
+    from mock_server.server import ServerThread
+
+    record = Pipeline.record
+
+    def slow_record(self: Pipeline, call: Any) -> None:
+        if call.path == ACCOUNTS:
+            time.sleep(0.3)
+        record(self, call)
+
+    monkeypatch.setattr(Pipeline, "record", slow_record)
+    app = create_app(SimConfig(background=False))
+    with ServerThread(app) as server:
+        fault(server.url, "reset")
+        with pytest.raises(requests.exceptions.ConnectionError):
+            requests.post(server.url + ACCOUNTS, json={"email": "journal@example.com", "cookie": "x"},
+                          headers=HEADERS, timeout=10)
+        entries = requests.get(f"{server.url}/__admin/requests", timeout=10).json()["items"]
+    assert [e["body"] for e in entries if e["path"] == ACCOUNTS and e["fault"]] == [
+        {"email": "journal@example.com", "cookie": "x"}]
+
+
 @pytest.mark.parametrize("lib", ["requests", "httpx", "aiohttp"])
 def test_dribble_sends_the_whole_answer_slowly(server_url: str, lib: str) -> None:
     baseline = post(lib, server_url)
