@@ -53,7 +53,9 @@ def test_journal_records_query_and_errors(ltx_mock: Any) -> None:
 def test_journal_filters_since_and_pagination(ltx_mock: Any, client: Any) -> None:
     client.list_accounts()
     mark = ltx_mock.admin.requests(limit=1)[0]["id"]
-    t_mark = int(time.time() * 1000)
+    t_mark = int(time.time() * 1000) + 1  # a millisecond no entry so far has: since is inclusive, and the entry
+    while time.time() * 1000 < t_mark:  # above may have been answered in the millisecond this line runs in
+        time.sleep(0.0005)
     for _ in range(3):
         client.create_image("A red fox")
     client.scheduler_available()
