@@ -220,9 +220,9 @@ def serve(host: str, port: int, tokens: tuple[str, ...], empty: bool, speed: flo
                        webhook_allow=[h.strip() for h in webhook_allow if h.strip()] or None,
                        admin_token=admin_token or None, public_url=_check_public_url(public_url), host=host, port=port,
                        metrics=metrics, access_log=access_log or None, log_format=log_format, log_level=log_level)
-    warning = exposure_warning(config)
-    if warning:
-        click.echo(warning, err=True)
+    for warning in (exposure_warning(config), lease_warning(config)):
+        if warning:
+            click.echo(warning, err=True)
     try:
         sock = bind(host, port, listen=False)  # first: a taken port is refused before anything is loaded
     except BindError as exc:
@@ -309,6 +309,16 @@ def exposure_warning(config: SimConfig) -> str | None:
     return (f"WARNING: binding {config.host} exposes the simulator beyond this machine with an unprotected control "
             "API: anyone who can reach the port can reset it, add API tokens, read the request journal and "
             "snapshots. Add --admin-token TOKEN (or bind 127.0.0.1).")
+
+
+def lease_warning(config: SimConfig) -> str | None:
+    """The warning a webhook lease no longer than the delivery timeout gets (None when there is nothing to say): a
+    delivery still in flight when its lease runs out may be taken by another process and arrive twice."""
+    if config.webhook_lease_s > config.webhook_timeout_s:
+        return None
+    return (f"WARNING: --webhook-lease {config.webhook_lease_s:g} s is not above the {config.webhook_timeout_s:g} s "
+            "webhook delivery timeout: a receiver slower than the lease can get a webhook twice (another process "
+            "takes the delivery while it is still in flight). Keep the lease above the timeout.")
 
 
 @main.command()
