@@ -112,6 +112,20 @@ def serve(port: int, *args: str) -> subprocess.Popen[bytes]:
     raise AssertionError("ltx-mock serve did not start")
 
 
+def wait_workers(base: str, workers: int, within_s: float = 60) -> None:
+    """Until every worker has answered (``/__admin/health`` names its pid; each new connection goes to any worker).
+    A worker still starting when Redis comes back empty finds an empty store and sets it up afresh, as a new server
+    would: a test of the empty-restart state must not begin before every worker is up (under a CPU burn one was
+    not, and the routes after it answered from the new state)."""
+    seen: set[int] = set()
+    end = time.monotonic() + within_s
+    while len(seen) < workers:
+        assert time.monotonic() < end, f"{len(seen)} of {workers} workers answered in {within_s} s"
+        with contextlib.suppress(requests.RequestException):
+            seen.add(requests.get(f"{base}/__admin/health", timeout=5, headers={"Connection": "close"}).json()["pid"])
+        time.sleep(0.02)
+
+
 def wait_status(base: str, status: int, within_s: float) -> float:
     """Seconds until GET /accounts answers ``status`` (fails past ``within_s``)."""
     t0 = time.monotonic()
@@ -132,6 +146,7 @@ def test_redis_stopped_back_and_restarted_empty(redis_server: Any, workers: int)
     base = f"http://127.0.0.1:{port}"
     proc = serve(port, "--store", redis_server.url, "--workers", str(workers))
     try:
+        wait_workers(base, workers)
         assert call(base, "POST", f"{API}/images/create", {"prompt": "a fox"}).status_code == 200
         redis_server.stop()
         for method, path, body in ROUTES:
