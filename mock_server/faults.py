@@ -42,6 +42,7 @@ BODY_KINDS = ("truncated_body", "dribble")  # the view answers; its bytes are sp
 GARBAGE = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not HTTP \xff\xfe\x00\r\n\r\n"
 MALFORMED_CHUNKED = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
                      b"Connection: close\r\n\r\n8\r\n{\"jobId\"\r\nZZ-not-hex\r\n:\"x\"}\r\n0\r\n\r\n")
+BREAK = "ltx.break"  # environ: the (kind, socket) of a connection to break once the request is journalled
 DRAIN_MAX = 1 << 20  # a broken connection's request body is read first, up to this much (see ``_drain``)
 DRIBBLE_PIECE_S = 0.05  # a dribble writes every 50 ms (bps / 20 bytes at a time, at least one)
 
@@ -77,31 +78,35 @@ def apply_before(faults: Faults, rule: dict[str, Any], environ: dict[str, Any] |
 
 def break_connection(kind: str, environ: dict[str, Any]) -> Response:
     """The answer of a fault that breaks the client's connection below HTTP: what the server then fails to send
-    (or, with no socket, the in-process mode's signal; promised bytes that never come, for anyone else). The
-    request's body is read now (``_drain``); the connection is broken when the answer is sent
-    (:func:`break_before_sending`), after the request is journalled: a client that reads the journal as soon as its
-    request failed finds the entry (broken here, before the journal had it, a quick reader could miss it)."""
+    (or, with no socket, the in-process mode's signal; promised bytes that never come, for anyone else).
+
+    The connection is found now, as the request arrives (under granian, which gives no client port,
+    ``wire.client_socket`` takes the client's connection that received data last and has answered nothing since:
+    looked up later, another request of the same client could be that one), and the request's body is read
+    (``_drain``). It is broken when the answer is sent (:func:`break_before_sending`), after the request is
+    journalled: a client that reads the journal as soon as its request failed finds the entry (broken here, a
+    quick reader could miss it). ``environ[BREAK]`` holds it until then; a request run again (the store refused its
+    writes) keeps it, and it is broken whatever the later attempts answer, as when the fault broke it at once."""
     resp = Response(b"", status=200, mimetype="application/json")
     resp.headers["Content-Length"] = "1024"
     resp.headers["Connection"] = "close"
-    sock = wire.client_socket(environ)
+    held = environ.get(BREAK)
+    sock = held[1] if held is not None else wire.client_socket(environ)
     if sock is None:
         resp.headers[CONNECTION_FAULT_HEADER] = kind
         return resp
-    sock.close()
     _drain(environ)
-    resp.ltx_break = kind  # type: ignore[attr-defined]
+    environ[BREAK] = (kind, sock)
     return resp
 
 
-def break_before_sending(answer: Response, environ: dict[str, Any]) -> None:
-    """Break the connection of an answer :func:`break_connection` made, if it made one (the pipeline's last step)."""
-    kind = getattr(answer, "ltx_break", None)
-    if kind is None:
+def break_before_sending(environ: dict[str, Any]) -> None:
+    """Break the connection :func:`break_connection` held for this request, if any (the pipeline's last step, or its
+    failure answer's)."""
+    held = environ.pop(BREAK, None)
+    if held is None:
         return
-    sock = wire.client_socket(environ)
-    if sock is None:  # the client went first
-        return
+    kind, sock = held
     try:
         if kind == "reset":
             wire.reset(sock, environ)

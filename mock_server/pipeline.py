@@ -191,6 +191,7 @@ class Pipeline:
             finally:
                 self.sim.end_request()  # ends a transaction ``run`` did not (an error after the view): no-op else
         except Exception as exc:  # the store failed where no view could answer (start, journal, commit)
+            break_before_sending(call.environ)  # a connection fault's, if one matched: it breaks all the same
             return self.failed(exc, call.method, call.path, start_response)
         start_response(*started)  # only now: a failed commit above still answers 503, not the view's 200
         return result
@@ -560,9 +561,9 @@ class Pipeline:
 
     def send(self, call: InFlight, start_response: Callable[..., Any]) -> Iterable[bytes]:
         """The status line and headers, then the bytes (a fault may spoil them on the way out)."""
+        break_before_sending(call.environ)  # a connection fault's, if one matched: journalled first, then broken
         ready = call.ready
         if ready is not None:
-            break_before_sending(ready, call.environ)  # a broken connection's: journalled first, then broken
             answer: Iterable[bytes] = ready(call.environ, start_response)
             return answer
         fault = call.fault
