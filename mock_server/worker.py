@@ -73,8 +73,9 @@ class Worker:
 
     def tick(self) -> None:
         """One round: settle, then claim and start due deliveries, at most ``PER_HOST`` per receiver at once."""
-        self.sim.begin_request(writes=False)  # settles; one consistent read of the store (Redis: one round trip)
-        self.sim.end_request()  # the settling's writes (Redis: Conflict when another process settled them first)
+        if time.monotonic() - self.sim.settled_at >= TICK_S:  # else a request here settled it a moment ago
+            self.sim.begin_request(writes=False)  # settles; one consistent read of the store (Redis: one round trip)
+            self.sim.end_request()  # the settling's writes (Redis: Conflict when another process settled them first)
         self._tick()  # claims are transactions of their own, sent before any delivery starts
 
     def _tick(self) -> None:

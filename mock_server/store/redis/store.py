@@ -43,11 +43,16 @@ from mock_server.store.redis.keys import Keys
 from mock_server.store.redis.lock import ACQUIRE_TIMEOUT_S, Lock, sync
 from mock_server.store.redis.peers import Peers
 from mock_server.store.redis.transaction import (
+    COMMIT_SCRIPT,
     Locked,
     LockLost,
+    Pending,
+    Prior,
     Txn,
     apply_index_op,
     commit,
+    commit_args,
+    commit_outcome,
     encode,
     score_arg,
     score_text,
@@ -110,6 +115,8 @@ class _Thread(threading.local):
     depth = 0
     stale = False
     t1 = 0.0
+    pending: list[Pending] | None = None  # commits this thread sent ahead, in order, not yet finished
+    prior: Prior | None = None  # their writes, read by this thread's next transactions
 
 
 class RedisStore(Store):
@@ -137,6 +144,14 @@ class RedisStore(Store):
         self.peers = Peers(self.wire, self.keys)  # deferred work (the journal) and the flush handshake
         self._journal = RedisJournal(self.wire, self.keys)  # apart from the cache: journal.py
         self._init_process()
+        import os as _os  # DEBUG-TEMP
+        if _os.environ.get("LTX_DEBUG_STATS"):
+            def _dbg() -> None:
+                while True:
+                    time.sleep(1)
+                    with open(_os.environ["LTX_DEBUG_STATS"], "a") as f:
+                        f.write(f"{_os.getpid()} {dict(self.stats)}\n")
+            threading.Thread(target=_dbg, daemon=True).start()
 
     def _init_process(self) -> None:
         """Per-process state: rebuilt if we find ourselves in a forked child (it holds no lock, has no cache)."""
@@ -330,18 +345,7 @@ class RedisStore(Store):
                                        ) from None
                 self.lock.wait()
             except Conflict as exc:
-                self.stats["conflicts"] += 1
-                self._tl.stale = True  # this thread's next transaction catches up first: it runs again on fresh data
-                key = getattr(exc, "key", None)
-                if key is not None:
-                    now = time.monotonic()
-                    if len(self._hot) > 1024:  # keys contended long ago: forgotten (their locks too, if free)
-                        for old in [k for k, until in self._hot.items() if until < now]:
-                            del self._hot[old]
-                            lk = self._key_locks.get(old)
-                            if lk is not None and not lk.locked():
-                                self._key_locks.pop(old, None)
-                    self._hot[key] = now + HOT_S
+                self._conflicted(exc)
                 raise
             except LockLost:
                 raise
@@ -354,6 +358,25 @@ class RedisStore(Store):
             with self.cache.mutex:
                 self.cache.absorb_commit(version, entries, txn.ops)
         self._committed(txn)
+
+    def _conflicted(self, exc: Conflict) -> None:
+        """A commit was refused: this thread's next transaction catches up first, and the key is contended."""
+        self.stats["conflicts"] += 1
+        import os as _os  # DEBUG-TEMP
+        if _os.environ.get("LTX_DEBUG_STATS"):
+            with open(_os.environ["LTX_DEBUG_STATS"] + ".c", "a") as f:
+                f.write(f"{threading.current_thread().name} {getattr(exc, 'key', None)} {exc}\n")
+        self._tl.stale = True  # this thread's next transaction catches up first: it runs again on fresh data
+        key = getattr(exc, "key", None)
+        if key is not None:
+            now = time.monotonic()
+            if len(self._hot) > 1024:  # keys contended long ago: forgotten (their locks too, if free)
+                for old in [k for k, until in self._hot.items() if until < now]:
+                    del self._hot[old]
+                    lk = self._key_locks.get(old)
+                    if lk is not None and not lk.locked():
+                        self._key_locks.pop(old, None)
+            self._hot[key] = now + HOT_S
 
     @staticmethod
     def _committed(txn: Txn) -> None:
@@ -438,33 +461,132 @@ class RedisStore(Store):
             if (not write and not current) or self.cache.version < 0 or tl.stale:
                 tl.stale = False
                 self._catch_up()
-            tl.txn = Txn(self.cache.version, txn_id=self._txn_id())
-            tl.txn.validate = write
+            txn = tl.txn = Txn(self.cache.version, txn_id=self._txn_id())
+            txn.validate = write
+            if write:
+                txn.prior = tl.prior
             tl.scope = "txn"
         tl.t1 = time.perf_counter()
 
-    def request_end(self) -> None:
-        """The request has its answer: send its writes (round trip 2), or raise ``Conflict`` (nothing written)."""
+    def request_end(self, *, behind: bool = False) -> Pending | None:
+        """The request has its answer: send its writes (round trip 2), or raise ``Conflict`` (nothing written).
+
+        ``behind``: send them and return at once, without waiting for the reply (a ``Pending``, which
+        :meth:`finish` settles, in the order sent, in this thread), when the transaction allows it (optimistic,
+        no blobs, no contended key held); else None, committed as usual. The thread's next transactions read
+        its writes (``Prior``) until it is finished."""
         tl = self._state()
         scope = tl.scope
         tl.scope = None
         txn: Txn | None = tl.txn
         if scope not in ("txn", "exclusive") or txn is None:
-            return
+            return None
         tl.txn = None
         if scope == "exclusive":
             self._exclusive_end(txn, commit_it=True, t1=tl.t1)
-            return
+            return None
         try:
             if txn.doomed:
                 raise Conflict("this request's transaction was refused before its end: it runs again")
             if txn.ops or (txn.validate and txn.reads):
+                if behind and not txn.blobs and not txn.cleared and self.cache.version >= 0:
+                    pending = self._send_ahead(tl, txn)
+                    if pending is not None:
+                        return pending
                 self._commit(txn)
             else:
                 self._committed(txn)
         finally:
             if txn.held:
                 self._let_keys_go(txn)
+        return None
+
+    def _send_ahead(self, tl: _Thread, txn: Txn) -> Pending | None:
+        """Send the commit without awaiting its reply (None: it could not be sent; the caller commits as usual)."""
+        pending = Pending(txn)
+        script_keys, args = commit_args(self.keys, txn, mine=self.cache.version, ttl_ms=self.lock_ttl_ms,
+                                        writer=self.cache.token)
+        try:
+            self.wire.send_ahead(COMMIT_SCRIPT, script_keys, args, pending)
+        except (redis.ConnectionError, redis.TimeoutError):
+            return None
+        if tl.pending is None:
+            tl.pending = []
+        tl.pending.append(pending)
+        prior = tl.prior
+        if prior is None:
+            prior = tl.prior = Prior()
+        prior.add(txn)
+        self.stats["ahead"] = self.stats.get("ahead", 0) + 1
+        return pending
+
+    def finish(self, pending: Pending) -> None:
+        """A commit sent ahead by this thread: read its reply (and those sent before it) and act on it as
+        ``request_end`` would have (the cache takes its writes, its events run); raises what ``request_end``
+        would (``Conflict``: nothing written, run it again). Idempotent: a second call raises the same again."""
+        tl = self._state()
+        queue = tl.pending or []
+        while queue and not pending.done:
+            self._settle_one(queue[0])
+        if pending.error is not None:  # refused: what the later ones read from it is not so; settle them now too,
+            while queue:  # and the next transaction reads the cache alone
+                self._settle_one(queue[0])
+        # What the next transaction reads ahead of the cache: the writes of the commits still on their way alone
+        # (the cache holds those settled now)
+        tl.prior = _prior_of(queue)
+        if pending.error is not None:
+            raise pending.error
+
+    def _settle_one(self, pending: Pending) -> None:
+        """(The oldest of this thread's commits sent ahead.) Its reply read and acted on; the outcome kept."""
+        tl = self._tl
+        try:
+            self.wire.settle(pending)
+            if pending.failed is not None or isinstance(pending.reply, redis.exceptions.NoScriptError):
+                # its reply was lost with the connection (or Redis forgot the script): send it again, waiting this
+                # time (the script's retry marker answers "already applied" if it was)
+                self._commit(pending.txn)
+            else:
+                try:
+                    version, entries = commit_outcome(pending.txn, pending.reply)
+                except Locked:  # an exclusive block held the store: nothing written; it runs again
+                    tl.stale = True
+                    raise Conflict("an exclusive block held the store when this commit came") from None
+                except Conflict as exc:
+                    self._conflicted(exc)
+                    raise
+                except Exception:
+                    with self.cache.mutex:
+                        self.cache.forget()  # the outcome is unknown: start the cache over
+                    raise
+                self.stats["commits"] += 1
+                if entries is not None:
+                    with self.cache.mutex:
+                        self.cache.absorb_commit(version, entries, pending.txn.ops)
+                self._committed(pending.txn)
+        except BaseException as exc:
+            pending.error = exc
+        finally:
+            pending.done = True
+            pending.reply = None
+            if tl.pending and tl.pending[0] is pending:
+                tl.pending.pop(0)
+
+    def _settle_prior(self, txn: Txn) -> None:
+        """A read the prior writes cannot answer on their own: settle every commit this thread sent ahead first, so
+        the cache holds what they wrote. If one was refused, what ``txn`` read from it was wrong: it runs again."""
+        tl = self._tl
+        txn.prior = None
+        refused = False
+        for pending in list(tl.pending or ()):
+            if not pending.done:
+                self._settle_one(pending)
+            refused = refused or pending.error is not None
+        tl.prior = None
+        if refused:
+            txn.doomed = True
+            tl.stale = True
+            raise Conflict("a commit this thread sent ahead was refused; what this request read from it is not so")
 
     def refresh(self) -> None:
         """Before a request waits (real time): send what it wrote (``Conflict`` if it must run again); its later
@@ -490,6 +612,13 @@ class RedisStore(Store):
             written = txn.records.get(kind)
             if written is not None and key in written:
                 return written[key]
+            prior = txn.prior
+            if prior is not None:
+                ahead = prior.records.get(kind)
+                if ahead is not None and key in ahead:
+                    sent = ahead[key]
+                    txn.read(("h", kind, key, sent))  # as Redis will hold it once the commits sent ahead ran
+                    return sent
         table = self.cache.records.get(kind)
         raw = _MISSING if table is None else table.get(key, _MISSING)
         if raw is _MISSING:
@@ -507,6 +636,7 @@ class RedisStore(Store):
             txn = self._reading()
         written = txn.records.get(kind, _EMPTY) if txn is not None else _EMPTY
         cleared = txn is not None and txn.cleared
+        ahead = txn.prior.records.get(kind, _EMPTY) if txn is not None and txn.prior is not None else _EMPTY
         table = self.cache.records.get(kind, _EMPTY)
         raws: list[Any] = []
         missing: list[Any] = []
@@ -519,7 +649,9 @@ class RedisStore(Store):
             if cleared:
                 raws.append(None)
                 continue
-            raw = table.get(key, _MISSING)
+            raw = ahead.get(key, _MISSING) if ahead else _MISSING
+            if raw is _MISSING:
+                raw = table.get(key, _MISSING)
             if raw is _MISSING:
                 missing.append(("r", kind, key))
             raws.append(raw)
@@ -590,6 +722,10 @@ class RedisStore(Store):
             else:
                 flat = self.wire.call("ZRANGE", self.keys.index(name), 0, -1, "WITHSCORES")
                 head = Head.from_reply(0, flat)  # card 0: whole
+            prior = txn.prior
+            if prior is not None:  # as Redis will hold it once the commits sent ahead ran (applied twice: the same)
+                for op in prior.z.get(name, ()):
+                    apply_index_op(head, op)
             txn.read(("b", name, -INF, INF, None, [(m, sc) for sc, m in head.order]))
         for op in txn.zpending.pop(name, ()):
             apply_index_op(head, op)
@@ -647,6 +783,17 @@ class RedisStore(Store):
             over = self._overlay(txn, index)
         if over is not None:
             return over.scores.get(member)
+        ops = txn.prior.z.get(index) if txn is not None and txn.prior is not None else None
+        if ops:  # the commits sent ahead wrote the index: a write to this member answers
+            for op in reversed(ops):
+                code = op[0]
+                if code == "ZA" and op[3] == member:
+                    found: float | None = parse_score(op[2])
+                    txn.read(("s", index, member, found))  # type: ignore[union-attr]
+                    return found
+                if (code == "ZR" and op[2] == member) or code == "ZD":
+                    txn.read(("s", index, member, None))  # type: ignore[union-attr]
+                    return None
         head = self.cache.indexes.get(index)
         if head is None:
             head = self._refetch(index)
@@ -667,6 +814,8 @@ class RedisStore(Store):
         if over is not None:
             lo, hi = over.bounds(lo_s, hi_s)
             return max(0, hi - lo)
+        if txn is not None and txn.prior is not None and index in txn.prior.z:
+            self._settle_prior(txn)
         head = self.cache.indexes.get(index)
         if head is None:
             head = self._refetch(index)
@@ -693,6 +842,18 @@ class RedisStore(Store):
             if limit is not None:
                 hi = min(hi, lo + limit)
             return [(m, s) for s, m in over.order[lo:hi]]
+        ops = txn.prior.z.get(index) if txn is not None and txn.prior is not None else None
+        if ops:
+            out = _merged(self._stored_by_score(index, lo_s, hi_s, None if limit is None else limit + len(ops)),
+                          ops, lo_s, hi_s, limit)
+        else:
+            out = self._stored_by_score(index, lo_s, hi_s, limit)
+        if txn is not None and not hint:
+            txn.read(("b", index, lo_s, hi_s, None if limit is None else min(limit, INDEX_SPAN), out))
+        return out
+
+    def _stored_by_score(self, index: str, lo_s: float, hi_s: float, limit: int | None) -> list[tuple[str, float]]:
+        """The members in a range by score as Redis holds them (the cache's head, else one round trip)."""
         head = self.cache.indexes.get(index)
         out = self._by_score(self._refetch(index) if head is None else head, lo_s, hi_s, limit)
         if out is None:
@@ -704,8 +865,6 @@ class RedisStore(Store):
                 args += ["LIMIT", 0, min(limit, INDEX_SPAN)]
             flat = self.wire.call(*args)
             out = [(flat[j].decode(), parse_score(flat[j + 1])) for j in range(0, len(flat), 2)]
-        if txn is not None and not hint:
-            txn.read(("b", index, lo_s, hi_s, None if limit is None else min(limit, INDEX_SPAN), out))
         return out
 
     @staticmethod
@@ -730,6 +889,8 @@ class RedisStore(Store):
         over = self._overlay(txn, index)
         if over is not None:
             return over.page(offset, limit, reverse)
+        if txn is not None and txn.prior is not None and index in txn.prior.z:
+            self._settle_prior(txn)
         head = self.cache.indexes.get(index)
         if head is None:
             head = self._refetch(index)
@@ -776,7 +937,8 @@ class RedisStore(Store):
             self._guard(txn, ("m", name))
         if txn is not None and (txn.cleared or name in txn.meta):
             return _decode(txn.meta.get(name))
-        raw = self.cache.meta.get(name)
+        prior = txn.prior if txn is not None else None
+        raw = prior.meta[name] if prior is not None and name in prior.meta else self.cache.meta.get(name)
         if txn is not None:
             txn.read(("m", name, raw))
         return _decode(raw)
@@ -872,6 +1034,36 @@ class RedisStore(Store):
         if isinstance(exc, LockLost | TimeoutError):
             return f"the Redis store lock was lost or not obtained ({str(exc)[:160]})"
         return None
+
+
+def _prior_of(pending: list[Pending]) -> Prior | None:
+    """The writes of the commits ``pending`` (in order), as a transaction reads them; None: none."""
+    if not pending:
+        return None
+    prior = Prior()
+    for sent in pending:
+        prior.add(sent.txn)
+    return prior
+
+
+def _merged(stored: list[tuple[str, float]], ops: list[Any], lo_s: float, hi_s: float,
+            limit: int | None) -> list[tuple[str, float]]:
+    """A range by score as it will be once ``ops`` (the commits sent ahead) ran: ``stored`` is the range as stored,
+    with one member more per op than the limit (an op removes at most one from it, so the first ``limit`` left are
+    the first of the index; a member an op adds or moves is in ``ops`` itself)."""
+    scores = dict(stored)
+    for op in ops:
+        code = op[0]
+        if code == "ZA":
+            scores[op[3]] = parse_score(op[2])
+        elif code == "ZR":
+            scores.pop(op[2], None)
+        else:  # ZD: every member stored is gone, those beyond ``stored`` too
+            scores.clear()
+    out = sorted((s, m) for m, s in scores.items() if lo_s <= s <= hi_s)
+    if limit is not None:
+        out = out[:limit]
+    return [(m, s) for s, m in out]
 
 
 class _Block:

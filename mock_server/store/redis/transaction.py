@@ -240,7 +240,7 @@ class Txn:
     """One transaction's reads (checks), writes (operations) and the overlay it reads its own writes from."""
 
     __slots__ = ("after", "base", "blob_args", "blobs", "cleared", "doomed", "held", "id", "indexes", "meta", "ops",
-                 "read", "reads", "records", "token", "validate", "zpending")
+                 "prior", "read", "reads", "records", "token", "validate", "zpending")
 
     def __init__(self, base: int, token: str = "", txn_id: str = "") -> None:
         self.id = txn_id or uuid.uuid4().hex  # names its retry marker: unique across processes
@@ -265,6 +265,7 @@ class Txn:
         self.blobs: dict[str, bytes | None] = {}  # blob writes not yet in Redis (read your own writes)
         self.blob_args: list[bytes] = []
         self.cleared = False  # a clear() was written: nothing before it is read
+        self.prior: Prior | None = None  # this thread's commits sent ahead, not yet confirmed: read under the cache
 
     # -- checks ---------------------------------------------------------------------------------------
     def checks(self) -> list[tuple[Any, ...]]:
@@ -354,22 +355,23 @@ def apply_index_op(head: Head, op: Op) -> None:
         head.order, head.scores = [], {}
 
 
-def commit(wire: Wire, keys: Keys, txn: Txn, *, mine: int, release: bool = True, ttl_ms: int = 0,
-           writer: str = "") -> tuple[int, Any]:
-    """Send the transaction (one round trip). Returns (the new version, the log entries after ``mine`` before it:
-    others' writes, which the cache applies before this one's; None when too many: the next catch-up brings them).
-    Raises ``Conflict`` (a check failed), ``Locked`` (an exclusive block holds the store) or ``LockLost``."""
+def commit_args(keys: Keys, txn: Txn, *, mine: int, release: bool = True, ttl_ms: int = 0,
+                writer: str = "") -> tuple[list[str], list[Any]]:
+    """The commit script's keys and arguments for ``txn`` (``mine``: the caller's cache version)."""
     ops = txn.ops
     entry = b"" if not ops else packb([["P", writer], *ops] if writer else ops)
-    try:
-        reply = wire.run(COMMIT_SCRIPT, [keys.version, keys.log, keys.meta, keys.lock, keys.done(txn.id), keys.wake],
-                         [txn.id, txn.token, txn.base, keys.prefix, keys.pattern_prefix, LOG_LIMIT, mine,
-                          ENTRIES_BACK, "1" if release else "0", ttl_ms, packb(txn.checks()), entry,
-                          *txn.blob_args])
-    except redis.ResponseError as exc:
-        if "LOCKLOST" in str(exc):
-            raise LockLost(str(exc)) from None
-        raise
+    return ([keys.version, keys.log, keys.meta, keys.lock, keys.done(txn.id), keys.wake],
+            [txn.id, txn.token, txn.base, keys.prefix, keys.pattern_prefix, LOG_LIMIT, mine, ENTRIES_BACK,
+             "1" if release else "0", ttl_ms, packb(txn.checks()), entry, *txn.blob_args])
+
+
+def commit_outcome(txn: Txn, reply: Any) -> tuple[int, Any]:
+    """What a commit's reply says: (the new version, the log entries after the caller's version, or None), or
+    ``Conflict`` / ``Locked`` / ``LockLost`` raised."""
+    if isinstance(reply, redis.ResponseError):
+        if "LOCKLOST" in str(reply):
+            raise LockLost(str(reply)) from None
+        raise reply
     status = int(reply[0])
     if status == 0:
         raise Locked("an exclusive block holds the store")
@@ -378,3 +380,53 @@ def commit(wire: Wire, keys: Keys, txn: Txn, *, mine: int, release: bool = True,
         conflict.key = txn.key_at(int(reply[2]))  # type: ignore[attr-defined]
         raise conflict
     return int(reply[1]), reply[2] if status == 1 else None
+
+
+def commit(wire: Wire, keys: Keys, txn: Txn, *, mine: int, release: bool = True, ttl_ms: int = 0,
+           writer: str = "") -> tuple[int, Any]:
+    """Send the transaction (one round trip). Returns (the new version, the log entries after ``mine`` before it:
+    others' writes, which the cache applies before this one's; None when too many: the next catch-up brings them).
+    Raises ``Conflict`` (a check failed), ``Locked`` (an exclusive block holds the store) or ``LockLost``."""
+    script_keys, args = commit_args(keys, txn, mine=mine, release=release, ttl_ms=ttl_ms, writer=writer)
+    try:
+        reply = wire.run(COMMIT_SCRIPT, script_keys, args)
+    except redis.ResponseError as exc:
+        reply = exc
+    return commit_outcome(txn, reply)
+
+
+class Prior:
+    """The writes of this thread's commits sent ahead and not yet confirmed (``RedisStore.request_end(behind=True)``),
+    in the order sent: the next transaction of the thread reads them as Redis will hold them when its own commit
+    runs there (after theirs, on the same connection), and checks them as read. If one of them is refused, what the
+    next one read from it is not in Redis, so its check fails too and it runs again: never a wrong answer."""
+
+    __slots__ = ("meta", "records", "z")
+
+    def __init__(self) -> None:
+        self.records: dict[str, dict[str, str | None]] = {}
+        self.meta: dict[str, str | None] = {}
+        self.z: dict[str, list[Op]] = {}  # index -> its operations, in order
+
+    def add(self, txn: Txn) -> None:
+        for kind, written in txn.records.items():
+            self.records.setdefault(kind, {}).update(written)
+        self.meta.update(txn.meta)
+        for op in txn.ops:
+            code = op[0]
+            if code == "ZA" or code == "ZR" or code == "ZD":
+                self.z.setdefault(op[1], []).append(op)
+
+
+class Pending:
+    """A commit sent ahead on this thread's connection, its reply not yet read (``reply``), or read and acted on
+    (``done``: ``error`` is what it raised, None: committed)."""
+
+    __slots__ = ("done", "error", "failed", "reply", "txn")
+
+    def __init__(self, txn: Txn) -> None:
+        self.txn = txn
+        self.reply: Any = None
+        self.failed: BaseException | None = None  # the connection failed before its reply was read
+        self.done = False
+        self.error: BaseException | None = None
