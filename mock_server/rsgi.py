@@ -50,6 +50,10 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 JSON_HEADERS = [("content-type", "application/json"), ("connection", "close")]
 STREAM_AFTER_S = 0.02  # an answer part that took longer than this to come: stream the rest as it comes
 READS = frozenset({"GET", "HEAD"})
+# Writes a write thread leaves unanswered while their commits are on their way: each is answered once this many
+# more have run (or the queue is empty). One: under load the reply had not always come by then (Redis shares two
+# cores with the clients and the server); two or three answered more POSTs/s at less CPU each (docs/redis.md).
+AHEAD_DEPTH = 2
 SWEEP_S = 0.25  # how often the body deadlines and the write queue's waits are checked (the precision of both)
 
 
@@ -280,23 +284,35 @@ class BufferedWsgi:
         load a write follows the one before in the same thread, with no hand-off to the loop or another thread
         (a gate in each request's thread, as before, woke a thread per request and handed the GIL around).
 
-        A write whose commit went ahead of its reply is answered after the next write has run (its reply came
-        meanwhile), or before the slot is given up: the thread never waits for a commit while a write is queued."""
+        A write whose commit went ahead of its reply (the store's, ``Deferred``) is answered once ``AHEAD_DEPTH``
+        more writes have run (its reply came meanwhile), or before the slot is given up: the thread does not wait
+        for a commit while a write is queued, and every answer it owes goes out before it stops writing."""
+        slot = True  # this thread holds a write slot (until _pass_slot gives it up)
         try:
             while item is not None:
                 assert item.environ is not None and item.done is not None
                 job = self.respond(item.environ, item.proto, item.done)
-                older = self._owed()  # sent before this one (none if its view waited: answered then)
+                owed = self._owed()  # in the order sent (none before this one if its view waited: answered then)
                 if job is not None:
-                    self.local.jobs = [job]
-                for old in older:
+                    owed.append(job)
+                due = max(0, len(owed) - AHEAD_DEPTH)
+                self.local.jobs = owed[due:]
+                for old in owed[:due]:
                     self._complete(old, inline=True)
                 item = self._next_write()
                 if item is None:
                     self._complete_owed(inline=True)
+                    slot = False
                     item = self._pass_slot()
+                    slot = item is not None
         finally:
-            self._complete_owed()  # never leave an answer owed
+            if slot:  # left by an error: every answer owed goes out, and the slot goes on (never lost)
+                try:
+                    self._complete_owed()
+                finally:
+                    following = self._pass_slot()
+                    if following is not None:
+                        self.pool.submit(self._writes, following)
 
     def _next_write(self) -> _Queued | None:
         """(A thread holding a write slot) the next queued write, keeping the slot; None: none queued (the slot

@@ -139,19 +139,12 @@ class RedisStore(Store):
         # with another request's), cache misses fetched, caches dropped, commits, conflicts, exclusive blocks and
         # the seconds they held the lock, waits for it.
         self.stats = self.wire.stats
-        for name in ("syncs_shared", "syncs_ahead", "fetches", "drops", "commits", "conflicts", "exclusive", "turns"):
+        for name in ("syncs_shared", "syncs_ahead", "fetches", "drops", "commits", "conflicts", "exclusive", "turns",
+                     "ahead"):
             self.stats.setdefault(name, 0)
         self.peers = Peers(self.wire, self.keys)  # deferred work (the journal) and the flush handshake
         self._journal = RedisJournal(self.wire, self.keys)  # apart from the cache: journal.py
         self._init_process()
-        import os as _os  # DEBUG-TEMP
-        if _os.environ.get("LTX_DEBUG_STATS"):
-            def _dbg() -> None:
-                while True:
-                    time.sleep(1)
-                    with open(_os.environ["LTX_DEBUG_STATS"], "a") as f:
-                        f.write(f"{_os.getpid()} {dict(self.stats)}\n")
-            threading.Thread(target=_dbg, daemon=True).start()
 
     def _init_process(self) -> None:
         """Per-process state: rebuilt if we find ourselves in a forked child (it holds no lock, has no cache)."""
@@ -362,10 +355,6 @@ class RedisStore(Store):
     def _conflicted(self, exc: Conflict) -> None:
         """A commit was refused: this thread's next transaction catches up first, and the key is contended."""
         self.stats["conflicts"] += 1
-        import os as _os  # DEBUG-TEMP
-        if _os.environ.get("LTX_DEBUG_STATS"):
-            with open(_os.environ["LTX_DEBUG_STATS"] + ".c", "a") as f:
-                f.write(f"{threading.current_thread().name} {getattr(exc, 'key', None)} {exc}\n")
         self._tl.stale = True  # this thread's next transaction catches up first: it runs again on fresh data
         key = getattr(exc, "key", None)
         if key is not None:
@@ -517,7 +506,7 @@ class RedisStore(Store):
         if prior is None:
             prior = tl.prior = Prior()
         prior.add(txn)
-        self.stats["ahead"] = self.stats.get("ahead", 0) + 1
+        self.stats["ahead"] += 1
         return pending
 
     def finish(self, pending: Pending) -> None:

@@ -67,6 +67,19 @@ def _libc_recv() -> Any:
 
 
 _RECV_HELD = _libc_recv()
+
+
+def _libc_send() -> Any:
+    """libc's ``send`` called with the GIL kept (None where ``recv`` cannot be: see above)."""
+    if _RECV_HELD is None or not hasattr(socket, "MSG_NOSIGNAL"):
+        return None  # pragma: no cover - CI is Linux
+    send = ctypes.PyDLL(None, use_errno=True).send
+    send.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_int]
+    send.restype = ctypes.c_ssize_t
+    return send
+
+
+_SEND_HELD = _libc_send()
 _AGAIN = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR})
 
 
@@ -261,7 +274,7 @@ class Link:
         if self.owed:
             self.settle_owed()  # the replies owed to commits sent ahead come first
         try:
-            self.sock.sendall(packed)
+            self.send(packed)
             reply = self.read_held() if hold else self.read_ready()
             while reply is _MORE:
                 reply = self.read_ready()
@@ -280,7 +293,7 @@ class Link:
         """Send a command whose reply is read later (``settle_owed``), in order with any sent before it; the
         ``pending`` gets the reply (``pending.reply``), or the failure (``pending.failed``)."""
         try:
-            self.sock.sendall(packed)
+            self.send(packed)
         except BaseException as exc:
             error = self.failed(exc)
             raise (error if error is not exc else exc) from None
@@ -297,7 +310,7 @@ class Link:
             try:
                 reply = self.reader.gets()  # a reply that came in the same read as the one before
                 if reply is _MORE:
-                    reply = self.read_held() if os.environ.get("LTX_OWED_HOLD") else self.read_ready()
+                    reply = self.read_now()
                     while reply is _MORE:
                         reply = self.read_ready()
             except BaseException as exc:
@@ -307,6 +320,15 @@ class Link:
             pending.reply = reply
             if pending is until:
                 return
+
+    def send(self, packed: bytes) -> None:
+        """All of ``packed`` onto the socket."""
+        self.sock.sendall(packed)
+
+    def read_now(self) -> Any:
+        """Read a reply that has most likely come already (a commit's sent ahead): the next whole reply, or
+        ``MORE``; blocks only if nothing has come."""
+        return self.read_ready()
 
     def read_ready(self) -> Any:
         """Read what comes (a blocking socket: at least one byte; the event loop's: what polled readable): the next
@@ -371,6 +393,31 @@ class HiredisLink(Link):
                 self.skip = self.backoff  # slower than the hold: block, and hold less often
                 self.backoff = min(self.backoff * 2, HOLD_BACKOFF_MAX)
             return self.read_ready()  # (closed or failed: read_ready raises it as a blocking read would)
+
+    def send(self, packed: bytes) -> None:
+        """With the GIL kept, as the reads (libc's ``send``, MSG_DONTWAIT: a command fits the socket's empty buffer):
+        a ``sendall`` lets go of it, and under load the event loop's thread takes it for as long as it runs
+        Python, so the request thread waits to send its commit. What did not fit goes by ``sendall``."""
+        if not self.hold_ns:
+            self.sock.sendall(packed)
+            return
+        sent = _SEND_HELD(self.sock.fileno(), packed, len(packed), socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL)
+        if sent == len(packed):
+            return
+        if sent < 0:
+            err = ctypes.get_errno()
+            if err not in _AGAIN:
+                raise OSError(err, os.strerror(err))
+            sent = 0
+        self.sock.sendall(memoryview(packed)[sent:])
+
+    def read_now(self) -> Any:
+        if self.hold_ns:
+            got = _RECV_HELD(self.sock.fileno(), self.scratch_at, RECV_SIZE, socket.MSG_DONTWAIT)
+            if got > 0:
+                self.reader.feed(self.scratch, 0, got)
+                return self.reader.gets()
+        return self.read_ready()  # nothing yet (or closed, or failed: read_ready raises it as a blocking read would)
 
     def read_ready(self) -> Any:
         got = self.sock.recv_into(self.scratch)
