@@ -15,6 +15,10 @@ Finished answers wake the loop once for all that finished meanwhile (:meth:`Buff
   others wait in a queue, holding no thread, first come, first served; a thread that ends a write runs the next
   queued one itself, with no hand-off; one queued longer than ``wait_s`` gets ``503`` + ``Retry-After`` and never
   runs. A pollForResult wait gives its slot back while it sleeps (``environ["ltx.admission"]``).
+* A write's commit goes ahead of its reply (a store that can, Redis: ``Deferred`` from the pipeline): the write
+  thread runs the next queued writes meanwhile and answers it once ``AHEAD_DEPTH`` more have run, or when none is
+  queued (:meth:`BufferedWsgi._writes`); refused there, it runs again. ``ahead=False`` (``LTX_MOCK_COMMITS_AHEAD=0``)
+  makes every write wait for its commit.
 * A declared ``Content-Length`` above ``max_body`` is not read: the app answers its documented 413 from the
   header alone and the connection is closed. A chunked body is read up to ``max_body`` (one byte over the
   limit is enough for the app to answer 413), then the rest is not read.

@@ -1,8 +1,10 @@
 """The background worker: lets simulated time happen without requests.
 
 Every few milliseconds it settles due work (so a job's webhook fires when the
-simulated clock reaches its end, even if nobody polls) and hands due webhook
-deliveries to a thread pool. It never holds the store's lock while talking to
+simulated clock reaches its end, even if nobody polls; skipped when a request of
+this process settled it within the tick: each request settles what is due first,
+and on Redis the worker's transaction was refused against the requests' ones) and
+hands due webhook deliveries to a thread pool. It never holds the store's lock while talking to
 the network.
 
 Deliveries are isolated per receiver (host and port): at most ``PER_HOST``

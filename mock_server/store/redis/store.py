@@ -11,6 +11,9 @@ How a request runs (docs/redis.md has the whole picture, the key layout and the 
   if every check still holds, else answers ``Conflict`` and the pipeline runs the request again on fresh data.
   Two requests conflict only if one wrote what the other read (the same account's running jobs, the same LTX
   user's credits, the same due task), never across accounts.
+* ``request_end(behind=True)`` (granian's write thread) sends the commit without waiting for its reply; the
+  thread's next transactions read its writes (``Prior``) and go on the same connection after it; ``finish`` reads
+  the reply later and acts on it as ``request_end`` would have (docs/redis.md, "Commits sent ahead").
 * ``atomic()`` inside a request joins its transaction. Outside any (start-up, a scenario, a script) it is an
   exclusive block: it takes ``<p>lock`` (optimistic commits wait while it is held) and commits with its token.
 * ``transact(fn)`` (the webhook worker's claims and records) is an optimistic transaction of its own, run again on
