@@ -465,7 +465,7 @@ class RedisStore(Store):
 
         ``behind``: send them and return at once, without waiting for the reply (a ``Pending``, which
         :meth:`finish` settles, in the order sent, in this thread), when the transaction allows it (optimistic,
-        no blobs, no contended key held); else None, committed as usual. The thread's next transactions read
+        no blobs, no clear); else None, committed as usual. The thread's next transactions read
         its writes (``Prior``) until it is finished."""
         tl = self._state()
         scope = tl.scope
