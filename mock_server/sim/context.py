@@ -24,6 +24,36 @@ _UUID_CLEAR = ~((0xC000 << 48) | (0xF000 << 64)) & (2**128 - 1)
 _UUID_V4 = (0x8000 << 48) | (4 << 76)
 
 
+class _Urandom(threading.local):
+    """Bytes from ``os.urandom``, read 4 kB at a time per thread: ``os.urandom`` lets go of the GIL for its system
+    call, and under load the event loop's thread took it, so a request's every new id waited for it back."""
+
+    buf = b""
+    at = 0
+
+
+_URANDOM = _Urandom()
+URANDOM_CHUNK = 4096
+
+
+def _forget_random_bytes() -> None:
+    """(A forked child) the bytes read before the fork are the parent's too: never use them (ids would repeat)."""
+    _URANDOM.buf, _URANDOM.at = b"", 0
+
+
+os.register_at_fork(after_in_child=_forget_random_bytes)
+
+
+def _random_bytes(n: int) -> bytes:
+    """``n`` bytes as ``os.urandom(n)`` gives them (the kernel's random source), at one system call per 4 kB."""
+    pool = _URANDOM
+    at = pool.at
+    if at + n > len(pool.buf):
+        pool.buf, at = os.urandom(max(URANDOM_CHUNK, n)), 0
+    pool.at = at + n
+    return pool.buf[at:at + n]
+
+
 def iso(ms: int) -> str:
     """Epoch milliseconds as the service writes them: ``2025-06-03T12:34:56.789Z``."""
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
@@ -84,7 +114,7 @@ class Context:
         Formatted by hand: the same string ``str(uuid.UUID(int=n, version=4))`` gives, at a third of the cost.
         """
         if self.config.seed is None:
-            n = int.from_bytes(os.urandom(16))
+            n = int.from_bytes(_random_bytes(16))
         else:
             with self._rng_lock:
                 n = self.rng.getrandbits(128)

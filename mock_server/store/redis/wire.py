@@ -398,7 +398,7 @@ class HiredisLink(Link):
         """With the GIL kept, as the reads (libc's ``send``, MSG_DONTWAIT: a command fits the socket's empty buffer):
         a ``sendall`` lets go of it, and under load the event loop's thread takes it for as long as it runs
         Python, so the request thread waits to send its commit. What did not fit goes by ``sendall``."""
-        if not self.hold_ns:
+        if not self.hold_ns or _SEND_HELD is None:  # TLS, or no MSG_NOSIGNAL (macOS)
             self.sock.sendall(packed)
             return
         sent = _SEND_HELD(self.sock.fileno(), packed, len(packed), socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL)
