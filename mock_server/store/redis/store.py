@@ -57,6 +57,7 @@ from mock_server.store.redis.transaction import (
     commit_args,
     commit_outcome,
     encode,
+    prior_of,
     score_arg,
     score_text,
 )
@@ -505,10 +506,7 @@ class RedisStore(Store):
         if tl.pending is None:
             tl.pending = []
         tl.pending.append(pending)
-        prior = tl.prior
-        if prior is None:
-            prior = tl.prior = Prior()
-        prior.add(txn)
+        tl.prior = prior_of(tl.pending)
         self.stats["ahead"] += 1
         return pending
 
@@ -525,7 +523,7 @@ class RedisStore(Store):
                 self._settle_one(queue[0])
         # What the next transaction reads ahead of the cache: the writes of the commits still on their way alone
         # (the cache holds those settled now)
-        tl.prior = _prior_of(queue)
+        tl.prior = prior_of(queue)
         if pending.error is not None:
             raise pending.error
 
@@ -1026,16 +1024,6 @@ class RedisStore(Store):
         if isinstance(exc, LockLost | TimeoutError):
             return f"the Redis store lock was lost or not obtained ({str(exc)[:160]})"
         return None
-
-
-def _prior_of(pending: list[Pending]) -> Prior | None:
-    """The writes of the commits ``pending`` (in order), as a transaction reads them; None: none."""
-    if not pending:
-        return None
-    prior = Prior()
-    for sent in pending:
-        prior.add(sent.txn)
-    return prior
 
 
 def _merged(stored: list[tuple[str, float]], ops: list[Any], lo_s: float, hi_s: float,

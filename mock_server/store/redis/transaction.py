@@ -399,33 +399,58 @@ class Prior:
     """The writes of this thread's commits sent ahead and not yet confirmed (``RedisStore.request_end(behind=True)``),
     in the order sent: the next transaction of the thread reads them as Redis will hold them when its own commit
     runs there (after theirs, on the same connection), and checks them as read. If one of them is refused, what the
-    next one read from it is not in Redis, so its check fails too and it runs again: never a wrong answer."""
+    next one read from it is not in Redis, so its check fails too and it runs again: never a wrong answer.
+
+    Made afresh (:func:`prior_of`) whenever a commit is sent or settled: one commit's writes are its transaction's
+    own dicts (no copy); several are merged, newest last."""
 
     __slots__ = ("meta", "records", "z")
 
-    def __init__(self) -> None:
-        self.records: dict[str, dict[str, str | None]] = {}
-        self.meta: dict[str, str | None] = {}
-        self.z: dict[str, list[Op]] = {}  # index -> its operations, in order
+    def __init__(self, records: dict[str, dict[str, str | None]], meta: dict[str, str | None],
+                 z: dict[str, list[Op]]) -> None:
+        self.records = records
+        self.meta = meta
+        self.z = z  # index -> its operations, in order
 
-    def add(self, txn: Txn) -> None:
-        for kind, written in txn.records.items():
-            self.records.setdefault(kind, {}).update(written)
-        self.meta.update(txn.meta)
-        for op in txn.ops:
-            code = op[0]
-            if code == "ZA" or code == "ZR" or code == "ZD":
-                self.z.setdefault(op[1], []).append(op)
+
+def index_ops(txn: Txn) -> dict[str, list[Op]]:
+    """A transaction's index operations by index, in order (made once per commit sent ahead)."""
+    z: dict[str, list[Op]] = {}
+    for op in txn.ops:
+        code = op[0]
+        if code == "ZA" or code == "ZR" or code == "ZD":
+            z.setdefault(op[1], []).append(op)
+    return z
+
+
+def prior_of(pending: list[Pending]) -> Prior | None:
+    """The writes of the commits ``pending`` (in the order sent) as a transaction reads them; None: none."""
+    if not pending:
+        return None
+    if len(pending) == 1:
+        txn = pending[0].txn
+        return Prior(txn.records, txn.meta, pending[0].z)
+    records: dict[str, dict[str, str | None]] = {}
+    meta: dict[str, str | None] = {}
+    z: dict[str, list[Op]] = {}
+    for sent in pending:
+        for kind, written in sent.txn.records.items():
+            records.setdefault(kind, {}).update(written)
+        meta.update(sent.txn.meta)
+        for name, ops in sent.z.items():
+            z[name] = z.get(name, []) + ops
+    return Prior(records, meta, z)
 
 
 class Pending:
     """A commit sent ahead on this thread's connection, its reply not yet read (``reply``), or read and acted on
     (``done``: ``error`` is what it raised, None: committed)."""
 
-    __slots__ = ("done", "error", "failed", "reply", "txn")
+    __slots__ = ("done", "error", "failed", "reply", "txn", "z")
 
     def __init__(self, txn: Txn) -> None:
         self.txn = txn
+        self.z = index_ops(txn)
         self.reply: Any = None
         self.failed: BaseException | None = None  # the connection failed before its reply was read
         self.done = False
