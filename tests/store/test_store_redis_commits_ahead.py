@@ -216,3 +216,50 @@ def test_blobs_and_stores_that_cannot_send_ahead_commit_as_before(stores: tuple[
     memory.put("rec", "a", {"n": 1})
     assert memory.request_end(behind=True) is None
     assert memory.get("rec", "a") == {"n": 1}
+
+
+def test_checks_are_skipped_only_when_the_commits_sent_ahead_are_every_change_since_the_transaction_began(
+        stores: tuple[RedisStore, RedisStore]) -> None:
+    """The commit script skips a transaction's checks when nothing changed since it began but the commits sent
+    ahead whose writes it read. A commit sent ahead that the cache took before the transaction began (a catch-up
+    brought it) is no such change: another process's write after it must still be checked, and refuse."""
+    mine, other = stores
+    with mine.atomic():
+        mine.put("rec", "b", {"n": 1})
+    assert _fresh(mine, "rec", "b") == {"n": 1}  # in mine's cache
+    mine.request_begin(write=True)
+    mine.put("rec", "a", {"n": 1})
+    first = _ahead(mine)
+    mine._catch_up()  # the cache takes the commit sent ahead (still unsettled: the next transaction reads it too)
+    with other.atomic():
+        other.put("rec", "b", {"n": 2})  # the one change since: as many as the commits sent ahead
+    mine.request_begin(write=True)
+    stale = mine.get("rec", "b")
+    assert stale == {"n": 1}  # from the cache, which has not seen the other process's write
+    mine.put("rec", "c", {"from": stale, "a": mine.get("rec", "a")})
+    second = _ahead(mine)
+    mine.finish(first)
+    with pytest.raises(Conflict):
+        mine.finish(second)
+    assert _fresh(other, "rec", "c") is None
+
+
+def test_a_transaction_reading_a_commit_sent_ahead_skips_its_checks_when_nothing_else_changed(
+        stores: tuple[RedisStore, RedisStore]) -> None:
+    """The fast path taken: a check that would fail is not run (a record changed under the transaction's nose
+    with no version bump, by a raw HSET, stands for a check Redis would refuse)."""
+    mine, other = stores
+    with mine.atomic():
+        mine.put("rec", "b", {"n": 1})
+    assert _fresh(mine, "rec", "b") == {"n": 1}
+    mine.request_begin(write=True)
+    mine.put("rec", "a", {"n": 1})
+    first = _ahead(mine)
+    mine.request_begin(write=True)
+    mine.get("rec", "b")
+    other.wire.call("HSET", other.keys.record_kind("rec"), "b", '{"n":3}')  # no version bump: not a change
+    mine.put("rec", "c", {"a": mine.get("rec", "a")})
+    second = _ahead(mine)
+    mine.finish(first)
+    mine.finish(second)  # committed: its checks (b is {"n": 1}) were skipped, as nothing else committed
+    assert _fresh(other, "rec", "c") == {"a": {"n": 1}}

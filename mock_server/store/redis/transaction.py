@@ -38,7 +38,9 @@ INF = float("inf")
 ENTRIES_BACK = 64  # a commit's reply carries the log entries after the caller's cache version, up to this many
 
 # KEYS: ver, log, meta, lock, done (this transaction's), wake.
-# ARGV: 1 transaction id, 2 lock token ('' = optimistic), 3 base version, 4 prefix, 5 escaped prefix, 6 log limit,
+# ARGV: 1 transaction id, 2 lock token ('' = optimistic), 3 base version (or 'base id1 id2...': also the ids of
+# the commits sent ahead whose writes it read, ``Prior.ids``: the checks are skipped when those are every change
+# since base), 4 prefix, 5 escaped prefix, 6 log limit,
 # 7 the caller's cache version, 8 entries back, 9 release ('1'/'0'), 10 ttl ms, 11 the checks (MessagePack: an
 # array of the transaction's reads as it recorded them, ``Txn.reads``: nil for an absent value or no limit, scores
 # and bounds as numbers), 12 the log entry (MessagePack: an array of operations, the writer's mark first; '': it wrote
@@ -62,7 +64,24 @@ elseif holder then
 end
 local ver = tonumber(redis.call('get', KEYS[1]) or '0')
 local p = ARGV[4]
-if ver ~= tonumber(ARGV[3]) then
+local base = ARGV[3]
+local current
+if string.find(base, ' ', 1, true) then
+  -- 'base id1 id2 ...': the transaction also read the writes of these commits, sent before it on this connection.
+  -- Nothing else changed since it began iff each of them committed after base and they are every change since.
+  local ids = {}
+  for word in string.gmatch(base, '%S+') do ids[#ids + 1] = word end
+  local from = tonumber(ids[1])
+  current = ver == from + #ids - 1
+  for j = 2, #ids do
+    if not current then break end
+    local at = redis.call('get', p .. 'done:' .. ids[j])
+    current = at ~= false and tonumber(at) > from
+  end
+else
+  current = ver == tonumber(base)
+end
+if not current then
   for i, c in ipairs(cmsgpack.unpack(ARGV[11])) do
     local code = c[1]
     if code == 'h' or code == 'm' then
@@ -360,8 +379,10 @@ def commit_args(keys: Keys, txn: Txn, *, mine: int, release: bool = True, ttl_ms
     """The commit script's keys and arguments for ``txn`` (``mine``: the caller's cache version)."""
     ops = txn.ops
     entry = b"" if not ops else packb([["P", writer], *ops] if writer else ops)
+    prior = txn.prior
+    base: int | str = txn.base if prior is None or not prior.ids else " ".join((str(txn.base), *prior.ids))
     return ([keys.version, keys.log, keys.meta, keys.lock, keys.done(txn.id), keys.wake],
-            [txn.id, txn.token, txn.base, keys.prefix, keys.pattern_prefix, LOG_LIMIT, mine, ENTRIES_BACK,
+            [txn.id, txn.token, base, keys.prefix, keys.pattern_prefix, LOG_LIMIT, mine, ENTRIES_BACK,
              "1" if release else "0", ttl_ms, packb(txn.checks()), entry, *txn.blob_args])
 
 
@@ -404,13 +425,14 @@ class Prior:
     Made afresh (:func:`prior_of`) whenever a commit is sent or settled: one commit's writes are its transaction's
     own dicts (no copy); several are merged, newest last."""
 
-    __slots__ = ("meta", "records", "z")
+    __slots__ = ("ids", "meta", "records", "z")
 
     def __init__(self, records: dict[str, dict[str, str | None]], meta: dict[str, str | None],
-                 z: dict[str, list[Op]]) -> None:
+                 z: dict[str, list[Op]], ids: tuple[str, ...]) -> None:
         self.records = records
         self.meta = meta
         self.z = z  # index -> its operations, in order
+        self.ids = ids  # the transactions that wrote (each bumps the version once): the commit script's fast path
 
 
 def index_ops(txn: Txn) -> dict[str, list[Op]]:
@@ -427,9 +449,10 @@ def prior_of(pending: list[Pending]) -> Prior | None:
     """The writes of the commits ``pending`` (in the order sent) as a transaction reads them; None: none."""
     if not pending:
         return None
+    ids = tuple(sent.txn.id for sent in pending if sent.txn.ops)
     if len(pending) == 1:
         txn = pending[0].txn
-        return Prior(txn.records, txn.meta, pending[0].z)
+        return Prior(txn.records, txn.meta, pending[0].z, ids)
     records: dict[str, dict[str, str | None]] = {}
     meta: dict[str, str | None] = {}
     z: dict[str, list[Op]] = {}
@@ -439,7 +462,7 @@ def prior_of(pending: list[Pending]) -> Prior | None:
         meta.update(sent.txn.meta)
         for name, ops in sent.z.items():
             z[name] = z.get(name, []) + ops
-    return Prior(records, meta, z)
+    return Prior(records, meta, z, ids)
 
 
 class Pending:
