@@ -577,6 +577,11 @@ class RedisStore(Store):
             txn.doomed = True
             tl.stale = True
             raise Conflict("a commit this thread sent ahead was refused; what this request read from it is not so")
+        # The cache may not hold what they wrote: a reply whose log entries it could not join (a gap, another
+        # process's writes between) is not absorbed. The transaction reads those keys from the cache from now on,
+        # and its checks hold the values it read first, from them: a cache behind them would hand it older values
+        # than its checks vouch for (a lost update). Catch up first.
+        self._catch_up()
 
     def refresh(self) -> None:
         """Before a request waits (real time): send what it wrote (``Conflict`` if it must run again); its later
