@@ -293,3 +293,33 @@ def test_a_read_after_the_commits_ahead_settle_mid_transaction_never_goes_back_i
     assert mine.get("rec", "a") == {"n": 1}  # not {"n": 0} from a cache left behind
     mine.request_end()
     mine.finish(first)
+
+
+def test_a_transaction_that_read_commits_ahead_is_checked_even_when_they_settle_mid_way(
+        stores: tuple[RedisStore, RedisStore]) -> None:
+    """A commit of the thread made after a commit sent ahead (a write committed at once: an upload, an admin
+    write, a request run again) overwrites what that one wrote; the cache takes it, so the next transaction begins
+    past both. It still reads the commit ahead's value first (stale), and if a count then settles the commit ahead
+    mid-way, its commit must not pass as unchanged since it began (the script's ``ver == base`` fast path): its
+    checks run, and refuse it. (The two-worker mixed run lost credits this way.)"""
+    mine, other = stores
+    with mine.atomic():  # Redis knows the commit script from here on (a commit ahead sent first would get NOSCRIPT)
+        mine.put("rec", "b", {"n": 0})
+    mine.request_begin(write=True)
+    mine.put("rec", "b", {"n": 1})
+    mine.index_add("ix", "m1", 1.0)
+    first = _ahead(mine)
+    mine.request_begin(write=True)
+    mine.put("rec", "b", {"n": 2})
+    assert mine.request_end() is None  # committed at once, after the one ahead
+    mine.request_begin(write=True)
+    stale = mine.get("rec", "b")
+    assert stale == {"n": 1}  # the commit ahead's value, which the later commit overwrote
+    assert mine.index_count("ix") == 1  # settles the commit ahead mid-way
+    mine.put("rec", "c", {"from": stale})
+    third = _ahead(mine)
+    mine.finish(first)
+    with pytest.raises(Conflict):
+        mine.finish(third)
+    assert _fresh(other, "rec", "c") is None
+    assert _fresh(other, "rec", "b") == {"n": 2}

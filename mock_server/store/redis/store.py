@@ -456,8 +456,9 @@ class RedisStore(Store):
                 self._catch_up()
             txn = tl.txn = Txn(self.cache.version, txn_id=self._txn_id())
             txn.validate = write
-            if write:
+            if write and tl.prior is not None:
                 txn.prior = tl.prior
+                txn.prior_ids = tl.prior.ids
             tl.scope = "txn"
         tl.t1 = time.perf_counter()
 

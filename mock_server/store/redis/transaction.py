@@ -259,7 +259,7 @@ class Txn:
     """One transaction's reads (checks), writes (operations) and the overlay it reads its own writes from."""
 
     __slots__ = ("after", "base", "blob_args", "blobs", "cleared", "doomed", "held", "id", "indexes", "meta", "ops",
-                 "prior", "read", "reads", "records", "token", "validate", "zpending")
+                 "prior", "prior_ids", "read", "reads", "records", "token", "validate", "zpending")
 
     def __init__(self, base: int, token: str = "", txn_id: str = "") -> None:
         self.id = txn_id or uuid.uuid4().hex  # names its retry marker: unique across processes
@@ -285,6 +285,10 @@ class Txn:
         self.blob_args: list[bytes] = []
         self.cleared = False  # a clear() was written: nothing before it is read
         self.prior: Prior | None = None  # this thread's commits sent ahead, not yet confirmed: read under the cache
+        # their ids, kept even once they are settled mid-way (``prior`` then None): a transaction that read from them
+        # must never pass as unchanged since it began (``ver == base``), for what it read from them may be older
+        # than the cache it began on (a commit of this thread made after them, waiting, overwrote it)
+        self.prior_ids: tuple[str, ...] = ()
 
     # -- checks ---------------------------------------------------------------------------------------
     def checks(self) -> list[tuple[Any, ...]]:
@@ -379,8 +383,8 @@ def commit_args(keys: Keys, txn: Txn, *, mine: int, release: bool = True, ttl_ms
     """The commit script's keys and arguments for ``txn`` (``mine``: the caller's cache version)."""
     ops = txn.ops
     entry = b"" if not ops else packb([["P", writer], *ops] if writer else ops)
-    prior = txn.prior
-    base: int | str = txn.base if prior is None or not prior.ids else " ".join((str(txn.base), *prior.ids))
+    ids = txn.prior_ids
+    base: int | str = txn.base if not ids else " ".join((str(txn.base), *ids))
     return ([keys.version, keys.log, keys.meta, keys.lock, keys.done(txn.id), keys.wake],
             [txn.id, txn.token, base, keys.prefix, keys.pattern_prefix, LOG_LIMIT, mine, ENTRIES_BACK,
              "1" if release else "0", ttl_ms, packb(txn.checks()), entry, *txn.blob_args])
