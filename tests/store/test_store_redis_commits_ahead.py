@@ -11,6 +11,7 @@ A second store on the same prefix stands for another process.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -323,3 +324,88 @@ def test_a_transaction_that_read_commits_ahead_is_checked_even_when_they_settle_
         mine.finish(third)
     assert _fresh(other, "rec", "c") is None
     assert _fresh(other, "rec", "b") == {"n": 2}
+
+
+def _blind_write(store: RedisStore, n: int) -> Pending:
+    """A commit sent ahead that writes ``rec a`` without reading it (its checks cannot refuse it)."""
+    store.request_begin(write=True)
+    store.put("rec", "a", {"n": n})
+    return _ahead(store)
+
+
+def test_a_commit_ahead_that_got_noscript_after_a_later_one_ran_runs_again_and_does_not_land_after_it(
+        stores: tuple[RedisStore, RedisStore]) -> None:
+    """Redis forgot the commit script (``SCRIPT FLUSH``, a failover): the first commit sent ahead is answered
+    NOSCRIPT; another process loads the script before the thread's next commit arrives, which runs. Sending the
+    first again would land its write after the second's, though its thread sent it first."""
+    mine, other = stores
+    with mine.atomic():
+        mine.put("rec", "z", {"n": 0})
+    other.wire.call("SCRIPT", "FLUSH")
+    first = _blind_write(mine, 1)
+    mine.wire.settle(first)  # NOSCRIPT read (not acted on yet)
+    assert isinstance(first.reply, Exception)
+    with other.atomic():  # another process's commit loads the script again
+        other.put("rec", "z", {"n": 1})
+    second = _blind_write(mine, 2)
+    with pytest.raises(Conflict):  # refused: its request runs again as a new transaction
+        mine.finish(first)
+    mine.finish(second)
+    assert _fresh(other, "rec", "a") == {"n": 2}
+
+
+def test_a_lost_commit_ahead_sent_before_others_is_fenced_and_runs_again_never_late(
+        stores: tuple[RedisStore, RedisStore], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its reply is lost with the connection and it never reached Redis; the thread's next commit ahead (on a new
+    connection) runs. The first is not sent again after it: it is refused (its request runs again), and fenced, so
+    the command reaching Redis late writes nothing."""
+    mine, other = stores
+    with mine.atomic():
+        mine.put("rec", "z", {"n": 0})
+    with monkeypatch.context() as patch:
+        patch.setattr(mine.wire, "pack", lambda *_: b"")  # "sent", never arrives
+        first = _blind_write(mine, 1)
+    mine.wire._tl.link.close()
+    mine.wire._tl.link = None  # the next commit goes ahead on a new connection
+    second = _blind_write(mine, 2)
+    with pytest.raises(Conflict):
+        mine.finish(first)
+    mine.finish(second)
+    assert _fresh(other, "rec", "a") == {"n": 2}
+    version = int(other.wire.call("GET", other.keys.version))
+    mine._commit(first.txn)  # the first command reaching Redis after all: its marker says "done", nothing written
+    assert int(other.wire.call("GET", other.keys.version)) == version
+    assert _fresh(other, "rec", "a") == {"n": 2}
+
+
+def test_lost_commits_ahead_that_ran_are_kept_once_in_order(stores: tuple[RedisStore, RedisStore]) -> None:
+    mine, other = stores
+    with mine.atomic():
+        mine.put("rec", "z", {"n": 0})
+    version = int(other.wire.call("GET", other.keys.version))
+    first = _blind_write(mine, 1)
+    second = _blind_write(mine, 2)
+    for _ in range(1000):  # both ran in Redis
+        if int(other.wire.call("GET", other.keys.version)) == version + 2:
+            break
+        time.sleep(0.001)
+    mine.wire._tl.link.close()  # both replies lost
+    mine.finish(first)  # the fence finds it ran: answered as committed
+    mine.finish(second)
+    assert int(other.wire.call("GET", other.keys.version)) == version + 2
+    assert _fresh(other, "rec", "a") == {"n": 2}
+
+
+def test_commits_ahead_all_answered_noscript_are_sent_again_in_order(stores: tuple[RedisStore, RedisStore]) -> None:
+    """Redis forgot the script and nobody loaded it meanwhile: none of the thread's commits ahead ran, so each is
+    sent again in its place, in order (no request runs again for it)."""
+    mine, other = stores
+    with mine.atomic():
+        mine.put("rec", "z", {"n": 0})
+    other.wire.call("SCRIPT", "FLUSH")
+    version = int(other.wire.call("GET", other.keys.version))
+    first, second = _blind_write(mine, 1), _blind_write(mine, 2)
+    mine.finish(first)
+    mine.finish(second)
+    assert int(other.wire.call("GET", other.keys.version)) == version + 2
+    assert _fresh(other, "rec", "a") == {"n": 2}

@@ -47,6 +47,7 @@ from mock_server.store.redis.lock import ACQUIRE_TIMEOUT_S, Lock, sync
 from mock_server.store.redis.peers import Peers
 from mock_server.store.redis.transaction import (
     COMMIT_SCRIPT,
+    FENCE_SCRIPT,
     Locked,
     LockLost,
     Pending,
@@ -121,6 +122,7 @@ class _Thread(threading.local):
     t1 = 0.0
     pending: list[Pending] | None = None  # commits this thread sent ahead, in order, not yet finished
     prior: Prior | None = None  # their writes, read by this thread's next transactions
+    sent = 0  # commits this thread sent (ahead or at once): one sent after a commit ahead may have run before it
 
 
 class RedisStore(Store):
@@ -325,10 +327,13 @@ class RedisStore(Store):
             self.stats["held_s"] += time.perf_counter() - t1
             self.lock.local.release()
 
-    def _commit(self, txn: Txn) -> None:
+    def _commit(self, txn: Txn, *, again: bool = False) -> None:
         """Send a transaction (one round trip); an exclusive block elsewhere makes it wait, a failed check raises
-        ``Conflict``. What it wrote reaches this process's cache with the reply (with what others wrote before)."""
+        ``Conflict``. What it wrote reaches this process's cache with the reply (with what others wrote before).
+        ``again``: a commit sent ahead, sent again in its place (not one sent after the others)."""
         deadline = 0.0  # set when an exclusive block first makes it wait
+        if not again:
+            self._tl.sent += 1
         while True:
             try:
                 version, entries = commit(self.wire, self.keys, txn, mine=self.cache.version,
@@ -497,7 +502,8 @@ class RedisStore(Store):
 
     def _send_ahead(self, tl: _Thread, txn: Txn) -> Pending | None:
         """Send the commit without awaiting its reply (None: it could not be sent; the caller commits as usual)."""
-        pending = Pending(txn)
+        tl.sent += 1
+        pending = Pending(txn, tl.sent)
         script_keys, args = commit_args(self.keys, txn, mine=self.cache.version, ttl_ms=self.lock_ttl_ms,
                                         writer=self.cache.token)
         try:
@@ -533,10 +539,17 @@ class RedisStore(Store):
         tl = self._tl
         try:
             self.wire.settle(pending)
-            if pending.failed is not None or isinstance(pending.reply, redis.exceptions.NoScriptError):
-                # its reply was lost with the connection (or Redis forgot the script): send it again, waiting this
-                # time (the script's retry marker answers "already applied" if it was)
-                self._commit(pending.txn)
+            noscript = isinstance(pending.reply, redis.exceptions.NoScriptError)
+            if pending.failed is not None or noscript:
+                # Its reply was lost with the connection (it may have run), or Redis did not know the script (it
+                # did not): sent again, waiting this time (the script's retry marker answers "already applied" if
+                # it ran), unless that would land it after a later commit of its thread: then it runs again.
+                if pending.txn.ops and not self._may_send_again(pending, noscript):
+                    conflict = Conflict("a commit sent ahead did not run, and later ones of its thread may have: "
+                                        "it runs again")
+                    self._conflicted(conflict)
+                    raise conflict
+                self._commit(pending.txn, again=True)
             else:
                 try:
                     version, entries = commit_outcome(pending.txn, pending.reply)
@@ -562,6 +575,23 @@ class RedisStore(Store):
             pending.reply = None
             if tl.pending and tl.pending[0] is pending:
                 tl.pending.pop(0)
+
+    def _may_send_again(self, pending: Pending, noscript: bool) -> bool:
+        """May the oldest commit this thread sent ahead, which did not run (``noscript``) or may not have (its
+        reply lost), be sent again in its place? Yes if no later commit of its thread ran: none was committed at
+        once after it, and every later one sent ahead was answered NOSCRIPT too (Redis forgot the script: each is
+        sent again in turn, in order). Else it would land after them, out of the order its thread sent them in (a
+        write of theirs lost under its older one): yes only if it ran after all (the resend then writes nothing).
+        Asking settles that for good (``FENCE``): if it did not run, it never will."""
+        later = (self._tl.pending or [pending])[1:]
+        if (later[-1] if later else pending).seq == self._tl.sent:
+            for sent in later:
+                self.wire.settle(sent)  # their replies read, not acted on yet
+            if all(isinstance(sent.reply, redis.exceptions.NoScriptError) for sent in later):
+                return True
+        if noscript:
+            return False
+        return self.wire.run(FENCE_SCRIPT, [self.keys.done(pending.txn.id)], []) not in (None, b"-1", "-1")
 
     def _settle_prior(self, txn: Txn) -> None:
         """A read the prior writes cannot answer on their own: settle every commit this thread sent ahead first, so

@@ -182,6 +182,20 @@ return {1, nv, entries}
 
 COMMIT_SCRIPT = Script(COMMIT)
 
+# A commit sent ahead whose fate is unknown (its reply was lost with the connection) and that cannot be sent again
+# in its place (this thread sent others after it, which may have run): settle its fate for good. Its retry marker
+# says it ran; else a marker of -1 is left, so the command, should it still reach Redis late, finds "already
+# applied" and writes nothing, and a later commit's fast path (``tonumber(at) > from``) does not count it.
+# KEYS: done (the transaction's retry marker). Reply: the version it committed as, or nil (it never will).
+FENCE = """
+local done = redis.call('get', KEYS[1])
+if done then return done end
+redis.call('set', KEYS[1], '-1', 'PX', 10000)
+return false
+"""
+
+FENCE_SCRIPT = Script(FENCE)
+
 
 class _Packers(threading.local):
     """One MessagePack packer per thread, made once: ``msgpack.packb`` makes a ``Packer`` (and its buffer) per call,
@@ -473,10 +487,11 @@ class Pending:
     """A commit sent ahead on this thread's connection, its reply not yet read (``reply``), or read and acted on
     (``done``: ``error`` is what it raised, None: committed)."""
 
-    __slots__ = ("done", "error", "failed", "reply", "txn", "z")
+    __slots__ = ("done", "error", "failed", "reply", "seq", "txn", "z")
 
-    def __init__(self, txn: Txn) -> None:
+    def __init__(self, txn: Txn, seq: int = 0) -> None:
         self.txn = txn
+        self.seq = seq  # the thread's count of commits sent, this one included: a later one may have run if larger
         self.z = index_ops(txn)
         self.reply: Any = None
         self.failed: BaseException | None = None  # the connection failed before its reply was read
