@@ -31,7 +31,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from werkzeug.exceptions import ClientDisconnected, HTTPException
@@ -151,6 +151,62 @@ def status_line(status: int) -> str:
     return f"{status} {HTTP_STATUS_CODES.get(status, 'UNKNOWN').upper()}"  # as werkzeug writes it
 
 
+BEHIND = "ltx.behind"  # environ: the server finishes a Deferred answer itself (granian's RSGI front, rsgi.py)
+
+
+class Deferred:
+    """What the pipeline returns instead of an answer when the request's commit went ahead of its reply
+    (``environ["ltx.behind"]``): the server calls :meth:`complete` later, in the same thread, in the order the
+    requests ended, and gets the WSGI answer (``start_response`` called then). A refused commit makes
+    :meth:`complete` return None: the server runs the request again with :meth:`again` (any thread)."""
+
+    __slots__ = ("call", "later", "pending", "pipeline", "start_response", "started")
+
+    def __init__(self, pipeline: Pipeline, call: InFlight, later: Callable[..., Any], pending: Any) -> None:
+        self.pipeline = pipeline
+        self.call = call
+        self.later = later  # the pipeline's own start_response (``deferred_start``), which fills ``started``
+        self.pending = pending
+        self.started: list[Any] = []
+        self.start_response: Callable[..., Any] = _no_start
+
+    def __iter__(self) -> Iterator[bytes]:  # a WSGI answer's type, for whoever holds one
+        return iter(())
+
+    def complete(self) -> Iterable[bytes] | None:
+        """(The thread that ran it) the answer, once the commit is durable; None: refused, run it :meth:`again`."""
+        pipeline, call = self.pipeline, self.call
+        try:
+            pipeline.sim.finish_request(self.pending)
+            result = pipeline.finish(call, self.later)
+        except Conflict:
+            return None
+        except Exception as exc:  # the store failed (unreachable): the 503 a commit's failure answers
+            break_before_sending(call.environ)
+            return pipeline.failed(exc, call.method, call.path, self.start_response)
+        self.start_response(*self.started)
+        return result
+
+    def again(self) -> Iterable[bytes]:
+        """(Any thread) run the refused request again, waiting for its commit this time."""
+        pipeline, call = self.pipeline, self.call
+        call.again()
+        try:
+            try:
+                result = pipeline.run(call, self.later, attempt=1)
+            finally:
+                pipeline.sim.end_request()
+        except Exception as exc:
+            break_before_sending(call.environ)
+            return pipeline.failed(exc, call.method, call.path, self.start_response)
+        self.start_response(*self.started)
+        return result
+
+
+def _no_start(*args: Any) -> None:
+    raise RuntimeError("a Deferred answer was completed before the pipeline handed it over")
+
+
 class Pipeline:
     """WSGI app running every request through the steps above; ``fallback`` (the Flask app) is the view of
     whatever no registered view serves."""
@@ -187,23 +243,33 @@ class Pipeline:
         started, later = deferred_start()
         try:
             try:
-                result = self.run(call, later)
+                result = self.run(call, later, behind=environ.get(BEHIND, False))
             finally:
                 self.sim.end_request()  # ends a transaction ``run`` did not (an error after the view): no-op else
         except Exception as exc:  # the store failed where no view could answer (start, journal, commit)
             break_before_sending(call.environ)  # a connection fault's, if one matched: it breaks all the same
             return self.failed(exc, call.method, call.path, start_response)
+        if type(result) is Deferred:
+            result.started, result.start_response = started, start_response
+            return result
         start_response(*started)  # only now: a failed commit above still answers 503, not the view's 200
         return result
 
-    def run(self, call: InFlight, start_response: Callable[..., Any]) -> Iterable[bytes]:
+    def run(self, call: InFlight, start_response: Callable[..., Any], *, behind: bool = False,
+            attempt: int = 0) -> Iterable[bytes]:
         """Every step after ``route``; then the request's writes are made durable (``sim.end_request``). Redis may
         refuse them (``Conflict``: another request changed what this one read, nothing was written): the request is
-        run again from ``pin_clock`` on fresh data, its last attempt with the store's lock (it cannot conflict)."""
-        attempt = 0
+        run again from ``pin_clock`` on fresh data, its last attempt with the store's lock (it cannot conflict).
+
+        ``behind`` (the server can finish the request later, ``Deferred``): a plain API write whose commit the
+        store sent without waiting for its reply returns a ``Deferred``; the answer is made once it is durable."""
         while True:
             try:
                 self.run_steps(call)
+                if behind and attempt == 0 and self.can_defer(call):
+                    pending = self.sim.end_request(behind=True)
+                    if pending is not None:
+                        return Deferred(self, call, start_response, pending)
                 self.sim.end_request()  # Redis: the request's one commit, before the answer is made
                 break
             except Conflict:
@@ -217,10 +283,23 @@ class Pipeline:
                         ("Retry-After", "1"),)
                     break
                 call.again(exclusive=attempt >= CONFLICT_RETRIES)
+        return self.finish(call, start_response)
+
+    def finish(self, call: InFlight, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        """The steps after the commit: ``answer``, ``record``, ``observe``, then the status line and bytes."""
         self.answer(call)
         self.record(call)
         self.observe(call)
         return self.send(call, start_response)
+
+    @staticmethod
+    def can_defer(call: InFlight) -> bool:
+        """Whether the commit may go ahead of its reply: an API write the view answered plainly (no fault, no stub,
+        not the store's lock), whose body is in memory (it can run again, in another thread, if refused)."""
+        environ = call.environ
+        return (call.route is not None and call.route.api and call.fault is None and call.stub is None
+                and call.ready is None and not call.exclusive
+                and ("ltx.body" in environ or environ.get("CONTENT_LENGTH") in (None, "", "0")))
 
     @staticmethod
     def can_repeat(call: InFlight) -> bool:

@@ -15,6 +15,10 @@ Finished answers wake the loop once for all that finished meanwhile (:meth:`Buff
   others wait in a queue, holding no thread, first come, first served; a thread that ends a write runs the next
   queued one itself, with no hand-off; one queued longer than ``wait_s`` gets ``503`` + ``Retry-After`` and never
   runs. A pollForResult wait gives its slot back while it sleeps (``environ["ltx.admission"]``).
+* A write's commit goes ahead of its reply (a store that can, Redis: ``Deferred`` from the pipeline): the write
+  thread runs the next queued writes meanwhile and answers it once ``AHEAD_DEPTH`` more have run, or when none is
+  queued (:meth:`BufferedWsgi._writes`); refused there, it runs again. ``ahead=False`` (``LTX_MOCK_COMMITS_AHEAD=0``)
+  makes every write wait for its commit.
 * A declared ``Content-Length`` above ``max_body`` is not read: the app answers its documented 413 from the
   header alone and the connection is closed. A chunked body is read up to ``max_body`` (one byte over the
   limit is enough for the app to answer 413), then the rest is not read.
@@ -43,13 +47,17 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from mock_server.pipeline import UNPINNED, body_timeout_message
+from mock_server.pipeline import BEHIND, UNPINNED, Deferred, body_timeout_message
 
 log = logging.getLogger("ltx_mock.server")
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 JSON_HEADERS = [("content-type", "application/json"), ("connection", "close")]
 STREAM_AFTER_S = 0.02  # an answer part that took longer than this to come: stream the rest as it comes
 READS = frozenset({"GET", "HEAD"})
+# Writes a write thread leaves unanswered while their commits are on their way: each is answered once this many
+# more have run (or the queue is empty). One: under load the reply had not always come by then (Redis shares two
+# cores with the clients and the server); two or three answered more POSTs/s at less CPU each (docs/redis.md).
+AHEAD_DEPTH = 2
 SWEEP_S = 0.25  # how often the body deadlines and the write queue's waits are checked (the precision of both)
 
 
@@ -78,8 +86,12 @@ class BufferedWsgi:
 
     def __init__(self, app: WsgiApp, threads: int, *, body_timeout_s: float, max_body: int,
                  on_stop: Callable[[], None] | None = None, writes: int = 0, wait_s: float = 3.0,
-                 read_ahead: Callable[[asyncio.AbstractEventLoop], Any] | None = None) -> None:
+                 read_ahead: Callable[[asyncio.AbstractEventLoop], Any] | None = None, ahead: bool = True) -> None:
         self.app = app
+        # Writes' commits sent ahead of their replies (``ahead``): a write thread runs the next queued write while
+        # the one before's commit is on its way, and answers that one after (:meth:`_writes`).
+        self.commits_ahead = ahead
+        self.local = threading.local()  # a write thread's answers owed: their commits are on their way
         self.read_ahead = read_ahead  # the store's catch-ups for reads, sent from the loop (:meth:`_read`)
         self.ahead: Any = None
         self.threads = threads
@@ -147,6 +159,8 @@ class BufferedWsgi:
         done: asyncio.Future[Answer | None] = self.loop.create_future()
         if self.writes and environ["REQUEST_METHOD"] not in READS:
             environ["ltx.admission"] = self.slot  # a pollForResult wait gives the slot back while it sleeps
+            if self.commits_ahead:
+                environ[BEHIND] = True
             item = _Queued(self.loop.time(), environ, proto, done)
             with self.gate:
                 start = self.running < self.writes and not self.queue
@@ -179,13 +193,26 @@ class BufferedWsgi:
             environ["ltx.current"] = True
         self.pool.submit(self.respond, environ, proto, done)
 
-    def respond(self, environ: dict[str, Any], proto: Any, done: asyncio.Future[Answer | None]) -> None:
+    def respond(self, environ: dict[str, Any], proto: Any, done: asyncio.Future[Answer | None]) -> _Job | None:
         """(In a pool thread) run the app and send its answer from this thread (granian's protocol object takes
         it from any thread), so the answer never queues for the event loop; then let the coroutine end (and
-        only one wake-up of the loop for all the answers finished meanwhile)."""
-        short: Answer | None = None
+        only one wake-up of the loop for all the answers finished meanwhile). A write whose commit went ahead of
+        its reply is returned instead (a ``_Job``: :meth:`_complete` answers it, in this thread)."""
         try:
             answer = self.call(environ, proto)
+        except BaseException:
+            self._answered(environ, done, None)
+            raise
+        if isinstance(answer, _Job):
+            answer.environ, answer.proto, answer.done = environ, proto, done
+            return answer
+        self._send_answer(environ, proto, done, answer)
+        return None
+
+    def _send_answer(self, environ: dict[str, Any], proto: Any, done: asyncio.Future[Answer | None] | None,
+                     answer: Answer | None) -> None:
+        short: Answer | None = None
+        try:
             if answer is None:
                 return  # streamed as it came
             status, headers, body = answer
@@ -195,11 +222,54 @@ class BufferedWsgi:
                 with contextlib.suppress(Exception):  # the client is gone
                     proto.response_bytes(status, headers, body)
         finally:
-            environ.clear()  # the body goes now: granian keeps finished coroutines (and their frames) a while
-            self.finished.put((done, short))
-            if not self.draining:  # one wake-up of the event loop for every answer finished meanwhile
-                self.draining = True
-                self.loop.call_soon_threadsafe(self._drain)
+            self._answered(environ, done, short)
+
+    def _answered(self, environ: dict[str, Any], done: asyncio.Future[Answer | None] | None,
+                  short: Answer | None) -> None:
+        environ.clear()  # the body goes now: granian keeps finished coroutines (and their frames) a while
+        if done is None:
+            return
+        self.finished.put((done, short))
+        if not self.draining:  # one wake-up of the event loop for every answer finished meanwhile
+            self.draining = True
+            self.loop.call_soon_threadsafe(self._drain)
+
+    # -- commits sent ahead: answered in the thread that sent them, in order --------------------------------
+    def _owed(self) -> list[_Job]:
+        """This thread's writes whose answers wait for their commits (taken: the caller answers them)."""
+        jobs: list[_Job] = getattr(self.local, "jobs", None) or []
+        self.local.jobs = []
+        return jobs
+
+    def _complete_owed(self, *, inline: bool = False) -> None:
+        for job in self._owed():
+            self._complete(job, inline=inline)
+
+    def _complete(self, job: _Job, *, inline: bool = False) -> None:
+        """(The thread that ran it) answer a write once its commit is durable. Refused, it runs again: here, in
+        its write slot (``inline``: between writes), else in another thread (this one is inside a write's view)."""
+        try:
+            result = job.deferred.complete()
+        except BaseException:
+            self._answered(job.environ, job.done, None)
+            raise
+        if result is None:
+            if inline:
+                self._again(job)
+            else:
+                self.pool.submit(self._again, job)
+            return
+        self._send_answer(job.environ, job.proto, job.done, self._collect(result, job.started, job.written, job.proto))
+
+    def _again(self, job: _Job) -> None:
+        """(A pool thread) a write whose commit was refused, run again (waiting for its commit), then answered."""
+        try:
+            result = job.deferred.again()
+            answer = self._collect(result, job.started, job.written, job.proto)
+        except BaseException:
+            self._answered(job.environ, job.done, None)
+            raise
+        self._send_answer(job.environ, job.proto, job.done, answer)
 
     def _drain(self) -> None:
         """(In the loop) end the coroutines of the answers the pool has finished."""
@@ -216,11 +286,45 @@ class BufferedWsgi:
     def _writes(self, item: _Queued | None) -> None:
         """(In a pool thread holding a write slot) run this write, then the next queued one, and so on: under
         load a write follows the one before in the same thread, with no hand-off to the loop or another thread
-        (a gate in each request's thread, as before, woke a thread per request and handed the GIL around)."""
-        while item is not None:
-            assert item.environ is not None and item.done is not None
-            self.respond(item.environ, item.proto, item.done)
-            item = self._pass_slot()
+        (a gate in each request's thread, as before, woke a thread per request and handed the GIL around).
+
+        A write whose commit went ahead of its reply (the store's, ``Deferred``) is answered once ``AHEAD_DEPTH``
+        more writes have run (its reply came meanwhile), or before the slot is given up: the thread does not wait
+        for a commit while a write is queued, and every answer it owes goes out before it stops writing."""
+        slot = True  # this thread holds a write slot (until _pass_slot gives it up)
+        try:
+            while item is not None:
+                assert item.environ is not None and item.done is not None
+                job = self.respond(item.environ, item.proto, item.done)
+                owed = self._owed()  # in the order sent (none before this one if its view waited: answered then)
+                if job is not None:
+                    owed.append(job)
+                due = max(0, len(owed) - AHEAD_DEPTH)
+                self.local.jobs = owed[due:]
+                for old in owed[:due]:
+                    self._complete(old, inline=True)
+                item = self._next_write()
+                if item is None:
+                    self._complete_owed(inline=True)
+                    slot = False
+                    item = self._pass_slot()
+                    slot = item is not None
+        finally:
+            if slot:  # left by an error: every answer owed goes out, and the slot goes on (never lost)
+                try:
+                    self._complete_owed()
+                finally:
+                    following = self._pass_slot()
+                    if following is not None:
+                        self.pool.submit(self._writes, following)
+
+    def _next_write(self) -> _Queued | None:
+        """(A thread holding a write slot) the next queued write, keeping the slot; None: none queued (the slot
+        is still this thread's: :meth:`_pass_slot` gives it up)."""
+        with self.gate:
+            if self.queue and self.queue[0].woken is None:
+                return self.queue.popleft()
+        return None
 
     def _pass_slot(self) -> _Queued | None:
         """(A thread giving up a write slot) the next queued write for this thread to run, or None: the slot went
@@ -346,7 +450,7 @@ class BufferedWsgi:
             environ["CONTENT_LENGTH"] = str(len(body))
         return None
 
-    def call(self, environ: dict[str, Any], proto: Any = None) -> Answer | None:
+    def call(self, environ: dict[str, Any], proto: Any = None) -> Answer | _Job | None:
         """(In a pool thread) run the WSGI app to the end of its answer. An answer whose parts come slowly (a
         ``dribble`` fault: more than ``STREAM_AFTER_S`` for a part) is streamed to ``proto`` from then on, as
         it comes (None is returned); any other is returned whole."""
@@ -364,6 +468,13 @@ class BufferedWsgi:
         except Exception as exc:  # the app's own handlers answer every error; this is a last resort
             log.exception("unhandled error in the WSGI app")
             return 500, JSON_HEADERS[:1], error_body(500, f"Internal simulator error: {type(exc).__name__}")
+        if type(result) is Deferred:
+            return _Job(result, started, written)
+        return self._collect(result, started, written, proto)
+
+    def _collect(self, result: Iterable[bytes], started: list[Any], written: list[bytes],
+                 proto: Any) -> Answer | None:
+        """The rest of :meth:`call`: the answer's parts, gathered (or streamed, when they come slowly)."""
         try:
             if type(result) is list and not written:
                 body = result[0] if len(result) == 1 else b"".join(result)
@@ -404,6 +515,7 @@ class _Slot:
     def released(self) -> Iterator[None]:
         """(In the request's pool thread.)"""
         front = self.front
+        front._complete_owed()  # the writes before this one, answered before it sleeps
         item = front._pass_slot()
         if item is not None:  # the next queued write runs meanwhile, in a thread of its own
             front.pool.submit(front._writes, item)
@@ -420,6 +532,20 @@ class _Slot:
                     front.queue.append(_Queued(time.monotonic(), None, None, None, woken))
             if not mine:
                 woken.acquire()  # _pass_slot releases it: the slot is ours
+
+
+class _Job:
+    """A write whose commit went ahead of its reply: answered by :meth:`BufferedWsgi._complete`."""
+
+    __slots__ = ("deferred", "done", "environ", "proto", "started", "written")
+
+    def __init__(self, deferred: Deferred, started: list[Any], written: list[bytes]) -> None:
+        self.deferred = deferred
+        self.started = started
+        self.written = written
+        self.environ: dict[str, Any] = {}
+        self.proto: Any = None
+        self.done: asyncio.Future[Answer | None] | None = None
 
 
 class _Queued:
@@ -447,9 +573,9 @@ class _Pool:
         self.started = 0
         self.idle = 0
         self.lock = threading.Lock()
-        self.work: queue.SimpleQueue[tuple[Callable[..., None], tuple[Any, ...]]] = queue.SimpleQueue()
+        self.work: queue.SimpleQueue[tuple[Callable[..., object], tuple[Any, ...]]] = queue.SimpleQueue()
 
-    def submit(self, fn: Callable[..., None], *args: Any) -> None:
+    def submit(self, fn: Callable[..., object], *args: Any) -> None:
         with self.lock:
             spawn = not self.idle and self.started < self.threads
             if spawn:

@@ -67,6 +67,7 @@ CONFIG_ENV = "LTX_MOCK_CONFIG"
 WORKERS_ENV = "LTX_MOCK_WORKERS"
 THREADS_ENV = "LTX_MOCK_THREADS"  # granian: request threads per worker (the pool adds the poll-wait threads)
 MASTER_ENV = "LTX_MOCK_MASTER"  # granian: the serving process's pid, whose death ends its workers
+AHEAD_ENV = "LTX_MOCK_COMMITS_AHEAD"  # granian: "0" makes every write wait for its commit (to measure against)
 RUNNING_ENV = "LTX_MOCK_RUNNING"  # granian: how many requests its worker lets run Python at once (0: no limit)
 # Writes at once per worker: one. The queue in front (rsgi.py) is first come, first served, and the thread that ends
 # a write runs the next itself: one thread runs them back to back under the GIL. Two (measured 2026-12-01 against
@@ -439,7 +440,8 @@ def granian_app_from_env() -> Any:
     threads = int(os.environ.get(THREADS_ENV, "8")) + config.poll_waits
     return BufferedWsgi(app, threads, body_timeout_s=config.body_timeout_s, max_body=config.max_upload_bytes + 1,
                         on_stop=lambda: _stop_worker_process(app), writes=running, wait_s=ADMISSION_WAIT_S,
-                        read_ahead=app.extensions["ltx_sim"].read_ahead)
+                        read_ahead=app.extensions["ltx_sim"].read_ahead,
+                        ahead=os.environ.get(AHEAD_ENV, "1") != "0")
 
 
 def _stop_worker_process(app: Any) -> None:

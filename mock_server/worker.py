@@ -1,8 +1,10 @@
 """The background worker: lets simulated time happen without requests.
 
 Every few milliseconds it settles due work (so a job's webhook fires when the
-simulated clock reaches its end, even if nobody polls) and hands due webhook
-deliveries to a thread pool. It never holds the store's lock while talking to
+simulated clock reaches its end, even if nobody polls; skipped when a request of
+this process settled it within the tick: each request settles what is due first,
+and on Redis the worker's transaction was refused against the requests' ones) and
+hands due webhook deliveries to a thread pool. It never holds the store's lock while talking to
 the network.
 
 Deliveries are isolated per receiver (host and port): at most ``PER_HOST``
@@ -73,8 +75,9 @@ class Worker:
 
     def tick(self) -> None:
         """One round: settle, then claim and start due deliveries, at most ``PER_HOST`` per receiver at once."""
-        self.sim.begin_request(writes=False)  # settles; one consistent read of the store (Redis: one round trip)
-        self.sim.end_request()  # the settling's writes (Redis: Conflict when another process settled them first)
+        if time.monotonic() - self.sim.settled_at >= TICK_S:  # else a request here settled it a moment ago
+            self.sim.begin_request(writes=False)  # settles; one consistent read of the store (Redis: one round trip)
+            self.sim.end_request()  # the settling's writes (Redis: Conflict when another process settled them first)
         self._tick()  # claims are transactions of their own, sent before any delivery starts
 
     def _tick(self) -> None:

@@ -101,6 +101,7 @@ class Simulator:
         self.scheduler = Scheduler(self.ctx, self.accounts, self.ltx)
         self.jobs = Jobs(self.ctx, self.ltx, self.accounts, self.assets, self.scheduler, self.timeline,
                          self.deliveries)
+        self.settled_at = 0.0  # (monotonic) when a request or the worker last settled due work here
         self.faults = Faults(self.ctx)  # HTTP fault rules (their state; mock_server/faults.py shapes the answers)
         self.tenants = Tenants(self.ctx)  # who may call: one per API token
         self.stubs = Stubs(self.ctx)  # per-test answers (their state; pipeline.py sends them)
@@ -194,6 +195,7 @@ class Simulator:
             raise StoreUnavailable(STORE_RESET)
         now = self.clock.now_ms()
         self.settle(now)
+        self.settled_at = time.monotonic()
         return now
 
     def read_ahead(self, loop: Any) -> Any:
@@ -221,11 +223,19 @@ class Simulator:
         finally:
             self.store.request_end()
 
-    def end_request(self) -> None:
+    def end_request(self, *, behind: bool = False) -> Any:
         """The request has its answer: its writes become durable (Redis: one round trip). Raises ``Conflict``
         when an optimistic store refused them (another request changed what this one read): nothing was written,
-        and the request may be run again from ``begin_request``."""
-        self.store.request_end()
+        and the request may be run again from ``begin_request``.
+
+        ``behind``: the store may send the writes and return a handle at once (Redis), whose outcome
+        :meth:`finish_request` waits for, later, in this thread; None: durable already."""
+        return self.store.request_end(behind=behind)
+
+    def finish_request(self, pending: Any) -> None:
+        """The outcome of writes ``end_request(behind=True)`` sent: returns once durable, else raises as
+        ``end_request`` would have."""
+        self.store.finish(pending)
 
     # -- time passing --------------------------------------------------------
     def settle(self, now: int) -> int:

@@ -220,9 +220,19 @@ class Store(abc.ABC):
         ``current=True`` to ``request_begin``), or None: the store needs no such thing (memory, SQLite)."""
         return None
 
-    def request_end(self) -> None:  # noqa: B027 - optional hook
+    def request_end(self, *, behind: bool = False) -> Any:
         """The request that ``request_begin`` started has its answer: make its writes durable. An optimistic
-        store (Redis) may raise ``Conflict`` here (nothing written): the request is then run again."""
+        store (Redis) may raise ``Conflict`` here (nothing written): the request is then run again.
+
+        ``behind``: the caller can wait for the outcome later, in this thread (:meth:`finish`, in the order the
+        requests ended): a store may then send the writes and return a handle at once, without waiting for the
+        reply. None: the writes are durable already (memory and SQLite always)."""
+        return None
+
+    def finish(self, pending: Any) -> None:
+        """The outcome of writes ``request_end(behind=True)`` sent: returns once they are durable, or raises as
+        ``request_end`` would have (``Conflict``: nothing written). Only stores that return a handle get here."""
+        raise NotImplementedError
 
     def refresh(self) -> None:  # noqa: B027 - optional hook
         """A request is about to wait (real time) or has waited: make what it wrote durable (``Conflict``: it runs

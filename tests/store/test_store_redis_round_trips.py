@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from mock_server import SimConfig, create_app
+from mock_server.store.redis import wire as wire_module
 
 TOKEN = "rt-token"
 API = "/v1/ltxstudio"
@@ -36,21 +37,32 @@ SETTLING_READ = 2  # catch up; the job the POST before made has ended: its trans
 
 
 class WireCounter:
-    """Counts what the request's thread sends to Redis, by wrapping ``socket.socket.sendall`` (the store's own
-    thread, which writes the journal when a read asks, is not the request's; Flask's test client serves in
-    the calling thread and opens no socket)."""
+    """Counts what the request's thread sends to Redis, by wrapping every way a link sends (``Link.send``, and
+    ``socket.socket.sendall`` for what goes around it): the store's own thread, which writes the journal when a
+    read asks, is not the request's; Flask's test client serves in the calling thread and opens no socket."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.sent = 0
-        original = socket.socket.sendall
         request_thread = threading.current_thread()
+        inside = threading.local()
 
-        def counted(sock: socket.socket, data: Any, *flags: int) -> None:
-            if threading.current_thread() is request_thread:
-                self.sent += 1
-            original(sock, data, *flags)
+        def counting(original: Any) -> Any:
+            def counted(target: Any, data: Any, *args: Any) -> Any:
+                outer = not getattr(inside, "on", False)
+                if outer and threading.current_thread() is request_thread:
+                    self.sent += 1
+                inside.on = True
+                try:
+                    return original(target, data, *args)
+                finally:
+                    inside.on = not outer
 
-        monkeypatch.setattr(socket.socket, "sendall", counted)
+            return counted
+
+        for cls in {wire_module.Link, wire_module.HiredisLink, wire_module.PyLink}:
+            if "send" in vars(cls):
+                monkeypatch.setattr(cls, "send", counting(vars(cls)["send"]))
+        monkeypatch.setattr(socket.socket, "sendall", counting(socket.socket.sendall))
 
 
 @pytest.fixture

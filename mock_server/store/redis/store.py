@@ -11,6 +11,9 @@ How a request runs (docs/redis.md has the whole picture, the key layout and the 
   if every check still holds, else answers ``Conflict`` and the pipeline runs the request again on fresh data.
   Two requests conflict only if one wrote what the other read (the same account's running jobs, the same LTX
   user's credits, the same due task), never across accounts.
+* ``request_end(behind=True)`` (granian's write thread) sends the commit without waiting for its reply; the
+  thread's next transactions read its writes (``Prior``) and go on the same connection after it; ``finish`` reads
+  the reply later and acts on it as ``request_end`` would have (docs/redis.md, "Commits sent ahead").
 * ``atomic()`` inside a request joins its transaction. Outside any (start-up, a scenario, a script) it is an
   exclusive block: it takes ``<p>lock`` (optimistic commits wait while it is held) and commits with its token.
 * ``transact(fn)`` (the webhook worker's claims and records) is an optimistic transaction of its own, run again on
@@ -43,12 +46,19 @@ from mock_server.store.redis.keys import Keys
 from mock_server.store.redis.lock import ACQUIRE_TIMEOUT_S, Lock, sync
 from mock_server.store.redis.peers import Peers
 from mock_server.store.redis.transaction import (
+    COMMIT_SCRIPT,
+    FENCE_SCRIPT,
     Locked,
     LockLost,
+    Pending,
+    Prior,
     Txn,
     apply_index_op,
     commit,
+    commit_args,
+    commit_outcome,
     encode,
+    prior_of,
     score_arg,
     score_text,
 )
@@ -110,6 +120,9 @@ class _Thread(threading.local):
     depth = 0
     stale = False
     t1 = 0.0
+    pending: list[Pending] | None = None  # commits this thread sent ahead, in order, not yet finished
+    prior: Prior | None = None  # their writes, read by this thread's next transactions
+    sent = 0  # commits this thread sent (ahead or at once): one sent after a commit ahead may have run before it
 
 
 class RedisStore(Store):
@@ -132,7 +145,8 @@ class RedisStore(Store):
         # with another request's), cache misses fetched, caches dropped, commits, conflicts, exclusive blocks and
         # the seconds they held the lock, waits for it.
         self.stats = self.wire.stats
-        for name in ("syncs_shared", "syncs_ahead", "fetches", "drops", "commits", "conflicts", "exclusive", "turns"):
+        for name in ("syncs_shared", "syncs_ahead", "fetches", "drops", "commits", "conflicts", "exclusive", "turns",
+                     "ahead"):
             self.stats.setdefault(name, 0)
         self.peers = Peers(self.wire, self.keys)  # deferred work (the journal) and the flush handshake
         self._journal = RedisJournal(self.wire, self.keys)  # apart from the cache: journal.py
@@ -313,10 +327,13 @@ class RedisStore(Store):
             self.stats["held_s"] += time.perf_counter() - t1
             self.lock.local.release()
 
-    def _commit(self, txn: Txn) -> None:
+    def _commit(self, txn: Txn, *, again: bool = False) -> None:
         """Send a transaction (one round trip); an exclusive block elsewhere makes it wait, a failed check raises
-        ``Conflict``. What it wrote reaches this process's cache with the reply (with what others wrote before)."""
+        ``Conflict``. What it wrote reaches this process's cache with the reply (with what others wrote before).
+        ``again``: a commit sent ahead, sent again in its place (not one sent after the others)."""
         deadline = 0.0  # set when an exclusive block first makes it wait
+        if not again:
+            self._tl.sent += 1
         while True:
             try:
                 version, entries = commit(self.wire, self.keys, txn, mine=self.cache.version,
@@ -330,18 +347,7 @@ class RedisStore(Store):
                                        ) from None
                 self.lock.wait()
             except Conflict as exc:
-                self.stats["conflicts"] += 1
-                self._tl.stale = True  # this thread's next transaction catches up first: it runs again on fresh data
-                key = getattr(exc, "key", None)
-                if key is not None:
-                    now = time.monotonic()
-                    if len(self._hot) > 1024:  # keys contended long ago: forgotten (their locks too, if free)
-                        for old in [k for k, until in self._hot.items() if until < now]:
-                            del self._hot[old]
-                            lk = self._key_locks.get(old)
-                            if lk is not None and not lk.locked():
-                                self._key_locks.pop(old, None)
-                    self._hot[key] = now + HOT_S
+                self._conflicted(exc)
                 raise
             except LockLost:
                 raise
@@ -354,6 +360,21 @@ class RedisStore(Store):
             with self.cache.mutex:
                 self.cache.absorb_commit(version, entries, txn.ops)
         self._committed(txn)
+
+    def _conflicted(self, exc: Conflict) -> None:
+        """A commit was refused: this thread's next transaction catches up first, and the key is contended."""
+        self.stats["conflicts"] += 1
+        self._tl.stale = True  # this thread's next transaction catches up first: it runs again on fresh data
+        key = getattr(exc, "key", None)
+        if key is not None:
+            now = time.monotonic()
+            if len(self._hot) > 1024:  # keys contended long ago: forgotten (their locks too, if free)
+                for old in [k for k, until in self._hot.items() if until < now]:
+                    del self._hot[old]
+                    lk = self._key_locks.get(old)
+                    if lk is not None and not lk.locked():
+                        self._key_locks.pop(old, None)
+            self._hot[key] = now + HOT_S
 
     @staticmethod
     def _committed(txn: Txn) -> None:
@@ -438,33 +459,160 @@ class RedisStore(Store):
             if (not write and not current) or self.cache.version < 0 or tl.stale:
                 tl.stale = False
                 self._catch_up()
-            tl.txn = Txn(self.cache.version, txn_id=self._txn_id())
-            tl.txn.validate = write
+            txn = tl.txn = Txn(self.cache.version, txn_id=self._txn_id())
+            txn.validate = write
+            if write and tl.prior is not None:
+                txn.prior = tl.prior
+                txn.prior_ids = tl.prior.ids
             tl.scope = "txn"
         tl.t1 = time.perf_counter()
 
-    def request_end(self) -> None:
-        """The request has its answer: send its writes (round trip 2), or raise ``Conflict`` (nothing written)."""
+    def request_end(self, *, behind: bool = False) -> Pending | None:
+        """The request has its answer: send its writes (round trip 2), or raise ``Conflict`` (nothing written).
+
+        ``behind``: send them and return at once, without waiting for the reply (a ``Pending``, which
+        :meth:`finish` settles, in the order sent, in this thread), when the transaction allows it (optimistic,
+        no blobs, no clear); else None, committed as usual. The thread's next transactions read
+        its writes (``Prior``) until it is finished."""
         tl = self._state()
         scope = tl.scope
         tl.scope = None
         txn: Txn | None = tl.txn
         if scope not in ("txn", "exclusive") or txn is None:
-            return
+            return None
         tl.txn = None
         if scope == "exclusive":
             self._exclusive_end(txn, commit_it=True, t1=tl.t1)
-            return
+            return None
         try:
             if txn.doomed:
                 raise Conflict("this request's transaction was refused before its end: it runs again")
             if txn.ops or (txn.validate and txn.reads):
+                if behind and not txn.blobs and not txn.cleared and self.cache.version >= 0:
+                    pending = self._send_ahead(tl, txn)
+                    if pending is not None:
+                        return pending
                 self._commit(txn)
             else:
                 self._committed(txn)
         finally:
             if txn.held:
                 self._let_keys_go(txn)
+        return None
+
+    def _send_ahead(self, tl: _Thread, txn: Txn) -> Pending | None:
+        """Send the commit without awaiting its reply (None: it could not be sent; the caller commits as usual)."""
+        tl.sent += 1
+        pending = Pending(txn, tl.sent)
+        script_keys, args = commit_args(self.keys, txn, mine=self.cache.version, ttl_ms=self.lock_ttl_ms,
+                                        writer=self.cache.token)
+        try:
+            self.wire.send_ahead(COMMIT_SCRIPT, script_keys, args, pending)
+        except (redis.ConnectionError, redis.TimeoutError):
+            return None
+        if tl.pending is None:
+            tl.pending = []
+        tl.pending.append(pending)
+        tl.prior = prior_of(tl.pending)
+        self.stats["ahead"] += 1
+        return pending
+
+    def finish(self, pending: Pending) -> None:
+        """A commit sent ahead by this thread: read its reply (and those sent before it) and act on it as
+        ``request_end`` would have (the cache takes its writes, its events run); raises what ``request_end``
+        would (``Conflict``: nothing written, run it again). Idempotent: a second call raises the same again."""
+        tl = self._state()
+        queue = tl.pending or []
+        while queue and not pending.done:
+            self._settle_one(queue[0])
+        if pending.error is not None:  # refused: what the later ones read from it is not so; settle them now too,
+            while queue:  # and the next transaction reads the cache alone
+                self._settle_one(queue[0])
+        # What the next transaction reads ahead of the cache: the writes of the commits still on their way alone
+        # (the cache holds those settled now)
+        tl.prior = prior_of(queue)
+        if pending.error is not None:
+            raise pending.error
+
+    def _settle_one(self, pending: Pending) -> None:
+        """(The oldest of this thread's commits sent ahead.) Its reply read and acted on; the outcome kept."""
+        tl = self._tl
+        try:
+            self.wire.settle(pending)
+            noscript = isinstance(pending.reply, redis.exceptions.NoScriptError)
+            if pending.failed is not None or noscript:
+                # Its reply was lost with the connection (it may have run), or Redis did not know the script (it
+                # did not): sent again, waiting this time (the script's retry marker answers "already applied" if
+                # it ran), unless that would land it after a later commit of its thread: then it runs again.
+                if pending.txn.ops and not self._may_send_again(pending, noscript):
+                    conflict = Conflict("a commit sent ahead did not run, and later ones of its thread may have: "
+                                        "it runs again")
+                    self._conflicted(conflict)
+                    raise conflict
+                self._commit(pending.txn, again=True)
+            else:
+                try:
+                    version, entries = commit_outcome(pending.txn, pending.reply)
+                except Locked:  # an exclusive block held the store: nothing written; it runs again
+                    tl.stale = True
+                    raise Conflict("an exclusive block held the store when this commit came") from None
+                except Conflict as exc:
+                    self._conflicted(exc)
+                    raise
+                except Exception:
+                    with self.cache.mutex:
+                        self.cache.forget()  # the outcome is unknown: start the cache over
+                    raise
+                self.stats["commits"] += 1
+                if entries is not None:
+                    with self.cache.mutex:
+                        self.cache.absorb_commit(version, entries, pending.txn.ops)
+                self._committed(pending.txn)
+        except BaseException as exc:
+            pending.error = exc
+        finally:
+            pending.done = True
+            pending.reply = None
+            if tl.pending and tl.pending[0] is pending:
+                tl.pending.pop(0)
+
+    def _may_send_again(self, pending: Pending, noscript: bool) -> bool:
+        """May the oldest commit this thread sent ahead, which did not run (``noscript``) or may not have (its
+        reply lost), be sent again in its place? Yes if no later commit of its thread ran: none was committed at
+        once after it, and every later one sent ahead was answered NOSCRIPT too (Redis forgot the script: each is
+        sent again in turn, in order). Else it would land after them, out of the order its thread sent them in (a
+        write of theirs lost under its older one): yes only if it ran after all (the resend then writes nothing).
+        Asking settles that for good (``FENCE``): if it did not run, it never will."""
+        later = (self._tl.pending or [pending])[1:]
+        if (later[-1] if later else pending).seq == self._tl.sent:
+            for sent in later:
+                self.wire.settle(sent)  # their replies read, not acted on yet
+            if all(isinstance(sent.reply, redis.exceptions.NoScriptError) for sent in later):
+                return True
+        if noscript:
+            return False
+        return self.wire.run(FENCE_SCRIPT, [self.keys.done(pending.txn.id)], []) not in (None, b"-1", "-1")
+
+    def _settle_prior(self, txn: Txn) -> None:
+        """A read the prior writes cannot answer on their own: settle every commit this thread sent ahead first, so
+        the cache holds what they wrote. If one was refused, what ``txn`` read from it was wrong: it runs again."""
+        tl = self._tl
+        txn.prior = None
+        refused = False
+        for pending in list(tl.pending or ()):
+            if not pending.done:
+                self._settle_one(pending)
+            refused = refused or pending.error is not None
+        tl.prior = None
+        if refused:
+            txn.doomed = True
+            tl.stale = True
+            raise Conflict("a commit this thread sent ahead was refused; what this request read from it is not so")
+        # The cache may not hold what they wrote: a reply whose log entries it could not join (a gap, another
+        # process's writes between) is not absorbed. The transaction reads those keys from the cache from now on,
+        # and its checks hold the values it read first, from them: a cache behind them would hand it older values
+        # than its checks vouch for (a lost update). Catch up first.
+        self._catch_up()
 
     def refresh(self) -> None:
         """Before a request waits (real time): send what it wrote (``Conflict`` if it must run again); its later
@@ -490,6 +638,13 @@ class RedisStore(Store):
             written = txn.records.get(kind)
             if written is not None and key in written:
                 return written[key]
+            prior = txn.prior
+            if prior is not None:
+                ahead = prior.records.get(kind)
+                if ahead is not None and key in ahead:
+                    sent = ahead[key]
+                    txn.read(("h", kind, key, sent))  # as Redis will hold it once the commits sent ahead ran
+                    return sent
         table = self.cache.records.get(kind)
         raw = _MISSING if table is None else table.get(key, _MISSING)
         if raw is _MISSING:
@@ -507,6 +662,7 @@ class RedisStore(Store):
             txn = self._reading()
         written = txn.records.get(kind, _EMPTY) if txn is not None else _EMPTY
         cleared = txn is not None and txn.cleared
+        ahead = txn.prior.records.get(kind, _EMPTY) if txn is not None and txn.prior is not None else _EMPTY
         table = self.cache.records.get(kind, _EMPTY)
         raws: list[Any] = []
         missing: list[Any] = []
@@ -519,7 +675,9 @@ class RedisStore(Store):
             if cleared:
                 raws.append(None)
                 continue
-            raw = table.get(key, _MISSING)
+            raw = ahead.get(key, _MISSING) if ahead else _MISSING
+            if raw is _MISSING:
+                raw = table.get(key, _MISSING)
             if raw is _MISSING:
                 missing.append(("r", kind, key))
             raws.append(raw)
@@ -590,6 +748,10 @@ class RedisStore(Store):
             else:
                 flat = self.wire.call("ZRANGE", self.keys.index(name), 0, -1, "WITHSCORES")
                 head = Head.from_reply(0, flat)  # card 0: whole
+            prior = txn.prior
+            if prior is not None:  # as Redis will hold it once the commits sent ahead ran (applied twice: the same)
+                for op in prior.z.get(name, ()):
+                    apply_index_op(head, op)
             txn.read(("b", name, -INF, INF, None, [(m, sc) for sc, m in head.order]))
         for op in txn.zpending.pop(name, ()):
             apply_index_op(head, op)
@@ -647,6 +809,17 @@ class RedisStore(Store):
             over = self._overlay(txn, index)
         if over is not None:
             return over.scores.get(member)
+        ops = txn.prior.z.get(index) if txn is not None and txn.prior is not None else None
+        if ops:  # the commits sent ahead wrote the index: a write to this member answers
+            for op in reversed(ops):
+                code = op[0]
+                if code == "ZA" and op[3] == member:
+                    found: float | None = parse_score(op[2])
+                    txn.read(("s", index, member, found))  # type: ignore[union-attr]
+                    return found
+                if (code == "ZR" and op[2] == member) or code == "ZD":
+                    txn.read(("s", index, member, None))  # type: ignore[union-attr]
+                    return None
         head = self.cache.indexes.get(index)
         if head is None:
             head = self._refetch(index)
@@ -667,6 +840,8 @@ class RedisStore(Store):
         if over is not None:
             lo, hi = over.bounds(lo_s, hi_s)
             return max(0, hi - lo)
+        if txn is not None and txn.prior is not None and index in txn.prior.z:
+            self._settle_prior(txn)
         head = self.cache.indexes.get(index)
         if head is None:
             head = self._refetch(index)
@@ -693,6 +868,18 @@ class RedisStore(Store):
             if limit is not None:
                 hi = min(hi, lo + limit)
             return [(m, s) for s, m in over.order[lo:hi]]
+        ops = txn.prior.z.get(index) if txn is not None and txn.prior is not None else None
+        if ops:
+            out = _merged(self._stored_by_score(index, lo_s, hi_s, None if limit is None else limit + len(ops)),
+                          ops, lo_s, hi_s, limit)
+        else:
+            out = self._stored_by_score(index, lo_s, hi_s, limit)
+        if txn is not None and not hint:
+            txn.read(("b", index, lo_s, hi_s, None if limit is None else min(limit, INDEX_SPAN), out))
+        return out
+
+    def _stored_by_score(self, index: str, lo_s: float, hi_s: float, limit: int | None) -> list[tuple[str, float]]:
+        """The members in a range by score as Redis holds them (the cache's head, else one round trip)."""
         head = self.cache.indexes.get(index)
         out = self._by_score(self._refetch(index) if head is None else head, lo_s, hi_s, limit)
         if out is None:
@@ -704,8 +891,6 @@ class RedisStore(Store):
                 args += ["LIMIT", 0, min(limit, INDEX_SPAN)]
             flat = self.wire.call(*args)
             out = [(flat[j].decode(), parse_score(flat[j + 1])) for j in range(0, len(flat), 2)]
-        if txn is not None and not hint:
-            txn.read(("b", index, lo_s, hi_s, None if limit is None else min(limit, INDEX_SPAN), out))
         return out
 
     @staticmethod
@@ -730,6 +915,8 @@ class RedisStore(Store):
         over = self._overlay(txn, index)
         if over is not None:
             return over.page(offset, limit, reverse)
+        if txn is not None and txn.prior is not None and index in txn.prior.z:
+            self._settle_prior(txn)
         head = self.cache.indexes.get(index)
         if head is None:
             head = self._refetch(index)
@@ -776,7 +963,8 @@ class RedisStore(Store):
             self._guard(txn, ("m", name))
         if txn is not None and (txn.cleared or name in txn.meta):
             return _decode(txn.meta.get(name))
-        raw = self.cache.meta.get(name)
+        prior = txn.prior if txn is not None else None
+        raw = prior.meta[name] if prior is not None and name in prior.meta else self.cache.meta.get(name)
         if txn is not None:
             txn.read(("m", name, raw))
         return _decode(raw)
@@ -872,6 +1060,26 @@ class RedisStore(Store):
         if isinstance(exc, LockLost | TimeoutError):
             return f"the Redis store lock was lost or not obtained ({str(exc)[:160]})"
         return None
+
+
+def _merged(stored: list[tuple[str, float]], ops: list[Any], lo_s: float, hi_s: float,
+            limit: int | None) -> list[tuple[str, float]]:
+    """A range by score as it will be once ``ops`` (the commits sent ahead) ran: ``stored`` is the range as stored,
+    with one member more per op than the limit (an op removes at most one from it, so the first ``limit`` left are
+    the first of the index; a member an op adds or moves is in ``ops`` itself)."""
+    scores = dict(stored)
+    for op in ops:
+        code = op[0]
+        if code == "ZA":
+            scores[op[3]] = parse_score(op[2])
+        elif code == "ZR":
+            scores.pop(op[2], None)
+        else:  # ZD: every member stored is gone, those beyond ``stored`` too
+            scores.clear()
+    out = sorted((s, m) for m, s in scores.items() if lo_s <= s <= hi_s)
+    if limit is not None:
+        out = out[:limit]
+    return [(m, s) for s, m in out]
 
 
 class _Block:

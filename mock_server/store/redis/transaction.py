@@ -38,7 +38,9 @@ INF = float("inf")
 ENTRIES_BACK = 64  # a commit's reply carries the log entries after the caller's cache version, up to this many
 
 # KEYS: ver, log, meta, lock, done (this transaction's), wake.
-# ARGV: 1 transaction id, 2 lock token ('' = optimistic), 3 base version, 4 prefix, 5 escaped prefix, 6 log limit,
+# ARGV: 1 transaction id, 2 lock token ('' = optimistic), 3 base version (or 'base id1 id2...': also the ids of
+# the commits sent ahead whose writes it read, ``Prior.ids``: the checks are skipped when those are every change
+# since base), 4 prefix, 5 escaped prefix, 6 log limit,
 # 7 the caller's cache version, 8 entries back, 9 release ('1'/'0'), 10 ttl ms, 11 the checks (MessagePack: an
 # array of the transaction's reads as it recorded them, ``Txn.reads``: nil for an absent value or no limit, scores
 # and bounds as numbers), 12 the log entry (MessagePack: an array of operations, the writer's mark first; '': it wrote
@@ -62,7 +64,24 @@ elseif holder then
 end
 local ver = tonumber(redis.call('get', KEYS[1]) or '0')
 local p = ARGV[4]
-if ver ~= tonumber(ARGV[3]) then
+local base = ARGV[3]
+local current
+if string.find(base, ' ', 1, true) then
+  -- 'base id1 id2 ...': the transaction also read the writes of these commits, sent before it on this connection.
+  -- Nothing else changed since it began iff each of them committed after base and they are every change since.
+  local ids = {}
+  for word in string.gmatch(base, '%S+') do ids[#ids + 1] = word end
+  local from = tonumber(ids[1])
+  current = ver == from + #ids - 1
+  for j = 2, #ids do
+    if not current then break end
+    local at = redis.call('get', p .. 'done:' .. ids[j])
+    current = at ~= false and tonumber(at) > from
+  end
+else
+  current = ver == tonumber(base)
+end
+if not current then
   for i, c in ipairs(cmsgpack.unpack(ARGV[11])) do
     local code = c[1]
     if code == 'h' or code == 'm' then
@@ -163,6 +182,20 @@ return {1, nv, entries}
 
 COMMIT_SCRIPT = Script(COMMIT)
 
+# A commit sent ahead whose fate is unknown (its reply was lost with the connection) and that cannot be sent again
+# in its place (this thread sent others after it, which may have run): settle its fate for good. Its retry marker
+# says it ran; else a marker of -1 is left, so the command, should it still reach Redis late, finds "already
+# applied" and writes nothing, and a later commit's fast path (``tonumber(at) > from``) does not count it.
+# KEYS: done (the transaction's retry marker). Reply: the version it committed as, or nil (it never will).
+FENCE = """
+local done = redis.call('get', KEYS[1])
+if done then return done end
+redis.call('set', KEYS[1], '-1', 'PX', 10000)
+return false
+"""
+
+FENCE_SCRIPT = Script(FENCE)
+
 
 class _Packers(threading.local):
     """One MessagePack packer per thread, made once: ``msgpack.packb`` makes a ``Packer`` (and its buffer) per call,
@@ -240,7 +273,7 @@ class Txn:
     """One transaction's reads (checks), writes (operations) and the overlay it reads its own writes from."""
 
     __slots__ = ("after", "base", "blob_args", "blobs", "cleared", "doomed", "held", "id", "indexes", "meta", "ops",
-                 "read", "reads", "records", "token", "validate", "zpending")
+                 "prior", "prior_ids", "read", "reads", "records", "token", "validate", "zpending")
 
     def __init__(self, base: int, token: str = "", txn_id: str = "") -> None:
         self.id = txn_id or uuid.uuid4().hex  # names its retry marker: unique across processes
@@ -265,6 +298,11 @@ class Txn:
         self.blobs: dict[str, bytes | None] = {}  # blob writes not yet in Redis (read your own writes)
         self.blob_args: list[bytes] = []
         self.cleared = False  # a clear() was written: nothing before it is read
+        self.prior: Prior | None = None  # this thread's commits sent ahead, not yet confirmed: read under the cache
+        # their ids, kept even once they are settled mid-way (``prior`` then None): a transaction that read from them
+        # must never pass as unchanged since it began (``ver == base``), for what it read from them may be older
+        # than the cache it began on (a commit of this thread made after them, waiting, overwrote it)
+        self.prior_ids: tuple[str, ...] = ()
 
     # -- checks ---------------------------------------------------------------------------------------
     def checks(self) -> list[tuple[Any, ...]]:
@@ -354,22 +392,25 @@ def apply_index_op(head: Head, op: Op) -> None:
         head.order, head.scores = [], {}
 
 
-def commit(wire: Wire, keys: Keys, txn: Txn, *, mine: int, release: bool = True, ttl_ms: int = 0,
-           writer: str = "") -> tuple[int, Any]:
-    """Send the transaction (one round trip). Returns (the new version, the log entries after ``mine`` before it:
-    others' writes, which the cache applies before this one's; None when too many: the next catch-up brings them).
-    Raises ``Conflict`` (a check failed), ``Locked`` (an exclusive block holds the store) or ``LockLost``."""
+def commit_args(keys: Keys, txn: Txn, *, mine: int, release: bool = True, ttl_ms: int = 0,
+                writer: str = "") -> tuple[list[str], list[Any]]:
+    """The commit script's keys and arguments for ``txn`` (``mine``: the caller's cache version)."""
     ops = txn.ops
     entry = b"" if not ops else packb([["P", writer], *ops] if writer else ops)
-    try:
-        reply = wire.run(COMMIT_SCRIPT, [keys.version, keys.log, keys.meta, keys.lock, keys.done(txn.id), keys.wake],
-                         [txn.id, txn.token, txn.base, keys.prefix, keys.pattern_prefix, LOG_LIMIT, mine,
-                          ENTRIES_BACK, "1" if release else "0", ttl_ms, packb(txn.checks()), entry,
-                          *txn.blob_args])
-    except redis.ResponseError as exc:
-        if "LOCKLOST" in str(exc):
-            raise LockLost(str(exc)) from None
-        raise
+    ids = txn.prior_ids
+    base: int | str = txn.base if not ids else " ".join((str(txn.base), *ids))
+    return ([keys.version, keys.log, keys.meta, keys.lock, keys.done(txn.id), keys.wake],
+            [txn.id, txn.token, base, keys.prefix, keys.pattern_prefix, LOG_LIMIT, mine, ENTRIES_BACK,
+             "1" if release else "0", ttl_ms, packb(txn.checks()), entry, *txn.blob_args])
+
+
+def commit_outcome(txn: Txn, reply: Any) -> tuple[int, Any]:
+    """What a commit's reply says: (the new version, the log entries after the caller's version, or None), or
+    ``Conflict`` / ``Locked`` / ``LockLost`` raised."""
+    if isinstance(reply, redis.ResponseError):
+        if "LOCKLOST" in str(reply):
+            raise LockLost(str(reply)) from None
+        raise reply
     status = int(reply[0])
     if status == 0:
         raise Locked("an exclusive block holds the store")
@@ -378,3 +419,81 @@ def commit(wire: Wire, keys: Keys, txn: Txn, *, mine: int, release: bool = True,
         conflict.key = txn.key_at(int(reply[2]))  # type: ignore[attr-defined]
         raise conflict
     return int(reply[1]), reply[2] if status == 1 else None
+
+
+def commit(wire: Wire, keys: Keys, txn: Txn, *, mine: int, release: bool = True, ttl_ms: int = 0,
+           writer: str = "") -> tuple[int, Any]:
+    """Send the transaction (one round trip). Returns (the new version, the log entries after ``mine`` before it:
+    others' writes, which the cache applies before this one's; None when too many: the next catch-up brings them).
+    Raises ``Conflict`` (a check failed), ``Locked`` (an exclusive block holds the store) or ``LockLost``."""
+    script_keys, args = commit_args(keys, txn, mine=mine, release=release, ttl_ms=ttl_ms, writer=writer)
+    try:
+        reply = wire.run(COMMIT_SCRIPT, script_keys, args)
+    except redis.ResponseError as exc:
+        reply = exc
+    return commit_outcome(txn, reply)
+
+
+class Prior:
+    """The writes of this thread's commits sent ahead and not yet confirmed (``RedisStore.request_end(behind=True)``),
+    in the order sent: the next transaction of the thread reads them as Redis will hold them when its own commit
+    runs there (after theirs, on the same connection), and checks them as read. If one of them is refused, what the
+    next one read from it is not in Redis, so its check fails too and it runs again: never a wrong answer.
+
+    Made afresh (:func:`prior_of`) whenever a commit is sent or settled: one commit's writes are its transaction's
+    own dicts (no copy); several are merged, newest last."""
+
+    __slots__ = ("ids", "meta", "records", "z")
+
+    def __init__(self, records: dict[str, dict[str, str | None]], meta: dict[str, str | None],
+                 z: dict[str, list[Op]], ids: tuple[str, ...]) -> None:
+        self.records = records
+        self.meta = meta
+        self.z = z  # index -> its operations, in order
+        self.ids = ids  # the transactions that wrote (each bumps the version once): the commit script's fast path
+
+
+def index_ops(txn: Txn) -> dict[str, list[Op]]:
+    """A transaction's index operations by index, in order (made once per commit sent ahead)."""
+    z: dict[str, list[Op]] = {}
+    for op in txn.ops:
+        code = op[0]
+        if code == "ZA" or code == "ZR" or code == "ZD":
+            z.setdefault(op[1], []).append(op)
+    return z
+
+
+def prior_of(pending: list[Pending]) -> Prior | None:
+    """The writes of the commits ``pending`` (in the order sent) as a transaction reads them; None: none."""
+    if not pending:
+        return None
+    ids = tuple(sent.txn.id for sent in pending if sent.txn.ops)
+    if len(pending) == 1:
+        txn = pending[0].txn
+        return Prior(txn.records, txn.meta, pending[0].z, ids)
+    records: dict[str, dict[str, str | None]] = {}
+    meta: dict[str, str | None] = {}
+    z: dict[str, list[Op]] = {}
+    for sent in pending:
+        for kind, written in sent.txn.records.items():
+            records.setdefault(kind, {}).update(written)
+        meta.update(sent.txn.meta)
+        for name, ops in sent.z.items():
+            z[name] = z.get(name, []) + ops
+    return Prior(records, meta, z, ids)
+
+
+class Pending:
+    """A commit sent ahead on this thread's connection, its reply not yet read (``reply``), or read and acted on
+    (``done``: ``error`` is what it raised, None: committed)."""
+
+    __slots__ = ("done", "error", "failed", "reply", "seq", "txn", "z")
+
+    def __init__(self, txn: Txn, seq: int = 0) -> None:
+        self.txn = txn
+        self.seq = seq  # the thread's count of commits sent, this one included: a later one may have run if larger
+        self.z = index_ops(txn)
+        self.reply: Any = None
+        self.failed: BaseException | None = None  # the connection failed before its reply was read
+        self.done = False
+        self.error: BaseException | None = None

@@ -12,6 +12,7 @@ still does what it does once per connection: the URL, connecting (TCP, unix sock
 
 from __future__ import annotations
 
+import collections
 import ctypes
 import errno
 import hashlib
@@ -66,6 +67,19 @@ def _libc_recv() -> Any:
 
 
 _RECV_HELD = _libc_recv()
+
+
+def _libc_send() -> Any:
+    """libc's ``send`` called with the GIL kept (None where ``recv`` cannot be: see above)."""
+    if _RECV_HELD is None or not hasattr(socket, "MSG_NOSIGNAL"):
+        return None  # pragma: no cover - CI is Linux
+    send = ctypes.PyDLL(None, use_errno=True).send
+    send.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_int]
+    send.restype = ctypes.c_ssize_t
+    return send
+
+
+_SEND_HELD = _libc_send()
 _AGAIN = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR})
 
 
@@ -242,9 +256,11 @@ class Link:
     AUTH, SELECT, timeouts), then spoken to directly: ``sendall`` the packed command, ``recv_into`` a buffer
     the reader parses. Subclasses: one per reader (``read_ready``), so reading has no branch on it."""
 
-    __slots__ = ("__weakref__", "conn", "reader", "sock")
+    __slots__ = ("__weakref__", "conn", "owed", "reader", "sock")
+    reader: Any  # the reply reader of the subclass (hiredis's, or PyReader)
 
     def __init__(self, connection_class: Any, kwargs: dict[str, Any]) -> None:
+        self.owed: collections.deque[Any] = collections.deque()  # commits sent ahead, replies not read (in order)
         self.conn = connection_class(**kwargs)
         self.conn.connect()  # redis-py disconnects again itself if its handshake fails
         self.sock: socket.socket = self.conn._sock  # redis-py read every reply of its handshake: none is buffered
@@ -255,8 +271,10 @@ class Link:
     def round_trip(self, packed: bytes, hold: bool = True) -> Any:
         """Send one command, return its reply (an error reply raised as its redis-py exception). ``hold``: the
         first read may keep the GIL a while (a command that waits in Redis, ``BLOCKING``, passes False)."""
+        if self.owed:
+            self.settle_owed()  # the replies owed to commits sent ahead come first
         try:
-            self.sock.sendall(packed)
+            self.send(packed)
             reply = self.read_held() if hold else self.read_ready()
             while reply is _MORE:
                 reply = self.read_ready()
@@ -270,6 +288,47 @@ class Link:
             if error is exc:
                 raise
             raise error from exc
+
+    def send_ahead(self, packed: bytes, pending: Any) -> None:
+        """Send a command whose reply is read later (``settle_owed``), in order with any sent before it; the
+        ``pending`` gets the reply (``pending.reply``), or the failure (``pending.failed``)."""
+        try:
+            self.send(packed)
+        except BaseException as exc:
+            error = self.failed(exc)
+            raise (error if error is not exc else exc) from None
+        self.owed.append(pending)
+
+    def settle_owed(self, until: Any = None) -> None:
+        """Read the replies owed to commits sent ahead (up to ``until``'s, or all), in order; each one's reply (an
+        error reply as its exception, not raised) goes to its ``pending``. A failed read closes the socket: every
+        reply still owed is lost with it (``pending.failed``; their commits are sent again, which the commit
+        script's retry marker makes safe), and the failure is raised."""
+        owed = self.owed
+        while owed:
+            pending = owed[0]
+            try:
+                reply = self.reader.gets()  # a reply that came in the same read as the one before
+                if reply is _MORE:
+                    reply = self.read_now()
+                    while reply is _MORE:
+                        reply = self.read_ready()
+            except BaseException as exc:
+                error = self.failed(exc)  # marks every reply still owed as lost
+                raise error from None
+            owed.popleft()
+            pending.reply = reply
+            if pending is until:
+                return
+
+    def send(self, packed: bytes) -> None:
+        """All of ``packed`` onto the socket."""
+        self.sock.sendall(packed)
+
+    def read_now(self) -> Any:
+        """Read a reply that has most likely come already (a commit's sent ahead): the next whole reply, or
+        ``MORE``; blocks only if nothing has come."""
+        return self.read_ready()
 
     def read_ready(self) -> Any:
         """Read what comes (a blocking socket: at least one byte; the event loop's: what polled readable): the next
@@ -290,6 +349,11 @@ class Link:
         return exc  # dropped, a protocol error, or interrupted mid-reply: never reuse a socket out of step
 
     def close(self) -> None:
+        if self.owed:  # replies owed to commits sent ahead are lost with the socket
+            lost = redis.ConnectionError("the connection to Redis closed before a commit's reply was read")
+            for pending in self.owed:
+                pending.failed = lost
+            self.owed.clear()
         self.conn.disconnect()
 
 
@@ -321,7 +385,7 @@ class HiredisLink(Link):
             got = _RECV_HELD(fd, self.scratch_at, RECV_SIZE, socket.MSG_DONTWAIT)
             if got > 0:
                 self.backoff = 1
-                self.reader.feed(self.scratch, 0, got)  # type: ignore[arg-type]
+                self.reader.feed(self.scratch, 0, got)
                 return self.reader.gets()
             if got < 0 and ctypes.get_errno() in _AGAIN:  # nothing yet
                 if time.perf_counter_ns() < end:
@@ -330,11 +394,36 @@ class HiredisLink(Link):
                 self.backoff = min(self.backoff * 2, HOLD_BACKOFF_MAX)
             return self.read_ready()  # (closed or failed: read_ready raises it as a blocking read would)
 
+    def send(self, packed: bytes) -> None:
+        """With the GIL kept, as the reads (libc's ``send``, MSG_DONTWAIT: a command fits the socket's empty buffer):
+        a ``sendall`` lets go of it, and under load the event loop's thread takes it for as long as it runs
+        Python, so the request thread waits to send its commit. What did not fit goes by ``sendall``."""
+        if not self.hold_ns or _SEND_HELD is None:  # TLS, or no MSG_NOSIGNAL (macOS)
+            self.sock.sendall(packed)
+            return
+        sent = _SEND_HELD(self.sock.fileno(), packed, len(packed), socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL)
+        if sent == len(packed):
+            return
+        if sent < 0:
+            err = ctypes.get_errno()
+            if err not in _AGAIN:
+                raise OSError(err, os.strerror(err))
+            sent = 0
+        self.sock.sendall(memoryview(packed)[sent:])
+
+    def read_now(self) -> Any:
+        if self.hold_ns:
+            got = _RECV_HELD(self.sock.fileno(), self.scratch_at, RECV_SIZE, socket.MSG_DONTWAIT)
+            if got > 0:
+                self.reader.feed(self.scratch, 0, got)
+                return self.reader.gets()
+        return self.read_ready()  # nothing yet (or closed, or failed: read_ready raises it as a blocking read would)
+
     def read_ready(self) -> Any:
         got = self.sock.recv_into(self.scratch)
         if not got:
             raise redis.ConnectionError("Connection closed by server.")
-        self.reader.feed(self.scratch, 0, got)  # type: ignore[arg-type]
+        self.reader.feed(self.scratch, 0, got)
         return self.reader.gets()
 
 
@@ -461,6 +550,35 @@ class Wire:
             return self.call("EVALSHA", script.sha, len(keys), *keys, *args, counted=counted)
         except NoScriptError:
             return self.call("EVAL", script.source, len(keys), *keys, *args, counted=counted)
+
+    def send_ahead(self, script: Script, keys: list[str], args: list[Any], pending: Any) -> None:
+        """Send a script call on this thread's connection and return at once: its reply is read later
+        (:meth:`settle`), or before this thread's next round trip, in order. Raises a ``ConnectionError`` when it
+        could not be sent (nothing owed then)."""
+        if self.fork != Forks.count:
+            self.reset_process()
+        self.stats["round_trips"] += 1
+        packed = self.pack("EVALSHA", script.sha, len(keys), *keys, *args)
+        link = getattr(self._tl, "link", None) or self._connect()
+        try:
+            link.send_ahead(packed, pending)
+        except (redis.ConnectionError, redis.TimeoutError):
+            self._tl.link = None
+            raise
+
+    def settle(self, pending: Any) -> None:
+        """Read this thread's owed replies up to ``pending``'s (``pending.reply``); a connection that failed or
+        was replaced meanwhile leaves ``pending.failed`` set instead."""
+        if pending.reply is not None or pending.failed is not None:
+            return
+        link = getattr(self._tl, "link", None)
+        if link is None or pending not in link.owed:
+            pending.failed = redis.ConnectionError("the connection a commit was sent on is gone")
+            return
+        try:
+            link.settle_owed(pending)
+        except Exception:  # the socket is closed (settle_owed): pending.failed is set, as for every reply owed
+            self._tl.link = None
 
     def close(self) -> None:
         self.closing.set()
