@@ -28,11 +28,11 @@ Keys of the JSON result that ``benchmarks/run.py`` (the aggregator) reads:
   measured in this one run (target: GET >= 0.7, POST >= 0.5); ``None`` when a side answered nothing.
 * ``routes[<route>]["cpu_redis_over_memory"]``: the server's CPU per request (all its processes) of ``redis x1``
   over that of ``memory x1``, measured in this one run (issue 28's target: <= 1.5); ``None`` when not measured.
-* Both are medians over ``--rounds`` (3) rounds: ``memory x1`` and ``redis x1`` measured side by side, in
-  alternating order (A B B A A B), each round's ratio taken from its own pair (``routes[<route>]["rounds"]``
-  lists them). The machine's speed drifts by tens of percent within minutes; one figure over another taken
-  minutes later measured that drift as much as the stores. ``runs`` holds each configuration's medians,
-  ``samples`` every measurement.
+* Both are medians over ``--rounds`` (5) rounds: per round and route, ``memory x1`` and ``redis x1`` measured
+  back to back on fresh servers, which goes first alternating (A B, B A, ...), each round's ratio taken from its
+  own pair (``routes[<route>]["rounds"]`` lists them). The machine's speed drifts by tens of percent within
+  seconds to minutes; one figure over another taken minutes later measured that drift as much as the stores.
+  ``runs`` holds each configuration's medians, ``samples`` every measurement.
 * ``routes[<route>]["load_avg"]``: the 1-minute load average when that route's ``redis x1`` figure was
   taken (every figure in ``runs`` carries its own ``load_avg`` too).
 
@@ -114,8 +114,9 @@ def _load(server: Any, route: str, connections: int, duration: float, warmup: fl
 
 
 def measure(label: str, args: list[str], redis_url: str | None, redis_pid: int | None, connections: int,
-            duration: float, warmup: float) -> dict[str, Any]:
-    """One server configuration: the GET on a fresh server, then the POST on a fast-clock one.
+            duration: float, warmup: float, routes: list[str] | None = None) -> dict[str, Any]:
+    """One server configuration, each route (``routes``: all) on a fresh server of its own: the GETs on a fresh
+    store (the asset's job created first), the POST on a fast-clock one (``jobs_stored`` says how many it made).
 
     Each server gets a fresh key prefix: a server joining an initialised store keeps that
     store's state (its clock speed included), whatever its own flags say.
@@ -125,18 +126,21 @@ def measure(label: str, args: list[str], redis_url: str | None, redis_pid: int |
         return ["--store", f"{redis_url}?prefix=bench-{uuid.uuid4().hex[:8]}:"] if redis_url else []
 
     out: dict[str, Any] = {}
-    with simulator(*args, *store(), name=f"scale-{label}-get") as sim:
-        out["GET /scheduler/available"] = _load(sim, "GET /scheduler/available", connections, duration, warmup,
-                                                redis_pid)
-        job_id = requests.post(sim.url + API + "/images/create", data=PROMPT, timeout=30,
-                               headers={**AUTH, "Content-Type": "application/json"}).json()["jobId"]
-        out["GET /assets/{jobId}"] = _load(sim, "GET /assets/{jobId}", connections, duration, warmup, redis_pid,
-                                           job_id)
-    with simulator(*args, *store(), "--speed", "100000", name=f"scale-{label}-post") as sim:
-        admin(sim.url, "PATCH", f"/accounts/{DEMO_EMAIL}", {"token": DEMO_TOKEN, "maxJobs": 100})
-        admin(sim.url, "PATCH", f"/ltx-users/{DEMO_EMAIL}", {"credits": 10**9})
-        out["POST /images/create"] = _load(sim, "POST /images/create", connections, duration, warmup, redis_pid)
-        out["jobs_stored"] = admin(sim.url, "GET", "/state")["counts"]["job"]
+    for route in routes or list(ROUTES):
+        post = route.startswith("POST")
+        with simulator(*args, *store(), *(["--speed", "100000"] if post else []),
+                       name=f"scale-{label}-{route.split()[1].strip('/').split('/')[0]}") as sim:
+            if post:
+                admin(sim.url, "PATCH", f"/accounts/{DEMO_EMAIL}", {"token": DEMO_TOKEN, "maxJobs": 100})
+                admin(sim.url, "PATCH", f"/ltx-users/{DEMO_EMAIL}", {"credits": 10**9})
+                out[route] = _load(sim, route, connections, duration, warmup, redis_pid)
+                out["jobs_stored"] = admin(sim.url, "GET", "/state")["counts"]["job"]
+                continue
+            job_id = ""
+            if "{jobId}" in route:
+                job_id = requests.post(sim.url + API + "/images/create", data=PROMPT, timeout=30,
+                                       headers={**AUTH, "Content-Type": "application/json"}).json()["jobId"]
+            out[route] = _load(sim, route, connections, duration, warmup, redis_pid, job_id)
     return out
 
 
@@ -215,15 +219,21 @@ def _none(value: Any) -> Any:
     return "none" if value is None else value
 
 
-def schedule(labels: list[str], rounds: int) -> list[str]:
-    """The order of the measurements: ``memory x1`` and ``redis x1`` ``rounds`` times each, alternated A B B A A B ...
-    (the machine's speed drifts by tens of percent within minutes: a ratio of two figures taken minutes apart
-    measures the drift; taken side by side, in alternating order, the drift cancels out of the pair's median), then
-    the other configurations once."""
-    order: list[str] = []
+def schedule(labels: list[str], rounds: int) -> list[tuple[int, str, str | None]]:
+    """The order of the measurements, as (round, configuration, route; None: every route): per round and route,
+    ``memory x1`` and ``redis x1`` back to back, which goes first alternating (A B, B A, ...), then the other
+    configurations once. The machine's speed drifts by tens of percent within seconds to minutes: a ratio of two
+    figures taken apart measures the drift; taken back to back, one route at a time, in alternating order, the
+    drift mostly cancels out of the pairs' median (the two sides of a pair were ~15 s apart when a server ran all
+    its routes before the other's; now one route's load, ~6 s)."""
+    order: list[tuple[int, str, str | None]] = []
+    turn = 0
     for i in range(max(1, rounds)):
-        order += ["memory x1", "redis x1"] if i % 2 == 0 else ["redis x1", "memory x1"]
-    return order + [label for label in labels if label not in ("memory x1", "redis x1")]
+        for route in ROUTES:
+            pair = ["memory x1", "redis x1"] if turn % 2 == 0 else ["redis x1", "memory x1"]
+            order += [(i, label, route) for label in pair]
+            turn += 1
+    return order + [(0, label, None) for label in labels if label not in ("memory x1", "redis x1")]
 
 
 def median(values: list[float]) -> float | None:
@@ -268,8 +278,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", default="1,2,4", help="worker counts to run on Redis (1 is always run)")
     parser.add_argument("--threads", type=int, default=8, help="request threads per worker")
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="measurements of memory x1 and redis x1 each, alternated (the ratios are their medians)")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="measurements of memory x1 and redis x1 each, per route, back to back in alternating "
+                             "order (the ratios are the medians of the pairs)")
     args = parser.parse_args(argv)
     workers = sorted({1, *(int(w) for w in args.workers.split(",") if w.strip())})
     common = ["--threads", str(args.threads)]
@@ -277,11 +288,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         configs = {"memory x1": (common, None), **{f"redis x{n}": ([*common, "--workers", str(n)], redis.url)
                                                    for n in workers}}
         samples: dict[str, list[dict[str, Any]]] = {label: [] for label in configs}
-        for label in schedule(list(configs), args.rounds):
+        for i, label, route in schedule(list(configs), args.rounds):
             opts, url = configs[label]
-            emit(f"  {label} ...")
-            samples[label].append(measure(label, opts, url, redis.proc.pid if url else None, args.connections,
-                                          args.duration, args.warmup))
+            emit(f"  {label} {route or 'every route'} ...")
+            while len(samples[label]) <= i:
+                samples[label].append({})
+            samples[label][i].update(measure(label, opts, url, redis.proc.pid if url else None, args.connections,
+                                             args.duration, args.warmup, [route] if route else None))
         per_request = profile(redis.url, redis.proc.pid)
     runs = {label: median_run(taken) for label, taken in samples.items()}
     base = runs["memory x1"]

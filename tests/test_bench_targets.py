@@ -113,12 +113,16 @@ def test_scale_bench_per_request_figures_of_a_store_with_or_without_a_store_wide
 
 
 def test_scale_bench_ratios_are_medians_of_side_by_side_pairs_in_alternating_order() -> None:
-    """The machine's speed drifts: memory x1 and redis x1 are measured in turns (A B B A ...) and each ratio is the
-    median of the per-round pairs, not one figure over another taken minutes later."""
+    """The machine's speed drifts: memory x1 and redis x1 are measured in turns, route by route (A B, B A ...), and
+    each ratio is the median of the per-round pairs, not one figure over another taken minutes later."""
     from benchmarks.scale_bench import median, median_run, paired, schedule
 
-    assert schedule(["memory x1", "redis x1", "redis x2"], 3) == [
-        "memory x1", "redis x1", "redis x1", "memory x1", "memory x1", "redis x1", "redis x2"]
+    get, asset, post = "GET /scheduler/available", "GET /assets/{jobId}", "POST /images/create"
+    m, r = "memory x1", "redis x1"
+    assert schedule([m, r, "redis x2"], 2) == [  # per route, back to back, alternating which goes first
+        (0, m, get), (0, r, get), (0, r, asset), (0, m, asset), (0, m, post), (0, r, post),
+        (1, r, get), (1, m, get), (1, m, asset), (1, r, asset), (1, r, post), (1, m, post),
+        (0, "redis x2", None)]
     route = "POST /images/create"
     samples = {"memory x1": [{route: {"rps": 1000, "tool": "wrk"}}, {route: {"rps": 500}}, {route: {"rps": 800}}],
                "redis x1": [{route: {"rps": 600, "tool": "wrk"}}, {route: {"rps": 200}}, {route: {"rps": 440}}]}
