@@ -355,6 +355,10 @@ class RedisStore(Store):
                 with self.cache.mutex:
                     self.cache.forget()  # the outcome is unknown: start the cache over
                 raise
+        self._applied(txn, version, entries)
+
+    def _applied(self, txn: Txn, version: int, entries: Any) -> None:
+        """A commit's reply says it ran: the cache takes the log entries before it and its writes; its events run."""
         self.stats["commits"] += 1
         if entries is not None:
             with self.cache.mutex:
@@ -563,11 +567,7 @@ class RedisStore(Store):
                     with self.cache.mutex:
                         self.cache.forget()  # the outcome is unknown: start the cache over
                     raise
-                self.stats["commits"] += 1
-                if entries is not None:
-                    with self.cache.mutex:
-                        self.cache.absorb_commit(version, entries, pending.txn.ops)
-                self._committed(pending.txn)
+                self._applied(pending.txn, version, entries)
         except BaseException as exc:
             pending.error = exc
         finally:
