@@ -30,9 +30,11 @@ Targets, each in its own process, measured in the same run:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from benchmarks import (
@@ -196,23 +198,92 @@ def _measure_libraries(base: str, job_path: str, routes: list[str], duration: fl
     return out
 
 
+@contextlib.contextmanager
+def _target(target: str, route: str, server: str, threads: int) -> Iterator[tuple[Any, str]]:
+    """A fresh server of ``target`` (simulator or bare) ready for ``route``: (the server, its asset path)."""
+    if target == "bare":
+        with bare_server(server, threads) as srv:
+            yield srv, f"/assets/{EXAMPLE_JOB}"
+        return
+    opts = ["--server", server, "--threads", str(threads)]
+    if route.startswith("POST"):
+        with simulator(*opts, "--speed", "100000", name="sim-post") as sim:
+            admin(sim.url, "PATCH", f"/accounts/{DEMO_EMAIL}", {"token": DEMO_TOKEN, "maxJobs": 100})
+            admin(sim.url, "PATCH", f"/ltx-users/{DEMO_EMAIL}", {"credits": 10**9})
+            yield sim, ""
+        return
+    with simulator(*opts, name="sim-get") as sim:
+        created = loadgen_post_once(sim.url)
+        admin(sim.url, "POST", "/clock", {"advance": 120})  # the job completes: its artifact is signed per GET
+        yield sim, f"/assets/{created}"
+
+
+def paired_rounds(duration: float, warmup: float, server: str, threads: int, connections: tuple[int, ...],
+                  rounds: int) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """The simulator and bare Flask, route by route, each on a fresh server, back to back, which goes first
+    alternating (A B, B A, ...), ``rounds`` times: {target: {"<route> c<n>": [figures, round by round]}}.
+
+    Why: the machine's speed moves by tens of percent within a minute. Measured one target's routes after the
+    other's, minutes apart, a ratio said as much about the machine as about the simulator (the simulator's POST
+    came out at 0.27 of bare Flask's in one run, 0.89 an hour before; its httpx clients meanwhile saw it answer
+    more POSTs than bare Flask). The ratios are the medians of the pairs (:func:`pair_ratios`)."""
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {"simulator": {}, "bare": {}}
+    turn = 0
+    for i in range(max(1, rounds)):
+        for route in ROUTES:
+            order = ("simulator", "bare") if turn % 2 == 0 else ("bare", "simulator")
+            turn += 1
+            for target in order:
+                emit(f"[http] round {i + 1}, {target}")
+                with _target(target, route, server, threads) as (srv, job_path):
+                    for key, figure in _measure(srv.url + API, job_path, [route], duration, warmup, AUTH,
+                                                connections).items():
+                        runs[target].setdefault(key, []).append(figure)
+    return runs
+
+
+def median_figure(taken: list[dict[str, Any]]) -> dict[str, Any]:
+    """The round whose req/s is the median (of an even count, the lower middle): a whole figure, p99 and
+    answered connections with it, as measured together."""
+    ordered = sorted(taken, key=lambda f: f["rps"])
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def pair_ratios(runs: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, dict[str, Any]]:
+    """Per route: the simulator's req/s over bare Flask's, round by round, and their median."""
+    out: dict[str, dict[str, Any]] = {}
+    for key, sims in runs.get("simulator", {}).items():
+        each = [round(s["rps"] / b["rps"], 3) for s, b in zip(sims, runs.get("bare", {}).get(key, []), strict=False)
+                if b["rps"]]
+        if each:
+            ordered = sorted(each)
+            mid = len(ordered) // 2
+            median = ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+            out[key] = {"rounds": each, "median": round(median, 3)}
+    return out
+
+
 def bench_simulator(duration: float, warmup: float, server: str, threads: int, connections: tuple[int, ...],
-                    libraries: list[str], lib_duration: float) -> dict[str, Any]:
+                    libraries: list[str], lib_duration: float, *, wrk: bool = True) -> dict[str, Any]:
+    """``wrk``: False when the paired rounds measured its wrk figures (the client libraries and RSS only)."""
     opts = ["--server", server, "--threads", str(threads)]
     results: dict[str, Any] = {}
+    figures: dict[str, Any] = {}
     with simulator(*opts, name="sim-get") as sim:
         created = loadgen_post_once(sim.url)
         admin(sim.url, "POST", "/clock", {"advance": 120})  # the job completes: its artifact is signed per GET
         results["rss_mb_idle"] = sim.rss_mb()
-        figures = _measure(sim.url + API, f"/assets/{created}", list(ROUTES[:2]), duration, warmup, AUTH,
-                           connections)
+        if wrk:
+            figures = _measure(sim.url + API, f"/assets/{created}", list(ROUTES[:2]), duration, warmup, AUTH,
+                               connections)
         libs = _measure_libraries(sim.url + API, f"/assets/{created}", list(ROUTES[:2]), lib_duration, libraries,
                                   AUTH)
         results["rss_mb_after_get"] = sim.rss_mb()
     with simulator(*opts, "--speed", "100000", name="sim-post") as sim:
         admin(sim.url, "PATCH", f"/accounts/{DEMO_EMAIL}", {"token": DEMO_TOKEN, "maxJobs": 100})
         admin(sim.url, "PATCH", f"/ltx-users/{DEMO_EMAIL}", {"credits": 10**9})
-        figures.update(_measure(sim.url + API, "", [ROUTES[2]], duration, warmup, AUTH, connections))
+        if wrk:
+            figures.update(_measure(sim.url + API, "", [ROUTES[2]], duration, warmup, AUTH, connections))
         libs.update(_measure_libraries(sim.url + API, "", [ROUTES[2]], lib_duration, libraries, AUTH))
         state = admin(sim.url, "GET", "/state")
         results["post_state_after"] = state["counts"]
@@ -231,10 +302,10 @@ def loadgen_post_once(url: str) -> str:
 
 
 def bench_bare(duration: float, warmup: float, server: str, threads: int, connections: tuple[int, ...],
-               libraries: list[str], lib_duration: float) -> dict[str, Any]:
+               libraries: list[str], lib_duration: float, *, wrk: bool = True) -> dict[str, Any]:
     with bare_server(server, threads) as srv:
         return {"figures": _measure(srv.url + API, f"/assets/{EXAMPLE_JOB}", list(ROUTES), duration, warmup, AUTH,
-                                    connections),
+                                    connections) if wrk else {},
                 "libraries": _measure_libraries(srv.url + API, f"/assets/{EXAMPLE_JOB}", list(ROUTES),
                                                 lib_duration, libraries, AUTH)}
 
@@ -317,6 +388,12 @@ def report(results: dict[str, Any]) -> str:
         text += "\n\n" + table("What Python clients see, c16 (threads, one Session/Client each; no targets)",
                                ["library", "route", "sim req/s", "sim p99", "sim answered", "bare req/s",
                                 "bare p99", "sim/bare"], lib_rows)
+    paired = results.get("paired") or {}
+    if paired:
+        text += "\n\n" + table("Simulator / bare Flask, route by route, back to back (alternating which goes first)",
+                               ["route / connections", "median", "rounds"],
+                               [[key, p["median"], ", ".join(f"{r:.2f}" for r in p["rounds"])]
+                                for key, p in paired.items()])
     check = results.get("self_check")
     if check:
         if check.get("ok") is None:
@@ -340,6 +417,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--libraries", default=",".join(loadgen.LIBRARIES),
                         help="client libraries to load the simulator and bare Flask with ('' for none)")
     parser.add_argument("--lib-duration", type=float, default=3.0, help="seconds per client-library measurement")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="the simulator and bare Flask measured route by route, back to back, this many times "
+                             "(their ratios are the medians of the pairs)")
     parser.add_argument("--no-self-check", action="store_true", help="skip the starvation self-check")
     parser.add_argument("--server", default="granian", choices=("waitress", "granian", "werkzeug"))
     parser.add_argument("--threads", type=int, default=8)
@@ -361,14 +441,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                           "post_mode": "speed 100000, maxJobs 100, 10^9 credits: no 429/402"},
                                "skipped": {f"library {lib}": "not installed" for lib in missing}}
     found, skipped = peers.install() if {"prism", "wiremock"} & set(targets) else ({}, {})
+    runs = None
+    if {"simulator", "bare"} <= set(targets):
+        runs = paired_rounds(args.duration, args.warmup, args.server, args.threads, connections, args.rounds)
+        results["paired"] = pair_ratios(runs)
     for target in targets:
         emit(f"[http] {target}")
         if target == "simulator":
             results[target] = bench_simulator(args.duration, args.warmup, args.server, args.threads, connections,
-                                              libraries, args.lib_duration)
+                                              libraries, args.lib_duration, wrk=runs is None)
         elif target == "bare":
             results[target] = bench_bare(args.duration, args.warmup, args.server, args.threads, connections,
-                                         libraries, args.lib_duration)
+                                         libraries, args.lib_duration, wrk=runs is None)
         elif target in ("prism", "wiremock"):
             if target not in found:
                 results["skipped"][target] = skipped.get(target, "not installed")
@@ -380,6 +464,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             except RuntimeError as exc:
                 results["skipped"][target] = f"failed to start: {exc}"[:500]
                 emit(f"  skipped: {results['skipped'][target]}")
+    if runs is not None:  # the wrk figures of the paired rounds: each route's median round
+        for target, by_key in runs.items():
+            results[target]["figures"] = {key: median_figure(taken) for key, taken in by_key.items()}
+            results[target]["rounds"] = {key: [f["rps"] for f in taken] for key, taken in by_key.items()}
     if not args.no_self_check:
         emit("[http] starvation self-check")
         results["self_check"] = starvation_self_check(min(args.duration, 2.0), args.threads)

@@ -49,7 +49,7 @@ C = 16
 def argvs(quick: bool, suite: bool) -> dict[str, list[list[str]]]:
     """Each benchmark's arguments, then fallbacks in case its owner changed its flags (tried in order)."""
     return {
-        "http": [["--duration", "2", "--warmup", "1", "--lib-duration", "1.5"] if quick else []],
+        "http": [["--duration", "2", "--warmup", "1", "--lib-duration", "1.5", "--rounds", "1"] if quick else []],
         "hotpath": [["-n", "500"] if quick else ["-n", "2000"], []],
         "scale": [["--workers", "1", *(["--duration", "2", "--warmup", "0.5"] if quick else [])], []],
         "redis_memory": [["--jobs", "20000"] if quick else ["--jobs", "100000"], []],
@@ -190,9 +190,16 @@ def targets(res: dict[str, Any], loads: dict[str, float]) -> list[list[Any]]:
 
     def ratio_row(route: str, peer: str, label: str, need: float) -> None:
         s, o = fig("simulator", route), fig(peer, route)
+        pairs = (http.get("paired") or {}).get(f"{route} c{C}") if peer == "bare" else None
         if s and o and o["rps"]:
-            ratio = s["rps"] / o["rps"]
-            rows.append([f"{route} c{C}: simulator / {label}", f"{_floor2(ratio)} ({s['rps']:,.0f} / {o['rps']:,.0f})",
+            if pairs:  # measured route by route, back to back: the median of the pairs' ratios
+                ratio = pairs["median"]
+                each = pairs["rounds"]
+                shown = f"{_floor2(ratio)} (median of {len(each)} pairs, {min(each):.2f}-{max(each):.2f})"
+            else:
+                ratio = s["rps"] / o["rps"]
+                shown = f"{_floor2(ratio)} ({s['rps']:,.0f} / {o['rps']:,.0f})"
+            rows.append([f"{route} c{C}: simulator / {label}", shown,
                          f">= {need}", _verdict(ratio >= need), _load(s, loads.get("http"))])
         else:
             why = (http.get("skipped") or {}).get(peer, "not run") if not o else "simulator not run"

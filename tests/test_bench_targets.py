@@ -130,3 +130,23 @@ def test_scale_bench_ratios_are_medians_of_side_by_side_pairs_in_alternating_ord
     assert median(paired(samples, route, "rps")) == 0.55  # not median(redis) / median(memory) = 0.44 / 0.8
     assert median([1.0, 2.0]) == 1.5 and median([]) is None
     assert median_run(samples["redis x1"]) == {route: {"rps": 440, "tool": "wrk"}}
+
+
+def test_simulator_over_bare_flask_is_the_median_of_back_to_back_pairs() -> None:
+    """http_bench measures the simulator and bare Flask route by route, back to back: the verdict is the median of
+    the pairs' ratios, not the median round of one over the median round of the other, taken apart."""
+    from benchmarks.http_bench import median_figure, pair_ratios
+
+    key = "POST /images/create c16"
+    fair = [100] * 16
+    runs = {"simulator": {key: [_fig(300, 9.0, fair), _fig(900, 9.0, fair), _fig(600, 9.0, fair)]},
+            "bare": {key: [_fig(1000, 5.0, fair), _fig(1000, 5.0, fair), _fig(2000, 5.0, fair)]}}
+    paired = pair_ratios(runs)
+    assert paired[key] == {"rounds": [0.3, 0.9, 0.3], "median": 0.3}
+    assert median_figure(runs["simulator"][key])["rps"] == 600  # a whole round's figure: p99 and answers with it
+    assert median_figure(runs["bare"][key][:2])["rps"] == 1000
+    res = _results()
+    res["http"]["paired"] = paired  # 800 / 1000 = 0.8 from the figures alone; 0.3 from the pairs
+    v = _verdicts(targets(res, {}))
+    assert v["POST /images/create c16: simulator / bare Flask"] == "MISSED"
+    assert v["GET /scheduler/available c16: simulator / bare Flask"] == "holds"  # no pairs for it: the figures
