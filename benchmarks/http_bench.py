@@ -9,6 +9,9 @@ libraries (threads each with a ``requests.Session`` / ``httpx.Client``) against 
 and bare Flask: what a Python user's load test sees. Then a **self-check** of the starvation
 count: bare Flask on granian with ``backpressure`` 8 under 16 connections must show starved
 connections (it answers 8, the other 8 wait), or the count is not to be trusted.
+The simulator and bare Flask are measured route by route, each on a fresh server, back to back, which goes
+first alternating, ``--rounds`` (3) times: the machine's speed moves within a minute, and their ratio is the
+median of the pairs (``paired`` in the results); each target's figure is its median round.
 Targets, each in its own process, measured in the same run:
 
 * ``simulator``  ``ltx-mock serve`` as a user starts it (waitress, 1 worker, 8 request threads
