@@ -36,6 +36,7 @@ import argparse
 import contextlib
 import json
 import os
+import statistics
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -259,10 +260,7 @@ def pair_ratios(runs: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, d
         each = [round(s["rps"] / b["rps"], 3) for s, b in zip(sims, runs.get("bare", {}).get(key, []), strict=False)
                 if b["rps"]]
         if each:
-            ordered = sorted(each)
-            mid = len(ordered) // 2
-            median = ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-            out[key] = {"rounds": each, "median": round(median, 3)}
+            out[key] = {"rounds": each, "median": round(statistics.median(each), 3)}
     return out
 
 
