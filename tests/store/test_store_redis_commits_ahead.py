@@ -18,7 +18,8 @@ import pytest
 
 from mock_server.store.base import Conflict
 from mock_server.store.memory import MemoryStore
-from mock_server.store.redis import RedisStore
+from mock_server.store.redis import RedisStore, transaction
+from mock_server.store.redis.cache import Cache
 from mock_server.store.redis.transaction import Pending
 
 
@@ -409,3 +410,55 @@ def test_commits_ahead_all_answered_noscript_are_sent_again_in_order(stores: tup
     mine.finish(second)
     assert int(other.wire.call("GET", other.keys.version)) == version + 2
     assert _fresh(other, "rec", "a") == {"n": 2}
+
+
+def test_a_commit_reply_leaves_out_the_entries_of_its_threads_commits_sent_before_it(
+        stores: tuple[RedisStore, RedisStore], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The log entries a reply carries (what changed after the cache's version when it was sent) hold this thread's
+    commits sent ahead of it as None: the cache takes those from their own replies. Another process's write between
+    them comes whole, and the cache ends current with all three."""
+    mine, other = stores
+    replies: list[list[object]] = []
+    absorb = Cache.absorb_commit
+
+    def spy(self: Cache, version: int, entries: list[object], ops: list[object]) -> None:
+        replies.append(list(entries))
+        absorb(self, version, entries, ops)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Cache, "absorb_commit", spy)
+    with other.atomic():
+        other.put("rec", "o", {"n": 0})
+    assert _fresh(mine, "rec", "o") == {"n": 0}  # the cache current, and holding "o"
+    mine.request_begin(write=True)
+    mine.put("rec", "a", {"n": 1})
+    first = _ahead(mine)
+    with other.atomic():
+        other.put("rec", "o", {"n": 2})
+    mine.request_begin(write=True)
+    mine.put("rec", "b", {"n": 3})
+    second = _ahead(mine)
+    mine.finish(first)
+    mine.finish(second)
+    assert replies[-2] == []  # the first: nothing between
+    assert replies[-1][0] is None  # the second: the first's entry left out...
+    assert isinstance(replies[-1][1], bytes)  # ...the other process's sent
+    assert mine.cache.version == int(other.wire.call("GET", other.keys.version))
+    held = mine.cache.records["rec"]
+    assert (held["a"], held["o"], held["b"]) == ('{"n":1}', '{"n":2}', '{"n":3}')  # "o" from the other's entry
+
+
+def test_a_commit_reply_whose_left_out_entry_the_cache_lacks_is_a_gap() -> None:
+    """An entry left out (None) that the cache does not hold (that commit's reply could not be joined): nothing is
+    applied and the version stays, so the next catch-up brings it all; held already, the rest is applied."""
+    entry = transaction.packb([["HS", "rec", "o", '{"n":2}']])
+    behind = Cache()
+    behind.version = 5
+    behind.records["rec"] = {"o": None}
+    behind.absorb_commit(8, [None, entry], [["HS", "rec", "b", '{"n":3}']])
+    assert behind.version == 5 and behind.records["rec"] == {"o": None}
+    current = Cache()
+    current.version = 6  # version 6, the entry left out, is in it
+    current.records["rec"] = {"o": None}
+    current.absorb_commit(8, [None, entry], [["HS", "rec", "b", '{"n":3}']])
+    assert current.version == 8
+    assert current.records["rec"] == {"o": '{"n":2}', "b": '{"n":3}'}

@@ -198,15 +198,18 @@ class Cache:
     def absorb_commit(self, version: int, entries: list[Any], ops: list[Op]) -> None:
         """A commit's reply: the log entries after the cache's version when it was sent, then this commit's own
         operations (``ops``: the cache keeps the records it wrote; none: it only checked its reads, and the
-        entries run up to ``version``)."""
+        entries run up to ``version``). An entry None is one of the thread's commits sent ahead of this one, left out
+        of the reply: the cache took it from that commit's own reply, unless that reply could not be joined (a gap)."""
         if version <= self.version:
             return
         first = version - len(entries) + (0 if ops else 1)
         if first > self.version + 1:
             return  # a gap (another thread moved the cache meanwhile, or not far enough): the next catch-up fills it
-        for i, raw in enumerate(entries):
-            if first + i > self.version:
-                self.apply(load_entry(raw))
+        missing = self.version + 1 - first  # the entries from here on are not in the cache
+        if None in entries[missing:]:
+            return  # a commit sent ahead whose writes the cache does not hold: a gap, as above
+        for raw in entries[missing:]:
+            self.apply(load_entry(raw))
         if ops:
             self.apply(ops, own=True)
         self.version = version

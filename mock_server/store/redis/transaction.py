@@ -44,11 +44,14 @@ ENTRIES_BACK = 64  # a commit's reply carries the log entries after the caller's
 # 7 the caller's cache version, 8 entries back, 9 release ('1'/'0'), 10 ttl ms, 11 the checks (MessagePack: an
 # array of the transaction's reads as it recorded them, ``Txn.reads``: nil for an absent value or no limit, scores
 # and bounds as numbers), 12 the log entry (MessagePack: an array of operations, the writer's mark first; '': it wrote
-# nothing, only its reads are checked: a writing method's request that ended up changing nothing), then the bytes of
-# each blob write (``BS``), in order.
+# nothing, only its reads are checked: a writing method's request that ended up changing nothing), 13 the ids of this
+# thread's commits sent ahead of this one, replies not yet read ('id1 id2...', or ''), then the bytes of each blob
+# write (``BS``), in order.
 # Two arguments rather than one per field: packing ~150 arguments cost the caller more than the commit's checks and
 # operations themselves; the checks are unpacked only when the version moved, and the log entry is stored as sent.
-# Reply: {1, version, entries | false}: the log entries after the caller's cache version, before this one's;
+# Reply: {1, version, entries | false}: the log entries after the caller's cache version, before this one's (those of
+# the commits in ARGV 13 as false: the caller has them, and they are most of them, ~1.7 kB each, with commits two
+# ahead);
 # {2, version, false}: a retried commit already applied; {3, version, at}: check number ``at`` (1-based) failed
 # (conflict), nothing written; {0}: an exclusive block holds the lock (wait, then again).
 COMMIT = """
@@ -121,7 +124,7 @@ if not current then
 end
 local wrote = ARGV[12] ~= ''
 if wrote then
-  local blob = 12
+  local blob = 13
   for _, op in ipairs(cmsgpack.unpack(ARGV[12])) do
     local c = op[1]
     if c == 'HS' then redis.call('hset', p .. 'r:' .. op[2], op[3], op[4])
@@ -147,10 +150,8 @@ if wrote then
   end
 end
 local nv = ver
-local last = -1
 if wrote then
   nv = ver + 1
-  last = -2
   redis.call('set', KEYS[1], nv)
   redis.call('rpush', KEYS[2], ARGV[12])
   redis.call('ltrim', KEYS[2], -tonumber(ARGV[6]), -1)
@@ -170,12 +171,22 @@ local mine = tonumber(ARGV[7])
 local entries = false
 if mine >= 0 and mine < nv and nv - mine <= tonumber(ARGV[8]) then
   entries = {}
-  if mine < ver then
-    entries = redis.call('lrange', KEYS[2], mine - nv, last)
-    local size = 0
-    for _, e in ipairs(entries) do size = size + #e end
-    if size > 262144 then entries = false end
+  local own = {}
+  for id in string.gmatch(ARGV[13], '%S+') do
+    local at = tonumber(redis.call('get', p .. 'done:' .. id) or '-1')
+    if at > mine then own[at] = true end
   end
+  local size = 0
+  for v = mine + 1, ver do
+    local e = false
+    if not own[v] then
+      e = redis.call('lindex', KEYS[2], v - nv - 1)
+      if not e then return {1, nv, false} end
+      size = size + #e
+    end
+    entries[#entries + 1] = e
+  end
+  if size > 262144 then entries = false end
 end
 return {1, nv, entries}
 """
@@ -393,15 +404,17 @@ def apply_index_op(head: Head, op: Op) -> None:
 
 
 def commit_args(keys: Keys, txn: Txn, *, mine: int, release: bool = True, ttl_ms: int = 0,
-                writer: str = "") -> tuple[list[str], list[Any]]:
-    """The commit script's keys and arguments for ``txn`` (``mine``: the caller's cache version)."""
+                writer: str = "", ahead: str = "") -> tuple[list[str], list[Any]]:
+    """The commit script's keys and arguments for ``txn`` (``mine``: the caller's cache version; ``ahead``: the ids
+    of this thread's commits sent before it whose replies are not read yet, space-separated: the reply leaves
+    their log entries out)."""
     ops = txn.ops
     entry = b"" if not ops else packb([["P", writer], *ops] if writer else ops)
     ids = txn.prior_ids
     base: int | str = txn.base if not ids else " ".join((str(txn.base), *ids))
     return ([keys.version, keys.log, keys.meta, keys.lock, keys.done(txn.id), keys.wake],
             [txn.id, txn.token, base, keys.prefix, keys.pattern_prefix, LOG_LIMIT, mine, ENTRIES_BACK,
-             "1" if release else "0", ttl_ms, packb(txn.checks()), entry, *txn.blob_args])
+             "1" if release else "0", ttl_ms, packb(txn.checks()), entry, ahead, *txn.blob_args])
 
 
 def commit_outcome(txn: Txn, reply: Any) -> tuple[int, Any]:
@@ -422,11 +435,12 @@ def commit_outcome(txn: Txn, reply: Any) -> tuple[int, Any]:
 
 
 def commit(wire: Wire, keys: Keys, txn: Txn, *, mine: int, release: bool = True, ttl_ms: int = 0,
-           writer: str = "") -> tuple[int, Any]:
+           writer: str = "", ahead: str = "") -> tuple[int, Any]:
     """Send the transaction (one round trip). Returns (the new version, the log entries after ``mine`` before it:
     others' writes, which the cache applies before this one's; None when too many: the next catch-up brings them).
     Raises ``Conflict`` (a check failed), ``Locked`` (an exclusive block holds the store) or ``LockLost``."""
-    script_keys, args = commit_args(keys, txn, mine=mine, release=release, ttl_ms=ttl_ms, writer=writer)
+    script_keys, args = commit_args(keys, txn, mine=mine, release=release, ttl_ms=ttl_ms, writer=writer,
+                                    ahead=ahead)
     try:
         reply = wire.run(COMMIT_SCRIPT, script_keys, args)
     except redis.ResponseError as exc:
@@ -467,20 +481,27 @@ def prior_of(pending: list[Pending]) -> Prior | None:
     """The writes of the commits ``pending`` (in the order sent) as a transaction reads them; None: none."""
     if not pending:
         return None
-    ids = tuple(sent.txn.id for sent in pending if sent.txn.ops)
     if len(pending) == 1:
-        txn = pending[0].txn
-        return Prior(txn.records, txn.meta, pending[0].z, ids)
+        sent = pending[0]
+        txn = sent.txn
+        return Prior(txn.records, txn.meta, sent.z, (txn.id,) if txn.ops else ())
     records: dict[str, dict[str, str | None]] = {}
     meta: dict[str, str | None] = {}
     z: dict[str, list[Op]] = {}
     for sent in pending:
-        for kind, written in sent.txn.records.items():
-            records.setdefault(kind, {}).update(written)
-        meta.update(sent.txn.meta)
+        txn = sent.txn
+        for kind, written in txn.records.items():
+            merged = records.get(kind)
+            if merged is None:
+                records[kind] = dict(written)
+            else:
+                merged.update(written)
+        if txn.meta:
+            meta.update(txn.meta)
         for name, ops in sent.z.items():
-            z[name] = z.get(name, []) + ops
-    return Prior(records, meta, z, ids)
+            have = z.get(name)
+            z[name] = ops if have is None else have + ops  # never changed in place: a commit's own list is shared
+    return Prior(records, meta, z, tuple([sent.txn.id for sent in pending if sent.txn.ops]))
 
 
 class Pending:
