@@ -435,12 +435,11 @@ def commit_outcome(txn: Txn, reply: Any) -> tuple[int, Any]:
 
 
 def commit(wire: Wire, keys: Keys, txn: Txn, *, mine: int, release: bool = True, ttl_ms: int = 0,
-           writer: str = "", ahead: str = "") -> tuple[int, Any]:
+           writer: str = "") -> tuple[int, Any]:
     """Send the transaction (one round trip). Returns (the new version, the log entries after ``mine`` before it:
     others' writes, which the cache applies before this one's; None when too many: the next catch-up brings them).
     Raises ``Conflict`` (a check failed), ``Locked`` (an exclusive block holds the store) or ``LockLost``."""
-    script_keys, args = commit_args(keys, txn, mine=mine, release=release, ttl_ms=ttl_ms, writer=writer,
-                                    ahead=ahead)
+    script_keys, args = commit_args(keys, txn, mine=mine, release=release, ttl_ms=ttl_ms, writer=writer)
     try:
         reply = wire.run(COMMIT_SCRIPT, script_keys, args)
     except redis.ResponseError as exc:
