@@ -453,8 +453,8 @@ class Prior:
     runs there (after theirs, on the same connection), and checks them as read. If one of them is refused, what the
     next one read from it is not in Redis, so its check fails too and it runs again: never a wrong answer.
 
-    Made afresh (:func:`prior_of`) whenever a commit is sent or settled: one commit's writes are its transaction's
-    own dicts (no copy); several are merged, newest last."""
+    Made (:func:`prior_of`) when the thread's next write begins, from the commits not finished then: one commit's
+    writes are its transaction's own dicts (no copy); several are merged, newest last."""
 
     __slots__ = ("ids", "meta", "records", "z")
 
