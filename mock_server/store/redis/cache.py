@@ -205,10 +205,10 @@ class Cache:
         first = version - len(entries) + (0 if ops else 1)
         if first > self.version + 1:
             return  # a gap (another thread moved the cache meanwhile, or not far enough): the next catch-up fills it
-        missing = self.version + 1 - first  # the entries from here on are not in the cache
-        if None in entries[missing:]:
+        lacking = entries[self.version + 1 - first:]  # the entries the cache does not hold yet
+        if None in lacking:
             return  # a commit sent ahead whose writes the cache does not hold: a gap, as above
-        for raw in entries[missing:]:
+        for raw in lacking:
             self.apply(load_entry(raw))
         if ops:
             self.apply(ops, own=True)

@@ -171,22 +171,24 @@ local mine = tonumber(ARGV[7])
 local entries = false
 if mine >= 0 and mine < nv and nv - mine <= tonumber(ARGV[8]) then
   entries = {}
-  local own = {}
-  for id in string.gmatch(ARGV[13], '%S+') do
-    local at = tonumber(redis.call('get', p .. 'done:' .. id) or '-1')
-    if at > mine then own[at] = true end
-  end
-  local size = 0
-  for v = mine + 1, ver do
-    local e = false
-    if not own[v] then
-      e = redis.call('lindex', KEYS[2], v - nv - 1)
-      if not e then return {1, nv, false} end
-      size = size + #e
+  if mine < ver then
+    local own = {}
+    for id in string.gmatch(ARGV[13], '%S+') do
+      local at = tonumber(redis.call('get', p .. 'done:' .. id) or '-1')
+      if at > mine then own[at] = true end
     end
-    entries[#entries + 1] = e
+    local size = 0
+    for v = mine + 1, ver do
+      local e = false
+      if not own[v] then
+        e = redis.call('lindex', KEYS[2], v - nv - 1)
+        if not e then return {1, nv, false} end
+        size = size + #e
+      end
+      entries[#entries + 1] = e
+    end
+    if size > 262144 then entries = false end
   end
-  if size > 262144 then entries = false end
 end
 return {1, nv, entries}
 """
