@@ -54,6 +54,7 @@ STORE_RESET = ("the shared store was reset (Redis restarted empty or its keys we
                "or POST /__admin/reset")
 POLL_INTERVAL_S = 3  # "each attempt waits 3 seconds"
 CLAIM_BATCH = 256  # timeline tasks claimed and applied per step of settle
+EXPIRY_READ_AHEAD = 256  # jobs next in line to expire whose records a caching store warms with the ones due
 POLL_SLICE_S = 0.25  # a pollForResult wait looks at the clock again this often (real seconds)
 
 
@@ -102,6 +103,7 @@ class Simulator:
         self.jobs = Jobs(self.ctx, self.ltx, self.accounts, self.assets, self.scheduler, self.timeline,
                          self.deliveries)
         self.settled_at = 0.0  # (monotonic) when a request or the worker last settled due work here
+        self.warmed_to = float("-inf")  # creation score up to which expiring jobs were read ahead (_read_ahead)
         self.faults = Faults(self.ctx)  # HTTP fault rules (their state; mock_server/faults.py shapes the answers)
         self.tenants = Tenants(self.ctx)  # who may call: one per API token
         self.stubs = Stubs(self.ctx)  # per-test answers (their state; pipeline.py sends them)
@@ -255,7 +257,10 @@ class Simulator:
         """One transaction: the jobs past retention forgotten, the due tasks claimed and applied (run again, on
         fresh data, if it conflicts with another process's claim)."""
         n = 0
-        for job_id, created in self.store.index_by_score(JOBS, max_score=retention_end, limit=10_000):
+        expiring = self.store.index_by_score(JOBS, max_score=retention_end, limit=10_000)
+        if expiring and expiring[-1][1] >= self.warmed_to:
+            self._read_ahead(expiring)
+        for job_id, created in expiring:
             self.jobs.apply({"type": "expire", "jobId": job_id}, int(created), self.base_url)
             self.store.index_remove(JOBS, job_id)  # even if its record was already gone
             n += 1
@@ -266,6 +271,18 @@ class Simulator:
             n += len(batch)
             if len(batch) < CLAIM_BATCH:  # all due work is claimed (applying a task schedules none)
                 return n
+
+    def _read_ahead(self, expiring: list[tuple[str, float]]) -> None:
+        """Warm the store for the jobs due to expire and the next ``EXPIRY_READ_AHEAD`` in line: two round trips
+        for them all (Redis), where reading each job and its artifact as it expires costs two per job. Its cache
+        keeps what was read last, so under a steady load (a job created and one expiring per request) the oldest
+        jobs are no longer in it when they expire. A hint: what is warmed is read again, and checked, by expiry."""
+        start = next(score for _, score in expiring if score >= self.warmed_to)
+        ahead = self.store.index_by_score(JOBS, min_score=start, limit=len(expiring) + EXPIRY_READ_AHEAD, hint=True)
+        if not self.jobs.read_ahead([job_id for job_id, _ in ahead]):
+            self.warmed_to = float("inf")  # the store holds everything: never again
+        elif ahead:
+            self.warmed_to = ahead[-1][1]
 
     def poll_for_result(self, job: Job, polls: int) -> Job | None:
         """Wait like ``pollForResult``: up to polls x 3 simulated seconds for the job to finish.

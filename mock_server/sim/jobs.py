@@ -33,6 +33,7 @@ from mock_server.sim.deliveries import Deliveries
 from mock_server.sim.ids import require_job_id
 from mock_server.sim.ltx import LtxStudio
 from mock_server.sim.records import (
+    ASSET,
     DEFAULT_FAILURE,
     JOB,
     Job,
@@ -40,6 +41,7 @@ from mock_server.sim.records import (
     get_asset,
     get_job,
     get_jobs,
+    load_record,
     phase,
     progress,
     put_job,
@@ -298,6 +300,17 @@ class Jobs:
                 raise not_found(f"Job {job_id} not found or has expired")
             return None
         return job
+
+    def read_ahead(self, job_ids: list[str]) -> bool:
+        """Ask the store to warm what expiring ``job_ids`` reads (their records, their artifacts'), in two round trips
+        for all of them; False: the store holds its state itself (memory, SQLite), nothing to warm now or later."""
+        store = self.ctx.store
+        rows = store.warm(JOB, job_ids)
+        if rows is None:
+            return False
+        jobs = [load_record(Job, job_id, row) for job_id, row in zip(job_ids, rows, strict=True) if row is not None]
+        store.warm(ASSET, [job.artifact_uuid for job in jobs if job.outcome == "completed"])  # keep_render's read
+        return True
 
     def find(self, job_id: str) -> Job | None:
         """Any tenant's job by id (the operator's views: dashboard, control API)."""

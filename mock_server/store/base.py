@@ -68,6 +68,13 @@ class Store(abc.ABC):
     def get_many(self, kind: str, keys: list[str]) -> list[Record | None]:
         """Records for ``keys`` in order (None where missing): one round trip for a page."""
 
+    def warm(self, kind: str, keys: list[str]) -> list[Record | None] | None:
+        """A hint that ``keys`` will be read soon (the jobs about to expire, ``Simulator.settle``). A store that keeps a
+        bounded cache of a remote state (Redis) reads the ones it lacks now, all in one round trip, and returns every
+        value (None where missing); what it returns is a hint, checked by no transaction. A store that holds its
+        state itself (memory, SQLite) returns None: nothing to gain, then or later."""
+        return None
+
     @abc.abstractmethod
     def count(self, kind: str) -> int:
         """How many records of a kind exist (for the dashboard and benchmarks)."""

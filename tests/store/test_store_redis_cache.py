@@ -107,6 +107,39 @@ def _run_in_transactions(store: RedisStore, other: RedisStore, model: Model, rng
         store.request_end()  # no Conflict: nothing this transaction read was changed
 
 
+def test_redis_warm_fetches_what_the_cache_lacks_at_once_and_keeps_what_it_held(url: str,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """``warm`` (the jobs about to expire): what the cache lacks in one round trip, and none of it a read the caller's
+    transaction checks (a hint); what it held moves to its newest end, so the next trim drops other records first.
+    Memory and SQLite hold everything: nothing to warm (None)."""
+    monkeypatch.setattr(cache, "MAX_RECORDS", 10)
+    a, b = RedisStore(url), RedisStore(url)
+    with a.atomic():
+        for i in range(12):
+            a.put("job", f"j{i:02}", {"n": i})
+    assert [b.get("job", f"j{i:02}")["n"] for i in range(6)] == list(range(6))  # held: j00 first (oldest)
+    fetches = b.stats["fetches"]
+    warmed = b.warm("job", ["j00", "j01", "j06", "j07", "nope"])
+    assert warmed == [{"n": 0}, {"n": 1}, {"n": 6}, {"n": 7}, None]
+    assert b.stats["fetches"] == fetches + 1  # j06, j07 and the missing one: one round trip
+    assert b.warm("job", ["j00", "j01"]) == [{"n": 0}, {"n": 1}] and b.stats["fetches"] == fetches + 1
+    for i in range(8, 12):  # past MAX_RECORDS: the oldest half goes (j02-j05, read before j00 and j01 were warmed)
+        b.get("job", f"j{i:02}")
+    held = b.cache.records["job"]
+    assert "j00" in held and "j01" in held and "j02" not in held, list(held)
+    b.request_begin()  # warmed values are a hint: another process changing one is no conflict
+    b.warm("job", ["j03"])
+    a.put("job", "j03", {"n": -3})
+    b.put("job", "mine", {"n": 99})
+    b.request_end()
+    assert a.get("job", "mine") == {"n": 99}
+    a.close()
+    b.close()
+    from mock_server.store.memory import MemoryStore
+
+    assert MemoryStore().warm("job", ["j00"]) is None
+
+
 @pytest.mark.parametrize("head_max", [1024, 3])
 def test_redis_transactions_agree_with_the_reference_model(url: str, monkeypatch: pytest.MonkeyPatch,
                                                            head_max: int) -> None:

@@ -227,3 +227,44 @@ def test_a_poll_for_result_request_sends_its_job_before_it_waits(app_and_wire: t
     jobs = client.get("/__admin/jobs?limit=100").get_json()
     assert len(jobs["items"] if isinstance(jobs, dict) else jobs) == 1
     other_app.extensions["ltx_sim"].store.close()
+
+
+def test_jobs_expiring_one_per_request_are_read_ahead_not_fetched_one_by_one(redis_url: str,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A load that outlasts retention: each request finds one job past it. The cache (``MAX_RECORDS``) dropped the
+    oldest jobs' records long before: read as each expires, every expiry costs two fetches more (its job, then its
+    artifact's asset). Read ahead (``Simulator._read_ahead``, ``Store.warm``): the first expiry fetches the due
+    jobs and the next ones in line, and their assets, two round trips for all; those it already held move to the
+    cache's newest end, so the trims the fetched ones cause do not drop them before they expire."""
+    from mock_server import sim as sim_module
+    from mock_server.store.redis import cache
+
+    monkeypatch.setattr(cache, "MAX_RECORDS", 60)  # 40 jobs and their assets do not fit: the oldest are dropped
+    monkeypatch.setattr(sim_module, "EXPIRY_READ_AHEAD", 8)  # ... 9 and theirs do (256 of 20,000 when served)
+    url = f"{redis_url}?prefix=ltxra-{uuid.uuid4().hex[:8]}:"
+    app = create_app(SimConfig(store_url=url, tokens=[TOKEN], background=False, paused=True))
+    sim = app.extensions["ltx_sim"]
+    client = app.test_client()
+    try:
+        assert client.patch("/__admin/ltx-users/demo@example.com", json={"credits": 10**9}).status_code == 200
+        step_s, n = 600, 40
+        jobs = []
+        for _ in range(n):  # one every 10 simulated minutes, each done long before the next
+            resp = client.post(f"{API}/images/create", json={"prompt": "a lighthouse"}, headers=AUTH)
+            assert resp.status_code == 200, resp.get_data(as_text=True)
+            jobs.append(resp.get_json()["jobId"])
+            assert client.post("/__admin/clock", json={"advance": step_s}).status_code == 200
+        assert len(sim.store.cache.records["job"]) < n  # the oldest were dropped
+        retention = sim.config.job_retention_s
+        assert client.post("/__admin/clock", json={"advance": retention - n * step_s - 1}).status_code == 200
+        fetches = sim.store.stats["fetches"]
+        for i in range(n):
+            assert client.post("/__admin/clock", json={"advance": step_s}).status_code == 200  # job i expires
+            assert client.get(f"{API}/assets/{jobs[i]}", headers=AUTH).status_code == 404
+            if i + 1 < n:
+                assert client.get(f"{API}/assets/{jobs[i + 1]}", headers=AUTH).status_code == 200
+        # 2 per read-ahead (9 jobs, then their assets: 5 of them for 40 jobs) and none else; one by one: 2 per job
+        assert sim.store.stats["fetches"] - fetches <= 10, sim.store.stats["fetches"] - fetches
+    finally:
+        sim.store.clear()
+        sim.store.close()

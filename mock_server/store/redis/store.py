@@ -697,6 +697,26 @@ class RedisStore(Store):
                     txn.read(("h", kind, key, raw))
         return [_decode(raw) for raw in raws]
 
+    def warm(self, kind: str, keys: list[str]) -> list[Record | None]:
+        """The records the cache lacks, fetched in one round trip (no read of the caller's transaction: a hint); the
+        ones it holds move to its newest end. Past ``MAX_RECORDS`` the cache drops the records it took first, so
+        under a steady load those of the oldest jobs are gone when they expire: read one by one, a round trip per
+        job and one per artifact; and a record warmed but left where it was would be the next dropped."""
+        if self._fork != Forks.count:
+            self._init_process()
+        with self.cache.mutex:
+            table = self.cache.records.get(kind, _EMPTY)
+            raws: list[Any] = [table.pop(key, _MISSING) for key in keys] if table else [_MISSING] * len(keys)
+            for key, raw in zip(keys, raws, strict=True):
+                if raw is not _MISSING:
+                    table[key] = raw
+        missing: list[tuple[str, ...]] = [("r", kind, key) for key, raw in zip(keys, raws, strict=True)
+                                          if raw is _MISSING]
+        if missing:
+            fetched = iter(self._fetch(missing))
+            raws = [next(fetched) if raw is _MISSING else raw for raw in raws]
+        return [_decode(raw) for raw in raws]
+
     def put(self, kind: str, key: str, value: Record) -> None:
         raw = encode(value)
         txn = self._txn()
