@@ -103,7 +103,7 @@ class Simulator:
         self.jobs = Jobs(self.ctx, self.ltx, self.accounts, self.assets, self.scheduler, self.timeline,
                          self.deliveries)
         self.settled_at = 0.0  # (monotonic) when a request or the worker last settled due work here
-        self.warmed_to = float("-inf")  # creation score up to which expiring jobs were read ahead (_read_ahead)
+        self.read_ahead_ids: frozenset[str] | None = frozenset()  # the jobs last read ahead (None: no need, ever)
         self.faults = Faults(self.ctx)  # HTTP fault rules (their state; mock_server/faults.py shapes the answers)
         self.tenants = Tenants(self.ctx)  # who may call: one per API token
         self.stubs = Stubs(self.ctx)  # per-test answers (their state; pipeline.py sends them)
@@ -258,7 +258,7 @@ class Simulator:
         fresh data, if it conflicts with another process's claim)."""
         n = 0
         expiring = self.store.index_by_score(JOBS, max_score=retention_end, limit=10_000)
-        if expiring and expiring[-1][1] >= self.warmed_to:
+        if expiring and self.read_ahead_ids is not None and expiring[-1][0] not in self.read_ahead_ids:
             self._read_ahead(expiring)
         for job_id, created in expiring:
             self.jobs.apply({"type": "expire", "jobId": job_id}, int(created), self.base_url)
@@ -277,12 +277,10 @@ class Simulator:
         for them all (Redis), where reading each job and its artifact as it expires costs two per job. Its cache
         keeps what was read last, so under a steady load (a job created and one expiring per request) the oldest
         jobs are no longer in it when they expire. A hint: what is warmed is read again, and checked, by expiry."""
-        start = next(score for _, score in expiring if score >= self.warmed_to)
-        ahead = self.store.index_by_score(JOBS, min_score=start, limit=len(expiring) + EXPIRY_READ_AHEAD, hint=True)
-        if not self.jobs.read_ahead([job_id for job_id, _ in ahead]):
-            self.warmed_to = float("inf")  # the store holds everything: never again
-        elif ahead:
-            self.warmed_to = ahead[-1][1]
+        ahead = self.store.index_by_score(JOBS, min_score=expiring[0][1], limit=len(expiring) + EXPIRY_READ_AHEAD,
+                                          hint=True)
+        ids = [job_id for job_id, _ in ahead]
+        self.read_ahead_ids = frozenset(ids) if self.jobs.read_ahead(ids) else None  # None: the store holds all
 
     def poll_for_result(self, job: Job, polls: int) -> Job | None:
         """Wait like ``pollForResult``: up to polls x 3 simulated seconds for the job to finish.
