@@ -69,9 +69,9 @@ class Store(abc.ABC):
         """Records for ``keys`` in order (None where missing): one round trip for a page."""
 
     def warm(self, kind: str, keys: list[str]) -> list[Record | None] | None:
-        """A hint that ``keys`` will be read soon (the jobs about to expire, ``Simulator.settle``). A store that keeps a
-        bounded cache of a remote state (Redis) reads the ones it lacks now, all in one round trip, and returns every
-        value (None where missing); what it returns is a hint, checked by no transaction. A store that holds its
+        """A hint that ``keys`` will be read soon (the jobs about to expire: ``Simulator._read_ahead``). A store that
+        keeps a bounded cache of a remote state (Redis) reads the ones it lacks now, all in one round trip, and returns
+        every value (None where missing); what it returns is a hint, checked by no transaction. A store that holds its
         state itself (memory, SQLite) returns None: nothing to gain, then or later."""
         return None
 
