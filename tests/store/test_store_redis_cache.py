@@ -107,7 +107,7 @@ def _run_in_transactions(store: RedisStore, other: RedisStore, model: Model, rng
         store.request_end()  # no Conflict: nothing this transaction read was changed
 
 
-def test_redis_warm_fetches_what_the_cache_lacks_at_once_and_keeps_what_it_held(url: str,
+def test_redis_warm_fetches_what_the_cache_lacks_at_once_and_keeps_what_it_held(url: str, tmp_path: Any,
                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """``warm`` (the jobs about to expire): what the cache lacks in one round trip, and none of it a read the caller's
     transaction checks (a hint); what it held moves to its newest end, so the next trim drops other records first.
@@ -136,8 +136,12 @@ def test_redis_warm_fetches_what_the_cache_lacks_at_once_and_keeps_what_it_held(
     a.close()
     b.close()
     from mock_server.store.memory import MemoryStore
+    from mock_server.store.sqlite import SQLiteStore
 
     assert MemoryStore().warm("job", ["j00"]) is None
+    local = SQLiteStore(tmp_path / "state.db")
+    assert local.warm("job", ["j00"]) is None
+    local.close()
 
 
 @pytest.mark.parametrize("head_max", [1024, 3])
