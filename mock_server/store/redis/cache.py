@@ -228,6 +228,16 @@ class Cache:
         if self.size > MAX_RECORDS:
             self._trim()
 
+    def touch(self, kind: str, keys: list[str]) -> dict[str, str | bytes | None]:
+        """The records of ``keys`` held here, moved to the newest end: ``_trim`` drops the ones taken first, so
+        records about to be read (``RedisStore.warm``) stay while others go. Call with ``mutex`` held."""
+        table = self.records.get(kind)
+        if not table:
+            return {}
+        held = {key: table.pop(key) for key in keys if key in table}
+        table.update(held)
+        return held
+
     def keep_index(self, name: str, head: Head) -> None:
         self.indexes[name] = head
         if len(self.indexes) > MAX_INDEXES:

@@ -705,17 +705,11 @@ class RedisStore(Store):
         if self._fork != Forks.count:
             self._init_process()
         with self.cache.mutex:
-            table = self.cache.records.get(kind, _EMPTY)
-            raws: list[Any] = [table.pop(key, _MISSING) for key in keys] if table else [_MISSING] * len(keys)
-            for key, raw in zip(keys, raws, strict=True):
-                if raw is not _MISSING:
-                    table[key] = raw
-        missing: list[tuple[str, ...]] = [("r", kind, key) for key, raw in zip(keys, raws, strict=True)
-                                          if raw is _MISSING]
+            held = self.cache.touch(kind, keys)
+        missing: list[tuple[str, ...]] = [("r", kind, key) for key in keys if key not in held]
         if missing:
-            fetched = iter(self._fetch(missing))
-            raws = [next(fetched) if raw is _MISSING else raw for raw in raws]
-        return [_decode(raw) for raw in raws]
+            held.update(zip([item[2] for item in missing], self._fetch(missing), strict=True))
+        return [_decode(held[key]) for key in keys]
 
     def put(self, kind: str, key: str, value: Record) -> None:
         raw = encode(value)
