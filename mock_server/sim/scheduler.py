@@ -153,10 +153,11 @@ class Scheduler:
         drop it (it still runs upstream; no webhook; a later cancel is a 404). Returns how many.
         """
         with self.ctx.store.atomic():
-            now = max(now, self.ctx.clock.now_ms())
             self.accounts.delete(tenant, email)  # 404 when there is no such configuration
+            running = self.ctx.store.index_by_score(running_index(tenant, email), min_score=now + 1)
+            now = max(now, self.ctx.clock.now_ms())  # dated after what it read, as Jobs.create is
             n = 0
-            for job in get_jobs(self.ctx.store, self.running_ids(tenant, email, now)):
+            for job in get_jobs(self.ctx.store, [job_id for job_id, end in running if end > now]):
                 self.stop(job, now)
                 job.cancelled_ms = now
                 put_job(self.ctx.store, job)
@@ -167,9 +168,11 @@ class Scheduler:
         """Stop tracking a running job (it still runs upstream): 404 unless it is running now."""
         require_job_id(job_id)
         with self.ctx.store.atomic():
-            now = max(now, self.ctx.clock.now_ms())  # as in Jobs.create: the instant it takes effect
             job = get_job(self.ctx.store, job_id)
             score = self.ctx.store.index_score(running_index(job.tenant, job.email), job_id) if job else None
+            # As in Jobs.create: the instant it takes effect, and after what it read (on Redis another process may
+            # end the job meanwhile: its end, past, is then no longer in the index, and the cancel answers 404).
+            now = max(now, self.ctx.clock.now_ms())
             if job is None or job.tenant != tenant or score is None or score <= now:
                 raise not_found(f"Unable to locate running jobId {job_id}")
             self.stop(job, now)

@@ -52,10 +52,14 @@ class Serve:
 
 def max_overlap(intervals: list[tuple[float, float]]) -> int:
     """The most half-open intervals [start, end) that cover one instant."""
-    events = sorted([(s, 1) for s, e in intervals if e > s] + [(e, -1) for s, e in intervals if e > s],
-                    key=lambda x: (x[0], x[1]))
-    peak = now = 0
-    for _, step in events:
-        now += step
-        peak = max(peak, now)
-    return peak
+    return len(deepest(intervals))
+
+
+def deepest(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The intervals that cover the instant most of them cover (the first such instant): what a failure shows."""
+    best: list[tuple[float, float]] = []
+    for start in sorted({s for s, e in intervals if e > s}):
+        cover = [(s, e) for s, e in intervals if s <= start < e]
+        if len(cover) > len(best):
+            best = cover
+    return best

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 import requests
 from helpers import Receiver, free_port
-from scale_helpers import Serve, max_overlap
+from scale_helpers import Serve, deepest
 
 from mock_server.sim.records import get_jobs
 from mock_server.store.redis import RedisStore
@@ -207,8 +207,10 @@ def test_scale_four_workers_on_redis_keep_every_rule_under_load_and_a_sigkill(re
             spent = sum(j["credits"] for j in mine if j["outcome"] != "failed")
             user = requests.get(f"{admin}/ltx-users/{email}", timeout=30).json()
             assert user["credits"] == CREDITS - spent, f"{email}: credits {user['credits']} != {CREDITS - spent}"
-            spans = [(j["start_ms"], min(j["end_ms"], j.get("cancelled_ms") or j["end_ms"])) for j in mine]
-            assert max_overlap(spans) <= MAX_JOBS, f"{email}: more than {MAX_JOBS} jobs overlapped in time"
+            spans = {j["jobId"]: (j["start_ms"], min(j["end_ms"], j.get("cancelled_ms") or j["end_ms"])) for j in mine}
+            over = deepest(list(spans.values()))
+            assert len(over) <= MAX_JOBS, f"{email}: {len(over)} jobs overlapped in time: " + ", ".join(
+                f"{jid} {span} ({jobs[jid]['outcome']})" for jid, span in spans.items() if span in over)
         assert sum(1 for j in jobs.values() if j["outcome"] == "failed") == FAILING
         accounts = requests.get(f"{other.url}/v1/ltxstudio/accounts", timeout=30,
                                 headers={"Authorization": f"Bearer {TOKEN}"}).json()
