@@ -236,6 +236,11 @@ class Store(abc.ABC):
         reply. None: the writes are durable already (memory and SQLite always)."""
         return None
 
+    def request_discard(self) -> None:  # noqa: B027 - optional hook
+        """The request that ``request_begin`` started failed before its end: drop its writes, send nothing (Redis:
+        its transaction is closed, so the thread's next transaction is one of its own). Memory and SQLite: nothing
+        to do (their atomic blocks are whole on their own)."""
+
     def finish(self, pending: Any) -> None:
         """The outcome of writes ``request_end(behind=True)`` sent: returns once they are durable, or raises as
         ``request_end`` would have (``Conflict``: nothing written). Only stores that return a handle get here."""

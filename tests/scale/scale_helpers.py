@@ -50,11 +50,6 @@ class Serve:
         self._log.close()
 
 
-def max_overlap(intervals: list[tuple[float, float]]) -> int:
-    """The most half-open intervals [start, end) that cover one instant."""
-    return len(deepest(intervals))
-
-
 def deepest(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
     """The intervals that cover the instant most of them cover (the first such instant): what a failure shows."""
     best: list[tuple[float, float]] = []

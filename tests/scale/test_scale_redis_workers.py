@@ -2,7 +2,7 @@
 
 ``ltx-mock serve --workers 4 --store redis://...`` runs in a subprocess (granian pre-fork);
 32 client threads create, poll, cancel and re-post accounts (maxJobs 2) for a few seconds of
-real time while the clock runs at x30. Then every rule is checked against the shared state:
+real time while the clock runs at x30 (and again at x300). Then every rule is checked against the shared state:
 
 * no ``GET /scheduler/available`` ever showed ``executing`` above ``maxJobs``, and the jobs'
   own start/end/cancel times never overlap more than ``maxJobs`` deep per account;
@@ -40,7 +40,10 @@ CREDITS = 100_000
 PROBE = "lag-probe"  # a POST the test sends the receiver at the kill, to measure how late it records one
 THREADS = 32
 LOAD_S = 7.0
-SPEED = 30.0
+# Simulated time at x30, and at x300: ten times the jobs ending, settling and webhooks per second, each slot a tenth
+# as long in real time. At x300 (before the fixes) 4 runs in 6 delivered a webhook twice with no process killed and 1
+# overlapped three jobs of a maxJobs 2 account; at x30 the overlap was seen once in CI.
+SPEEDS = (30.0, 300.0)
 FAILING = 12  # queued failed outcomes: their credits must come back exactly once
 
 
@@ -121,14 +124,15 @@ def _client(i: int, url: str, emails: list[str], cookies: dict[str, str], hook: 
 
 
 @pytest.mark.slow
-def test_scale_four_workers_on_redis_keep_every_rule_under_load_and_a_sigkill(redis_url: str,
-                                                                             tmp_path: Path) -> None:
+@pytest.mark.parametrize("speed", SPEEDS)
+def test_scale_four_workers_on_redis_keep_every_rule_under_load_and_a_sigkill(redis_url: str, tmp_path: Path,
+                                                                             speed: float) -> None:
     store_url = f"{redis_url}?prefix=ltxscale-{uuid.uuid4().hex[:8]}:&lock_ttl_ms=1500"
     port = free_port()
     # The lease above the 5 s delivery timeout, as --help and docs/redis.md ask: at 2 s, a receiver slowed to 2.6 s
     # (a CPU-starved run) let another worker take a delivery still in flight, and it arrived twice.
     main = Serve(port, "--workers", "4", "--store", store_url, "--token", TOKEN, "--empty", "--seed", "7",
-                 "--speed", str(SPEED), "--webhook-lease", "6", "--threads", "8", log=tmp_path / "serve.log")
+                 "--speed", str(speed), "--webhook-lease", "6", "--threads", "8", log=tmp_path / "serve.log")
     receiver = Receiver()
     other = None
     store = RedisStore(store_url)

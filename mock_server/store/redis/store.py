@@ -516,6 +516,22 @@ class RedisStore(Store):
                 self._let_keys_go(txn)
         return None
 
+    def request_discard(self) -> None:
+        """The request failed before its end: its transaction is closed with nothing sent (an exclusive block lets
+        the store's lock go). Left open, the thread's next blocks (the worker's claims, after a refused settling)
+        would join it, and their writes would never be sent."""
+        tl = self._state()
+        scope, txn = tl.scope, tl.txn
+        tl.scope = None
+        if scope not in ("txn", "exclusive") or txn is None:
+            return
+        tl.txn = None
+        tl.stale = True  # it may have read what made it fail: the next transaction catches up first
+        if scope == "exclusive":
+            self._exclusive_end(txn, commit_it=False, t1=tl.t1)
+        elif txn.held:
+            self._let_keys_go(txn)
+
     def _send_ahead(self, tl: _Thread, txn: Txn) -> Pending | None:
         """Send the commit without awaiting its reply (None: it could not be sent; the caller commits as usual)."""
         tl.sent += 1
