@@ -55,9 +55,10 @@ class Clock:
             return self.reset()
         return ClockState(**raw)
 
-    def now_ms(self) -> int:
-        """Simulated epoch milliseconds now."""
-        return self.state().at(self._real())
+    def now_ms(self, state: ClockState | None = None) -> int:
+        """Simulated epoch milliseconds now. ``state``: the clock's state as the caller read it already in its atomic
+        block (it cannot change there: a change by anyone else is a conflict), read once for several readings."""
+        return (state or self.state()).at(self._real())
 
     def real_seconds_until(self, sim_ms: int) -> float | None:
         """Real seconds until simulated instant ``sim_ms``; None if time is paused."""

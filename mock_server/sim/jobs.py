@@ -148,14 +148,15 @@ class Jobs:
             # Admit at the instant the lock is held, not when the request arrived: a request that
             # waited here while other processes admitted, cancelled or finished jobs must not be
             # dated before them (it could overlap a job that ended "before" it: maxJobs + 1).
-            now = max(now, ctx.clock.now_ms())
+            clock = ctx.clock.state()
+            now = max(now, ctx.clock.now_ms(clock))
             email, source = self._bound_email(tenant, operation, body, now)
             account, user = self.scheduler.choose(tenant, email, body.get("maxJobs"), now)
             # And dated no earlier than what it read: without a lock (Redis), another process may end a job between
             # the clock reading above and the count, and a job dated before that end would overlap it (maxJobs + 1).
             # What ended is dated by the clock before it was written, so the clock read after the count is past it;
             # and fewer jobs run at a later instant, so the count still admits (tests/scale/*admission_instant*).
-            now = max(now, ctx.clock.now_ms())
+            now = max(now, ctx.clock.now_ms(clock))
             self.ltx.charge(account.email, gen.credits, now, user)
             outcome = self._next_outcome(operation, model)
             job_uuid = ctx.uuid()  # drawn before the jitter: a --seed run mints the same ids as before
