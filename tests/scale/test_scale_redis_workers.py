@@ -38,6 +38,9 @@ MAX_JOBS = 2
 USERS = 3
 CREDITS = 100_000
 PROBE = "lag-probe"  # a POST the test sends the receiver at the kill, to measure how late it records one
+# How much later than the probe the receiver may record the killed worker's last POST: it shares this process's GIL
+# with the 32 load threads, and at x300 beside a CPU burner it recorded one 96 ms after the kill, its probe 14 ms.
+LATE_S = 1.0
 THREADS = 32
 LOAD_S = 7.0
 # Simulated time at x30, and at x300: ten times the jobs ending, settling and webhooks per second, each slot a tenth
@@ -239,9 +242,10 @@ def test_scale_four_workers_on_redis_keep_every_rule_under_load_and_a_sigkill(re
             if len(times) == 1:
                 continue
             # At-least-once across a crash: the killed worker POSTed, then died before recording
-            # it, and the lease let another worker deliver again. Nothing else may duplicate.
+            # it, and the lease let another worker deliver again. Nothing else may duplicate: two live
+            # deliveries would record two attempts (as the worker's unleased claims did, fixed).
             ok_attempts = [a for a in deliveries[job_id]["attempts"] if a["ok"]]
-            assert len(times) == 2 and min(times) <= kill_time + 0.05 + receiver_lag and len(ok_attempts) == 1, (
+            assert len(times) == 2 and min(times) <= kill_time + receiver_lag + LATE_S and len(ok_attempts) == 1, (
                 f"{job_id} delivered {len(times)} times: {times}, kill at {kill_time} (receiver lag "
                 f"{receiver_lag:.3f} s), record {deliveries[job_id]}")
 
